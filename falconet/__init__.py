@@ -1,0 +1,2 @@
+"""Falconet: Kestra flows in one lightweight Python process."""
+__version__ = "0.1.0"

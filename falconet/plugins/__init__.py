@@ -1,0 +1,19 @@
+"""Built-in plugin types, grouped as Kestra groups them. ``load_plugins()`` imports these modules."""
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "falconet.plugins.core.log",
+    "falconet.plugins.core.debug",
+    "falconet.plugins.core.output",
+    "falconet.plugins.core.flow",
+    "falconet.plugins.core.execution",
+    "falconet.plugins.core.kv",
+    "falconet.plugins.core.trigger",
+    "falconet.plugins.core.condition",
+    "falconet.plugins.core.http",
+    "falconet.plugins.core.storage",
+    "falconet.plugins.scripts",
+    "falconet.plugins.duckdb",
+)
+
+# top-level modules whose absence only disables the plugin family that needs them (optional extras)
+OPTIONAL_DEPENDENCIES = frozenset({"duckdb"})

@@ -1,0 +1,1 @@
+"""Kestra's core plugins (io.kestra.plugin.core.*)."""

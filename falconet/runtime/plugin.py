@@ -1,0 +1,251 @@
+"""The plugin API: how a task or trigger type declares itself and what it may reach while it runs.
+
+A plugin is a class deriving from :class:`RunnableTask` (code that runs in a TaskRunActor),
+:class:`FlowableTask` (control flow resolved by the ExecutionActor) or :class:`Trigger`, registered with
+:func:`register`. Its :attr:`props` declaration is the single source for flow validation, the
+``/api/v1/plugins`` JSON schema and the UI documentation.
+
+Plugins reach the engine only through :class:`RunContext` (render, logger, metrics, outputs, storage,
+kv) — never through engine internals.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+#### Property declarations ##################################################################################
+
+# Property kinds. Scalars are checked/coerced by flow validation; the structural kinds hold sub-tasks that
+# flow parsing turns into TaskSpec objects.
+STRING = "string"
+INTEGER = "integer"
+NUMBER = "number"
+BOOLEAN = "boolean"
+DURATION = "duration"      # ISO-8601 duration string (may be an expression when dynamic)
+ENUM = "enum"              # one of Prop.values
+LIST = "list"              # list of anything (or a string expression rendering to a JSON list when dynamic)
+MAP = "map"                # mapping (or a string expression rendering to a JSON object when dynamic)
+OBJECT = "object"          # nested object; its fields are Prop.fields when given
+ANY = "any"                # anything (string, number, list, map)
+TASKS = "tasks"            # list of task definitions -> list[TaskSpec]
+TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `cases`) -> dict[str, list[TaskSpec]]
+DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
+CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
+INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
+
+STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
+
+
+@dataclasses.dataclass(frozen=True)
+class Prop:
+    """One property of a plugin type.
+
+    ``dynamic`` properties are rendered as expressions by :meth:`RunContext.prop`; others are used as
+    written. ``default`` is used when the flow does not set the property (``None`` = no default).
+    """
+
+    kind: str = ANY
+    required: bool = False
+    default: Any = None
+    dynamic: bool = True
+    description: str = ""
+    values: tuple[str, ...] = ()            # allowed values for ENUM
+    fields: "Mapping[str, Prop] | None" = None   # sub-properties for OBJECT
+    aliases: tuple[str, ...] = ()           # other accepted names (e.g. maxAttempt / maxAttempts)
+
+
+#### Plugin base classes ####################################################################################
+
+class Plugin:
+    """Common declaration of every task, trigger and condition type."""
+
+    #: canonical type name, e.g. ``io.kestra.plugin.core.log.Log``
+    type: ClassVar[str] = ""
+    #: older names that resolve to this type (Kestra's legacy aliases)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: property declarations (common task properties such as id, retry, timeout are added by the engine)
+    props: ClassVar[dict[str, Prop]] = {}
+    #: one-line title for docs / UI
+    title: ClassVar[str] = ""
+
+
+class RunnableTask(Plugin, abc.ABC):
+    """A task whose code runs in its own TaskRunActor.
+
+    ``run`` is called once per attempt. It returns the task's outputs (a JSON-able dict, or None) or
+    raises :class:`TaskFailed` (attempt FAILED with that message logged at ERROR) or
+    :class:`TaskWarning`-returning semantics via ``ctx.warn_state()``. Cancellation (kill, timeout) arrives
+    as ``trio.Cancelled``; plugins must not swallow it and must clean up subprocesses/threads.
+    """
+
+    @abc.abstractmethod
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:
+        """Run one attempt; return the outputs."""
+
+
+class FlowableTask(Plugin):
+    """Control flow resolved inside the ExecutionActor (If, Switch, ForEach, Parallel, …).
+
+    The executor (``falconet.runtime.executor``) knows each core flowable's semantics by its class; the
+    class here carries the declaration used for validation and docs.
+    """
+
+
+class Trigger(Plugin):
+    """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
+
+
+class Condition(Plugin):
+    """A condition type used by triggers (ExecutionStatus, Expression, …)."""
+
+
+#### Errors plugins raise ###################################################################################
+
+class TaskFailed(Exception):
+    """The attempt failed; the message is logged at ERROR on the task run."""
+
+
+#### The run context facade #################################################################################
+
+class Logger(Protocol):
+    """Per-task-run logger: buffered, non-blocking; lines are stored and published as LogEntry."""
+
+    def trace(self, msg: str) -> None: ...
+    def debug(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None: ...
+    def warn(self, msg: str) -> None: ...
+    def error(self, msg: str) -> None: ...
+    def log(self, level: str, msg: str) -> None: ...
+
+
+class RunContext(Protocol):
+    """What a runnable task sees while one attempt runs. Implemented by the engine.
+
+    Attributes (read-only):
+      task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
+      value (loop value or None), variables (the full expression context as a mapping),
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.InternalStorage`).
+    """
+
+    task_id: str
+    task_type: str
+    execution_id: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    task_run_id: str
+    attempt_number: int
+    value: str | None
+    variables: Mapping[str, Any]
+    logger: Logger
+
+    # -- properties -----------------------------------------------------------------------------------
+    def prop(self, name: str) -> Any:
+        """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind.
+
+        Raises :class:`falconet.runtime.expressions.ExpressionError` on a render error (the attempt FAILS).
+        """
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        """The property as written in the flow (pluginDefaults applied), not rendered."""
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render a string/list/dict recursively against the task-run variables (+ ``extra``)."""
+
+    def render_typed(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Like :meth:`render` but a string that is one single ``{{ expr }}`` keeps its native type."""
+
+    # -- results --------------------------------------------------------------------------------------
+    def metric(self, type: str, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:
+        """Record a metric: ``type`` is ``"counter"`` or ``"timer"`` (value in seconds for timers)."""
+
+    def set_warning(self) -> None:
+        """End this attempt in WARNING instead of SUCCESS (e.g. stderr output with warningOnStdErr)."""
+
+    # -- files ----------------------------------------------------------------------------------------
+    def task_storage_prefix(self) -> str:
+        """``/{ns as path}/{flowId}/executions/{executionId}/tasks/{taskId}/{taskRunId}`` (no scheme)."""
+
+    async def put_file(self, source: "Path", name: str | None = None) -> str:
+        """Copy a local file into this task run's storage folder; returns its ``kestra:///`` URI."""
+
+    async def open_temp_dir(self) -> "Path":
+        """A fresh temporary working directory for this attempt, removed when the attempt ends."""
+
+    # -- key-value store ------------------------------------------------------------------------------
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        """The typed value of ``key`` in ``namespace``, or None when missing or expired."""
+
+    async def kv_set(self, namespace: str, key: str, value: Any, *, kv_type: str | None = None,
+                     ttl: str | None = None, overwrite: bool = True) -> None:
+        """Store ``value``; ``overwrite=False`` raises TaskFailed when the key exists."""
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        """Delete ``key``; True when it existed."""
+
+
+#### Registry ###############################################################################################
+
+class Registry:
+    """Type name (canonical or alias) -> plugin class."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[Plugin]] = {}
+        self._canonical: dict[str, type[Plugin]] = {}
+
+    def register(self, cls: type[Plugin]) -> type[Plugin]:
+        if not cls.type:
+            raise ValueError(f"{cls.__name__} has no type name")
+        self._canonical[cls.type] = cls
+        self._types[cls.type] = cls
+        for alias in cls.aliases:
+            self._types[alias] = cls
+        return cls
+
+    def get(self, type_name: str) -> type[Plugin] | None:
+        return self._types.get(type_name)
+
+    def canonical(self) -> dict[str, type[Plugin]]:
+        return dict(self._canonical)
+
+    def __contains__(self, type_name: str) -> bool:
+        return type_name in self._types
+
+
+#: the process-wide registry; ``falconet.plugins`` modules and entry points fill it (see ``load_plugins``)
+registry = Registry()
+
+
+def register(cls: type[Plugin]) -> type[Plugin]:
+    """Class decorator: add a plugin type to the process-wide registry."""
+    return registry.register(cls)
+
+
+_loaded = False
+
+
+def load_plugins() -> Registry:
+    """Import the built-in plugin modules and the ``falconet.plugins`` entry-point group (once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import importlib
+        from importlib.metadata import entry_points
+
+        from .. import plugins as builtin
+
+        for mod in builtin.BUILTIN_MODULES:
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:  # optional extras (e.g. duckdb) may be missing
+                if exc.name and exc.name.split(".")[0] in builtin.OPTIONAL_DEPENDENCIES:
+                    continue
+                raise
+        for ep in entry_points(group="falconet.plugins"):
+            ep.load()
+    return registry

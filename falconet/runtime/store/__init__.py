@@ -1,0 +1,1 @@
+"""Store backends: ``sqlite`` (default, durable) and ``memory`` (tests, fake clock)."""
