@@ -96,6 +96,11 @@ class FlowableTask(Plugin):
     """
 
 
+class ExecutionUpdatingTask(Plugin):
+    """A task evaluated inside the ExecutionActor that changes the execution itself (``execution.Labels``,
+    ``execution.Exit``). The executor applies it by its class; it gets a single SUCCESS attempt."""
+
+
 class Trigger(Plugin):
     """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
 
