@@ -37,6 +37,7 @@ TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `ca
 DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
 CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
 INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
+CONDITION_MAP = "condition_map"  # mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
 
 STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
 
@@ -148,6 +149,7 @@ class RunContext(Protocol):
     value: str | None
     variables: Mapping[str, Any]
     logger: Logger
+    storage: Any  # falconet.runtime.storage.InternalStorage (open_read(uri), local_path(uri), …)
 
     # -- properties -----------------------------------------------------------------------------------
     def prop(self, name: str) -> Any:
@@ -192,6 +194,15 @@ class RunContext(Protocol):
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         """Delete ``key``; True when it existed."""
+
+    async def kv_keys(self, namespace: str) -> list[str]:
+        """The keys of ``namespace`` (expired ones excluded)."""
+
+    # -- logs -----------------------------------------------------------------------------------------
+    async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,
+                         min_level: str = "INFO") -> list[dict[str, Any]]:
+        """LogEntry dicts of an execution in timestamp order, optionally only of ``task_ids``, at least
+        ``min_level`` (TRACE < DEBUG < INFO < WARN < ERROR). Used by ``log.Fetch``."""
 
 
 #### Registry ###############################################################################################

@@ -1,0 +1,50 @@
+"""``io.kestra.plugin.core.debug.*``: render a value (``Return``) or log it (``Echo``, deprecated)."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ...runtime.plugin import ENUM, STRING, Prop, RunContext, RunnableTask, register
+from .log import LEVELS
+
+
+@register
+class Return(RunnableTask):
+    """Render ``format`` and return it as output ``value`` (a null render gives ``""``).
+
+    Metrics, both tagged ``format=<rendered value>`` as Kestra tags them: counter ``length`` (length of the
+    rendered string) and timer ``duration`` (seconds spent rendering).
+    """
+
+    type = "io.kestra.plugin.core.debug.Return"
+    aliases = ("io.kestra.core.tasks.debugs.Return",)
+    title = "Return a value for debugging purposes."
+    props = {"format": Prop(STRING, description="The templated string to render.")}
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        start = time.perf_counter()
+        rendered = ctx.prop("format")
+        elapsed = time.perf_counter() - start
+        value = "" if rendered is None else str(rendered)
+        tags = {"format": value}
+        ctx.metric("counter", "length", len(value), tags)
+        ctx.metric("timer", "duration", elapsed, tags)
+        return {"value": value}
+
+
+@register
+class Echo(RunnableTask):
+    """Deprecated: log the rendered ``format`` at ``level`` (use ``log.Log``)."""
+
+    type = "io.kestra.plugin.core.debug.Echo"
+    aliases = ("io.kestra.core.tasks.debugs.Echo",)
+    title = "Log a message in the task logs (deprecated, use log.Log)."
+    props = {
+        "format": Prop(STRING, required=True, description="The templated string to log."),
+        "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        rendered = ctx.prop("format")
+        ctx.logger.log(ctx.prop("level"), "" if rendered is None else str(rendered))
+        return None

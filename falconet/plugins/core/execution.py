@@ -1,0 +1,129 @@
+"""``io.kestra.plugin.core.execution.*``: fail or assert from a flow; declarations of the execution-updating
+tasks (``Labels``, ``Exit``) that the executor applies itself.
+
+Truthiness is Kestra's (``TruthUtils``): a rendered value is falsy when it is null or one of
+``"false"``, ``"0"``, ``"-0"``, ``""``; everything else is truthy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ...runtime.plugin import (ANY, ENUM, LIST, STRING, ExecutionUpdatingTask, Prop, RunContext, RunnableTask,
+                               TaskFailed, register)
+
+FALSY = frozenset({"false", "0", "-0", ""})
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's truthiness of a rendered value (``None`` and ``false``/``0``/``-0``/empty are falsy)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    return str(value) not in FALSY
+
+
+def _render_error_type() -> type[BaseException]:
+    from ...runtime.expressions import ExpressionError
+    return ExpressionError
+
+
+#### execution.Fail #########################################################################################
+
+@register
+class Fail(RunnableTask):
+    """Fail the task run.
+
+    Without ``condition``: always fails with the rendered ``errorMessage``. With ``condition``: when it
+    renders truthy, logs ``errorMessage`` at ERROR and fails with "Fail on a condition" (as Kestra does);
+    when falsy, succeeds with no outputs.
+    """
+
+    type = "io.kestra.plugin.core.execution.Fail"
+    aliases = ("io.kestra.core.tasks.executions.Fail",)
+    title = "Fail the execution, optionally on a condition."
+    props = {
+        "condition": Prop(STRING, description="Fail only when this renders truthy."),
+        "errorMessage": Prop(STRING, default="Task failure", description="The error message."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        if ctx.raw("condition") is None:
+            raise TaskFailed(str(ctx.prop("errorMessage")))
+        if is_truthy(ctx.prop("condition")):
+            ctx.logger.error(str(ctx.prop("errorMessage")))
+            raise TaskFailed("Fail on a condition")
+        return None
+
+
+#### execution.Assert #######################################################################################
+
+@register
+class Assert(RunnableTask):
+    """Evaluate each condition; each falsy one (or one that fails to render) is logged at ERROR
+    ("Assertion `<expr>` failed!"). Counters ``success`` and ``failed`` are recorded; the task fails with
+    "N assertion(s) failed!" (plus a line with ``errorMessage`` when set) if any failed."""
+
+    type = "io.kestra.plugin.core.execution.Assert"
+    title = "Assert some conditions."
+    props = {
+        "conditions": Prop(LIST, required=True, dynamic=False,
+                           description="Pebble expressions that must each render truthy."),
+        "errorMessage": Prop(STRING, description="Extra context appended to the failure message."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        conditions = ctx.raw("conditions")
+        if isinstance(conditions, str):
+            conditions = [conditions]
+        if not isinstance(conditions, list):
+            raise TaskFailed("conditions must be a list of expressions")
+        failed = success = 0
+        for cond in conditions:
+            try:
+                rendered = ctx.render(cond)
+            except Exception as exc:
+                if not isinstance(exc, _render_error_type()):
+                    raise
+                ctx.logger.error(f"Assertion `{cond}` failed, failed to render `{exc}`")
+                failed += 1
+                continue
+            if is_truthy(rendered):
+                success += 1
+            else:
+                ctx.logger.error(f"Assertion `{cond}` failed!")
+                failed += 1
+        ctx.metric("counter", "success", success)
+        ctx.metric("counter", "failed", failed)
+        if failed:
+            message = f"{failed} assertion{'s' if failed > 1 else ''} failed!"
+            extra = ctx.prop("errorMessage")
+            raise TaskFailed(message + (f"\n{extra}" if extra is not None else ""))
+        return None
+
+
+#### execution-updating declarations (applied by the executor) #############################################
+
+@register
+class Labels(ExecutionUpdatingTask):
+    """Add or override execution labels. ``labels`` is a map, a list of ``{key, value}``, or a string
+    rendering to a JSON object; values are rendered to strings; ``system.*`` keys are refused. Applied by
+    the executor; the task run gets a single SUCCESS attempt."""
+
+    type = "io.kestra.plugin.core.execution.Labels"
+    aliases = ("io.kestra.core.tasks.executions.Labels",)
+    title = "Add or update labels of the current execution."
+    props = {"labels": Prop(ANY, required=True, description="Labels: a map, a list of {key, value}, or JSON.")}
+
+
+@register
+class Exit(ExecutionUpdatingTask):
+    """Terminate the execution in ``state``; only KILLED stops the other running tasks. Applied by the
+    executor."""
+
+    type = "io.kestra.plugin.core.execution.Exit"
+    title = "Exit the execution: terminate it in the given state."
+    props = {
+        "state": Prop(ENUM, default="SUCCESS", values=("SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"),
+                      description="The terminal state of the execution."),
+    }

@@ -1,0 +1,78 @@
+"""``io.kestra.plugin.core.log.*``: write log lines from a flow, fetch an execution's logs into a file.
+
+* ``log.Log`` — one log line per message (``message`` is a string or a list of strings, each rendered), at
+  ``level`` (TRACE/DEBUG/INFO/WARN/ERROR, default INFO). No outputs.
+* ``log.Fetch`` — the log lines of an execution (default: the current one), optionally only those of the
+  tasks ``tasksId`` and at least ``level``, written one Ion struct per line to this task run's storage.
+  Outputs ``size`` (number of lines) and ``uri``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ...runtime.plugin import ENUM, LIST, STRING, ANY, Prop, RunContext, RunnableTask, TaskFailed, register
+from ..ion import write_ion_rows
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+
+
+#### log.Log ################################################################################################
+
+@register
+class Log(RunnableTask):
+    """Log one line per message at the given level."""
+
+    type = "io.kestra.plugin.core.log.Log"
+    aliases = ("io.kestra.core.tasks.log.Log",)
+    title = "Log a message in the task logs."
+    props = {
+        "message": Prop(ANY, required=True, description="A message or a list of messages to log (rendered)."),
+        "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        level = ctx.prop("level")
+        message = ctx.prop("message")
+        messages = message if isinstance(message, list) else [message]
+        for m in messages:
+            ctx.logger.log(level, "" if m is None else str(m))
+        return None
+
+
+#### log.Fetch ##############################################################################################
+
+@register
+class Fetch(RunnableTask):
+    """Fetch the logs of an execution into an Ion file (one LogEntry struct per line)."""
+
+    type = "io.kestra.plugin.core.log.Fetch"
+    aliases = ("io.kestra.core.tasks.log.Fetch",)
+    title = "Fetch execution logs and store them in a file."
+    props = {
+        "namespace": Prop(STRING, description="Namespace of the execution (default: the current one)."),
+        "flowId": Prop(STRING, description="Flow of the execution (default: the current one)."),
+        "executionId": Prop(STRING, description="The execution whose logs are fetched (default: the current one)."),
+        "tasksId": Prop(LIST, description="Only the logs of these task ids."),
+        "level": Prop(ENUM, default="INFO", values=LEVELS, description="Minimum level of the fetched lines."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        execution_id = ctx.prop("executionId") or ctx.execution_id
+        tasks_id = ctx.prop("tasksId")
+        if tasks_id is not None and not isinstance(tasks_id, list):
+            raise TaskFailed("tasksId must be a list of task ids")
+        rows = await ctx.fetch_logs(
+            execution_id, task_ids=[str(t) for t in tasks_id] if tasks_id else None, min_level=ctx.prop("level"))
+        tmp = await ctx.open_temp_dir()
+        path = Path(tmp) / f"{ctx.task_id}.ion"
+
+        def write() -> int:
+            with open(path, "w", encoding="utf-8") as f:
+                return write_ion_rows(f, rows)
+
+        size = await trio.to_thread.run_sync(write)
+        uri = await ctx.put_file(path)
+        return {"size": size, "uri": uri}

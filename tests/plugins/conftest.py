@@ -1,0 +1,265 @@
+"""A test double of the RunContext protocol for unit-testing plugins without the engine.
+
+It is a real, in-memory implementation: files go to a temp dir laid out as Kestra's internal storage
+(``kestra:///<path>`` → ``<base>/<path>``), rendering is Jinja2 with strict undefined variables (maps and
+lists render as JSON), KV and logs live in dicts/lists. When the engine's own ``InternalStorage`` and
+renderer exist, the end-to-end tests (``test_e2e_*.py``) exercise the plugins through them.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+import pytest
+
+from falconet.runtime import plugin as P
+from falconet.runtime.plugin import TaskFailed
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+
+
+#### storage ################################################################################################
+
+class LocalStorage:
+    """``kestra:///path`` ↔ ``<base>/path``; the subset of InternalStorage plugins use."""
+
+    def __init__(self, base: Path):
+        self.base = base
+
+    def local_path(self, uri: str) -> Path:
+        if not uri.startswith("kestra:///"):
+            raise ValueError(f"not a kestra:/// URI: {uri}")
+        rel = uri[len("kestra:///"):]
+        path = (self.base / rel).resolve()
+        if not str(path).startswith(str(self.base.resolve())):
+            raise ValueError(f"URI escapes storage: {uri}")
+        return path
+
+    def open_read(self, uri: str):
+        path = self.local_path(uri)
+        if not path.is_file():
+            raise FileNotFoundError(f"Unable to find file {uri}")
+        return open(path, "rb")
+
+    def put_bytes(self, rel: str, data: bytes) -> str:
+        path = self.base / rel.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return "kestra:///" + rel.lstrip("/")
+
+    def exists(self, uri: str) -> bool:
+        return self.local_path(uri).is_file()
+
+    def delete(self, uri: str) -> bool:
+        path = self.local_path(uri)
+        if path.is_file():
+            path.unlink()
+            return True
+        return False
+
+
+#### rendering ##############################################################################################
+
+class _ExpressionError(Exception):
+    pass
+
+
+def _finalize(v: Any) -> Any:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_finalize, keep_trailing_newline=True)
+_ENV.filters["toJson"] = lambda v: json.dumps(v)
+_SINGLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+
+
+#### the run context ########################################################################################
+
+class Logger:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def log(self, level: str, msg: str) -> None:
+        assert level in LEVELS, level
+        self.lines.append((level, msg))
+
+    def trace(self, msg: str) -> None: self.log("TRACE", msg)
+    def debug(self, msg: str) -> None: self.log("DEBUG", msg)
+    def info(self, msg: str) -> None: self.log("INFO", msg)
+    def warn(self, msg: str) -> None: self.log("WARN", msg)
+    def error(self, msg: str) -> None: self.log("ERROR", msg)
+
+    def at(self, level: str) -> list[str]:
+        return [m for lv, m in self.lines if lv == level]
+
+
+class TestRunContext:
+    """Implements :class:`falconet.runtime.plugin.RunContext` for one attempt of one task."""
+
+    __test__ = False
+
+    def __init__(self, cls: type[P.Plugin], props: Mapping[str, Any], *, base: Path,
+                 variables: Mapping[str, Any] | None = None, kv: dict | None = None,
+                 logs: list[dict] | None = None, namespace: str = "company.team", flow_id: str = "flow",
+                 execution_id: str = "exec1", task_id: str = "t1"):
+        self.cls, self.props = cls, dict(props)
+        self.base = base
+        self.storage = LocalStorage(base / "storage")
+        self.task_id, self.task_type = task_id, cls.type
+        self.execution_id, self.namespace, self.flow_id = execution_id, namespace, flow_id
+        self.flow_revision, self.task_run_id, self.attempt_number, self.value = 1, "tr1", 1, None
+        self.variables = {"flow": {"id": flow_id, "namespace": namespace, "revision": 1},
+                          "execution": {"id": execution_id}, "task": {"id": task_id, "type": cls.type},
+                          "taskrun": {"id": "tr1", "attemptsCount": 0}, **(variables or {})}
+        self.logger = Logger()
+        self.metrics: list[tuple[str, str, float, dict]] = []
+        self.warning = False
+        self.kv = kv if kv is not None else {}
+        self.logs = logs or []
+        self.temp_dirs: list[Path] = []
+
+    # -- properties
+    def raw(self, name: str, default: Any = None) -> Any:
+        return self.props.get(name, default)
+
+    def prop(self, name: str) -> Any:
+        decl = self.cls.props.get(name, P.Prop())
+        value = self.props.get(name, decl.default)
+        if value is None:
+            return None
+        if decl.dynamic:
+            value = self.render(value)
+        return self._coerce(name, decl, value)
+
+    def _coerce(self, name: str, decl: P.Prop, value: Any) -> Any:
+        try:
+            if decl.kind == P.INTEGER and not isinstance(value, int):
+                return int(str(value))
+            if decl.kind == P.NUMBER and not isinstance(value, (int, float)):
+                return float(str(value))
+            if decl.kind == P.BOOLEAN and not isinstance(value, bool):
+                if str(value).lower() not in ("true", "false"):
+                    raise ValueError(value)
+                return str(value).lower() == "true"
+            if decl.kind in (P.LIST, P.MAP) and isinstance(value, str):
+                return json.loads(value)
+            if decl.kind == P.ENUM and decl.values and value not in decl.values:
+                raise ValueError(f"{value!r} not in {decl.values}")
+        except ValueError as exc:
+            raise TaskFailed(f"Invalid property {name}: {exc}") from exc
+        return value
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        ctx = {**self.variables, **(extra or {})}
+        if isinstance(value, str):
+            try:
+                return _ENV.from_string(value).render(ctx)
+            except jinja2.TemplateError as exc:
+                raise _ExpressionError(str(exc)) from exc
+        if isinstance(value, list):
+            return [self.render(v, extra) for v in value]
+        if isinstance(value, dict):
+            return {self.render(k, extra): self.render(v, extra) for k, v in value.items()}
+        return value
+
+    def render_typed(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        if isinstance(value, str):
+            m = _SINGLE.match(value)
+            if m and "{{" not in m.group(1):
+                try:
+                    return _ENV.compile_expression(m.group(1), undefined_to_none=False)(
+                        {**self.variables, **(extra or {})})
+                except jinja2.TemplateError as exc:
+                    raise _ExpressionError(str(exc)) from exc
+            return self.render(value, extra)
+        if isinstance(value, list):
+            return [self.render_typed(v, extra) for v in value]
+        if isinstance(value, dict):
+            return {self.render(k, extra): self.render_typed(v, extra) for k, v in value.items()}
+        return value
+
+    # -- results
+    def metric(self, type: str, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:
+        assert type in ("counter", "timer"), type
+        self.metrics.append((type, name, value, dict(tags or {})))
+
+    def set_warning(self) -> None:
+        self.warning = True
+
+    # -- files
+    def task_storage_prefix(self) -> str:
+        return f"/{self.namespace.replace('.', '/')}/{self.flow_id}/executions/{self.execution_id}/tasks/{self.task_id}/{self.task_run_id}"
+
+    async def put_file(self, source: Path, name: str | None = None) -> str:
+        data = Path(source).read_bytes()
+        return self.storage.put_bytes(f"{self.task_storage_prefix()}/{name or Path(source).name}", data)
+
+    async def open_temp_dir(self) -> Path:
+        d = Path(tempfile.mkdtemp(dir=self.base))
+        self.temp_dirs.append(d)
+        return d
+
+    def cleanup(self) -> None:
+        for d in self.temp_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    # -- kv
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        return self.kv.get((namespace, key), {}).get("value")
+
+    async def kv_set(self, namespace: str, key: str, value: Any, *, kv_type: str | None = None,
+                     ttl: str | None = None, overwrite: bool = True) -> None:
+        if not overwrite and (namespace, key) in self.kv:
+            raise TaskFailed(f"Cannot set value for key '{key}'. Key already exists and `overwrite` is set to `false`.")
+        self.kv[(namespace, key)] = {"value": value, "type": kv_type, "ttl": ttl}
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return self.kv.pop((namespace, key), None) is not None
+
+    async def kv_keys(self, namespace: str) -> list[str]:
+        return [k for ns, k in self.kv if ns == namespace]
+
+    # -- logs
+    async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,
+                         min_level: str = "INFO") -> list[dict[str, Any]]:
+        floor = LEVELS.index(min_level)
+        return [e for e in self.logs if e["executionId"] == execution_id
+                and (task_ids is None or e.get("taskId") in task_ids) and LEVELS.index(e["level"]) >= floor]
+
+
+@pytest.fixture
+def make_ctx(tmp_path):
+    """``make_ctx(PluginClass, props, **kw)`` → a TestRunContext rooted in ``tmp_path``."""
+    made: list[TestRunContext] = []
+
+    def make(cls, props, **kw) -> TestRunContext:
+        ctx = TestRunContext(cls, props, base=tmp_path, **kw)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for c in made:
+        c.cleanup()
+
+
+@pytest.fixture
+def run_task(make_ctx):
+    """``await run_task(PluginClass, props, **kw)`` → (outputs, ctx)."""
+
+    async def run(cls, props, **kw):
+        ctx = make_ctx(cls, props, **kw)
+        outputs = await cls().run(ctx)
+        return outputs, ctx
+
+    return run
