@@ -83,7 +83,7 @@ export function humanDuration(ms) {
 export const toMs = (iso) => (iso ? Date.parse(iso) : NaN);
 
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 export const browserTimeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 export function formatDate(iso) {

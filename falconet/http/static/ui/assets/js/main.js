@@ -1,0 +1,73 @@
+// Client-side router (History API) and page shell. Kestra's UI URLs:
+//   /ui/flows, /ui/flows/new, /ui/flows/edit/{namespace}/{id}[/{tab}]
+//   /ui/executions, /ui/executions/{namespace}/{flowId}/{id}[/{tab}]
+import { h, replace, emptyState } from './util.js';
+
+const routes = [
+  { re: /^\/ui\/?$/, redirect: '/ui/flows' },
+  { re: /^\/ui\/flows\/?$/, nav: 'flows', load: () => import('./pages/flows.js'), params: () => ({}) },
+  { re: /^\/ui\/flows\/new\/?$/, nav: 'flows', load: () => import('./pages/flow.js'), params: () => ({ isNew: true }) },
+  { re: /^\/ui\/flows\/edit\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'flows', load: () => import('./pages/flow.js'),
+    params: (m) => ({ namespace: m[1], id: m[2], tab: m[3] }) },
+  { re: /^\/ui\/executions\/?$/, nav: 'executions', load: () => import('./pages/executions.js'), params: () => ({}) },
+  { re: /^\/ui\/executions\/([^/]+)\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'executions', load: () => import('./pages/execution.js'),
+    params: (m) => ({ namespace: m[1], flowId: m[2], id: m[3], tab: m[4] }) },
+];
+
+let cleanup = null;
+let renderSeq = 0;
+
+function decodeParams(p) {
+  const out = {};
+  for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? decodeURIComponent(v) : v;
+  return out;
+}
+
+async function render() {
+  const seq = ++renderSeq;
+  const path = location.pathname;
+  const main = document.getElementById('main');
+  if (cleanup) { try { cleanup(); } catch (e) { console.warn('cleanup failed', e); } cleanup = null; }
+  for (const r of routes) {
+    const m = r.re.exec(path);
+    if (!m) continue;
+    if (r.redirect) { navigate(r.redirect, { replace: true }); return; }
+    document.querySelectorAll('[data-nav]').forEach((a) => {
+      if (a.dataset.nav === r.nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    });
+    const mod = await r.load();
+    if (seq !== renderSeq) return;
+    const container = h('div', { class: 'page' });
+    replace(main, container);
+    const query = Object.fromEntries(new URLSearchParams(location.search).entries());
+    const allQuery = new URLSearchParams(location.search);
+    cleanup = mod.render(container, decodeParams(r.params(m)), query, allQuery) || null;
+    return;
+  }
+  document.title = 'Not found · Falconet';
+  replace(main, h('div', { class: 'page' }, emptyState('Page not found', `No page at ${path}.`, h('a', { href: '/ui/flows' }, 'Go to flows'))));
+}
+
+/** Go to a UI URL without reloading. `replace` keeps the history length (filters, redirects). */
+export function navigate(url, { replace: rep = false, silent = false } = {}) {
+  if (rep) history.replaceState(null, '', url); else history.pushState(null, '', url);
+  if (!silent) {
+    render();
+    if (!rep) window.scrollTo(0, 0);
+  }
+}
+
+document.addEventListener('click', (e) => {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest && e.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || !url.pathname.startsWith('/ui/') || url.pathname.startsWith('/ui/assets/')) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+  const main = document.getElementById('main');
+  if (main) main.focus({ preventScroll: true });
+});
+
+window.addEventListener('popstate', render);
+render();

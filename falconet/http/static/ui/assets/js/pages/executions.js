@@ -1,0 +1,206 @@
+// /ui/executions — executions list with filters (namespace, flow, state, labels, date range),
+// paging, and rows that change live through the /api/v1/ws websocket.
+import { h, replace, STATES, stateBadge, stateSpan, humanDuration, timeEl, labelChips, labelsToList, uiLinkExecution, uiLinkFlow, emptyState, errorBox, isTerminated, shortId } from '../util.js';
+import { getJson, openSocket, qs } from '../api.js';
+import { pager } from '../components.js';
+import { navigate } from '../main.js';
+
+function isoFromLocal(v) { if (!v) return ''; const d = new Date(v); return Number.isNaN(d.getTime()) ? '' : d.toISOString(); }
+function localFromIso(v) {
+  const t = Date.parse(v); if (Number.isNaN(t)) return '';
+  const d = new Date(t); const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+export function render(root, _params, _query, all) {
+  document.title = 'Executions · Falconet';
+  const box = h('div');
+  replace(root, h('div', { class: 'page-head' }, h('h1', null, 'Executions')), box);
+  return renderExecutionsList(box, { initial: all, syncUrl: true });
+}
+
+/**
+ * The executions table. `fixed` = filters that cannot be changed (a flow's Executions tab);
+ * `initial` = URLSearchParams to start from; `syncUrl` keeps /ui/executions?… in step with the filters.
+ * Returns a cleanup function.
+ */
+export function renderExecutionsList(container, { fixed = {}, initial = new URLSearchParams(), syncUrl = false } = {}) {
+  const f = {
+    namespace: fixed.namespace || initial.get('namespace') || '',
+    flowId: fixed.flowId || initial.get('flowId') || '',
+    states: initial.getAll('state').filter((s) => STATES.includes(s)),
+    labels: initial.getAll('labels').join(', '),
+    startDate: initial.get('startDate') || '',
+    endDate: initial.get('endDate') || '',
+    page: Math.max(1, +(initial.get('page') || 1)),
+    size: [10, 25, 50, 100].includes(+initial.get('size')) ? +initial.get('size') : 25,
+  };
+  let alive = true;
+  let socket = null;
+  let rows = new Map(); // execution id → {tr, execution}
+  let total = 0;
+  let pollTimer = null;
+
+  const field = (id, label, control) => h('div', { class: 'field' }, h('label', { for: id }, label), control);
+  const ns = h('input', { id: 'ex-ns', type: 'text', value: f.namespace, disabled: !!fixed.namespace, placeholder: 'namespace prefix', autocomplete: 'off', list: 'ex-ns-list' });
+  const nsList = h('datalist', { id: 'ex-ns-list' });
+  const flowIn = h('input', { id: 'ex-flow', type: 'text', value: f.flowId, disabled: !!fixed.flowId, placeholder: 'flow id', autocomplete: 'off' });
+  const stateBoxes = STATES.map((s) => h('label', { class: 'check', style: { fontWeight: 'normal', display: 'flex', gap: '6px', alignItems: 'center' } },
+    h('input', { type: 'checkbox', value: s, checked: f.states.includes(s) }), stateBadge(s)));
+  const stateSummary = h('summary', { class: 'button' }, 'States');
+  const states = h('details', { class: 'state-filter', style: { position: 'relative' } }, stateSummary,
+    h('fieldset', { style: { position: 'absolute', zIndex: 5, background: 'var(--panel)', border: '1px solid var(--border)', borderRadius: '8px', padding: '8px', display: 'grid', gap: '4px', minWidth: '180px' } },
+      h('legend', { class: 'sr-only' }, 'States'), stateBoxes));
+  const labelsIn = h('input', { id: 'ex-labels', type: 'text', value: f.labels, placeholder: 'key:value, key2:value2', autocomplete: 'off' });
+  const start = h('input', { id: 'ex-start', type: 'datetime-local', value: localFromIso(f.startDate) });
+  const end = h('input', { id: 'ex-end', type: 'datetime-local', value: localFromIso(f.endDate) });
+  const size = h('select', { id: 'ex-size' }, [10, 25, 50, 100].map((n) => h('option', { value: String(n), selected: n === f.size }, String(n))));
+  const liveEl = h('span', { class: 'live', dataset: { status: 'connecting' } }, 'connecting');
+  const results = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading executions…'));
+  const filters = h('form', { class: 'filters', role: 'search', onsubmit: (e) => { e.preventDefault(); apply(); } },
+    fixed.namespace ? null : field('ex-ns', 'Namespace', ns), nsList,
+    fixed.flowId ? null : field('ex-flow', 'Flow', flowIn),
+    h('div', { class: 'field' }, h('span', { class: 'muted', style: { fontSize: '12px' } }, 'State'), states),
+    field('ex-labels', 'Labels', labelsIn),
+    field('ex-start', 'From', start), field('ex-end', 'To', end),
+    field('ex-size', 'Per page', size),
+    h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+    h('button', { type: 'button', onclick: () => { ns.value = fixed.namespace || ''; flowIn.value = fixed.flowId || ''; labelsIn.value = ''; start.value = ''; end.value = ''; stateBoxes.forEach((l) => { l.querySelector('input').checked = false; }); apply(); } }, 'Reset'),
+    liveEl);
+  [ns, flowIn, start, end, size].forEach((el) => el.addEventListener('change', () => apply()));
+  stateBoxes.forEach((l) => l.querySelector('input').addEventListener('change', () => apply()));
+  replace(container, filters, results);
+  getJson('/flows/distinct-namespaces').then((list) => {
+    if (alive && Array.isArray(list)) list.forEach((n) => nsList.appendChild(h('option', { value: n })));
+  }).catch(() => { /* suggestions only */ });
+
+  function labelList() { return labelsIn.value.split(/[,\n]/).map((s) => s.trim()).filter((s) => s.includes(':')); }
+
+  function apply(keepPage = false) {
+    f.namespace = fixed.namespace || ns.value.trim();
+    f.flowId = fixed.flowId || flowIn.value.trim();
+    f.states = stateBoxes.map((l) => l.querySelector('input')).filter((c) => c.checked).map((c) => c.value);
+    stateSummary.textContent = f.states.length ? `States (${f.states.length})` : 'States';
+    f.labels = labelList().join(', ');
+    f.startDate = isoFromLocal(start.value);
+    f.endDate = isoFromLocal(end.value);
+    f.size = +size.value;
+    if (!keepPage) f.page = 1;
+    load();
+    connect();
+  }
+
+  function queryParams() {
+    return { page: f.page, size: f.size, sort: 'state.startDate:desc', namespace: f.namespace, flowId: f.flowId, state: f.states,
+      labels: labelList(), startDate: f.startDate, endDate: f.endDate };
+  }
+
+  function row(e) {
+    const span = stateSpan(e.state);
+    return h('tr', { dataset: { executionId: e.id } },
+      h('td', null, h('a', { href: uiLinkExecution(e), class: 'mono', title: e.id, 'aria-label': `Execution ${e.id}` }, shortId(e.id))),
+      h('td', null, h('a', { href: uiLinkFlow(e.namespace, e.flowId) }, e.flowId), h('div', { class: 'muted', style: { fontSize: '12px' } }, e.namespace)),
+      h('td', { class: 'nowrap' }, stateBadge(e.state && e.state.current)),
+      h('td', { class: 'nowrap hide-sm' }, timeEl(e.state && (e.state.startDate || (e.state.histories && e.state.histories[0] && e.state.histories[0].date)))),
+      h('td', { class: 'nowrap duration', dataset: { running: span.running ? '1' : '' } }, humanDuration(span.ms)),
+      h('td', { class: 'hide-sm' }, labelChips(e.labels)));
+  }
+
+  function matches(e) {
+    if (f.namespace && !(e.namespace === f.namespace || e.namespace.startsWith(`${f.namespace}.`) || e.namespace.startsWith(f.namespace))) return false;
+    if (f.flowId && e.flowId !== f.flowId) return false;
+    if (f.states.length && !f.states.includes(e.state && e.state.current)) return false;
+    const ls = labelsToList(e.labels).map((l) => `${l.key}:${l.value}`);
+    if (!labelList().every((l) => ls.includes(l))) return false;
+    const st = Date.parse(e.state && e.state.startDate);
+    if (f.startDate && st < Date.parse(f.startDate)) return false;
+    if (f.endDate && st > Date.parse(f.endDate)) return false;
+    return true;
+  }
+
+  let tbody = null;
+  let seq = 0;
+  async function load() {
+    const my = ++seq;
+    if (syncUrl) {
+      const p = { namespace: f.namespace, flowId: f.flowId, state: f.states, labels: labelList(), startDate: f.startDate, endDate: f.endDate, page: f.page > 1 ? f.page : '', size: f.size !== 25 ? f.size : '' };
+      navigate(`/ui/executions${qs(p)}`, { replace: true, silent: true });
+    }
+    try {
+      const data = await getJson('/executions/search', queryParams());
+      if (!alive || my !== seq) return;
+      total = data.total || 0;
+      rows = new Map();
+      const list = data.results || [];
+      if (!list.length) {
+        tbody = null;
+        const filtered = f.states.length || labelList().length || f.startDate || f.endDate || (!fixed.namespace && f.namespace) || (!fixed.flowId && f.flowId);
+        replace(results, filtered ? emptyState('No execution matches these filters.', 'New executions appear here live.')
+          : emptyState('No executions yet.', fixed.flowId ? 'Use Execute to start this flow; it appears here live.' : 'Open a flow and click Execute; executions appear here live.', fixed.flowId ? null : h('a', { href: '/ui/flows' }, 'Go to flows')));
+        return;
+      }
+      tbody = h('tbody');
+      list.forEach((e) => { const tr = row(e); rows.set(e.id, { tr, execution: e }); tbody.appendChild(tr); });
+      drawTable();
+    } catch (e) {
+      if (alive && my === seq) replace(results, errorBox(e, 'Could not load executions'));
+    }
+  }
+
+  function drawTable() {
+    replace(results,
+      h('div', { class: 'table-wrap' }, h('table', null,
+        h('thead', null, h('tr', null, h('th', null, 'Id'), h('th', null, 'Flow'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Start'), h('th', null, 'Duration'), h('th', { class: 'hide-sm' }, 'Labels'))),
+        tbody)),
+      pager(f.page, f.size, total, (p) => { f.page = p; load(); }));
+  }
+
+  function onExecution(e) {
+    if (!e || !e.id) return;
+    const cur = rows.get(e.id);
+    if (cur) {
+      const tr = row(e);
+      cur.tr.replaceWith(tr);
+      rows.set(e.id, { tr, execution: e });
+      return;
+    }
+    if (f.page !== 1 || !matches(e)) return;
+    if (!tbody) { tbody = h('tbody'); }
+    const tr = row(e);
+    tbody.insertBefore(tr, tbody.firstChild);
+    rows.set(e.id, { tr, execution: e });
+    total += 1;
+    while (tbody.children.length > f.size) {
+      const last = tbody.lastChild;
+      rows.delete(last.dataset.executionId);
+      last.remove();
+    }
+    drawTable();
+  }
+
+  function connect() {
+    if (socket) socket.close();
+    clearInterval(pollTimer);
+    socket = openSocket(`/ws${qs({ namespace: f.namespace, flowId: f.flowId })}`, {
+      onMessage: (msg) => { if (msg && msg.type === 'execution') onExecution(msg.execution); },
+      onOpen: () => { clearInterval(pollTimer); pollTimer = null; },
+      onStatus: (s) => {
+        liveEl.dataset.status = s;
+        liveEl.textContent = s === 'live' ? 'live' : s === 'unavailable' ? 'live updates unavailable — refreshing every 5 s' : s;
+        if (s === 'unavailable' && !pollTimer) pollTimer = setInterval(() => { if (alive) load(); }, 5000);
+      },
+    });
+  }
+
+  // running rows: tick their duration
+  const ticker = setInterval(() => {
+    for (const { tr, execution } of rows.values()) {
+      if (isTerminated(execution.state && execution.state.current)) continue;
+      const td = tr.querySelector('td.duration');
+      if (td && td.dataset.running) td.textContent = humanDuration(stateSpan(execution.state).ms);
+    }
+  }, 1000);
+
+  apply(true);
+  return () => { alive = false; clearInterval(ticker); clearInterval(pollTimer); if (socket) socket.close(); };
+}

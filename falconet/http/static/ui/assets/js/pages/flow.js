@@ -1,0 +1,219 @@
+// /ui/flows/new and /ui/flows/edit/{namespace}/{id}[/{tab}] — YAML editor with live validation,
+// save, topology, revisions with diff, the flow's executions, and the Execute button.
+import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.js';
+import { getJson, postYaml, putYaml, enc } from '../api.js';
+import { tabs, toast } from '../components.js';
+import { createEditor, messageLine } from '../editor.js';
+import { renderTopology } from '../topology.js';
+import { renderDiff } from '../diff.js';
+import { openExecuteDialog } from '../execute.js';
+import { navigate } from '../main.js';
+import { renderExecutionsList } from './executions.js';
+
+const NEW_FLOW = `id: my_flow
+namespace: company.team
+
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: Hello World! 🚀
+`;
+
+/** id / namespace of the first YAML document, read from its top-level keys. */
+function identity(src) {
+  const id = /^id:\s*["']?([^"'\s#]+)/m.exec(src);
+  const ns = /^namespace:\s*["']?([^"'\s#]+)/m.exec(src);
+  return { id: id && id[1], namespace: ns && ns[1] };
+}
+
+export function render(root, params) {
+  const isNew = !!params.isNew;
+  let flow = null; // the saved flow (FlowWithSource), null while new
+  let savedSource = isNew ? NEW_FLOW : '';
+  let alive = true;
+  const cleanups = [];
+  document.title = isNew ? 'New flow · Falconet' : `${params.id} · Flows · Falconet`;
+
+  const title = h('h1', null, isNew ? 'New flow' : params.id);
+  const revBadge = h('span', { class: 'chip', hidden: true });
+  const dirtyMark = h('span', { class: 'muted', hidden: true, 'aria-live': 'polite' }, 'Unsaved changes');
+  const saveBtn = h('button', { type: 'button', class: 'primary', onclick: () => save() }, 'Save');
+  const execBtn = h('button', { type: 'button', disabled: true, onclick: () => flow && openExecuteDialog(flow) }, '▶ Execute');
+  const head = h('div', { class: 'page-head' },
+    h('div', null,
+      h('div', { class: 'crumbs' }, h('a', { href: '/ui/flows' }, 'Flows'), ' / ', isNew ? 'new' : h('a', { href: `/ui/flows?namespace=${enc(params.namespace)}` }, params.namespace)),
+      h('div', { style: { display: 'flex', gap: '8px', alignItems: 'center' } }, title, revBadge)),
+    h('span', { class: 'spacer' }), dirtyMark, saveBtn, execBtn);
+
+  //// editor + validation
+  const validation = h('div', { class: 'validation', 'aria-live': 'polite', id: 'validation' });
+  const editor = createEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
+  const editorPanel = h('div', null, editor.element, validation);
+
+  function markDirty() {
+    const dirty = editor.value !== savedSource;
+    dirtyMark.hidden = !dirty;
+  }
+
+  let vseq = 0;
+  async function validate() {
+    const my = ++vseq;
+    const src = editor.value;
+    let res;
+    try {
+      res = await postYaml('/flows/validate', src);
+    } catch (e) {
+      if (my !== vseq || !alive) return;
+      editor.setMarkers(new Map());
+      replace(validation, h('p', { class: 'form-error' }, `Validation unavailable: ${e.message}`));
+      return;
+    }
+    if (my !== vseq || !alive) return;
+    const markers = new Map();
+    const items = [];
+    const list = Array.isArray(res) ? res : [res];
+    // line offsets of each YAML document (validate answers one entry per `---` document)
+    const docs = [];
+    let offset = 0;
+    src.split(/^---\s*$/m).forEach((d) => { docs.push({ src: d, offset }); offset += d.split('\n').length - 1; });
+    for (const r of list) {
+      if (!r) continue;
+      const doc = docs[r.index || 0] || docs[0];
+      const add = (msg, kind) => {
+        for (const m of String(msg).split('\n').map((s) => s.trim()).filter(Boolean)) {
+          let line = messageLine(doc.src, m);
+          if (line) line += doc.offset;
+          if (line && kind === 'error') markers.set(line, markers.has(line) ? `${markers.get(line)}\n${m}` : m);
+          items.push({ line, message: m, kind });
+        }
+      };
+      if (r.constraints) add(r.constraints, 'error');
+      for (const w of r.warnings || []) add(w, 'warn');
+      for (const w of r.deprecationPaths || []) add(`${w}: deprecated`, 'warn');
+      if (r.outdated) items.push({ line: 0, message: 'The revision in the source is outdated.', kind: 'warn' });
+    }
+    editor.setMarkers(markers);
+    if (!items.length) {
+      replace(validation, h('p', { class: 'ok' }, '✓ Valid flow'));
+    } else {
+      replace(validation, h('ul', { 'aria-label': 'Validation messages' }, items.map((it) => h('li', { class: it.kind === 'warn' ? 'warn' : '' },
+        it.line ? h('button', { type: 'button', onclick: () => editor.goToLine(it.line) }, `Line ${it.line}`) : null,
+        it.line ? ': ' : '', it.message))));
+    }
+  }
+  const validateSoon = debounce(validate, 350);
+  cleanups.push(() => validateSoon.cancel());
+
+  async function save() {
+    const src = editor.value;
+    const ident = identity(src);
+    saveBtn.disabled = true;
+    try {
+      let saved;
+      if (!isNew && ident.id === params.id && ident.namespace === params.namespace) {
+        saved = await putYaml(`/flows/${enc(params.namespace)}/${enc(params.id)}`, src);
+      } else {
+        saved = await postYaml('/flows', src);
+      }
+      savedSource = saved && saved.source !== undefined ? saved.source : src;
+      toast(`Saved ${saved.namespace}.${saved.id} revision ${saved.revision}`, 'success');
+      if (isNew || saved.id !== params.id || saved.namespace !== params.namespace) {
+        navigate(uiLinkFlow(saved.namespace, saved.id), { replace: true });
+        return;
+      }
+      setFlow(saved);
+      markDirty();
+      if (tabsCtl.active === 'revisions') drawRevisions();
+    } catch (e) {
+      toast(`Save failed: ${e.message}`, 'error', 10000);
+      validate();
+    } finally {
+      saveBtn.disabled = false;
+    }
+  }
+
+  function setFlow(f) {
+    flow = f;
+    revBadge.hidden = !f.revision;
+    revBadge.textContent = `revision ${f.revision}`;
+    execBtn.disabled = !!f.disabled;
+    execBtn.title = f.disabled ? 'This flow is disabled' : '';
+  }
+
+  //// tabs
+  const tabItems = isNew ? [{ id: 'edit', label: 'Editor' }]
+    : [{ id: 'edit', label: 'Editor' }, { id: 'topology', label: 'Topology' }, { id: 'revisions', label: 'Revisions' }, { id: 'executions', label: 'Executions' }];
+  let listCleanup = null;
+  const tabsCtl = tabs(tabItems, params.tab || 'edit', (id, user) => {
+    if (listCleanup) { listCleanup(); listCleanup = null; }
+    if (user && !isNew) navigate(uiLinkFlow(params.namespace, params.id, id === 'edit' ? '' : id), { replace: true, silent: true });
+    if (id === 'edit') replace(tabsCtl.panel, editorPanel);
+    else if (id === 'topology') replace(tabsCtl.panel, flow ? h('div', null, flow.description ? h('p', { class: 'muted' }, flow.description) : null, renderTopology(flow)) : h('p', { class: 'loading' }, 'Loading…'));
+    else if (id === 'revisions') drawRevisions();
+    else if (id === 'executions') {
+      const box = h('div');
+      replace(tabsCtl.panel, box);
+      listCleanup = renderExecutionsList(box, { fixed: { namespace: params.namespace, flowId: params.id }, syncUrl: false });
+    }
+  }, { label: 'Flow sections' });
+  cleanups.push(() => { if (listCleanup) listCleanup(); });
+
+  async function drawRevisions() {
+    const panel = tabsCtl.panel;
+    replace(panel, h('p', { class: 'loading' }, 'Loading revisions…'));
+    let revs;
+    try { revs = await getJson(`/flows/${enc(params.namespace)}/${enc(params.id)}/revisions`); } catch (e) { replace(panel, errorBox(e, 'Could not load revisions')); return; }
+    if (!alive || tabsCtl.active !== 'revisions') return;
+    if (!Array.isArray(revs) || !revs.length) { replace(panel, emptyState('No revisions.')); return; }
+    revs = [...revs].sort((a, b) => a.revision - b.revision);
+    const opt = (sel) => revs.map((r) => h('option', { value: String(r.revision), selected: r.revision === sel }, `Revision ${r.revision}${r.deleted ? ' (deleted)' : ''}`));
+    const last = revs[revs.length - 1].revision;
+    const prev = revs.length > 1 ? revs[revs.length - 2].revision : last;
+    const left = h('select', { id: 'rev-left' }, opt(prev));
+    const right = h('select', { id: 'rev-right' }, opt(last));
+    const out = h('div');
+    const src = (r) => { const x = revs.find((v) => String(v.revision) === r); return x ? (x.source ?? '') : ''; };
+    const draw = () => replace(out, renderDiff(src(left.value), src(right.value), { labelA: `revision ${left.value}`, labelB: `revision ${right.value}` }));
+    left.addEventListener('change', draw);
+    right.addEventListener('change', draw);
+    const loadBtn = h('button', { type: 'button', onclick: () => {
+      editor.value = src(right.value); markDirty(); validateSoon(); tabsCtl.select('edit', true);
+      toast(`Revision ${right.value} loaded in the editor — save to make it the latest.`);
+    } }, 'Load right revision in editor');
+    replace(panel,
+      h('div', { class: 'filters' },
+        h('div', { class: 'field' }, h('label', { for: 'rev-left' }, 'Compare'), left),
+        h('div', { class: 'field' }, h('label', { for: 'rev-right' }, 'with'), right), loadBtn),
+      out);
+    draw();
+  }
+
+  replace(root, head, tabsCtl.element);
+
+  if (isNew) {
+    tabsCtl.select('edit');
+    validate();
+  } else {
+    replace(tabsCtl.panel, h('p', { class: 'loading' }, 'Loading flow…'));
+    getJson(`/flows/${enc(params.namespace)}/${enc(params.id)}`, { source: 'true' }).then((f) => {
+      if (!alive) return;
+      setFlow(f);
+      savedSource = f.source !== undefined && f.source !== null ? f.source : '';
+      editor.value = savedSource;
+      markDirty();
+      tabsCtl.select(params.tab || 'edit');
+      validate();
+    }).catch((e) => {
+      if (!alive) return;
+      replace(root, head, e.status === 404
+        ? emptyState('Flow not found', `There is no flow ${params.namespace}.${params.id}.`, h('a', { href: '/ui/flows' }, 'Back to flows'))
+        : errorBox(e, 'Could not load the flow'));
+      saveBtn.disabled = true;
+    });
+  }
+
+  const beforeUnload = (e) => { if (editor.value !== savedSource) { e.preventDefault(); e.returnValue = ''; } };
+  window.addEventListener('beforeunload', beforeUnload);
+  return () => { alive = false; window.removeEventListener('beforeunload', beforeUnload); cleanups.forEach((c) => c()); };
+}
+
