@@ -1,0 +1,126 @@
+"""Declarations of the core trigger types (reference §5): Schedule, ScheduleOnDates, Flow, Webhook and the
+polling ``http.Trigger``.
+
+Common trigger properties (id, type, description, conditions, disabled, labels, stopAfter, logLevel,
+logToFile) are handled by flow parsing; each class declares its own properties only. Evaluation (the
+scheduler, the flow-trigger listener, the webhook endpoint, the polling loop) lives in these same classes
+once implemented; today they carry the declarations used for validation and docs.
+"""
+from __future__ import annotations
+
+from ...runtime.plugin import ANY, BOOLEAN, CONDITIONS, DURATION, ENUM, LIST, MAP, OBJECT, STRING, Prop, Trigger, register
+
+_PKG = "io.kestra.plugin.core.trigger"
+_OLD = "io.kestra.core.models.triggers.types"
+
+_RECOVER = ("ALL", "LAST", "NONE")
+
+
+@register
+class Schedule(Trigger):
+    """Create an execution at each date of a cron expression (5 fields, or 6 with ``withSeconds``)."""
+
+    type = f"{_PKG}.Schedule"
+    aliases = (f"{_OLD}.Schedule",)
+    title = "Schedule a flow with a cron expression."
+    props = {
+        "cron": Prop(STRING, required=True, dynamic=False,
+                     description="Unix cron (5 fields) or a nickname such as @daily."),
+        "withSeconds": Prop(BOOLEAN, default=False, dynamic=False),
+        "timezone": Prop(STRING, dynamic=False, description="IANA zone id; default the server zone."),
+        "inputs": Prop(MAP, description="Execution inputs (rendered)."),
+        "recoverMissedSchedules": Prop(ENUM, values=_RECOVER, dynamic=False),
+        "lateMaximumDelay": Prop(DURATION, dynamic=False),
+        "scheduleConditions": Prop(CONDITIONS, dynamic=False, description="Deprecated: use conditions."),
+        "backfill": Prop(OBJECT, dynamic=False, fields={
+            "start": Prop(STRING, required=True, dynamic=False),
+            "end": Prop(STRING, dynamic=False),
+            "currentDate": Prop(STRING, dynamic=False),
+            "paused": Prop(BOOLEAN, dynamic=False),
+            "inputs": Prop(MAP, dynamic=False),
+            "labels": Prop(ANY, dynamic=False),
+            "previousNextExecutionDate": Prop(STRING, dynamic=False),
+        }),
+        "interval": Prop(DURATION, dynamic=False),
+    }
+
+
+@register
+class ScheduleOnDates(Trigger):
+    """Create an execution at each of a list of dates."""
+
+    type = f"{_PKG}.ScheduleOnDates"
+    title = "Schedule a flow on given dates."
+    props = {
+        "dates": Prop(LIST, required=True),
+        "timezone": Prop(STRING, dynamic=False),
+        "inputs": Prop(MAP),
+        "recoverMissedSchedules": Prop(ENUM, values=_RECOVER, dynamic=False),
+        "interval": Prop(DURATION, dynamic=False),
+    }
+
+
+@register
+class Flow(Trigger):
+    """Create an execution when another execution reaches one of ``states`` and the conditions hold."""
+
+    type = f"{_PKG}.Flow"
+    aliases = (f"{_OLD}.Flow",)
+    title = "Trigger a flow from another flow's execution."
+    props = {
+        "states": Prop(LIST, dynamic=False, description="Default: every terminal state."),
+        "inputs": Prop(MAP, description="Rendered in the context of the upstream execution."),
+        "preconditions": Prop(OBJECT, dynamic=False, fields={
+            "id": Prop(STRING, dynamic=False),
+            "timeWindow": Prop(OBJECT, dynamic=False, fields={
+                "type": Prop(ENUM, values=("DURATION_WINDOW", "SLIDING_WINDOW", "DAILY_TIME_DEADLINE",
+                                           "DAILY_TIME_WINDOW"), dynamic=False),
+                "window": Prop(DURATION, dynamic=False),
+                "windowAdvance": Prop(DURATION, dynamic=False),
+                "deadline": Prop(STRING, dynamic=False),
+                "startTime": Prop(STRING, dynamic=False),
+                "endTime": Prop(STRING, dynamic=False),
+            }),
+            "resetOnSuccess": Prop(BOOLEAN, default=True, dynamic=False),
+            "flows": Prop(LIST, dynamic=False),
+            "where": Prop(LIST, dynamic=False),
+        }),
+    }
+
+
+@register
+class Webhook(Trigger):
+    """Create an execution when ``/api/v1/executions/webhook/{namespace}/{flowId}/{key}`` is called."""
+
+    type = f"{_PKG}.Webhook"
+    aliases = (f"{_OLD}.Webhook",)
+    title = "Trigger a flow from an HTTP request."
+    props = {
+        "key": Prop(STRING, required=True),
+        "wait": Prop(BOOLEAN, default=False, dynamic=False),
+        "returnOutputs": Prop(BOOLEAN, default=False, dynamic=False),
+        "responseContentType": Prop(STRING, dynamic=False),
+        "inputs": Prop(MAP),
+    }
+
+
+@register
+class HttpTrigger(Trigger):
+    """Poll ``uri`` every ``interval``; create an execution when ``responseCondition`` renders truthy."""
+
+    type = "io.kestra.plugin.core.http.Trigger"
+    aliases = ("io.kestra.plugin.fs.http.Trigger",)
+    title = "Trigger a flow on an HTTP response."
+    props = {
+        "uri": Prop(STRING, required=True),
+        "method": Prop(ENUM, values=("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"), default="GET"),
+        "body": Prop(STRING),
+        "contentType": Prop(STRING),
+        "formData": Prop(MAP),
+        "headers": Prop(MAP),
+        "options": Prop(OBJECT, dynamic=False),
+        "sslOptions": Prop(OBJECT, dynamic=False),
+        "encryptBody": Prop(BOOLEAN, default=False, dynamic=False),
+        "responseCondition": Prop(STRING, default="{{ response.statusCode < 400 }}"),
+        "interval": Prop(DURATION, default="PT60S", dynamic=False),
+    }
