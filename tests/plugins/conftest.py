@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import jinja2
 import pytest
+import trio
 
 from falconet.runtime import plugin as P
 from falconet.runtime.plugin import TaskFailed
@@ -89,10 +90,20 @@ _SINGLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
 class Logger:
     def __init__(self) -> None:
         self.lines: list[tuple[str, str]] = []
+        self._expected: list[tuple[str, trio.Event]] = []
 
     def log(self, level: str, msg: str) -> None:
         assert level in LEVELS, level
         self.lines.append((level, msg))
+        for text, event in self._expected:
+            if text in msg:
+                event.set()
+
+    def expect(self, text: str) -> trio.Event:
+        """An event set when a line containing ``text`` is logged."""
+        event = trio.Event()
+        self._expected.append((text, event))
+        return event
 
     def trace(self, msg: str) -> None: self.log("TRACE", msg)
     def debug(self, msg: str) -> None: self.log("DEBUG", msg)

@@ -1,0 +1,195 @@
+"""The common machinery of script tasks (``shell.*``, ``python.*``) run by the Process task runner.
+
+One attempt:
+
+1. a fresh temporary directory holds the **working directory** (``{{ workingDir }}``, env ``WORKING_DIR``)
+   and, beside it, the **output directory** (``{{ outputDir }}``, env ``OUTPUT_DIR``);
+2. ``namespaceFiles`` then ``inputFiles`` are written into the working directory;
+3. the command — ``interpreter`` + one script made of ``set -e`` (when ``failFast`` and the interpreter is a
+   shell), ``beforeCommands`` and the task's commands — runs in a new process group with the server's
+   environment plus ``env``, its lines streamed into the logs and parsed for ``::{…}::`` outputs;
+4. files matching ``outputFiles`` and everything in the output directory are uploaded.
+
+Outputs: ``vars`` (merged ``::{"outputs":…}::``), ``exitCode``, ``outputFiles`` (name → ``kestra:///`` URI).
+A non-zero exit fails the attempt with "Command failed with exit code N"; with ``warningOnStdErr`` (default
+true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole process group.
+"""
+from __future__ import annotations
+
+import abc
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Mapping
+
+from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Plugin, Prop, RunContext, RunnableTask, \
+    TaskFailed, register
+from . import process as _process
+from .files import as_file_map, copy_namespace_files, upload_output_files, write_input_files
+from .protocol import LineConsumer
+
+PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
+DEFAULT_INTERPRETER = ["/bin/sh", "-c"]
+
+
+#### the task runner declaration ############################################################################
+
+class TaskRunner(Plugin):
+    """A task runner type (where a script's process runs)."""
+
+
+@register
+class Process(TaskRunner):
+    """Run script tasks as local subprocesses of the server (the default and only runner in Falconet; a
+    ``taskRunner`` of another type is accepted and runs as Process with a WARN log)."""
+
+    type = PROCESS_RUNNER
+    title = "Task runner that executes a task as a subprocess on the server host."
+    props = {}
+
+
+#### common properties ######################################################################################
+
+COMMON_PROPS: dict[str, Prop] = {
+    "taskRunner": Prop(OBJECT, dynamic=False, description="The task runner ({type: ...}); Process here."),
+    "containerImage": Prop(STRING, description="Container image (ignored by the Process runner)."),
+    "beforeCommands": Prop(LIST, description="Commands run before the main ones, in the same shell."),
+    "env": Prop(MAP, description="Additional environment variables."),
+    "interpreter": Prop(LIST, default=list(DEFAULT_INTERPRETER), dynamic=False,
+                        description="The interpreter and its arguments; the script is its last argument."),
+    "failFast": Prop(BOOLEAN, default=True, description="Stop at the first failing command (set -e)."),
+    "warningOnStdErr": Prop(BOOLEAN, default=True, description="End in WARNING when anything is written to stderr."),
+    "namespaceFiles": Prop(OBJECT, description="Namespace files to copy in: {enabled, include, exclude}."),
+    "inputFiles": Prop(ANY, description="Files to create: map of name to content or kestra:// URI (or JSON)."),
+    "outputFiles": Prop(LIST, description="Globs of working-directory files to upload as outputs."),
+    "outputDirectory": Prop(BOOLEAN, default=False, description="Deprecated: the output directory always exists."),
+    "targetOS": Prop(STRING, default="AUTO", description="Target OS (ignored: the host's)."),
+    "runner": Prop(STRING, description="Deprecated: PROCESS or DOCKER (runs as PROCESS here)."),
+    "docker": Prop(OBJECT, description="Deprecated Docker options (ignored by the Process runner)."),
+}
+
+
+def render_list(ctx: RunContext, raw: Any, extra: Mapping[str, Any], what: str) -> list[str]:
+    """Render a list-of-strings property; a string renders to a JSON list or to a single item."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        rendered = ctx.render(raw, extra)
+        try:
+            value = json.loads(rendered)
+        except json.JSONDecodeError:
+            return [rendered]
+        if not isinstance(value, list):
+            return [rendered]
+        return ["" if v is None else str(v) for v in value]
+    if not isinstance(raw, list):
+        raise TaskFailed(f"{what} must be a list of strings")
+    return ["" if v is None else str(v) for v in ctx.render(raw, extra)]
+
+
+def is_shell(interpreter: list[str]) -> bool:
+    return bool(interpreter) and os.path.basename(interpreter[0]) in ("sh", "bash", "dash", "zsh", "ksh", "ash")
+
+
+#### the script task base ###################################################################################
+
+class ScriptTask(RunnableTask):
+    """Base of script tasks: subclasses return the main command lines from :meth:`commands`."""
+
+    props = COMMON_PROPS
+    #: prepend a directory with ``python``/``python3`` → ``sys.executable`` to PATH
+    python_shim = False
+
+    @abc.abstractmethod
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+        """The main command lines (rendered), run after ``beforeCommands``."""
+
+    def interpreter(self, ctx: RunContext, extra: Mapping[str, Any]) -> list[str]:
+        raw = ctx.raw("interpreter", None)
+        interpreter = render_list(ctx, raw, extra, "interpreter") if raw is not None else list(DEFAULT_INTERPRETER)
+        if not interpreter:
+            raise TaskFailed("interpreter must not be empty")
+        return interpreter
+
+    def output_globs(self, ctx: RunContext, extra: Mapping[str, Any]) -> list[str]:
+        return render_list(ctx, ctx.raw("outputFiles"), extra, "outputFiles")
+
+    def extra_outputs(self, consumer: LineConsumer) -> dict[str, Any]:
+        """Outputs added to ``vars``/``exitCode``/``outputFiles`` (legacy tasks add line counts)."""
+        return {}
+
+    def extra_vars(self, ctx: RunContext, working_dir: Path) -> dict[str, Any]:
+        """Variables added to ``workingDir``/``outputDir`` when rendering this task's properties."""
+        return {}
+
+    def fail_fast(self, ctx: RunContext) -> bool:
+        return bool(ctx.prop("failFast"))
+
+    def check_runner(self, ctx: RunContext) -> None:
+        runner = ctx.raw("taskRunner")
+        if runner is not None:
+            kind = runner.get("type") if isinstance(runner, dict) else None
+            if not isinstance(kind, str):
+                raise TaskFailed("taskRunner must be an object with a type")
+            if kind != PROCESS_RUNNER:
+                ctx.logger.warn(f"Task runner '{kind}' is not available in Falconet; "
+                                f"the task runs with the Process task runner ({PROCESS_RUNNER}) instead")
+        legacy = ctx.raw("runner")
+        if legacy is not None and str(legacy).upper() != "PROCESS":
+            ctx.logger.warn(f"runner '{legacy}' is not available in Falconet; the task runs as PROCESS instead")
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        self.check_runner(ctx)
+        root = Path(await ctx.open_temp_dir())
+        working_dir, output_dir = root / "working", root / "outputs"
+        working_dir.mkdir()
+        output_dir.mkdir()
+        extra = {"workingDir": str(working_dir), "outputDir": str(output_dir),
+                 **self.extra_vars(ctx, working_dir)}
+
+        await copy_namespace_files(ctx, working_dir, ctx.render(ctx.raw("namespaceFiles"), extra))
+        raw_inputs = ctx.raw("inputFiles")
+        await write_input_files(ctx, working_dir, as_file_map(ctx.render(raw_inputs, extra), "inputFiles"))
+
+        env = dict(os.environ)
+        env.update({"WORKING_DIR": str(working_dir), "OUTPUT_DIR": str(output_dir)})
+        if self.python_shim:
+            env["PATH"] = str(_python_shim(root)) + os.pathsep + env.get("PATH", "")
+        task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
+        env.update({str(k): v if isinstance(v, str) else "" if v is None else json.dumps(v)
+                    for k, v in task_env.items()})
+
+        interpreter = self.interpreter(ctx, extra)
+        before = render_list(ctx, ctx.raw("beforeCommands"), extra, "beforeCommands")
+        lines = before + await self.commands(ctx, working_dir, extra)
+        if self.fail_fast(ctx) and is_shell(interpreter):
+            lines = ["set -e"] + lines
+        args = interpreter + ["\n".join(lines)]
+
+        consumer = LineConsumer(ctx)
+        try:
+            exit_code = await _process.run_process(args, cwd=str(working_dir), env=env, on_line=consumer.feed)
+        except OSError as exc:
+            raise TaskFailed(f"Unable to start {shlex.join(interpreter)}: {exc}") from exc
+
+        output_files = await upload_output_files(ctx, working_dir, self.output_globs(ctx, extra), output_dir)
+        if exit_code != 0:
+            raise TaskFailed(f"Command failed with exit code {exit_code}")
+        if ctx.prop("warningOnStdErr") and consumer.stderr_count:
+            ctx.set_warning()
+        return {"vars": consumer.vars, "exitCode": exit_code, "outputFiles": output_files,
+                **self.extra_outputs(consumer)}
+
+
+def _python_shim(root: Path) -> Path:
+    """A ``bin`` directory under ``root`` where ``python`` and ``python3`` run the server's interpreter."""
+    import sys
+
+    shim = root / "bin"
+    shim.mkdir(exist_ok=True)
+    for name in ("python", "python3"):
+        link = shim / name
+        if not link.exists():
+            link.symlink_to(sys.executable)
+    return shim

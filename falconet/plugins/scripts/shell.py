@@ -1,0 +1,49 @@
+"""``io.kestra.plugin.scripts.shell.*``: shell commands and scripts with the Process task runner."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+import trio
+
+from ...runtime.plugin import LIST, STRING, Prop, RunContext, TaskFailed, register
+from .base import COMMON_PROPS, ScriptTask, render_list
+
+
+async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
+    """Write ``text`` to a fresh file of the working directory (as Kestra does before running it)."""
+    path = working_dir / f"script_{uuid.uuid4().hex[:12]}{suffix}"
+    await trio.to_thread.run_sync(path.write_text, text, "utf-8")
+    return path
+
+
+@register
+class Commands(ScriptTask):
+    """Run ``commands`` (one shell line each, rendered) in one interpreter invocation."""
+
+    type = "io.kestra.plugin.scripts.shell.Commands"
+    title = "Execute one or more shell commands."
+    props = {**COMMON_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
+
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+        commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
+        if not commands:
+            raise TaskFailed("commands must not be empty")
+        return commands
+
+
+@register
+class Script(ScriptTask):
+    """Write the rendered ``script`` to a file of the working directory and run it with ``/bin/sh``."""
+
+    type = "io.kestra.plugin.scripts.shell.Script"
+    title = "Execute a shell script."
+    props = {**COMMON_PROPS, "script": Prop(STRING, required=True, description="The shell script (rendered).")}
+
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+        script = ctx.raw("script")
+        if script is None:
+            raise TaskFailed("script is required")
+        path = await write_script(working_dir, str(ctx.render(script, extra)), ".sh")
+        return [f"/bin/sh {path}"]
