@@ -33,7 +33,7 @@ class Schedule(Trigger):
         "lateMaximumDelay": Prop(DURATION, dynamic=False),
         "scheduleConditions": Prop(CONDITIONS, dynamic=False, description="Deprecated: use conditions."),
         "backfill": Prop(OBJECT, dynamic=False, fields={
-            "start": Prop(STRING, required=True, dynamic=False),
+            "start": Prop(STRING, dynamic=False),
             "end": Prop(STRING, dynamic=False),
             "currentDate": Prop(STRING, dynamic=False),
             "paused": Prop(BOOLEAN, dynamic=False),
