@@ -1,1 +1,56 @@
-"""Store backends: ``sqlite`` (default, durable) and ``memory`` (tests, fake clock)."""
+"""Store backends: ``sqlite`` (default, durable) and ``memory`` (tests, fake clock).
+
+``open_store(target)`` is the usual entry point::
+
+    async with open_store("/var/lib/falconet/falconet.db") as store:   # or "sqlite:///…", or "memory:"
+        ...
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import AsyncIterator
+
+from ..errors import IllegalArgument
+from ._common import StoreError
+from .base import ExecutionQuery, FlowRecord, LogQuery, Store
+from .memory import MemoryStore
+from .sqlite import SQLiteStore
+
+__all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "MemoryStore", "SQLiteStore",
+           "make_store", "open_store"]
+
+
+def make_store(target: str | os.PathLike[str]) -> Store:
+    """A new, unopened store for ``target``: ``memory:`` (or ``:memory:``) -> MemoryStore;
+    ``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a plain file path -> SQLiteStore. Other URL
+    schemes raise IllegalArgument."""
+    if isinstance(target, os.PathLike):
+        return SQLiteStore(Path(target))
+    if not isinstance(target, str) or not target:
+        raise IllegalArgument(f"invalid store location {target!r}")
+    if target in ("memory:", ":memory:", "memory://"):
+        return MemoryStore()
+    if target.startswith("sqlite:"):
+        rest = target[len("sqlite:"):]
+        if rest.startswith("//"):
+            rest = rest[2:]  # sqlite:///abs -> /abs ; sqlite://rel -> rel
+        if not rest:
+            raise IllegalArgument(f"no database path in {target!r}")
+        return SQLiteStore(Path(rest))
+    scheme, sep, _ = target.partition("://")
+    if sep and scheme.isalnum():
+        raise IllegalArgument(f"unsupported store URL scheme {scheme!r} (use sqlite:/// or memory:)")
+    return SQLiteStore(Path(target))
+
+
+@contextlib.asynccontextmanager
+async def open_store(target: str | os.PathLike[str]) -> AsyncIterator[Store]:
+    """Open a store (see :func:`make_store`) and close it on exit (flushing pending writes)."""
+    store = make_store(target)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
