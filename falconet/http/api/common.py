@@ -1,0 +1,85 @@
+"""What every blueprint shares: the engine of the current app, fast JSON responses, public documents."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from quart import Response, current_app
+
+from ...runtime.model import format_instant
+
+#: key of the :class:`AppState` in ``app.extensions``
+EXTENSION = "falconet"
+
+
+@dataclasses.dataclass
+class AppState:
+    engine: Any          # falconet.runtime.engine.Engine (the facade the API is written against)
+    config: Any          # .url, .basic_auth, .data_dir
+    upload_dir: Path     # temp folder of streamed uploads (same file system as the storage: moves are renames)
+
+
+def state() -> AppState:
+    return current_app.extensions[EXTENSION]
+
+
+def engine() -> Any:
+    return current_app.extensions[EXTENSION].engine
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    """``obj`` as ``application/json`` (keys in insertion order, nulls kept as given)."""
+    return Response(dumps(obj), status=status, content_type="application/json")
+
+
+def empty(status: int) -> Response:
+    return Response(b"", status=status)
+
+
+def public_task_run(tr: dict[str, Any]) -> dict[str, Any]:
+    if "_extra" in tr:
+        tr = {k: v for k, v in tr.items() if k != "_extra"}
+    return tr
+
+
+def public_execution(doc: dict[str, Any]) -> dict[str, Any]:
+    """The execution JSON without the engine's private bookkeeping (``_extra`` keys of stored documents)."""
+    runs = doc.get("taskRunList")
+    if "_extra" not in doc and not (runs and any("_extra" in tr for tr in runs)):
+        return doc
+    out = {k: v for k, v in doc.items() if k != "_extra"}
+    if runs:
+        out["taskRunList"] = [public_task_run(tr) for tr in runs]
+    return out
+
+
+def paged(results: list[Any], total: int) -> Response:
+    """Kestra's ``PagedResults``."""
+    return json_response({"results": results, "total": total})
+
+
+def page_slice(items: list[Any], page: int, size: int) -> list[Any]:
+    start = (page - 1) * size
+    return items[start:start + size]

@@ -1,0 +1,360 @@
+"""``/executions``: create (multipart inputs and files), read, search, lifecycle actions, bulk actions.
+
+Paths are Kestra 0.21's; the 2.0 forms ``/executions/{id}/actions/<action>`` are aliases of the same
+views (2.0's ``actions/resume`` answers the execution instead of 204). File downloads live in
+``files.py``, the SSE follow and websockets in ``live.py``, the webhook route in ``triggers.py``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from quart import Blueprint, Response, request
+
+from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from ...runtime.state import State
+from ...runtime.store.base import ExecutionQuery
+from ..multipart import Form, read_body, read_form
+from . import params
+from .common import dumps, empty, engine, json_response, paged, public_execution, state
+
+bp = Blueprint("executions", __name__)
+
+JSON_BODY_LIMIT = 4 * 1024 * 1024
+
+
+#### Helpers ################################################################################################
+
+def execution_url(doc: Mapping[str, Any]) -> str:
+    """``{kestra.url}/ui/executions/{namespace}/{flowId}/{id}``; the base defaults to the request's host."""
+    base = state().config.url or f"{request.scheme}://{request.host}"
+    return f"{base.rstrip('/')}/ui/executions/{doc['namespace']}/{doc['flowId']}/{doc['id']}"
+
+
+def with_url(doc: dict[str, Any]) -> dict[str, Any]:
+    out = dict(public_execution(doc))
+    out["url"] = execution_url(doc)
+    return out
+
+
+async def get_or_404(execution_id: str) -> dict[str, Any]:
+    doc = await engine().get_execution(execution_id)
+    if doc is None:
+        raise NotFound(f"Execution '{execution_id}' not found")
+    return doc
+
+
+def split_form(form: Form, input_ids: set[str]) -> tuple[dict[str, Any], dict[str, tuple[str, Path]]]:
+    """Inputs and FILE inputs of a create/resume form.
+
+    Text parts are keyed by part name. A file part is keyed by its part name (Kestra ≥ 0.24), except a
+    part named ``files`` when the flow has no input called ``files``: that is Kestra 0.21's form, keyed
+    by the filename (``-F "files=@./a.csv;filename=<inputId>"``).
+    """
+    inputs: dict[str, Any] = {name: value for name, value in form.fields}
+    files: dict[str, tuple[str, Path]] = {}
+    for upload in form.files:
+        if upload.name == "files" and "files" not in input_ids and upload.filename:
+            files[upload.filename] = (upload.filename, upload.path)
+        else:
+            files[upload.name] = (upload.filename or upload.name, upload.path)
+    return inputs, files
+
+
+async def json_body(default: Any = None) -> Any:
+    raw = await read_body(request, JSON_BODY_LIMIT)
+    if not raw.strip():
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidEntity([Violation("body", f"Unable to parse the JSON body: {exc}")]) from None
+
+
+async def _flow_input_ids(namespace: str, flow_id: str, revision: int | None) -> set[str]:
+    flow = await engine().get_flow(namespace, flow_id, revision)
+    if flow is None:
+        if revision is not None and await engine().get_flow(namespace, flow_id) is not None:
+            raise NotFound(f"Flow '{namespace}.{flow_id}' has no revision {revision}")
+        raise NotFound("Requested Flow is not found.")
+    return {i.id for i in flow.inputs}
+
+
+#### Create #################################################################################################
+
+@bp.post("/executions/<namespace>/<flow_id>")
+@bp.post("/executions/trigger/<namespace>/<flow_id>")
+async def create_execution(namespace: str, flow_id: str) -> Any:
+    """Create an execution: 200 with the execution (state CREATED, or terminated with ``wait=true``) + ``url``."""
+    args = request.args
+    labels = params.parse_labels(args.getlist("labels"))
+    wait = params.opt_bool(args, "wait", False)
+    revision = params.opt_int(args, "revision", None, minimum=1)
+    schedule_date = params.opt_datetime(args, "scheduleDate")
+    eng = engine()
+    input_ids = await _flow_input_ids(namespace, flow_id, revision)
+    async with read_form(request, state().upload_dir) as form:
+        inputs, files = split_form(form, input_ids)
+        doc = await eng.create_execution(namespace, flow_id, inputs=inputs, files=files, labels=labels,
+                                         revision=revision, schedule_date=schedule_date)
+    if wait:
+        doc = await eng.wait_for_end(doc["id"])
+    return json_response(with_url(doc))
+
+
+@bp.post("/executions/<namespace>/<flow_id>/validate")
+async def validate_inputs(namespace: str, flow_id: str) -> Any:
+    """Type and validate inputs without creating anything: ``{id, namespace, inputs: [{input, value, enabled, errors}]}``."""
+    input_ids = await _flow_input_ids(namespace, flow_id, None)
+    async with read_form(request, state().upload_dir) as form:
+        inputs, files = split_form(form, input_ids)
+        result = await engine().validate_inputs(namespace, flow_id, inputs=inputs, files=files)
+    return json_response(result)
+
+
+#### Read and search ########################################################################################
+
+def _query(args: Any) -> ExecutionQuery:
+    page, size, sort = params.paging(args)
+    start, end = params.time_window(args)
+    child = params.opt_str(args, "childFilter")
+    if child is not None and child.upper() not in ("CHILD", "MAIN"):
+        raise params._convert_error("childFilter", child)
+    return ExecutionQuery(
+        q=params.opt_str(args, "q"),
+        namespace=params.opt_str(args, "namespace"),
+        flow_id=params.opt_str(args, "flowId"),
+        states=params.parse_states(args.getlist("state")),
+        labels=params.parse_labels(args.getlist("labels")),
+        start_date=start,
+        end_date=end,
+        trigger_execution_id=params.opt_str(args, "triggerExecutionId"),
+        child_filter=child.upper() if child else None,
+        page=page,
+        size=size,
+        sort=sort,
+    )
+
+
+@bp.get("/executions/search")
+async def search_executions() -> Any:
+    """``PagedResults<Execution>``; see :mod:`params` for the 4xx of bad parameters."""
+    docs, total = await engine().store.search_executions(_query(request.args))
+    return paged([public_execution(d) for d in docs], total)
+
+
+@bp.get("/executions")
+async def list_flow_executions() -> Any:
+    """Executions of one flow (``namespace`` and ``flowId`` required), paged."""
+    params.required(request.args, "namespace")
+    params.required(request.args, "flowId")
+    query = _query(request.args)
+    docs, total = await engine().store.search_executions(query)
+    return paged([public_execution(d) for d in docs], total)
+
+
+@bp.get("/executions/<execution_id>")
+async def get_execution(execution_id: str) -> Any:
+    return json_response(public_execution(await get_or_404(execution_id)))
+
+
+@bp.get("/executions/<execution_id>/flow")
+async def get_execution_flow(execution_id: str) -> Any:
+    """The flow revision the execution runs."""
+    doc = await get_or_404(execution_id)
+    flow = await engine().get_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"), allow_deleted=True)
+    if flow is None:
+        raise NotFound(f"Flow '{doc['namespace']}.{doc['flowId']}' revision {doc.get('flowRevision')} not found")
+    return json_response(flow.to_dict(source=True))
+
+
+#### Lifecycle actions ######################################################################################
+
+@bp.delete("/executions/<execution_id>/kill")
+@bp.delete("/executions/<execution_id>/actions/kill")
+async def kill(execution_id: str) -> Any:
+    """202, no body. 404 unknown; 409 when already terminated."""
+    cascade = params.opt_bool(request.args, "isOnKillCascade", True)
+    await engine().kill(execution_id, cascade=cascade)
+    return empty(202)
+
+
+@bp.post("/executions/<execution_id>/restart")
+@bp.post("/executions/<execution_id>/actions/restart")
+async def restart(execution_id: str) -> Any:
+    revision = params.opt_int(request.args, "revision", None, minimum=1)
+    return json_response(public_execution(await engine().restart(execution_id, revision=revision)))
+
+
+@bp.post("/executions/<execution_id>/replay")
+@bp.post("/executions/<execution_id>/actions/replay")
+async def replay(execution_id: str) -> Any:
+    revision = params.opt_int(request.args, "revision", None, minimum=1)
+    task_run_id = params.opt_str(request.args, "taskRunId")
+    doc = await engine().replay(execution_id, task_run_id=task_run_id, revision=revision)
+    return json_response(public_execution(doc))
+
+
+@bp.post("/executions/<execution_id>/pause")
+@bp.post("/executions/<execution_id>/actions/pause")
+async def pause(execution_id: str) -> Any:
+    """200, empty. 404 unknown; 422 when not running."""
+    await engine().pause(execution_id)
+    return empty(200)
+
+
+@bp.post("/executions/<execution_id>/resume")
+@bp.post("/executions/<execution_id>/actions/resume")
+async def resume(execution_id: str) -> Any:
+    """Resume a paused execution with multipart ``onResume`` inputs: 204 (0.21 path), 200 + execution (2.0 path)."""
+    doc = await get_or_404(execution_id)
+    flow = await engine().get_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"), allow_deleted=True)
+    input_ids = {i.id for i in flow.inputs} if flow is not None else set()
+    async with read_form(request, state().upload_dir) as form:
+        inputs, files = split_form(form, input_ids)
+        result = await engine().resume(execution_id, inputs=inputs, files=files)
+    if request.path.endswith("/actions/resume"):
+        return json_response(public_execution(result))
+    return empty(204)
+
+
+@bp.post("/executions/<execution_id>/change-status")
+@bp.post("/executions/<execution_id>/actions/change-status")
+async def change_status(execution_id: str) -> Any:
+    """Move a terminated execution to another terminal state; 422 otherwise."""
+    status = params.parse_state("status", params.required(request.args, "status"))
+    return json_response(public_execution(await engine().change_status(execution_id, status)))
+
+
+@bp.post("/executions/<execution_id>/state")
+@bp.post("/executions/<execution_id>/actions/state")
+async def set_task_run_state(execution_id: str) -> Any:
+    """Body ``{"taskRunId": ..., "state": ...}``: force a task run's state (the execution is RESTARTED)."""
+    body = await json_body({})
+    if not isinstance(body, dict) or not isinstance(body.get("taskRunId"), str) or not isinstance(body.get("state"), str):
+        raise InvalidEntity([Violation("body", "expected {\"taskRunId\": string, \"state\": string}")])
+    new_state = params.parse_state("state", body["state"])
+    return json_response(public_execution(await engine().set_task_run_state(execution_id, body["taskRunId"], new_state)))
+
+
+def parse_label_body(body: Any) -> list[tuple[str, str]]:
+    """``[{"key", "value"}]`` with non-empty string keys and values (422 otherwise)."""
+    if not isinstance(body, list):
+        raise InvalidEntity([Violation("labels", "expected a list of {\"key\", \"value\"}")])
+    out = []
+    for i, item in enumerate(body):
+        key = item.get("key") if isinstance(item, dict) else None
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidEntity([Violation(f"labels[{i}].key", "must not be null or empty")])
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidEntity([Violation(f"labels[{i}].value", "must not be null or empty")])
+        out.append((key, value))
+    return out
+
+
+@bp.post("/executions/<execution_id>/labels")
+@bp.post("/executions/<execution_id>/actions/labels")
+async def set_labels(execution_id: str) -> Any:
+    """Merge labels into a terminated execution; answers the execution."""
+    labels = parse_label_body(await json_body(None))
+    return json_response(public_execution(await engine().set_labels(execution_id, labels)))
+
+
+@bp.post("/executions/<execution_id>/unqueue")
+@bp.post("/executions/<execution_id>/actions/unqueue")
+async def unqueue(execution_id: str) -> Any:
+    new_state = params.opt_str(request.args, "state")
+    doc = await engine().unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
+    return json_response(public_execution(doc))
+
+
+@bp.post("/executions/<execution_id>/force-run")
+@bp.post("/executions/<execution_id>/actions/force-run")
+async def force_run(execution_id: str) -> Any:
+    return json_response(public_execution(await engine().force_run(execution_id)))
+
+
+@bp.delete("/executions/<execution_id>")
+async def delete_execution(execution_id: str) -> Any:
+    """204; the logs, metrics and storage of the execution go too unless told otherwise."""
+    args = request.args
+    await engine().delete_execution(
+        execution_id,
+        delete_logs=params.opt_bool(args, "deleteLogs", True),
+        delete_metrics=params.opt_bool(args, "deleteMetrics", True),
+        delete_storage=params.opt_bool(args, "deleteStorage", True),
+    )
+    return empty(204)
+
+
+#### Bulk actions by ids ####################################################################################
+
+async def _ids_body() -> list[str]:
+    body = await json_body(None)
+    if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
+        raise InvalidEntity([Violation("executionsId", "expected a JSON list of execution ids")])
+    return body
+
+
+def _bulk_invalid(action: str, invalids: list[dict[str, Any]]) -> Any:
+    body = {"message": f"invalid bulk {action}", "invalids": invalids}
+    return Response(dumps(body), status=400, content_type="application/json")
+
+
+async def _bulk(action: str, ids: list[str], check: Any, apply: Any) -> Any:
+    """Validate every id first (400 with ``invalids`` if any is not eligible), then apply: ``{"count": n}``."""
+    invalids, docs = [], []
+    for execution_id in ids:
+        doc = await engine().get_execution(execution_id)
+        reason = "execution not found" if doc is None else check(doc)
+        if reason:
+            invalids.append({"message": reason, "invalidValue": execution_id})
+        else:
+            docs.append(doc)
+    if invalids:
+        return _bulk_invalid(action, invalids)
+    count = 0
+    for doc in docs:
+        try:
+            await apply(doc["id"])
+            count += 1
+        except (NotFound, IllegalState, IllegalArgument):
+            continue  # changed state between the check and the action (e.g. ended meanwhile)
+    return json_response({"count": count})
+
+
+def _current(doc: dict[str, Any]) -> State:
+    return State(doc["state"]["current"])
+
+
+@bp.delete("/executions/kill/by-ids")
+async def bulk_kill() -> Any:
+    ids = await _ids_body()
+    return await _bulk("kill", ids,
+                       lambda d: "execution already finished" if _current(d).is_terminated else None,
+                       lambda i: engine().kill(i, cascade=True))
+
+
+@bp.delete("/executions/by-ids")
+async def bulk_delete() -> Any:
+    ids = await _ids_body()
+    include_running = params.opt_bool(request.args, "includeNonTerminated", False)
+    args = request.args
+    flags = dict(delete_logs=params.opt_bool(args, "deleteLogs", True),
+                 delete_metrics=params.opt_bool(args, "deleteMetrics", True),
+                 delete_storage=params.opt_bool(args, "deleteStorage", True))
+    return await _bulk("delete", ids,
+                       lambda d: None if include_running or _current(d).is_terminated
+                       else "execution not terminated",
+                       lambda i: engine().delete_execution(i, **flags))
+
+
+@bp.post("/executions/restart/by-ids")
+async def bulk_restart() -> Any:
+    ids = await _ids_body()
+    return await _bulk("restart", ids,
+                       lambda d: None if _current(d).is_restartable else "execution must be failed or paused",
+                       lambda i: engine().restart(i))
+

@@ -1,0 +1,74 @@
+"""``/namespaces/{namespace}/kv``: Kestra's key-value store API.
+
+- ``GET …/kv`` → ``[{key, description?, creationDate, updateDate, expirationDate?}]``
+- ``GET …/kv/{key}`` → ``{"type": STRING|NUMBER|BOOLEAN|DATETIME|DATE|DURATION|JSON, "value": …}``; 404 when missing
+- ``PUT …/kv/{key}`` → body JSON (``application/json``) or text (a text that parses as JSON is JSON);
+  header ``ttl`` = ISO-8601 duration; the engine infers the type
+- ``DELETE …/kv/{key}`` → ``true``/``false``; ``DELETE …/kv`` with ``{"keys": [...]}`` → ``{"keys": [deleted]}``
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Blueprint, request
+
+from ...runtime.errors import InvalidEntity, NotFound, Violation
+from ..multipart import read_body
+from .common import empty, engine, json_response
+
+bp = Blueprint("kv", __name__)
+
+VALUE_LIMIT = 8 * 1024 * 1024
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    keep = ("key", "description", "creationDate", "updateDate", "expirationDate")
+    return {k: entry[k] for k in keep if entry.get(k) is not None}
+
+
+@bp.get("/namespaces/<namespace>/kv")
+async def list_keys(namespace: str) -> Any:
+    entries = await engine().store.kv_list(namespace)
+    return json_response(sorted((_public(e) for e in entries), key=lambda e: e.get("key", "")))
+
+
+@bp.get("/namespaces/<namespace>/kv/<key>")
+async def get_value(namespace: str, key: str) -> Any:
+    value = await engine().kv_get(namespace, key)
+    if value is None:
+        raise NotFound(f"No value found for key '{key}' in namespace '{namespace}'")
+    return json_response(value)
+
+
+@bp.put("/namespaces/<namespace>/kv/<key>")
+async def put_value(namespace: str, key: str) -> Any:
+    raw = (await read_body(request, VALUE_LIMIT)).decode("utf-8", "replace")
+    content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        if content_type == "application/json":
+            raise InvalidEntity([Violation("value", "the body is not valid JSON")]) from None
+        value = raw
+    ttl = request.headers.get("ttl") or None
+    await engine().kv_put(namespace, key, value, ttl=ttl)
+    return empty(200)
+
+
+@bp.delete("/namespaces/<namespace>/kv/<key>")
+async def delete_value(namespace: str, key: str) -> Any:
+    return json_response(bool(await engine().kv_delete(namespace, key)))
+
+
+@bp.delete("/namespaces/<namespace>/kv")
+async def delete_values(namespace: str) -> Any:
+    try:
+        body = json.loads(await read_body(request, VALUE_LIMIT) or b"{}")
+    except ValueError:
+        raise InvalidEntity([Violation("keys", "the body is not valid JSON")]) from None
+    keys = body.get("keys") if isinstance(body, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise InvalidEntity([Violation("keys", "expected {\"keys\": [string, ...]}")])
+    deleted = [k for k in keys if await engine().kv_delete(namespace, k)]
+    return json_response({"keys": deleted})

@@ -1,0 +1,317 @@
+"""Live updates: Kestra's SSE follows, and Falconet's websockets.
+
+SSE (Kestra's protocol; the event kind is in the SSE ``id:`` field, the JSON in ``data:``)
+
+- ``GET /executions/{id}/follow``: ``id: start`` (the execution), ``id: progress`` per change, ``id: end``
+  with the final execution, then the stream closes. Already terminated (and not paused): one ``end``.
+- ``GET /logs/{id}/follow?minLevel=``: the stored log lines, then live ones, each ``id: progress``
+  (data = LogEntry); it never ends by itself.
+
+Websockets (Falconet's own protocol, one JSON text message per frame)
+
+- ``/executions/{id}/ws``::
+
+      {"type": "execution", "execution": {...}}                 first: a snapshot
+      {"type": "taskrun", "executionId": id, "taskRun": {...}}  per task-run change, in order
+      {"type": "execution", "execution": {...}}                 per execution state change, and at most
+                                                                every 250 ms while task runs change
+      {"type": "log", "log": {...}}                             per log line
+      {"type": "end", "execution": {...}}                       last; then close code 1000
+
+- ``/ws?namespace=&flowId=&state=``: ``{"type": "execution", "execution": {...}}`` per execution state
+  change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
+  may repeat); it never ends by itself.
+
+Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
+bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
+subscriber is told once (``Overflow``): the pending deltas are then replaced by one fresh snapshot
+(per-execution feeds) or by fresh snapshots of the running matching executions (``/ws``). A websocket
+client that does not take a message within ``SEND_DEADLINE`` seconds is closed with code 1013 and
+reason ``subscriber too slow``; if even the close frame cannot be written, the connection is dropped.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import aclosing
+from typing import Any, AsyncIterator
+
+import trio
+from quart import Blueprint, Response, request, websocket
+
+from ...runtime.errors import NotFound
+from ...runtime.state import State
+from ...runtime.store.base import ExecutionQuery, LogQuery
+from . import params
+from .common import dumps, engine, public_execution
+
+bp = Blueprint("live", __name__)
+
+BUFFER = 1000
+SNAPSHOT_INTERVAL = 0.25
+SEND_DEADLINE = 10.0
+CLOSE_DEADLINE = 1.0
+FOLLOW_LOOKUP = 10.0          # Kestra retries the execution lookup for up to 10 s …
+FOLLOW_LOOKUP_INTERVAL = 0.5  # … every 500 ms
+TOO_SLOW = (1013, "subscriber too slow")
+_LEVELS = {name: i for i, name in enumerate(params.LOG_LEVELS)}
+
+
+def _overflow_type() -> type[BaseException]:
+    from ...runtime.bus import Overflow
+
+    return Overflow
+
+
+def is_final(doc: dict[str, Any]) -> bool:
+    """Terminated and not paused (Kestra's stop condition for follow and ``wait``)."""
+    current = State(doc["state"]["current"])
+    return current.is_terminated and current is not State.PAUSED
+
+
+#### The per-execution feed #################################################################################
+
+async def execution_feed(eng: Any, execution_id: str, sub: Any, *, taskruns: bool,
+                         logs: bool) -> AsyncIterator[tuple[str, Any]]:
+    """Messages for one execution, from a subscription opened *before* this is iterated (so nothing
+    between the snapshot and the first event is lost; duplicates are harmless):
+
+    ``("snapshot", execution)`` first; then ``("taskrun", taskRun)``, ``("log", entry)``,
+    ``("execution", execution)``; last ``("end", execution)``. An execution deleted meanwhile ends the
+    feed without ``end``. Every ``yield`` is outside any cancel scope (async-generator safe).
+    """
+    overflow = _overflow_type()
+    doc = await eng.get_execution(execution_id)
+    if doc is None:
+        return
+    yield "snapshot", public_execution(doc)
+    if is_final(doc):
+        yield "end", public_execution(doc)
+        return
+    dirty = False
+    last_snapshot = trio.current_time()
+    while True:
+        wait = last_snapshot + SNAPSHOT_INTERVAL - trio.current_time() if dirty else math.inf
+        event, lost = None, False
+        with trio.move_on_after(max(wait, 0)):
+            try:
+                event = await sub.receive()
+            except overflow:
+                lost = True
+        if event is None:  # a tick with pending task-run changes, or buffer overflow: a fresh snapshot
+            if not (dirty or lost):
+                continue
+            doc = await eng.get_execution(execution_id)
+            if doc is None:
+                return
+            dirty, last_snapshot = False, trio.current_time()
+            if is_final(doc):
+                yield "end", public_execution(doc)
+                return
+            yield "execution", public_execution(doc)
+            continue
+        if event.kind == "execution":
+            if event.terminal:
+                yield "end", public_execution(event.data)
+                return
+            dirty, last_snapshot = False, trio.current_time()
+            yield "execution", public_execution(event.data)
+        elif event.kind == "taskrun":
+            dirty = True
+            if taskruns:
+                yield "taskrun", event.data
+        elif event.kind == "log" and logs:
+            yield "log", event.data
+
+
+#### SSE ####################################################################################################
+
+def sse(event_id: str, data: Any) -> bytes:
+    return f"id: {event_id}\ndata: {dumps(data)}\n\n".encode("utf-8")
+
+
+def sse_response(body: AsyncIterator[bytes]) -> Response:
+    response = Response(body, status=200, content_type="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.timeout = None
+    return response
+
+
+async def _lookup(execution_id: str) -> dict[str, Any]:
+    """The execution, retried for up to ``FOLLOW_LOOKUP`` seconds as Kestra does; NotFound after."""
+    eng = engine()
+    with trio.move_on_after(FOLLOW_LOOKUP):
+        while True:
+            doc = await eng.get_execution(execution_id)
+            if doc is not None:
+                return doc
+            await trio.sleep(FOLLOW_LOOKUP_INTERVAL)
+    raise NotFound(f"Unable to find execution '{execution_id}'")
+
+
+@bp.get("/executions/<execution_id>/follow")
+async def follow_execution(execution_id: str) -> Any:
+    await _lookup(execution_id)
+    eng = engine()
+
+    async def events() -> AsyncIterator[bytes]:
+        with eng.bus.subscribe(execution_id=execution_id, max_buffer=BUFFER) as sub:
+            feed = execution_feed(eng, execution_id, sub, taskruns=False, logs=False)
+            async with aclosing(feed):
+                async for kind, data in feed:
+                    if kind == "snapshot":
+                        if is_final(data):
+                            continue  # already over: the single `end` follows
+                        yield sse("start", data)
+                    elif kind == "end":
+                        yield sse("end", data)
+                        return
+                    else:
+                        yield sse("progress", data)
+
+    return sse_response(events())
+
+
+def _log_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    return (entry.get("timestamp"), entry.get("taskRunId"), entry.get("attemptNumber"), entry.get("level"),
+            entry.get("message"))
+
+
+@bp.get("/logs/<execution_id>/follow")
+async def follow_logs(execution_id: str) -> Any:
+    """Stored lines, then live ones; a live line already sent from the store is skipped."""
+    min_level = params.opt_level(request.args)
+    floor = _LEVELS.get(min_level or "TRACE", 0)
+    eng = engine()
+    overflow = _overflow_type()
+
+    async def stored(since: str | None) -> list[dict[str, Any]]:
+        query = LogQuery(execution_id=execution_id, min_level=min_level)
+        entries, _ = await eng.store.get_logs(query)
+        return [e for e in entries if since is None or (e.get("timestamp") or "") >= since]
+
+    async def events() -> AsyncIterator[bytes]:
+        sent: set[tuple[Any, ...]] = set()
+        last_ts: str | None = None
+        with eng.bus.subscribe(execution_id=execution_id, max_buffer=BUFFER) as sub:
+            pending = await stored(None)
+            while True:
+                for entry in pending:
+                    key = _log_key(entry)
+                    if key in sent:
+                        continue
+                    ts = entry.get("timestamp") or ""
+                    if last_ts is None or ts > last_ts:
+                        sent = {k for k in sent if (k[0] or "") >= ts}  # only keys at the newest instant matter
+                        last_ts = ts
+                    sent.add(key)
+                    yield sse("progress", entry)
+                try:
+                    event = await sub.receive()
+                except overflow:
+                    pending = await stored(last_ts)  # what the dropped events carried is in the store
+                    continue
+                if event.kind == "log" and _LEVELS.get(event.data.get("level"), 0) >= floor:
+                    pending = [event.data]
+                else:
+                    pending = []
+
+    return sse_response(events())
+
+
+#### Websockets #############################################################################################
+
+class SubscriberTooSlow(Exception):
+    """The client did not take a message within SEND_DEADLINE."""
+
+
+async def _send(message: dict[str, Any]) -> None:
+    with trio.move_on_after(SEND_DEADLINE):
+        await websocket.send(dumps(message))
+        return
+    raise SubscriberTooSlow()
+
+
+async def _close_too_slow() -> None:
+    with trio.move_on_after(CLOSE_DEADLINE):
+        await websocket.close(*TOO_SLOW)
+
+
+@bp.websocket("/executions/<execution_id>/ws")
+async def execution_ws(execution_id: str) -> Any:
+    eng = engine()
+    if await eng.get_execution(execution_id) is None:
+        await websocket.accept()
+        await websocket.close(4404, f"execution '{execution_id}' not found")
+        return
+    await websocket.accept()
+    try:
+        with eng.bus.subscribe(execution_id=execution_id, max_buffer=BUFFER) as sub:
+            feed = execution_feed(eng, execution_id, sub, taskruns=True, logs=True)
+            async with aclosing(feed):
+                async for kind, data in feed:
+                    if kind in ("snapshot", "execution"):
+                        await _send({"type": "execution", "execution": data})
+                    elif kind == "taskrun":
+                        await _send({"type": "taskrun", "executionId": execution_id, "taskRun": data})
+                    elif kind == "log":
+                        await _send({"type": "log", "log": data})
+                    elif kind == "end":
+                        await _send({"type": "end", "execution": data})
+                        await websocket.close(1000)
+                        return
+        await websocket.close(1000)  # deleted while followed
+    except SubscriberTooSlow:
+        await _close_too_slow()
+
+
+def _matches(doc: dict[str, Any], namespace: str | None, flow_id: str | None, states: list[str]) -> bool:
+    ns = doc.get("namespace") or ""
+    if namespace and not (ns == namespace or ns.startswith(namespace + ".")):
+        return False
+    if flow_id and doc.get("flowId") != flow_id:
+        return False
+    return not states or doc["state"]["current"] in states
+
+
+@bp.websocket("/ws")
+async def executions_ws() -> Any:
+    args = websocket.args
+    namespace = params.opt_str(args, "namespace")
+    flow_id = params.opt_str(args, "flowId")
+    try:
+        states = params.parse_states(args.getlist("state"))
+    except Exception as exc:  # noqa: BLE001 - a bad filter closes the socket with the reason
+        await websocket.accept()
+        await websocket.close(4422, str(exc)[:120])
+        return
+    eng = engine()
+    overflow = _overflow_type()
+    await websocket.accept()
+    try:
+        with eng.bus.subscribe(flow_id=flow_id, max_buffer=BUFFER) as sub:
+            while True:
+                try:
+                    event = await sub.receive()
+                except overflow:
+                    for doc in await _running(eng, namespace, flow_id, states):
+                        await _send({"type": "execution", "execution": doc})
+                    continue
+                if event.kind == "execution" and _matches(event.data, namespace, flow_id, states):
+                    await _send({"type": "execution", "execution": public_execution(event.data)})
+    except SubscriberTooSlow:
+        await _close_too_slow()
+
+
+async def _running(eng: Any, namespace: str | None, flow_id: str | None, states: list[str]) -> list[dict[str, Any]]:
+    """Fresh documents of the non-terminated executions matching the filters (after an overflow)."""
+    live = [s.value for s in State if not s.is_terminated]
+    query = ExecutionQuery(namespace=namespace, flow_id=flow_id, states=[s for s in live if not states or s in states],
+                           page=1, size=BUFFER)
+    docs, _ = await eng.store.search_executions(query)
+    out = []
+    for doc in docs:
+        fresh = await eng.get_execution(doc["id"])
+        if fresh is not None and _matches(fresh, namespace, flow_id, states):
+            out.append(public_execution(fresh))
+    return out

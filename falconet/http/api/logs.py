@@ -1,0 +1,100 @@
+"""``/logs``: logs of an execution (filters), text download, search, delete. The SSE follow is in ``live.py``.
+
+LogEntry JSON: ``{namespace, flowId, taskId, executionId, taskRunId, attemptNumber, triggerId, timestamp,
+level, thread, message, deleted}`` as the store keeps it.
+"""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+from quart import Blueprint, Response, request
+
+from ...runtime.store.base import LogQuery
+from . import params
+from .common import empty, engine, json_response, paged
+
+bp = Blueprint("logs", __name__)
+
+DOWNLOAD_PAGE = 2000
+
+
+def execution_log_query(execution_id: str, args: Any) -> LogQuery:
+    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``."""
+    return LogQuery(
+        execution_id=execution_id,
+        min_level=params.opt_level(args),
+        task_run_id=params.opt_str(args, "taskRunId"),
+        task_id=params.opt_str(args, "taskId"),
+        attempt=params.opt_int(args, "attempt", None, minimum=0),
+    )
+
+
+def log_line(entry: dict[str, Any]) -> str:
+    """``<Instant ISO-8601> <LEVEL> <message>`` (the download format the ``kestra`` client reads)."""
+    return f"{entry.get('timestamp', '')} {entry.get('level', '')} {entry.get('message', '')}\n"
+
+
+@bp.get("/logs/search")
+async def search_logs() -> Any:
+    """``PagedResults<LogEntry>``: ``q, namespace, flowId, triggerId, minLevel, startDate, endDate``, paging."""
+    args = request.args
+    page, size, _sort = params.paging(args)
+    start, end = params.time_window(args)
+    query = LogQuery(
+        namespace=params.opt_str(args, "namespace"),
+        flow_id=params.opt_str(args, "flowId"),
+        trigger_id=params.opt_str(args, "triggerId"),
+        min_level=params.opt_level(args),
+        q=params.opt_str(args, "q"),
+        start_date=start,
+        end_date=end,
+        page=page,
+        size=size,
+    )
+    entries, total = await engine().store.get_logs(query)
+    return paged(entries, total)
+
+
+@bp.get("/logs/<execution_id>")
+async def execution_logs(execution_id: str) -> Any:
+    """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra)."""
+    entries, _ = await engine().store.get_logs(execution_log_query(execution_id, request.args))
+    return json_response(entries)
+
+
+@bp.get("/logs/<execution_id>/download")
+async def download_logs(execution_id: str) -> Any:
+    """``text/plain`` attachment ``<executionId>.log``, one line per entry, read from the store page by page."""
+    base = execution_log_query(execution_id, request.args)
+    store = engine().store
+
+    async def lines() -> AsyncIterator[bytes]:
+        page = 1
+        while True:
+            query = LogQuery(**{**base.__dict__, "page": page, "size": DOWNLOAD_PAGE})
+            entries, _ = await store.get_logs(query)
+            if entries:
+                yield "".join(log_line(e) for e in entries).encode("utf-8")
+            if len(entries) < DOWNLOAD_PAGE:
+                return
+            page += 1
+
+    response = Response(lines(), status=200, content_type="text/plain; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{execution_id}.log"'
+    response.timeout = None
+    return response
+
+
+@bp.delete("/logs/<execution_id>")
+async def delete_execution_logs(execution_id: str) -> Any:
+    """Delete the matching log lines of an execution: 200, empty."""
+    await engine().store.delete_logs(execution_log_query(execution_id, request.args))
+    return empty(200)
+
+
+@bp.delete("/logs/<namespace>/<flow_id>")
+async def delete_flow_logs(namespace: str, flow_id: str) -> Any:
+    """Delete the log lines of a flow (``triggerId`` narrows to one trigger's): 200, empty."""
+    query = LogQuery(namespace=namespace, flow_id=flow_id, trigger_id=params.opt_str(request.args, "triggerId"))
+    await engine().store.delete_logs(query)
+    return empty(200)

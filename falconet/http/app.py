@@ -1,0 +1,110 @@
+"""The Quart-Trio application: Kestra's ``/api/v1`` (and ``/api/v1/main``), SSE, websockets, the UI.
+
+``create_app(engine, config=engine.config)`` returns an app bound to one running engine. Every
+``/api/v1`` blueprint is registered twice — under ``/api/v1`` and under the tenant form
+``/api/v1/main`` (Kestra ≥ 0.23 OSS has the single tenant ``main``); ``/api/v1/configs``, ``/ping`` and
+``/health`` exist once, as in Kestra.
+
+Errors: every exception escaping a view becomes Kestra's JSON error body (:mod:`falconet.http.errors`);
+an unexpected one is logged with its traceback and answered 500 — never a bare HTML page.
+
+Auth: when ``config.basic_auth`` is ``(user, password)``, every route but the open ones (``/ping``,
+``/health``, ``/api/v1/configs``, the webhook route) needs ``Authorization: Basic …``; otherwise 401 with
+``WWW-Authenticate: Basic``. The credentials are compared with :func:`hmac.compare_digest`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import importlib
+from pathlib import Path
+from typing import Any
+
+from quart import Response, request, websocket
+from quart_trio import QuartTrio
+
+from .api import executions, files, flows, kv, live, logs, metrics, misc, triggers
+from .api.common import EXTENSION, AppState
+from .errors import error_response, response_for_exception
+
+API_PREFIXES = ("/api/v1", "/api/v1/main")
+API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp)
+OPEN_PATHS = ("/ping", "/health", "/api/v1/configs")
+OPEN_PREFIXES = ("/health/", "/api/v1/executions/webhook/", "/api/v1/main/executions/webhook/")
+REALM = 'Basic realm="Falconet"'
+
+
+def create_app(engine: Any, *, config: Any) -> QuartTrio:
+    """A new app serving ``engine``. ``config`` supplies ``url`` (base of the ``url`` fields; None = the
+    request's host), ``basic_auth`` (``(user, password)`` or None) and ``data_dir`` (upload temp files go
+    to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
+    app = QuartTrio("falconet")
+    app.config.update(
+        MAX_CONTENT_LENGTH=None,   # uploads stream to disk (multipart.py); other bodies have their own caps
+        BODY_TIMEOUT=3600,         # a big upload on a slow link
+        RESPONSE_TIMEOUT=None,     # SSE, log downloads and ?wait=true answers are long-lived
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    data_dir = Path(getattr(config, "data_dir", None) or ".")
+    app.extensions[EXTENSION] = AppState(engine=engine, config=config, upload_dir=data_dir / "tmp" / "uploads")
+
+    for bp in API_BLUEPRINTS:
+        for prefix in API_PREFIXES:
+            name = bp.name if prefix == "/api/v1" else f"{prefix.rsplit('/', 1)[1]}_{bp.name}"
+            app.register_blueprint(bp, url_prefix=prefix, name=name)
+    app.register_blueprint(misc.root_bp)
+    ui = _ui_blueprint()
+    if ui is not None:
+        app.register_blueprint(ui)
+
+    app.register_error_handler(Exception, _on_error)
+    basic_auth = getattr(config, "basic_auth", None)
+    if basic_auth:
+        expected = _credentials(*basic_auth)
+        app.before_request(lambda: _check_auth(request.path, request.headers.get("Authorization"), expected))
+        app.before_websocket(lambda: _check_auth(websocket.path, websocket.headers.get("Authorization"), expected))
+    return app
+
+
+def _ui_blueprint() -> Any:
+    """The UI engineer's ``falconet.http.ui.ui_blueprint`` when that module exists."""
+    try:
+        module = importlib.import_module("falconet.http.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("falconet.http.ui",):
+            return None
+        raise
+    return getattr(module, "ui_blueprint", None)
+
+
+async def _on_error(exc: Exception) -> Response:
+    return response_for_exception(exc)
+
+
+#### Basic auth #############################################################################################
+
+def _credentials(user: str, password: str) -> bytes:
+    return f"{user}:{password}".encode("utf-8")
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+async def _check_auth(path: str, header: str | None, expected: bytes) -> Response | None:
+    """None when the request may go on; a 401 response otherwise."""
+    if is_open(path):
+        return None
+    given = b""
+    if header and header[:6].lower() == "basic ":
+        try:
+            given = base64.b64decode(header[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+    # compare_digest on the whole "user:password" is constant-time for equal lengths and does not
+    # short-circuit between user and password
+    if given and hmac.compare_digest(given, expected):
+        return None
+    return error_response(401, "Unauthorized", headers={"WWW-Authenticate": REALM})
