@@ -1,7 +1,7 @@
 """A test double of the RunContext protocol for unit-testing plugins without the engine.
 
-It is a real, in-memory implementation: files go to a temp dir laid out as Kestra's internal storage
-(``kestra:///<path>`` → ``<base>/<path>``), rendering is Jinja2 with strict undefined variables (maps and
+It is a real, in-memory implementation: files go to a temp dir, storage is the real
+:class:`~falconet.runtime.storage.InternalStorage`, rendering is Jinja2 with strict undefined variables (maps and
 lists render as JSON), KV and logs live in dicts/lists. When the engine's own ``InternalStorage`` and
 renderer exist, the end-to-end tests (``test_e2e_*.py``) exercise the plugins through them.
 """
@@ -20,48 +20,9 @@ import trio
 
 from falconet.runtime import plugin as P
 from falconet.runtime.plugin import TaskFailed
+from falconet.runtime.storage import InternalStorage
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
-
-
-#### storage ################################################################################################
-
-class LocalStorage:
-    """``kestra:///path`` ↔ ``<base>/path``; the subset of InternalStorage plugins use."""
-
-    def __init__(self, base: Path):
-        self.base = base
-
-    def local_path(self, uri: str) -> Path:
-        if not uri.startswith("kestra:///"):
-            raise ValueError(f"not a kestra:/// URI: {uri}")
-        rel = uri[len("kestra:///"):]
-        path = (self.base / rel).resolve()
-        if not str(path).startswith(str(self.base.resolve())):
-            raise ValueError(f"URI escapes storage: {uri}")
-        return path
-
-    def open_read(self, uri: str):
-        path = self.local_path(uri)
-        if not path.is_file():
-            raise FileNotFoundError(f"Unable to find file {uri}")
-        return open(path, "rb")
-
-    def put_bytes(self, rel: str, data: bytes) -> str:
-        path = self.base / rel.lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return "kestra:///" + rel.lstrip("/")
-
-    def exists(self, uri: str) -> bool:
-        return self.local_path(uri).is_file()
-
-    def delete(self, uri: str) -> bool:
-        path = self.local_path(uri)
-        if path.is_file():
-            path.unlink()
-            return True
-        return False
 
 
 #### rendering ##############################################################################################
@@ -126,7 +87,7 @@ class TestRunContext:
                  execution_id: str = "exec1", task_id: str = "t1"):
         self.cls, self.props = cls, dict(props)
         self.base = base
-        self.storage = LocalStorage(base / "storage")
+        self.storage = InternalStorage(base / "storage")
         self.task_id, self.task_type = task_id, cls.type
         self.execution_id, self.namespace, self.flow_id = execution_id, namespace, flow_id
         self.flow_revision, self.task_run_id, self.attempt_number, self.value = 1, "tr1", 1, None
@@ -213,8 +174,7 @@ class TestRunContext:
         return f"/{self.namespace.replace('.', '/')}/{self.flow_id}/executions/{self.execution_id}/tasks/{self.task_id}/{self.task_run_id}"
 
     async def put_file(self, source: Path, name: str | None = None) -> str:
-        data = Path(source).read_bytes()
-        return self.storage.put_bytes(f"{self.task_storage_prefix()}/{name or Path(source).name}", data)
+        return self.storage.put_file(source, f"{self.task_storage_prefix()}/{name or Path(source).name}")
 
     async def open_temp_dir(self) -> Path:
         d = Path(tempfile.mkdtemp(dir=self.base))

@@ -89,7 +89,7 @@ async def test_working_dir_env_before_commands_interpreter(run_task):
 
 async def test_input_and_output_files(run_task, make_ctx):
     first = make_ctx(shell.Commands, {})
-    uri = first.storage.put_bytes("/company/team/flow/executions/exec1/tasks/prev/tr0/data.csv", b"a,b\n1,2\n")
+    uri = first.storage.put_bytes(b"a,b\n1,2\n", "/company/team/flow/executions/exec1/tasks/prev/tr0/data.csv")
     out, ctx = await run_task(shell.Commands, {
         "inputFiles": {"in.txt": "hello {{ flow.id }}", "sub/data.csv": uri},
         "outputFiles": ["*.out", "res/**"],
@@ -117,8 +117,8 @@ async def test_input_files_as_json_string_and_bad_names(run_task):
 
 async def test_namespace_files(run_task, make_ctx):
     seed = make_ctx(shell.Commands, {})
-    seed.storage.put_bytes("/company/team/_files/scripts/a.sh", b"echo from-a\n")
-    seed.storage.put_bytes("/company/team/_files/scripts/b.py", b"print(1)\n")
+    seed.storage.put_bytes(b"echo from-a\n", "/company/team/_files/scripts/a.sh")
+    seed.storage.put_bytes(b"print(1)\n", "/company/team/_files/scripts/b.py")
     out, ctx = await run_task(shell.Commands, {
         "namespaceFiles": {"enabled": True, "include": ["scripts/**"], "exclude": ["**.py"]},
         "commands": ["sh scripts/a.sh", "test ! -e scripts/b.py && echo no-b"]})

@@ -14,9 +14,11 @@ import shutil
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping
+from urllib.parse import unquote
 
 import trio
 
+from ...runtime.errors import IllegalArgument, NotFound
 from ...runtime.plugin import RunContext, TaskFailed
 
 
@@ -130,16 +132,13 @@ async def copy_from_storage(ctx: RunContext, uri: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             src = ctx.storage.open_read(uri)
-        except FileNotFoundError as exc:
+        except NotFound as exc:
             raise TaskFailed(f"Unable to read the file '{uri}': not found in internal storage") from exc
+        except IllegalArgument as exc:
+            raise TaskFailed(f"Unable to read the file '{uri}': {exc}") from exc
         with src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     await trio.to_thread.run_sync(copy)
-
-
-def namespace_files_uri(namespace: str) -> str:
-    """``kestra:///{ns as path}/_files/`` — where namespace files live in internal storage."""
-    return f"kestra:///{namespace.replace('.', '/')}/_files/"
 
 
 async def copy_namespace_files(ctx: RunContext, root: Path, spec: Any) -> list[str]:
@@ -157,20 +156,21 @@ async def copy_namespace_files(ctx: RunContext, root: Path, spec: Any) -> list[s
     exclude = spec.get("exclude") or []
     if not isinstance(include, list) or not isinstance(exclude, list):
         raise TaskFailed("namespaceFiles include/exclude must be lists of globs")
-    source = Path(ctx.storage.local_path(namespace_files_uri(ctx.namespace)))
+    storage = ctx.storage
+    prefix = storage.namespace_files_prefix(ctx.namespace).strip("/") + "/"
 
     def copy() -> list[str]:
-        if not source.is_dir():
-            return []
         copied = []
-        for rel in walk_files(source):
+        for uri in storage.list(prefix):
+            rel = unquote(uri[len("kestra:///"):])[len(prefix):]
             if include and not any(glob_match(g, rel) for g in include):
                 continue
             if any(glob_match(g, rel) for g in exclude):
                 continue
-            target = root / rel
+            target = safe_join(root, rel)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / rel, target)
+            with storage.open_read(uri) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
             copied.append(rel)
         return copied
     return await trio.to_thread.run_sync(copy)
