@@ -116,6 +116,9 @@ class SQLiteStore(Store):
         self._running_read: _Job | None = None      # the read job running now (the only interruptible one)
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
+        self._close_waiters: list[_Job] = []        # close() calls made while another close is under way
+        #: counters kept by the writer thread (read them after a flush): batches, commits, rows written
+        self.stats = {"batches": 0, "commits": 0, "execution_rows": 0, "log_rows": 0, "metric_rows": 0}
 
     @property
     def backlog(self) -> int:
@@ -198,16 +201,21 @@ class SQLiteStore(Store):
         await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def close(self) -> None:
-        """Commit everything queued, close the connection and stop the thread. Idempotent. If the caller
-        is cancelled, the writer still finishes and closes on its own."""
+        """Commit everything queued, close the connection and stop the thread; returns once closed (also
+        when another close is already under way). Idempotent. If the caller is cancelled, the writer
+        still finishes and closes on its own."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         with self._cond:
-            if self._state in ("new", "closed", "closing"):
+            if self._state in ("new", "closed"):
                 return
-            self._state = "closing"
-            stop = _Job(_STOP, (), False)
-            self._queue.append(stop)
-            self._cond.notify()
-        await self._wait(stop)
+            job = _Job(_STOP, (), False)
+            if self._state == "closing":
+                self._close_waiters.append(job)
+            else:
+                self._state = "closing"
+                self._queue.append(job)
+                self._cond.notify()
+        await self._wait(job)
 
     async def flush(self) -> None:
         await self._call(_BARRIER)
@@ -257,7 +265,8 @@ class SQLiteStore(Store):
             with self._cond:
                 self._conn = None
                 self._state = "closed"
-            self._send([(stop, outcome.Value(None))])
+                waiters, self._close_waiters = self._close_waiters, []
+            self._send([(job, outcome.Value(None)) for job in (stop, *waiters)])
 
     def _process(self, conn: sqlite3.Connection, batch: list[Any]) -> _Job | None:
         """Write one batch (see the module doc); returns the STOP job if it was in the batch."""
@@ -268,6 +277,8 @@ class SQLiteStore(Store):
         uncommitted: list[tuple[_Job, outcome.Outcome]] = []
         in_tx = False
         stop: _Job | None = None
+        stats = self.stats
+        stats["batches"] += 1
 
         def begin() -> None:
             nonlocal in_tx
@@ -279,14 +290,17 @@ class SQLiteStore(Store):
             if execs:
                 begin()
                 conn.executemany(sql.UPSERT_EXECUTION, [r.sql_params() for r in execs.values()])
+                stats["execution_rows"] += len(execs)
                 execs.clear()
             if logs:
                 begin()
                 conn.executemany(sql.INSERT_LOG, [r.sql_params() for r in logs])
+                stats["log_rows"] += len(logs)
                 logs.clear()
             if metrics:
                 begin()
                 conn.executemany(sql.INSERT_METRIC, [r.sql_params() for r in metrics])
+                stats["metric_rows"] += len(metrics)
                 metrics.clear()
 
         def commit() -> None:
@@ -294,6 +308,7 @@ class SQLiteStore(Store):
             if in_tx:
                 in_tx = False
                 conn.execute("COMMIT")
+                stats["commits"] += 1
             done.extend(uncommitted)
             uncommitted.clear()
 
