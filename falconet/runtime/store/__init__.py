@@ -30,7 +30,7 @@ def make_store(target: str | os.PathLike[str]) -> Store:
         return SQLiteStore(Path(target))
     if not isinstance(target, str) or not target:
         raise IllegalArgument(f"invalid store location {target!r}")
-    if target in ("memory:", ":memory:", "memory://"):
+    if target in ("memory", "memory:", ":memory:", "memory://"):
         return MemoryStore()
     if target.startswith("sqlite:"):
         rest = target[len("sqlite:"):]
