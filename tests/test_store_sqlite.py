@@ -180,7 +180,7 @@ async def test_cancelled_long_read_is_interrupted_and_store_stays_consistent(sto
     store.save_execution_nowait(S.execution("before"))
     with trio.fail_after(20):
         with trio.move_on_after(0.2) as scope:
-            await store._call(sqlite_module._select, _ENDLESS, (), read=True)  # never ends by itself
+            await store._call(sqlite_module.sql.select, _ENDLESS, (), read=True)  # never ends by itself
         assert scope.cancelled_caught
         # the writer is free again, and the write queued before the read was committed
         store.save_execution_nowait(S.execution("after"))

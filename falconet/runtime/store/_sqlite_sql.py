@@ -1,17 +1,18 @@
-"""SQL for the SQLite store: schema (with its version), and the WHERE/ORDER clauses of the searches.
-
-Pure functions from queries to ``(sql, params)``; executed by the store's writer thread.
+"""SQL for the SQLite store: schema (with its version), the WHERE/ORDER clauses of the searches, and the
+job functions the writer thread runs (``fn(conn, *args)``).
 """
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from ._common import (
     TERMINAL_STATES, StoreError, check_child_filter, check_paging, check_states, dt_ms, dt_us, level_value,
     parse_sort,
 )
-from .base import ExecutionQuery, LogQuery
+from ..errors import IllegalState
+from .base import ExecutionQuery, FlowRecord, LogQuery
 
 #### Schema #################################################################################################
 
@@ -249,3 +250,56 @@ def log_where(query: LogQuery) -> Where:
     if query.q:
         w.add("instr(fc_lower(message), ?) > 0", query.q.lower())
     return w
+
+
+#### Job functions (run on the writer thread) ###############################################################
+
+def select(conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return conn.execute(query, params).fetchall()
+
+
+def modify(conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> int:
+    """Any single modifying statement; returns the number of rows changed."""
+    return conn.execute(query, params).rowcount
+
+
+def search_executions(conn: sqlite3.Connection, where: str, order: str, params: list[Any], limit: int,
+            offset: int) -> tuple[list[str], int]:
+    total = conn.execute("SELECT count(*) FROM executions" + where, params).fetchone()[0]
+    rows = conn.execute("SELECT doc FROM executions" + where + order + " LIMIT ? OFFSET ?",
+                        [*params, limit, offset]).fetchall()
+    return [r[0] for r in rows], total
+
+
+def search_logs(conn: sqlite3.Connection, where: str, params: list[Any], limit: int | None,
+                 offset: int | None) -> tuple[list[str], int]:
+    total = conn.execute("SELECT count(*) FROM logs" + where, params).fetchone()[0]
+    tail = " ORDER BY timestamp, seq"
+    if limit is not None:
+        tail += " LIMIT ? OFFSET ?"
+        params = [*params, limit, offset]
+    rows = conn.execute("SELECT entry FROM logs" + where + tail, params).fetchall()
+    return [r[0] for r in rows], total
+
+
+def save_flow(conn: sqlite3.Connection, namespace: str, flow_id: str, revision: int, source: str,
+               deleted: int, disabled: int, updated: str | None) -> None:
+    if conn.execute("SELECT 1 FROM flows WHERE namespace = ? AND id = ? AND revision = ?",
+                    (namespace, flow_id, revision)).fetchone():
+        raise IllegalState(f"flow {namespace}.{flow_id} revision {revision} already exists")
+    conn.execute("INSERT INTO flows (namespace, id, revision, source, deleted, disabled, updated) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (namespace, flow_id, revision, source, deleted, disabled, updated))
+
+
+def kv_delete(conn: sqlite3.Connection, namespace: str, key: str, now: int) -> bool:
+    row = conn.execute("SELECT expiration FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
+    if row is None:
+        return False
+    conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+    return row[0] is None or row[0] > now
+
+
+def flow_record(row: tuple[Any, ...]) -> FlowRecord:
+    namespace, flow_id, revision, source, deleted, disabled, updated = row
+    return FlowRecord(namespace, flow_id, revision, source, bool(deleted), bool(disabled),
+                      datetime.fromisoformat(updated) if updated else None)

@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable
 import outcome
 import trio
 
-from ..errors import FalconetError, IllegalArgument, IllegalState
+from ..errors import FalconetError, IllegalArgument
 from . import _sqlite_sql as sql
 from ._common import (
     ExecRow, StoreError, check_flow, check_paging, dt_ms, dt_us, dumps, execution_row, kv_expiration_ms, log_row, metric_row,
@@ -387,27 +387,27 @@ class SQLiteStore(Store):
 
     async def save_flow(self, record: FlowRecord) -> None:
         check_flow(record)
-        await self._call(_save_flow, record.namespace, record.id, record.revision, record.source,
+        await self._call(sql.save_flow, record.namespace, record.id, record.revision, record.source,
                          int(bool(record.deleted)), int(bool(record.disabled)),
                          record.updated.isoformat() if record.updated is not None else None)
 
     async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None,
                        allow_deleted: bool = False) -> FlowRecord | None:
         if revision is None:
-            rows = await self._call(_select, "SELECT * FROM flows WHERE namespace = ? AND id = ? "
+            rows = await self._call(sql.select, "SELECT * FROM flows WHERE namespace = ? AND id = ? "
                                     "ORDER BY revision DESC LIMIT 1", (namespace, flow_id), read=True)
         else:
-            rows = await self._call(_select, "SELECT * FROM flows WHERE namespace = ? AND id = ? AND revision = ?",
+            rows = await self._call(sql.select, "SELECT * FROM flows WHERE namespace = ? AND id = ? AND revision = ?",
                                     (namespace, flow_id, revision), read=True)
         if not rows:
             return None
-        rec = _flow(rows[0])
+        rec = sql.flow_record(rows[0])
         return None if rec.deleted and not allow_deleted else rec
 
     async def list_flow_revisions(self, namespace: str, flow_id: str) -> list[FlowRecord]:
-        rows = await self._call(_select, "SELECT * FROM flows WHERE namespace = ? AND id = ? ORDER BY revision",
+        rows = await self._call(sql.select, "SELECT * FROM flows WHERE namespace = ? AND id = ? ORDER BY revision",
                                 (namespace, flow_id), read=True)
-        return [_flow(r) for r in rows]
+        return [sql.flow_record(r) for r in rows]
 
     async def list_flows(self, namespace: str | None = None, include_deleted: bool = False) -> list[FlowRecord]:
         w = sql.Where()
@@ -416,10 +416,10 @@ class SQLiteStore(Store):
         if not include_deleted:
             w.add("f.deleted = 0")
         rows = await self._call(
-            _select, "SELECT f.* FROM flows f JOIN (SELECT namespace, id, max(revision) AS revision FROM flows "
+            sql.select, "SELECT f.* FROM flows f JOIN (SELECT namespace, id, max(revision) AS revision FROM flows "
             "GROUP BY namespace, id) m USING (namespace, id, revision)" + w.sql() + " ORDER BY f.namespace, f.id",
             tuple(w.params), read=True)
-        return [_flow(r) for r in rows]
+        return [sql.flow_record(r) for r in rows]
 
     #### executions #######################################################################################
 
@@ -443,22 +443,22 @@ class SQLiteStore(Store):
         await self._call(_BARRIER)
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
-        rows = await self._call(_select, "SELECT doc FROM executions WHERE id = ? AND deleted = 0",
+        rows = await self._call(sql.select, "SELECT doc FROM executions WHERE id = ? AND deleted = 0",
                                 (execution_id,), read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def search_executions(self, query: ExecutionQuery) -> tuple[list[dict[str, Any]], int]:
         where, order, params = sql.execution_search(query)
-        docs, total = await self._call(_search, where, order, params, query.size, (query.page - 1) * query.size,
-                                       read=True)
+        docs, total = await self._call(sql.search_executions, where, order, params, query.size,
+                                       (query.page - 1) * query.size, read=True)
         return [json.loads(d) for d in docs], total
 
     async def list_unfinished_executions(self) -> list[dict[str, Any]]:
-        rows = await self._call(_select, sql.UNFINISHED, (), read=True)
+        rows = await self._call(sql.select, sql.UNFINISHED, (), read=True)
         return [json.loads(r[0]) for r in rows]
 
     async def delete_execution(self, execution_id: str) -> bool:
-        return await self._call(_delete, "DELETE FROM executions WHERE id = ?", (execution_id,)) > 0
+        return await self._call(sql.modify, "DELETE FROM executions WHERE id = ?", (execution_id,)) > 0
 
     #### logs and metrics #################################################################################
 
@@ -477,12 +477,12 @@ class SQLiteStore(Store):
         if query.page is not None or query.size is not None:
             limit = query.size or 10
             offset = ((query.page or 1) - 1) * limit
-        entries, total = await self._call(_search_logs, w.sql(), w.params, limit, offset, read=True)
+        entries, total = await self._call(sql.search_logs, w.sql(), w.params, limit, offset, read=True)
         return [json.loads(e) for e in entries], total
 
     async def delete_logs(self, query: LogQuery) -> int:
         w = sql.log_where(query)
-        return await self._call(_delete, "DELETE FROM logs" + w.sql(), tuple(w.params))
+        return await self._call(sql.modify, "DELETE FROM logs" + w.sql(), tuple(w.params))
 
     def append_metrics_nowait(self, entries: Iterable[dict[str, Any]]) -> None:
         rows = [metric_row(e) for e in entries]
@@ -508,32 +508,32 @@ class SQLiteStore(Store):
             w.add("timestamp >= ?", dt_us(start_date))
         if end_date is not None:
             w.add("timestamp <= ?", dt_us(end_date))
-        rows = await self._call(_select, "SELECT entry FROM metrics" + w.sql() + " ORDER BY timestamp, seq",
+        rows = await self._call(sql.select, "SELECT entry FROM metrics" + w.sql() + " ORDER BY timestamp, seq",
                                 tuple(w.params), read=True)
         return [json.loads(r[0]) for r in rows]
 
     async def delete_metrics(self, execution_id: str) -> int:
-        return await self._call(_delete, "DELETE FROM metrics WHERE execution_id = ?", (execution_id,))
+        return await self._call(sql.modify, "DELETE FROM metrics WHERE execution_id = ?", (execution_id,))
 
     #### key-value store ##################################################################################
 
     async def kv_put(self, namespace: str, key: str, entry: dict[str, Any]) -> None:
         exp = kv_expiration_ms(namespace, key, entry)
-        await self._call(_delete, "INSERT INTO kv (namespace, key, expiration, entry) VALUES (?, ?, ?, ?) "
+        await self._call(sql.modify, "INSERT INTO kv (namespace, key, expiration, entry) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (namespace, key) DO UPDATE SET expiration = excluded.expiration, "
                          "entry = excluded.entry", (namespace, key, exp, dumps(entry, f"kv {namespace}/{key}")))
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
-        rows = await self._call(_select, "SELECT entry FROM kv WHERE namespace = ? AND key = ? AND "
+        rows = await self._call(sql.select, "SELECT entry FROM kv WHERE namespace = ? AND key = ? AND "
                                 "(expiration IS NULL OR expiration > ?)", (namespace, key, dt_ms(self._clock())),
                                 read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
-        return await self._call(_kv_delete, namespace, key, dt_ms(self._clock()))
+        return await self._call(sql.kv_delete, namespace, key, dt_ms(self._clock()))
 
     async def kv_list(self, namespace: str) -> list[dict[str, Any]]:
-        rows = await self._call(_select, "SELECT key, entry FROM kv WHERE namespace = ? AND "
+        rows = await self._call(sql.select, "SELECT key, entry FROM kv WHERE namespace = ? AND "
                                 "(expiration IS NULL OR expiration > ?) ORDER BY key",
                                 (namespace, dt_ms(self._clock())), read=True)
         return [{"key": k, **json.loads(e)} for k, e in rows]
@@ -542,12 +542,12 @@ class SQLiteStore(Store):
 
     async def save_trigger(self, doc: dict[str, Any]) -> None:
         ns, fid, tid = trigger_key(doc)
-        await self._call(_delete, "INSERT INTO triggers (namespace, flow_id, trigger_id, doc) VALUES (?, ?, ?, ?) "
+        await self._call(sql.modify, "INSERT INTO triggers (namespace, flow_id, trigger_id, doc) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (namespace, flow_id, trigger_id) DO UPDATE SET doc = excluded.doc",
                          (ns, fid, tid, dumps(doc, "trigger")))
 
     async def get_trigger(self, namespace: str, flow_id: str, trigger_id: str) -> dict[str, Any] | None:
-        rows = await self._call(_select, "SELECT doc FROM triggers WHERE namespace = ? AND flow_id = ? AND "
+        rows = await self._call(sql.select, "SELECT doc FROM triggers WHERE namespace = ? AND flow_id = ? AND "
                                 "trigger_id = ?", (namespace, flow_id, trigger_id), read=True)
         return json.loads(rows[0][0]) if rows else None
 
@@ -557,12 +557,12 @@ class SQLiteStore(Store):
             w.namespace("namespace", namespace)
         if flow_id is not None:
             w.add("flow_id = ?", flow_id)
-        rows = await self._call(_select, "SELECT doc FROM triggers" + w.sql() + " ORDER BY namespace, flow_id, "
+        rows = await self._call(sql.select, "SELECT doc FROM triggers" + w.sql() + " ORDER BY namespace, flow_id, "
                                 "trigger_id", tuple(w.params), read=True)
         return [json.loads(r[0]) for r in rows]
 
     async def delete_trigger(self, namespace: str, flow_id: str, trigger_id: str) -> bool:
-        return await self._call(_delete, "DELETE FROM triggers WHERE namespace = ? AND flow_id = ? AND trigger_id = ?",
+        return await self._call(sql.modify, "DELETE FROM triggers WHERE namespace = ? AND flow_id = ? AND trigger_id = ?",
                                 (namespace, flow_id, trigger_id)) > 0
 
     #### generic small state ##############################################################################
@@ -570,69 +570,16 @@ class SQLiteStore(Store):
     async def state_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         if not kind or not key:
             raise IllegalArgument("state kind and key must be non-empty")
-        await self._call(_delete, "INSERT INTO state (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) "
+        await self._call(sql.modify, "INSERT INTO state (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) "
                          "DO UPDATE SET value = excluded.value", (kind, key, dumps(value, f"state {kind}/{key}")))
 
     async def state_get(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = await self._call(_select, "SELECT value FROM state WHERE kind = ? AND key = ?", (kind, key), read=True)
+        rows = await self._call(sql.select, "SELECT value FROM state WHERE kind = ? AND key = ?", (kind, key), read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def state_delete(self, kind: str, key: str) -> bool:
-        return await self._call(_delete, "DELETE FROM state WHERE kind = ? AND key = ?", (kind, key)) > 0
+        return await self._call(sql.modify, "DELETE FROM state WHERE kind = ? AND key = ?", (kind, key)) > 0
 
     async def state_list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = await self._call(_select, "SELECT key, value FROM state WHERE kind = ? ORDER BY key", (kind,), read=True)
+        rows = await self._call(sql.select, "SELECT key, value FROM state WHERE kind = ? ORDER BY key", (kind,), read=True)
         return [(k, json.loads(v)) for k, v in rows]
-
-
-#### Job functions (run on the writer thread) ###############################################################
-
-def _select(conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    return conn.execute(query, params).fetchall()
-
-
-def _delete(conn: sqlite3.Connection, query: str, params: tuple[Any, ...]) -> int:
-    """Any single modifying statement; returns the number of rows changed."""
-    return conn.execute(query, params).rowcount
-
-
-def _search(conn: sqlite3.Connection, where: str, order: str, params: list[Any], limit: int,
-            offset: int) -> tuple[list[str], int]:
-    total = conn.execute("SELECT count(*) FROM executions" + where, params).fetchone()[0]
-    rows = conn.execute("SELECT doc FROM executions" + where + order + " LIMIT ? OFFSET ?",
-                        [*params, limit, offset]).fetchall()
-    return [r[0] for r in rows], total
-
-
-def _search_logs(conn: sqlite3.Connection, where: str, params: list[Any], limit: int | None,
-                 offset: int | None) -> tuple[list[str], int]:
-    total = conn.execute("SELECT count(*) FROM logs" + where, params).fetchone()[0]
-    tail = " ORDER BY timestamp, seq"
-    if limit is not None:
-        tail += " LIMIT ? OFFSET ?"
-        params = [*params, limit, offset]
-    rows = conn.execute("SELECT entry FROM logs" + where + tail, params).fetchall()
-    return [r[0] for r in rows], total
-
-
-def _save_flow(conn: sqlite3.Connection, namespace: str, flow_id: str, revision: int, source: str,
-               deleted: int, disabled: int, updated: str | None) -> None:
-    if conn.execute("SELECT 1 FROM flows WHERE namespace = ? AND id = ? AND revision = ?",
-                    (namespace, flow_id, revision)).fetchone():
-        raise IllegalState(f"flow {namespace}.{flow_id} revision {revision} already exists")
-    conn.execute("INSERT INTO flows (namespace, id, revision, source, deleted, disabled, updated) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (namespace, flow_id, revision, source, deleted, disabled, updated))
-
-
-def _kv_delete(conn: sqlite3.Connection, namespace: str, key: str, now: int) -> bool:
-    row = conn.execute("SELECT expiration FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
-    if row is None:
-        return False
-    conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
-    return row[0] is None or row[0] > now
-
-
-def _flow(row: tuple[Any, ...]) -> FlowRecord:
-    namespace, flow_id, revision, source, deleted, disabled, updated = row
-    return FlowRecord(namespace, flow_id, revision, source, bool(deleted), bool(disabled),
-                      datetime.fromisoformat(updated) if updated else None)
