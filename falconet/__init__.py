@@ -1,2 +1,29 @@
-"""Falconet: Kestra flows in one lightweight Python process."""
+"""Falconet: Kestra flows in one lightweight Python process.
+
+The embedding API::
+
+    import trio, falconet
+
+    async def main():
+        async with falconet.open_engine(store="memory") as engine:
+            await engine.create_flow(FLOW_YAML)
+            execution = await engine.execute("company.team", "hello", {"name": "world"})
+            print(execution["state"]["current"])
+            with engine.bus.subscribe(namespace="company.team") as events:
+                ...  # live execution / task-run / log events
+
+    trio.run(main)
+"""
+from .runtime.bus import Event, Overflow
+from .runtime.config import Config, ConfigError, load_config
+from .runtime.engine import Engine, open_engine
+from .runtime.errors import (FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity,
+                             NotFound)
+from .runtime.state import State
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Config", "ConfigError", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
+    "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
+]

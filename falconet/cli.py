@@ -1,0 +1,221 @@
+"""The ``falconet`` command line.
+
+``falconet server local``     start the server (embedded SQLite store, local storage, API, UI)
+``falconet flow validate``    validate flow files or folders (exit 1 on any invalid flow)
+``falconet flow run``         run one flow in-process, streaming its logs (exit 0 on SUCCESS/WARNING)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import trio
+
+from .runtime.config import Config, ConfigError, load_config
+from .runtime.errors import FalconetError, FlowValidationError
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+
+
+#### argument parsing #######################################################################################
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="falconet", description="Run Kestra flows in one lightweight process.")
+    parser.add_argument("--config", help="YAML configuration file (Kestra keys, e.g. kestra.url)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    server = sub.add_parser("server", help="start a server").add_subparsers(dest="mode", required=True)
+    local = server.add_parser("local", help="single-process server with the embedded SQLite store")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=8080)
+    local.add_argument("--data-dir", help="data folder (default ./falconet-data)")
+    local.add_argument("--basic-auth", metavar="USER:PASSWORD", help="protect the API with basic auth")
+    local.add_argument("--flows", metavar="PATH", action="append", default=[],
+                       help="load flow files or folders at start-up (create or update)")
+
+    flow = sub.add_parser("flow", help="work with flow files").add_subparsers(dest="action", required=True)
+    validate = flow.add_parser("validate", help="validate flow files or folders")
+    validate.add_argument("paths", nargs="+")
+    run = flow.add_parser("run", help="run a flow in-process without a server")
+    run.add_argument("file")
+    run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
+                     help="an input value (repeatable); @path for a FILE input")
+    run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
+    run.add_argument("--data-dir", help="data folder (default: a temporary folder)")
+    return parser
+
+
+def flow_files(paths: Sequence[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(sorted(f for f in path.rglob("*") if f.suffix in FLOW_SUFFIXES and f.is_file()))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise FileNotFoundError(p)
+    return out
+
+
+#### flow validate ##########################################################################################
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .runtime.flows import parse_flow
+
+    try:
+        files = flow_files(args.paths)
+    except FileNotFoundError as exc:
+        print(f"falconet: no such file or folder: {exc.args[0]}", file=sys.stderr)
+        return 2
+    bad = 0
+    for f in files:
+        try:
+            source = f.read_text(encoding="utf-8")
+            flow = parse_flow(source, filename=str(f))
+        except FlowValidationError as exc:
+            bad += 1
+            for v in exc.violations:
+                line = f":{v.line}" if v.line else ""
+                where = f" {v.path}:" if v.path else ""
+                print(f"{f}{line}:{where} {v.message}")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            bad += 1
+            print(f"{f}: cannot read: {exc}")
+            continue
+        print(f"{f}: OK ({flow.namespace}.{flow.id})")
+    print(f"{len(files) - bad} valid, {bad} invalid")
+    return 1 if bad else 0
+
+
+#### flow run ###############################################################################################
+
+async def _run_flow(args: argparse.Namespace, config: Config) -> int:
+    from .runtime.engine import open_engine
+
+    path = Path(args.file)
+    source = path.read_text(encoding="utf-8")
+    inputs: dict[str, Any] = {}
+    files: dict[str, tuple[str, Path]] = {}
+    for item in args.input:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"falconet: --input expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        if value.startswith("@"):
+            src = Path(value[1:])
+            if not src.is_file():
+                print(f"falconet: input file not found: {src}", file=sys.stderr)
+                return 2
+            import shutil
+            import tempfile
+
+            tmp = Path(tempfile.mkdtemp(prefix="falconet-input-")) / src.name
+            shutil.copyfile(src, tmp)
+            files[key] = (src.name, tmp)
+        else:
+            inputs[key] = value
+    labels = []
+    for item in args.label:
+        key, sep, value = item.partition(":")
+        if not sep:
+            print(f"falconet: --label expects KEY:VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        labels.append((key, value))
+    store = "sqlite" if args.data_dir else "memory"
+    async with open_engine(args.data_dir, store=store, config=config if args.data_dir else None) as engine:
+        try:
+            flow = await engine.put_flow(source)
+        except FlowValidationError as exc:
+            for v in exc.violations:
+                print(f"{path}:{v.line or 0}: {v.path + ': ' if v.path else ''}{v.message}", file=sys.stderr)
+            return 1
+        with engine.bus.subscribe(namespace=flow.namespace, flow_id=flow.id, kinds=("log",),
+                                  max_buffer=100_000) as logs:
+            try:
+                created = await engine.create_execution(flow.namespace, flow.id, inputs=inputs, files=files,
+                                                        labels=labels)
+            except FalconetError as exc:
+                print(f"falconet: {exc}", file=sys.stderr)
+                return 1
+            async with trio.open_nursery() as nursery:
+                async def stream() -> None:
+                    async for event in logs:
+                        if event.execution_id == created["id"]:
+                            e = event.data
+                            print(f"{e['timestamp']} {e['level']:<5} [{e.get('taskId') or '-'}] {e['message']}",
+                                  flush=True)
+
+                nursery.start_soon(stream)
+                final = await engine.wait_for_end(created["id"])
+                await trio.sleep(0)
+                nursery.cancel_scope.cancel()
+        print(json.dumps(final, indent=2))
+        return 0 if final["state"]["current"] in ("SUCCESS", "WARNING") else 1
+
+
+#### server local ###########################################################################################
+
+async def _serve(args: argparse.Namespace, config: Config) -> None:
+    from .http.app import create_app
+    from .http.serve import serve
+    from .runtime.engine import open_engine
+
+    async with open_engine(config.data_dir, store=config.store, config=config) as engine:
+        for f in flow_files(args.flows):
+            try:
+                await engine.put_flow(f.read_text(encoding="utf-8"))
+            except FlowValidationError as exc:
+                print(f"falconet: {f}: invalid flow, skipped: {exc}", file=sys.stderr)
+        app = create_app(engine, config=config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve, app, config.host, config.port)
+            print(f"Falconet is running at {config.base_url()}/ui/ (API {config.base_url()}/api/v1)", flush=True)
+            await trio.sleep_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "flow" and args.action == "validate":
+            return cmd_validate(args)
+        overrides: dict[str, Any] = {}
+        if getattr(args, "data_dir", None):
+            overrides["data_dir"] = args.data_dir
+        if args.command == "server":
+            overrides["host"] = args.host
+            overrides["port"] = args.port
+            if args.basic_auth:
+                user, sep, password = args.basic_auth.partition(":")
+                if not sep or not user or not password:
+                    print("falconet: --basic-auth expects USER:PASSWORD", file=sys.stderr)
+                    return 2
+                overrides["basic_auth"] = (user, password)
+        config = load_config(args.config, **overrides)
+        if args.command == "flow" and args.action == "run":
+            if not Path(args.file).is_file():
+                print(f"falconet: no such file: {args.file}", file=sys.stderr)
+                return 2
+            return trio.run(_run_flow, args, config)
+        if args.command == "server":
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                trio.run(_serve, args, config)
+            except KeyboardInterrupt:
+                return 0
+            return 0
+    except ConfigError as exc:
+        print(f"falconet: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"falconet: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""ExecutionActor (one per running execution) and TaskRunActor (one per runnable task run).
+
+The ExecutionActor owns the execution document. It runs :meth:`Machine.step`, starts a TaskRunActor per
+runnable task run inside its own nursery, and applies the frozen-dataclass messages those actors (and
+the engine: kill, resume, timers, subflow results) send on its bounded inbox. Several queued messages are
+applied before the next step, so a burst of results costs one pass and one store write.
+
+Kill: the document goes KILLING (persisted), the task nursery's cancel scope is cancelled with a reason,
+every TaskRunActor sees ``trio.Cancelled``, and KILLED is written inside a shielded cleanup.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .executor import Machine, RunTask, StartSubflow, StartTimer
+from .flowmodel import RetrySpec, TaskSpec
+from .model import Execution, TaskRun, format_instant, now
+from .plugin import TaskFailed
+from .runcontext import EngineHooks, TaskLogger, TaskRunContext
+from .state import State
+from .variables import OutputsCache, execution_variables, task_run_variables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+    from .flowmodel import Flow
+
+#### Messages ###############################################################################################
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    task_run_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptEnded:
+    task_run_id: str
+    state: State
+    outputs: dict[str, Any] | None
+    final: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimerFired:
+    task_run_id: str
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubflowEnded:
+    task_run_id: str
+    state: State
+    outputs: dict[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KillRequested:
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResumeRequested:
+    on_resume: dict[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PauseRequested:
+    pass
+
+
+Message = AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
+
+INBOX_SIZE = 4096
+
+
+#### Retry policy ###########################################################################################
+
+def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
+    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    if retry.max_attempt is not None and attempts >= retry.max_attempt:
+        return None
+    if retry.type == "exponential":
+        base = retry.interval or timedelta(seconds=1)
+        delay = base * (retry.delay_factor ** max(attempts - 1, 0))
+        if retry.max_interval is not None and delay > retry.max_interval:
+            delay = retry.max_interval
+    elif retry.type == "random":
+        lo = (retry.min_interval or timedelta(0)).total_seconds()
+        hi = (retry.max_interval or retry.min_interval or timedelta(0)).total_seconds()
+        delay = timedelta(seconds=random.uniform(lo, max(lo, hi)))
+    else:
+        delay = retry.interval or timedelta(0)
+    if retry.max_duration is not None and last_end + delay > first_start + retry.max_duration:
+        return None
+    return delay
+
+
+#### The execution actor ####################################################################################
+
+class ExecutionActor:
+    def __init__(self, engine: "Engine", execution: Execution, flow: "Flow"):
+        self.engine = engine
+        self.ex = execution
+        self.flow = flow
+        self.inbox_send, self.inbox_recv = trio.open_memory_channel[Message](INBOX_SIZE)
+        self.cache = OutputsCache()
+        self.error_logs: list[dict[str, Any]] = []
+        self.hooks = EngineHooks(engine, execution, self.error_logs)
+        self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
+                               truthy=engine.renderer.is_truthy, log=self._log, on_change=self._on_change)
+        self.task_scopes: dict[str, trio.CancelScope] = {}
+        self.seen_cancel: set[str] = set()
+        self.done = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._dirty = False
+        self._killing = False
+
+    #### expression plumbing #############################################################################
+
+    def _base_variables(self) -> dict[str, Any]:
+        v = execution_variables(self.ex, self.flow, self.cache, envs=self.engine.envs,
+                                globals_=self.engine.config.globals)
+        v["__falconet__"] = self.hooks
+        return v
+
+    def variables_for(self, tr: TaskRun, task: TaskSpec) -> dict[str, Any]:
+        return task_run_variables(self._base_variables(), self.ex, task, tr, self.cache)
+
+    def _render(self, tr: TaskRun, task: TaskSpec, value: Any) -> Any:
+        return self.engine.renderer.render_value(value, self.variables_for(tr, task))
+
+    def _render_typed(self, tr: TaskRun, task: TaskSpec, value: Any) -> Any:
+        return self.engine.renderer.render_value_typed(value, self.variables_for(tr, task))
+
+    def _log(self, tr: TaskRun | None, level: str, msg: str) -> None:
+        TaskLogger(self.engine, self.ex, tr, tr.task_id if tr else None,
+                   len(tr.attempts) if tr and tr.attempts else None, None, self.error_logs).log(level, msg)
+
+    def _on_change(self, tr: TaskRun | None) -> None:
+        self._dirty = True
+        self.cache.invalidate()
+        if tr is not None:
+            self.engine.publish_task_run(self.ex, tr)
+
+    #### messages ##########################################################################################
+
+    async def send(self, msg: Message) -> None:
+        await self.inbox_send.send(msg)
+
+    def _apply(self, msg: Message) -> None:
+        m = self.machine
+        if isinstance(msg, AttemptEnded):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))
+        elif isinstance(msg, AttemptStarted):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                m.apply_attempt_start(tr)
+        elif isinstance(msg, TimerFired):
+            self._timer(msg)
+        elif isinstance(msg, SubflowEnded):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                tr.outputs = msg.outputs if msg.outputs is not None else tr.outputs
+                tr.extra["subflowState"] = msg.state.value
+                self._on_change(tr)
+        elif isinstance(msg, KillRequested):
+            self._start_kill(msg.reason)
+        elif isinstance(msg, ResumeRequested):
+            self._resume(msg.on_resume)
+        elif isinstance(msg, PauseRequested):
+            if self.ex.state.current is State.RUNNING:
+                self.ex.extra["manualPause"] = True
+                self.ex.state.set(State.PAUSED)
+                self._on_change(None)
+
+    def _timer(self, msg: TimerFired) -> None:
+        from . import flowables
+
+        m = self.machine
+        tr = m.by_id.get(msg.task_run_id)
+        if tr is None or tr.state.current.is_terminated:
+            return
+        task = m.task_of(tr)
+        if msg.kind == "pause-delay" and tr.state.current is State.PAUSED:
+            flowables.resume_pause(m, tr, task, None)
+        elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
+            self._log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
+            tr.extra["resumed"] = True
+            m.set_state(tr, State.RUNNING)
+            m.set_state(tr, State.FAILED)
+        elif msg.kind == "waitfor-interval":
+            flowables.next_iteration(m, tr)
+
+    def _resume(self, on_resume: dict[str, Any] | None) -> None:
+        from . import flowables
+
+        m = self.machine
+        if self.ex.extra.pop("manualPause", None):
+            self.ex.state.set(State.RUNNING)
+            self._on_change(None)
+            return
+        for tr in self.ex.task_run_list:
+            if tr.state.current is State.PAUSED:
+                flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
+
+    def _start_kill(self, reason: str) -> None:
+        if self._killing or self.ex.state.current.is_terminated:
+            return
+        self._killing = True
+        self.ex.state.set(State.KILLING)
+        self._on_change(None)
+        self.engine.persist(self.ex)
+        for scope in self.task_scopes.values():
+            scope.cancel(reason=reason) if _cancel_takes_reason() else scope.cancel()
+        self.engine.kill_children(self.ex, reason)
+
+    #### the loop ##########################################################################################
+
+    async def run(self) -> None:
+        """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._advance()
+                while not self.ex.state.current.is_terminated:
+                    msg = await self.inbox_recv.receive()
+                    self._apply(msg)
+                    while True:
+                        try:
+                            msg = self.inbox_recv.receive_nowait()
+                        except trio.WouldBlock:
+                            break
+                        self._apply(msg)
+                    self._advance()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.done.set()
+
+    def _advance(self) -> None:
+        if self._killing:
+            if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
+                self._finish_kill()
+            self._flush()
+            return
+        try:
+            dispatches = self.machine.step()
+        except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
+            self._log(None, "ERROR", f"Executor error: {exc!r}")
+            self.machine.kill_all()
+            self._set_final(State.FAILED)
+            self._flush()
+            return
+        for d in dispatches:
+            if isinstance(d, RunTask):
+                self.machine.apply_attempt_start(d.task_run)
+                scope = trio.CancelScope()
+                self.task_scopes[d.task_run.id] = scope
+                assert self._nursery is not None
+                self._nursery.start_soon(self._task_run_actor, d.task_run, d.task, scope)
+            elif isinstance(d, StartTimer):
+                assert self._nursery is not None
+                self._nursery.start_soon(self._timer_task, d)
+            elif isinstance(d, StartSubflow):
+                assert self._nursery is not None
+                self._nursery.start_soon(self.engine.run_subflow, self, d.task_run, d.task)
+        if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
+            self._end()
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.engine.persist(self.ex)
+
+    async def _timer_task(self, d: StartTimer) -> None:
+        delay = (d.deadline - now()).total_seconds()
+        if delay > 0:
+            await trio.sleep(delay)
+        await self.send(TimerFired(d.task_run_id, d.kind))
+
+    #### end ###############################################################################################
+
+    def _end(self) -> None:
+        state = State(self.ex.extra.pop("finalState"))
+        exit_state = self.ex.extra.pop("exitState", None)
+        if exit_state:
+            state = State(exit_state)
+        # a flowable may resolve FAILED while siblings still run (Parallel): stop them
+        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
+            for tr_id, scope in list(self.task_scopes.items()):
+                scope.cancel()
+            self.machine.kill_all()
+        if self.flow.outputs and state not in (State.KILLED,):
+            try:
+                self.ex.outputs = self.engine.render_flow_outputs(self, self.flow)
+            except Exception as exc:
+                self._log(None, "ERROR", f"Failed to render flow outputs: {exc}")
+                state = State.FAILED
+        self._set_final(state)
+
+    def _set_final(self, state: State) -> None:
+        self.ex.state.set(state)
+        self._on_change(None)
+
+    def _finish_kill(self) -> None:
+        self.machine.kill_all()
+        self.ex.state.set(State.KILLED)
+        self._on_change(None)
+
+    #### the task-run actor ################################################################################
+
+    def _retry_for(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
+        if task.retry is not None:
+            return task.retry
+        cur = self.machine.by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            parent_task = self.flow.find_task(cur.task_id)
+            if parent_task is not None and parent_task.retry is not None:
+                return parent_task.retry
+            cur = self.machine.by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return self.flow.retry
+
+    async def _task_run_actor(self, tr: TaskRun, task: TaskSpec, scope: trio.CancelScope) -> None:
+        """Run the attempts of one runnable task run; report each end on the inbox."""
+        retry = self._retry_for(tr, task)
+        if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
+            retry = None  # handled at the execution level by the engine
+        first_start = now()
+        try:
+            with scope:
+                while True:
+                    attempt_number = len(tr.attempts)
+                    state, outputs = await self._one_attempt(tr, task, attempt_number)
+                    if state is State.FAILED and retry is not None:
+                        delay = next_retry_delay(retry, attempt_number, first_start, now())
+                        if delay is not None:
+                            await self.send(AttemptEnded(tr.id, state, outputs, final=False))
+                            await trio.sleep(delay.total_seconds())
+                            await self.send(AttemptStarted(tr.id))
+                            await trio.lowlevel.checkpoint()
+                            continue
+                    await self.send(AttemptEnded(tr.id, state, outputs, final=True))
+                    return
+        finally:
+            self.task_scopes.pop(tr.id, None)
+            if scope.cancelled_caught or scope.cancel_called:
+                self.seen_cancel.add(tr.id)
+                if self._killing:
+                    with trio.CancelScope(shield=True):
+                        await self.send(AttemptStarted("__wakeup__"))
+
+    async def _one_attempt(self, tr: TaskRun, task: TaskSpec, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
+        from .durations import parse_duration
+
+        variables = self.variables_for(tr, task)
+        ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs)
+        try:
+            instance = task.cls()
+            timeout = None
+            if task.timeout:
+                t = self.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
+                timeout = parse_duration(str(t)).total_seconds()
+            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
+                outputs = await instance.run(ctx)  # type: ignore[attr-defined]
+            if tscope.cancelled_caught:
+                ctx.logger.error(f"Timeout after {task.timeout}")
+                return State.FAILED, None
+            if outputs is not None and not isinstance(outputs, dict):
+                outputs = {"value": outputs}
+            return (State.WARNING if ctx.warning else State.SUCCESS), outputs
+        except trio.Cancelled:
+            raise
+        except TaskFailed as exc:
+            ctx.logger.error(str(exc))
+            return State.FAILED, None
+        except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
+            message = str(exc) or type(exc).__name__
+            ctx.logger.error(message)
+            return State.FAILED, None
+        finally:
+            ctx.cleanup()
+
+
+def _cancel_takes_reason() -> bool:
+    import inspect
+
+    return "reason" in inspect.signature(trio.CancelScope.cancel).parameters

@@ -1,0 +1,165 @@
+"""Server configuration: Kestra's keys where Kestra has one, from an optional YAML file and the environment.
+
+Recognised keys (YAML nested or dotted; environment variables ``KESTRA_URL``,
+``KESTRA_STORAGE_LOCAL_BASE_PATH``, … — the key upper-cased with ``.`` and ``-`` as ``_``):
+
+=====================================  =========================================================
+``kestra.url``                         base URL used in ``url`` fields (default from host/port)
+``kestra.storage.local.base-path``     internal storage folder (default ``<data-dir>/storage``)
+``kestra.encryption.secret-key``       AES key (base64, 32 bytes) for SECRET inputs and encrypt()
+``kestra.server.basic-auth.enabled``   protect the API with basic auth
+``kestra.server.basic-auth.username``  …
+``kestra.server.basic-auth.password``  …
+``kestra.variables.globals``           map exposed as ``{{ globals }}``
+``kestra.variables.env-vars-prefix``   prefix of env vars exposed as ``{{ envs }}`` (``KESTRA_``)
+``kestra.plugins.defaults``            server-level pluginDefaults list
+``falconet.data-dir``                  data folder (SQLite database, storage, temp)
+``falconet.store``                     ``sqlite`` (default) or ``memory``
+=====================================  =========================================================
+An unknown or malformed key is a :class:`ConfigError` naming the file, line and key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration file or value is invalid; the message names the file, line and key."""
+
+
+@dataclasses.dataclass
+class Config:
+    data_dir: Path = Path("falconet-data")
+    url: str | None = None
+    storage_path: Path | None = None
+    secret_key: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    globals: dict[str, Any] = dataclasses.field(default_factory=dict)
+    env_prefix: str = "KESTRA_"
+    plugin_defaults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    store: str = "sqlite"
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.storage_path if self.storage_path is not None else self.data_dir / "storage"
+
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+# key -> (type, setter)
+_STR, _BOOL, _MAP, _LIST = "string", "boolean", "map", "list"
+KEYS: dict[str, str] = {
+    "kestra.url": _STR,
+    "kestra.storage.type": _STR,
+    "kestra.storage.local.base-path": _STR,
+    "kestra.encryption.secret-key": _STR,
+    "kestra.server.basic-auth.enabled": _BOOL,
+    "kestra.server.basic-auth.username": _STR,
+    "kestra.server.basic-auth.password": _STR,
+    "kestra.variables.globals": _MAP,
+    "kestra.variables.env-vars-prefix": _STR,
+    "kestra.plugins.defaults": _LIST,
+    "falconet.data-dir": _STR,
+    "falconet.store": _STR,
+}
+
+
+def _flatten(node: yaml.Node, prefix: str, out: dict[str, tuple[Any, int]], filename: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            if key in KEYS and KEYS[key] in (_MAP, _LIST):
+                out[key] = (yaml.safe_load(yaml.serialize(value_node)), key_node.start_mark.line + 1)
+            elif isinstance(value_node, yaml.MappingNode) and any(k.startswith(key + ".") for k in KEYS):
+                _flatten(value_node, key, out, filename)
+            else:
+                out[key] = (yaml.safe_load(yaml.serialize(value_node)), key_node.start_mark.line + 1)
+    else:
+        raise ConfigError(f"{filename}:{node.start_mark.line + 1}: expected a mapping")
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    kind = KEYS.get(key)
+    if kind is None:
+        raise ConfigError(f"{where}: unknown configuration key '{key}'")
+    if kind == _STR and not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{where}: '{key}' must be a string")
+    if kind == _BOOL:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false")
+    if kind == _MAP and not isinstance(value, dict):
+        raise ConfigError(f"{where}: '{key}' must be a mapping")
+    if kind == _LIST and not isinstance(value, list):
+        raise ConfigError(f"{where}: '{key}' must be a list")
+    return str(value) if kind == _STR else value
+
+
+def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+                **overrides: Any) -> Config:
+    """Build a Config: defaults < file < environment < explicit ``overrides`` (CLI flags)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        filename = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{filename}: cannot read configuration: {exc.strerror}") from exc
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{filename}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        if root is not None:
+            flat: dict[str, tuple[Any, int]] = {}
+            _flatten(root, "", flat, filename)
+            for key, (value, line) in flat.items():
+                values[key] = _check(key, value, f"{filename}:{line}")
+    env = os.environ if environ is None else environ
+    for key in KEYS:
+        name = key.upper().replace(".", "_").replace("-", "_")
+        if name in env:
+            raw: Any = env[name]
+            if KEYS[key] in (_MAP, _LIST):
+                try:
+                    raw = yaml.safe_load(raw)
+                except yaml.YAMLError as exc:
+                    raise ConfigError(f"environment variable {name}: invalid YAML value") from exc
+            values[key] = _check(key, raw, f"environment variable {name}")
+    cfg = Config()
+    if "falconet.data-dir" in values:
+        cfg.data_dir = Path(values["falconet.data-dir"])
+    if "falconet.store" in values:
+        if values["falconet.store"] not in ("sqlite", "memory"):
+            raise ConfigError("falconet.store must be 'sqlite' or 'memory'")
+        cfg.store = values["falconet.store"]
+    cfg.url = values.get("kestra.url")
+    if "kestra.storage.local.base-path" in values:
+        cfg.storage_path = Path(values["kestra.storage.local.base-path"])
+    cfg.secret_key = values.get("kestra.encryption.secret-key")
+    if values.get("kestra.server.basic-auth.enabled"):
+        user = values.get("kestra.server.basic-auth.username")
+        password = values.get("kestra.server.basic-auth.password")
+        if not user or not password:
+            raise ConfigError("kestra.server.basic-auth.enabled needs username and password")
+        cfg.basic_auth = (user, password)
+    cfg.globals = dict(values.get("kestra.variables.globals") or {})
+    cfg.env_prefix = values.get("kestra.variables.env-vars-prefix", "KESTRA_")
+    cfg.plugin_defaults = list(values.get("kestra.plugins.defaults") or [])
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(cfg, name, Path(value) if name in ("data_dir", "storage_path") else value)
+    return cfg

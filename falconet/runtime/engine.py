@@ -1,0 +1,524 @@
+"""The Engine: the root actor. Owns the store, the internal storage, the flow registry, the event bus and
+one ExecutionActor per running execution; everything the HTTP layer, the CLI and embedders call.
+
+Open one with :func:`open_engine` (an async context manager); its actors live in the engine's nursery,
+callers never see it.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+import trio
+
+from . import executions as _ex_ops
+from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested, SubflowEnded
+from .bus import Bus, Event
+from .config import Config
+from .errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from .expressions import Renderer
+from .flowmodel import Flow, TaskSpec
+from .flows import parse_flow, validate_flow_source
+from .model import Execution, TaskRun, format_instant, now
+from .plugin import load_plugins
+from .state import State
+from .storage import InternalStorage
+from .store.base import FlowRecord, Store
+from .variables import kestra_envs
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store, storage: InternalStorage):
+        self.config = config
+        self.store = store
+        self.storage = storage
+        self.bus = Bus()
+        self.renderer = Renderer()
+        self.registry = load_plugins()
+        self.envs = kestra_envs(config.env_prefix)
+        self.actors: dict[str, ExecutionActor] = {}
+        self._flows: dict[tuple[str, str, int], Flow] = {}
+        self._latest: dict[tuple[str, str], int] = {}
+        self._kv: dict[tuple[str, str], dict[str, Any]] = {}
+        self._ended: dict[str, trio.Event] = {}
+        self._nursery: trio.Nursery | None = None
+        self._flow_lock = trio.Lock()
+
+    #### lifecycle #######################################################################################
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store, resume unfinished executions, then serve until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._load()
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def _load(self) -> None:
+        for rec in await self.store.list_flows(include_deleted=False):
+            self._latest[(rec.namespace, rec.id)] = rec.revision
+        for ns_key in {ns for ns, _ in self._latest}:
+            for entry in await self.store.kv_list(ns_key):
+                self._kv[(ns_key, entry["key"])] = entry
+        for doc in await self.store.list_unfinished_executions():
+            ex = Execution.from_dict(doc)
+            flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
+            if flow is None:
+                continue
+            _ex_ops.prepare_resume(ex)
+            self._start_actor(ex, flow)
+
+    def temp_root(self) -> Path:
+        path = self.config.data_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    #### flows ###########################################################################################
+
+    def _parse(self, source: str, revision: int) -> Flow:
+        return parse_flow(source, registry=self.registry, revision=revision,
+                          plugin_defaults=self.config.plugin_defaults)
+
+    async def create_flow(self, source: str) -> Flow:
+        flow = self._parse(source, 1)
+        async with self._flow_lock:
+            existing = await self.store.get_flow(flow.namespace, flow.id, allow_deleted=True)
+            if existing is not None and not existing.deleted:
+                raise IllegalArgument(f"Flow id already exists: {flow.namespace}.{flow.id}")
+            revision = existing.revision + 1 if existing is not None else 1
+            return await self._save_flow(source, revision)
+
+    async def update_flow(self, namespace: str, flow_id: str, source: str) -> Flow:
+        async with self._flow_lock:
+            existing = await self.store.get_flow(namespace, flow_id)
+            if existing is None:
+                raise NotFound(f"Flow '{namespace}.{flow_id}' not found")
+            flow = self._parse(source, existing.revision)
+            if flow.id != flow_id or flow.namespace != namespace:
+                raise InvalidEntity([Violation("id", "Illegal flow id update")])
+            if existing.source == source:
+                return flow
+            return await self._save_flow(source, existing.revision + 1)
+
+    async def put_flow(self, source: str) -> Flow:
+        """Create or update (used by the CLI and namespace/bulk updates)."""
+        flow = self._parse(source, 1)
+        existing = await self.store.get_flow(flow.namespace, flow.id)
+        if existing is None:
+            return await self.create_flow(source)
+        return await self.update_flow(flow.namespace, flow.id, source)
+
+    async def _save_flow(self, source: str, revision: int) -> Flow:
+        flow = self._parse(source, revision)
+        await self.store.save_flow(FlowRecord(flow.namespace, flow.id, revision, source, deleted=False,
+                                              disabled=flow.disabled, updated=now()))
+        self._flows[(flow.namespace, flow.id, revision)] = flow
+        self._latest[(flow.namespace, flow.id)] = revision
+        return flow
+
+    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None,
+                       allow_deleted: bool = False) -> Flow | None:
+        if revision is not None and (namespace, flow_id, revision) in self._flows:
+            flow = self._flows[(namespace, flow_id, revision)]
+            return flow if (allow_deleted or not flow.deleted) else None
+        rec = await self.store.get_flow(namespace, flow_id, revision, allow_deleted=allow_deleted)
+        if rec is None:
+            return None
+        key = (rec.namespace, rec.id, rec.revision)
+        flow = self._flows.get(key)
+        if flow is None:
+            source = rec.source
+            if rec.deleted and not source:
+                prev = [r for r in await self.store.list_flow_revisions(namespace, flow_id) if r.source]
+                source = prev[-1].source if prev else ""
+            flow = self._parse(source, rec.revision)
+            flow.deleted = rec.deleted
+            self._flows[key] = flow
+        return flow
+
+    async def list_flow_revisions(self, namespace: str, flow_id: str) -> list[Flow]:
+        out = []
+        for rec in await self.store.list_flow_revisions(namespace, flow_id):
+            if rec.deleted:
+                continue
+            flow = await self.get_flow(namespace, flow_id, rec.revision, allow_deleted=True)
+            if flow is not None:
+                out.append(flow)
+        return out
+
+    async def list_flows(self, namespace: str | None = None) -> list[Flow]:
+        out = []
+        for rec in await self.store.list_flows(namespace):
+            flow = await self.get_flow(rec.namespace, rec.id, rec.revision)
+            if flow is not None:
+                out.append(flow)
+        return out
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        async with self._flow_lock:
+            rec = await self.store.get_flow(namespace, flow_id)
+            if rec is None:
+                raise NotFound(f"Flow '{namespace}.{flow_id}' not found")
+            await self.store.save_flow(FlowRecord(namespace, flow_id, rec.revision + 1, rec.source, deleted=True,
+                                                  updated=now()))
+            self._latest.pop((namespace, flow_id), None)
+
+    def validate_source(self, source: str) -> list[dict[str, Any]]:
+        return validate_flow_source(source, registry=self.registry)
+
+    def plugins(self) -> list[type]:
+        return list(self.registry.canonical().values())
+
+    #### executions: creation and lookup ################################################################
+
+    async def create_execution(self, namespace: str, flow_id: str, *, inputs: Mapping[str, Any] | None = None,
+                               files: Mapping[str, tuple[str, Path]] | None = None,
+                               labels: Sequence[tuple[str, str]] = (), revision: int | None = None,
+                               schedule_date: datetime | None = None, trigger: dict[str, Any] | None = None,
+                               parent_labels: Sequence[tuple[str, str]] = (), start: bool = True) -> dict[str, Any]:
+        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return."""
+        flow = await self.get_flow(namespace, flow_id, revision)
+        if flow is None:
+            raise NotFound("Requested Flow is not found." if revision is None
+                           else f"Flow '{namespace}.{flow_id}' revision {revision} not found")
+        if flow.disabled:
+            raise IllegalState("Cannot execute a disabled flow")
+        ex = _ex_ops.new_execution(self, flow, labels=labels, trigger=trigger, schedule_date=schedule_date,
+                                   parent_labels=parent_labels)
+        ex.inputs = _ex_ops.resolve_execution_inputs(self, flow, ex, inputs or {}, files or {})
+        await self.store.save_execution(ex.to_dict(private=True))
+        self.publish_execution(ex)
+        if start:
+            self._schedule_start(ex, flow)
+        return ex.to_dict()
+
+    def _schedule_start(self, ex: Execution, flow: Flow) -> None:
+        assert self._nursery is not None, "the engine is not running"
+        if ex.schedule_date is not None and ex.schedule_date > now():
+            self._nursery.start_soon(self._start_later, ex, flow)
+        else:
+            _ex_ops.admit(self, ex, flow)
+
+    async def _start_later(self, ex: Execution, flow: Flow) -> None:
+        assert ex.schedule_date is not None
+        await trio.sleep(max((ex.schedule_date - now()).total_seconds(), 0))
+        _ex_ops.admit(self, ex, flow)
+
+    def _start_actor(self, ex: Execution, flow: Flow) -> ExecutionActor:
+        actor = ExecutionActor(self, ex, flow)
+        self.actors[ex.id] = actor
+        self._ended.setdefault(ex.id, trio.Event())
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_actor, actor)
+        return actor
+
+    async def _run_actor(self, actor: ExecutionActor) -> None:
+        try:
+            await actor.run()
+        finally:
+            ex = actor.ex
+            with trio.CancelScope(shield=True):
+                if ex.state.current.is_terminated:
+                    await self.store.save_execution(ex.to_dict(private=True))
+            self.actors.pop(ex.id, None)
+            if ex.state.current.is_terminated:
+                self.publish_execution(ex)
+                ev = self._ended.pop(ex.id, None)
+                if ev is not None:
+                    ev.set()
+                await _ex_ops.after_end(self, ex, actor.flow)
+
+    async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        actor = self.actors.get(execution_id)
+        if actor is not None:
+            return actor.ex.to_dict()
+        doc = await self.store.get_execution(execution_id)
+        if doc is None:
+            return None
+        doc.pop("_extra", None)
+        for tr in doc.get("taskRunList") or []:
+            tr.pop("_extra", None)
+        return doc
+
+    async def _require(self, execution_id: str) -> Execution:
+        actor = self.actors.get(execution_id)
+        if actor is not None:
+            return actor.ex
+        doc = await self.store.get_execution(execution_id)
+        if doc is None:
+            raise NotFound(f"Execution '{execution_id}' not found")
+        return Execution.from_dict(doc)
+
+    async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
+        """Wait until the execution is terminated (not PAUSED); returns its final document."""
+        while True:
+            ex = await self._require(execution_id)
+            if ex.state.current.is_terminated and execution_id not in self.actors:
+                return (await self.get_execution(execution_id)) or ex.to_dict()
+            ev = self._ended.setdefault(execution_id, trio.Event())
+            await ev.wait()
+
+    #### executions: lifecycle actions ##################################################################
+
+    async def kill(self, execution_id: str, *, cascade: bool = True) -> None:
+        ex = await self._require(execution_id)
+        if ex.state.current.is_terminated:
+            raise IllegalState("Execution is already terminated")
+        actor = self.actors.get(execution_id)
+        if actor is None:
+            await _ex_ops.kill_idle(self, ex)
+            return
+        await actor.send(KillRequested("killed by API"))
+
+    def kill_children(self, ex: Execution, reason: str) -> None:
+        assert self._nursery is not None
+        for tr in ex.task_run_list:
+            child = tr.extra.get("childExecutionId")
+            if child and child in self.actors:
+                self._nursery.start_soon(self.actors[child].send, KillRequested("parent execution KILLING"))
+
+    async def pause(self, execution_id: str) -> None:
+        ex = await self._require(execution_id)
+        actor = self.actors.get(execution_id)
+        if actor is None or ex.state.current is not State.RUNNING:
+            raise IllegalArgument("The execution is not running")
+        await actor.send(PauseRequested())
+
+    async def resume(self, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
+                     files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        ex = await self._require(execution_id)
+        if ex.state.current is not State.PAUSED:
+            raise IllegalState("The execution is not paused")
+        actor = self.actors.get(execution_id)
+        if actor is None:
+            raise IllegalState("The execution is not running in this server")
+        on_resume = _ex_ops.resolve_on_resume(self, actor, inputs or {}, files or {})
+        await actor.send(ResumeRequested(on_resume))
+        return ex.to_dict()
+
+    async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
+        return await _ex_ops.restart(self, execution_id, revision)
+
+    async def replay(self, execution_id: str, *, task_run_id: str | None = None,
+                     revision: int | None = None) -> dict[str, Any]:
+        return await _ex_ops.replay(self, execution_id, task_run_id, revision)
+
+    async def change_status(self, execution_id: str, state: str) -> dict[str, Any]:
+        return await _ex_ops.change_status(self, execution_id, state)
+
+    async def set_labels(self, execution_id: str, labels: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        return await _ex_ops.set_labels(self, execution_id, labels)
+
+    async def set_task_run_state(self, execution_id: str, task_run_id: str, state: str) -> dict[str, Any]:
+        return await _ex_ops.set_task_run_state(self, execution_id, task_run_id, state)
+
+    async def unqueue(self, execution_id: str, state: str | None = None) -> dict[str, Any]:
+        return await _ex_ops.unqueue(self, execution_id, state)
+
+    async def force_run(self, execution_id: str) -> dict[str, Any]:
+        return await _ex_ops.force_run(self, execution_id)
+
+    async def delete_execution(self, execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True,
+                               delete_storage: bool = True) -> None:
+        ex = await self._require(execution_id)
+        if execution_id in self.actors:
+            raise IllegalState("Cannot delete a running execution; kill it first")
+        from .store.base import LogQuery
+
+        if delete_logs:
+            await self.store.delete_logs(LogQuery(execution_id=execution_id))
+        if delete_metrics:
+            await self.store.delete_metrics(execution_id)
+        if delete_storage:
+            await trio.to_thread.run_sync(
+                self.storage.delete_prefix, self.storage.execution_prefix(ex.namespace, ex.flow_id, ex.id))
+        await self.store.delete_execution(execution_id)
+
+    async def validate_inputs(self, namespace: str, flow_id: str, *, inputs: Mapping[str, Any] | None = None,
+                              files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        flow = await self.get_flow(namespace, flow_id)
+        if flow is None:
+            raise NotFound("Requested Flow is not found.")
+        return _ex_ops.validate_inputs_report(self, flow, inputs or {}, files or {})
+
+    async def webhook(self, namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
+                      headers: Mapping[str, list[str]], parameters: Mapping[str, list[str]]) -> dict[str, Any] | None:
+        return await _ex_ops.webhook(self, namespace, flow_id, key, method=method, body=body, headers=headers,
+                                     parameters=parameters)
+
+    #### subflows ########################################################################################
+
+    async def run_subflow(self, parent: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
+        await _ex_ops.run_subflow(self, parent, tr, task)
+
+    #### outputs #########################################################################################
+
+    def render_flow_outputs(self, actor: ExecutionActor, flow: Flow) -> dict[str, Any]:
+        return _ex_ops.render_flow_outputs(self, actor, flow)
+
+    #### persistence and events #########################################################################
+
+    def persist(self, ex: Execution) -> None:
+        """Enqueue the document for the store writer (group commit) and publish its state."""
+        self.store.save_execution_nowait(ex.to_dict(private=True))
+        self.publish_execution(ex)
+
+    def publish_execution(self, ex: Execution) -> None:
+        if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
+            state = ex.state.current
+            self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,
+                                   state.is_terminated and ex.id not in self.actors, ex.to_dict()))
+
+    def publish_task_run(self, ex: Execution, tr: TaskRun) -> None:
+        if self.bus.wants("taskrun", ex.id, ex.namespace, ex.flow_id):
+            state = ex.state.current
+            self.bus.publish(Event("taskrun", ex.id, ex.namespace, ex.flow_id, state.value, False, tr.to_dict()))
+
+    def emit_log(self, entry: dict[str, Any]) -> None:
+        self.store.append_logs_nowait((entry,))
+        if self.bus.wants("log", entry["executionId"], entry["namespace"], entry["flowId"]):
+            self.bus.publish(Event("log", entry["executionId"], entry["namespace"], entry["flowId"], "", False, entry))
+
+    def emit_metric(self, entry: dict[str, Any]) -> None:
+        self.store.append_metrics_nowait((entry,))
+
+    #### key-value store ################################################################################
+
+    def kv_cached(self, namespace: str, key: str) -> dict[str, Any] | None:
+        entry = self._kv.get((namespace, key))
+        if entry is None:
+            return None
+        exp = entry.get("expirationDate")
+        if exp and exp < format_instant(now()):
+            return None
+        return entry
+
+    async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        entry = await self.store.kv_get(namespace, key)
+        if entry is not None:
+            self._kv[(namespace, key)] = entry
+        return entry
+
+    async def kv_put(self, namespace: str, key: str, value: Any, *, kv_type: str | None = None,
+                     ttl: str | None = None, description: str | None = None) -> None:
+        entry = _ex_ops.kv_entry(self._kv.get((namespace, key)), value, kv_type, ttl, description)
+        await self.store.kv_put(namespace, key, entry)
+        self._kv[(namespace, key)] = dict(entry, key=key)
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        self._kv.pop((namespace, key), None)
+        return await self.store.kv_delete(namespace, key)
+
+    #### secrets ########################################################################################
+
+    def secret(self, key: str) -> str:
+        from .expressions import ExpressionError
+
+        name = "SECRET_" + key.upper()
+        raw = os.environ.get(name)
+        if raw is None:
+            raise ExpressionError(f"Cannot find secret for key '{key}'.")
+        try:
+            return base64.b64decode(raw).decode("utf-8")
+        except ValueError as exc:
+            raise ExpressionError(f"Secret '{key}' is not valid base64") from exc
+
+    def encrypt(self, plaintext: str, key: str | None = None) -> str:
+        from .inputs import encrypt_secret
+
+        return encrypt_secret(key or self._secret_key(), plaintext)
+
+    def decrypt(self, ciphertext: str, key: str | None = None) -> str:
+        from .inputs import decrypt_secret
+
+        return decrypt_secret(key or self._secret_key(), ciphertext)
+
+    def _secret_key(self) -> str:
+        if not self.config.secret_key:
+            raise IllegalArgument("Unable to use a SECRET input as encryption is not configured "
+                                  "(kestra.encryption.secret-key)")
+        return self.config.secret_key
+
+
+    #### convenience for embedders and tests ############################################################
+
+    async def execute(self, namespace: str, flow_id: str, inputs: Mapping[str, Any] | None = None, *,
+                      labels: Sequence[tuple[str, str]] | Mapping[str, str] = (),
+                      files: Mapping[str, tuple[str, Path]] | None = None, revision: int | None = None,
+                      wait: bool = True) -> dict[str, Any]:
+        """Create an execution and (by default) wait for its end; returns the Kestra execution JSON."""
+        pairs = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
+        ex = await self.create_execution(namespace, flow_id, inputs=inputs or {}, files=files or {}, labels=pairs,
+                                         revision=revision)
+        return await self.wait_for_end(ex["id"]) if wait else ex
+
+    async def get_logs(self, execution_id: str, *, min_level: str | None = None) -> list[dict[str, Any]]:
+        """Stored log lines of an execution, in order."""
+        from .store.base import LogQuery
+
+        await self.store.flush()
+        rows, _ = await self.store.get_logs(LogQuery(execution_id=execution_id, min_level=min_level))
+        return rows
+
+
+#### Opening an engine #######################################################################################
+
+@contextlib.asynccontextmanager
+async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
+                      config: Config | None = None) -> AsyncIterator[Engine]:
+    """Open an engine inside the current trio run; cancelled and closed on exit.
+
+    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance.
+    With no ``data_dir`` a temporary folder is used and removed on exit.
+    """
+    import tempfile
+
+    from .store.memory import MemoryStore
+
+    cfg = config or Config()
+    tmp: str | None = None
+    if data_dir is not None:
+        cfg.data_dir = Path(data_dir)
+    elif config is None:
+        tmp = tempfile.mkdtemp(prefix="falconet-")
+        cfg.data_dir = Path(tmp)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    kind = store if store is not None else cfg.store
+    if isinstance(kind, Store):
+        st = kind
+    elif kind == "memory":
+        st = MemoryStore()
+    elif kind == "sqlite":
+        from .store.sqlite import SQLiteStore
+
+        st = SQLiteStore(cfg.data_dir / "falconet.db")
+    else:
+        raise ValueError(f"unknown store {kind!r}")
+    storage = InternalStorage(cfg.storage_dir)
+    await st.open()
+    try:
+        engine = Engine(cfg, st, storage)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            try:
+                yield engine
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await st.close()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = ["Engine", "open_engine", "timedelta"]
+

@@ -1,0 +1,346 @@
+"""Semantics of the core flowable and execution-updating tasks, driven by :class:`executor.Machine`.
+
+Each flowable type answers three questions about one of its task runs:
+``on_start`` (it just became RUNNING: compute what is computed once — If's condition, Switch's value,
+ForEach's values, Pause's deadlines), ``nexts`` (which child task runs can be created now) and
+``resolve_state`` (is it done, and in which state). Types are matched by their short class name, so
+aliases and canonical names behave the same.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from .durations import parse_duration
+from .executor import (
+    Dispatch, FlowableError, Machine, Resolved, StartSubflow, StartTimer, _resolve, loop_values_to_strings,
+)
+from .flowmodel import TaskSpec
+from .model import Attempt, StateHistory, TaskRun, now
+from .state import State
+
+SEQUENTIAL_LIKE = {"Sequential", "AllowFailure", "WorkingDirectory", "Worker", "Template"}
+EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
+EXECUTABLE = {"Subflow", "Flow", "ForEachItem"}
+
+
+def kind(task: TaskSpec) -> str:
+    return task.cls.__name__ if task.cls.__name__ else task.type.rsplit(".", 1)[-1]
+
+
+def _short(task: TaskSpec) -> str:
+    return task.type.rsplit(".", 1)[-1]
+
+
+def _errors(task: TaskSpec, tr: TaskRun, iteration: int | None = None) -> tuple[list[Resolved] | None, list[Resolved] | None]:
+    return (_resolve(task.props.get("errors"), tr.id, iteration=iteration),
+            _resolve(task.props.get("finally"), tr.id, iteration=iteration))
+
+
+def _duration(m: Machine, tr: TaskRun, task: TaskSpec, value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    rendered = m._render(tr, task, value)
+    if rendered in (None, ""):
+        return None
+    return parse_duration(str(rendered))
+
+
+#### children ###############################################################################################
+
+def children(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved] | None:
+    """The normal child list of a flowable task run (loop values applied)."""
+    name = _short(task)
+    if name in EACH_TYPES:
+        values = tr.extra.get("values") or []
+        tasks = task.props.get("tasks") or []
+        return [Resolved(t, tr.id, value=v) for v in values for t in tasks] or None
+    if name == "If":
+        result = (tr.outputs or {}).get("evaluationResult")
+        if result is None:
+            return None
+        return _resolve(task.props.get("then") if result else task.props.get("else"), tr.id)
+    if name == "Switch":
+        if tr.outputs is None:
+            return None
+        if tr.outputs.get("defaults"):
+            return _resolve(task.props.get("defaults"), tr.id)
+        cases = task.props.get("cases") or {}
+        return _resolve(cases.get(str(tr.outputs.get("value"))), tr.id)
+    if name == "Dag":
+        return _resolve([e.task for e in task.props.get("tasks") or []], tr.id)
+    if name in ("WaitFor", "LoopUntil"):
+        return _resolve(task.props.get("tasks"), tr.id, iteration=tr.iteration)
+    return _resolve(task.props.get("tasks"), tr.id)
+
+
+#### on_start ###############################################################################################
+
+def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> None:
+    name = _short(task)
+    if name == "If":
+        cond = m._render(tr, task, task.props.get("condition"))
+        tr.outputs = {"evaluationResult": bool(m._truthy(cond))}
+    elif name == "Switch":
+        value = m._render(tr, task, task.props.get("value"))
+        value = "" if value is None else str(value)
+        cases = task.props.get("cases") or {}
+        if value in cases:
+            tr.outputs = {"value": value, "defaults": False}
+        elif task.props.get("defaults"):
+            tr.outputs = {"value": value, "defaults": True}
+        else:
+            tr.outputs = {"value": value, "defaults": False}
+            raise FlowableError(f"Switch task '{task.id}' has no case matching the value '{value}' and no defaults")
+    elif name in EACH_TYPES:
+        raw = task.props.get("values") if name == "ForEach" else task.props.get("value")
+        if isinstance(raw, str):
+            raw = m._render(tr, task, raw)
+        elif isinstance(raw, list):
+            raw = [m._render(tr, task, v) if isinstance(v, str) else v for v in raw]
+        elif isinstance(raw, dict):
+            raw = m._render(tr, task, raw)
+        tr.extra["values"] = loop_values_to_strings(raw)
+    elif name == "Pause":
+        _pause_start(m, tr, task, dispatches)
+    elif name in ("WaitFor", "LoopUntil"):
+        tr.iteration = 0
+        tr.outputs = {"iterationCount": 0}
+        tr.extra["loopStart"] = now().isoformat()
+    elif name in EXECUTABLE:
+        dispatches.append(StartSubflow(tr, task))
+
+
+def _pause_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> None:
+    if tr.extra.get("resumed"):
+        return
+    start = now()
+    delay = _duration(m, tr, task, task.props.get("delay") or task.props.get("pauseDuration"))
+    timeout = _duration(m, tr, task, task.props.get("timeout"))
+    m.set_state(tr, State.PAUSED)
+    if delay is not None:
+        tr.extra["pauseDeadline"] = (start + delay).isoformat()
+        dispatches.append(StartTimer(tr.id, "pause-delay", start + delay))
+    if timeout is not None:
+        tr.extra["pauseTimeout"] = (start + timeout).isoformat()
+        dispatches.append(StartTimer(tr.id, "pause-timeout", start + timeout))
+
+
+def resume_pause(m: Machine, tr: TaskRun, task: TaskSpec, on_resume: dict[str, Any] | None) -> None:
+    """Resume a PAUSED Pause task run (API resume or elapsed delay): RUNNING, or SUCCESS without sub-tasks."""
+    tr.extra["resumed"] = True
+    if on_resume is not None:
+        tr.outputs = {"onResume": on_resume}
+    m.set_state(tr, State.RUNNING)
+    if not task.props.get("tasks"):
+        m.set_state(tr, State.SUCCESS)
+
+
+#### nexts ##################################################################################################
+
+def nexts(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved]:
+    name = _short(task)
+    errors, finally_ = _errors(task, tr)
+    kids = children(m, tr, task)
+    if name == "Pause":
+        if not tr.extra.get("resumed"):
+            return []
+        return m.sequential_nexts(kids, errors, finally_, tr.id)
+    if name in EXECUTABLE:
+        return []
+    if name in ("WaitFor", "LoopUntil"):
+        if tr.extra.get("waiting"):
+            return []
+        errors, finally_ = _errors(task, tr, tr.iteration)
+        return m.sequential_nexts(kids, errors, finally_, tr.id, iteration=tr.iteration)
+    if name == "Parallel":
+        return m.parallel_nexts(kids, errors, finally_, tr.id, int(task.props.get("concurrent") or 0))
+    if name == "EachParallel":
+        return m.parallel_nexts(kids, errors, finally_, tr.id, int(task.props.get("concurrent") or 0))
+    if name == "Dag":
+        deps = {e.task.id: list(e.depends_on) for e in task.props.get("tasks") or []}
+
+        def ready(r: Resolved, runs: list[TaskRun]) -> bool:
+            done = {x.task_id for x in runs if x.state.current.is_terminated}
+            return all(d in done for d in deps.get(r.task.id, ()))
+
+        return m.parallel_nexts(kids, errors, finally_, tr.id, int(task.props.get("concurrent") or 0), ready)
+    if name == "ForEach":
+        limit = task.props.get("concurrencyLimit", 1)
+        limit = 1 if limit is None else int(limit)
+        if limit == 1:
+            return m.sequential_nexts(kids, errors, finally_, tr.id)
+        return _grouped_nexts(m, tr, task, kids, errors, finally_, limit)
+    return m.sequential_nexts(kids, errors, finally_, tr.id)
+
+
+def _grouped_nexts(m: Machine, tr: TaskRun, task: TaskSpec, kids, errors, finally_, limit: int) -> list[Resolved]:
+    """ForEach with concurrencyLimit != 1: up to ``limit`` values run at once, tasks of one value in order."""
+    current = m.current_tasks(kids, errors, finally_, tr.id)
+    enabled = [r for r in kids or [] if not r.task.disabled]
+    if len(current) != len(enabled) or [id(r.task) for r in current] != [id(r.task) for r in enabled]:
+        return m._inner_sequential(current, tr.id)
+    if m.ex.state.current is State.KILLING:
+        return []
+    out: list[Resolved] = []
+    active = 0
+    groups: dict[str, list[Resolved]] = {}
+    for r in enabled:
+        groups.setdefault(r.value or "", []).append(r)
+    pending_new: list[list[Resolved]] = []
+    for value, group in groups.items():
+        runs = m.runs_for(group, tr.id)
+        if not runs:
+            pending_new.append(group)
+            continue
+        done = sum(1 for x in runs if x.state.current.is_terminated)
+        if done < len(group):
+            active += 1
+            out.extend(m._inner_sequential(group, tr.id))
+    for group in pending_new:
+        if limit > 0 and active >= limit:
+            break
+        out.append(group[0])
+        active += 1
+    return out
+
+
+#### resolve_state ##########################################################################################
+
+def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> State | None:
+    name = _short(task)
+    allow_failure = task.allow_failure or name == "AllowFailure"
+    allow_warning = task.allow_warning
+    if name in EXECUTABLE:
+        result = tr.extra.get("subflowState")
+        return State(result) if result else None
+    if name == "Pause":
+        if not tr.extra.get("resumed"):
+            return None
+        if not task.props.get("tasks"):
+            return State.SUCCESS
+    errors, finally_ = _errors(task, tr)
+    kids = children(m, tr, task)
+    if name in ("WaitFor", "LoopUntil"):
+        return _waitfor_state(m, tr, task, dispatches, kids)
+    if name in EACH_TYPES and not tr.extra.get("values"):
+        return State.SUCCESS
+    if name == "If" and kids is None:
+        return State.SUCCESS
+    return m.resolve_state(kids, errors, finally_, tr, allow_failure, allow_warning)
+
+
+def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch], kids) -> State | None:
+    if tr.extra.get("waiting"):
+        return None
+    errors, finally_ = _errors(task, tr, tr.iteration)
+    state = m.resolve_state(kids, errors, finally_, tr, task.allow_failure, task.allow_warning, iteration=tr.iteration)
+    if state is None:
+        return None
+    if state is not State.SUCCESS and state is not State.WARNING:
+        return state
+    freq = task.props.get("checkFrequency") or {}
+    max_iterations = int(freq.get("maxIterations", 100))
+    max_duration = parse_duration(str(freq.get("maxDuration", "PT1H")))
+    interval = parse_duration(str(freq.get("interval", "PT1S")))
+    cond = m._render(tr, task, task.props.get("condition"))
+    count = int((tr.outputs or {}).get("iterationCount", 0)) + 1
+    if m._truthy(cond):
+        tr.outputs = {"iterationCount": count}
+        return state
+    from datetime import datetime
+
+    started = datetime.fromisoformat(tr.extra["loopStart"])
+    fail = bool(task.props.get("failOnMaxReached", False))
+    if count >= max_iterations or now() + interval - started > max_duration:
+        tr.outputs = {"iterationCount": count}
+        if fail:
+            m._log(tr, "ERROR", f"Max iterations or max duration reached for task '{task.id}'")
+            return State.FAILED
+        return state
+    tr.outputs = {"iterationCount": count}
+    tr.extra["waiting"] = True
+    dispatches.append(StartTimer(tr.id, "waitfor-interval", now() + interval))
+    return State.RUNNING
+
+
+def next_iteration(m: Machine, tr: TaskRun) -> None:
+    """The WaitFor interval elapsed: start the next iteration."""
+    tr.extra.pop("waiting", None)
+    tr.iteration = (tr.iteration or 0) + 1
+    m._changed(tr)
+
+
+#### execution-updating tasks ###############################################################################
+
+def apply_execution_update(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
+    name = _short(task)
+    tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
+    m.set_state(tr, State.RUNNING)
+    try:
+        if name == "Labels":
+            _apply_labels(m, tr, task)
+        elif name == "Exit":
+            state = str(m._render(tr, task, task.props.get("state") or "SUCCESS")).upper()
+            if state == "CANCELED":
+                state = "CANCELLED"
+            m.ex.extra["exitState"] = State(state).value
+        else:
+            raise FlowableError(f"Unknown execution-updating task type {task.type}")
+    except Exception as exc:
+        m._log(tr, "ERROR", str(exc))
+        tr.attempts[-1].state.set(State.FAILED)
+        final = State.WARNING if task.allow_failure else State.FAILED
+        m.set_state(tr, final)
+        return
+    tr.attempts[-1].state.set(State.SUCCESS)
+    m.set_state(tr, State.SUCCESS)
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return "" if value is None else str(value)
+
+
+def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
+    raw = task.props.get("labels")
+    if isinstance(raw, str):
+        rendered = m._render(tr, task, raw)
+        try:
+            raw = json.loads(rendered)
+        except ValueError as exc:
+            raise FlowableError(f"Unable to parse labels as a JSON object: {rendered}") from exc
+    pairs: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            key = str(m._render(tr, task, k))
+            value = m._render_typed(tr, task, v) if isinstance(v, str) else v
+            pairs.append((key, _stringify(value)))
+    elif isinstance(raw, list):
+        for item in raw:
+            if not isinstance(item, dict) or "key" not in item:
+                raise FlowableError("labels must be a map or a list of {key, value}")
+            value = item.get("value")
+            value = m._render_typed(tr, task, value) if isinstance(value, str) else value
+            pairs.append((str(m._render(tr, task, item["key"])), _stringify(value)))
+    else:
+        raise FlowableError("labels must be a map, a list of {key, value} or a JSON string")
+    for key, _ in pairs:
+        if key.startswith("system."):
+            raise FlowableError(f"Cannot update system label '{key}'")
+    labels = list(m.ex.labels)
+    for key, value in pairs:
+        for lb in labels:
+            if lb["key"] == key:
+                lb["value"] = value
+                break
+        else:
+            labels.append({"key": key, "value": value})
+    m.ex.labels = labels
+    m._changed(None)
