@@ -143,8 +143,8 @@ class ScriptTask(RunnableTask):
         self.check_runner(ctx)
         root = Path(await ctx.open_temp_dir())
         working_dir, output_dir = root / "working", root / "outputs"
-        working_dir.mkdir()
-        output_dir.mkdir()
+        working_dir.mkdir(exist_ok=True)
+        output_dir.mkdir(exist_ok=True)
         extra = {"workingDir": str(working_dir), "outputDir": str(output_dir),
                  **self.extra_vars(ctx, working_dir)}
 

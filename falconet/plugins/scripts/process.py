@@ -54,6 +54,38 @@ async def _pump(stream: trio.abc.ReceiveStream, on_line: Callable[[str, bool], N
         on_line(buffer.rstrip(b"\r").decode("utf-8", errors="replace"), stderr)
 
 
+def _group_has_live_members(pgid: int) -> bool:
+    """True while a non-zombie process of group ``pgid`` exists (Linux ``/proc``; elsewhere: signal 0)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+async def _kill_group(pgid: int) -> None:
+    """SIGKILL the group and wait (up to 2 s) until its members are really gone. Shielded."""
+    with trio.CancelScope(shield=True):
+        if _signal_group(pgid, signal.SIGKILL):
+            with trio.move_on_after(2.0):
+                while _group_has_live_members(pgid):
+                    await trio.sleep(0.002)
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
@@ -81,7 +113,7 @@ async def _terminate(process: trio.Process, grace: float) -> None:
         if _signal_group(process.pid, signal.SIGTERM):
             with trio.move_on_after(grace):
                 await process.wait()
-        _signal_group(process.pid, signal.SIGKILL)
+        await _kill_group(process.pid)
         await process.wait()
 
 
@@ -105,7 +137,7 @@ async def run_process(args: Sequence[str], *, cwd: str, env: Mapping[str, str],
             nursery.start_soon(_pump, process.stderr, on_line, True)
             await process.wait()
             # background children may still hold the pipes open: end them so the pumps reach EOF
-            _signal_group(process.pid, signal.SIGKILL)
+            await _kill_group(process.pid)
     except BaseException as exc:
         await _terminate(process, grace)
         single = _collapse(exc)
