@@ -116,7 +116,6 @@ class Renderer:
         env.globals.update({f"__f_fn_{name}": fn for name, fn in _functions.FUNCTIONS.items()})
         env.falconet_renderer = self  # type: ignore[attr-defined]  # used by render()/renderOnce()
         self._env = env
-        self._globals = env.globals
         #: template string -> _Compiled, LRU; a failing template is not cached (it raises every time)
         self._compile = functools.lru_cache(maxsize=cache_size)(self._compile_uncached)
 
@@ -129,11 +128,17 @@ class Renderer:
         if "{" not in template:
             return template
         compiled = self._compile(template)
-        context = compiled.template.new_context(self._parent(variables), shared=True)
+        context = self._env.make_context(compiled.template, variables)
         try:
             return "".join(compiled.template.root_render_func(context))
         except _RENDER_ERRORS as exc:
             raise self._error(exc, template, compiled.template) from None
+
+    def validate(self, template: str) -> None:
+        """Parse and compile ``template`` (and cache it) without rendering; raises :class:`ExpressionError`
+        on a syntax error or an unknown function, filter or test. Flow validation can use it."""
+        if isinstance(template, str) and "{" in template:
+            self._compile(template)
 
     def render_typed(self, template: str, variables: Mapping[str, Any]) -> Any:
         """The native value (map, list, number, bool, None…) when ``template`` is exactly one ``{{ expr }}``
@@ -143,7 +148,7 @@ class Renderer:
         compiled = self._compile(template)
         if compiled.expression is None:
             return self.render(template, variables)
-        context = compiled.expression.new_context(self._parent(variables), shared=True)
+        context = self._env.make_context(compiled.expression, variables)
         try:
             for _ in compiled.expression.root_render_func(context):
                 pass
@@ -193,11 +198,6 @@ class Renderer:
         return self._compile.cache_info()
 
     #### Internals ##########################################################################################
-
-    def _parent(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        parent = dict(self._globals)
-        parent.update(variables)
-        return parent
 
     def _compile_uncached(self, template: str) -> _Compiled:
         translation = translate(template, _NAMES)

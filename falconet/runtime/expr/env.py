@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
 
-from jinja2.runtime import LoopContext
+from jinja2.runtime import Context, LoopContext
+from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment
 
 from .base import ExpressionError, PebbleUndefined, check_defined
@@ -46,6 +48,11 @@ _LOOP_ATTRS = frozenset({"index0", "revindex0", "first", "last", "length", "inde
 
 def lookup(env: "PebbleEnvironment", obj: Any, key: Any) -> Any:
     """``obj.key`` / ``obj[key]`` under Pebble's rules; a miss is a :class:`PebbleUndefined` named ``key``."""
+    if type(obj) is dict:                            # fast path: most lookups are plain dict keys
+        try:
+            return obj[key]
+        except (KeyError, TypeError):
+            pass
     if isinstance(obj, PebbleUndefined):
         return obj
     if isinstance(obj, Mapping):
@@ -221,7 +228,28 @@ HELPERS: dict[str, Callable[..., Any]] = {
 #### Environment ############################################################################################
 
 def _finalize(value: Any) -> str:
+    if type(value) is str:
+        return value
     return to_output_string(check_defined(value))
+
+
+class PebbleContext(Context):
+    """A render context whose parent is the caller's variables mapping itself (never copied); ``__f_*``
+    helper names resolve to the environment's globals first, so variables cannot shadow them."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        if key[:4] == "__f_":
+            return self.environment.globals.get(key, missing)
+        if key in self.vars:
+            return self.vars[key]
+        if key in self.parent:
+            return self.parent[key]
+        return missing
+
+    def get_all(self) -> dict[str, Any]:
+        merged = dict(self.parent)
+        merged.update(self.vars)
+        return merged
 
 
 class PebbleEnvironment(SandboxedEnvironment):
@@ -240,6 +268,10 @@ class PebbleEnvironment(SandboxedEnvironment):
         self.tests.clear()
         self.globals.clear()
         self.globals.update(HELPERS)
+
+    def make_context(self, template: Any, variables: Mapping[str, Any]) -> PebbleContext:
+        """A fresh context for one render of ``template`` (a compiled Jinja template) over ``variables``."""
+        return PebbleContext(self, variables, template.name, template.blocks)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         return lookup(self, obj, attribute)

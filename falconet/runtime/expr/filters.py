@@ -16,7 +16,8 @@ import re
 import unicodedata
 import urllib.parse
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import yaml as _yaml
 
@@ -30,18 +31,18 @@ TESTS: dict[str, Callable[..., bool]] = {}
 
 
 def _filter(*names: str, lenient: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a filter. Undefined arguments fail (strict variables); ``lenient`` lets the *input* be
-    undefined (``default``)."""
+    """Register a filter. An undefined input or argument makes the result that same undefined value, so the
+    error surfaces where it is used (``{{ a.b | upper }}`` → ``Unable to find `b```) while ``a.b | upper ?? x``
+    still falls back like Kestra. ``lenient`` filters (``default``) receive an undefined input."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def strict(piped: Any, /, *args: Any, **kwargs: Any) -> Any:
-            if not lenient:
-                check_defined(piped)
-            for arg in args:
-                check_defined(arg)
-            for arg in kwargs.values():
-                check_defined(arg)
+            if not lenient and isinstance(piped, PebbleUndefined):
+                return piped
+            for arg in (*args, *kwargs.values()):
+                if isinstance(arg, PebbleUndefined):
+                    return arg
             try:
                 return fn(piped, *args, **kwargs)
             except TypeError as exc:

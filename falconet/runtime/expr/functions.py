@@ -25,7 +25,7 @@ from jinja2.runtime import Context
 
 from .. import ids
 from . import dates
-from .base import ExpressionError, check_defined
+from .base import ExpressionError, PebbleUndefined
 from .env import _range
 from .output import to_json
 
@@ -34,20 +34,24 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
 
 def _function(*names: str, context: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a function under Pebble ``names``; undefined arguments fail (strict variables)."""
+    """Register a function under Pebble ``names``; an undefined argument makes the result undefined."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         if context:
             @pass_context
             @functools.wraps(fn)
             def with_context(ctx: Context, *args: Any, **kwargs: Any) -> Any:
-                _check_args(args, kwargs)
+                undefined = _undefined_arg(args, kwargs)
+                if undefined is not None:
+                    return undefined
                 return _call(names[0], fn, ctx, *args, **kwargs)
             registered: Callable[..., Any] = with_context
         else:
             @functools.wraps(fn)
             def plain(*args: Any, **kwargs: Any) -> Any:
-                _check_args(args, kwargs)
+                undefined = _undefined_arg(args, kwargs)
+                if undefined is not None:
+                    return undefined
                 return _call(names[0], fn, *args, **kwargs)
             registered = plain
         for name in names:
@@ -56,11 +60,12 @@ def _function(*names: str, context: bool = False) -> Callable[[Callable[..., Any
     return wrap
 
 
-def _check_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    for arg in args:
-        check_defined(arg)
-    for arg in kwargs.values():
-        check_defined(arg)
+def _undefined_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> PebbleUndefined | None:
+    """The first undefined argument: the call then yields it (it fails where used, ``??`` can catch it)."""
+    for arg in (*args, *kwargs.values()):
+        if isinstance(arg, PebbleUndefined):
+            return arg
+    return None
 
 
 def _call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

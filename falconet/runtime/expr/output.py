@@ -11,7 +11,8 @@ import datetime as _dt
 import json
 import math
 from decimal import Decimal
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 #### Scalars ################################################################################################
