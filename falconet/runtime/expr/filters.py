@@ -294,33 +294,38 @@ def _b64decode(value: Any) -> Any:
     if value is None:
         return None
     try:
-        return base64.b64decode(_text(value), validate=False).decode("utf-8")
+        return base64.b64decode("".join(_text(value).split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ExpressionError(f"Unable to decode base64 value: {exc}") from None
 
 
 @_filter("split")
 def _split(value: Any, delimiter: Any = None, limit: Any = None) -> Any:
-    """Java's ``String.split(regex[, limit])``: trailing empty strings dropped when no limit."""
+    """Java's ``String.split(regex[, limit])``: the delimiter is a regex; without a limit, trailing empty
+    strings are dropped; no match gives the whole string."""
     if value is None:
         return None
     if delimiter is None:
-        raise ExpressionError("The 'split' filter expects an argument 'delimiter'.")
-    text, sep = _text(value), _text(delimiter)
-    pattern = re.escape(sep) if len(sep) == 1 and sep not in ".$|()[{^?*+\\" else sep
+        raise ExpressionError("missing delimiter parameter in split filter")
+    text = _text(value)
     try:
-        if limit is not None and int(limit) > 0:
-            parts = re.split(pattern, text, maxsplit=int(limit) - 1)
-        else:
-            parts = re.split(pattern, text)
-            while parts and parts[-1] == "" and len(parts) > 1:
-                parts.pop()
+        regex = re.compile(_text(delimiter))
     except re.error as exc:
-        raise ExpressionError(f"Invalid split delimiter '{sep}': {exc}") from None
-    if text == "":
-        return [""]
-    if parts and parts[0] == "" and len(parts) > 1 and re.match(pattern, text) and re.match(pattern, text).end() == 0:
-        parts = parts[1:]
+        raise ExpressionError(f"Invalid split delimiter '{delimiter}': {exc}") from None
+    max_parts = int(limit) if limit is not None else 0
+    parts: list[str] = []
+    last = 0
+    for m in regex.finditer(text):
+        if 0 < max_parts <= len(parts) + 1:
+            break
+        if m.end() == 0:                     # a zero-width match at the start never yields a leading ""
+            continue
+        parts.append(text[last:m.start()])
+        last = m.end()
+    parts.append(text[last:])
+    if max_parts == 0 and len(parts) > 1:
+        while parts and parts[-1] == "":
+            parts.pop()
     return parts
 
 
