@@ -1,49 +1,32 @@
 """A test double of the RunContext protocol for unit-testing plugins without the engine.
 
 It is a real, in-memory implementation: files go to a temp dir, storage is the real
-:class:`~falconet.runtime.storage.InternalStorage`, rendering is Jinja2 with strict undefined variables (maps and
-lists render as JSON), KV and logs live in dicts/lists. When the engine's own ``InternalStorage`` and
-renderer exist, the end-to-end tests (``test_e2e_*.py``) exercise the plugins through them.
+:class:`~falconet.runtime.storage.InternalStorage`, rendering is the engine's
+:class:`~falconet.runtime.expressions.Renderer` with the engine's property rules, KV and logs live in dicts/lists. The end-to-end tests (``test_e2e_*.py``) run the
+plugins in flows through the engine itself.
 """
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-import jinja2
 import pytest
 import trio
 
 from falconet.runtime import plugin as P
 from falconet.runtime.plugin import TaskFailed
+from falconet.runtime.expressions import Renderer
+from falconet.runtime.runcontext import coerce
 from falconet.runtime.storage import InternalStorage
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
-#### rendering ##############################################################################################
+#### rendering: the engine's own Renderer ##################################################################
 
-class _ExpressionError(Exception):
-    pass
-
-
-def _finalize(v: Any) -> Any:
-    if isinstance(v, (dict, list)):
-        return json.dumps(v)
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v
-
-
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_finalize, keep_trailing_newline=True)
-_ENV.filters["toJson"] = lambda v: json.dumps(v)
-_SINGLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+RENDERER = Renderer()
 
 
 #### the run context ########################################################################################
@@ -101,65 +84,31 @@ class TestRunContext:
         self.logs = logs or []
         self.temp_dirs: list[Path] = []
 
-    # -- properties
+    # -- properties (same rules as the engine's TaskRunContext)
     def raw(self, name: str, default: Any = None) -> Any:
         return self.props.get(name, default)
 
     def prop(self, name: str) -> Any:
-        decl = self.cls.props.get(name, P.Prop())
-        value = self.props.get(name, decl.default)
+        decl = self.cls.props.get(name)
+        if decl is None:
+            raise KeyError(f"{self.cls.type} declares no property {name!r}")
+        value = self.props.get(name)
+        if value is None:
+            value = decl.default
         if value is None:
             return None
         if decl.dynamic:
-            value = self.render(value)
-        return self._coerce(name, decl, value)
-
-    def _coerce(self, name: str, decl: P.Prop, value: Any) -> Any:
-        try:
-            if decl.kind == P.INTEGER and not isinstance(value, int):
-                return int(str(value))
-            if decl.kind == P.NUMBER and not isinstance(value, (int, float)):
-                return float(str(value))
-            if decl.kind == P.BOOLEAN and not isinstance(value, bool):
-                if str(value).lower() not in ("true", "false"):
-                    raise ValueError(value)
-                return str(value).lower() == "true"
-            if decl.kind in (P.LIST, P.MAP) and isinstance(value, str):
-                return json.loads(value)
-            if decl.kind == P.ENUM and decl.values and value not in decl.values:
-                raise ValueError(f"{value!r} not in {decl.values}")
-        except ValueError as exc:
-            raise TaskFailed(f"Invalid property {name}: {exc}") from exc
-        return value
+            if decl.kind in (P.ANY, P.OBJECT, P.MAP, P.LIST) and not isinstance(value, str):
+                value = self.render(value)
+            elif isinstance(value, str):
+                value = self.render_typed(value) if decl.kind != P.STRING else self.render(value)
+        return coerce(name, decl, value)
 
     def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        ctx = {**self.variables, **(extra or {})}
-        if isinstance(value, str):
-            try:
-                return _ENV.from_string(value).render(ctx)
-            except jinja2.TemplateError as exc:
-                raise _ExpressionError(str(exc)) from exc
-        if isinstance(value, list):
-            return [self.render(v, extra) for v in value]
-        if isinstance(value, dict):
-            return {self.render(k, extra): self.render(v, extra) for k, v in value.items()}
-        return value
+        return RENDERER.render_value(value, {**self.variables, **(extra or {})})
 
     def render_typed(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        if isinstance(value, str):
-            m = _SINGLE.match(value)
-            if m and "{{" not in m.group(1):
-                try:
-                    return _ENV.compile_expression(m.group(1), undefined_to_none=False)(
-                        {**self.variables, **(extra or {})})
-                except jinja2.TemplateError as exc:
-                    raise _ExpressionError(str(exc)) from exc
-            return self.render(value, extra)
-        if isinstance(value, list):
-            return [self.render_typed(v, extra) for v in value]
-        if isinstance(value, dict):
-            return {self.render(k, extra): self.render_typed(v, extra) for k, v in value.items()}
-        return value
+        return RENDERER.render_value_typed(value, {**self.variables, **(extra or {})})
 
     # -- results
     def metric(self, type: str, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:

@@ -19,7 +19,7 @@ async def test_log_single_and_list_messages(run_task):
 
 
 async def test_log_rejects_unknown_level(run_task):
-    with pytest.raises(TaskFailed, match="level"):
+    with pytest.raises(TaskFailed, match="Invalid level 'LOUD'"):
         await run_task(log.Log, {"message": "x", "level": "LOUD"})
 
 
@@ -131,10 +131,10 @@ def test_labels_and_exit_are_execution_updating_declarations():
 async def test_kv_set_get_delete_keys(run_task):
     store: dict = {}
     await run_task(kv.Set, {"key": "my_key", "value": "{{ [1, 2] }}"}, kv=store)
-    await run_task(kv.Set, {"key": "count", "value": "42", "kvType": "NUMBER"}, kv=store)
+    await run_task(kv.Set, {"key": "count", "value": "42", "kvType": "NUMBER", "ttl": "PT5M"}, kv=store)
     await run_task(kv.Set, {"key": "other", "value": "x", "namespace": "else.where"}, kv=store)
     assert store[("company.team", "my_key")]["value"] == [1, 2]
-    assert store[("company.team", "count")] == {"value": 42, "type": "NUMBER", "ttl": None}
+    assert store[("company.team", "count")] == {"value": 42, "type": "NUMBER", "ttl": "PT5M"}
     out, _ = await run_task(kv.Get, {"key": "count"}, kv=store)
     assert out == {"value": 42}
     out, _ = await run_task(kv.GetKeys, {}, kv=store)

@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from ...runtime.plugin import ENUM, STRING, Prop, RunContext, RunnableTask, register
-from .log import LEVELS
+from .log import LEVELS, level_prop
 
 
 @register
@@ -46,5 +46,5 @@ class Echo(RunnableTask):
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         rendered = ctx.prop("format")
-        ctx.logger.log(ctx.prop("level"), "" if rendered is None else str(rendered))
+        ctx.logger.log(level_prop(ctx), "" if rendered is None else str(rendered))
         return None

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from ...runtime.durations import format_duration
 from ...runtime.plugin import (ANY, BOOLEAN, DURATION, ENUM, STRING, Prop, RunContext, RunnableTask,
                                TaskFailed, register)
 
@@ -93,6 +94,8 @@ class Set(RunnableTask):
         if kv_type is not None:
             value = coerce_kv_value(value, str(kv_type))
         ttl = ctx.prop("ttl")
+        if isinstance(ttl, _dt.timedelta):
+            ttl = format_duration(ttl)
         await ctx.kv_set(str(ctx.prop("namespace")), key, value, kv_type=kv_type,
                          ttl=None if ttl is None else str(ttl), overwrite=bool(ctx.prop("overwrite")))
         return None

@@ -19,6 +19,14 @@ from ..ion import write_ion_rows
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
+def level_prop(ctx: RunContext, name: str = "level") -> str:
+    """The log level property, validated (TaskFailed naming the allowed levels)."""
+    level = str(ctx.prop(name)).upper()
+    if level not in LEVELS:
+        raise TaskFailed(f"Invalid level '{level}': expected one of {', '.join(LEVELS)}")
+    return level
+
+
 #### log.Log ################################################################################################
 
 @register
@@ -34,7 +42,7 @@ class Log(RunnableTask):
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        level = ctx.prop("level")
+        level = level_prop(ctx)
         message = ctx.prop("message")
         messages = message if isinstance(message, list) else [message]
         for m in messages:
@@ -65,7 +73,7 @@ class Fetch(RunnableTask):
         if tasks_id is not None and not isinstance(tasks_id, list):
             raise TaskFailed("tasksId must be a list of task ids")
         rows = await ctx.fetch_logs(
-            execution_id, task_ids=[str(t) for t in tasks_id] if tasks_id else None, min_level=ctx.prop("level"))
+            execution_id, task_ids=[str(t) for t in tasks_id] if tasks_id else None, min_level=level_prop(ctx))
         tmp = await ctx.open_temp_dir()
         path = Path(tmp) / f"{ctx.task_id}.ion"
 
