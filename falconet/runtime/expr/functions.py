@@ -328,7 +328,7 @@ def env_secret(key: str, environ: Mapping[str, str] | None = None) -> str:
     if raw is None:
         raise ExpressionError(f"Cannot find secret for key '{key}'.")
     try:
-        return base64.b64decode(raw.strip(), validate=False).decode("utf-8")
+        return base64.b64decode("".join(raw.split()), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise ExpressionError(f"The secret '{key}' is not valid base64 UTF-8 text") from None
 

@@ -620,7 +620,7 @@ _BUILTINS: dict[tuple[str, int], Callable[..., Program]] = {
     ("reverse", 0): _unary(lambda v: v[::-1] if v is not None else []),
     ("min", 0): _unary(lambda v: min(_require_list(v), key=_sort_key) if v else None),
     ("max", 0): _unary(lambda v: max(_require_list(v), key=_sort_key) if v else None),
-    ("to_entries", 0): _unary(lambda v: [{"key": k, "value": x} for k, x in v.items()]),
+    ("to_entries", 0): _unary(lambda v: [{"key": k, "value": _index(v, k)} for k in _keys(v, sort=False)]),
     ("from_entries", 0): _unary(_from_entries),
     ("flatten", 0): _unary(lambda v: _flatten(_require_list(v))),
     ("flatten", 1): _with_arg(lambda v, d: _flatten(_require_list(v), d)),
