@@ -59,15 +59,22 @@ export const putYaml = (path, yaml) => api(path, { method: 'PUT', body: yaml, he
 
 export const enc = encodeURIComponent;
 
+// Open sockets, so a network drop can be simulated from the console or a browser test:
+// `__falconetDropSockets()` closes them as a lost connection would (the UI then reconnects).
+const openSockets = new Set();
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4422]);
+window.__falconetDropSockets = () => { const n = openSockets.size; openSockets.forEach((ws) => ws.close(4000, 'dropped')); return n; };
+
 /**
  * A websocket that reconnects with backoff until closed or until a message of type "end" arrives.
  * Every (re)connection starts with a fresh snapshot from the server, so the caller replaces its state
  * on the first "execution" message after `onOpen`.
- * Callbacks: onMessage(msg), onOpen(), onStatus('connecting'|'live'|'reconnecting'|'ended'|'closed'|'unavailable').
+ * Callbacks: onMessage(msg), onOpen(), onStatus('connecting'|'live'|'reconnecting'|'ended'|'closed'|'unavailable'|'failed'),
+ * onRefused(code, reason) when the server closes with a 44xx code (no reconnection then).
  * If the socket never opens `maxFailures` times in a row, status 'unavailable' is reported once and
  * reconnection continues at the slowest pace (the caller may poll meanwhile).
  */
-export function openSocket(path, { onMessage, onOpen, onStatus, maxFailures = 3 } = {}) {
+export function openSocket(path, { onMessage, onOpen, onStatus, onRefused, maxFailures = 3 } = {}) {
   let ws = null;
   let closed = false;
   let failures = 0;
@@ -87,6 +94,7 @@ export function openSocket(path, { onMessage, onOpen, onStatus, maxFailures = 3 
       schedule();
       return;
     }
+    openSockets.add(ws);
     ws.onopen = () => {
       opened = true; everOpened = true; failures = 0;
       status('live');
@@ -100,9 +108,16 @@ export function openSocket(path, { onMessage, onOpen, onStatus, maxFailures = 3 
       if (ended) { closed = true; status('ended'); try { ws.close(1000); } catch { /* already closing */ } }
     };
     ws.onerror = () => { /* onclose follows and decides */ };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      openSockets.delete(ev.target);
       ws = null;
       if (closed || ended) return;
+      if (FINAL_CLOSE_CODES.has(ev.code)) { // the server refused for good: unknown execution, bad filter
+        closed = true;
+        status('failed');
+        if (onRefused) onRefused(ev.code, ev.reason);
+        return;
+      }
       if (!opened) failures += 1;
       if (failures === maxFailures) status('unavailable');
       schedule();

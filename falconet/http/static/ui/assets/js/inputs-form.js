@@ -231,8 +231,8 @@ export function createInputsForm(inputs, { remoteValidate } = {}) {
     const type = (input.type || 'STRING').toUpperCase();
     const title = input.displayName && input.displayName !== input.id ? [input.displayName, ' ', h('code', null, `(${input.id})`)] : h('code', null, input.id);
     const labelEl = built.group
-      ? h('span', { class: 'label', id: `${cid}-label` }, title, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null, h('span', { class: 'type' }, type))
-      : h('label', { for: cid }, title, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null, h('span', { class: 'type' }, type));
+      ? h('span', { class: 'label', id: `${cid}-label` }, title, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null, ' ', h('span', { class: 'type' }, type))
+      : h('label', { for: cid }, title, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, '*') : null, ' ', h('span', { class: 'type' }, type));
     if (built.group) {
       built.control.setAttribute('aria-labelledby', `${cid}-label`);
       built.control.setAttribute('role', 'group');

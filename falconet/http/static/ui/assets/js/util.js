@@ -66,11 +66,11 @@ export function parseIsoDuration(text) {
   return neg ? -ms : ms;
 }
 
-/** Human duration: 0.012s, 4.5s, 2m 03s, 1h 02m, 3d 4h. */
+/** Human duration: 12ms, 4.50s, 2m 03s, 1h 02m, 3d 4h. */
 export function humanDuration(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';
   if (ms < 0) ms = 0;
-  if (ms < 1000) return `${(ms / 1000).toFixed(ms < 10 ? 3 : 2).replace(/0+$/, '').replace(/\.$/, '')}s`.replace(/^0s$/, '0s');
+  if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;
   if (s < 60) return `${s < 10 ? s.toFixed(2) : s.toFixed(1)}s`;
   const totalS = Math.floor(s);

@@ -78,6 +78,16 @@ export function render(root, params) {
     scheduleDraw();
   }
 
+  /** A task-run delta: replace that task run in the current document (or add it). */
+  function applyTaskRun(executionId, tr) {
+    if (!execution || !tr || (executionId && executionId !== id)) return;
+    const list = [...(execution.taskRunList || [])];
+    const i = list.findIndex((t) => t.id === tr.id);
+    if (i >= 0) list[i] = tr; else list.push(tr);
+    execution = { ...execution, taskRunList: list };
+    scheduleDraw();
+  }
+
   function drawHead() {
     if (!execution) return;
     const s = execution.state.current;
@@ -555,6 +565,7 @@ export function render(root, params) {
       onMessage: (msg) => {
         if (!msg) return;
         if (msg.type === 'execution') setExecution(msg.execution);
+        else if (msg.type === 'taskrun') applyTaskRun(msg.executionId, msg.taskRun);
         else if (msg.type === 'log') onLog(msg.log);
         else if (msg.type === 'end') {
           if (msg.execution) setExecution(msg.execution);
@@ -571,6 +582,7 @@ export function render(root, params) {
         else if (s === 'unavailable') { setLive('unavailable', 'live updates unavailable — polling'); startPolling(); }
         else if (s === 'connecting') setLive('connecting', 'connecting…');
       },
+      onRefused: (code, reason) => { setLive('unavailable', `live updates refused (${code}${reason ? ': ' + reason : ''})`); startPolling(); },
     });
   }
 

@@ -187,7 +187,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
       onStatus: (s) => {
         liveEl.dataset.status = s;
         liveEl.textContent = s === 'live' ? 'live' : s === 'unavailable' ? 'live updates unavailable — refreshing every 5 s' : s;
-        if (s === 'unavailable' && !pollTimer) pollTimer = setInterval(() => { if (alive) load(); }, 5000);
+        if ((s === 'unavailable' || s === 'failed') && !pollTimer) pollTimer = setInterval(() => { if (alive) load(); }, 5000);
       },
     });
   }
