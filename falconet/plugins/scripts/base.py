@@ -98,12 +98,17 @@ class ScriptTask(RunnableTask):
     """Base of script tasks: subclasses return the main command lines from :meth:`commands`."""
 
     props = COMMON_PROPS
-    #: prepend a directory with ``python``/``python3`` → ``sys.executable`` to PATH
-    python_shim = False
 
     @abc.abstractmethod
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
-        """The main command lines (rendered), run after ``beforeCommands``."""
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
+        """The main command lines (rendered), run after ``beforeCommands``; ``python`` is the interpreter
+        chosen by :meth:`python_executable`."""
+
+    async def python_executable(self, ctx: RunContext, root: Path, extra: Mapping[str, Any]) -> str | None:
+        """The Python interpreter that ``python``/``python3`` must run for this task (a shim directory is put
+        first on PATH), or None to leave PATH alone."""
+        return None
 
     def interpreter(self, ctx: RunContext, extra: Mapping[str, Any]) -> list[str]:
         raw = ctx.raw("interpreter", None)
@@ -154,15 +159,16 @@ class ScriptTask(RunnableTask):
 
         env = dict(os.environ)
         env.update({"WORKING_DIR": str(working_dir), "OUTPUT_DIR": str(output_dir)})
-        if self.python_shim:
-            env["PATH"] = str(_python_shim(root)) + os.pathsep + env.get("PATH", "")
+        python = await self.python_executable(ctx, root, extra)
+        if python is not None:
+            env["PATH"] = str(_python_shim(root, python)) + os.pathsep + env.get("PATH", "")
         task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
         env.update({str(k): v if isinstance(v, str) else "" if v is None else json.dumps(v)
                     for k, v in task_env.items()})
 
         interpreter = self.interpreter(ctx, extra)
         before = render_list(ctx, ctx.raw("beforeCommands"), extra, "beforeCommands")
-        lines = before + await self.commands(ctx, working_dir, extra)
+        lines = before + await self.commands(ctx, working_dir, extra, python)
         if self.fail_fast(ctx) and is_shell(interpreter):
             lines = ["set -e"] + lines
         args = interpreter + ["\n".join(lines)]
@@ -182,14 +188,16 @@ class ScriptTask(RunnableTask):
                 **self.extra_outputs(consumer)}
 
 
-def _python_shim(root: Path) -> Path:
-    """A ``bin`` directory under ``root`` where ``python`` and ``python3`` run the server's interpreter."""
-    import sys
-
+def _python_shim(root: Path, python: str) -> Path:
+    """A directory to put first on PATH so that ``python`` and ``python3`` run ``python``: a virtual
+    environment's own ``bin`` (a symlink elsewhere would lose the venv), else a ``bin`` under ``root``."""
+    bin_dir = Path(python).parent
+    if (bin_dir.parent / "pyvenv.cfg").is_file() and (bin_dir / "python3").exists():
+        return bin_dir
     shim = root / "bin"
     shim.mkdir(exist_ok=True)
     for name in ("python", "python3"):
         link = shim / name
         if not link.exists():
-            link.symlink_to(sys.executable)
+            link.symlink_to(python)
     return shim

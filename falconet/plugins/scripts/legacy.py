@@ -77,7 +77,8 @@ class Bash(_LegacyScript):
     title = "Execute shell commands (legacy API; use io.kestra.plugin.scripts.shell.Commands)."
     props = {**LEGACY_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
         if not commands:
             raise TaskFailed("commands must not be empty")
@@ -92,7 +93,6 @@ class Python(_LegacyScript):
 
     type = "io.kestra.core.tasks.scripts.Python"
     title = "Execute a Python script (legacy API; use io.kestra.plugin.scripts.python.Script)."
-    python_shim = True
     props = {
         **LEGACY_PROPS,
         "pythonPath": Prop(STRING, description="The Python interpreter (default: the server's)."),
@@ -101,7 +101,8 @@ class Python(_LegacyScript):
         "virtualEnv": Prop(BOOLEAN, default=True, description="Create a virtualenv (not needed here)."),
     }
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         requirements = render_list(ctx, ctx.raw("requirements"), extra, "requirements")
         if requirements:
             raise TaskFailed("Installing `requirements` is not supported by Falconet's Process task runner "
@@ -110,7 +111,10 @@ class Python(_LegacyScript):
         if not (working_dir / "main.py").is_file():
             raise TaskFailed("Invalid input files structure, expecting inputFiles property to contain at least "
                              "a main.py key with python code value.")
-        python = ctx.raw("pythonPath")
-        python = sys.executable if python is None else str(ctx.render(python, extra))
+        custom = ctx.raw("pythonPath")
+        python = python if custom is None else str(ctx.render(custom, extra))
         args = render_list(ctx, ctx.raw("args"), extra, "args")
-        return [shlex.join([python, "main.py", *args])]
+        return [shlex.join([python or sys.executable, "main.py", *args])]
+
+    async def python_executable(self, ctx: RunContext, root: Path, extra: Mapping[str, Any]) -> str | None:
+        return sys.executable

@@ -1,56 +1,131 @@
 """``io.kestra.plugin.scripts.python.*``: Python commands and scripts with the Process task runner.
 
-``python`` resolves to the server's own interpreter (``sys.executable``) through a shim directory put first
-on PATH, so scripts can use everything installed next to Falconet — including the ``kestra`` library's
-``Kestra.outputs(...)``. ``dependencies`` are not installed by the Process runner here: a task that lists
-any fails with a message saying so (install them in the server's environment, or use ``beforeCommands``).
+``python``/``python3`` resolve to the task's interpreter through a shim directory put first on PATH:
+
+* without ``dependencies``: the server's own interpreter (``sys.executable``), so scripts can use what is
+  installed next to Falconet — including the ``kestra`` library's ``Kestra.outputs(...)``;
+* with ``dependencies``: a virtual environment (``--system-site-packages``) where the server's ``pip``
+  installed them.
+  With ``dependencyCacheEnabled`` (default true) the environment is cached per (dependency list, Python
+  version) under ``<tmp>/falconet-python-deps/`` and reused by later tasks; otherwise it lives in the
+  attempt's temporary directory. pip's output goes to the task logs (DEBUG/WARN); a failed install fails
+  the task with pip's exit code.
+
+``pythonVersion`` and ``packageManager`` (UV) are accepted, but the server's Python and pip are used.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import shlex
+import shutil
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
+import trio
+
 from ...runtime.plugin import BOOLEAN, LIST, STRING, Prop, RunContext, TaskFailed, register
+from . import process as _process
 from .base import COMMON_PROPS, ScriptTask, render_list
 from .shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
     **COMMON_PROPS,
-    "dependencies": Prop(LIST, description="Python packages to install (unsupported by Falconet's Process runner)."),
+    "dependencies": Prop(LIST, description="Python packages to install with pip into a virtual environment."),
     "pythonVersion": Prop(STRING, description="Python version (the server's interpreter is used here)."),
-    "packageManager": Prop(STRING, default="UV", description="Package manager for dependencies."),
-    "dependencyCacheEnabled": Prop(BOOLEAN, default=True, description="Cache installed dependencies."),
+    "packageManager": Prop(STRING, default="UV", description="Package manager for dependencies (pip is used here)."),
+    "dependencyCacheEnabled": Prop(BOOLEAN, default=True, description="Reuse environments with the same dependencies."),
 }
 
+#: where cached dependency environments live (one folder per dependency-list hash)
+DEPS_CACHE = Path(tempfile.gettempdir()) / "falconet-python-deps"
+_build_locks: dict[str, trio.Lock] = {}
+
+
+#### dependency environments ################################################################################
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+async def _run_logged(ctx: RunContext, args: list[str], what: str) -> None:
+    """Run a helper command (venv, pip) with its output in the task logs (stdout DEBUG, stderr WARN)."""
+    def on_line(line: str, stderr: bool) -> None:
+        (ctx.logger.warn if stderr else ctx.logger.debug)(line)
+
+    try:
+        code = await _process.run_process(args, cwd=str(Path.cwd()), env=dict(os.environ), on_line=on_line)
+    except OSError as exc:
+        raise TaskFailed(f"Unable to {what}: {exc}") from exc
+    if code != 0:
+        raise TaskFailed(f"Unable to {what}: {shlex.join(args[:3])} exited with code {code}")
+
+
+async def _build_venv(ctx: RunContext, target: Path, deps: list[str]) -> None:
+    """A pip-less venv seeing the server's packages, filled by the server's own pip (``pip --python``)."""
+    await _run_logged(ctx, [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(target)],
+                      "create a virtual environment")
+    await _run_logged(ctx, [sys.executable, "-m", "pip", "--python", str(_venv_python(target)), "install",
+                            "--disable-pip-version-check", "--no-input", *deps],
+                      f"install dependencies {', '.join(deps)}")
+
+
+async def dependency_python(ctx: RunContext, deps: list[str], root: Path, cached: bool) -> str:
+    """The interpreter of an environment holding ``deps`` (built now, or reused from the cache)."""
+    if not cached:
+        venv = root / "venv"
+        ctx.logger.info(f"Installing dependencies: {', '.join(deps)}")
+        await _build_venv(ctx, venv, deps)
+        return str(_venv_python(venv))
+    key = hashlib.sha256("\n".join([sys.version, *sorted(deps)]).encode()).hexdigest()[:24]
+    target = DEPS_CACHE / key
+    lock = _build_locks.setdefault(key, trio.Lock())
+    async with lock:
+        if not _venv_python(target).exists():
+            ctx.logger.info(f"Installing dependencies: {', '.join(deps)} (cached for later tasks)")
+            DEPS_CACHE.mkdir(parents=True, exist_ok=True)
+            build = DEPS_CACHE / f".build-{key}-{uuid.uuid4().hex[:8]}"
+            try:
+                await _build_venv(ctx, build, deps)
+                try:
+                    os.replace(build, target)      # atomic: other processes see all or nothing
+                except OSError:
+                    if not _venv_python(target).exists():
+                        raise
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(shutil.rmtree, build, True)
+    return str(_venv_python(target))
+
+
+#### the tasks ##############################################################################################
 
 class _PythonTask(ScriptTask):
-    python_shim = True
 
-    def check_dependencies(self, ctx: RunContext, extra: Mapping[str, Any]) -> None:
-        deps = render_list(ctx, ctx.raw("dependencies"), extra, "dependencies")
-        if deps:
-            raise TaskFailed(
-                "Installing `dependencies` is not supported by Falconet's Process task runner "
-                f"(requested: {', '.join(deps)}); install them in the server's Python environment "
-                "or run pip in `beforeCommands`")
+    async def python_executable(self, ctx: RunContext, root: Path, extra: Mapping[str, Any]) -> str | None:
         version = ctx.raw("pythonVersion")
         if version is not None:
             ctx.logger.debug(f"pythonVersion '{version}' ignored: running with Python "
                              f"{sys.version_info.major}.{sys.version_info.minor} ({sys.executable})")
+        deps = render_list(ctx, ctx.raw("dependencies"), extra, "dependencies")
+        if not deps:
+            return sys.executable
+        return await dependency_python(ctx, deps, root, bool(ctx.prop("dependencyCacheEnabled")))
 
 
 @register
 class Commands(_PythonTask):
-    """Run ``commands`` (shell lines, e.g. ``python main.py``) with ``python`` = the server's interpreter."""
+    """Run ``commands`` (shell lines, e.g. ``python main.py``) with ``python`` = the task's interpreter."""
 
     type = "io.kestra.plugin.scripts.python.Commands"
     title = "Execute Python commands."
     props = {**PYTHON_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
-        self.check_dependencies(ctx, extra)
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
         if not commands:
             raise TaskFailed("commands must not be empty")
@@ -59,17 +134,17 @@ class Commands(_PythonTask):
 
 @register
 class Script(_PythonTask):
-    """Write the rendered ``script`` to a ``.py`` file of the working directory and run it with the
-    server's Python interpreter."""
+    """Write the rendered ``script`` to a ``.py`` file of the working directory and run it with the task's
+    interpreter."""
 
     type = "io.kestra.plugin.scripts.python.Script"
     title = "Execute a Python script."
     props = {**PYTHON_PROPS, "script": Prop(STRING, required=True, description="The Python script (rendered).")}
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
-        self.check_dependencies(ctx, extra)
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         script = ctx.raw("script")
         if script is None:
             raise TaskFailed("script is required")
         path = await write_script(working_dir, str(ctx.render(script, extra)), ".py")
-        return [f"{shlex.quote(sys.executable)} {shlex.quote(str(path))}"]
+        return [f"{shlex.quote(python or sys.executable)} {shlex.quote(str(path))}"]

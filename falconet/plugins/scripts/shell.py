@@ -26,7 +26,8 @@ class Commands(ScriptTask):
     title = "Execute one or more shell commands."
     props = {**COMMON_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
         if not commands:
             raise TaskFailed("commands must not be empty")
@@ -41,7 +42,8 @@ class Script(ScriptTask):
     title = "Execute a shell script."
     props = {**COMMON_PROPS, "script": Prop(STRING, required=True, description="The shell script (rendered).")}
 
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any]) -> list[str]:
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
         script = ctx.raw("script")
         if script is None:
             raise TaskFailed("script is required")
