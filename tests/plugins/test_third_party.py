@@ -93,3 +93,17 @@ tasks:
         assert await messages(engine, ex, "hello") == [("INFO", "Hello, company.team!")] * 2
         assert runs["bad"]["state"]["current"] == "FAILED"
         assert ("ERROR", "times must be at least 1") in await messages(engine, ex, "bad")
+
+
+def test_missing_optional_duckdb_only_disables_its_family(monkeypatch):
+    """Without the ``duckdb`` module, load_plugins() skips falconet.plugins.duckdb and loads the rest."""
+    monkeypatch.setitem(sys.modules, "duckdb", None)          # `import duckdb` → ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "falconet.plugins.duckdb", raising=False)
+    monkeypatch.delitem(sys.modules, "falconet.plugins.duckdb.query", raising=False)
+    monkeypatch.setattr(plugin, "_loaded", False)
+    with pytest.raises(ModuleNotFoundError) as info:
+        import falconet.plugins.duckdb  # noqa: F401
+    assert info.value.name == "duckdb"
+    registry = plugin.load_plugins()
+    assert registry.get("io.kestra.plugin.core.http.Download") is not None
+    assert "falconet.plugins.duckdb" not in sys.modules
