@@ -74,7 +74,13 @@ class PauseRequested:
     pass
 
 
-Message = AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlaDeadline:
+    sla_id: str
+
+
+Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
+           | SlaDeadline)
 
 INBOX_SIZE = 4096
 
@@ -120,6 +126,7 @@ class ExecutionActor:
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._killing = False
+        self._kill_target = State.KILLED
 
     #### expression plumbing #############################################################################
 
@@ -132,11 +139,14 @@ class ExecutionActor:
     def variables_for(self, tr: TaskRun, task: TaskSpec) -> dict[str, Any]:
         return task_run_variables(self._base_variables(), self.ex, task, tr, self.cache)
 
-    def _render(self, tr: TaskRun, task: TaskSpec, value: Any) -> Any:
-        return self.engine.renderer.render_value(value, self.variables_for(tr, task))
+    def _variables(self, tr: TaskRun | None, task: TaskSpec | None) -> dict[str, Any]:
+        return self.variables_for(tr, task) if tr is not None and task is not None else self._base_variables()
 
-    def _render_typed(self, tr: TaskRun, task: TaskSpec, value: Any) -> Any:
-        return self.engine.renderer.render_value_typed(value, self.variables_for(tr, task))
+    def _render(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+        return self.engine.renderer.render_value(value, self._variables(tr, task))
+
+    def _render_typed(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+        return self.engine.renderer.render_value_typed(value, self._variables(tr, task))
 
     def _log(self, tr: TaskRun | None, level: str, msg: str) -> None:
         TaskLogger(self.engine, self.ex, tr, tr.task_id if tr else None,
@@ -175,6 +185,10 @@ class ExecutionActor:
             self._start_kill(msg.reason)
         elif isinstance(msg, ResumeRequested):
             self._resume(msg.on_resume)
+        elif isinstance(msg, SlaDeadline):
+            for sla in self.flow.sla:
+                if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
+                    self._sla_violated(sla, f"execution duration exceeded {sla.duration}")
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.extra["manualPause"] = True
@@ -211,16 +225,56 @@ class ExecutionActor:
             if tr.state.current is State.PAUSED:
                 flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
 
-    def _start_kill(self, reason: str) -> None:
+    def _start_kill(self, reason: str, target: State = State.KILLED) -> None:
+        """Stop every running task run; the execution ends in ``target`` (KILLED goes through KILLING)."""
         if self._killing or self.ex.state.current.is_terminated:
             return
         self._killing = True
-        self.ex.state.set(State.KILLING)
-        self._on_change(None)
-        self.engine.persist(self.ex)
+        self._kill_target = target
+        if target is State.KILLED:
+            self.ex.state.set(State.KILLING)
+            self._on_change(None)
+            self.engine.persist(self.ex)
         for scope in self.task_scopes.values():
-            scope.cancel(reason=reason) if _cancel_takes_reason() else scope.cancel()
+            scope.cancel(reason=reason)
         self.engine.kill_children(self.ex, reason)
+
+    #### SLA ###############################################################################################
+
+    def _sla_violated(self, sla: Any, why: str) -> State | None:
+        """Apply an SLA violation: labels, a log line, and FAIL/CANCEL behaviors. Returns the state it imposes."""
+        if self.ex.state.current.is_terminated:
+            return None
+        self._log(None, "WARN", f"SLA '{sla.id}' violated: {why}")
+        if sla.labels:
+            merged = self.ex.label_map()
+            merged.update(dict(sla.labels))
+            self.ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
+            self._on_change(None)
+        target = {"FAIL": State.FAILED, "CANCEL": State.CANCELLED}.get(sla.behavior)
+        if target is not None and sla.type == "MAX_DURATION":
+            self._start_kill(f"SLA '{sla.id}' violated", target)
+        return target
+
+    def _check_assertions(self, state: State) -> State:
+        for sla in self.flow.sla:
+            if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
+                continue
+            try:
+                ok = self.engine.renderer.is_truthy(self._render(None, None, sla.assert_))
+            except Exception as exc:
+                self._log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
+                ok = False
+            if not ok:
+                target = self._sla_violated(sla, f"assertion {sla.assert_} is false")
+                if target is not None:
+                    state = target
+        return state
+
+    async def _sla_timer(self, sla: Any) -> None:
+        deadline = self.ex.state.start_date + sla.duration
+        await trio.sleep(max((deadline - now()).total_seconds(), 0))
+        await self.send(SlaDeadline(sla.id))
 
     #### the loop ##########################################################################################
 
@@ -229,6 +283,9 @@ class ExecutionActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                for sla in self.flow.sla:
+                    if sla.type == "MAX_DURATION" and sla.duration is not None:
+                        nursery.start_soon(self._sla_timer, sla)
                 self._advance()
                 while not self.ex.state.current.is_terminated:
                     msg = await self.inbox_recv.receive()
@@ -298,6 +355,7 @@ class ExecutionActor:
             for tr_id, scope in list(self.task_scopes.items()):
                 scope.cancel()
             self.machine.kill_all()
+        state = self._check_assertions(state)
         if self.flow.outputs and state not in (State.KILLED,):
             try:
                 self.ex.outputs = self.engine.render_flow_outputs(self, self.flow)
@@ -312,7 +370,7 @@ class ExecutionActor:
 
     def _finish_kill(self) -> None:
         self.machine.kill_all()
-        self.ex.state.set(State.KILLED)
+        self.ex.state.set(self._kill_target)
         self._on_change(None)
 
     #### the task-run actor ################################################################################
@@ -387,9 +445,3 @@ class ExecutionActor:
             return State.FAILED, None
         finally:
             ctx.cleanup()
-
-
-def _cancel_takes_reason() -> bool:
-    import inspect
-
-    return "reason" in inspect.signature(trio.CancelScope.cancel).parameters

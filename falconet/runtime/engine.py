@@ -500,6 +500,8 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     else:
         raise ValueError(f"unknown store {kind!r}")
     storage = InternalStorage(cfg.storage_dir)
+    if not cfg.secret_key:
+        cfg.secret_key = _data_dir_secret(cfg.data_dir)
     await st.open()
     try:
         engine = Engine(cfg, st, storage)
@@ -516,8 +518,23 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def _data_dir_secret(data_dir: Path) -> str:
+    """The key for SECRET inputs when ``kestra.encryption.secret-key`` is not configured: 32 random
+    characters generated once per data folder and kept in ``<data-dir>/secret.key`` (mode 0600)."""
+    import secrets
+
+    path = data_dir / "secret.key"
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) == 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(24)[:32]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key)
+    return key
 
 
 __all__ = ["Engine", "open_engine", "timedelta"]

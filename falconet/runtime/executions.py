@@ -500,7 +500,10 @@ def render_flow_outputs(engine: "Engine", actor: "ExecutionActor", flow: Flow) -
     variables = actor._base_variables()
     rendered: dict[str, Any] = {}
     for out in flow.outputs:
-        rendered[out.id] = engine.renderer.render_value_typed(out.value, variables)
+        if out.type == "STRING":
+            rendered[out.id] = engine.renderer.render_value(out.value, variables)
+        else:
+            rendered[out.id] = engine.renderer.render_value_typed(out.value, variables)
     return type_outputs(flow.outputs, rendered)
 
 

@@ -331,14 +331,18 @@ class Machine:
                         for r in self._flowable_nexts(tr, task, dispatches):
                             self.create(r)
                             progressed = True
-            # 4. start what was created
+            # 4. start what was created (or restarted)
             for tr in list(self.ex.task_run_list):
-                if tr.state.current is State.CREATED and not tr.extra.get("dispatched"):
+                if tr.state.current.is_created and not tr.extra.get("dispatched"):
                     if self._start(tr, dispatches):
                         progressed = True
             # 5. end of the execution
-            if self._end():
+            self._pause_state()
+            end = self._end()
+            if end == "ended":
                 return dispatches
+            if end == "progressed":
+                progressed = True
         self._pause_state()
         return dispatches
 
@@ -408,25 +412,57 @@ class Machine:
             self.ex.state.set(State.RUNNING)
             self._changed(None)
 
-    def _end(self) -> bool:
-        """Kestra's handleEnd: all current top-level tasks terminated -> final state. Returns True when ended."""
+    def _end(self) -> str | None:
+        """Kestra's handleEnd: all current top-level tasks terminated -> final state, then the deprecated
+        ``listeners`` run (their failures do not change the state). Returns "ended", "progressed" (listener
+        task runs were created) or None."""
         if self.ex.state.current.is_terminated or self.ex.state.current is State.PAUSED:
-            return False
+            return None
         tasks = _resolve(self.flow.tasks, None)
         current = self.current_tasks(tasks, _resolve(self.flow.errors, None), _resolve(self.flow.finally_, None), None)
         if not self._is_terminated(current, None):
-            return False
+            return None
+        listeners = self._listener_tasks()
+        if listeners:
+            nexts = self._inner_sequential(listeners, None)
+            if nexts:
+                for r in nexts:
+                    self.create(r)
+                return "progressed"
         if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list
                if tr.parent_task_run_id is None):
-            return False
+            return None
+        self.ex.extra["finalState"] = self.final_state().value
+        return "ended"
+
+    def final_state(self) -> State:
+        """The execution's state from its top-level task runs (+ a failed ``finally`` branch)."""
+        tasks = _resolve(self.flow.tasks, None)
         state = self.guess_final_state(tasks, None)
         fin = _resolve(self.flow.finally_, None)
         if fin and state not in (State.KILLED, State.FAILED):
             fstate = self.guess_final_state(fin, None)
             if fstate in (State.FAILED, State.KILLED) or (fstate is State.WARNING and state is State.SUCCESS):
                 state = fstate
-        self.ex.extra["finalState"] = state.value
-        return True
+        return state
+
+    def _listener_tasks(self) -> list[Resolved]:
+        """Tasks of the listeners whose conditions match the final state (decided once, then kept)."""
+        if not self.flow.listeners:
+            return []
+        chosen = self.ex.extra.get("listeners")
+        if chosen is None:
+            from .conditions import listener_matches
+
+            state = self.final_state()
+            chosen = [t.id for listener in self.flow.listeners
+                      if listener_matches(listener, self.ex, state, self._render_plain)
+                      for t in listener.tasks if not t.disabled]
+            self.ex.extra["listeners"] = chosen
+        return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
+
+    def _render_plain(self, template: Any) -> Any:
+        return self._render(None, None, template)  # type: ignore[arg-type]
 
     #### results from actors ###############################################################################
 

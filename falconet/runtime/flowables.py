@@ -111,6 +111,8 @@ def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]
         tr.outputs = {"iterationCount": 0}
         tr.extra["loopStart"] = now().isoformat()
     elif name in EXECUTABLE:
+        if name != "ForEachItem":
+            tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
         dispatches.append(StartSubflow(tr, task))
 
 
@@ -119,7 +121,7 @@ def _pause_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispa
         return
     start = now()
     delay = _duration(m, tr, task, task.props.get("delay") or task.props.get("pauseDuration"))
-    timeout = _duration(m, tr, task, task.props.get("timeout"))
+    timeout = _duration(m, tr, task, task.timeout)
     m.set_state(tr, State.PAUSED)
     if delay is not None:
         tr.extra["pauseDeadline"] = (start + delay).isoformat()
@@ -216,7 +218,11 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
     allow_warning = task.allow_warning
     if name in EXECUTABLE:
         result = tr.extra.get("subflowState")
-        return State(result) if result else None
+        if not result:
+            return None
+        if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
+            tr.attempts[-1].state.set(State(result))
+        return State(result)
     if name == "Pause":
         if not tr.extra.get("resumed"):
             return None

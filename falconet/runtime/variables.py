@@ -37,13 +37,18 @@ def value_path(tr: TaskRun, by_id: Mapping[str, TaskRun]) -> list[str]:
     return values
 
 
+def _copy(v: Any) -> Any:
+    return {k: _copy(x) for k, x in v.items()} if isinstance(v, Mapping) else v
+
+
 def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    """Deep-merge ``other`` into ``into``; maps are copied, never shared with task-run outputs."""
     for k, v in other.items():
         cur = into.get(k)
         if isinstance(cur, dict) and isinstance(v, Mapping):
             _merge(cur, v)
         else:
-            into[k] = dict(v) if isinstance(v, Mapping) and not isinstance(v, dict) else v
+            into[k] = _copy(v)
 
 
 def build_outputs(execution: Execution, by_id: Mapping[str, TaskRun]) -> dict[str, Any]:

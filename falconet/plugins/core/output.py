@@ -8,14 +8,14 @@ from ...runtime.plugin import MAP, Prop, RunContext, RunnableTask, TaskFailed, r
 
 @register
 class OutputValues(RunnableTask):
-    """Output ``values`` rendered recursively with typed rendering: a string that is a single ``{{ expr }}``
-    keeps the expression's native type (number, list, map…); other strings render to strings. The result is
+    """Output ``values`` rendered recursively as Kestra 0.21 does (``runContext.render(Map)``): string
+    leaves render to strings (``{{ 1 + 1 }}`` gives ``"2"``), other values are kept as written. The result is
     available as ``outputs.<id>.values.<key>``."""
 
     type = "io.kestra.plugin.core.output.OutputValues"
     title = "Output one or more values."
-    # not rendered by ctx.prop: run() renders it typed, key by key
-    props = {"values": Prop(MAP, dynamic=False, description="The values to output (rendered, typed).")}
+    # not rendered by ctx.prop: run() renders it key by key
+    props = {"values": Prop(MAP, dynamic=False, description="The values to output (rendered).")}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         raw = ctx.raw("values")
@@ -23,4 +23,4 @@ class OutputValues(RunnableTask):
             return {"values": {}}
         if not isinstance(raw, dict):
             raise TaskFailed(f"values must be a map, got {type(raw).__name__}")
-        return {"values": {str(k): ctx.render_typed(v) for k, v in raw.items()}}
+        return {"values": {str(k): ctx.render(v) for k, v in raw.items()}}
