@@ -49,5 +49,5 @@ export function renderDiff(aText, bText, { context = 3, labelA = 'before', label
   if (skipped) rows.push(h('div', { class: 'gap' }, h('span', { class: 'n' }), h('span', { class: 'n' }), h('span'), h('span', null, `… ${skipped} unchanged lines`)));
   return h('div', null,
     h('p', { class: 'muted', 'aria-live': 'polite' }, added || removed ? `${labelA} → ${labelB}: ${added} line(s) added, ${removed} removed` : `${labelA} and ${labelB} are identical`),
-    h('div', { class: 'diff', role: 'table', 'aria-label': `Diff ${labelA} to ${labelB}` }, rows));
+    h('div', { class: 'diff', role: 'region', 'aria-label': `Diff ${labelA} to ${labelB}`, tabindex: '0' }, rows));
 }

@@ -209,11 +209,11 @@ export function render(root, params) {
         h('span', { class: 'gantt-dur', style: left + width > 80 ? { right: `${100 - left}%`, paddingRight: '4px' } : { left: `calc(${left + width}% + 4px)` } }, `${humanDuration(s.ms)}`)];
     };
     const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { style: { left: pct(t0 + f * total), transform: `translateX(-${f * 100}%)` } }, `+${humanDuration(f * total)}`));
-    const rows = [h('div', { class: 'gantt-row head', 'aria-hidden': 'true' }, h('div', { class: 'gantt-label' }, 'Task run'), h('div', { class: 'gantt-axis' }, ticks))];
+    const rows = [h('div', { class: 'gantt-row head', role: 'presentation', 'aria-hidden': 'true' }, h('div', { class: 'gantt-label' }, 'Task run'), h('div', { class: 'gantt-axis' }, ticks))];
     for (const { tr, depth } of nodes) {
       const open = expanded.has(tr.id);
       const detailId = `gd-${tr.id}`;
-      rows.push(h('div', { class: 'gantt-row', role: 'row', dataset: { taskrun: tr.id, task: tr.taskId, state: tr.state.current } },
+      rows.push(h('div', { class: 'gantt-row', role: 'listitem', dataset: { taskrun: tr.id, task: tr.taskId, state: tr.state.current } },
         h('div', { class: 'gantt-label', style: { paddingLeft: `${8 + depth * 16}px` } },
           h('button', { type: 'button', 'aria-expanded': String(open), 'aria-controls': detailId, title: trLabel(tr),
             onclick: (ev) => { if (expanded.has(tr.id)) expanded.delete(tr.id); else expanded.add(tr.id); ev.currentTarget.focus(); redrawGantt(); } },
@@ -222,12 +222,12 @@ export function render(root, params) {
         h('div', { class: 'gantt-track' }, bar(tr.state))));
       const attempts = tr.attempts || [];
       if (attempts.length > 1) {
-        attempts.forEach((a, i) => rows.push(h('div', { class: 'gantt-row attempt' },
+        attempts.forEach((a, i) => rows.push(h('div', { class: 'gantt-row attempt', role: 'listitem' },
           h('div', { class: 'gantt-label', style: { paddingLeft: `${28 + depth * 16}px` } }, `attempt ${i + 1} · ${a.state && a.state.current}`),
           h('div', { class: 'gantt-track' }, a.state ? bar(a.state) : null))));
       }
       if (open) {
-        rows.push(h('div', { class: 'gantt-row', id: detailId }, h('div', { class: 'gantt-detail' },
+        rows.push(h('div', { class: 'gantt-row', role: 'listitem', id: detailId }, h('div', { class: 'gantt-detail' },
           h('dl', { class: 'kv' },
             h('dt', null, 'Task run id'), h('dd', { class: 'mono' }, tr.id),
             h('dt', null, 'State'), h('dd', null, stateBadge(tr.state.current)),
@@ -240,7 +240,7 @@ export function render(root, params) {
             h('button', { type: 'button', disabled: !isTerminated(execution.state.current), onclick: () => replay(tr.id) }, 'Replay from this task run')))));
       }
     }
-    return h('div', null, h('div', { class: 'gantt', role: 'table', 'aria-label': 'Gantt chart of task runs' }, rows),
+    return h('div', null, h('div', { class: 'gantt', role: 'list', 'aria-label': 'Gantt chart of task runs' }, rows),
       h('p', { class: 'muted', style: { fontSize: '12px' } }, 'Select a task run for its details, logs and replay.'));
   }
 

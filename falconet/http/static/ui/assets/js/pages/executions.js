@@ -51,6 +51,9 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   const states = h('details', { class: 'state-filter', style: { position: 'relative' } }, stateSummary,
     h('fieldset', { style: { position: 'absolute', zIndex: 5, background: 'var(--panel)', border: '1px solid var(--border)', borderRadius: '8px', padding: '8px', display: 'grid', gap: '4px', minWidth: '180px' } },
       h('legend', { class: 'sr-only' }, 'States'), stateBoxes));
+  states.addEventListener('keydown', (e) => { if (e.key === 'Escape' && states.open) { e.stopPropagation(); states.open = false; stateSummary.focus(); } });
+  const closeStates = (e) => { if (states.open && !states.contains(e.target)) states.open = false; };
+  document.addEventListener('click', closeStates);
   const labelsIn = h('input', { id: 'ex-labels', type: 'text', value: f.labels, placeholder: 'key:value, key2:value2', autocomplete: 'off' });
   const start = h('input', { id: 'ex-start', type: 'datetime-local', value: localFromIso(f.startDate) });
   const end = h('input', { id: 'ex-end', type: 'datetime-local', value: localFromIso(f.endDate) });
@@ -60,7 +63,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   const filters = h('form', { class: 'filters', role: 'search', onsubmit: (e) => { e.preventDefault(); apply(); } },
     fixed.namespace ? null : field('ex-ns', 'Namespace', ns), nsList,
     fixed.flowId ? null : field('ex-flow', 'Flow', flowIn),
-    h('div', { class: 'field' }, h('span', { class: 'muted', style: { fontSize: '12px' } }, 'State'), states),
+    h('div', { class: 'field' }, h('span', { class: 'flabel' }, 'State'), states),
     field('ex-labels', 'Labels', labelsIn),
     field('ex-start', 'From', start), field('ex-end', 'To', end),
     field('ex-size', 'Per page', size),
@@ -202,5 +205,5 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   }, 1000);
 
   apply(true);
-  return () => { alive = false; clearInterval(ticker); clearInterval(pollTimer); if (socket) socket.close(); };
+  return () => { alive = false; document.removeEventListener('click', closeStates); clearInterval(ticker); clearInterval(pollTimer); if (socket) socket.close(); };
 }
