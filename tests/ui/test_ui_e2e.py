@@ -437,6 +437,10 @@ def test_error_states_show_kestra_messages(page: Any, server_url: str) -> None:
     expect(page.get_by_text("Execution not found")).to_be_visible()
     page.goto(f"{server_url}/ui/no/such/page")
     expect(page.get_by_text("Page not found")).to_be_visible()
+    # Kestra >= 0.23 URLs carry the tenant: /ui/main/... opens the same page
+    page.goto(f"{server_url}/ui/main/flows?q=nothing-like-this")
+    expect(page).to_have_url(re.compile(r"/ui/flows\?q=nothing-like-this$"))
+    expect(page.get_by_text("No flow matches these filters.")).to_be_visible()
 
 
 def test_phone_width_dark_execution_page(phone_page: Any, server_url: str, api: Api) -> None:

@@ -5,6 +5,8 @@ import { h, replace, emptyState } from './util.js';
 
 const routes = [
   { re: /^\/ui\/?$/, redirect: '/ui/flows' },
+  // Kestra ≥ 0.23 puts the tenant in UI URLs (/ui/main/executions/...): same pages here
+  { re: /^\/ui\/main(\/.*)$/, redirect: (m) => `/ui${m[1]}${location.search}` },
   { re: /^\/ui\/flows\/?$/, nav: 'flows', load: () => import('./pages/flows.js'), params: () => ({}) },
   { re: /^\/ui\/flows\/new\/?$/, nav: 'flows', load: () => import('./pages/flow.js'), params: () => ({ isNew: true }) },
   { re: /^\/ui\/flows\/edit\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'flows', load: () => import('./pages/flow.js'),
@@ -31,7 +33,7 @@ async function render() {
   for (const r of routes) {
     const m = r.re.exec(path);
     if (!m) continue;
-    if (r.redirect) { navigate(r.redirect, { replace: true }); return; }
+    if (r.redirect) { navigate(typeof r.redirect === 'function' ? r.redirect(m) : r.redirect, { replace: true }); return; }
     document.querySelectorAll('[data-nav]').forEach((a) => {
       if (a.dataset.nav === r.nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     });
