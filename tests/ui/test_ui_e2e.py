@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import expect
@@ -246,6 +247,17 @@ def test_executions_list_rows_change_live(page: Any, server_url: str, api: Api) 
     expect(row).to_be_visible(timeout=LONG)
     expect(row.locator(".badge")).to_have_text("SUCCESS", timeout=LONG)
     shot(page, "executions-list")
+    # labels filter: the correlation label Falconet gives every execution selects exactly this one
+    page.get_by_label("Labels").fill(f"system.correlationId:{execution['id']}")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"labels=system\.correlationId"))
+    expect(page.locator("tbody tr")).to_have_count(1)
+    # date range: from tomorrow on, nothing
+    page.get_by_label("From").fill((datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    expect(page).to_have_url(re.compile(r"startDate="))
+    expect(page.get_by_text("No execution matches these filters.")).to_be_visible()
+    page.get_by_label("From").fill((datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    expect(page.locator(f"tr[data-execution-id='{execution['id']}']")).to_be_visible()
     # filters: a state that does not match empties the list; the URL keeps the filters
     page.locator("summary", has_text="States").click()
     page.get_by_role("checkbox", name="FAILED").check()
