@@ -16,7 +16,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from playwright.sync_api import expect
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)").expect
 
 from .conftest import ARTIFACTS, REPO, Api, shot
 
