@@ -1,0 +1,121 @@
+"""Fixtures of the HTTP tests: a real engine (memory store), the app, its in-process test client.
+
+Every response any test app produces is recorded (an ``after_request`` hook); the autouse fixture
+``no_server_errors`` fails a test whose requests produced a 5xx, and ``test_zz_no_500.py`` checks the
+whole run's record — no request of the suite may end in a 500.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+import pytest
+import trio
+
+from falconet.http.app import create_app
+from falconet.runtime.engine import open_engine
+
+#: (status, method, path) of every response of every test app in this session
+RESPONSES: list[tuple[int, str, str]] = []
+#: paths allowed to answer 500 (the test of the 500 handler itself)
+ALLOWED_500 = {"/__test__/boom"}
+
+
+def record_responses(app: Any) -> Any:
+    from quart import request
+
+    @app.after_request
+    async def _record(response: Any) -> Any:
+        RESPONSES.append((response.status_code, request.method, request.path))
+        return response
+
+    return app
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors() -> Any:
+    start = len(RESPONSES)
+    yield
+    bad = [r for r in RESPONSES[start:] if r[0] >= 500 and r[2] not in ALLOWED_500]
+    assert not bad, f"server errors: {bad}"
+
+
+@pytest.fixture
+async def engine(tmp_path: Any) -> AsyncIterator[Any]:
+    async with open_engine(data_dir=tmp_path, store="memory") as eng:
+        yield eng
+
+
+@pytest.fixture
+def app(engine: Any) -> Any:
+    return record_responses(create_app(engine, config=engine.config))
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+YAML = {"Content-Type": "application/x-yaml"}
+
+
+class Api:
+    """Small helpers over the test client (JSON decoding, flow loading, waiting)."""
+
+    def __init__(self, client: Any, engine: Any):
+        self.client, self.engine = client, engine
+
+    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        response = await self.client.open(path, method=method, **kw)
+        raw = await response.get_data()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        return response.status_code, body
+
+    async def flow(self, source: str) -> dict[str, Any]:
+        status, body = await self.call("POST", "/api/v1/flows", data=source, headers=YAML)
+        assert status == 200, body
+        return body
+
+    async def execute(self, namespace: str, flow_id: str, query: str = "", **kw: Any) -> dict[str, Any]:
+        status, body = await self.call("POST", f"/api/v1/executions/{namespace}/{flow_id}{query}", **kw)
+        assert status == 200, body
+        return body
+
+    async def wait(self, execution_id: str) -> dict[str, Any]:
+        return await self.engine.wait_for_end(execution_id)
+
+    async def wait_state(self, execution_id: str, state: str, timeout: float = 10) -> dict[str, Any]:
+        """Wait for a live state through the bus (no polling sleeps)."""
+        with self.engine.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:
+            with trio.fail_after(timeout):
+                while True:
+                    doc = await self.engine.get_execution(execution_id)
+                    if doc["state"]["current"] == state:
+                        return doc
+                    await sub.receive()
+
+
+@pytest.fixture
+def api(client: Any, engine: Any) -> Api:
+    return Api(client, engine)
+
+
+def multipart_body(fields: dict[str, str] = {}, files: list[tuple[str, str, bytes]] = ()) -> tuple[bytes, dict[str, str]]:
+    """Encode text fields and (part name, filename, data) file parts as multipart/form-data."""
+    boundary = "falconettestboundary1234"
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, filename, data in files:
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+@pytest.fixture
+def form() -> Any:
+    return multipart_body
