@@ -63,8 +63,14 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     basic_auth = getattr(config, "basic_auth", None)
     if basic_auth:
         expected = _credentials(*basic_auth)
-        app.before_request(lambda: _check_auth(request.path, request.headers.get("Authorization"), expected))
-        app.before_websocket(lambda: _check_auth(websocket.path, websocket.headers.get("Authorization"), expected))
+
+        @app.before_request
+        async def _auth_request() -> Response | None:
+            return _check_auth(request.path, request.headers.get("Authorization"), expected)
+
+        @app.before_websocket
+        async def _auth_websocket() -> Response | None:
+            return _check_auth(websocket.path, websocket.headers.get("Authorization"), expected)
     return app
 
 
@@ -93,7 +99,7 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-async def _check_auth(path: str, header: str | None, expected: bytes) -> Response | None:
+def _check_auth(path: str, header: str | None, expected: bytes) -> Response | None:
     """None when the request may go on; a 401 response otherwise."""
     if is_open(path):
         return None

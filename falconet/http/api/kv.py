@@ -38,7 +38,7 @@ async def get_value(namespace: str, key: str) -> Any:
     value = await engine().kv_get(namespace, key)
     if value is None:
         raise NotFound(f"No value found for key '{key}' in namespace '{namespace}'")
-    return json_response(value)
+    return json_response({"type": value.get("type"), "value": value.get("value")})
 
 
 @bp.put("/namespaces/<namespace>/kv/<key>")

@@ -1,0 +1,142 @@
+"""SSE follows and websockets through the in-process test client."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+
+PAUSE_THEN_WORK = """id: live
+namespace: company.team
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+  - id: one
+    type: io.kestra.plugin.core.log.Log
+    message: "line one"
+  - id: two
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+"""
+
+
+def sse_events(raw: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["id"], json.loads(fields["data"])))
+    return events
+
+
+async def paused_execution(api):
+    await api.flow(PAUSE_THEN_WORK)
+    created = await api.execute("company.team", "live")
+    return await api.wait_state(created["id"], "PAUSED")
+
+
+async def test_follow_execution_sse(api):
+    paused = await paused_execution(api)
+    result = {}
+
+    async def follow():
+        response = await api.client.get(f"/api/v1/executions/{paused['id']}/follow")
+        result["status"] = response.status_code
+        result["type"] = response.headers["Content-Type"]
+        result["events"] = sse_events(await response.get_data())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await trio.testing.wait_all_tasks_blocked()
+        status, _ = await api.call("POST", f"/api/v1/executions/{paused['id']}/resume")
+        assert status == 204
+    assert result["status"] == 200 and result["type"].startswith("text/event-stream")
+    kinds = [k for k, _ in result["events"]]
+    assert kinds[0] == "start" and kinds[-1] == "end" and set(kinds[1:-1]) <= {"progress"}
+    assert result["events"][0][1]["state"]["current"] == "PAUSED"
+    assert result["events"][-1][1]["state"]["current"] == "SUCCESS"
+
+    response = await api.client.get(f"/api/v1/executions/{paused['id']}/follow")
+    events = sse_events(await response.get_data())
+    assert [k for k, _ in events] == ["end"] and events[0][1]["id"] == paused["id"]
+
+
+async def test_follow_unknown_execution_is_404(api, autojump_clock):
+    status, body = await api.call("GET", "/api/v1/executions/nope/follow")
+    assert status == 404 and body["message"].startswith("Not Found")
+
+
+async def test_follow_logs_sse(api):
+    paused = await paused_execution(api)
+    seen = []
+
+    async def follow():
+        async with api.client.request(f"/api/v1/logs/{paused['id']}/follow", method="GET") as connection:
+            await connection.send_complete()
+            buffer = b""
+            while "line one" not in buffer.decode():
+                buffer += await connection.receive()
+            seen.extend(sse_events(buffer.rsplit(b"\n\n", 1)[0] + b"\n\n"))
+            await connection.disconnect()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await trio.testing.wait_all_tasks_blocked()
+        await api.call("POST", f"/api/v1/executions/{paused['id']}/resume")
+    assert all(k == "progress" for k, _ in seen)
+    assert [e["message"] for _, e in seen if e.get("taskId") == "one"] == ["line one"]
+
+
+async def test_execution_websocket_protocol(api):
+    paused = await paused_execution(api)
+    messages = []
+    async with api.client.websocket(f"/api/v1/executions/{paused['id']}/ws") as ws:
+        messages.append(json.loads(await ws.receive()))
+        assert messages[0]["type"] == "execution" and messages[0]["execution"]["state"]["current"] == "PAUSED"
+        status, _ = await api.call("POST", f"/api/v1/executions/{paused['id']}/resume")
+        assert status == 204
+        with pytest.raises(Exception):  # the server closes (1000) after "end"
+            while True:
+                messages.append(json.loads(await ws.receive()))
+    types = [m["type"] for m in messages]
+    assert types[-1] == "end" and messages[-1]["execution"]["state"]["current"] == "SUCCESS"
+    runs = [m["taskRun"] for m in messages if m["type"] == "taskrun"]
+    assert all(m["executionId"] == paused["id"] for m in messages if m["type"] == "taskrun")
+    states_of = {}
+    for tr in runs:
+        states_of.setdefault(tr["taskId"], []).append(tr["state"]["current"])
+    assert states_of["two"][-1] == "SUCCESS" and states_of["one"][-1] == "SUCCESS"
+    logs = [m["log"]["message"] for m in messages if m["type"] == "log"]
+    assert "line one" in logs
+
+
+async def test_execution_websocket_unknown_and_terminated(api):
+    async with api.client.websocket("/api/v1/executions/nope/ws") as ws:
+        with pytest.raises(Exception) as closed:
+            await ws.receive()
+    assert "4404" in repr(closed.value)
+    paused = await paused_execution(api)
+    await api.call("DELETE", f"/api/v1/executions/{paused['id']}/kill")
+    await api.wait(paused["id"])
+    async with api.client.websocket(f"/api/v1/executions/{paused['id']}/ws") as ws:
+        first = json.loads(await ws.receive())
+        last = json.loads(await ws.receive())
+    assert first["type"] == "execution" and last["type"] == "end"
+    assert last["execution"]["state"]["current"] == "KILLED"
+
+
+async def test_global_websocket_filters(api):
+    await api.flow(PAUSE_THEN_WORK)
+    await api.flow(PAUSE_THEN_WORK.replace("id: live", "id: other"))
+    async with api.client.websocket("/api/v1/ws?namespace=company&flowId=live&state=PAUSED") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        await api.execute("company.team", "other")
+        created = await api.execute("company.team", "live")
+        message = json.loads(await ws.receive())
+    assert message["type"] == "execution"
+    assert message["execution"]["id"] == created["id"] and message["execution"]["state"]["current"] == "PAUSED"
+    async with api.client.websocket("/api/v1/ws?state=BOGUS") as ws:
+        with pytest.raises(Exception) as closed:
+            await ws.receive()
+    assert "4422" in repr(closed.value)
