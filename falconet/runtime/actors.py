@@ -107,6 +107,34 @@ def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, las
     return delay
 
 
+#### SECRET inputs ##########################################################################################
+
+def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
+    """The inputs as task runs see them (SECRET values decrypted) and the plaintexts to mask in logs."""
+    if not ex.inputs or not any(i.type == "SECRET" for i in flow.inputs):
+        return None, []
+    import copy
+
+    inputs = copy.deepcopy(ex.inputs)
+    secrets: list[str] = []
+    for spec in flow.inputs:
+        if spec.type != "SECRET":
+            continue
+        node: Any = inputs
+        parts = spec.id.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
+            continue
+        try:
+            plain = engine.decrypt(node[parts[-1]])
+        except Exception:  # not encrypted with this key: leave the value as stored
+            continue
+        node[parts[-1]] = plain
+        secrets.append(plain)
+    return inputs, secrets
+
+
 #### The execution actor ####################################################################################
 
 class ExecutionActor:
@@ -120,9 +148,11 @@ class ExecutionActor:
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
                                truthy=engine.renderer.is_truthy, log=self._log, on_change=self._on_change)
+        self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
         self.seen_cancel: set[str] = set()
-        self.done = trio.Event()
+        self.done = trio.Event()      # run() returned
+        self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._killing = False
@@ -132,7 +162,7 @@ class ExecutionActor:
 
     def _base_variables(self) -> dict[str, Any]:
         v = execution_variables(self.ex, self.flow, self.cache, envs=self.engine.envs,
-                                globals_=self.engine.config.globals)
+                                globals_=self.engine.config.globals, inputs=self.plain_inputs)
         v["__falconet__"] = self.hooks
         return v
 
@@ -150,7 +180,8 @@ class ExecutionActor:
 
     def _log(self, tr: TaskRun | None, level: str, msg: str) -> None:
         TaskLogger(self.engine, self.ex, tr, tr.task_id if tr else None,
-                   len(tr.attempts) if tr and tr.attempts else None, None, self.error_logs).log(level, msg)
+                   len(tr.attempts) if tr and tr.attempts else None, None, self.error_logs,
+                   self.secrets).log(level, msg)
 
     def _on_change(self, tr: TaskRun | None) -> None:
         self._dirty = True
@@ -208,7 +239,6 @@ class ExecutionActor:
         elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
             self._log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
             tr.extra["resumed"] = True
-            m.set_state(tr, State.RUNNING)
             m.set_state(tr, State.FAILED)
         elif msg.kind == "waitfor-interval":
             flowables.next_iteration(m, tr)
@@ -419,7 +449,8 @@ class ExecutionActor:
         from .durations import parse_duration
 
         variables = self.variables_for(tr, task)
-        ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs)
+        ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs,
+                             self.secrets)
         try:
             instance = task.cls()
             timeout = None

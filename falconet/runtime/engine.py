@@ -225,13 +225,21 @@ class Engine:
             with trio.CancelScope(shield=True):
                 if ex.state.current.is_terminated:
                     await self.store.save_execution(ex.to_dict(private=True))
-            self.actors.pop(ex.id, None)
+            if self.actors.get(ex.id) is actor:
+                del self.actors[ex.id]
+            actor.finished.set()
             if ex.state.current.is_terminated:
                 self.publish_execution(ex)
                 ev = self._ended.pop(ex.id, None)
                 if ev is not None:
                     ev.set()
                 await _ex_ops.after_end(self, ex, actor.flow)
+
+    async def settle(self, execution_id: str) -> None:
+        """Wait until the actor of a terminated execution is gone (its final write is durable)."""
+        actor = self.actors.get(execution_id)
+        if actor is not None and actor.ex.state.current.is_terminated:
+            await actor.finished.wait()
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         actor = self.actors.get(execution_id)

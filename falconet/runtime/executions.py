@@ -233,6 +233,7 @@ def _errors_task_ids(flow: Flow) -> set[str]:
 
 
 async def restart(engine: "Engine", execution_id: str, revision: int | None) -> dict[str, Any]:
+    await engine.settle(execution_id)
     if execution_id in engine.actors and engine.actors[execution_id].ex.state.current is not State.PAUSED:
         raise IllegalState("Execution must be terminated to be restarted")
     ex = await engine._require(execution_id)
@@ -282,6 +283,7 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
 
 
 async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None) -> dict[str, Any]:
+    await engine.settle(execution_id)
     src = await engine._require(execution_id)
     if execution_id in engine.actors:
         raise IllegalState("Execution must be terminated to be replayed")
@@ -325,6 +327,7 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
 #### status, labels, task-run state #######################################################################
 
 async def change_status(engine: "Engine", execution_id: str, state: str) -> dict[str, Any]:
+    await engine.settle(execution_id)
     ex = await engine._require(execution_id)
     try:
         target = State(state)
@@ -343,6 +346,7 @@ async def change_status(engine: "Engine", execution_id: str, state: str) -> dict
 
 
 async def set_labels(engine: "Engine", execution_id: str, labels: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    await engine.settle(execution_id)
     ex = await engine._require(execution_id)
     if not ex.state.current.is_terminated or execution_id in engine.actors:
         from .errors import BadRequest
@@ -360,6 +364,7 @@ async def set_labels(engine: "Engine", execution_id: str, labels: Sequence[tuple
 
 
 async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: str, state: str) -> dict[str, Any]:
+    await engine.settle(execution_id)
     ex = await engine._require(execution_id)
     if execution_id in engine.actors and ex.state.current is not State.PAUSED:
         raise IllegalState("Execution must be terminated or paused")
@@ -434,7 +439,7 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
     from .actors import SubflowEnded
 
     name = task.type.rsplit(".", 1)[-1]
-    if name == "ForEachItem":
+    if name.startswith("ForEachItem"):
         hook = getattr(engine, "run_for_each_item", None)
         if hook is None:
             parent._log(tr, "ERROR", "ForEachItem is not supported by this server")

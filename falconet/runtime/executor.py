@@ -134,6 +134,10 @@ class Machine:
 
     def task_of(self, tr: TaskRun) -> TaskSpec:
         task = self.flow.find_task(tr.task_id)
+        if task is None:  # ForEachItem's internal children are not declared in the flow
+            from .orchestration.foreachitem import internal_task
+
+            task = internal_task(self.flow, tr.task_id)
         if task is None:
             raise KeyError(f"task {tr.task_id!r} is not in flow {self.flow.uid()} revision {self.flow.revision}")
         return task

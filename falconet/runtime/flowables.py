@@ -22,7 +22,7 @@ from .state import State
 
 SEQUENTIAL_LIKE = {"Sequential", "AllowFailure", "WorkingDirectory", "Worker", "Template"}
 EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
-EXECUTABLE = {"Subflow", "Flow", "ForEachItem"}
+EXECUTABLE = {"Subflow", "Flow", "ForEachItem$ForEachItemExecutable"}  # ForEachItem runs its internal children
 
 
 def kind(task: TaskSpec) -> str:
@@ -72,6 +72,10 @@ def children(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved] | None:
         return _resolve(cases.get(str(tr.outputs.get("value"))), tr.id)
     if name == "Dag":
         return _resolve([e.task for e in task.props.get("tasks") or []], tr.id)
+    if name == "ForEachItem":
+        from .orchestration.foreachitem import internal_tasks
+
+        return _resolve(internal_tasks(task), tr.id)
     if name in ("WaitFor", "LoopUntil"):
         return _resolve(task.props.get("tasks"), tr.id, iteration=tr.iteration)
     return _resolve(task.props.get("tasks"), tr.id)

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import trio
 
@@ -35,11 +35,14 @@ class TaskLogger:
     Lines below the task's ``logLevel`` are dropped; ERROR lines are also kept in memory for ``errorLogs()``.
     """
 
-    __slots__ = ("_engine", "_base", "_min", "_errors")
+    __slots__ = ("_engine", "_base", "_min", "_errors", "_mask")
 
     def __init__(self, engine: "Engine", execution: "Execution", tr: "TaskRun | None", task_id: str | None,
-                 attempt: int | None, min_level: str | None, errors: list[dict[str, Any]] | None = None):
+                 attempt: int | None, min_level: str | None, errors: list[dict[str, Any]] | None = None,
+                 mask: "Sequence[str]" = ()):
         self._engine = engine
+        # decrypted SECRET input values: replaced by ******** in every line, as Kestra masks them
+        self._mask = [m for m in mask if m]
         self._base = {
             "namespace": execution.namespace,
             "flowId": execution.flow_id,
@@ -57,8 +60,12 @@ class TaskLogger:
             level = "WARN"
         if LEVELS.get(level, 2) < self._min:
             return
+        text = str(msg)
+        for secret in self._mask:
+            if secret in text:
+                text = text.replace(secret, "********")
         entry = dict(self._base)
-        entry.update(timestamp=format_instant(now()), level=level, thread=_THREAD, message=str(msg), deleted=False)
+        entry.update(timestamp=format_instant(now()), level=level, thread=_THREAD, message=text, deleted=False)
         if level == "ERROR" and self._errors is not None:
             self._errors.append(entry)
         self._engine.emit_log(entry)
@@ -211,7 +218,8 @@ class TaskRunContext:
     """One attempt of one runnable task run. See :class:`falconet.runtime.plugin.RunContext`."""
 
     def __init__(self, engine: "Engine", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
-                 variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]]):
+                 variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]],
+                 secrets: Sequence[str] = ()):
         self._engine = engine
         self._ex = execution
         self._tr = tr
@@ -226,7 +234,7 @@ class TaskRunContext:
         self.attempt_number = attempt_number
         self.value = tr.value
         self.variables = variables
-        self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs)
+        self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs, secrets)
         self.storage = engine.storage
         self.warning = False
         self.metrics: list[dict[str, Any]] = []
@@ -319,6 +327,23 @@ class TaskRunContext:
 
     async def kv_keys(self, namespace: str) -> list[str]:
         return [e["key"] for e in await self._engine.store.kv_list(namespace)]
+
+    # -- other executions -----------------------------------------------------------------------------
+    async def resume_execution(self, execution_id: str, inputs: Mapping[str, Any] | None = None, *,
+                               namespace: str | None = None, flow_id: str | None = None) -> None:
+        """Resume a PAUSED execution (``execution.Resume``); TaskFailed when it is not paused or not in the
+        given namespace/flow."""
+        from .errors import FalconetError
+
+        doc = await self._engine.get_execution(execution_id)
+        if doc is None:
+            raise TaskFailed(f"Execution '{execution_id}' not found")
+        if (namespace and doc["namespace"] != namespace) or (flow_id and doc["flowId"] != flow_id):
+            raise TaskFailed(f"Execution '{execution_id}' does not belong to {namespace}.{flow_id}")
+        try:
+            await self._engine.resume(execution_id, inputs=inputs or {})
+        except FalconetError as exc:
+            raise TaskFailed(f"Unable to resume execution '{execution_id}': {exc}") from exc
 
     # -- logs -----------------------------------------------------------------------------------------
     async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,

@@ -145,7 +145,7 @@ def labels_map(labels: list[dict[str, str]]) -> dict[str, Any]:
 #### The full context #######################################################################################
 
 def execution_variables(execution: Execution, flow: Flow, cache: OutputsCache, *, envs: Mapping[str, str],
-                        globals_: Mapping[str, Any]) -> dict[str, Any]:
+                        globals_: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Variables shared by every task run of the execution (no task/taskrun part)."""
     v: dict[str, Any] = {
         "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
@@ -157,7 +157,7 @@ def execution_variables(execution: Execution, flow: Flow, cache: OutputsCache, *
         },
         "outputs": cache.outputs(execution),
         "tasks": cache.tasks(execution),
-        "inputs": execution.inputs or {},
+        "inputs": inputs if inputs is not None else (execution.inputs or {}),
         "vars": flow.variables or {},
         "labels": labels_map(execution.labels),
         "envs": envs,

@@ -1,0 +1,30 @@
+"""``io.kestra.plugin.core.execution.Resume``: resume a PAUSED execution from a flow."""
+from __future__ import annotations
+
+from typing import Any
+
+from ...runtime.plugin import MAP, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+
+
+@register
+class Resume(RunnableTask):
+    """Resume the paused execution ``executionId`` (default: the current one) with optional ``inputs``
+    for its Pause task's ``onResume``. ``namespace``/``flowId`` restrict which flow it may belong to."""
+
+    type = "io.kestra.plugin.core.execution.Resume"
+    title = "Resume a paused execution."
+    props = {
+        "executionId": Prop(STRING, default="{{ execution.id }}", description="The execution to resume."),
+        "namespace": Prop(STRING, description="Namespace the execution must belong to."),
+        "flowId": Prop(STRING, description="Flow the execution must belong to."),
+        "inputs": Prop(MAP, description="onResume inputs."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        execution_id = ctx.prop("executionId")
+        resume = getattr(ctx, "resume_execution", None)
+        if resume is None:
+            raise TaskFailed("This run context cannot resume executions")
+        await resume(execution_id, ctx.prop("inputs") or {}, namespace=ctx.prop("namespace"),
+                     flow_id=ctx.prop("flowId"))
+        return None
