@@ -180,6 +180,11 @@ def test_for_loop_with_pebble_loop_variables_and_else() -> None:
     assert render("{% for x in [] %}x{% else %}none{% endfor %}") == "none"
 
 
+def test_a_variable_named_loop_is_not_a_for_loop() -> None:
+    assert R.render("{{ loop.index }}|{% for x in [1] %}{{ loop.index }}{% endfor %}", {"loop": {"index": "v"}}) \
+        == "v|0"
+
+
 def test_for_over_map_yields_entries() -> None:
     assert render("{% for e in inputs.m %}{{ e.key }}={{ e.value }};{% endfor %}") == "a=1;b=[1,2];"
     assert render("{% for entry in fromJson('{\"NEW\": 1}') %}{{ entry.key }}{% endfor %}") == "NEW"

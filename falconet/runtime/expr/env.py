@@ -12,6 +12,7 @@ from decimal import Decimal
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
+from jinja2 import pass_environment
 from jinja2.runtime import Context, LoopContext
 from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment
@@ -219,9 +220,18 @@ def _iter(value: Any) -> list[Any]:
     return [value]
 
 
+@pass_environment
+def _loop(env: "PebbleEnvironment", obj: Any, attr: str) -> Any:
+    """``loop.index``/``loop.revindex``: 0-based on a for-loop (Pebble), a plain lookup on a variable."""
+    if isinstance(obj, LoopContext):
+        return obj.index0 if attr == "index" else obj.revindex0
+    return lookup(env, obj, attr)
+
+
 HELPERS: dict[str, Callable[..., Any]] = {
     "__f_bool": _bool, "__f_isset": _isset, "__f_isdef": _isdef, "__f_eq": _eq, "__f_contains": _contains,
     "__f_concat": _concat, "__f_range": _range, "__f_div": _div, "__f_mod": _mod, "__f_iter": _iter,
+    "__f_loop": _loop,
 }
 
 

@@ -17,7 +17,7 @@ Pebble                 Jinja emitted
 ``a .. b``             ``__f_range(a, b)`` (inclusive)
 ``a / b``, ``a % b``   ``__f_div``/``__f_mod`` (Java integer semantics)
 ``f(x)``               ``__f_fn_f(x)`` — functions can never be shadowed by variables
-``loop.index``         ``loop.index0`` (Pebble's loop counters are 0-based)
+``loop.index``         ``__f_loop(loop, 'index')`` → ``loop.index0`` in a for loop (Pebble counts from 0)
 ``{% elseif %}``       ``{% elif %}``; ``{% for x in m %}`` iterates map *entries* (``x.key``/``x.value``)
 =====================  ==================================================================================
 
@@ -157,7 +157,7 @@ _BINARY = {
 _UNARY_PRECEDENCE = 500
 _CONSTANTS = {"true": "true", "false": "false", "null": "none", "none": "none",
               "True": "true", "False": "false", "None": "none"}
-_LOOP_ATTRS = {"index": "index0", "revindex": "revindex0"}
+_LOOP_ATTRS = frozenset({"index", "revindex"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,9 +358,9 @@ class _Parser:
                 if tok.kind != "name":
                     raise self.unexpected(tok, "an attribute name")
                 attr = self.check_name(tok)
-                if base == "loop" and attr in _LOOP_ATTRS:
-                    attr = _LOOP_ATTRS[attr]
-                if attr.isidentifier():
+                if base == "loop" and attr in _LOOP_ATTRS:       # Pebble's 0-based counters, if a loop
+                    base = f"__f_loop(loop, {attr!r})"
+                elif attr.isidentifier():
                     base = f"{base}.{attr}"
                 else:                                       # `$` is legal in Pebble names, not in Jinja
                     base = f"{base}[{attr!r}]"
