@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from ...runtime.plugin import ENUM, LIST, STRING, ANY, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.model import parse_instant
 from ..ion import write_ion_rows
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
@@ -50,6 +51,17 @@ class Log(RunnableTask):
         return None
 
 
+def _ion_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A LogEntry dict with its ``timestamp`` as a datetime, so the Ion file holds an Ion timestamp."""
+    stamp = entry.get("timestamp")
+    if isinstance(stamp, str):
+        try:
+            return {**entry, "timestamp": parse_instant(stamp)}
+        except ValueError:
+            return entry
+    return entry
+
+
 #### log.Fetch ##############################################################################################
 
 @register
@@ -74,6 +86,7 @@ class Fetch(RunnableTask):
             raise TaskFailed("tasksId must be a list of task ids")
         rows = await ctx.fetch_logs(
             execution_id, task_ids=[str(t) for t in tasks_id] if tasks_id else None, min_level=level_prop(ctx))
+        rows = [_ion_entry(r) for r in rows]
         tmp = await ctx.open_temp_dir()
         path = Path(tmp) / f"{ctx.task_id}.ion"
 
