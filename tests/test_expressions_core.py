@@ -39,6 +39,14 @@ def test_string_without_brace_is_returned_untouched() -> None:
     assert R.render(text, {}) is text
 
 
+def test_text_without_delimiters_is_not_compiled() -> None:
+    renderer = Renderer()
+    body = '{"a": {"b": 1}}'
+    assert renderer.render(body, {}) is body
+    assert renderer.render_typed(body, {}) is body
+    assert renderer.cache_info().currsize == 0
+
+
 def test_text_around_expressions_and_newlines_are_kept() -> None:
     assert render("a {{ inputs.x }} b\n") == "a 1 b\n"
     assert render("{{ inputs.x }}\n\n") == "1\n\n"

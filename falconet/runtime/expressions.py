@@ -2,7 +2,7 @@
 
 The engine calls :class:`Renderer`; the rules are Kestra's (reference §6):
 
-* a string without ``{`` is returned untouched (no parsing at all);
+* a string without ``{`` (or without any ``{{``/``{%``/``{#``) is returned untouched (no parsing at all);
 * strict variables: using an undefined variable or attribute fails with :class:`ExpressionError`
   ``Unable to find `<name>` used in the expression `<template>` at line <n>`` — while ``??``, ``???``,
   ``is defined`` and ``default`` accept undefined values;
@@ -125,7 +125,7 @@ class Renderer:
         """``template`` rendered to a string. Raises :class:`ExpressionError`."""
         if not isinstance(template, str):
             raise ExpressionError(f"A template must be a string, got {type(template).__name__}")
-        if "{" not in template:
+        if "{" not in template or not _has_delimiter(template):
             return template
         compiled = self._compile(template)
         context = self._env.make_context(compiled.template, variables)
@@ -143,7 +143,7 @@ class Renderer:
     def render_typed(self, template: str, variables: Mapping[str, Any]) -> Any:
         """The native value (map, list, number, bool, None…) when ``template`` is exactly one ``{{ expr }}``
         with only whitespace around it; otherwise the rendered string. Non-strings are returned as is."""
-        if not isinstance(template, str) or "{" not in template:
+        if not isinstance(template, str) or "{" not in template or not _has_delimiter(template):
             return template
         compiled = self._compile(template)
         if compiled.expression is None:
@@ -228,6 +228,11 @@ class Renderer:
         if isinstance(exc, RecursionError):
             return ExpressionError(f"Expression nested too deeply ({template}:{line})")
         return ExpressionError(f"{exc} ({template}:{line})")
+
+
+def _has_delimiter(template: str) -> bool:
+    """A template without ``{{``, ``{%`` or ``{#`` renders to itself (e.g. a JSON body): skip the cache."""
+    return "{{" in template or "{%" in template or "{#" in template
 
 
 _RESULT = "__f_result"
