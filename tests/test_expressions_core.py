@@ -111,7 +111,9 @@ def test_string_escapes_and_interpolation() -> None:
 @pytest.mark.parametrize(("template", "expected"), [
     ("{{ 1 + 2 * 3 }}", "7"), ("{{ (1 + 2) * 3 }}", "9"), ("{{ 10 - 2 - 3 }}", "5"), ("{{ -n }}", "-7"),
     ("{{ 7 / 2 }}", "3"), ("{{ -7 / 2 }}", "-3"), ("{{ 7.0 / 2 }}", "3.5"), ("{{ -7 % 3 }}", "-1"), ("{{ 7 % 3 }}", "1"),
-    ("{{ 1.5 + 1 }}", "2.5"), ("{{ 2 * 1.0 }}", "2.0"),
+    ("{{ 1.5 + 1 }}", "2.5"), ("{{ 2 * 1.0 }}", "2.0"), ("{{ list + 4 }}", "[3,1,2,4]"),
+    ("{{ list + [5] }}", "[3,1,2,5]"), ("{{ list - 1 }}", "[3,2]"), ("{{ list - [1, 3] }}", "[2]"),
+    ("{{ 'a' + 'b' }}", "ab"),
     ("{{ 1 == 1 }}", "true"), ("{{ 1 == 1.0 }}", "true"), ("{{ '1' == 1 }}", "false"), ("{{ 1 != 2 }}", "true"),
     ("{{ true == 1 }}", "false"), ("{{ n equals 7 }}", "true"), ("{{ n < 8 and n >= 7 }}", "true"),
     ("{{ n > 8 or n <= 6 }}", "false"), ("{{ not true }}", "false"), ("{{ not (n == 7) }}", "false"),
@@ -375,6 +377,28 @@ def test_cached_template_renders_with_new_variables() -> None:
 def test_sandbox_escape_attempts_fail(template: str) -> None:
     with pytest.raises(ExpressionError):
         R.render(template, {**VARS, "x": int, "__falconet__": object()})
+
+
+@pytest.mark.parametrize(("template", "fragment"), [
+    ("{{ 'a' * 1000000 }}", "invalid operands for a mathematical operation"),
+    ("{{ [1] * 1000000 }}", "invalid operands for a mathematical operation"),
+    ("{{ true + 1 }}", "invalid operands for a mathematical operation"),
+    ("{{ inputs.m - 1 }}", "invalid operands for a mathematical operation"),
+    ("{{ 1..100000000 }}", "more than the limit"),
+    ("{{ range(0, 100000000) }}", "more than the limit"),
+    ("{{ 1 / 0 }}", "/ by zero"),
+    ("{{ 1 % 0 }}", "/ by zero"),
+    ("{{ 'a' < 1 }}", "not supported between"),
+])
+def test_operations_that_cannot_be_computed_fail_cleanly(template: str, fragment: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        render(template)
+    assert fragment in str(info.value)
+    assert str(info.value).endswith(f"({template}:1)")
+
+
+def test_float_division_by_zero_is_infinite_like_java() -> None:
+    assert render("{{ 1.0 / 0 }} {{ -1.0 / 0 }}") == "Infinity -Infinity"
 
 
 def test_variables_cannot_shadow_helpers_or_functions() -> None:

@@ -160,6 +160,9 @@ def _concat(*parts: Any) -> str:
     return "".join(to_output_string(check_defined(p)) for p in parts)
 
 
+MAX_RANGE = 1_000_000          # a sandboxed template must not allocate unbounded lists
+
+
 def _range(start: Any, end: Any, step: Any = 1) -> list[Any]:
     """Inclusive range like Pebble's ``a..b`` and ``range(a, b, step)``; chars for one-letter strings."""
     check_defined(start)
@@ -173,7 +176,49 @@ def _range(start: Any, end: Any, step: Any = 1) -> list[Any]:
         a, b = int(start), int(end)
     except (TypeError, ValueError):
         raise ExpressionError(f"range: expected numbers, got {start!r} and {end!r}") from None
-    return list(range(a, b + (1 if step > 0 else -1), step))
+    values = range(a, b + (1 if step > 0 else -1), step)
+    if len(values) > MAX_RANGE:
+        raise ExpressionError(f"range: {len(values)} values is more than the limit of {MAX_RANGE}")
+    return list(values)
+
+
+def _arith_error(op: str, a: Any, b: Any) -> ExpressionError:
+    return ExpressionError(f"Unable to compute {to_output_string(a)!r} {op} {to_output_string(b)!r}: "
+                           "invalid operands for a mathematical operation")
+
+
+def _add(a: Any, b: Any) -> Any:
+    """Pebble's ``+``: numbers; a list plus an item (or a list); two strings are concatenated."""
+    check_defined(a)
+    check_defined(b)
+    if _is_number(a) and _is_number(b):
+        return a + b
+    if isinstance(a, list):
+        return a + b if isinstance(b, list) else [*a, b]
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    raise _arith_error("+", a, b)
+
+
+def _sub(a: Any, b: Any) -> Any:
+    """Pebble's ``-``: numbers; a list minus an item (or the items of a list)."""
+    check_defined(a)
+    check_defined(b)
+    if _is_number(a) and _is_number(b):
+        return a - b
+    if isinstance(a, list):
+        drop = b if isinstance(b, list) else [b]
+        return [x for x in a if not any(_eq_quiet(x, d) for d in drop)]
+    raise _arith_error("-", a, b)
+
+
+def _mul(a: Any, b: Any) -> Any:
+    """Pebble's ``*``: numbers only (no string or list repetition)."""
+    check_defined(a)
+    check_defined(b)
+    if _is_number(a) and _is_number(b):
+        return a * b
+    raise _arith_error("*", a, b)
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -230,7 +275,8 @@ def _loop(env: "PebbleEnvironment", obj: Any, attr: str) -> Any:
 
 HELPERS: dict[str, Callable[..., Any]] = {
     "__f_bool": _bool, "__f_isset": _isset, "__f_isdef": _isdef, "__f_eq": _eq, "__f_contains": _contains,
-    "__f_concat": _concat, "__f_range": _range, "__f_div": _div, "__f_mod": _mod, "__f_iter": _iter,
+    "__f_concat": _concat, "__f_range": _range, "__f_add": _add, "__f_sub": _sub, "__f_mul": _mul,
+    "__f_div": _div, "__f_mod": _mod, "__f_iter": _iter,
     "__f_loop": _loop,
 }
 

@@ -15,7 +15,7 @@ Pebble                 Jinja emitted
 ``a contains b``       ``__f_contains(a, b)``; ``a in b`` → ``__f_contains(b, a)``
 ``a ~ b``              ``__f_concat(a, b)`` (print rules apply to both sides)
 ``a .. b``             ``__f_range(a, b)`` (inclusive)
-``a / b``, ``a % b``   ``__f_div``/``__f_mod`` (Java integer semantics)
+``+ - * / %``          ``__f_add``… (numbers; list ± item; Java integer division and remainder)
 ``f(x)``               ``__f_fn_f(x)`` — functions can never be shadowed by variables
 ``loop.index``         ``__f_loop(loop, 'index')`` → ``loop.index0`` in a for loop (Pebble counts from 0)
 ``{% elseif %}``       ``{% elif %}``; ``{% for x in m %}`` iterates map *entries* (``x.key``/``x.value``)
@@ -277,11 +277,17 @@ class _Parser:
             return f"__f_concat({a}, {b})"
         if op == "..":
             return f"__f_range({a}, {b})"
+        if op == "+":
+            return f"__f_add({a}, {b})"
+        if op == "-":
+            return f"__f_sub({a}, {b})"
+        if op == "*":
+            return f"__f_mul({a}, {b})"
         if op == "/":
             return f"__f_div({a}, {b})"
         if op == "%":
             return f"__f_mod({a}, {b})"
-        return f"({a} {op} {b})"                       # + - * < > <= >=
+        return f"({a} {op} {b})"                       # < > <= >=
 
     def unary(self) -> str:
         if self.at("not", "name"):
