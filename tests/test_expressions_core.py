@@ -100,9 +100,14 @@ def test_strings_containing_operators_are_left_alone() -> None:
 
 
 def test_string_escapes_and_interpolation() -> None:
-    assert render(r"{{ 'a\nb' }}") == "a\nb"
+    # Pebble unescapes only the quote character; other backslashes stay (YAML already decoded its escapes)
+    assert render(r"{{ 'a\nb' }}") == r"a\nb"
+    assert render("{{ 'a\nb' }}") == "a\nb"
     assert render(r"{{ 'don\'t' }}") == "don't"
+    assert render(r'{{ "say \"hi\"" }}') == 'say "hi"'
+    assert render(r'{{ "it\'s" }}') == r"it\'s"
     assert render(r"{{ '\d+' }}") == r"\d+"
+    assert render(r"{{ 'a\\' }}") == "a\\\\"
     assert render('{{ "x=#{inputs.x + 1}, s=#{inputs.s}" }}') == "x=2, s=abc"
 
 

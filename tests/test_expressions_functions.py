@@ -30,10 +30,10 @@ def test_json_and_yaml_and_ion_parsing() -> None:
     assert typed("{{ json('[1]') }}") == [1]
     assert typed("{{ jsonDecode('\"s\"') }}") == "s"
     assert render("{{ json(body).id is not null }}", {"body": '{"id": 3}'}) == "true"
-    assert typed("{{ yaml('a: 1\\nb: [x, y]') }}") == {"a": 1, "b": ["x", "y"]}
+    assert typed("{{ yaml('a: 1\nb: [x, y]') }}") == {"a": 1, "b": ["x", "y"]}
     assert typed("{{ fromIon('{a:1,b:\"x\",c:[1.5e0,null,true],d:2.50}') }}") == \
         {"a": 1, "b": "x", "c": [1.5, None, True], "d": pytest.approx(2.5)}
-    assert typed("{{ fromIon('{a:1}\\n{a:2}').a }}") == 1
+    assert typed("{{ fromIon('{a:1}\n{a:2}').a }}") == 1
     assert typed("{{ fromJson(null) }}") is None
 
 

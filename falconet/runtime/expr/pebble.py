@@ -40,7 +40,6 @@ _SPACE = re.compile(r"\s+")
 _OPERATORS = ("???", "??", "..", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%", "~", "|", "?",
               ":", ",", ".", "(", ")", "[", "]", "{", "}", "=")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "b": "\b", "f": "\f"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,8 +112,9 @@ def _lex(src: _Source, pos: int, closers: tuple[str, ...]) -> tuple[list[Token],
 
 
 def _lex_string(src: _Source, pos: int) -> tuple[Token, int]:
-    """A quoted string. Escapes ``\\n \\t \\r \\\\ \\' \\"`` are decoded; any other backslash is kept (regexes).
-    Double-quoted strings interpolate ``#{expr}`` like Pebble."""
+    """A quoted string, as Pebble reads it: a backslash escapes the next character while looking for the
+    closing quote, but only ``\\'`` (resp. ``\\"``) is unescaped — ``\\n`` or ``\\d`` stay as written (YAML
+    already decoded its own escapes). Double-quoted strings interpolate ``#{expr}``."""
     text = src.text
     quote = text[pos]
     start = pos
@@ -127,7 +127,7 @@ def _lex_string(src: _Source, pos: int) -> tuple[Token, int]:
         ch = text[pos]
         if ch == "\\" and pos + 1 < len(text):
             nxt = text[pos + 1]
-            buf.append(_ESCAPES.get(nxt, "\\" + nxt))
+            buf.append(nxt if nxt == quote else "\\" + nxt)   # Pebble only unescapes the quote itself
             pos += 2
         elif ch == quote:
             pos += 1
