@@ -169,8 +169,8 @@ def test_tests() -> None:
     assert render("{{ inputs.x is defined }} {{ inputs.y is defined }} {{ inputs.y is not defined }}") == "true false true"
     assert render("{{ inputs.nope.deeper is defined }}") == "false"
     assert render("{{ inputs.nul is null }} {{ inputs.x is null }} {{ inputs.x is not null }}") == "true false true"
-    assert render("{{ inputs.empty is empty }} {{ [] is empty }} {{ {} is empty }} {{ inputs.s is empty }}") \
-        == "true true true false"
+    assert render("{{ inputs.empty is empty }} {{ [] is empty }} {{ {} is empty }} {{ inputs.s is empty }} "
+                  "{{ ' ' is empty }}") == "true true true false true"
     assert render("{{ 2 is even }} {{ 3 is odd }} {{ 3 is even }}") == "true true false"
     assert render("{{ list is iterable }} {{ inputs.s is iterable }} {{ inputs.m is map }} {{ list is map }}") \
         == "true false true false"

@@ -58,7 +58,7 @@ def typed(template: str):
     ("{{ 'a,b,c' | split(',', 2) }}", '["a","b,c"]'), ("{{ 'a1b22c' | split('\\d+') }}", '["a","b","c"]'),
     # collections
     ("{{ none | default('d') }}", "d"), ("{{ empty | default('d') }}", "d"), ("{{ [] | default('d') }}", "d"),
-    ("{{ {} | default('d') }}", "d"), ("{{ 0 | default('d') }}", "0"), ("{{ false | default('d') }}", "false"),
+    ("{{ {} | default('d') }}", "d"), ("{{ '  ' | default('d') }}", "d"), ("{{ 0 | default('d') }}", "0"), ("{{ false | default('d') }}", "false"),
     ("{{ l | first }}", "3"), ("{{ l | last }}", "2"), ("{{ 'abc' | first }}", "a"), ("{{ 'abc' | last }}", "c"),
     ("{{ [] | first }}", ""), ("{{ l | join }}", "312"), ("{{ l | join(', ') }}", "3, 1, 2"),
     ("{{ l | length }}", "3"), ("{{ s | length }}", "11"), ("{{ m | length }}", "2"), ("{{ none | length }}", "0"),

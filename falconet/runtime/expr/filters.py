@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from . import filters_data  # noqa: F401 - registers the collection, number, serialization and date filters
 from .base import ExpressionError, PebbleUndefined, check_defined
-from .registry import FILTERS, TESTS, java_class, register_filter, register_test
+from .registry import FILTERS, TESTS, is_empty, java_class, java_trim, register_filter, register_test
 from .registry import text as _text
 
 __all__ = ["FILTERS", "TESTS"]
@@ -39,7 +39,7 @@ def _lower(value: Any) -> Any:
 
 @register_filter("trim")
 def _trim(value: Any) -> Any:
-    return None if value is None else _text(value).strip()
+    return None if value is None else java_trim(_text(value))
 
 
 @register_filter("capitalize")
@@ -310,12 +310,7 @@ def _is_null(value: Any) -> bool:
 
 @register_test("empty")
 def _is_empty(value: Any) -> bool:
-    check_defined(value)
-    if value is None:
-        return True
-    if isinstance(value, (str, list, tuple, Mapping, set)):
-        return len(value) == 0
-    return False
+    return is_empty(check_defined(value))
 
 
 def _integer(value: Any, test: str) -> int:

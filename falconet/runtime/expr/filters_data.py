@@ -14,7 +14,7 @@ from . import dates
 from .base import ExpressionError, PebbleUndefined
 from .jq import jq as _run_jq
 from .output import to_json, to_output_string
-from .registry import java_class, register_filter
+from .registry import is_empty, java_class, register_filter
 from .registry import text as _text
 
 
@@ -22,10 +22,8 @@ from .registry import text as _text
 
 @register_filter("default", "d", lenient=True)
 def _default(value: Any, default: Any = None) -> Any:
-    """The default when the value is undefined, null, an empty string, list or map (Pebble)."""
-    if isinstance(value, PebbleUndefined) or value is None:
-        return default
-    if isinstance(value, (str, list, tuple, Mapping)) and len(value) == 0:
+    """The default when the value is undefined or empty: null, a blank string, an empty list or map (Pebble)."""
+    if isinstance(value, PebbleUndefined) or is_empty(value):
         return default
     return value
 

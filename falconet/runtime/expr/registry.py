@@ -39,6 +39,25 @@ def register_filter(*names: str, lenient: bool = False) -> Callable[[Callable[..
     return wrap
 
 
+JAVA_WHITESPACE = "".join(chr(c) for c in range(33))   # what Java's String.trim() removes
+
+
+def java_trim(value: str) -> str:
+    """Java's ``String.trim()``: strips the characters up to U+0020 at both ends."""
+    return value.strip(JAVA_WHITESPACE)
+
+
+def is_empty(value: Any) -> bool:
+    """Pebble's ``empty`` test: null, a blank string (after trim), an empty collection or map."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return java_trim(value) == ""
+    if isinstance(value, (list, tuple, set, frozenset, Mapping)):
+        return len(value) == 0
+    return False
+
+
 def text(value: Any) -> str:
     """A filter's view of a value as text: the print rules (maps/lists as JSON)."""
     return to_output_string(value)
