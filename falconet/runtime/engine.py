@@ -53,9 +53,13 @@ class Engine:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, resume unfinished executions, then serve until cancelled."""
+        from .orchestration import install, run_services
+
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            install(self)
             await self._load()
+            await nursery.start(run_services, self)
             task_status.started(self)
             await trio.sleep_forever()
 
@@ -65,13 +69,21 @@ class Engine:
         for ns_key in {ns for ns, _ in self._latest}:
             for entry in await self.store.kv_list(ns_key):
                 self._kv[(ns_key, entry["key"])] = entry
+        waiting: list[tuple[Execution, Flow]] = []
         for doc in await self.store.list_unfinished_executions():
             ex = Execution.from_dict(doc)
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
             if flow is None:
                 continue
+            if ex.state.current in (State.CREATED, State.QUEUED) and not ex.task_run_list:
+                waiting.append((ex, flow))  # never started: scheduleDate and concurrency apply again
+                continue
             _ex_ops.prepare_resume(ex)
             self._start_actor(ex, flow)
+        from .orchestration import admission_order
+
+        for ex, flow in sorted(waiting, key=lambda pair: admission_order(pair[0])):
+            self._schedule_start(ex, flow)
 
     def temp_root(self) -> Path:
         path = self.config.data_dir / "tmp"
