@@ -1,12 +1,21 @@
 """Declarations of the core condition types used by triggers and listeners (reference §5.1, §5.2, §4.6).
 
-One class per type, so the evaluation another engineer adds lives next to the declaration. Aliases:
+One class per type; each carries its evaluation, ``test(props, ctx) -> bool``, where ``ctx`` is a
+:class:`falconet.runtime.orchestration.context.ConditionContext` (the upstream execution and its state
+for Flow triggers, the schedule date for Schedule triggers, the render variables for both). A condition
+that cannot be evaluated in a context (an execution condition on a schedule) raises
+:class:`~falconet.runtime.errors.IllegalArgument`. Aliases:
 ``io.kestra.core.models.conditions.types.<X>Condition`` and ``io.kestra.plugin.core.condition.<X>Condition``
 resolve to ``io.kestra.plugin.core.condition.<X>`` (``VariableCondition``/``ExpressionCondition`` to
 ``Expression``).
 """
 from __future__ import annotations
 
+import re
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from ...runtime.errors import IllegalArgument
 from ...runtime.plugin import (
     ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DURATION, ENUM, LIST, STRING, Condition, Prop, register,
 )
@@ -18,6 +27,26 @@ _STATES = ("CREATED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "SUCCESS", "W
            "CANCELLED", "QUEUED", "RETRYING", "RETRIED", "SKIPPED", "BREAKPOINT")
 _DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 _DATE = "{{ trigger.date }}"
+
+
+def _upstream(ctx: Any, kind: str) -> Any:
+    if ctx.execution is None:
+        raise IllegalArgument(f"Condition {kind} needs an execution (Flow trigger or webhook)")
+    return ctx.execution
+
+
+def _date(props: dict[str, Any], ctx: Any) -> datetime:
+    """The condition's ``date`` property rendered and parsed (a zoned date-time)."""
+    raw = ctx.render(props.get("date") or _DATE)
+    try:
+        value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise IllegalArgument(f"Invalid date '{raw}': expected an ISO date-time") from None
+    return value
+
+
+def _day(value: Any) -> int:
+    return _DAYS.index(str(value).upper())
 
 
 def _aliases(name: str, *old_names: str) -> tuple[str, ...]:
@@ -41,6 +70,12 @@ class ExecutionStatus(Condition):
         "notIn": Prop(LIST, dynamic=False),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        _upstream(ctx, "ExecutionStatus")
+        state = ctx.state.value
+        allowed, denied = props.get("in"), props.get("notIn") or []
+        return (not allowed or state in allowed) and state not in denied
+
 
 @register
 class ExecutionFlow(Condition):
@@ -52,6 +87,10 @@ class ExecutionFlow(Condition):
         "namespace": Prop(STRING, required=True),
         "flowId": Prop(STRING, required=True),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        ex = _upstream(ctx, "ExecutionFlow")
+        return ex.namespace == ctx.render(props.get("namespace")) and ex.flow_id == ctx.render(props.get("flowId"))
 
 
 @register
@@ -66,6 +105,16 @@ class ExecutionNamespace(Condition):
         "prefix": Prop(BOOLEAN, default=False, dynamic=False, description="Deprecated: comparison PREFIX."),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        ex = _upstream(ctx, "ExecutionNamespace")
+        ns = str(ctx.render(props.get("namespace") or ""))
+        comparison = str(props.get("comparison") or ("PREFIX" if props.get("prefix") else "EQUALS")).upper()
+        if comparison == "PREFIX":
+            return bool(ex.namespace.startswith(ns))
+        if comparison == "SUFFIX":
+            return bool(ex.namespace.endswith(ns))
+        return bool(ex.namespace == ns)
+
 
 @register
 class ExecutionLabels(Condition):
@@ -76,6 +125,18 @@ class ExecutionLabels(Condition):
     props = {
         "labels": Prop(ANY, required=True, description="A map or a list of {key, value}."),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        ex = _upstream(ctx, "ExecutionLabels")
+        wanted = props.get("labels") or {}
+        if isinstance(wanted, dict):
+            pairs = list(wanted.items())
+        elif isinstance(wanted, list):
+            pairs = [(x.get("key"), x.get("value")) for x in wanted if isinstance(x, dict)]
+        else:
+            raise IllegalArgument("ExecutionLabels: labels must be a map or a list of {key, value}")
+        have = {lb["key"]: lb["value"] for lb in ex.labels}
+        return all(have.get(str(k)) == str(ctx.render(v)) for k, v in pairs)
 
 
 @register
@@ -88,6 +149,12 @@ class ExecutionOutputs(Condition):
         "expression": Prop(STRING, required=True),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        ex = _upstream(ctx, "ExecutionOutputs")
+        if not ex.outputs:
+            return False
+        return ctx.truthy(props.get("expression"))
+
 
 @register
 class Expression(Condition):
@@ -98,6 +165,9 @@ class Expression(Condition):
     props = {
         "expression": Prop(STRING, required=True),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        return ctx.truthy(props.get("expression"))
 
 
 @register
@@ -110,6 +180,15 @@ class HasRetryAttempt(Condition):
         "in": Prop(LIST, dynamic=False),
         "notIn": Prop(LIST, dynamic=False),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        ex = _upstream(ctx, "HasRetryAttempt")
+        allowed, denied = props.get("in"), props.get("notIn") or []
+        for tr in ex.task_run_list:
+            if len(tr.attempts) > 1 and any((not allowed or a.state.current.value in allowed)
+                                            and a.state.current.value not in denied for a in tr.attempts):
+                return True
+        return False
 
 
 #### Combinators ############################################################################################
@@ -125,6 +204,9 @@ class Not(Condition):
         "conditions": Prop(CONDITIONS, required=True, dynamic=False),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        return not any(ctx.test(c) for c in props.get("conditions") or [])
+
 
 @register
 class Or(Condition):
@@ -135,6 +217,9 @@ class Or(Condition):
     props = {
         "conditions": Prop(CONDITIONS, required=True, dynamic=False),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        return any(ctx.test(c) for c in props.get("conditions") or [])
 
 
 @register
@@ -151,6 +236,15 @@ class MultipleCondition(Condition):
         "resetOnSuccess": Prop(BOOLEAN, default=True, dynamic=False),
     }
 
+    def matched(self, props: dict[str, Any], ctx: Any) -> list[str]:
+        """Names of the sub-conditions this execution satisfies (the window is kept by the caller)."""
+        return [name for name, cond in (props.get("conditions") or {}).items() if ctx.test(cond)]
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        """Without window storage: every sub-condition holds for this one execution."""
+        conds = props.get("conditions") or {}
+        return len(self.matched(props, ctx)) == len(conds)
+
 
 #### Schedule conditions (evaluated on the schedule date) ###################################################
 
@@ -166,6 +260,9 @@ class DayWeek(Condition):
         "dayOfWeek": Prop(ENUM, required=True, values=_DAYS, dynamic=False),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        return _date(props, ctx).weekday() == _day(props.get("dayOfWeek"))
+
 
 @register
 class DayWeekInMonth(Condition):
@@ -180,6 +277,15 @@ class DayWeekInMonth(Condition):
                            dynamic=False),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        d = _date(props, ctx)
+        if d.weekday() != _day(props.get("dayOfWeek")):
+            return False
+        which = str(props.get("dayInMonth")).upper()
+        if which == "LAST":
+            return (d + timedelta(days=7)).month != d.month
+        return (d.day - 1) // 7 == ("FIRST", "SECOND", "THIRD", "FOURTH").index(which)
+
 
 @register
 class DateTimeBetween(Condition):
@@ -192,6 +298,18 @@ class DateTimeBetween(Condition):
         "after": Prop(STRING),
         "before": Prop(STRING),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        d = _date(props, ctx)
+        for name, ok in (("after", lambda b: d > b), ("before", lambda b: d < b)):
+            raw = props.get(name)
+            if raw is not None:
+                bound = datetime.fromisoformat(str(ctx.render(raw)).replace("Z", "+00:00"))
+                if bound.tzinfo is None and d.tzinfo is not None:
+                    bound = bound.replace(tzinfo=d.tzinfo)
+                if not ok(bound):
+                    return False
+        return True
 
 
 @register
@@ -206,6 +324,18 @@ class TimeBetween(Condition):
         "before": Prop(STRING),
     }
 
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        d = _date(props, ctx)
+        t = _utc_seconds(d.time(), d.utcoffset())
+        for name in ("after", "before"):
+            raw = props.get(name)
+            if raw is None:
+                continue
+            bound = _parse_time(str(ctx.render(raw)), d)
+            if (name == "after" and not t > bound) or (name == "before" and not t < bound):
+                return False
+        return True
+
 
 @register
 class Weekend(Condition):
@@ -216,3 +346,31 @@ class Weekend(Condition):
     props = {
         "date": Prop(STRING, default=_DATE),
     }
+
+    def test(self, props: dict[str, Any], ctx: Any) -> bool:
+        return _date(props, ctx).weekday() >= 5
+
+
+_OFFSET_TIME = re.compile(r"^(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:\d{2})?$")
+
+
+def _utc_seconds(t: time, offset: timedelta | None) -> float:
+    """Seconds after midnight UTC (modulo a day) of a wall time at ``offset``."""
+    secs = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+    return (secs - (offset.total_seconds() if offset else 0)) % 86400
+
+
+def _parse_time(raw: str, ref: datetime) -> float:
+    """``10:00:00+02:00`` / ``10:00Z`` / ``10:00`` (then at ``ref``'s offset) as UTC seconds of the day."""
+    m = _OFFSET_TIME.match(raw.strip())
+    if not m:
+        raise IllegalArgument(f"Invalid time '{raw}': expected HH:mm[:ss][offset]")
+    base = time.fromisoformat(m.group(1))
+    offset = m.group(2)
+    if offset is None:
+        return _utc_seconds(base, ref.utcoffset())
+    if offset == "Z":
+        return _utc_seconds(base, None)
+    sign = -1 if offset[0] == "-" else 1
+    hours, minutes = offset[1:].split(":")
+    return _utc_seconds(base, sign * timedelta(hours=int(hours), minutes=int(minutes)))

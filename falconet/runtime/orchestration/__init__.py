@@ -1,0 +1,115 @@
+"""Orchestration across executions: schedules, flow triggers, ForEachItem, retries as new executions.
+
+The engine kernel knows nothing of these; :func:`install` plugs them in through the engine's optional
+hooks, and :func:`run_services` runs the long-lived loops (the scheduler) in the engine's nursery:
+
+- ``engine.run_for_each_item(parent_actor, task_run, task)`` — the ``<id>_items`` child of a ForEachItem
+  (:mod:`.foreachitem`);
+- ``engine.retry_state(actor, state)`` — called by an ExecutionActor with its final state; turns FAILED
+  into RETRIED when a CREATE_NEW_EXECUTION retry applies (:mod:`.retry`);
+- ``engine.on_execution_end(execution, flow)`` — after an execution ended: its retry execution, the
+  triggers' ``stopAfter``, and the Flow triggers of every flow (:mod:`.flowtriggers`);
+- ``engine.orchestration`` — the :class:`Orchestration` object (scheduler, flow triggers, backfills).
+
+Nothing here raises into the engine: a failing trigger evaluation is logged and skipped.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..flowmodel import Flow
+from ..model import Execution
+from ..state import State
+from . import foreachitem, retry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..actors import ExecutionActor
+    from ..engine import Engine
+    from ..flowmodel import TaskSpec
+    from ..model import TaskRun
+
+log = logging.getLogger("falconet.orchestration")
+
+
+class Orchestration:
+    """Per-engine orchestration state; reachable as ``engine.orchestration``."""
+
+    def __init__(self, engine: "Engine", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
+        from .flowtriggers import FlowTriggers
+        from .scheduler import Scheduler
+
+        self.engine = engine
+        self.foreach_max_live = foreach_max_live
+        self.flow_triggers = FlowTriggers(engine)
+        self.scheduler = Scheduler(engine)
+
+    #### hooks ###########################################################################################
+
+    async def run_for_each_item(self, parent: "ExecutionActor", tr: "TaskRun", task: "TaskSpec") -> None:
+        await foreachitem.run_items(self.engine, parent, tr, task, max_live=self.foreach_max_live)
+
+    def retry_state(self, actor: "ExecutionActor", state: State) -> State:
+        return retry.retry_state(actor, state)
+
+    async def on_execution_end(self, ex: Execution, flow: Flow) -> None:
+        """Retry execution, ``stopAfter``, Flow triggers. Never raises (errors are logged)."""
+        try:
+            await retry.create_retry_execution(self.engine, ex, flow)
+        except Exception:  # a store failure must not take the engine down
+            log.exception("retry of execution %s failed", ex.id)
+        try:
+            await self.stop_after(ex)
+        except Exception:
+            log.exception("stopAfter of execution %s failed", ex.id)
+        await self.flow_triggers.on_state(ex, ex.state.current)
+
+    async def stop_after(self, ex: Execution) -> None:
+        """Disable the trigger that created ``ex`` when its ``stopAfter`` lists the final state."""
+        trig = ex.trigger or {}
+        if not trig.get("id"):
+            return
+        flow = await self.engine.get_flow(ex.namespace, ex.flow_id)
+        if flow is None:
+            return
+        spec = next((t for t in flow.triggers if t.id == trig["id"]), None)
+        if spec is None or ex.state.current.value not in spec.stop_after:
+            return
+        from .scheduler import load_context
+
+        ctx = await load_context(self.engine, flow, spec)
+        ctx["disabled"] = True
+        await self.engine.store.save_trigger(ctx)
+
+
+def install(engine: "Engine", **options: Any) -> Orchestration:
+    """Set the engine's orchestration hooks (idempotent); returns the :class:`Orchestration`."""
+    orch = getattr(engine, "orchestration", None)
+    if orch is None:
+        orch = Orchestration(engine, **options)
+        engine.orchestration = orch  # type: ignore[attr-defined]
+    engine.run_for_each_item = orch.run_for_each_item  # type: ignore[attr-defined]
+    engine.retry_state = orch.retry_state  # type: ignore[attr-defined]
+    engine.on_execution_end = orch.on_execution_end  # type: ignore[attr-defined]
+    return orch
+
+
+async def run_services(engine: "Engine", *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the scheduler and the flow-trigger listener until cancelled (started once the engine loaded)."""
+    orch = install(engine)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(orch.scheduler.run)
+        await nursery.start(orch.flow_triggers.run)
+        task_status.started()
+
+
+def admission_order(ex: Execution) -> tuple[Any, ...]:
+    """Sort key for executions waiting for admission at start-up: the date each entered QUEUED (FIFO),
+    else its creation date."""
+    queued = [when for state, when in ex.state.histories if state is State.QUEUED]
+    return (queued[-1] if queued else ex.state.start_date, ex.id)
+
+
+__all__ = ["install", "run_services", "Orchestration", "admission_order"]

@@ -1,0 +1,66 @@
+"""What a condition sees when it is evaluated (the ``ctx`` of ``Condition.test(props, ctx)``)."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import IllegalArgument
+from ..flowmodel import ConditionSpec, Flow
+from ..model import Execution
+from ..state import State
+from ..variables import OutputsCache, execution_variables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+
+
+@dataclasses.dataclass
+class ConditionContext:
+    """One evaluation: ``execution``/``state`` are the upstream execution and the state it reached (Flow
+    trigger; the new execution for a webhook), ``date`` the schedule date (Schedule trigger), ``flow`` the
+    flow owning the trigger, ``variables`` the render context."""
+
+    engine: "Engine"
+    flow: Flow
+    variables: Mapping[str, Any]
+    execution: Execution | None = None
+    state: State | None = None
+    date: datetime | None = None
+
+    def render(self, value: Any) -> Any:
+        """Render a property value (strings, lists, maps) against :attr:`variables`."""
+        if value is None:
+            return None
+        return self.engine.renderer.render_value(value, dict(self.variables))
+
+    def truthy(self, expression: Any) -> bool:
+        """Render ``expression`` and apply Kestra's truthiness (``false``, ``0``, ``-0`` and empty are false)."""
+        return bool(self.engine.renderer.is_truthy(self.render(expression)))
+
+    def test(self, cond: ConditionSpec) -> bool:
+        """Evaluate one condition spec (used by Not / Or / MultipleCondition for their children)."""
+        fn = getattr(cond.cls, "test", None)
+        if fn is None:
+            raise IllegalArgument(f"Condition type {cond.type} cannot be evaluated here")
+        return bool(fn(cond.cls(), cond.props, self))
+
+
+def upstream_variables(engine: "Engine", ex: Execution, flow: Flow | None,
+                       trigger_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The expression context of a finished (or running) execution, as Kestra renders Flow-trigger inputs:
+    its flow, execution, inputs, outputs (task outputs), labels, vars, and ``trigger`` = ``trigger_vars``."""
+    from ..runcontext import EngineHooks
+
+    if flow is None:
+        v: dict[str, Any] = {"flow": {"id": ex.flow_id, "namespace": ex.namespace, "revision": ex.flow_revision},
+                             "execution": {"id": ex.id}, "envs": engine.envs, "globals": engine.config.globals}
+    else:
+        v = execution_variables(ex, flow, OutputsCache(), envs=engine.envs, globals_=engine.config.globals)
+    v["__falconet__"] = EngineHooks(engine, ex)
+    if trigger_vars is not None:
+        v["trigger"] = dict(trigger_vars)
+    return v
+
+
+__all__ = ["ConditionContext", "upstream_variables"]

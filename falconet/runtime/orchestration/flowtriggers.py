@@ -1,0 +1,348 @@
+"""Flow triggers (reference §5.2): start an execution when an execution of another flow reaches a state.
+
+For each execution state change the engine reports (terminal ends through ``on_execution_end``;
+non-terminal states such as RUNNING or PAUSED through the event bus, only while some Flow trigger asks
+for one), every enabled ``io.kestra.plugin.core.trigger.Flow`` trigger of every other enabled flow is
+checked:
+
+1. the state is in the trigger's ``states`` (default: every terminal state);
+2. every plain condition holds for the upstream execution (ExecutionStatus, ExecutionFlow, …, Not, Or);
+3. every ``MultipleCondition`` and the ``preconditions`` are satisfied *within their window*: the names
+   of the sub-conditions this execution satisfies are added to a window record persisted with
+   ``store.state_put("multiple-condition", …)``; the trigger fires once all names are present, and the
+   record is reset (``resetOnSuccess``, default true).
+
+A firing creates an execution of the listening flow with ``trigger = {id, type, variables}``, variables
+``executionId``, ``namespace``, ``flowId``, ``flowRevision``, ``state`` (and ``outputs`` when the
+upstream had flow outputs), inputs rendered in the upstream execution's context, and the trigger's labels.
+A flow never triggers itself.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..bus import Overflow
+from ..flowmodel import ConditionSpec, Flow, TriggerSpec
+from ..model import Execution, format_instant, now, parse_instant
+from ..state import State
+from .context import ConditionContext, upstream_variables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+
+log = logging.getLogger("falconet.orchestration.flowtriggers")
+
+TERMINAL = tuple(s.value for s in State if s.is_terminated)
+WINDOW_KIND = "multiple-condition"
+
+
+def _short(type_name: str) -> str:
+    return type_name.rsplit(".", 1)[-1]
+
+
+def is_flow_trigger(spec: TriggerSpec) -> bool:
+    return _short(spec.type) == "Flow"
+
+
+def _is_multiple(cond: ConditionSpec) -> bool:
+    return _short(cond.type) in ("MultipleCondition", "Multiple")
+
+
+#### Windows ################################################################################################
+
+def window_bounds(kind: str, props: dict[str, Any], at: datetime) -> tuple[datetime, datetime] | None:
+    """The [start, end) window containing ``at``; None when ``at`` is outside any window (DAILY_TIME_*).
+    SLIDING_WINDOW returns (at - window, at)."""
+    from ..durations import parse_duration
+
+    window = parse_duration(str(props.get("window") or "PT24H"))
+    advance = parse_duration(str(props.get("windowAdvance") or "PT0S"))
+    if kind == "SLIDING_WINDOW":
+        return at - window, at
+    day = datetime.combine(at.date(), time(0), tzinfo=timezone.utc)
+    if kind == "DAILY_TIME_DEADLINE":
+        deadline = datetime.combine(at.date(), time.fromisoformat(str(props.get("deadline"))), tzinfo=timezone.utc)
+        return (day, deadline) if at <= deadline else None
+    if kind == "DAILY_TIME_WINDOW":
+        start = datetime.combine(at.date(), time.fromisoformat(str(props.get("startTime"))), tzinfo=timezone.utc)
+        end = datetime.combine(at.date(), time.fromisoformat(str(props.get("endTime"))), tzinfo=timezone.utc)
+        return (start, end) if start <= at <= end else None
+    start = day + advance
+    if start > at:
+        start -= timedelta(days=1)
+    if window <= timedelta(0):
+        return start, start + timedelta(days=1)
+    steps = (at - start) // window
+    start = start + window * steps
+    return start, start + window
+
+
+#### Preconditions ##########################################################################################
+
+def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionContext) -> bool:
+    field = str(flt.get("field", "")).upper()
+    kind = str(flt.get("type", "EQUAL_TO")).upper()
+    value = flt.get("value")
+    values = flt.get("values") or []
+    if field == "FLOW_ID":
+        actual: Any = ex.flow_id
+    elif field == "NAMESPACE":
+        actual = ex.namespace
+    elif field == "STATE":
+        actual = state.value
+    elif field == "EXPRESSION":
+        actual = ctx.render(value)
+        value = None
+    else:
+        raise ValueError(f"Unknown precondition filter field '{field}'")
+    text = "" if actual is None else str(actual)
+    if kind == "EQUAL_TO":
+        return text == str(value)
+    if kind == "NOT_EQUAL_TO":
+        return text != str(value)
+    if kind == "IN":
+        return text in [str(v) for v in values]
+    if kind == "NOT_IN":
+        return text not in [str(v) for v in values]
+    if kind == "IS_TRUE":
+        return ctx.engine.renderer.is_truthy(actual)
+    if kind == "IS_FALSE":
+        return not ctx.engine.renderer.is_truthy(actual)
+    if kind == "IS_NULL":
+        return actual is None or text == ""
+    if kind == "IS_NOT_NULL":
+        return not (actual is None or text == "")
+    if kind == "STARTS_WITH":
+        return text.startswith(str(value))
+    if kind == "ENDS_WITH":
+        return text.endswith(str(value))
+    if kind == "CONTAINS":
+        return str(value) in text
+    if kind == "REGEX":
+        import re
+
+        return re.fullmatch(str(value), text) is not None
+    raise ValueError(f"Unknown precondition filter type '{kind}'")
+
+
+def precondition_matches(pre: dict[str, Any], ex: Execution, state: State, ctx: ConditionContext) -> list[str]:
+    """Names of the preconditions (``flows`` entries and ``where`` groups) this execution satisfies."""
+    names: list[str] = []
+    for i, up in enumerate(pre.get("flows") or []):
+        states = up.get("states") or ["SUCCESS"]
+        labels = up.get("labels") or {}
+        pairs = labels.items() if isinstance(labels, dict) else [(x["key"], x["value"]) for x in labels]
+        have = ex.label_map()
+        if (ex.namespace == up.get("namespace") and (up.get("flowId") in (None, ex.flow_id))
+                and state.value in states and all(have.get(str(k)) == str(v) for k, v in pairs)):
+            names.append(f"flows[{i}]")
+    for i, group in enumerate(pre.get("where") or []):
+        filters = group.get("filters") or []
+        results = [_filter_ok(f, ex, state, ctx) for f in filters]
+        ok = any(results) if str(group.get("operand", "AND")).upper() == "OR" else all(results)
+        if ok and filters:
+            names.append(f"where.{group.get('id', i)}")
+    return names
+
+
+def precondition_names(pre: dict[str, Any]) -> list[str]:
+    return ([f"flows[{i}]" for i in range(len(pre.get("flows") or []))]
+            + [f"where.{g.get('id', i)}" for i, g in enumerate(pre.get("where") or [])])
+
+
+#### The evaluator ##########################################################################################
+
+class FlowTriggers:
+    """Evaluates Flow triggers; one per engine (``engine.orchestration.flow_triggers``)."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self._lock = trio.Lock()              # window records: read-modify-write under this lock
+        self._cache: dict[tuple[str, str], tuple[int, Flow | None]] = {}
+        self._seen: dict[str, str] = {}       # execution id -> last non-terminal state reported (bus path)
+        self.fired = 0                        # executions created by flow triggers (for tests and stats)
+
+    #### flows with Flow triggers ########################################################################
+
+    async def listening_flows(self) -> list[Flow]:
+        """Latest revision of every enabled flow that has an enabled Flow trigger (cached by revision)."""
+        latest = dict(self.engine._latest)
+        for key in [k for k in self._cache if k not in latest]:
+            del self._cache[key]
+        out: list[Flow] = []
+        for key, revision in latest.items():
+            cached = self._cache.get(key)
+            if cached is None or cached[0] != revision:
+                flow = await self.engine.get_flow(key[0], key[1], revision)
+                keep = flow if flow is not None and any(is_flow_trigger(t) for t in flow.triggers) else None
+                self._cache[key] = (revision, keep)
+                cached = self._cache[key]
+            if cached[1] is not None and not cached[1].disabled:
+                out.append(cached[1])
+        return out
+
+    async def wants_non_terminal(self) -> bool:
+        for flow in await self.listening_flows():
+            for t in flow.triggers:
+                if is_flow_trigger(t) and not t.disabled:
+                    if any(s not in TERMINAL for s in t.props.get("states") or ()):
+                        return True
+        return False
+
+    #### evaluation ######################################################################################
+
+    async def on_state(self, ex: Execution, state: State) -> int:
+        """Evaluate every Flow trigger for ``ex`` having reached ``state``; returns executions created.
+        Never raises: a broken trigger is logged and skipped."""
+        created = 0
+        try:
+            flows = await self.listening_flows()
+        except Exception:
+            log.exception("cannot list flows for flow triggers")
+            return 0
+        for flow in flows:
+            if flow.namespace == ex.namespace and flow.id == ex.flow_id:
+                continue
+            for spec in flow.triggers:
+                if not is_flow_trigger(spec) or spec.disabled:
+                    continue
+                try:
+                    if await self._evaluate(flow, spec, ex, state):
+                        created += 1
+                except Exception:
+                    log.exception("flow trigger %s.%s.%s failed on execution %s", flow.namespace, flow.id,
+                                  spec.id, ex.id)
+        return created
+
+    def _trigger_vars(self, ex: Execution, state: State) -> dict[str, Any]:
+        tv: dict[str, Any] = {"executionId": ex.id, "namespace": ex.namespace, "flowId": ex.flow_id,
+                              "flowRevision": ex.flow_revision, "state": state.value}
+        if ex.outputs:
+            tv["outputs"] = ex.outputs
+        return tv
+
+    async def _evaluate(self, flow: Flow, spec: TriggerSpec, ex: Execution, state: State) -> bool:
+        states = spec.props.get("states") or TERMINAL
+        if state.value not in states:
+            return False
+        upstream_flow = await self.engine.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
+        tvars = self._trigger_vars(ex, state)
+        variables = upstream_variables(self.engine, ex, upstream_flow, tvars)
+        ctx = ConditionContext(self.engine, flow, variables, execution=ex, state=state)
+        windowed: list[tuple[str, dict[str, Any], list[str], list[str]]] = []
+        for cond in spec.conditions:
+            if _is_multiple(cond):
+                inst = cond.cls()
+                names = list((cond.props.get("conditions") or {}).keys())
+                windowed.append((f"condition.{cond.props.get('id') or 'multiple'}", {
+                    "type": "MULTIPLE", "window": cond.props.get("window"),
+                    "windowAdvance": cond.props.get("windowAdvance"),
+                    "resetOnSuccess": cond.props.get("resetOnSuccess", True)},
+                    names, inst.matched(cond.props, ctx)))
+            elif not ctx.test(cond):
+                return False
+        pre = spec.props.get("preconditions")
+        if pre:
+            tw = dict(pre.get("timeWindow") or {})
+            tw.setdefault("type", "DURATION_WINDOW")
+            tw["resetOnSuccess"] = pre.get("resetOnSuccess", True)
+            windowed.append((f"preconditions.{pre.get('id') or spec.id}", tw, precondition_names(pre),
+                             precondition_matches(pre, ex, state, ctx)))
+        if windowed and not await self._windows_complete(flow, spec, windowed):
+            return False
+        if not await self._enabled(flow, spec):
+            return False
+        await self._fire(flow, spec, ex, variables, tvars)
+        return True
+
+    async def _windows_complete(self, flow: Flow, spec: TriggerSpec,
+                                windowed: list[tuple[str, dict[str, Any], list[str], list[str]]]) -> bool:
+        """Record matches in each window; True when every window has all its names (then reset them)."""
+        at = now()
+        async with self._lock:
+            complete = True
+            records: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+            for suffix, props, names, matched in windowed:
+                key = f"{flow.namespace}_{flow.id}_{spec.id}_{suffix}"
+                kind = str(props.get("type") or "DURATION_WINDOW").upper()
+                bounds = window_bounds(kind, props, at)
+                rec = await self.engine.store.state_get(WINDOW_KIND, key)
+                if bounds is None:
+                    complete = False
+                    continue
+                start, end = bounds
+                if kind == "SLIDING_WINDOW":
+                    results = {n: d for n, d in ((rec or {}).get("results") or {}).items()
+                               if parse_instant(d) >= start}
+                elif rec is not None and rec.get("start") == format_instant(start):
+                    results = dict(rec.get("results") or {})
+                else:
+                    results = {}
+                for n in matched:
+                    results[n] = format_instant(at)
+                rec = {"namespace": flow.namespace, "flowId": flow.id, "triggerId": spec.id,
+                       "start": format_instant(start), "end": format_instant(end), "results": results}
+                await self.engine.store.state_put(WINDOW_KIND, key, rec)
+                if not all(n in results for n in names):
+                    complete = False
+                records.append((key, props, rec))
+            if complete:
+                for key, props, _ in records:
+                    if props.get("resetOnSuccess", True) is not False:
+                        await self.engine.store.state_delete(WINDOW_KIND, key)
+            return complete
+
+    async def _enabled(self, flow: Flow, spec: TriggerSpec) -> bool:
+        ctx = await self.engine.store.get_trigger(flow.namespace, flow.id, spec.id)
+        return not (ctx or {}).get("disabled")
+
+    async def _fire(self, flow: Flow, spec: TriggerSpec, ex: Execution, variables: dict[str, Any],
+                    tvars: dict[str, Any]) -> None:
+        inputs = self.engine.renderer.render_value(spec.props.get("inputs") or {}, variables)
+        trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
+        created = await self.engine.create_execution(flow.namespace, flow.id, inputs=inputs,
+                                                     labels=list(spec.labels), trigger=trigger)
+        self.fired += 1
+        from .scheduler import load_context
+
+        ctx = await load_context(self.engine, flow, spec)
+        ctx.update(executionId=created["id"], date=format_instant(now()), updatedDate=format_instant(now()))
+        await self.engine.store.save_trigger(ctx)
+
+    #### the bus listener (non-terminal states) ##########################################################
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, poll: float = 1.0) -> None:
+        """While some Flow trigger lists a non-terminal state, follow execution events on the bus and
+        evaluate transitions into non-terminal states (terminal ones come from ``on_execution_end``)."""
+        task_status.started()
+        while True:
+            if not await self.wants_non_terminal():
+                await trio.sleep(poll)
+                continue
+            with self.engine.bus.subscribe(kinds=("execution",), max_buffer=10_000) as sub:
+                with trio.move_on_after(poll * 30):
+                    while True:
+                        try:
+                            event = await sub.receive()
+                        except Overflow:
+                            log.warning("flow-trigger listener dropped events (engine busier than the listener)")
+                            continue
+                        await self._on_event(event)
+
+    async def _on_event(self, event: Any) -> None:
+        state = State(event.state)
+        if state.is_terminated:
+            self._seen.pop(event.execution_id, None)
+            return
+        if self._seen.get(event.execution_id) == state.value:
+            return
+        self._seen[event.execution_id] = state.value
+        ex = Execution.from_dict(event.data)
+        await self.on_state(ex, state)
+
+
+__all__ = ["FlowTriggers", "window_bounds", "precondition_matches", "is_flow_trigger"]
