@@ -392,6 +392,9 @@ class ExecutionActor:
             except Exception as exc:
                 self._log(None, "ERROR", f"Failed to render flow outputs: {exc}")
                 state = State.FAILED
+        retry_state = getattr(self.engine, "retry_state", None)  # CREATE_NEW_EXECUTION retries
+        if retry_state is not None:
+            state = retry_state(self, state)
         self._set_final(state)
 
     def _set_final(self, state: State) -> None:
