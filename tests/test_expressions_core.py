@@ -265,6 +265,21 @@ def test_syntax_errors(template: str, fragment: str) -> None:
     assert f"`{template}`" in str(info.value)
 
 
+def test_long_operator_chains_stay_flat() -> None:
+    n = 150
+    assert R.render("{{ " + " ~ ".join(["x"] * n) + " }}", {"x": "a"}) == "a" * n
+    assert R.render("{{ " + " and ".join(["x"] * n) + " }}", {"x": True}) == "true"
+    assert R.render("{{ " + " or ".join(["x"] * n) + " }}", {"x": False}) == "false"
+    assert R.render("{{ " + " + ".join(["1"] * n) + " - 1 * 4 / 2 % 3 }}", {}) == str(n - 2)
+    assert R.render("{{ " + " ?? ".join(["a.b"] * 100) + " ?? 'last' }}", {}) == "last"
+    assert R.render("{{ a ?? b ??? c }}|{{ a ??? b ?? c }}|{{ a ?? b ?? c }}", {"b": None, "c": "C"}) == "|C|C"
+
+
+def test_absurdly_nested_expressions_fail_cleanly() -> None:
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        R.render("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", {})
+
+
 def test_validate_compiles_without_rendering() -> None:
     R.validate("{{ never.defined.anywhere }}")
     with pytest.raises(ExpressionError):

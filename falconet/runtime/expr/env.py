@@ -273,9 +273,21 @@ def _loop(env: "PebbleEnvironment", obj: Any, attr: str) -> Any:
     return lookup(env, obj, attr)
 
 
+_ARITH = {"+": lambda a, b: _add(a, b), "-": lambda a, b: _sub(a, b), "*": lambda a, b: _mul(a, b),
+          "/": lambda a, b: _div(a, b), "%": lambda a, b: _mod(a, b)}
+
+
+def _arith(first: Any, *rest: Any) -> Any:
+    """A left-associative chain ``first op1 x1 op2 x2 …`` of one precedence level (``+ -`` or ``* / %``)."""
+    result = first
+    for i in range(0, len(rest), 2):
+        result = _ARITH[rest[i]](result, rest[i + 1])
+    return result
+
+
 HELPERS: dict[str, Callable[..., Any]] = {
     "__f_bool": _bool, "__f_isset": _isset, "__f_isdef": _isdef, "__f_eq": _eq, "__f_contains": _contains,
-    "__f_concat": _concat, "__f_range": _range, "__f_add": _add, "__f_sub": _sub, "__f_mul": _mul,
+    "__f_concat": _concat, "__f_range": _range, "__f_arith": _arith,
     "__f_div": _div, "__f_mod": _mod, "__f_iter": _iter,
     "__f_loop": _loop,
 }

@@ -13,15 +13,16 @@ Pebble                 Jinja emitted
 ``c ? a : b``          ``((a) if __f_bool(c) else (b))``
 ``a == b``/``equals``  ``__f_eq(a, b)`` (numbers compare by value, like Pebble)
 ``a contains b``       ``__f_contains(a, b)``; ``a in b`` → ``__f_contains(b, a)``
-``a ~ b``              ``__f_concat(a, b)`` (print rules apply to both sides)
+``a ~ b ~ c``          ``__f_concat(a, b, c)`` (print rules apply to every part)
 ``a .. b``             ``__f_range(a, b)`` (inclusive)
-``+ - * / %``          ``__f_add``… (numbers; list ± item; Java integer division and remainder)
+``a + b - c``          ``__f_arith(a, '+', b, '-', c)`` (numbers, list ± item, Java ``/`` and ``%``)
 ``f(x)``               ``__f_fn_f(x)`` — functions can never be shadowed by variables
 ``loop.index``         ``__f_loop(loop, 'index')`` → ``loop.index0`` in a for loop (Pebble counts from 0)
 ``{% elseif %}``       ``{% elif %}``; ``{% for x in m %}`` iterates map *entries* (``x.key``/``x.value``)
 =====================  ==================================================================================
 
-Names starting with ``__`` are rejected (sandbox). Newlines inside a tag are kept so that Jinja line
+Left-associative chains (``~``, ``and``/``or``, ``+ -``, ``* / %``, ``??``/``???``) are emitted flat, so long
+chains stay shallow for Jinja's recursive parser. Names starting with ``__`` are rejected (sandbox). Newlines inside a tag are kept so that Jinja line
 numbers are the template's.
 """
 from __future__ import annotations
@@ -172,6 +173,23 @@ class Names:
 class _Parser:
     def __init__(self, src: _Source, tokens: list[Token], names: Names):
         self.src, self.tokens, self.names, self.i = src, tokens, names, 0
+        #: emitted source -> (chain kind, operands) for left-associative chains, which are emitted flat
+        #: (``a ~ b ~ c`` → one call) so that long chains neither nest deeply nor duplicate operands
+        self.chains: dict[str, tuple[str, list[str]]] = {}
+
+    def chain(self, kind: str, a: str, b: str, ops: str = "") -> list[str]:
+        """The operands of ``a <kind> b`` when ``a`` is itself a chain of that kind (else ``[a, b]``).
+        For arithmetic chains ``ops`` is the operator, stored between operands."""
+        found = self.chains.get(a)
+        parts = list(found[1]) if found is not None and found[0] == kind else [a]
+        if ops:
+            parts.append(repr(ops))
+        parts.append(b)
+        return parts
+
+    def emit_chain(self, kind: str, parts: list[str], text: str) -> str:
+        self.chains[text] = (kind, parts)
+        return text
 
     # -- token helpers -------------------------------------------------------------------------------------
     def peek(self, offset: int = 0) -> Token:
@@ -259,14 +277,19 @@ class _Parser:
             return f"__f_eq({a}, {b})"
         if op == "!=":
             return f"(not __f_eq({a}, {b}))"
-        if op == "and":
-            return f"(__f_bool({a}) and __f_bool({b}))"
-        if op == "or":
-            return f"(__f_bool({a}) or __f_bool({b}))"
-        if op == "??":
-            return f"(({a}) if __f_isset({a}) else ({b}))"
-        if op == "???":
-            return f"(({a}) if __f_isdef({a}) else ({b}))"
+        if op in ("and", "or"):
+            parts = self.chain(op, a, b)
+            return self.emit_chain(op, parts, "(" + f" {op} ".join(f"__f_bool({p})" for p in parts) + ")")
+        if op in ("??", "???"):
+            # coalescing is associative: emit right-nested so each operand appears twice, not 2^n times
+            found = self.chains.get(a)
+            pairs = list(found[1]) if found is not None and found[0] == "coalesce" else [a]
+            pairs += [op, b]
+            text = f"({pairs[-1]})"
+            for i in range(len(pairs) - 3, -1, -2):        # `x if t(x) else y if t(y) else z`: no nesting
+                test = "__f_isset" if pairs[i + 1] == "??" else "__f_isdef"
+                text = f"({pairs[i]}) if {test}({pairs[i]}) else {text}"
+            return self.emit_chain("coalesce", pairs, f"({text})")
         if op == "contains":
             return f"__f_contains({a}, {b})"
         if op == "in":
@@ -274,19 +297,14 @@ class _Parser:
         if op == "not in":
             return f"(not __f_contains({b}, {a}))"
         if op == "~":
-            return f"__f_concat({a}, {b})"
+            parts = self.chain("~", a, b)
+            return self.emit_chain("~", parts, "__f_concat(" + ", ".join(parts) + ")")
         if op == "..":
             return f"__f_range({a}, {b})"
-        if op == "+":
-            return f"__f_add({a}, {b})"
-        if op == "-":
-            return f"__f_sub({a}, {b})"
-        if op == "*":
-            return f"__f_mul({a}, {b})"
-        if op == "/":
-            return f"__f_div({a}, {b})"
-        if op == "%":
-            return f"__f_mod({a}, {b})"
+        if op in ("+", "-", "*", "/", "%"):
+            group = "additive" if op in "+-" else "multiplicative"
+            parts = self.chain(group, a, b, op)
+            return self.emit_chain(group, parts, "__f_arith(" + ", ".join(parts) + ")")
         return f"({a} {op} {b})"                       # < > <= >=
 
     def unary(self) -> str:
