@@ -200,7 +200,10 @@ class Renderer:
     #### Internals ##########################################################################################
 
     def _compile_uncached(self, template: str) -> _Compiled:
-        translation = translate(template, _NAMES)
+        try:
+            translation = translate(template, _NAMES)
+        except RecursionError:
+            raise ExpressionError(f"Unable to parse the expression `{template}`: nested too deeply") from None
         try:
             jinja_template = self._env.from_string(translation.source)
             expression = None
@@ -210,6 +213,8 @@ class Renderer:
         except TemplateSyntaxError as exc:
             raise ExpressionError(
                 f"Unable to parse the expression `{template}`: {exc.message} at line {exc.lineno}") from None
+        except RecursionError:
+            raise ExpressionError(f"Unable to parse the expression `{template}`: nested too deeply") from None
         return _Compiled(jinja_template, expression)
 
     @staticmethod
