@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .e2e import engine_at, messages, states, task_runs
+from .e2e import engine_at, messages, task_runs
 from .httpserver import serve
 
 CSV_ROWS = "id,name\n1,a\n2,b\n"

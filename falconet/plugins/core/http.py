@@ -24,7 +24,7 @@ import trio
 
 from ...runtime.durations import parse_duration
 from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import ANY, BOOLEAN, MAP, OBJECT, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import BOOLEAN, MAP, OBJECT, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 _CHUNK = 1 << 16

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import trio
 
 from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, MAP, STRING, Prop, RunContext, RunnableTask, \
+from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Prop, RunContext, RunnableTask, \
     TaskFailed, register
 from ..ion import from_ion_value
 from ..scripts.files import glob_match, safe_join, walk_files
