@@ -486,6 +486,15 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
     outputs["state"] = child_state.value
     if final.get("outputs"):
         outputs["outputs"] = final["outputs"]
+    elif task.props.get("outputs"):  # deprecated Subflow ``outputs``: rendered in the child's context
+        from .orchestration.subflows import render_in_child
+
+        try:
+            outputs["outputs"] = await render_in_child(engine, final, task.props["outputs"])
+        except Exception as exc:
+            parent._log(tr, "ERROR", f"Failed to render the subflow outputs: {exc}")
+            await parent.send(SubflowEnded(tr.id, State.FAILED, outputs))
+            return
     transmit = task.props.get("transmitFailed", True)
     state = State.SUCCESS
     if transmit and child_state in (State.FAILED, State.KILLED, State.WARNING, State.PAUSED, State.CANCELLED):
