@@ -129,6 +129,16 @@ def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionC
     raise ValueError(f"Unknown precondition filter type '{kind}'")
 
 
+def _safe_filter(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionContext) -> bool:
+    """A filter whose expression cannot be rendered for this execution (e.g. a missing label) is not met."""
+    from ..expressions import ExpressionError
+
+    try:
+        return _filter_ok(flt, ex, state, ctx)
+    except ExpressionError:
+        return False
+
+
 def precondition_matches(pre: dict[str, Any], ex: Execution, state: State, ctx: ConditionContext) -> list[str]:
     """Names of the preconditions (``flows`` entries and ``where`` groups) this execution satisfies."""
     names: list[str] = []
@@ -142,7 +152,7 @@ def precondition_matches(pre: dict[str, Any], ex: Execution, state: State, ctx: 
             names.append(f"flows[{i}]")
     for i, group in enumerate(pre.get("where") or []):
         filters = group.get("filters") or []
-        results = [_filter_ok(f, ex, state, ctx) for f in filters]
+        results = (_safe_filter(f, ex, state, ctx) for f in filters)  # short-circuits like Kestra
         ok = any(results) if str(group.get("operand", "AND")).upper() == "OR" else all(results)
         if ok and filters:
             names.append(f"where.{group.get('id', i)}")
@@ -152,6 +162,29 @@ def precondition_matches(pre: dict[str, Any], ex: Execution, state: State, ctx: 
 def precondition_names(pre: dict[str, Any]) -> list[str]:
     return ([f"flows[{i}]" for i in range(len(pre.get("flows") or []))]
             + [f"where.{g.get('id', i)}" for i, g in enumerate(pre.get("where") or [])])
+
+
+#### Creating the triggered execution ######################################################################
+
+async def create_triggered_execution(engine: "Engine", flow: Flow, inputs: dict[str, Any],
+                                     labels: list[tuple[str, str]], trigger: dict[str, Any]) -> dict[str, Any]:
+    """Create (and start) an execution for a trigger. Inputs are typed like an API call's; when they do not
+    validate (e.g. a required input the trigger does not provide) the execution is still created with the
+    rendered inputs as given, as Kestra 0.21 does for trigger-created executions, and a warning is logged."""
+    from .. import executions as ex_ops
+    from ..errors import InvalidEntity
+
+    try:
+        return await engine.create_execution(flow.namespace, flow.id, inputs=inputs, labels=labels, trigger=trigger)
+    except InvalidEntity as exc:
+        log.warning("flow %s.%s: trigger %s inputs do not validate (%s); creating the execution with them as given",
+                    flow.namespace, flow.id, trigger.get("id"), exc)
+    ex = ex_ops.new_execution(engine, flow, labels=labels, trigger=trigger)
+    ex.inputs = dict(inputs)
+    await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
+    engine._schedule_start(ex, flow)
+    return ex.to_dict()
 
 
 #### The evaluator ##########################################################################################
@@ -304,8 +337,7 @@ class FlowTriggers:
                     tvars: dict[str, Any]) -> None:
         inputs = self.engine.renderer.render_value(spec.props.get("inputs") or {}, variables)
         trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
-        created = await self.engine.create_execution(flow.namespace, flow.id, inputs=inputs,
-                                                     labels=list(spec.labels), trigger=trigger)
+        created = await create_triggered_execution(self.engine, flow, inputs, list(spec.labels), trigger)
         self.fired += 1
         from .scheduler import load_context
 

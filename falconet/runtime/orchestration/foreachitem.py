@@ -133,8 +133,6 @@ def internal_tasks(task: TaskSpec) -> list[TaskSpec]:
                          props={"items": p.get("items"), "batch": p.get("batch") or {"rows": 1}},
                          line=task.line, written_type=SPLIT_TYPE)
         items_props = {k: v for k, v in p.items() if k not in ("items", "batch", "errors", "finally")}
-        items_props["_parentAllowFailure"] = task.allow_failure
-        items_props["_parentAllowWarning"] = task.allow_warning
         items = TaskSpec(id=f"{task.id}_items", type=ITEMS_TYPE, cls=ForEachItemExecutable, props=items_props,
                          line=task.line, written_type=ITEMS_TYPE)
         merge = TaskSpec(id=f"{task.id}_merge", type=MERGE_TYPE, cls=ForEachItemMergeOutputs,
@@ -401,8 +399,9 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
             parent._log(tr, "ERROR", failure[0])
             state = State.FAILED
         else:
-            state = iterations.final_state(transmit, bool(task.props.get("_parentAllowFailure")),
-                                           bool(task.props.get("_parentAllowWarning")))
+            # allowFailure / allowWarning apply on the ForEachItem task run itself (Kestra 0.21: a failed
+            # ``_items`` stops the sequence, so no ``_merge``)
+            state = iterations.final_state(transmit, False, False)
         outputs["iterations"] = dict(iterations.counts)
         await parent.send(SubflowEnded(tr.id, state, outputs))
     except TaskFailed as exc:

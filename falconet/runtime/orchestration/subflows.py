@@ -1,0 +1,23 @@
+"""Helpers for Subflow task runs (reference §4.2) that need a child execution's context."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..model import Execution
+from .context import upstream_variables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+
+
+async def render_in_child(engine: "Engine", child_doc: Mapping[str, Any], value: Any) -> Any:
+    """Render ``value`` (the deprecated Subflow ``outputs`` map) in the context of the ended child
+    execution: its ``outputs`` (task outputs), inputs, labels, flow, execution. Raises the renderer's
+    ExpressionError when an expression cannot be rendered."""
+    child = Execution.from_dict(dict(child_doc))
+    flow = await engine.get_flow(child.namespace, child.flow_id, child.flow_revision, allow_deleted=True)
+    variables = upstream_variables(engine, child, flow)
+    return engine.renderer.render_value_typed(value, variables)
+
+
+__all__ = ["render_in_child"]
