@@ -158,6 +158,18 @@ def test_null_coalescing() -> None:
     assert render("{{ fromJson(inputs.nope).a ?? 'd' }}") == "d"
 
 
+def test_defined_tests_on_computed_keys_like_kestra() -> None:
+    variables = {"block": {"test": {"child": "awesome"}}, "inner": "test"}
+    assert R.render("{{ block[inner].child }}", variables) == "awesome"
+    assert R.render("{{ inner.bla is not defined ? block.test.child : null }}", variables) == "awesome"
+    assert R.render("{{ block[missing].child is defined ? null : block[inner].child }}", variables) == "awesome"
+    assert R.render("{{ block[missing].child is not defined ? (block[missing2].child is not defined ? "
+                    "block[inner].child : null) : null }}", variables) == "awesome"
+    assert R.render("{{ [1, 2][3] is defined ? bla : null }}", variables) == ""
+    with pytest.raises(ExpressionError, match="Unable to find `missing2`"):
+        R.render("{{ missing is defined ? missing : missing2 }}", variables)
+
+
 def test_undefined_coalescing_keeps_existing_null() -> None:
     assert render("{{ inputs.nope ??? 'd' }}") == "d"
     assert render("[{{ inputs.nul ??? 'd' }}]") == "[]"

@@ -72,7 +72,7 @@ def typed(template: str):
     # numbers
     ("{{ -5 | abs }}", "5"), ("{{ -2.5 | abs }}", "2.5"),
     ("{{ 1234567.891 | numberformat('#,##0.00') }}", "1,234,567.89"), ("{{ 3.14159 | numberformat('0.000') }}", "3.142"),
-    ("{{ 0.5 | numberformat('#.##') }}", ".5"), ("{{ 2.5 | numberformat('0') }}", "2"), ("{{ 3.5 | numberformat('0') }}", "4"),
+    ("{{ 0.5 | numberformat('#.##') }}", ".5"), ("{{ 1.232654 | numberFormat(\"#.##\") }}", "1.23"), ("{{ 2.5 | numberformat('0') }}", "2"), ("{{ 3.5 | numberformat('0') }}", "4"),
     ("{{ 0.256 | numberformat('0.0%') }}", "25.6%"), ("{{ 42 | numberformat('0000') }}", "0042"),
     ("{{ s | className }}", "java.lang.String"), ("{{ 1 | className }}", "java.lang.Long"),
     ("{{ 1.5 | className }}", "java.lang.Double"), ("{{ m | className }}", "java.util.LinkedHashMap"),

@@ -82,6 +82,21 @@ def test_render_and_render_once() -> None:
         render("{{ render('{{ missing }}') }}")
 
 
+def test_render_walks_maps_and_lists_like_kestra() -> None:
+    variables = {"first": "1", "second": "{{first}}", "third": "{{second}}",
+                 "fourth": "{{render(third, recursive=false)}}",
+                 "map": {"third": "{{third}}"}, "list": ["{{third}}"], "set": {"{{third}}"}}
+    assert render("{{ render(fourth) }}", variables) == "1"
+    assert render("{{ map }}", variables) == '{"third":"{{third}}"}'
+    assert render("{{ render(map, recursive=false) }}", variables) == '{"third":"{{second}}"}'
+    assert render("{{ render(map) }}", variables) == '{"third":"1"}'
+    assert render("{{ render(list, recursive=false) }}", variables) == '["{{second}}"]'
+    assert render("{{ render(list) }}", variables) == '["1"]'
+    assert render("{{ render(set) }}", variables) == '["1"]'
+    with pytest.raises(ExpressionError, match="Too many rendering attempts"):
+        render("{{ render(first) }}", {"first": "{{second}}", "second": "{{first}}"})
+
+
 def test_render_sees_set_variables() -> None:
     assert render("{% set who = 'me' %}{{ render('hi {{ who }}') }}") == "hi me"
 

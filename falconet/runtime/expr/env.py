@@ -17,7 +17,7 @@ from jinja2.runtime import Context, LoopContext
 from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment
 
-from .base import ExpressionError, PebbleUndefined, check_defined
+from .base import ExpressionError, PebbleUndefined, UndefinedUse, check_defined
 from .output import to_output_string
 
 #### Values #################################################################################################
@@ -52,10 +52,12 @@ def lookup(env: "PebbleEnvironment", obj: Any, key: Any) -> Any:
     if type(obj) is dict:                            # fast path: most lookups are plain dict keys
         try:
             return obj[key]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, UndefinedUse):  # UndefinedUse: the key is undefined (hashing it fails)
             pass
     if isinstance(obj, PebbleUndefined):
         return obj
+    if isinstance(key, PebbleUndefined):             # block[missing].child is defined → false
+        return key
     if isinstance(obj, Mapping):
         try:
             return obj[key]

@@ -223,7 +223,7 @@ def _number(value: Any, type: Any = None) -> Any:  # noqa: A002 - Pebble's argum
         raise ExpressionError(f"{text} is not a valid number of type {kind or 'Number'}.") from None
 
 
-@register_filter("numberformat")
+@register_filter("numberformat", "numberFormat")
 def _numberformat(value: Any, format: Any = None) -> Any:  # noqa: A002 - Pebble's argument name
     """Java ``DecimalFormat`` patterns: ``0``/``#`` digits, ``,`` grouping, ``.`` fraction, ``%``; HALF_EVEN."""
     if value is None:

@@ -214,19 +214,32 @@ _MAX_RENDERS = 100
 
 @_function("render", context=True)
 def _render(ctx: Context, toRender: Any = None, recursive: Any = True) -> Any:  # noqa: N803
-    """Render a string against the current variables; ``recursive`` re-renders until stable (≤ 100 passes)."""
-    if not isinstance(toRender, str):
+    """Render a string — or every string inside a map or list — against the current variables;
+    ``recursive`` re-renders until the result is stable (at most 100 passes)."""
+    if not isinstance(toRender, (str, Mapping, list, tuple, set, frozenset)):
         return toRender
     renderer = ctx.environment.falconet_renderer  # type: ignore[attr-defined]
     variables = ctx.get_all()
-    result = renderer.render(toRender, variables)
+    previous = toRender
+    result = _render_deep(renderer, previous, variables)
     if not recursive:
         return result
     for _ in range(_MAX_RENDERS):
-        if result == toRender:
+        if result == previous:
             return result
-        toRender, result = result, renderer.render(result, variables)
+        previous, result = result, _render_deep(renderer, result, variables)
     raise ExpressionError("Too many rendering attempts")
+
+
+def _render_deep(renderer: Any, value: Any, variables: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return renderer.render(value, variables)
+    if isinstance(value, Mapping):
+        return {_render_deep(renderer, k, variables) if isinstance(k, str) else k: _render_deep(renderer, v, variables)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_render_deep(renderer, v, variables) for v in value]
+    return value
 
 
 @_function("renderOnce", context=True)
