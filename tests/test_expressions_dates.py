@@ -128,9 +128,37 @@ def test_date_add() -> None:
 def test_timestamps() -> None:
     assert R.render_typed("{{ d | timestamp }}", VARS) == 1704207845
     assert R.render_typed("{{ d | timestampMilli }}", VARS) == 1704207845123
-    assert R.render_typed("{{ d | timestampMicro }}", VARS) == 1704207845123456
-    assert R.render_typed("{{ d | timestampNano }}", VARS) == 1704207845123456000
+    # as Kestra: strings, and timestampMicro is SECONDS.toNanos(epoch) + micro-of-second (sic)
+    assert R.render_typed("{{ d | timestampMicro }}", VARS) == "1704207845000123456"
+    assert R.render_typed("{{ d | timestampNano }}", VARS) == "1704207845123456000"
     assert R.render_typed("{{ '2024-01-02T00:00:00' | timestamp(timeZone='Europe/Paris') }}", VARS) == 1704150000
+
+
+def test_kestra_date_filter_cases() -> None:
+    """DateFilterTest from Kestra's own suite."""
+    now = dt.datetime(2013, 9, 8, 16, 19, 12, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    v = {"instant": now, "local": now.replace(tzinfo=None)}
+    assert R.render("{{ instant | date(format=\"iso_sec\", timeZone=\"Europe/Paris\") }}", v) == "2013-09-08T17:19:12+02:00"
+    assert R.render("{{ instant | date(format=\"iso\", timeZone=\"Europe/Paris\") }}", v) \
+        == "2013-09-08T17:19:12.123456+02:00"
+    assert R.render("{{ local | date(format=\"yyyy-MM-dd HH:mm:ss.SSSSSSXXX\", timeZone=\"Europe/Paris\") }}", v) \
+        == "2013-09-08 16:19:12.123456+02:00"
+    assert R.render("{{ local | date(format=\"yyyy-MM-dd HH:mm:ss.SSSSSSXXX\", timeZone=\"UTC\") }}", v) \
+        == "2013-09-08 16:19:12.123456Z"
+    assert R.render("{{ \"July 24, 2001\" | date(\"yyyy-MM-dd\", existingFormat=\"MMMM dd, yyyy\") }}", {}) == "2001-07-24"
+    assert R.render("{{ \"2013-09-08T17:19:12+02:00\" | date(timeZone=\"Europe/Paris\") }}", {}) \
+        == "2013-09-08T17:19:12.000000+02:00"
+    assert R.render("{{ \"2013-09-08T17:19:12\" | date(timeZone=\"Europe/Paris\") }}", {}) \
+        == "2013-09-08T17:19:12.000000+02:00"
+    assert R.render("{{ \"2013-09-08\" | date(timeZone=\"Europe/Paris\") }}", {}) == "2013-09-08T00:00:00.000000+02:00"
+    assert R.render("{{ instant | timestamp(timeZone=\"Europe/Paris\") }}", v) == "1378653552"
+    assert R.render("{{ instant | timestampMilli(timeZone=\"Europe/Paris\") }}", v) == "1378653552123"
+    assert R.render("{{ instant | timestampMicro(timeZone=\"Europe/Paris\") }}", v) == "1378653552000123456"
+    assert R.render("{{ instant | timestampNano(timeZone=\"Europe/Paris\") }}", v) == "1378653552123456000"
+    assert R.render("{{ (instant | timestamp) > (instant | dateAdd(-1, 'DAYS') | timestamp) }}", v) == "true"
+    assert R.render("{{ 'Tue, 08 Feb 2022 19:38:26 GMT' | date(existingFormat='rfc_1123_date_time', "
+                    "timeZone=\"Europe/Paris\") }}", {}) == "2022-02-08T20:38:26.000000+01:00"
+    assert R.render("{{ instant | dateAdd(-1,\"DAYS\",timeZone=\"Europe/Paris\")}}", v) == "2013-09-07T17:19:12.123456+02:00"
 
 
 def test_now() -> None:

@@ -385,7 +385,13 @@ def _timestamp(name: str, unit: str) -> None:
     def fn(value: Any, timeZone: Any = None, existingFormat: Any = None) -> Any:  # noqa: N803
         if value is None:
             return None
-        return dates.epoch(dates.to_datetime(value, dates.zone(timeZone), existingFormat), unit)
+        moment = dates.to_datetime(value, dates.zone(timeZone), existingFormat)
+        seconds = dates.epoch(moment, "seconds")
+        if unit == "micros":      # Kestra's TimestampMicroFilter: SECONDS.toNanos(epoch) + micro-of-second, a string
+            return str(seconds * 1_000_000_000 + moment.microsecond)
+        if unit == "nanos":       # Kestra returns nanoseconds as a string
+            return str(seconds * 1_000_000_000 + moment.microsecond * 1000)
+        return dates.epoch(moment, unit)
 
 
 for _name, _unit in (("timestamp", "seconds"), ("timestampMilli", "millis"), ("timestampMicro", "micros"),
