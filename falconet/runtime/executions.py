@@ -5,8 +5,6 @@ each module readable; every function takes the engine as its first argument.
 from __future__ import annotations
 
 import collections
-import hmac
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -525,51 +523,12 @@ def render_flow_outputs(engine: "Engine", actor: "ExecutionActor", flow: Flow) -
 
 async def webhook(engine: "Engine", namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
                   headers: Mapping[str, list[str]], parameters: Mapping[str, list[str]]) -> dict[str, Any] | None:
-    flow = await engine.get_flow(namespace, flow_id)
-    if flow is None:
-        raise NotFound("Flow not found")
-    if flow.disabled:
-        raise IllegalState("Flow is disabled")
-    base = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
-            "envs": engine.envs, "globals": engine.config.globals}
-    match = None
-    for trig in flow.triggers:
-        if trig.type.rsplit(".", 1)[-1] != "Webhook" or trig.disabled:
-            continue
-        expected = str(engine.renderer.render(str(trig.props.get("key", "")), base))
-        if hmac.compare_digest(expected.encode(), key.encode()):
-            match = trig
-            break
-    if match is None:
-        raise NotFound("Webhook not found")
-    text = body.decode("utf-8", "replace") if body else ""
-    parsed: Any = None
-    if text:
-        try:
-            parsed = json.loads(text)
-            if not isinstance(parsed, (dict, list)):
-                parsed = text
-        except ValueError:
-            parsed = text
-    variables = {"body": parsed, "headers": {k: list(v) for k, v in headers.items()},
-                 "parameters": {k: list(v) for k, v in parameters.items()}}
-    trigger = {"id": match.id, "type": match.type, "variables": variables}
-    if match.conditions:
-        ctx = dict(base, trigger=variables)
-        for cond in match.conditions:
-            expr = cond.props.get("expression")
-            if expr is not None and not engine.renderer.is_truthy(engine.renderer.render(str(expr), ctx)):
-                return None
-    labels = [(k, v) for k, v in match.labels]
-    ex = await engine.create_execution(namespace, flow_id, trigger=trigger, labels=labels,
-                                       inputs=engine.renderer.render_value_typed(match.props.get("inputs") or {},
-                                                                                 dict(base, trigger=variables)))
-    if match.props.get("wait") or match.props.get("returnOutputs"):
-        final = await engine.wait_for_end(ex["id"])
-        if match.props.get("returnOutputs"):
-            return {"outputs": final.get("outputs") or {}}
-        return final
-    return ex
+    """See :func:`falconet.runtime.orchestration.webhook.handle` (key rendering with secrets, conditions,
+    inputs, ``wait`` / ``returnOutputs``)."""
+    from .orchestration.webhook import handle
+
+    return await handle(engine, namespace, flow_id, key, method=method, body=body, headers=headers,
+                        parameters=parameters)
 
 
 #### KV entries #############################################################################################
