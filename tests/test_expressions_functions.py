@@ -299,3 +299,19 @@ def test_jq_filter_in_templates() -> None:
         render("{{ 'not json' | jq('.') }}")
     with pytest.raises(ExpressionError, match="expects an argument 'expression'"):
         render("{{ m | jq }}", v)
+
+
+def test_kestra_jq_filter_cases() -> None:
+    """JqFilterTest from Kestra's own suite."""
+    assert render('{{ [1, 2, 3] | jq(".[0]") | first }}') == "1"
+    assert render('{{ my_vars | jq(".test[0]") }}', {"my_vars": {"test": [1, 2, 3]}}) == "[1]"
+    nested = {"first": {"second": {"third": "{{third}}"}}, "end": "awesome", "third": "{{end}}"}
+    assert render('{{  render(first) | jq(".second.third") }}', nested) == '["awesome"]'
+    v = {"vars": {"object": {"key": "value"}, "array": ["arrayValue"], "second": [1, 2, 3], "null": None,
+                  "float": 1.123, "int": 1, "string": "s"}}
+    assert render('{% set object = vars | jq(".object") %}{{object[0].key}}', v) == "value"
+    assert render('{% set array = vars | jq(".array") %}{{array[0][0]}}', v) == "arrayValue"
+    assert render('{{ vars | jq(".second[]") }}', v) == "[1,2,3]"
+    assert render('{{ vars | jq(".float") | first }}', v) == "1.123"
+    assert render('{{ vars | jq(".string") | first | className }}', v) == "java.lang.String"
+    assert render('{{ vars | jq(".null") | first | className }}', v) == ""
