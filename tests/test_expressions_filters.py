@@ -81,7 +81,10 @@ def typed(template: str):
     ("{{ m | toJson }}", '{"b":2,"a":1}'), ("{{ m | json }}", '{"b":2,"a":1}'), ("{{ 'x\"y' | toJson }}", '"x\\"y"'),
     ("{{ none | toJson }}", "null"), ("{{ {'a': 1, 'b c': 'x', 'l': [1.5, true, null]} | toIon }}",
                                         "{a:1,'b c':\"x\",l:[1.5e0,true,null]}"),
-    ("{{ {'a': [1, 2], 'b': {'c': 'd'}} | yaml }}", "a:\n  - 1\n  - 2\nb:\n  c: d\n"),
+    ("{{ {'a': [1, 2], 'b': {'c': 'd'}} | yaml }}", "a:\n - 1\n - 2\nb:\n  c: d\n"),
+    ("{{ 'string' | yaml }}", "string\n"), ("{{ 1.123 | yaml }}", "1.123\n"), ("{{ ['s', 1, true] | yaml }}", " - s\n - 1\n - true\n"),
+    ("{{ {'q': 'a: b', 'n': '1', 'm': 'x\ny', 'e': {}, 'l': []} | yaml }}", 'q: "a: b"\nn: "1"\nm: "x\\ny"\ne: {}\nl: []\n'),
+    ("{{ [{'a': 1, 'b': 2}, [3, 4]] | yaml }}", " - a: 1\n   b: 2\n - - 3\n   - 4\n"),
     ("{{ none | yaml }}", "null"),
     ("{{ 42 | string }}", "42"),
 ])

@@ -80,7 +80,8 @@ def _abbreviate(value: Any, length: int) -> Any:
 
 @register_filter("slugify")
 def _slugify(value: Any) -> Any:
-    """Kestra's ``Slugify.of``: whitespace → ``-``, accents dropped, non ``[A-Za-z0-9_-]`` removed, ``_`` → ``-``."""
+    """Kestra's ``Slugify.of``: whitespace → ``-``, accents dropped, other non-``[A-Za-z0-9_-]`` removed,
+    ``_`` → ``-``, repeated dashes collapsed, one leading/trailing dash removed, lower case."""
     if value is None:
         return None
     text = re.sub(r"\s", "-", _text(value))

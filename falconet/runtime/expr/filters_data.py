@@ -311,29 +311,67 @@ def _to_ion(value: Any) -> str:
     return to_ion(value)
 
 
-class _YamlDumper(_yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        return super().increase_indent(flow, False)          # Jackson's INDENT_ARRAYS
-
-
-def _yaml_plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _yaml_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_yaml_plain(v) for v in value]
-    if isinstance(value, (_dt.datetime, _dt.date)):
+def _yaml_scalar(value: Any) -> str:
+    """A scalar as Jackson's YAML writer (MINIMIZE_QUOTES) prints it: plain when unambiguous, else JSON-style
+    double quotes."""
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
         return to_output_string(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
+    if value and "\n" not in value:
+        plain = _yaml.safe_dump(value, default_style=None, allow_unicode=True, width=2 ** 31 - 1)
+        if plain.endswith("\n...\n"):
+            plain = plain[:-5]
+        plain = plain.rstrip("\n")
+        if plain == value:
+            return plain
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _yaml_lines(value: Any, column: int, out: list[str]) -> None:
+    """Block YAML like Jackson with INDENT_ARRAYS (SnakeYAML indent 2, indicator indent 1)."""
+    pad = " " * column
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            head = f"{pad}{_yaml_scalar(key if isinstance(key, str) else to_output_string(key))}:"
+            if isinstance(item, Mapping) and item:
+                out.append(head)
+                _yaml_lines(item, column + 2, out)
+            elif isinstance(item, (list, tuple)) and item:
+                out.append(head)
+                _yaml_lines(item, column, out)
+            else:
+                out.append(f"{head} {_yaml_inline(item)}")
+    elif isinstance(value, (list, tuple)):
+        prefix = " " * (column + 1) + "- "
+        for item in value:
+            if isinstance(item, (Mapping, list, tuple)) and item:
+                nested: list[str] = []
+                _yaml_lines(item, column + (3 if isinstance(item, Mapping) else 2), nested)
+                out.append(prefix + nested[0].lstrip(" "))
+                out.extend(nested[1:])
+            else:
+                out.append(prefix + _yaml_inline(item))
+    else:
+        out.append(pad + _yaml_inline(value))
+
+
+def _yaml_inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        return "[]"
+    return _yaml_scalar(value)
 
 
 @register_filter("yaml")
 def _yaml_filter(value: Any) -> str:
+    """YAML text as Kestra's ``yaml`` filter writes it (no document marker, arrays indented, minimal quotes)."""
     if value is None:
         return "null"
-    return _yaml.dump(_yaml_plain(value), Dumper=_YamlDumper, default_flow_style=False, sort_keys=False,
-                      allow_unicode=True, width=2 ** 31 - 1)
+    out: list[str] = []
+    _yaml_lines(value, 0, out)
+    return "\n".join(out) + "\n"
 
 
 @register_filter("jq")

@@ -3,7 +3,8 @@
 * ``None`` → ``""``; booleans → ``true``/``false``; ints as written; floats like Java's ``Double.toString``
   (``1.0``, ``1.0E-4``, ``1.0E20``); ``Decimal`` as written.
 * maps and lists → compact JSON in Jackson's style (``{"a":1,"b":[1,2]}``, non-ASCII kept as is).
-* datetimes → ISO-8601 like Java's ``Instant``/``LocalDateTime``/``LocalDate`` ``toString`` (UTC instants end in ``Z``).
+* datetimes → ISO-8601 like Java's ``Instant``/``LocalDateTime``/``LocalDate`` ``toString`` (aware values are
+  printed as UTC instants ending in ``Z``).
 """
 from __future__ import annotations
 

@@ -5,25 +5,25 @@ A template is scanned into text, ``{{ … }}`` prints, ``{% … %}`` tags, ``{# 
 precedences (Kestra adds ``??``/``???`` at 120), then re-emitted as a fully parenthesised Jinja expression.
 Constructs Jinja lacks become calls to ``__f_*`` helpers registered by :mod:`.env`:
 
-=====================  ==================================================================================
+=====================  =======================================================================
 Pebble                 Jinja emitted
-=====================  ==================================================================================
-``a ?? b``             ``((a) if __f_isset(a) else (b))`` — ``b`` only evaluated when needed
-``a ??? b``            ``((a) if __f_isdef(a) else (b))``
+=====================  =======================================================================
+``a ?? b``             ``((a) if __f_isset(a) else (b))`` — ``b`` evaluated only when needed
+``a ??? b``            ``((a) if __f_isdef(a) else (b))``; chains: ``(x if t(x) else y if t(y) else z)``
 ``c ? a : b``          ``((a) if __f_bool(c) else (b))``
 ``a == b``/``equals``  ``__f_eq(a, b)`` (numbers compare by value, like Pebble)
 ``a contains b``       ``__f_contains(a, b)``; ``a in b`` → ``__f_contains(b, a)``
 ``a ~ b ~ c``          ``__f_concat(a, b, c)`` (print rules apply to every part)
 ``a .. b``             ``__f_range(a, b)`` (inclusive)
-``a + b - c``          ``__f_arith(a, '+', b, '-', c)`` (numbers, list ± item, Java ``/`` and ``%``)
+``a + b - c``          ``__f_arith(a, '+', b, '-', c)`` (numbers, list ± item, Java ``/`` ``%``)
 ``f(x)``               ``__f_fn_f(x)`` — functions can never be shadowed by variables
-``loop.index``         ``__f_loop(loop, 'index')`` → ``loop.index0`` in a for loop (Pebble counts from 0)
-``{% elseif %}``       ``{% elif %}``; ``{% for x in m %}`` iterates map *entries* (``x.key``/``x.value``)
-=====================  ==================================================================================
+``loop.index``         ``__f_loop(loop, 'index')``: ``loop.index0`` in a for loop (0-based)
+``{% elseif %}``       ``{% elif %}``; ``{% for x in m %}`` walks map entries (``x.key``, ``x.value``)
+=====================  =======================================================================
 
 Left-associative chains (``~``, ``and``/``or``, ``+ -``, ``* / %``, ``??``/``???``) are emitted flat, so long
-chains stay shallow for Jinja's recursive parser. Names starting with ``__`` are rejected (sandbox). Newlines inside a tag are kept so that Jinja line
-numbers are the template's.
+chains stay shallow for Jinja's recursive parser. Names starting with ``__`` are rejected (sandbox).
+Newlines inside a tag are kept so that Jinja line numbers are the template's.
 """
 from __future__ import annotations
 
