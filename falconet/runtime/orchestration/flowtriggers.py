@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("falconet.orchestration.flowtriggers")
 
 TERMINAL = tuple(s.value for s in State if s.is_terminated)
+#: defaults of new evaluators (tests replace them): ``poll`` = seconds between checks for triggers on
+#: non-terminal states
+DEFAULTS: dict[str, Any] = {"poll": 1.0}
 WINDOW_KIND = "multiple-condition"
 
 
@@ -198,6 +201,7 @@ class FlowTriggers:
         self._cache: dict[tuple[str, str], tuple[int, Flow | None]] = {}
         self._seen: dict[str, str] = {}       # execution id -> last non-terminal state reported (bus path)
         self.fired = 0                        # executions created by flow triggers (for tests and stats)
+        self.poll = float(DEFAULTS["poll"])   # seconds between checks for Flow triggers on non-terminal states
 
     #### flows with Flow triggers ########################################################################
 
@@ -347,16 +351,17 @@ class FlowTriggers:
 
     #### the bus listener (non-terminal states) ##########################################################
 
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, poll: float = 1.0) -> None:
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """While some Flow trigger lists a non-terminal state, follow execution events on the bus and
-        evaluate transitions into non-terminal states (terminal ones come from ``on_execution_end``)."""
+        evaluate transitions into non-terminal states (terminal ones come from ``on_execution_end``).
+        Checks every :attr:`poll` seconds whether that is needed (no bus subscription otherwise)."""
         task_status.started()
         while True:
             if not await self.wants_non_terminal():
-                await trio.sleep(poll)
+                await trio.sleep(self.poll)
                 continue
             with self.engine.bus.subscribe(kinds=("execution",), max_buffer=10_000) as sub:
-                with trio.move_on_after(poll * 30):
+                with trio.move_on_after(self.poll * 30):
                     while True:
                         try:
                             event = await sub.receive()

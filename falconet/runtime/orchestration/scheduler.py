@@ -52,6 +52,11 @@ def utc_now() -> datetime:
     return t.replace(microsecond=0)
 
 
+#: defaults of new schedulers: the wall clock (an aware-UTC-datetime callable) and the longest sleep
+#: between evaluations in seconds. Tests replace them (e.g. a clock driven by trio's fake clock).
+DEFAULTS: dict[str, Any] = {"clock": utc_now, "poll": 1.0}
+
+
 def _short(type_name: str) -> str:
     return type_name.rsplit(".", 1)[-1]
 
@@ -159,10 +164,10 @@ async def load_context(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[
 class Scheduler:
     """Evaluates schedulable triggers; one per engine (``engine.orchestration.scheduler``)."""
 
-    def __init__(self, engine: "Engine", *, clock: Callable[[], datetime] = utc_now, poll: float = 1.0):
+    def __init__(self, engine: "Engine", *, clock: Callable[[], datetime] | None = None, poll: float | None = None):
         self.engine = engine
-        self.clock = clock
-        self.poll = poll
+        self.clock = clock if clock is not None else DEFAULTS["clock"]
+        self.poll = poll if poll is not None else DEFAULTS["poll"]
         self._wake = trio.Event()
         self._started: set[tuple[str, str, str]] = set()  # triggers evaluated since start (recovery done)
         self.created = 0
@@ -224,11 +229,12 @@ class Scheduler:
         if backfill and not backfill.get("paused"):
             return await self._run_backfill(flow, spec, sched, ctx, now)
         nxt = parse_instant(ctx["nextExecutionDate"]) if ctx.get("nextExecutionDate") else None
-        if nxt is None:
+        if nxt is None:  # first evaluation of this trigger: nothing was missed
             nxt = sched.next_after(now - timedelta(seconds=1))
             ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
             ctx["updatedDate"] = format_instant(now)
             await self.engine.store.save_trigger(ctx)
+            self._started.add(key)
         if key not in self._started:
             self._started.add(key)
             nxt = await self._recover(flow, spec, sched, ctx, nxt, now)
@@ -301,8 +307,9 @@ class Scheduler:
         inputs.update(extra_inputs or {})
         trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
         try:
+            # extra labels (backfill's system.backfill) are set by the engine itself, not checked as user labels
             created = await self.engine.create_execution(flow.namespace, flow.id, inputs=inputs, trigger=trigger,
-                                                         labels=list(spec.labels) + list(extra_labels))
+                                                         labels=list(spec.labels), parent_labels=list(extra_labels))
         except Exception as exc:  # invalid inputs etc.: this date is lost, the schedule goes on
             log.warning("trigger %s.%s.%s: cannot create the execution of %s: %s", flow.namespace, flow.id,
                         spec.id, format_instant(date), exc)
