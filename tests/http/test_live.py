@@ -72,13 +72,16 @@ async def test_follow_logs_sse(api):
     seen = []
 
     async def follow():
-        async with api.client.request(f"/api/v1/logs/{paused['id']}/follow", method="GET") as connection:
-            await connection.send_complete()
-            buffer = b""
-            while "line one" not in buffer.decode():
-                buffer += await connection.receive()
-            seen.extend(sse_events(buffer.rsplit(b"\n\n", 1)[0] + b"\n\n"))
-            await connection.disconnect()
+        # the stream never ends by itself: leave it by cancelling (the test client's __aexit__ would
+        # otherwise wait for a response end that never comes)
+        with trio.CancelScope() as scope:
+            async with api.client.request(f"/api/v1/logs/{paused['id']}/follow", method="GET") as connection:
+                await connection.send_complete()
+                buffer = b""
+                while "line one" not in buffer.decode():
+                    buffer += await connection.receive()
+                seen.extend(sse_events(buffer.rsplit(b"\n\n", 1)[0] + b"\n\n"))
+                scope.cancel()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(follow)
