@@ -469,6 +469,7 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
     """Wait for one child's end: count its states (wait mode), store its outputs, free its slot."""
     try:
         final = await engine.wait_for_end(child_id)
+        live.discard(child_id)  # only once it ended: a cancelled watcher leaves it for the kill cascade
         if wait:
             iterations.ended([h["state"] for h in final["state"]["histories"]])
             if tr.outputs is not None:
@@ -483,7 +484,6 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
             await trio.to_thread.run_sync(engine.storage.put_bytes, line.encode(),
                                           f"{base_prefix}/{iteration}/outputs.ion")
     finally:
-        live.discard(child_id)
         limiter.release_on_behalf_of(token)
 
 
