@@ -201,6 +201,7 @@ class FlowTriggers:
         self._cache: dict[tuple[str, str], tuple[int, Flow | None]] = {}
         self._seen: dict[str, str] = {}       # execution id -> last non-terminal state reported (bus path)
         self.fired = 0                        # executions created by flow triggers (for tests and stats)
+        self._wake = trio.Event()
         self.poll = float(DEFAULTS["poll"])   # seconds between checks for Flow triggers on non-terminal states
 
     #### flows with Flow triggers ########################################################################
@@ -358,7 +359,9 @@ class FlowTriggers:
         task_status.started()
         while True:
             if not await self.wants_non_terminal():
-                await trio.sleep(self.poll)
+                self._wake = trio.Event()
+                with trio.move_on_after(self.poll):
+                    await self._wake.wait()
                 continue
             with self.engine.bus.subscribe(kinds=("execution",), max_buffer=10_000) as sub:
                 with trio.move_on_after(self.poll * 30):
@@ -369,6 +372,10 @@ class FlowTriggers:
                             log.warning("flow-trigger listener dropped events (engine busier than the listener)")
                             continue
                         await self._on_event(event)
+
+    def wake(self) -> None:
+        """Re-check at once whether some Flow trigger needs non-terminal states (after a flow changed)."""
+        self._wake.set()
 
     async def _on_event(self, event: Any) -> None:
         state = State(event.state)

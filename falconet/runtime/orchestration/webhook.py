@@ -19,6 +19,7 @@ import json
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import IllegalArgument, IllegalState, NotFound
+from ..expressions import ExpressionError
 from ..flowmodel import Flow, TriggerSpec
 from ..state import State
 from .context import ConditionContext
@@ -70,7 +71,10 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
         trigger = {"id": spec.id, "type": spec.type, "variables": variables}
         candidate = ex_ops.new_execution(engine, flow, labels=list(spec.labels), trigger=trigger)
         base = _base(engine, flow, candidate, EngineHooks(engine, candidate))
-        expected = str(engine.renderer.render(str(spec.props.get("key", "")), base))
+        try:
+            expected = str(engine.renderer.render(str(spec.props.get("key", "")), base))
+        except ExpressionError:  # e.g. a secret that is not configured: this trigger cannot match
+            continue
         if hmac.compare_digest(expected.encode(), key.encode()):
             match = (spec, candidate, base)
             break

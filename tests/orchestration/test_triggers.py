@@ -1,0 +1,347 @@
+"""Flow triggers (conditions, windows, preconditions, inputs) and the Webhook trigger (reference §5.2, §5.3)."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import trio
+
+from falconet.runtime.errors import NotFound
+
+from .conftest import executions_of
+
+UPSTREAM = """
+id: up
+namespace: orch.trig
+labels:
+  team: data
+inputs:
+  - id: fail
+    type: BOOLEAN
+    defaults: false
+tasks:
+  - id: only
+    type: io.kestra.plugin.core.debug.Return
+    format: "hello {{ execution.id }}"
+  - id: maybe-fail
+    type: io.kestra.plugin.core.execution.Fail
+    runIf: "{{ inputs.fail }}"
+outputs:
+  - id: greeting
+    type: STRING
+    value: "{{ outputs.only.value }}"
+"""
+
+ALERT = """
+id: alert
+namespace: orch.trig
+inputs:
+  - id: upstream
+    type: STRING
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.executionId }} {{ trigger.state }}"
+triggers:
+  - id: on-failure
+    type: io.kestra.plugin.core.trigger.Flow
+    inputs:
+      upstream: "{{ outputs.only.value }}"
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [FAILED]
+      - type: io.kestra.plugin.core.condition.ExecutionNamespace
+        namespace: orch.trig
+      - type: io.kestra.plugin.core.condition.ExecutionLabels
+        labels:
+          team: data
+"""
+
+
+async def settle(engine, n: int = 20) -> None:
+    """Let end-of-execution hooks and the executions they create run (memory store, fake clock)."""
+    for _ in range(n):
+        await trio.sleep(1)
+
+
+async def test_alert_on_failed_executions_of_a_namespace(engine, autojump_clock):
+    await engine.create_flow(UPSTREAM)
+    await engine.create_flow(ALERT)
+    ok = await engine.execute("orch.trig", "up")
+    bad = await engine.execute("orch.trig", "up", {"fail": "true"})
+    assert (ok["state"]["current"], bad["state"]["current"]) == ("SUCCESS", "FAILED")
+    await settle(engine)
+    alerts = await executions_of(engine, "orch.trig", "alert")
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert["state"]["current"] == "SUCCESS"
+    assert alert["inputs"] == {"upstream": f"hello {bad['id']}"}
+    assert alert["trigger"]["id"] == "on-failure"
+    assert alert["trigger"]["variables"] == {"executionId": bad["id"], "namespace": "orch.trig", "flowId": "up",
+                                             "flowRevision": 1, "state": "FAILED",
+                                             "outputs": {"greeting": f"hello {bad['id']}"}}
+
+
+async def test_not_or_expression_and_outputs_conditions(engine, autojump_clock):
+    await engine.create_flow(UPSTREAM)
+    await engine.create_flow("""
+id: combo
+namespace: orch.other
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: combo
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.Or
+        conditions:
+          - type: io.kestra.plugin.core.condition.ExecutionStatus
+            in: [FAILED]
+          - type: io.kestra.plugin.core.condition.Expression
+            expression: "{{ trigger.flowId == 'nope' }}"
+      - type: io.kestra.plugin.core.condition.Not
+        conditions:
+          - type: io.kestra.plugin.core.condition.ExecutionFlow
+            namespace: orch.trig
+            flowId: other
+      - type: io.kestra.plugin.core.condition.ExecutionOutputs
+        expression: "{{ trigger.outputs.greeting is defined }}"
+""")
+    await engine.execute("orch.trig", "up")
+    await engine.execute("orch.trig", "up", {"fail": "true"})
+    await settle(engine)
+    rows = await executions_of(engine, "orch.other", "combo")
+    assert [r["trigger"]["variables"]["state"] for r in rows] == ["FAILED"]
+
+
+async def test_a_flow_does_not_trigger_itself(engine, autojump_clock):
+    await engine.create_flow("""
+id: selfish
+namespace: orch.self
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: me
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionNamespace
+        namespace: orch.self
+""")
+    await engine.execute("orch.self", "selfish")
+    await settle(engine)
+    assert len(await executions_of(engine, "orch.self", "selfish")) == 1
+
+
+MULTI = """
+id: multi
+namespace: orch.multi
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: both
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - id: both
+        type: io.kestra.plugin.core.condition.MultipleCondition
+        window: PT1H
+        conditions:
+          a:
+            type: io.kestra.plugin.core.condition.ExecutionFlow
+            namespace: orch.multi
+            flowId: a
+          b:
+            type: io.kestra.plugin.core.condition.ExecutionFlow
+            namespace: orch.multi
+            flowId: b
+"""
+
+
+def simple(flow_id: str, namespace: str = "orch.multi") -> str:
+    return f"""
+id: {flow_id}
+namespace: {namespace}
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: {flow_id}
+"""
+
+
+async def test_multiple_condition_window_persists_and_resets(engine, autojump_clock):
+    for src in (MULTI, simple("a"), simple("b")):
+        await engine.create_flow(src)
+    await engine.execute("orch.multi", "a")
+    await settle(engine, 3)
+    assert await executions_of(engine, "orch.multi", "multi") == []
+    stored = await engine.store.state_list("multiple-condition")
+    assert len(stored) == 1 and set(stored[0][1]["results"]) == {"a"}
+    await engine.execute("orch.multi", "b")
+    await settle(engine, 3)
+    assert len(await executions_of(engine, "orch.multi", "multi")) == 1
+    assert await engine.store.state_list("multiple-condition") == []  # reset after success
+    await engine.execute("orch.multi", "b")
+    await settle(engine, 3)
+    assert len(await executions_of(engine, "orch.multi", "multi")) == 1
+
+
+async def test_preconditions_flows_and_where(engine, autojump_clock):
+    await engine.create_flow("""
+id: pre
+namespace: orch.pre
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: pre
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    preconditions:
+      id: both
+      flows:
+        - namespace: orch.pre
+          flowId: a
+        - namespace: orch.pre
+          flowId: b
+          states: [FAILED]
+      where:
+        - id: not-c
+          filters:
+            - field: FLOW_ID
+              type: IN
+              values: [a, b]
+""")
+    await engine.create_flow(simple("a", "orch.pre"))
+    await engine.create_flow(simple("b", "orch.pre").replace(
+        "type: io.kestra.plugin.core.log.Log\n    message: b", "type: io.kestra.plugin.core.execution.Fail"))
+    await engine.execute("orch.pre", "a")
+    await settle(engine, 3)
+    assert await executions_of(engine, "orch.pre", "pre") == []
+    await engine.execute("orch.pre", "b")
+    await settle(engine, 3)
+    assert len(await executions_of(engine, "orch.pre", "pre")) == 1
+
+
+async def test_non_terminal_states_fire_through_the_bus(engine, autojump_clock):
+    engine.orchestration.flow_triggers.poll = 0.5
+    await engine.create_flow("""
+id: watch
+namespace: orch.bus
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.state }}"
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    states: [RUNNING, SUCCESS]
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: orch.bus
+        flowId: slow
+""")
+    await engine.create_flow(simple("slow", "orch.bus").replace(
+        "type: io.kestra.plugin.core.log.Log\n    message: slow", "type: io.kestra.plugin.core.flow.Sleep\n    duration: PT5S"))
+    engine.orchestration.flow_triggers.wake()
+    await trio.sleep(2)  # the listener notices the RUNNING trigger and subscribes
+    await engine.execute("orch.bus", "slow")
+    await settle(engine, 3)
+    rows = await executions_of(engine, "orch.bus", "watch")
+    assert sorted(r["trigger"]["variables"]["state"] for r in rows) == ["RUNNING", "SUCCESS"]
+
+
+#### webhook ##################################################################################################
+
+WEBHOOK = """
+id: hook
+namespace: orch.hook
+inputs:
+  - id: name
+    type: STRING
+    defaults: nobody
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.debug.Return
+    format: "hi {{ inputs.name }}"
+outputs:
+  - id: said
+    type: STRING
+    value: "{{ outputs.out.value }}"
+triggers:
+  - id: secret-key
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('HOOK_KEY') }}"
+    inputs:
+      name: "{{ trigger.body.name }}"
+    conditions:
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ trigger.body.go == true }}"
+  - id: waiting
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "wait-{{ flow.id }}"
+    wait: true
+  - id: outputs
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: outputs
+    returnOutputs: true
+"""
+
+
+async def call(engine, key: str, body: dict | None = None):
+    return await engine.webhook("orch.hook", "hook", key, method="POST",
+                                body=json.dumps(body).encode() if body is not None else b"",
+                                headers={"content-type": ["application/json"]}, parameters={})
+
+
+async def test_webhook_key_from_secret_conditions_and_inputs(engine, monkeypatch):
+    monkeypatch.setenv("SECRET_HOOK_KEY", base64.b64encode(b"s3cr3t").decode())
+    await engine.create_flow(WEBHOOK)
+    with pytest.raises(NotFound):
+        await call(engine, "wrong", {"go": True})
+    assert await call(engine, "s3cr3t", {"go": False, "name": "x"}) is None  # conditions unmet: 204
+    doc = await call(engine, "s3cr3t", {"go": True, "name": "ada"})
+    assert doc["state"]["current"] == "CREATED" and doc["inputs"] == {"name": "ada"}
+    assert doc["trigger"]["variables"]["body"] == {"go": True, "name": "ada"}
+    final = await engine.wait_for_end(doc["id"])
+    assert final["outputs"] == {"said": "hi ada"}
+
+
+async def test_webhook_wait_and_return_outputs(engine):
+    await engine.create_flow(WEBHOOK)
+    done = await call(engine, "wait-hook")
+    assert done["state"]["current"] == "SUCCESS" and done["outputs"] == {"said": "hi nobody"}
+    resp = await call(engine, "outputs")
+    assert resp["outputs"] == {"said": "hi nobody"} and resp["state"]["current"] == "SUCCESS"
+    assert "taskRunList" not in resp
+
+
+async def test_webhook_refuses_multiple_condition(engine):
+    from falconet.runtime.errors import IllegalArgument
+
+    await engine.create_flow("""
+id: hook2
+namespace: orch.hook
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: x
+triggers:
+  - id: w
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: k
+    conditions:
+      - id: m
+        type: io.kestra.plugin.core.condition.MultipleCondition
+        conditions:
+          a:
+            type: io.kestra.plugin.core.condition.ExecutionStatus
+            in: [SUCCESS]
+""")
+    with pytest.raises(IllegalArgument):
+        await engine.webhook("orch.hook", "hook2", "k", method="GET", body=b"", headers={}, parameters={})
