@@ -113,8 +113,9 @@ tasks:
     env:
       FALCONET_TEST_MARKER: "{marker}"
     commands:
+      - sleep 300 &
       - echo started
-      - sleep 300
+      - wait
 """)
         with engine.bus.subscribe(namespace="company.team", kinds=("log",)) as logs:
             ex = await engine.execute("company.team", "sleeper", wait=False)
@@ -123,7 +124,7 @@ tasks:
                     if event.data.get("message") == "started":
                         break
         pids = processes_with_marker(marker)
-        assert len(pids) == 2          # the shell and its sleep
+        assert len(pids) == 2          # the shell and its sleep (forked before `echo started`)
         started = time.monotonic()
         await engine.kill(ex["id"])
         with trio.fail_after(5):
