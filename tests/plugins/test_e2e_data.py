@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from falconet.runtime.store.base import ExecutionQuery
+
 from .e2e import engine_at, messages, task_runs
 from .httpserver import serve
 
@@ -114,3 +116,60 @@ tasks:
         runs = task_runs(ex)
         assert len(runs["split"]["outputs"]["uris"]) == 3
         assert runs["content"]["outputs"]["value"] == "id,name\n--\n1,a\n--\n2,b\n--\n|2,b\n1,a\nid,name\n"
+
+
+async def test_seed_pattern_download_duckdb_foreachitem_shell(tmp_path, base_url):
+    """The seed's pipeline: http.Download (local URL) → duckdb Query store:true → ForEachItem over the Ion
+    rows, one subflow per row running a shell.Commands task with the Process runner."""
+    pytest.importorskip("duckdb")
+    async with engine_at(tmp_path) as engine:
+        await engine.create_flow("""
+id: per-item
+namespace: company.team
+inputs:
+  - id: json
+    type: FILE
+tasks:
+  - id: show
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    inputFiles:
+      batch.ion: "{{ inputs.json }}"
+    commands:
+      - cat batch.ion
+""")
+        await engine.create_flow(f"""
+id: seed
+namespace: company.team
+tasks:
+  - id: download
+    type: io.kestra.plugin.core.http.Download
+    uri: {base_url}/items.csv
+  - id: query
+    type: io.kestra.plugin.jdbc.duckdb.Query
+    inputFiles:
+      data.csv: "{{{{ outputs.download.uri }}}}"
+    sql: SELECT id, name FROM read_csv_auto('{{{{ workingDir }}}}/data.csv') ORDER BY id
+    store: true
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{{{{ outputs.query.uri }}}}"
+    batch:
+      rows: 1
+    namespace: company.team
+    flowId: per-item
+    wait: true
+    transmitFailed: true
+    inputs:
+      json: "{{{{ taskrun.items }}}}"
+""")
+        ex = await engine.execute("company.team", "seed")
+        assert ex["state"]["current"] == "SUCCESS", await messages(engine, ex)
+        runs = task_runs(ex)
+        assert runs["each_items"]["outputs"]["numberOfBatches"] == 2
+        assert runs["each_items"]["outputs"]["iterations"]["SUCCESS"] == 2
+        children, _ = await engine.store.search_executions(ExecutionQuery(flow_id="per-item", size=10))
+        assert len(children) == 2
+        shown = sorted([msg for child in children for _lvl, msg in await messages(engine, child, "show")])
+        assert shown == ['{id:1,name:"a"}', '{id:2,name:"b"}']
