@@ -83,6 +83,7 @@ Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillReque
            | SlaDeadline)
 
 INBOX_SIZE = 4096
+PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
 
 
 #### Retry policy ###########################################################################################
@@ -155,6 +156,8 @@ class ExecutionActor:
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
         self._dirty = False
+        self._persisted_state: State | None = None
+        self._persist_scheduled = False
         self._killing = False
         self._kill_target = State.KILLED
 
@@ -329,6 +332,9 @@ class ExecutionActor:
                     self._advance()
                 nursery.cancel_scope.cancel()
         finally:
+            if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
+                self._dirty = False
+                self.engine.persist(self.ex)
             self.done.set()
 
     def _advance(self) -> None:
@@ -363,6 +369,23 @@ class ExecutionActor:
         self._flush()
 
     def _flush(self) -> None:
+        """Persist the document: at once when the execution's own state changed, otherwise (task-run
+        progress only) at most every PERSIST_INTERVAL — losing that progress in a crash only re-runs work,
+        and it saves serialising the whole document after every task run. The end is always written."""
+        if not self._dirty:
+            return
+        state = self.ex.state.current
+        if state is not self._persisted_state or state.is_terminated:
+            self._dirty = False
+            self._persisted_state = state
+            self.engine.persist(self.ex)
+        elif not self._persist_scheduled and self._nursery is not None:
+            self._persist_scheduled = True
+            self._nursery.start_soon(self._persist_later)
+
+    async def _persist_later(self) -> None:
+        await trio.sleep(PERSIST_INTERVAL)
+        self._persist_scheduled = False
         if self._dirty:
             self._dirty = False
             self.engine.persist(self.ex)

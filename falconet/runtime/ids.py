@@ -1,7 +1,7 @@
 """Kestra "friendly ids": a random UUID encoded in base62 (at most 22 characters)."""
 from __future__ import annotations
 
-import uuid
+import random
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -16,6 +16,13 @@ def base62(n: int) -> str:
     return "".join(reversed(out))
 
 
+_random = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy
+
+
 def new_id() -> str:
-    """A new execution or task-run id, e.g. ``4wjtkzwVGBM9yKnjm3yv8r``."""
-    return base62(uuid.uuid4().int)
+    """A new execution or task-run id, e.g. ``4wjtkzwVGBM9yKnjm3yv8r``: 128 random bits shaped as a
+    version-4 UUID (as Kestra's IdUtils), base62-encoded. Drawn without a system call per id."""
+    n = _random.getrandbits(128)
+    n = (n & ~(0xF000 << 64)) | (0x4000 << 64)  # version 4
+    n = (n & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
+    return base62(n)

@@ -1,0 +1,80 @@
+"""The `falconet` command line: flow validate, flow run, configuration errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from falconet.cli import main
+
+GOOD = """id: hello
+namespace: company.team
+inputs:
+  - id: name
+    type: STRING
+tasks:
+  - id: say
+    type: io.kestra.plugin.core.log.Log
+    message: "hello {{ inputs.name }}"
+"""
+
+BAD = """id: broken
+namespace: company.team
+tasks:
+  - id: t
+    type: io.kestra.plugin.core.log.Nope
+"""
+
+
+def test_validate_reports_file_and_line(tmp_path, capsys):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(BAD)
+    assert main(["flow", "validate", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'bad.yaml'}:5:" in out and "Nope" in out
+    assert "good.yaml: OK (company.team.hello)" in out
+    assert main(["flow", "validate", str(tmp_path / "good.yaml")]) == 0
+
+
+def test_validate_missing_path(capsys):
+    assert main(["flow", "validate", "/nonexistent/flow.yaml"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_flow_run_streams_logs_and_exits_by_state(tmp_path):
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(GOOD)
+    proc = subprocess.run([sys.executable, "-m", "falconet", "flow", "run", str(flow), "--input", "name=cli"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO  [say] hello cli" in proc.stdout
+    final = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert final["state"]["current"] == "SUCCESS"
+    failing = tmp_path / "fail.yaml"
+    failing.write_text("id: f\nnamespace: t\ntasks:\n  - id: x\n    type: io.kestra.plugin.core.execution.Fail\n")
+    proc = subprocess.run([sys.executable, "-m", "falconet", "flow", "run", str(failing)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+
+
+def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "falconet.yaml"
+    cfg.write_text("kestra:\n  url: http://x\n  nope: 1\n")
+    assert main(["--config", str(cfg), "flow", "run", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}:3" in err and "kestra.nope" in err
+
+
+@pytest.mark.parametrize("text,needle", [("kestra: [1, 2\n", "invalid YAML"),
+                                         ("kestra:\n  server:\n    basic-auth:\n      enabled: maybe\n",
+                                          "true or false")])
+def test_malformed_config(tmp_path, capsys, text, needle):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    flow = tmp_path / "f.yaml"
+    flow.write_text(GOOD)
+    assert main(["--config", str(cfg), "flow", "run", str(flow)]) == 2
+    assert needle in capsys.readouterr().err
