@@ -129,7 +129,7 @@ async def stalled_client(url: str) -> trio.SocketStream:
 
 
 async def test_fast_and_stalled_websocket_clients(server, engine, api, monkeypatch):
-    monkeypatch.setattr(live, "SEND_DEADLINE", 3.0)
+    monkeypatch.setattr(live, "SEND_DEADLINE", 6.0)
     status, _ = await api.call("POST", "/api/v1/flows", data=many_tasks_flow(200, 32 * 1024), headers=YAML)
     assert status == 200
     created = await api.execute("sock.test", "many")

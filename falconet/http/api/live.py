@@ -26,8 +26,11 @@ Back-pressure: each subscriber reads the engine's bus through a bounded buffer (
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
 subscriber is told once (``Overflow``): the pending deltas are then replaced by one fresh snapshot
 (per-execution feeds) or by fresh snapshots of the running matching executions (``/ws``). A websocket
-client that does not take a message within ``SEND_DEADLINE`` seconds is closed with code 1013 and
-reason ``subscriber too slow``; if even the close frame cannot be written, the connection is dropped.
+client that does not take a message within ``SEND_DEADLINE`` seconds is given up on: its subscription
+is closed at once (nothing more is buffered for it) and the close frame 1013 ``subscriber too slow``
+is queued behind the one message its socket is stuck on (see :class:`Outbox` for why a socket write
+cannot be abandoned): a client that reads again gets it; one that never reads holds a socket and one
+message until it goes away.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ from typing import Any, AsyncIterator
 import trio
 from quart import Blueprint, Response, request, websocket
 
-from ...runtime.errors import NotFound
+from ...runtime.errors import InvalidEntity, NotFound
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from . import params
@@ -225,44 +228,77 @@ class SubscriberTooSlow(Exception):
     """The client did not take a message within SEND_DEADLINE."""
 
 
-async def _send(message: dict[str, Any]) -> None:
-    with trio.move_on_after(SEND_DEADLINE):
-        await websocket.send(dumps(message))
-        return
-    raise SubscriberTooSlow()
+class Outbox:
+    """The feed side of a websocket: hands messages one at a time to a writer task.
+
+    hypercorn writes to the socket inside a *shielded* scope, so a send to a client that stopped
+    reading can neither finish nor be cancelled. The writer task absorbs that wait; the feed only
+    waits (at most SEND_DEADLINE) for the writer to take the next message. A feed that gives up leaves
+    its ``with bus.subscribe(...)`` block at once — the subscription, its buffer and the feed are
+    released — while the writer stays parked on its one message until the client reads or goes away,
+    then sends the close frame (1013 ``subscriber too slow``; 1000 after a normal end).
+    """
+
+    def __init__(self, channel: trio.MemorySendChannel[str]):
+        self._channel = channel
+
+    async def send(self, message: dict[str, Any]) -> None:
+        text = dumps(message)
+        with trio.move_on_after(SEND_DEADLINE):
+            await self._channel.send(text)
+            return
+        raise SubscriberTooSlow()
 
 
-async def _close_too_slow() -> None:
-    with trio.move_on_after(CLOSE_DEADLINE):
-        await websocket.close(*TOO_SLOW)
+async def serve_websocket(feed: Any) -> None:
+    """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
+    returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise."""
+    ws = websocket._get_current_object()
+    send_channel, receive_channel = trio.open_memory_channel[str](0)
+    outcome = {"close": (1000, None)}
+
+    async def writer() -> None:
+        async with receive_channel:
+            async for text in receive_channel:
+                await ws.send(text)
+        code, reason = outcome["close"]
+        with trio.move_on_after(CLOSE_DEADLINE):
+            await ws.close(code, reason)
+
+    await ws.accept()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        async with send_channel:
+            try:
+                result = await feed(Outbox(send_channel))
+                if result is not None:
+                    outcome["close"] = result
+            except SubscriberTooSlow:
+                outcome["close"] = TOO_SLOW
 
 
 @bp.websocket("/executions/<execution_id>/ws")
 async def execution_ws(execution_id: str) -> Any:
     eng = engine()
-    if await eng.get_execution(execution_id) is None:
-        await websocket.accept()
-        await websocket.close(4404, f"execution '{execution_id}' not found")
-        return
-    await websocket.accept()
-    try:
+
+    async def feed(out: Outbox) -> tuple[int, str] | None:
+        if await eng.get_execution(execution_id) is None:
+            return 4404, f"execution '{execution_id}' not found"
         with eng.bus.subscribe(execution_id=execution_id, max_buffer=BUFFER) as sub:
-            feed = execution_feed(eng, execution_id, sub, taskruns=True, logs=True)
-            async with aclosing(feed):
-                async for kind, data in feed:
+            messages = execution_feed(eng, execution_id, sub, taskruns=True, logs=True)
+            async with aclosing(messages):
+                async for kind, data in messages:
                     if kind in ("snapshot", "execution"):
-                        await _send({"type": "execution", "execution": data})
+                        await out.send({"type": "execution", "execution": data})
                     elif kind == "taskrun":
-                        await _send({"type": "taskrun", "executionId": execution_id, "taskRun": data})
+                        await out.send({"type": "taskrun", "executionId": execution_id, "taskRun": data})
                     elif kind == "log":
-                        await _send({"type": "log", "log": data})
+                        await out.send({"type": "log", "log": data})
                     elif kind == "end":
-                        await _send({"type": "end", "execution": data})
-                        await websocket.close(1000)
-                        return
-        await websocket.close(1000)  # deleted while followed
-    except SubscriberTooSlow:
-        await _close_too_slow()
+                        await out.send({"type": "end", "execution": data})
+        return None  # ended (or the execution was deleted while followed): close 1000
+
+    await serve_websocket(feed)
 
 
 def _matches(doc: dict[str, Any], namespace: str | None, flow_id: str | None, states: list[str]) -> bool:
@@ -277,30 +313,28 @@ def _matches(doc: dict[str, Any], namespace: str | None, flow_id: str | None, st
 @bp.websocket("/ws")
 async def executions_ws() -> Any:
     args = websocket.args
-    namespace = params.opt_str(args, "namespace")
-    flow_id = params.opt_str(args, "flowId")
-    try:
-        states = params.parse_states(args.getlist("state"))
-    except Exception as exc:  # noqa: BLE001 - a bad filter closes the socket with the reason
-        await websocket.accept()
-        await websocket.close(4422, str(exc)[:120])
-        return
     eng = engine()
     overflow = _overflow_type()
-    await websocket.accept()
-    try:
-        with eng.bus.subscribe(flow_id=flow_id, max_buffer=BUFFER) as sub:
+
+    async def feed(out: Outbox) -> tuple[int, str] | None:
+        namespace = params.opt_str(args, "namespace")
+        flow_id = params.opt_str(args, "flowId")
+        try:
+            states = params.parse_states(args.getlist("state"))
+        except InvalidEntity as exc:
+            return 4422, str(exc)[:120]
+        with eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), max_buffer=BUFFER) as sub:
             while True:
                 try:
                     event = await sub.receive()
                 except overflow:
                     for doc in await _running(eng, namespace, flow_id, states):
-                        await _send({"type": "execution", "execution": doc})
+                        await out.send({"type": "execution", "execution": doc})
                     continue
-                if event.kind == "execution" and _matches(event.data, namespace, flow_id, states):
-                    await _send({"type": "execution", "execution": public_execution(event.data)})
-    except SubscriberTooSlow:
-        await _close_too_slow()
+                if _matches(event.data, namespace, flow_id, states):
+                    await out.send({"type": "execution", "execution": public_execution(event.data)})
+
+    await serve_websocket(feed)
 
 
 async def _running(eng: Any, namespace: str | None, flow_id: str | None, states: list[str]) -> list[dict[str, Any]]:
