@@ -345,6 +345,7 @@ class Engine:
 
     async def delete_execution(self, execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True,
                                delete_storage: bool = True) -> None:
+        await self.settle(execution_id)
         ex = await self._require(execution_id)
         if execution_id in self.actors:
             raise IllegalState("Cannot delete a running execution; kill it first")

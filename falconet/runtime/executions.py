@@ -298,14 +298,14 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
         target = src.find_task_run(task_run_id)
         if target is None:
             raise IllegalArgument(f"No task found to restart execution from! (taskRunId {task_run_id})")
-        ancestors = {a.id for a in _ancestors(src, target)}
-        idx = src.task_run_list.index(target)
-        drop = _descendants(src, {target.id} | {t.id for t in src.task_run_list[idx + 1:] if t.id not in ancestors})
-        ids: dict[str, str] = {}
         from .ids import new_id
 
-        for tr in src.task_run_list:
-            ids[tr.id] = new_id()
+        # keep what ran before the target, reset the target (RESTARTED), drop what came after it
+        ancestors = {a.id for a in _ancestors(src, target)}
+        idx = src.task_run_list.index(target)
+        drop = _descendants(src, {target.id}) - {target.id}
+        drop |= _descendants(src, {t.id for t in src.task_run_list[idx + 1:] if t.id not in ancestors})
+        ids = {tr.id: new_id() for tr in src.task_run_list}
         for tr in src.task_run_list:
             if tr.id in drop:
                 continue
@@ -315,7 +315,13 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
             copy.parent_task_run_id = ids.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
             if tr.id in ancestors:
                 copy.state.set(State.RUNNING)
+                copy.extra.pop("subflowState", None)
+            elif tr.id == target.id:
+                copy.state.set(State.RESTARTED)
+                for key in ("dispatched", "resumed", "subflowState", "values", "waiting"):
+                    copy.extra.pop(key, None)
             new.task_run_list.append(copy)
+        new.state = src.state.copy()
         new.state.set(State.RESTARTED)
     await engine.store.save_execution(new.to_dict(private=True))
     engine._start_actor(new, flow)
