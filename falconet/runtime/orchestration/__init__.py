@@ -55,6 +55,15 @@ class Orchestration:
         return retry.retry_state(actor, state)
 
     async def on_execution_end(self, ex: Execution, flow: Flow) -> None:
+        """Hand the end of ``ex`` to a task of its own (the ending actor is not held up): retry
+        execution, ``stopAfter``, Flow triggers."""
+        nursery = self.engine._nursery
+        if nursery is None:
+            await self.after_end(ex, flow)
+        else:
+            nursery.start_soon(self.after_end, ex, flow)
+
+    async def after_end(self, ex: Execution, flow: Flow) -> None:
         """Retry execution, ``stopAfter``, Flow triggers. Never raises (errors are logged)."""
         try:
             await retry.create_retry_execution(self.engine, ex, flow)
