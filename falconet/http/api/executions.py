@@ -45,6 +45,23 @@ async def get_or_404(execution_id: str) -> dict[str, Any]:
     return doc
 
 
+def or_create(action: str) -> Any:
+    """``POST /executions/{a}/{b}`` is both "create an execution of flow ``b`` in namespace ``a``" and
+    "action ``b`` on execution ``a``" when ``b`` is an action name (a flow may well be called ``pause``).
+    Like Kestra, a flow wins when no execution has that id and the flow exists."""
+    import functools
+
+    def wrap(view: Any) -> Any:
+        @functools.wraps(view)
+        async def inner(execution_id: str, **kwargs: Any) -> Any:
+            eng = engine()
+            if await eng.get_execution(execution_id) is None and await eng.get_flow(execution_id, action) is not None:
+                return await create_execution(execution_id, action)
+            return await view(execution_id, **kwargs)
+        return inner
+    return wrap
+
+
 def split_form(form: Form, input_ids: set[str]) -> tuple[dict[str, Any], dict[str, tuple[str, Path]]]:
     """Inputs and FILE inputs of a create/resume form.
 
@@ -182,6 +199,7 @@ async def kill(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/restart")
 @bp.post("/executions/<execution_id>/actions/restart")
+@or_create("restart")
 async def restart(execution_id: str) -> Any:
     revision = params.opt_int(request.args, "revision", None, minimum=1)
     return json_response(public_execution(await engine().restart(execution_id, revision=revision)))
@@ -189,6 +207,7 @@ async def restart(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/replay")
 @bp.post("/executions/<execution_id>/actions/replay")
+@or_create("replay")
 async def replay(execution_id: str) -> Any:
     revision = params.opt_int(request.args, "revision", None, minimum=1)
     task_run_id = params.opt_str(request.args, "taskRunId")
@@ -198,6 +217,7 @@ async def replay(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/pause")
 @bp.post("/executions/<execution_id>/actions/pause")
+@or_create("pause")
 async def pause(execution_id: str) -> Any:
     """200, empty. 404 unknown; 422 when not running."""
     await engine().pause(execution_id)
@@ -206,6 +226,7 @@ async def pause(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/resume")
 @bp.post("/executions/<execution_id>/actions/resume")
+@or_create("resume")
 async def resume(execution_id: str) -> Any:
     """Resume a paused execution with multipart ``onResume`` inputs: 204 (0.21 path), 200 + execution (2.0 path)."""
     doc = await get_or_404(execution_id)
@@ -221,6 +242,7 @@ async def resume(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/change-status")
 @bp.post("/executions/<execution_id>/actions/change-status")
+@or_create("change-status")
 async def change_status(execution_id: str) -> Any:
     """Move a terminated execution to another terminal state; 422 otherwise."""
     status = params.parse_state("status", params.required(request.args, "status"))
@@ -229,6 +251,7 @@ async def change_status(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/state")
 @bp.post("/executions/<execution_id>/actions/state")
+@or_create("state")
 async def set_task_run_state(execution_id: str) -> Any:
     """Body ``{"taskRunId": ..., "state": ...}``: force a task run's state (the execution is RESTARTED)."""
     body = await json_body({})
@@ -256,6 +279,7 @@ def parse_label_body(body: Any) -> list[tuple[str, str]]:
 
 @bp.post("/executions/<execution_id>/labels")
 @bp.post("/executions/<execution_id>/actions/labels")
+@or_create("labels")
 async def set_labels(execution_id: str) -> Any:
     """Merge labels into a terminated execution; answers the execution."""
     labels = parse_label_body(await json_body(None))
@@ -264,6 +288,7 @@ async def set_labels(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/unqueue")
 @bp.post("/executions/<execution_id>/actions/unqueue")
+@or_create("unqueue")
 async def unqueue(execution_id: str) -> Any:
     new_state = params.opt_str(request.args, "state")
     doc = await engine().unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
@@ -272,6 +297,7 @@ async def unqueue(execution_id: str) -> Any:
 
 @bp.post("/executions/<execution_id>/force-run")
 @bp.post("/executions/<execution_id>/actions/force-run")
+@or_create("force-run")
 async def force_run(execution_id: str) -> Any:
     return json_response(public_execution(await engine().force_run(execution_id)))
 
