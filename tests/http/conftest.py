@@ -119,3 +119,9 @@ def multipart_body(fields: dict[str, str] = {}, files: list[tuple[str, str, byte
 @pytest.fixture
 def form() -> Any:
     return multipart_body
+
+
+@pytest.fixture
+def all_responses() -> list[tuple[int, str, str]]:
+    """Every response recorded so far in this session (see RESPONSES)."""
+    return RESPONSES
