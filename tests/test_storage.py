@@ -21,7 +21,8 @@ def storage(tmp_path):
 def test_slugify_like_kestra():
     assert slugify("hello") == "hello"
     assert slugify("Hello World") == "hello-world"
-    assert slugify("my.flow_1") == "my-flow_1"
+    assert slugify("my.flow_1") == "my-flow-1"
+    assert slugify("each_split") == "each-split"
     assert slugify("Crème brûlée!") == "creme-brulee"
     assert slugify("--a  b--") == "a-b"
 

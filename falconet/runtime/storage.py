@@ -64,9 +64,10 @@ _DASHES = re.compile(r"-{2,}")
 
 
 def slugify(value: str) -> str:
-    """Kestra's ``Slugify.of``: whitespace -> ``-``, accents stripped, every other non-``[A-Za-z0-9_-]``
-    character -> ``-``, repeated dashes collapsed, edge dashes removed, lower-cased."""
-    s = _WHITESPACE.sub("-", value)
+    """Kestra's ``Slugify.of``: whitespace and ``_`` -> ``-``, accents stripped, every other
+    non-``[A-Za-z0-9-]`` character -> ``-``, repeated dashes collapsed, edge dashes removed, lower-cased
+    (Kestra stores the ``each_split`` task's files under ``tasks/each-split/``)."""
+    s = _WHITESPACE.sub("-", value).replace("_", "-")
     s = "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c))
     s = _NON_WORD.sub("-", s)
     s = _DASHES.sub("-", s).strip("-")

@@ -72,9 +72,7 @@ class ForEachItemSplit(RunnableTask):
             raise TaskFailed(f"Unable to split '{items}': items must be a kestra:// URI")
         batch = ctx.render(ctx.raw("batch") or {"rows": 1})
         plan = batch_plan(batch)
-        # Kestra's slug of the task id turns ``_`` into ``-`` (``tasks/each-split/…``, checked by its tests)
-        prefix = ctx.storage.task_prefix(ctx.namespace, ctx.flow_id, ctx.execution_id,
-                                         ctx.task_id.replace("_", "-"), ctx.task_run_id)
+        prefix = ctx.task_storage_prefix()
         stop = threading.Event()
         try:
             uri = await trio.to_thread.run_sync(split_file, ctx.storage, items, prefix, plan, stop,
