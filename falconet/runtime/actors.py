@@ -369,26 +369,35 @@ class ExecutionActor:
         self._flush()
 
     def _flush(self) -> None:
-        """Persist the document: at once when the execution's own state changed, otherwise (task-run
-        progress only) at most every PERSIST_INTERVAL — losing that progress in a crash only re-runs work,
-        and it saves serialising the whole document after every task run. The end is always written."""
+        """Persist and publish the document after a step.
+
+        An execution state change is published at once; PAUSED/KILLING/QUEUED are also written at once,
+        a terminal state is written (awaited, durable) by the engine before anyone is told the execution
+        ended. Task-run progress alone is written at most every PERSIST_INTERVAL: losing it in a crash
+        only re-runs work (at-least-once), and it saves serialising the whole document per task run."""
         if not self._dirty:
             return
         state = self.ex.state.current
-        if state is not self._persisted_state or state.is_terminated:
-            self._dirty = False
+        if state is not self._persisted_state:
             self._persisted_state = state
-            self.engine.persist(self.ex)
-        elif not self._persist_scheduled and self._nursery is not None:
+            self.engine.publish_execution(self.ex)
+            if state.is_terminated:
+                self._dirty = False
+                return
+            if state in (State.PAUSED, State.KILLING, State.QUEUED):
+                self._dirty = False
+                self.engine.persist(self.ex, publish=False)
+                return
+        if not self._persist_scheduled and self._nursery is not None:
             self._persist_scheduled = True
             self._nursery.start_soon(self._persist_later)
 
     async def _persist_later(self) -> None:
         await trio.sleep(PERSIST_INTERVAL)
         self._persist_scheduled = False
-        if self._dirty:
+        if self._dirty and not self.ex.state.current.is_terminated:
             self._dirty = False
-            self.engine.persist(self.ex)
+            self.engine.persist(self.ex, publish=False)
 
     async def _timer_task(self, d: StartTimer) -> None:
         delay = (d.deadline - now()).total_seconds()

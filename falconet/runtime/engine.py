@@ -384,10 +384,11 @@ class Engine:
 
     #### persistence and events #########################################################################
 
-    def persist(self, ex: Execution) -> None:
-        """Enqueue the document for the store writer (group commit) and publish its state."""
+    def persist(self, ex: Execution, *, publish: bool = True) -> None:
+        """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
         self.store.save_execution_nowait(ex.to_dict(private=True))
-        self.publish_execution(ex)
+        if publish:
+            self.publish_execution(ex)
 
     def publish_execution(self, ex: Execution) -> None:
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
