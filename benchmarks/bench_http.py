@@ -1,0 +1,230 @@
+"""HTTP throughput: executions/s of a 2-task flow (OutputValues → Log) created with
+``POST /api/v1/executions/{ns}/{id}`` by concurrent HTTP clients, and p50/p95 request-to-terminal latency.
+
+The server is ``falconet server local`` in its own process (SQLite store unless ``--store memory``);
+the clients are keep-alive HTTP/1.1 connections on plain sockets in threads (``--client httpx`` uses
+httpx on trio instead, which is slower than the server), ``--procs`` forks more client processes. Latency of one
+execution = its ``state.endDate`` (server clock, same machine) minus the instant its POST was sent.
+Throughput = executions / (last endDate − first POST).
+
+    python benchmarks/bench_http.py [--executions 2000] [--concurrency 64] [--procs 1] [--store sqlite]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import trio
+
+FLOW = """id: two
+namespace: bench.http
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      v: hello
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.out.values.v }}"
+"""
+TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def instant(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+#### Clients ################################################################################################
+
+async def create_many_httpx(base: str, count: int, concurrency: int) -> dict[str, float]:
+    """POST ``count`` executions with httpx, ``concurrency`` requests in flight; {execution id: send time}.
+
+    httpx on trio tops out near 350 requests/s on this machine (measured against ``/ping``), below the
+    server, so the default client is :func:`create_many_raw`."""
+    sent: dict[str, float] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+        remaining = [count]
+
+        async def worker() -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                t = time.time()
+                response = await http.post("/api/v1/executions/bench.http/two")
+                response.raise_for_status()
+                sent[response.json()["id"]] = t
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(worker)
+    return sent
+
+
+_ID = re.compile(rb'"id":"([0-9A-Za-z]+)"')
+
+
+def create_many_raw(base: str, count: int, concurrency: int) -> dict[str, float]:
+    """The same with ``concurrency`` threads, each a keep-alive HTTP/1.1 connection on a plain socket
+    (request bytes prebuilt, the response read by Content-Length): about 2,000 requests/s per process."""
+    host, port = base.removeprefix("http://").split(":")
+    request = (f"POST /api/v1/executions/bench.http/two HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               "Content-Length: 0\r\n\r\n").encode()
+    sent: dict[str, float] = {}
+    remaining = [count]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with socket.create_connection((host, int(port))) as sock:
+            buffer = b""
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                t = time.time()
+                sock.sendall(request)
+                while b"\r\n\r\n" not in buffer:
+                    buffer += sock.recv(65536)
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(head.decode(errors="replace"))
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(buffer) < length:
+                    buffer += sock.recv(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                sent[_ID.search(body).group(1).decode()] = t
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sent
+
+
+def create_many(client: str, base: str, count: int, concurrency: int) -> dict[str, float]:
+    if client == "httpx":
+        return trio.run(create_many_httpx, base, count, concurrency)
+    return create_many_raw(base, count, concurrency)
+
+
+def client_process(client: str, base: str, count: int, concurrency: int,
+                   queue: "multiprocessing.Queue[dict[str, float]]") -> None:
+    queue.put(create_many(client, base, count, concurrency))
+
+
+#### Run ####################################################################################################
+
+def fetch_final(base: str, ids: set[str], timeout: float = 300) -> dict[str, dict]:
+    """Final documents of ``ids`` (polled through the search API until all are terminated)."""
+    deadline = time.time() + timeout
+    done: dict[str, dict] = {}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while len(done) < len(ids) and time.time() < deadline:
+            page = 1
+            while True:
+                r = http.get("/api/v1/executions/search", params={"namespace": "bench.http", "flowId": "two",
+                                                                 "page": page, "size": 1000})
+                r.raise_for_status()
+                results = r.json()["results"]
+                for doc in results:
+                    if doc["id"] in ids and doc["state"]["current"] in TERMINAL:
+                        done[doc["id"]] = doc
+                if len(results) < 1000:
+                    break
+                page += 1
+            if len(done) < len(ids):
+                time.sleep(0.2)
+    return done
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--executions", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64, help="parallel requests per client process")
+    ap.add_argument("--procs", type=int, default=1, help="client processes")
+    ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])
+    ap.add_argument("--client", default="raw", choices=["raw", "httpx"],
+                    help="raw keep-alive sockets (default) or httpx (itself the bottleneck, ~350 req/s)")
+    args = ap.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as data:
+        env = dict(os.environ, FALCONET_STORE=args.store, KESTRA_URL=base)
+        server = subprocess.Popen([sys.executable, "-m", "falconet", "server", "local", "--port", str(port),
+                                   "--data-dir", data], env=env, cwd=Path(__file__).resolve().parent.parent,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            with httpx.Client(base_url=base, timeout=10) as http:
+                for _ in range(100):
+                    try:
+                        if http.get("/ping").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                else:
+                    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+                http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}).raise_for_status()
+                for _ in range(50):  # warm-up
+                    http.post("/api/v1/executions/bench.http/two?wait=true").raise_for_status()
+
+            per_proc = args.executions // args.procs
+            started = time.time()
+            if args.procs == 1:
+                sent = create_many(args.client, base, per_proc, args.concurrency)
+            else:
+                queue: multiprocessing.Queue[dict[str, float]] = multiprocessing.Queue()
+                procs = [multiprocessing.Process(target=client_process, args=(args.client, base, per_proc, args.concurrency, queue))
+                         for _ in range(args.procs)]
+                for p in procs:
+                    p.start()
+                sent = {}
+                for _ in procs:
+                    sent.update(queue.get())
+                for p in procs:
+                    p.join()
+            created = time.time()
+            final = fetch_final(base, set(sent))
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    ends = {i: instant(d["state"]["endDate"]) for i, d in final.items()}
+    latencies = sorted((ends[i] - sent[i]) * 1000 for i in ends)
+    span = max(ends.values()) - min(sent.values())
+    states: dict[str, int] = {}
+    for d in final.values():
+        states[d["state"]["current"]] = states.get(d["state"]["current"], 0) + 1
+    q = statistics.quantiles(latencies, n=100)
+    print(f"store={args.store} executions={len(sent)} terminated={len(final)} states={states}")
+    print(f"client={args.client} processes={args.procs} concurrency/process={args.concurrency}")
+    print(f"POST rate: {len(sent) / (created - started):.0f} creations/s")
+    print(f"throughput: {len(final) / span:.0f} executions/s (first POST to last end: {span:.2f} s)")
+    print(f"request-to-terminal latency: p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(json.dumps({"executions_per_s": round(len(final) / span, 1), "p50_ms": round(q[49], 1),
+                      "p95_ms": round(q[94], 1)}))
+    return 0 if len(final) == len(sent) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
