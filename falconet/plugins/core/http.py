@@ -16,15 +16,24 @@ import json
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
 import trio
 
 from ...runtime.durations import parse_duration
 from ...runtime.errors import IllegalArgument, NotFound
 from ...runtime.plugin import BOOLEAN, MAP, OBJECT, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+
+def _httpx() -> Any:
+    """The ``httpx`` module, imported on first use (~12 MB an idle server should not carry)."""
+    import httpx
+
+    return httpx
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 _CHUNK = 1 << 16
@@ -70,13 +79,13 @@ def open_client(ctx: RunContext) -> httpx.AsyncClient:
         raise TaskFailed("options and sslOptions must be objects")
     connect = _seconds(options.get("connectTimeout"), "connectTimeout")
     read = _seconds(options.get("readTimeout") or options.get("readIdleTimeout"), "readTimeout")
-    timeout = httpx.Timeout(60.0 if read is None else read, connect=10.0 if connect is None else connect)
+    timeout = _httpx().Timeout(60.0 if read is None else read, connect=10.0 if connect is None else connect)
     auth: httpx.Auth | None = None
     spec = options.get("auth")
     if isinstance(spec, dict) and str(spec.get("type", "")).upper() == "BASIC":
-        auth = httpx.BasicAuth(str(spec.get("username", "")), str(spec.get("password", "")))
+        auth = _httpx().BasicAuth(str(spec.get("username", "")), str(spec.get("password", "")))
     elif options.get("basicAuthUser") is not None:
-        auth = httpx.BasicAuth(str(options["basicAuthUser"]), str(options.get("basicAuthPassword", "")))
+        auth = _httpx().BasicAuth(str(options["basicAuthUser"]), str(options.get("basicAuthPassword", "")))
     headers = {}
     if isinstance(spec, dict) and str(spec.get("type", "")).upper() == "BEARER":
         headers["Authorization"] = f"Bearer {spec.get('token', '')}"
@@ -85,7 +94,7 @@ def open_client(ctx: RunContext) -> httpx.AsyncClient:
         user = options.get("proxyUsername")
         cred = f"{user}:{options.get('proxyPassword', '')}@" if user else ""
         proxy = f"http://{cred}{options['proxyAddress']}:{options.get('proxyPort', 8080)}"
-    return httpx.AsyncClient(
+    return _httpx().AsyncClient(
         timeout=timeout, auth=auth, headers=headers, proxy=proxy,
         follow_redirects=_truthy(options.get("followRedirects"), True),
         verify=not _truthy(ssl.get("insecureTrustAllCertificates"), False),
@@ -192,7 +201,7 @@ class Request(RunnableTask):
                         chunks.append(chunk)
                 finally:
                     await response.aclose()
-            except httpx.HTTPError as exc:
+            except _httpx().HTTPError as exc:
                 raise _request_error(request.url, exc) from exc
         content = b"".join(chunks)
         ctx.metric("counter", "response.length", len(content), _tags(request, response))
@@ -250,7 +259,7 @@ class Download(RunnableTask):
                             length += len(chunk)
                 finally:
                     await response.aclose()
-            except httpx.HTTPError as exc:
+            except _httpx().HTTPError as exc:
                 raise _request_error(request.url, exc) from exc
         expected = response.headers.get("content-length")
         if expected is not None and _is_identity(response) and expected.isdigit() and int(expected) != length:

@@ -3,6 +3,10 @@
 Importing this package without the ``duckdb`` module installed raises ``ModuleNotFoundError`` naming
 ``duckdb``; ``load_plugins()`` then skips the family (``falconet.plugins.OPTIONAL_DEPENDENCIES``).
 """
-import duckdb as _duckdb  # noqa: F401  (fail fast when the optional extra is missing)
+import importlib.util
+
+# fail fast when the optional extra is missing, without importing duckdb (~20 MB) before a query runs
+if importlib.util.find_spec("duckdb") is None:
+    raise ModuleNotFoundError("No module named 'duckdb'", name="duckdb")
 
 from . import query  # noqa: F401,E402  (registration side effects)

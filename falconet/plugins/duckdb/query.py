@@ -21,14 +21,24 @@ import decimal
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import trio
 
 from ...runtime.plugin import ANY, BOOLEAN, ENUM, LIST, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
 from ..ion import write_ion_rows
 from ..scripts.files import as_file_map, safe_join, write_input_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+
+
+def _duckdb() -> Any:
+    """The ``duckdb`` module, imported on first use: it weighs ~20 MB that an idle server should not carry."""
+    import duckdb
+
+    return duckdb
+
 
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
 _BATCH = 2048
@@ -70,7 +80,7 @@ def _interrupt_until_done(conn: "duckdb.DuckDBPyConnection", done: threading.Eve
     """Interrupt ``conn`` until its abandoned worker has finished (an interrupt that lands before the
     query starts would be lost, so it is repeated every 50 ms)."""
     while not done.is_set():
-        with contextlib.suppress(duckdb.Error):   # closed meanwhile: the worker is finishing
+        with contextlib.suppress(_duckdb().Error):   # closed meanwhile: the worker is finishing
             conn.interrupt()
         done.wait(0.05)
 
@@ -124,8 +134,8 @@ class Query(RunnableTask):
         time_zone = ctx.prop("timeZoneId")
         store_path = working_dir / f"{ctx.task_id}_result.ion"
         try:
-            conn = duckdb.connect(database_path(ctx.prop("url")))
-        except duckdb.Error as exc:
+            conn = _duckdb().connect(database_path(ctx.prop("url")))
+        except _duckdb().Error as exc:
             raise TaskFailed(f"Unable to open DuckDB database: {exc}") from exc
 
         done = threading.Event()
@@ -161,7 +171,7 @@ class Query(RunnableTask):
                 threading.Thread(target=_interrupt_until_done, args=(conn, done), daemon=True,
                                  name="duckdb-interrupt").start()
                 raise
-        except duckdb.Error as exc:
+        except _duckdb().Error as exc:
             raise TaskFailed(f"DuckDB query failed: {exc}") from exc
         if fetch_type == "STORE":
             outputs["uri"] = await ctx.put_file(store_path)

@@ -1,0 +1,55 @@
+"""Server start-up time and idle memory (this machine). Prints figures; not a test.
+
+    python benchmarks/bench_server.py
+
+Starts `falconet server local` on a free port with a fresh data folder, measures the time until
+`GET /api/v1/configs` answers, then the process RSS after one idle second.
+Targets (DESIGN.md): answering HTTP in <= 1 s, idle RSS <= 60 MB.
+"""
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one() -> tuple[float, int]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "falconet", "server", "local", "--port", str(port),
+                                 "--data-dir", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/configs", timeout=1).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() - start > 30:
+                        raise SystemExit("the server did not start")
+                    time.sleep(0.005)
+            ready = time.monotonic() - start
+            time.sleep(1)
+            with open(f"/proc/{proc.pid}/status") as f:
+                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return ready, rss
+
+
+if __name__ == "__main__":
+    runs = [one() for _ in range(3)]
+    print(f"start-up to first HTTP answer: median {statistics.median(r[0] for r in runs) * 1000:.0f} ms "
+          f"(runs: {', '.join(f'{r[0] * 1000:.0f}' for r in runs)})")
+    print(f"idle RSS after 1 s: median {statistics.median(r[1] for r in runs) / 1024:.1f} MB")
