@@ -199,9 +199,9 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
             form = await request.form
             yield Form(fields=[(k, v) for k, v in form.items(multi=True)])
         else:
-            data = await read_body(request, limit=1)
-            if data:
-                raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
+            async for chunk in request.body:
+                if chunk:
+                    raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
             yield Form()
     finally:
         if collector is not None:

@@ -30,6 +30,7 @@ bp = Blueprint("files", __name__)
 CHUNK = 256 * 1024
 PREVIEW_INITIAL = 100
 PREVIEW_MAX = 5000
+PREVIEW_TEXT_LIMIT = 1024 * 1024  # characters of a TEXT preview, whatever the line lengths
 _TEXT_EXTENSIONS = {"txt", "csv", "tsv", "log", "json", "yaml", "yml", "xml", "html", "sql", "py", "sh", "js",
                     "ts", "java", "md", "properties", "conf", "ini", "toml", "r", "go", "rs"}
 _IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
@@ -181,11 +182,16 @@ def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encod
                     rows.append(line.rstrip("\r\n"))
             out.update(type="LIST", content=rows)
         else:
-            for line in text:
-                if len(rows) == max_rows:
-                    truncated = True
+            budget = PREVIEW_TEXT_LIMIT
+            while len(rows) < max_rows:
+                line = text.readline(min(budget, 64 * 1024))
+                if not line:
                     break
                 rows.append(line)
+                budget -= len(line)
+                if budget <= 0:
+                    break
+            truncated = bool(text.read(1))
             out.update(type="MARKDOWN" if extension == "md" else "TEXT", content="".join(rows))
     out.update(maxLine=max_rows, truncated=truncated)
     return out
