@@ -375,3 +375,26 @@ async def test_unknown_route_and_method(api):
     assert status == 405 and body["message"].startswith("Method Not Allowed")
     status, _ = await api.call("GET", "/api/v1/other-tenant/executions/search")
     assert status == 404
+
+
+async def test_bulk_by_query(api):
+    await api.flow(TWO)
+    await api.flow(SLEEP)
+    await api.flow(FAIL)
+    done = [await api.wait((await api.execute("company.team", "two"))["id"]) for _ in range(2)]
+    failed = await api.wait((await api.execute("company.team", "fail"))["id"])
+    running = await api.execute("company.team", "sleep")
+    await api.wait_state(running["id"], "RUNNING")
+
+    status, body = await api.call("DELETE", "/api/v1/executions/kill/by-query?namespace=company.team")
+    assert status == 200 and body == {"count": 1}  # only the running one is eligible
+    assert (await api.wait(running["id"]))["state"]["current"] == "KILLED"
+    status, body = await api.call("POST", "/api/v1/executions/restart/by-query?flowId=fail")
+    assert status == 200 and body == {"count": 1}
+    await api.wait(failed["id"])
+    status, body = await api.call("DELETE", "/api/v1/executions/by-query?flowId=two")
+    assert status == 200 and body == {"count": 2}
+    for doc in done:
+        assert (await api.call("GET", f"/api/v1/executions/{doc['id']}"))[0] == 404
+    status, _ = await api.call("DELETE", "/api/v1/executions/by-query?page=0")
+    assert status == 422

@@ -155,3 +155,16 @@ async def test_namespace_update_and_bulk(api):
     assert status == 200 and res == {"count": 1}
     status, res = await api.call("DELETE", "/api/v1/flows/delete/by-ids", json={"not": "a list"})
     assert status == 422
+
+
+async def test_source_search(api):
+    await api.flow(HELLO)
+    await api.flow(OTHER)
+    status, page = await api.call("GET", "/api/v1/flows/source?q=debug.Return")
+    assert status == 200 and page["total"] == 1
+    row = page["results"][0]
+    assert row["model"]["id"] == "other" and row["fragments"] == ["type: io.kestra.plugin.core.debug.Return"]
+    status, page = await api.call("GET", "/api/v1/flows/source?namespace=company.team.sub")
+    assert [r["model"]["id"] for r in page["results"]] == ["other"]
+    status, _ = await api.call("GET", "/api/v1/flows/source?page=0")
+    assert status == 422

@@ -329,8 +329,9 @@ def _bulk_invalid(action: str, invalids: list[dict[str, Any]]) -> Any:
     return Response(dumps(body), status=400, content_type="application/json")
 
 
-async def _bulk(action: str, ids: list[str], check: Any, apply: Any) -> Any:
-    """Validate every id first (400 with ``invalids`` if any is not eligible), then apply: ``{"count": n}``."""
+async def _bulk(action: str, ids: list[str], check: Any, apply: Any, *, strict: bool = True) -> Any:
+    """Check every execution first — ``strict``: 400 with ``invalids`` if any is missing or not eligible;
+    otherwise those are skipped — then apply the action to the others: ``{"count": n}``."""
     invalids, docs = [], []
     for execution_id in ids:
         doc = await engine().get_execution(execution_id)
@@ -339,7 +340,7 @@ async def _bulk(action: str, ids: list[str], check: Any, apply: Any) -> Any:
             invalids.append({"message": reason, "invalidValue": execution_id})
         else:
             docs.append(doc)
-    if invalids:
+    if invalids and strict:
         return _bulk_invalid(action, invalids)
     count = 0
     for doc in docs:
@@ -384,3 +385,42 @@ async def bulk_restart() -> Any:
                        lambda d: None if _current(d).is_restartable else "execution must be failed or paused",
                        lambda i: engine().restart(i))
 
+
+
+#### Bulk actions by query ##################################################################################
+# The search parameters of GET /executions/search select the executions; those not eligible for the
+# action (e.g. already terminated for a kill) are skipped rather than reported: {"count": n applied}.
+
+async def _ids_by_query() -> list[str]:
+    """Ids of every execution the search parameters of the request match (all pages)."""
+    query = _query(request.args)
+    ids: list[str] = []
+    query.page, query.size = 1, 1000
+    while True:
+        docs, total = await engine().store.search_executions(query)
+        ids.extend(d["id"] for d in docs)
+        if not docs or len(ids) >= total:
+            return ids
+        query.page += 1
+
+
+@bp.delete("/executions/kill/by-query")
+async def bulk_kill_by_query() -> Any:
+    return await _bulk("kill", await _ids_by_query(),
+                       lambda d: "execution already finished" if _current(d).is_terminated else None,
+                       lambda i: engine().kill(i, cascade=True), strict=False)
+
+
+@bp.delete("/executions/by-query")
+async def bulk_delete_by_query() -> Any:
+    include_running = params.opt_bool(request.args, "includeNonTerminated", False)
+    return await _bulk("delete", await _ids_by_query(),
+                       lambda d: None if include_running or _current(d).is_terminated else "execution not terminated",
+                       lambda i: engine().delete_execution(i), strict=False)
+
+
+@bp.post("/executions/restart/by-query")
+async def bulk_restart_by_query() -> Any:
+    return await _bulk("restart", await _ids_by_query(),
+                       lambda d: None if _current(d).is_restartable else "execution must be failed or paused",
+                       lambda i: engine().restart(i), strict=False)

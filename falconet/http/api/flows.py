@@ -138,6 +138,22 @@ async def search_flows() -> Any:
     return paged(page_slice(docs, page, size), len(docs))
 
 
+@bp.get("/flows/source")
+async def search_sources() -> Any:
+    """Full-text search over sources: ``PagedResults<{"model": Flow, "fragments": [matching lines]}>``."""
+    args = request.args
+    page, size, sort = params.paging(args)
+    q = (params.opt_str(args, "q") or "").lower()
+    rows = []
+    for flow in await engine().list_flows(params.opt_str(args, "namespace")):
+        lines = [line.strip() for line in flow.source.splitlines() if q in line.lower()] if q else []
+        if q and not lines:
+            continue
+        rows.append({"model": flow_json(flow, source=False), "fragments": lines[:5]})
+    rows = params.sort_items(rows, [f"model.{s}" for s in sort], ["model.namespace:asc", "model.id:asc"])
+    return paged(page_slice(rows, page, size), len(rows))
+
+
 @bp.get("/flows/distinct-namespaces")
 async def distinct_namespaces() -> Any:
     q = (params.opt_str(request.args, "q") or "").lower()
