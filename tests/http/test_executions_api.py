@@ -398,3 +398,16 @@ async def test_bulk_by_query(api):
         assert (await api.call("GET", f"/api/v1/executions/{doc['id']}"))[0] == 404
     status, _ = await api.call("DELETE", "/api/v1/executions/by-query?page=0")
     assert status == 422
+
+
+async def test_labels_on_running_is_400_and_2_0_resume_answers_the_execution(api, form):
+    await api.flow(PAUSE)
+    paused = await api.execute("company.team", "pausing")
+    await api.wait_state(paused["id"], "PAUSED")
+    status, body = await api.call("POST", f"/api/v1/executions/{paused['id']}/labels", json=[{"key": "k", "value": "v"}])
+    assert status == 400 and body["message"].startswith("Bad Request")
+    data, headers = form({"answer": "yes"})
+    status, doc = await api.call("POST", f"/api/v1/main/executions/{paused['id']}/actions/resume", data=data,
+                                 headers=headers)
+    assert status == 200 and doc["id"] == paused["id"] and doc["state"]["current"] != "PAUSED"
+    assert ret_output(await api.wait(paused["id"]), "after") == "yes"
