@@ -10,14 +10,14 @@ import base64
 import contextlib
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 import trio
 
 from . import executions as _ex_ops
-from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested, SubflowEnded
+from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
 from .config import Config
 from .errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation

@@ -5,15 +5,13 @@ each module readable; every function takes the engine as its first argument.
 from __future__ import annotations
 
 import collections
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import trio
-
-from .errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
-from .model import Execution, StateHistory, TaskRun, format_instant, now, parse_instant
+from .model import Execution, TaskRun, format_instant, now
 from .state import State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -269,7 +267,9 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     ex.extra.pop("manualPause", None)
     old_actor = engine.actors.get(execution_id)
     if old_actor is not None:
-        await old_actor.send(__import__("falconet.runtime.actors", fromlist=["KillRequested"]).KillRequested("restart"))
+        from .actors import KillRequested
+
+        await old_actor.send(KillRequested("restart"))
         await old_actor.done.wait()
     ex.state.set(State.RESTARTED)
     ex.metadata = dict(ex.metadata, attemptNumber=int(ex.metadata.get("attemptNumber", 1)) + 1)
@@ -566,5 +566,3 @@ def kv_entry(previous: dict[str, Any] | None, value: Any, kv_type: str | None, t
     return entry
 
 
-__all__ = ["admit", "new_execution", "restart", "replay", "run_subflow", "webhook", "timedelta", "parse_instant",
-           "StateHistory", "InvalidEntity", "Violation", "trio"]
