@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from . import workingdir
 from .executor import Machine, RunTask, StartSubflow, StartTimer
 from .flowmodel import RetrySpec, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
@@ -152,6 +153,7 @@ class ExecutionActor:
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
         self.seen_cancel: set[str] = set()
+        self.wd_ready: dict[str, trio.Event] = {}  # WorkingDirectory task run id -> set once its directory exists
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
@@ -223,6 +225,10 @@ class ExecutionActor:
             for sla in self.flow.sla:
                 if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
                     self._sla_violated(sla, f"execution duration exceeded {sla.duration}")
+        elif isinstance(msg, workingdir.WorkingDirectoryEvent):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None:
+                workingdir.apply_event(m, tr, msg, self._log)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.extra["manualPause"] = True
@@ -316,6 +322,7 @@ class ExecutionActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                workingdir.recover(self)
                 for sla in self.flow.sla:
                     if sla.type == "MAX_DURATION" and sla.duration is not None:
                         nursery.start_soon(self._sla_timer, sla)
@@ -332,6 +339,8 @@ class ExecutionActor:
                     self._advance()
                 nursery.cancel_scope.cancel()
         finally:
+            if self.ex.state.current.is_terminated:
+                await workingdir.cleanup(self)
             if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
                 self._dirty = False
                 self.engine.persist(self.ex)
@@ -364,6 +373,12 @@ class ExecutionActor:
             elif isinstance(d, StartSubflow):
                 assert self._nursery is not None
                 self._nursery.start_soon(self.engine.run_subflow, self, d.task_run, d.task)
+            elif isinstance(d, workingdir.PrepareWorkingDirectory):
+                assert self._nursery is not None
+                self._nursery.start_soon(workingdir.prepare, self, d.task_run, d.task)
+            elif isinstance(d, workingdir.FinishWorkingDirectory):
+                assert self._nursery is not None
+                self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
         if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
             self._end()
         self._flush()
@@ -483,9 +498,10 @@ class ExecutionActor:
     async def _one_attempt(self, tr: TaskRun, task: TaskSpec, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from .durations import parse_duration
 
+        shared_dir = await workingdir.shared_directory(self, tr)
         variables = self.variables_for(tr, task)
         ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs,
-                             self.secrets)
+                             self.secrets, shared_dir=shared_dir)
         try:
             instance = task.cls()
             timeout = None
@@ -504,7 +520,7 @@ class ExecutionActor:
             raise
         except TaskFailed as exc:
             ctx.logger.error(str(exc))
-            return State.FAILED, None
+            return State.FAILED, exc.outputs
         except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
             message = str(exc) or type(exc).__name__
             ctx.logger.error(message)

@@ -19,6 +19,7 @@ from .executor import (
 from .flowmodel import TaskSpec
 from .model import Attempt, StateHistory, TaskRun, now
 from .state import State
+from . import workingdir
 
 SEQUENTIAL_LIKE = {"Sequential", "AllowFailure", "WorkingDirectory", "Worker", "Template"}
 EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
@@ -114,6 +115,8 @@ def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]
         tr.iteration = 0
         tr.outputs = {"iterationCount": 0}
         tr.extra["loopStart"] = now().isoformat()
+    elif name in workingdir.KINDS:
+        workingdir.on_start(m, tr, task, dispatches)
     elif name in EXECUTABLE:
         if name != "ForEachItem":
             tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
@@ -156,6 +159,8 @@ def nexts(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved]:
             return []
         return m.sequential_nexts(kids, errors, finally_, tr.id)
     if name in EXECUTABLE:
+        return []
+    if name in workingdir.KINDS and not workingdir.ready(tr):
         return []
     if name in ("WaitFor", "LoopUntil"):
         if tr.extra.get("waiting"):
@@ -236,6 +241,10 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
     kids = children(m, tr, task)
     if name in ("WaitFor", "LoopUntil"):
         return _waitfor_state(m, tr, task, dispatches, kids)
+    if name in workingdir.KINDS:
+        state = (m.resolve_state(kids, errors, finally_, tr, allow_failure, allow_warning)
+                 if workingdir.ready(tr) else None)
+        return workingdir.resolve(m, tr, task, state, dispatches)
     if name in EACH_TYPES and not tr.extra.get("values"):
         return State.SUCCESS
     if name == "If" and kids is None:

@@ -113,7 +113,15 @@ class Condition(Plugin):
 #### Errors plugins raise ###################################################################################
 
 class TaskFailed(Exception):
-    """The attempt failed; the message is logged at ERROR on the task run."""
+    """The attempt failed; the message is logged at ERROR on the task run.
+
+    ``outputs`` (optional) are kept on the failed task run, as Kestra keeps a script's ``vars``,
+    ``exitCode`` and ``outputFiles`` when it exits non-zero.
+    """
+
+    def __init__(self, message: str = "", outputs: "dict[str, Any] | None" = None):
+        super().__init__(message)
+        self.outputs = outputs
 
 
 #### The run context facade #################################################################################
@@ -181,8 +189,12 @@ class RunContext(Protocol):
     async def put_file(self, source: "Path", name: str | None = None) -> str:
         """Copy a local file into this task run's storage folder; returns its ``kestra:///`` URI."""
 
+    #: True when :meth:`open_temp_dir` returns the directory shared by an enclosing WorkingDirectory
+    shared_temp_dir: bool
+
     async def open_temp_dir(self) -> "Path":
-        """A fresh temporary working directory for this attempt, removed when the attempt ends."""
+        """A fresh temporary working directory for this attempt, removed when the attempt ends; inside a
+        ``WorkingDirectory`` the directory shared by all its tasks (kept: the WorkingDirectory removes it)."""
 
     # -- key-value store ------------------------------------------------------------------------------
     async def kv_get(self, namespace: str, key: str) -> Any:

@@ -219,7 +219,7 @@ class TaskRunContext:
 
     def __init__(self, engine: "Engine", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
                  variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]],
-                 secrets: Sequence[str] = ()):
+                 secrets: Sequence[str] = (), shared_dir: Path | None = None):
         self._engine = engine
         self._ex = execution
         self._tr = tr
@@ -239,6 +239,9 @@ class TaskRunContext:
         self.warning = False
         self.metrics: list[dict[str, Any]] = []
         self._temp_dirs: list[Path] = []
+        # the directory of an enclosing WorkingDirectory: open_temp_dir returns it and cleanup keeps it
+        self._shared_dir = shared_dir
+        self.shared_temp_dir = shared_dir is not None
 
     # -- properties -----------------------------------------------------------------------------------
     def raw(self, name: str, default: Any = None) -> Any:
@@ -300,6 +303,10 @@ class TaskRunContext:
         return await trio.to_thread.run_sync(self.storage.put_file, source, dest)
 
     async def open_temp_dir(self) -> Path:
+        """A fresh directory removed at attempt end — or, inside a WorkingDirectory, the directory it shares
+        between its tasks (created by the WorkingDirectory, kept after the attempt)."""
+        if self._shared_dir is not None:
+            return self._shared_dir
         base = self._engine.temp_root()
         path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
         self._temp_dirs.append(path)

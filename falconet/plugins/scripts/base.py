@@ -10,8 +10,11 @@ One attempt:
    environment plus ``env``, its lines streamed into the logs and parsed for ``::{…}::`` outputs;
 4. files matching ``outputFiles`` and everything in the output directory are uploaded.
 
+Inside a ``WorkingDirectory`` the directory it shares is the working directory itself (earlier tasks' files
+are there), and the output directory is a private sibling removed after the attempt.
+
 Outputs: ``vars`` (merged ``::{"outputs":…}::``), ``exitCode``, ``outputFiles`` (name → ``kestra:///`` URI).
-A non-zero exit fails the attempt with "Command failed with exit code N"; with ``warningOnStdErr`` (default
+A non-zero exit fails the attempt with "Command failed with exit code N" and keeps those outputs; with ``warningOnStdErr`` (default
 true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole process group.
 """
 from __future__ import annotations
@@ -20,8 +23,12 @@ import abc
 import json
 import os
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+import trio
 
 from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Plugin, Prop, RunContext, RunnableTask, \
     TaskFailed, register
@@ -147,7 +154,26 @@ class ScriptTask(RunnableTask):
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         self.check_runner(ctx)
         root = Path(await ctx.open_temp_dir())
-        working_dir, output_dir = root / "working", root / "outputs"
+        if getattr(ctx, "shared_temp_dir", False):
+            # inside a WorkingDirectory: the shared directory is the working directory; the output directory
+            # and interpreter shims go to a private sibling so that later tasks and the WorkingDirectory's
+            # outputFiles globs never see them
+            scratch = Path(await trio.to_thread.run_sync(
+                lambda: tempfile.mkdtemp(prefix=f"{root.name}-task-", dir=root.parent)))
+            working_dir = root
+        else:
+            scratch, working_dir = root, root / "working"
+        try:
+            return await self._run_in(ctx, scratch, working_dir)
+        finally:
+            if scratch is not root:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(shutil.rmtree, scratch, True)
+
+    async def _run_in(self, ctx: RunContext, root: Path, working_dir: Path) -> dict[str, Any]:
+        """One run with ``working_dir`` as the process's cwd and ``root`` for the output directory and
+        interpreter shims (the same folder outside a WorkingDirectory)."""
+        output_dir = root / "outputs"
         working_dir.mkdir(exist_ok=True)
         output_dir.mkdir(exist_ok=True)
         extra = {"workingDir": str(working_dir), "outputDir": str(output_dir),
@@ -180,12 +206,14 @@ class ScriptTask(RunnableTask):
             raise TaskFailed(f"Unable to start {shlex.join(interpreter)}: {exc}") from exc
 
         output_files = await upload_output_files(ctx, working_dir, self.output_globs(ctx, extra), output_dir)
+        outputs = {"vars": consumer.vars, "exitCode": exit_code, "outputFiles": output_files,
+                   **self.extra_outputs(consumer)}
         if exit_code != 0:
-            raise TaskFailed(f"Command failed with exit code {exit_code}")
+            # Kestra keeps vars, exitCode and outputFiles on the failed task run
+            raise TaskFailed(f"Command failed with exit code {exit_code}", outputs=outputs)
         if ctx.prop("warningOnStdErr") and consumer.stderr_count:
             ctx.set_warning()
-        return {"vars": consumer.vars, "exitCode": exit_code, "outputFiles": output_files,
-                **self.extra_outputs(consumer)}
+        return outputs
 
 
 def _python_shim(root: Path, python: str) -> Path:

@@ -63,7 +63,12 @@ class _LegacyScript(ScriptTask):
         return {"stdOutLineCount": consumer.stdout_count, "stdErrLineCount": consumer.stderr_count}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        outputs = await super().run(ctx)
+        try:
+            outputs = await super().run(ctx)
+        except TaskFailed as exc:
+            if exc.outputs is not None:
+                exc.outputs["files"] = exc.outputs["outputFiles"]
+            raise
         assert outputs is not None
         outputs["files"] = outputs["outputFiles"]
         return outputs
