@@ -6,6 +6,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "falconet.plugins.core.output",
     "falconet.plugins.core.flow",
     "falconet.plugins.core.execution",
+    "falconet.plugins.core.executions_admin",
     "falconet.plugins.core.resume",
     "falconet.plugins.core.kv",
     "falconet.plugins.core.trigger",

@@ -15,7 +15,9 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
+    from typing import Sequence
 
 
 #### Property declarations ##################################################################################
@@ -209,6 +211,19 @@ class RunContext(Protocol):
 
     async def kv_keys(self, namespace: str) -> list[str]:
         """The keys of ``namespace`` (expired ones excluded)."""
+
+    # -- other executions -----------------------------------------------------------------------------
+    async def search_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                                states: "Sequence[str]" = (), start_date: "datetime | None" = None,
+                                end_date: "datetime | None" = None) -> list[dict[str, Any]]:
+        """Stored executions (Kestra JSON) matching the filters, oldest first: ``namespace`` matches itself
+        and its sub-namespaces, ``start_date``/``end_date`` bound ``state.startDate``. Used by
+        ``execution.Count`` and ``execution.PurgeExecutions``."""
+
+    async def purge_execution(self, execution_id: str, *, execution: bool = True, logs: bool = True,
+                              metrics: bool = True, storage: bool = True) -> dict[str, int]:
+        """Delete a terminated execution's document, logs, metrics and/or storage files; returns the counts
+        ``{"executions", "logs", "metrics", "storages"}``. Raises IllegalState while it runs."""
 
     # -- logs -----------------------------------------------------------------------------------------
     async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,

@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import trio
 
 from .model import format_instant, now
+from .state import State
 from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,
                      TaskFailed)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from .engine import Engine
     from .flowmodel import TaskSpec
     from .model import Execution, TaskRun
 
+_SEARCH_PAGE = 500  # executions read per store query by search_executions
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 _THREAD = threading.current_thread().name
 
@@ -351,6 +355,54 @@ class TaskRunContext:
             await self._engine.resume(execution_id, inputs=inputs or {})
         except FalconetError as exc:
             raise TaskFailed(f"Unable to resume execution '{execution_id}': {exc}") from exc
+
+    async def search_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                                states: Sequence[str] = (), start_date: "datetime | None" = None,
+                                end_date: "datetime | None" = None) -> list[dict[str, Any]]:
+        """Stored executions matching the filters (``namespace`` matches itself and its sub-namespaces;
+        dates bound ``state.startDate``), oldest first, read page by page. IllegalArgument for an unknown
+        state. Executions still running are seen as last persisted."""
+        from .store.base import ExecutionQuery
+
+        store = self._engine.store
+        await store.flush()
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            rows, total = await store.search_executions(ExecutionQuery(
+                namespace=namespace, flow_id=flow_id, states=list(states), start_date=start_date,
+                end_date=end_date, page=page, size=_SEARCH_PAGE, sort=["state.startDate:asc"]))
+            out.extend(rows)
+            if not rows or len(out) >= total:
+                return out
+            page += 1
+
+    async def purge_execution(self, execution_id: str, *, execution: bool = True, logs: bool = True,
+                              metrics: bool = True, storage: bool = True) -> dict[str, int]:
+        """Delete what is asked of a terminated execution: its document, log lines, metrics and
+        internal-storage files. Returns ``{"executions", "logs", "metrics", "storages"}`` counts (all 0
+        when the execution is unknown). IllegalState when it is still running (this one included)."""
+        from .errors import IllegalState
+        from .store.base import LogQuery
+
+        engine = self._engine
+        counts = {"executions": 0, "logs": 0, "metrics": 0, "storages": 0}
+        await engine.settle(execution_id)
+        doc = await engine.get_execution(execution_id)
+        if doc is None:
+            return counts
+        if execution_id in engine.actors or not State(doc["state"]["current"]).is_terminated:
+            raise IllegalState(f"Execution '{execution_id}' is not terminated and cannot be purged")
+        if logs:
+            counts["logs"] = await engine.store.delete_logs(LogQuery(execution_id=execution_id))
+        if metrics:
+            counts["metrics"] = await engine.store.delete_metrics(execution_id)
+        if storage:
+            prefix = engine.storage.execution_prefix(doc["namespace"], doc["flowId"], execution_id)
+            counts["storages"] = await trio.to_thread.run_sync(engine.storage.delete_prefix, prefix)
+        if execution and await engine.store.delete_execution(execution_id):
+            counts["executions"] = 1
+        return counts
 
     # -- logs -----------------------------------------------------------------------------------------
     async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,
