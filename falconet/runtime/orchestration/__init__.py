@@ -9,7 +9,8 @@ hooks, and :func:`run_services` runs the long-lived loops (the scheduler) in the
   into RETRIED when a CREATE_NEW_EXECUTION retry applies (:mod:`.retry`);
 - ``engine.on_execution_end(execution, flow)`` — after an execution ended: its retry execution, the
   triggers' ``stopAfter``, and the Flow triggers of every flow (:mod:`.flowtriggers`);
-- ``engine.orchestration`` — the :class:`Orchestration` object (scheduler, flow triggers, backfills).
+- ``engine.orchestration`` — the :class:`Orchestration` object (scheduler, flow triggers, polling
+  triggers (:mod:`.polling`), backfills).
 
 Nothing here raises into the engine: a failing trigger evaluation is logged and skipped.
 """
@@ -39,12 +40,14 @@ class Orchestration:
 
     def __init__(self, engine: "Engine", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
         from .flowtriggers import FlowTriggers
+        from .polling import Poller
         from .scheduler import Scheduler
 
         self.engine = engine
         self.foreach_max_live = foreach_max_live
         self.flow_triggers = FlowTriggers(engine)
         self.scheduler = Scheduler(engine)
+        self.polling = Poller(engine)
 
     #### hooks ###########################################################################################
 
@@ -106,11 +109,12 @@ def install(engine: "Engine", **options: Any) -> Orchestration:
 
 
 async def run_services(engine: "Engine", *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the scheduler and the flow-trigger listener until cancelled (started once the engine loaded)."""
+    """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the engine loaded)."""
     orch = install(engine)
     async with trio.open_nursery() as nursery:
         await nursery.start(orch.scheduler.run)
         await nursery.start(orch.flow_triggers.run)
+        await nursery.start(orch.polling.run)
         task_status.started()
 
 
