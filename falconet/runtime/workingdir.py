@@ -60,7 +60,7 @@ class PrepareWorkingDirectory:
     """Create and fill the shared directory of a WorkingDirectory task run, then report ``WorkingDirectoryEvent``."""
 
     task_run: TaskRun
-    task: "TaskSpec"
+    task: TaskSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FinishWorkingDirectory:
     """Upload ``outputFiles``, store the cache, remove the directory; ``state`` is the children's result."""
 
     task_run: TaskRun
-    task: "TaskSpec"
+    task: TaskSpec
     state: State
 
 
@@ -82,16 +82,16 @@ class WorkingDirectoryEvent:
     outputs: dict[str, Any] | None = None
 
 
-def is_working_directory(task: "TaskSpec") -> bool:
+def is_working_directory(task: TaskSpec) -> bool:
     return task.type.rsplit(".", 1)[-1] in KINDS
 
 
-def directory_for(engine: "Engine", task_run_id: str) -> Path:
+def directory_for(engine: Engine, task_run_id: str) -> Path:
     """The shared directory of a WorkingDirectory task run (deterministic, so a restart finds it)."""
     return engine.temp_root() / f"wd-{task_run_id}"
 
 
-def cache_path(storage: Any, namespace: str, flow_id: str, task_id: str) -> str:
+def cache_path(namespace: str, flow_id: str, task_id: str) -> str:
     """``/{ns}/{flowId}/{taskId}/cache/cache.zip`` (namespace dots as folders, ids slugified)."""
     from .storage import namespace_path, slugify
 
@@ -100,7 +100,7 @@ def cache_path(storage: Any, namespace: str, flow_id: str, task_id: str) -> str:
 
 #### State machine side (synchronous) #######################################################################
 
-def on_start(m: "Machine", tr: TaskRun, task: "TaskSpec", dispatches: list[Any]) -> None:
+def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Any]) -> None:
     tr.extra["wdState"] = PREPARING
     tr.extra.pop("wdResult", None)
     dispatches.append(PrepareWorkingDirectory(tr, task))
@@ -111,7 +111,7 @@ def ready(tr: TaskRun) -> bool:
     return tr.extra.get("wdState") == READY
 
 
-def resolve(m: "Machine", tr: TaskRun, task: "TaskSpec", children_state: State | None,
+def resolve(m: Machine, tr: TaskRun, task: TaskSpec, children_state: State | None,
             dispatches: list[Any]) -> State | None:
     """The WorkingDirectory's state once its children resolved to ``children_state`` and finish ran."""
     phase = tr.extra.get("wdState")
@@ -126,7 +126,7 @@ def resolve(m: "Machine", tr: TaskRun, task: "TaskSpec", children_state: State |
     return None
 
 
-def apply_event(m: "Machine", tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) -> None:
+def apply_event(m: Machine, tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) -> None:
     """Record a prepare/finish result on the task run (called by the actor with its inbox message)."""
     if tr.state.current.is_terminated:
         return
@@ -145,20 +145,24 @@ def apply_event(m: "Machine", tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) 
 
 #### Actor side (async) #####################################################################################
 
-def _context(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec") -> Any:
+def _context(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> Any:
     from .runcontext import TaskRunContext
 
     return TaskRunContext(actor.engine, actor.ex, tr, task, actor.variables_for(tr, task), 0,
                           actor.error_logs, actor.secrets)
 
 
-def _pending(actor: "ExecutionActor", task_run_id: str) -> trio.Event:
+def _pending(actor: ExecutionActor, task_run_id: str) -> trio.Event:
     return actor.wd_ready.setdefault(task_run_id, trio.Event())
 
 
-async def prepare(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec") -> None:
+async def prepare(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
     """Create the shared directory and fill it; report a :class:`WorkingDirectoryEvent` on the inbox."""
-    from ..plugins.scripts.files import as_file_map, copy_namespace_files, write_input_files
+    from ..plugins.scripts.files import (
+        as_file_map,
+        copy_namespace_files,
+        write_input_files,
+    )
 
     event = _pending(actor, tr.id)
     path = directory_for(actor.engine, tr.id)
@@ -181,14 +185,14 @@ async def prepare(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec") -> Non
     await actor.send(WorkingDirectoryEvent(tr.id, PREPARING, error))
 
 
-async def _restore_cache(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec", ctx: Any, path: Path,
+async def _restore_cache(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, ctx: Any, path: Path,
                          cache: Any) -> None:
     from .errors import IllegalArgument
 
     if not isinstance(cache, dict):
         raise IllegalArgument("cache must be an object {patterns, ttl}")
     storage = actor.engine.storage
-    uri = storage.uri(cache_path(storage, actor.ex.namespace, actor.ex.flow_id, task.id))
+    uri = storage.uri(cache_path(actor.ex.namespace, actor.ex.flow_id, task.id))
     ttl = cache.get("ttl")
     max_age = parse_duration(str(ctx.render(ttl))).total_seconds() if ttl else None
 
@@ -211,7 +215,7 @@ async def _restore_cache(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec",
         ctx.logger.debug(f"Cache restored from {uri}")
 
 
-async def finish(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec", state: State) -> None:
+async def finish(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, state: State) -> None:
     """Upload ``outputFiles`` and store the cache (after SUCCESS/WARNING children), remove the directory;
     report a :class:`WorkingDirectoryEvent`."""
     from ..plugins.scripts.files import upload_output_files
@@ -241,7 +245,7 @@ async def finish(actor: "ExecutionActor", tr: TaskRun, task: "TaskSpec", state: 
     await actor.send(WorkingDirectoryEvent(tr.id, FINISHING, error, outputs))
 
 
-async def _save_cache(actor: "ExecutionActor", task: "TaskSpec", path: Path, cache: Any) -> None:
+async def _save_cache(actor: ExecutionActor, task: TaskSpec, path: Path, cache: Any) -> None:
     from ..plugins.scripts.files import glob_match, walk_files
     from .errors import IllegalArgument
 
@@ -249,7 +253,7 @@ async def _save_cache(actor: "ExecutionActor", task: "TaskSpec", path: Path, cac
     if not isinstance(patterns, list) or not patterns:
         raise IllegalArgument("cache.patterns must be a non-empty list of globs")
     storage = actor.engine.storage
-    dest = cache_path(storage, actor.ex.namespace, actor.ex.flow_id, task.id)
+    dest = cache_path(actor.ex.namespace, actor.ex.flow_id, task.id)
 
     def save() -> None:
         fd, tmp = tempfile.mkstemp(suffix=".zip", dir=actor.engine.temp_root())
@@ -266,7 +270,7 @@ async def _save_cache(actor: "ExecutionActor", task: "TaskSpec", path: Path, cac
     await trio.to_thread.run_sync(save)
 
 
-async def shared_directory(actor: "ExecutionActor", tr: TaskRun) -> Path | None:
+async def shared_directory(actor: ExecutionActor, tr: TaskRun) -> Path | None:
     """The directory of the nearest enclosing WorkingDirectory of ``tr`` (waiting while it is being
     prepared again after a restart), or None outside a WorkingDirectory. Checkpoint."""
     by_id = actor.machine.by_id
@@ -281,7 +285,7 @@ async def shared_directory(actor: "ExecutionActor", tr: TaskRun) -> Path | None:
     return None
 
 
-def recover(actor: "ExecutionActor") -> None:
+def recover(actor: ExecutionActor) -> None:
     """At actor start: re-prepare the directory of every unfinished WorkingDirectory task run, and finish
     again one that was finishing."""
     assert actor._nursery is not None
@@ -299,7 +303,7 @@ def recover(actor: "ExecutionActor") -> None:
             actor._nursery.start_soon(finish, actor, tr, task, State(tr.extra["wdResult"]))
 
 
-async def cleanup(actor: "ExecutionActor") -> None:
+async def cleanup(actor: ExecutionActor) -> None:
     """Remove the directories of this execution's WorkingDirectory task runs (the execution ended: done,
     killed or failed). Shielded."""
     paths = [directory_for(actor.engine, tr.id) for tr in actor.ex.task_run_list if "wdState" in tr.extra]

@@ -6,9 +6,9 @@ I/O the fake clock cannot see) completes before trio time moves on.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trio

@@ -12,7 +12,17 @@ from typing import Any
 
 from ...runtime.errors import FalconetError
 from ...runtime.model import now, parse_instant
-from ...runtime.plugin import BOOLEAN, INTEGER, LIST, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import (
+    BOOLEAN,
+    INTEGER,
+    LIST,
+    STRING,
+    Prop,
+    RunContext,
+    RunnableTask,
+    TaskFailed,
+    register,
+)
 from .execution import is_truthy
 
 

@@ -21,8 +21,9 @@ Triggers API (``disabled`` in its context) is skipped at each due date.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -61,7 +62,7 @@ class TriggerProps:
     """The trigger's properties as ``falconet.plugins.core.http`` reads a task's: ``prop(name)`` renders a
     dynamic property, applies its default and coerces it to its declared kind; ``storage`` for file parts."""
 
-    def __init__(self, engine: "Engine", spec: TriggerSpec, variables: dict[str, Any]):
+    def __init__(self, engine: Engine, spec: TriggerSpec, variables: dict[str, Any]):
         self._engine = engine
         self._spec = spec
         self.variables = variables
@@ -90,7 +91,7 @@ class TriggerProps:
 
 #### One evaluation #########################################################################################
 
-def _variables(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
+def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     from .. import executions as ex_ops
     from ..runcontext import EngineHooks
 
@@ -100,7 +101,7 @@ def _variables(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[str, Any
             "__falconet__": EngineHooks(engine, candidate)}
 
 
-async def evaluate_http(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[str, Any] | None:
+async def evaluate_http(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any] | None:
     """Send the trigger's request; its ``trigger.variables`` when ``responseCondition`` holds, else None.
     Raises :class:`TriggerEvaluationError`. Checkpoint; cancellation interrupts the request."""
     import httpx
@@ -150,7 +151,7 @@ async def evaluate_http(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict
 class Poller:
     """Runs the polling triggers of one engine (``engine.orchestration.polling``)."""
 
-    def __init__(self, engine: "Engine", *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None,
                  poll: float | None = None):
         from . import scheduler
 
@@ -274,4 +275,4 @@ class Poller:
         return fields
 
 
-__all__ = ["Poller", "TriggerProps", "TriggerEvaluationError", "evaluate_http", "is_polling", "DEFAULTS"]
+__all__ = ["DEFAULTS", "Poller", "TriggerEvaluationError", "TriggerProps", "evaluate_http", "is_polling"]
