@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -172,10 +173,16 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
             except FlowValidationError as exc:
                 print(f"falconet: {f}: invalid flow, skipped: {exc}", file=sys.stderr)
         app = create_app(engine, config=config)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(serve, app, config.host, config.port)
-            print(f"Falconet is running at {config.base_url()}/ui/ (API {config.base_url()}/api/v1)", flush=True)
-            await trio.sleep_forever()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(serve, app, config.host, config.port)
+                print(f"Falconet is running at {config.base_url()}/ui/ (API {config.base_url()}/api/v1)",
+                      flush=True)
+                async for signum in signals:
+                    print(f"Falconet is stopping ({signal.Signals(signum).name})", flush=True)
+                    nursery.cancel_scope.cancel(reason=f"{signal.Signals(signum).name} received")
+                    break
+        # leaving open_engine stops the actors and flushes the store: running executions resume at next start
 
 
 def main(argv: Sequence[str] | None = None) -> int:

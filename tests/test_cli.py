@@ -78,3 +78,36 @@ def test_malformed_config(tmp_path, capsys, text, needle):
     flow.write_text(GOOD)
     assert main(["--config", str(cfg), "flow", "run", str(flow)]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_server_starts_and_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "falconet", "server", "local", "--port", str(port),
+                             "--data-dir", str(tmp_path / "data")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/configs", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert f"Falconet is running at http://localhost:{port}/ui/" in out
+    assert "stopping (SIGTERM)" in out and "Traceback" not in out
+    assert (tmp_path / "data" / "falconet.db").exists()
