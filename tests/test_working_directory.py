@@ -12,7 +12,7 @@ import trio
 
 from falconet import open_engine
 from falconet.plugins.scripts.files import walk_files
-from falconet.runtime.plugin import STRING, Prop, RunnableTask, register
+from falconet.runtime.plugin import STRING, Prop, RunnableTask, TaskFailed, register
 
 NS = "tests.wd"
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
@@ -26,7 +26,8 @@ BLOCKED: set[tuple[str, str]] = set()
 @register
 class Probe(RunnableTask):
     """Test task: reports its ``open_temp_dir()`` (path, shared flag, files, ``file``'s content).
-    ``mode: block`` never returns; ``block-once`` blocks on its first run in an execution only."""
+    ``mode: block`` never returns; ``block-once`` blocks on its first run in an execution only;
+    ``fail-once`` fails its first run in an execution."""
 
     type = "io.falconet.tests.wd.Probe"
     props = {"mode": Prop(STRING, default="read"), "file": Prop(STRING)}
@@ -38,6 +39,9 @@ class Probe(RunnableTask):
         if mode == "block" or (mode == "block-once" and key not in BLOCKED):
             BLOCKED.add(key)
             await trio.sleep_forever()
+        if mode == "fail-once" and key not in BLOCKED:
+            BLOCKED.add(key)
+            raise TaskFailed("failing once")
         name = ctx.prop("file")
 
         def look() -> dict[str, Any]:
@@ -429,6 +433,37 @@ async def test_unfinished_working_directory_recreates_its_directory_after_a_rest
     assert wait["outputs"]["content"] == "from inputFiles"      # inputFiles written again
     assert wait["outputs"]["files"] == ["input.txt"]            # the earlier task's file was lost with the dir
     assert out == {"input.txt": "from inputFiles"}
+    assert left == []
+
+
+async def test_restarted_execution_prepares_the_directory_again(tmp_path):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(f"""
+id: restartme
+namespace: {NS}
+tasks:
+  - id: wd
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    inputFiles:
+      input.txt: again
+    outputFiles: ["*.txt"]
+    tasks:
+      - id: flaky
+        type: io.falconet.tests.wd.Probe
+        mode: fail-once
+        file: input.txt
+""")
+        first = await engine.execute(NS, "restartme")
+        await engine.settle(first["id"])
+        await engine.restart(first["id"])
+        final = await engine.wait_for_end(first["id"])
+        await engine.settle(first["id"])
+        left = wd_dirs(engine)
+        out = {k: engine.storage.read_text(v) for k, v in runs(final)["wd"]["outputs"]["outputFiles"].items()}
+    assert first["state"]["current"] == "FAILED"
+    assert final["state"]["current"] == "SUCCESS"
+    assert runs(final)["flaky"]["outputs"]["content"] == "again"
+    assert out == {"input.txt": "again"}
     assert left == []
 
 

@@ -20,7 +20,8 @@ Lifecycle of one WorkingDirectory task run (``tr.extra["wdState"]`` records the 
     the task run takes S (FAILED when preparing or finishing failed).
 
 A kill, or any other end of the execution, removes the directories left (:func:`cleanup`). At start-up an
-unfinished WorkingDirectory (``preparing``/``ready``) prepares its directory again (:func:`recover`): the
+unfinished WorkingDirectory (``preparing``/``ready``, or ``done`` but RUNNING again after an execution
+restart or replay) prepares its directory again (:func:`recover`): the
 files the earlier children wrote are lost if the directory did not survive, and a child that was running
 is re-attempted once the directory is back (``ctx.open_temp_dir`` waits for it).
 
@@ -286,8 +287,8 @@ async def shared_directory(actor: ExecutionActor, tr: TaskRun) -> Path | None:
 
 
 def recover(actor: ExecutionActor) -> None:
-    """At actor start: re-prepare the directory of every unfinished WorkingDirectory task run, and finish
-    again one that was finishing."""
+    """At actor start: re-prepare the directory of every unfinished WorkingDirectory task run (found
+    unfinished at start-up, or re-opened by a restart/replay), and finish again one that was finishing."""
     assert actor._nursery is not None
     m = actor.machine
     for tr in actor.ex.task_run_list:
@@ -295,7 +296,9 @@ def recover(actor: ExecutionActor) -> None:
         if phase is None or tr.state.current.is_terminated or tr.state.current is not State.RUNNING:
             continue
         task = m.task_of(tr)
-        if phase in (PREPARING, READY):
+        if phase in (PREPARING, READY, DONE):
+            # DONE while RUNNING: a restart or replay re-opened it to re-run a child — prepare it again
+            tr.extra.pop("wdResult", None)
             tr.extra["wdState"] = PREPARING
             _pending(actor, tr.id)
             actor._nursery.start_soon(prepare, actor, tr, task)
