@@ -218,3 +218,14 @@ async def test_disabled_trigger_context_skips_evaluations(engine, clock, script,
     await engine.orchestration.scheduler.set_disabled(NS, "poller", "http", False)
     await trio.sleep(31)
     assert len(script.requests) == 2
+
+
+async def test_stop_after_disables_the_trigger_once_an_execution_succeeded(engine, clock, script, base_url):
+    await start(engine, http_flow(f"{base_url}/poll", extra="    stopAfter: [SUCCESS]"))
+    await trio.sleep(35)
+    rows = await all_ended(engine)
+    await trio.sleep(300)
+    ctx = await engine.store.get_trigger(NS, "poller", "http")
+    assert len(rows) == 1 and rows[0]["state"]["current"] == "SUCCESS"
+    assert ctx["disabled"] is True
+    assert len(script.requests) == 1
