@@ -21,7 +21,7 @@ import trio
 from . import workingdir
 from .executor import Machine, RunTask, StartSubflow, StartTimer
 from .flowmodel import RetrySpec, TaskSpec
-from .model import Execution, TaskRun, format_instant, now
+from .model import Execution, TaskRun, now
 from .plugin import TaskFailed
 from .runcontext import EngineHooks, TaskLogger, TaskRunContext
 from .state import State
@@ -68,6 +68,7 @@ class KillRequested:
 @dataclasses.dataclass(frozen=True, slots=True)
 class ResumeRequested:
     on_resume: dict[str, Any] | None
+    applied: trio.Event | None = None  # set once the resume was applied and the execution advanced
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,6 +163,7 @@ class ExecutionActor:
         self._persist_scheduled = False
         self._killing = False
         self._kill_target = State.KILLED
+        self._acks: list[trio.Event] = []  # requests waiting for the next _advance to finish
 
     #### expression plumbing #############################################################################
 
@@ -221,6 +223,8 @@ class ExecutionActor:
             self._start_kill(msg.reason)
         elif isinstance(msg, ResumeRequested):
             self._resume(msg.on_resume)
+            if msg.applied is not None:
+                self._acks.append(msg.applied)
         elif isinstance(msg, SlaDeadline):
             for sla in self.flow.sla:
                 if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
@@ -344,6 +348,7 @@ class ExecutionActor:
             if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
                 self._dirty = False
                 self.engine.persist(self.ex)
+            self._ack()
             self.done.set()
 
     def _advance(self) -> None:
@@ -351,6 +356,7 @@ class ExecutionActor:
             if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
                 self._finish_kill()
             self._flush()
+            self._ack()
             return
         try:
             dispatches = self.machine.step()
@@ -382,6 +388,12 @@ class ExecutionActor:
         if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
             self._end()
         self._flush()
+        self._ack()
+
+    def _ack(self) -> None:
+        for ev in self._acks:
+            ev.set()
+        self._acks.clear()
 
     def _flush(self) -> None:
         """Persist and publish the document after a step.
@@ -429,7 +441,7 @@ class ExecutionActor:
             state = State(exit_state)
         # a flowable may resolve FAILED while siblings still run (Parallel): stop them
         if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
-            for tr_id, scope in list(self.task_scopes.items()):
+            for _tr_id, scope in list(self.task_scopes.items()):
                 scope.cancel()
             self.machine.kill_all()
         state = self._check_assertions(state)

@@ -318,8 +318,11 @@ class Engine:
         if actor is None:
             raise IllegalState("The execution is not running in this server")
         on_resume = _ex_ops.resolve_on_resume(self, actor, inputs or {}, files or {})
-        await actor.send(ResumeRequested(on_resume))
-        return ex.to_dict()
+        applied = trio.Event()
+        await actor.send(ResumeRequested(on_resume, applied))
+        with trio.move_on_after(5):
+            await applied.wait()
+        return actor.ex.to_dict()
 
     async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
         return await _ex_ops.restart(self, execution_id, revision)

@@ -21,13 +21,8 @@ from .model import Attempt, StateHistory, TaskRun, now
 from .state import State
 from . import workingdir
 
-SEQUENTIAL_LIKE = {"Sequential", "AllowFailure", "WorkingDirectory", "Worker", "Template"}
 EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
 EXECUTABLE = {"Subflow", "Flow", "ForEachItem$ForEachItemExecutable"}  # ForEachItem runs its internal children
-
-
-def kind(task: TaskSpec) -> str:
-    return task.cls.__name__ if task.cls.__name__ else task.type.rsplit(".", 1)[-1]
 
 
 def _short(task: TaskSpec) -> str:
@@ -202,7 +197,7 @@ def _grouped_nexts(m: Machine, tr: TaskRun, task: TaskSpec, kids, errors, finall
     for r in enabled:
         groups.setdefault(r.value or "", []).append(r)
     pending_new: list[list[Resolved]] = []
-    for value, group in groups.items():
+    for _value, group in groups.items():
         runs = m.runs_for(group, tr.id)
         if not runs:
             pending_new.append(group)
