@@ -41,6 +41,14 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .durations import parse_duration
+from .files import (
+    as_file_map,
+    copy_namespace_files,
+    glob_match,
+    upload_output_files,
+    walk_files,
+    write_input_files,
+)
 from .model import TaskRun
 from .state import State
 
@@ -159,12 +167,6 @@ def _pending(actor: ExecutionActor, task_run_id: str) -> trio.Event:
 
 async def prepare(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
     """Create the shared directory and fill it; report a :class:`WorkingDirectoryEvent` on the inbox."""
-    from ..plugins.scripts.files import (
-        as_file_map,
-        copy_namespace_files,
-        write_input_files,
-    )
-
     event = _pending(actor, tr.id)
     path = directory_for(actor.engine, tr.id)
     error = None
@@ -219,8 +221,6 @@ async def _restore_cache(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, ctx
 async def finish(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, state: State) -> None:
     """Upload ``outputFiles`` and store the cache (after SUCCESS/WARNING children), remove the directory;
     report a :class:`WorkingDirectoryEvent`."""
-    from ..plugins.scripts.files import upload_output_files
-
     path = directory_for(actor.engine, tr.id)
     error = None
     outputs: dict[str, Any] | None = None
@@ -247,7 +247,6 @@ async def finish(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, state: Stat
 
 
 async def _save_cache(actor: ExecutionActor, task: TaskSpec, path: Path, cache: Any) -> None:
-    from ..plugins.scripts.files import glob_match, walk_files
     from .errors import IllegalArgument
 
     patterns = cache.get("patterns") if isinstance(cache, dict) else None
