@@ -30,8 +30,12 @@ from pathlib import Path
 from typing import IO, Any, AsyncIterator
 
 import trio
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+try:
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+except ModuleNotFoundError:  # python-multipart < 0.0.13 installs its package as `multipart`
+    from multipart.exceptions import MultipartParseError  # type: ignore[no-redef]
+    from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 
 from ..runtime.errors import BadRequest
 
