@@ -108,6 +108,26 @@ class Trigger(Plugin):
     """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
 
 
+class PollingTrigger(Trigger, abc.ABC):
+    """A trigger the engine evaluates periodically (Kestra's ``PollingTriggerInterface``), e.g. ``http.Trigger``.
+
+    For every enabled trigger of this kind in the latest revision of an enabled flow, the engine calls
+    :meth:`evaluate` every ``interval`` (the trigger's ``interval`` property when the flow sets it, else
+    the class's :attr:`interval`), one evaluation at a time, after the trigger's ``conditions`` hold.
+    """
+
+    #: ISO-8601 duration between two evaluations when the flow sets no ``interval`` property
+    interval: ClassVar[str] = "PT60S"
+
+    @abc.abstractmethod
+    async def evaluate(self, ctx: "PollingContext") -> dict[str, Any] | None:
+        """One evaluation: the ``trigger.variables`` of the execution to create, or None for no execution.
+
+        Raises :class:`TriggerEvaluationError` when the evaluation cannot complete (logged at WARNING by
+        the engine, which keeps polling). Cancellation may arrive at any checkpoint (flow update, stop).
+        """
+
+
 class Condition(Plugin):
     """A condition type used by triggers (ExecutionStatus, Expression, …)."""
 
@@ -124,6 +144,11 @@ class TaskFailed(Exception):
     def __init__(self, message: str = "", outputs: "dict[str, Any] | None" = None):
         super().__init__(message)
         self.outputs = outputs
+
+
+class TriggerEvaluationError(Exception):
+    """A polling trigger's evaluation could not complete (bad property, request error, render error): the
+    engine logs the message at WARNING, creates no execution and keeps polling."""
 
 
 #### The run context facade #################################################################################
@@ -232,6 +257,33 @@ class RunContext(Protocol):
         ``min_level`` (TRACE < DEBUG < INFO < WARN < ERROR). Used by ``log.Fetch``."""
 
 
+class PollingContext(Protocol):
+    """What a :class:`PollingTrigger` sees during one evaluation. Implemented by the engine.
+
+    Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
+    expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
+    storage (:class:`falconet.runtime.storage.InternalStorage`).
+    """
+
+    trigger_id: str
+    trigger_type: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    variables: Mapping[str, Any]
+    storage: Any
+
+    def prop(self, name: str) -> Any:
+        """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None
+        for a property the trigger does not declare."""
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        """The property as written in the flow, not rendered."""
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render a string/list/dict recursively against :attr:`variables` (+ ``extra``)."""
+
+
 #### Registry ###############################################################################################
 
 class Registry:
@@ -271,6 +323,10 @@ def register(cls: type[Plugin]) -> type[Plugin]:
 
 _loaded = False
 
+#: the package listing the built-in plugin modules (``BUILTIN_MODULES``); found by name, as entry points are,
+#: so the runtime holds no import of ``falconet.plugins``
+BUILTIN_PLUGINS_PACKAGE = "falconet.plugins"
+
 
 def load_plugins() -> Registry:
     """Import the built-in plugin modules and the ``falconet.plugins`` entry-point group (once)."""
@@ -280,7 +336,7 @@ def load_plugins() -> Registry:
         import importlib
         from importlib.metadata import entry_points
 
-        from .. import plugins as builtin
+        builtin = importlib.import_module(BUILTIN_PLUGINS_PACKAGE)
 
         for mod in builtin.BUILTIN_MODULES:
             try:

@@ -2,13 +2,35 @@
 polling ``http.Trigger``.
 
 Common trigger properties (id, type, description, conditions, disabled, labels, stopAfter, logLevel,
-logToFile) are handled by flow parsing; each class declares its own properties only. Evaluation (the
-scheduler, the flow-trigger listener, the webhook endpoint, the polling loop) lives in these same classes
-once implemented; today they carry the declarations used for validation and docs.
+logToFile) are handled by flow parsing; each class declares its own properties only. Schedule, Flow and
+Webhook are evaluated by the engine (the scheduler, the flow-trigger listener, the webhook endpoint): their
+classes carry the declarations used for validation and docs. ``http.Trigger`` is a
+:class:`~falconet.runtime.plugin.PollingTrigger`: the engine's polling loop calls its :meth:`evaluate`.
 """
 from __future__ import annotations
 
-from ...runtime.plugin import ANY, BOOLEAN, CONDITIONS, DURATION, ENUM, LIST, MAP, OBJECT, STRING, Prop, Trigger, register
+from typing import Any
+
+from ...runtime.expressions import ExpressionError, is_truthy
+from ...runtime.plugin import (
+    ANY,
+    BOOLEAN,
+    CONDITIONS,
+    DURATION,
+    ENUM,
+    LIST,
+    MAP,
+    OBJECT,
+    STRING,
+    PollingContext,
+    PollingTrigger,
+    Prop,
+    TaskFailed,
+    Trigger,
+    TriggerEvaluationError,
+    register,
+)
+from .http import _httpx, build_request, open_client, response_headers
 
 _PKG = "io.kestra.plugin.core.trigger"
 _OLD = "io.kestra.core.models.triggers.types"
@@ -104,9 +126,20 @@ class Webhook(Trigger):
     }
 
 
+#: an http.Trigger response body larger than this (or ``options.maxContentLength``) fails the evaluation
+MAX_BODY = 10 * 1024 * 1024
+DEFAULT_RESPONSE_CONDITION = "{{ response.statusCode < 400 }}"
+
+
 @register
-class HttpTrigger(Trigger):
-    """Poll ``uri`` every ``interval``; create an execution when ``responseCondition`` renders truthy."""
+class HttpTrigger(PollingTrigger):
+    """Poll ``uri`` every ``interval``; create an execution when ``responseCondition`` renders truthy.
+
+    The request is described by the properties of ``http.Request`` (see :mod:`falconet.plugins.core.http`);
+    a status ≥ 400 is not an error, ``responseCondition`` (default ``{{ response.statusCode < 400 }}``,
+    rendered with ``response = {statusCode, body, headers}``) decides. The execution's
+    ``trigger.variables`` are ``{uri, code, headers, body}``.
+    """
 
     type = "io.kestra.plugin.core.http.Trigger"
     aliases = ("io.kestra.plugin.fs.http.Trigger",)
@@ -124,3 +157,39 @@ class HttpTrigger(Trigger):
         "responseCondition": Prop(STRING, default="{{ response.statusCode < 400 }}"),
         "interval": Prop(DURATION, default="PT60S", dynamic=False),
     }
+
+    async def evaluate(self, ctx: PollingContext) -> dict[str, Any] | None:
+        """Send the request; its ``trigger.variables`` when ``responseCondition`` holds, else None. Raises
+        :class:`TriggerEvaluationError`. Checkpoint; cancellation interrupts the request."""
+        httpx = _httpx()
+        try:
+            if ctx.prop("encryptBody"):
+                raise TriggerEvaluationError("encryptBody is not supported by Falconet")
+            options = ctx.prop("options") or {}
+            limit = options.get("maxContentLength") if isinstance(options, dict) else None
+            limit = MAX_BODY if limit is None else int(limit)
+            async with open_client(ctx) as client:  # type: ignore[arg-type]
+                request = await build_request(ctx, client)  # type: ignore[arg-type]
+                response = await client.send(request, stream=True)
+                try:
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        size += len(chunk)
+                        if size > limit:
+                            raise TriggerEvaluationError(f"Response body larger than {limit} bytes")
+                        chunks.append(chunk)
+                finally:
+                    await response.aclose()
+            content = b"".join(chunks)
+            body = content.decode(response.encoding or "utf-8", errors="replace") if content else None
+            headers = response_headers(response)
+            rendered = ctx.render(ctx.raw("responseCondition") or DEFAULT_RESPONSE_CONDITION,
+                                  {"response": {"statusCode": response.status_code, "body": body,
+                                                "headers": headers}})
+        except (TaskFailed, ExpressionError, ValueError) as exc:
+            raise TriggerEvaluationError(str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise TriggerEvaluationError(f"HTTP request failed: {type(exc).__name__}: {exc}") from exc
+        if not is_truthy(rendered):
+            return None
+        return {"uri": str(request.url), "code": response.status_code, "headers": headers, "body": body}

@@ -1,18 +1,19 @@
-"""Polling triggers (reference §5.4): ``io.kestra.plugin.core.http.Trigger`` (alias ``fs.http.Trigger``).
+"""Polling triggers (reference §5.4): every registered :class:`~falconet.runtime.plugin.PollingTrigger` type
+(``io.kestra.plugin.core.http.Trigger`` among the built-ins, third-party ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the
-trigger every ``interval`` (default PT60S; the first evaluation one interval after the trigger is first
-seen, as Kestra computes ``nextEvaluationDate``), strictly one evaluation at a time. The persisted
-trigger context carries ``nextExecutionDate`` (so a restart keeps the rhythm), ``evaluateRunningDate``
-while an evaluation runs, ``date`` (last evaluation) and ``executionId`` (last execution created).
+trigger every ``interval`` (the trigger's ``interval`` property, else the class's default, PT60S for
+http.Trigger; the first evaluation one interval after the trigger is first seen, as Kestra computes
+``nextEvaluationDate``), strictly one evaluation at a time. The persisted trigger context carries
+``nextExecutionDate`` (so a restart keeps the rhythm), ``evaluateRunningDate`` while an evaluation runs,
+``date`` (last evaluation) and ``executionId`` (last execution created).
 
-An http.Trigger evaluation: the trigger's ``conditions`` are checked first; then the request described
-by its properties (rendered against ``flow``, ``envs``, ``globals``, ``vars``; ``secret()``/``kv()``
-work) is sent — a status ≥ 400 is not an error, ``responseCondition`` (default
-``{{ response.statusCode < 400 }}``, rendered with ``response = {statusCode, body, headers}``) decides.
-When it is truthy an execution is created with ``trigger = {id, type, variables: {uri, code, headers,
-body}}`` and the trigger's labels. A failing request or render is logged (WARNING) and the trigger keeps
-polling.
+An evaluation: the trigger's ``conditions`` are checked first; then the trigger's
+:meth:`~falconet.runtime.plugin.PollingTrigger.evaluate` runs with a :class:`TriggerProps` context (its
+properties rendered against ``flow``, ``envs``, ``globals``, ``vars``; ``secret()``/``kv()`` work). When it
+returns variables an execution is created with ``trigger = {id, type, variables}`` and the trigger's
+labels. A failing evaluation (:class:`TriggerEvaluationError`, a failing condition or render) is logged
+(WARNING) and the trigger keeps polling.
 
 The poller re-reads the flows every ``poll`` seconds (or at :meth:`Poller.wake`): a new revision restarts
 the trigger's task, a deleted or disabled flow or trigger stops it; a trigger disabled through the
@@ -21,7 +22,7 @@ Triggers API (``disabled`` in its context) is skipped at each due date.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ import trio
 from ..durations import parse_duration
 from ..flowmodel import Flow, TriggerSpec
 from ..model import format_instant, parse_instant
+from ..plugin import PollingTrigger, TriggerEvaluationError
 from .context import ConditionContext
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,34 +39,30 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("falconet.orchestration.polling")
 
-HTTP_TRIGGER_TYPES = frozenset({"io.kestra.plugin.core.http.Trigger", "io.kestra.plugin.fs.http.Trigger"})
-DEFAULT_INTERVAL = "PT60S"
-DEFAULT_CONDITION = "{{ response.statusCode < 400 }}"
-#: a response body larger than this (or ``options.maxContentLength``) fails the evaluation
-MAX_BODY = 10 * 1024 * 1024
-
 #: defaults of new pollers: seconds between re-reads of the flows; None = the scheduler's ``poll`` (both
 #: notice new and changed flows at the same pace; tests that slow the scheduler down slow this down too)
 DEFAULTS: dict[str, Any] = {"poll": None}
 
 
 def is_polling(spec: TriggerSpec) -> bool:
-    return spec.type in HTTP_TRIGGER_TYPES or getattr(spec.cls, "type", "") in HTTP_TRIGGER_TYPES
+    """The trigger's type is a registered :class:`PollingTrigger`."""
+    return isinstance(spec.cls, type) and issubclass(spec.cls, PollingTrigger)
 
 
-class TriggerEvaluationError(Exception):
-    """An evaluation could not complete (bad property, request error, render error): logged, no execution."""
-
-
-#### Property access for the HTTP helpers ###################################################################
+#### The evaluation context #################################################################################
 
 class TriggerProps:
-    """The trigger's properties as ``falconet.plugins.core.http`` reads a task's: ``prop(name)`` renders a
+    """The :class:`~falconet.runtime.plugin.PollingContext` of one evaluation: ``prop(name)`` renders a
     dynamic property, applies its default and coerces it to its declared kind; ``storage`` for file parts."""
 
-    def __init__(self, engine: Engine, spec: TriggerSpec, variables: dict[str, Any]):
+    def __init__(self, engine: Engine, flow: Flow, spec: TriggerSpec, variables: dict[str, Any]):
         self._engine = engine
         self._spec = spec
+        self.trigger_id = spec.id
+        self.trigger_type = spec.type
+        self.namespace = flow.namespace
+        self.flow_id = flow.id
+        self.flow_revision = flow.revision
         self.variables = variables
         self.storage = engine.storage
 
@@ -72,7 +70,7 @@ class TriggerProps:
         from ..runcontext import coerce
 
         declared = self._spec.cls.props.get(name)
-        if declared is None:  # a request property the trigger does not declare (e.g. allowFailed)
+        if declared is None:  # a property the trigger does not declare (e.g. a request's allowFailed)
             return None
         value = self._spec.props.get(name)
         if value is None:
@@ -88,8 +86,13 @@ class TriggerProps:
                 value = renderer.render_value(value, self.variables)
         return coerce(name, declared, value)
 
+    def raw(self, name: str, default: Any = None) -> Any:
+        value = self._spec.props.get(name)
+        return default if value is None else value
 
-#### One evaluation #########################################################################################
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        return self._engine.renderer.render_value(value, {**self.variables, **extra} if extra else self.variables)
+
 
 def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     from .. import executions as ex_ops
@@ -99,51 +102,6 @@ def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
             "envs": engine.envs, "globals": engine.config.globals, "vars": flow.variables or {},
             "__falconet__": EngineHooks(engine, candidate)}
-
-
-async def evaluate_http(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any] | None:
-    """Send the trigger's request; its ``trigger.variables`` when ``responseCondition`` holds, else None.
-    Raises :class:`TriggerEvaluationError`. Checkpoint; cancellation interrupts the request."""
-    import httpx
-
-    from ...plugins.core.http import build_request, open_client, response_headers
-    from ..expressions import ExpressionError
-    from ..plugin import TaskFailed
-
-    variables = _variables(engine, flow, spec)
-    props = TriggerProps(engine, spec, variables)
-    try:
-        if props.prop("encryptBody"):
-            raise TriggerEvaluationError("encryptBody is not supported by Falconet")
-        options = props.prop("options") or {}
-        limit = options.get("maxContentLength") if isinstance(options, dict) else None
-        limit = MAX_BODY if limit is None else int(limit)
-        async with open_client(props) as client:  # type: ignore[arg-type]
-            request = await build_request(props, client)  # type: ignore[arg-type]
-            response = await client.send(request, stream=True)
-            try:
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise TriggerEvaluationError(f"Response body larger than {limit} bytes")
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
-        content = b"".join(chunks)
-        body = content.decode(response.encoding or "utf-8", errors="replace") if content else None
-        headers = response_headers(response)
-        condition = spec.props.get("responseCondition") or DEFAULT_CONDITION
-        rendered = engine.renderer.render_value(
-            condition, {**variables, "response": {"statusCode": response.status_code, "body": body,
-                                                  "headers": headers}})
-    except (TaskFailed, ExpressionError, ValueError) as exc:
-        raise TriggerEvaluationError(str(exc)) from exc
-    except httpx.HTTPError as exc:
-        raise TriggerEvaluationError(f"HTTP request failed: {type(exc).__name__}: {exc}") from exc
-    if not engine.renderer.is_truthy(rendered):
-        return None
-    return {"uri": str(request.url), "code": response.status_code, "headers": headers, "body": body}
 
 
 #### The poller #############################################################################################
@@ -207,7 +165,7 @@ class Poller:
 
         with scope:
             try:
-                interval = parse_duration(str(spec.props.get("interval") or DEFAULT_INTERVAL))
+                interval = parse_duration(str(spec.props.get("interval") or spec.cls.interval))
             except ValueError as exc:
                 log.warning("trigger %s.%s.%s: invalid interval: %s", flow.namespace, flow.id, spec.id, exc)
                 return
@@ -245,7 +203,7 @@ class Poller:
         await self.engine.store.save_trigger(ctx)
 
     async def _evaluate(self, flow: Flow, spec: TriggerSpec, now: datetime) -> dict[str, Any]:
-        """One evaluation (conditions, request, responseCondition, execution); returns the context fields
+        """One evaluation (conditions, the trigger's ``evaluate``, execution); returns the context fields
         it changed (``date``, ``evaluateRunningDate``, ``executionId``)."""
         await self._save(flow, spec, evaluateRunningDate=format_instant(now))
         self.evaluations += 1
@@ -254,7 +212,8 @@ class Poller:
         try:
             cctx = ConditionContext(self.engine, flow, _variables(self.engine, flow, spec), date=now)
             if all(cctx.test(c) for c in spec.conditions):
-                variables = await evaluate_http(self.engine, flow, spec)
+                props = TriggerProps(self.engine, flow, spec, _variables(self.engine, flow, spec))
+                variables = await spec.cls().evaluate(props)
         except TriggerEvaluationError as exc:
             log.warning("trigger %s.%s.%s: %s", flow.namespace, flow.id, spec.id, exc)
         except Exception as exc:  # a condition failing to evaluate
@@ -275,4 +234,4 @@ class Poller:
         return fields
 
 
-__all__ = ["DEFAULTS", "Poller", "TriggerEvaluationError", "TriggerProps", "evaluate_http", "is_polling"]
+__all__ = ["DEFAULTS", "Poller", "TriggerEvaluationError", "TriggerProps", "is_polling"]
