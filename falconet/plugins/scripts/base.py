@@ -95,6 +95,10 @@ def render_list(ctx: RunContext, raw: Any, extra: Mapping[str, Any], what: str) 
     return ["" if v is None else str(v) for v in ctx.render(raw, extra)]
 
 
+#: the ``commands`` property of the ``*.Commands`` tasks (see :class:`CommandsTask`)
+COMMANDS_PROP = Prop(LIST, required=True, description="The commands to run.")
+
+
 def is_shell(interpreter: list[str]) -> bool:
     return bool(interpreter) and os.path.basename(interpreter[0]) in ("sh", "bash", "dash", "zsh", "ksh", "ash")
 
@@ -229,3 +233,16 @@ def _python_shim(root: Path, python: str) -> Path:
         if not link.exists():
             link.symlink_to(python)
     return shim
+
+
+class CommandsTask:
+    """Mixin for the tasks whose main command lines are their ``commands`` property (shell/python
+    ``Commands``, legacy ``Bash``): put it before :class:`ScriptTask` in the bases."""
+
+    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
+                       python: str | None) -> list[str]:
+        """The rendered ``commands`` list; TaskFailed when it is empty."""
+        commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
+        if not commands:
+            raise TaskFailed("commands must not be empty")
+        return commands

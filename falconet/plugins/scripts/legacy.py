@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ...runtime.plugin import ANY, BOOLEAN, LIST, MAP, OBJECT, STRING, Prop, RunContext, TaskFailed, register
-from .base import ScriptTask, render_list
+from .base import COMMANDS_PROP, CommandsTask, ScriptTask, render_list
 from .files import safe_join
 from .protocol import LineConsumer
 
@@ -75,19 +75,12 @@ class _LegacyScript(ScriptTask):
 
 
 @register
-class Bash(_LegacyScript):
+class Bash(CommandsTask, _LegacyScript):
     """Legacy shell task: run ``commands`` with ``interpreter`` + ``interpreterArgs``."""
 
     type = "io.kestra.core.tasks.scripts.Bash"
     title = "Execute shell commands (legacy API; use io.kestra.plugin.scripts.shell.Commands)."
-    props = {**LEGACY_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
-
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
-                       python: str | None) -> list[str]:
-        commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
-        if not commands:
-            raise TaskFailed("commands must not be empty")
-        return commands
+    props = {**LEGACY_PROPS, "commands": COMMANDS_PROP}
 
 
 @register

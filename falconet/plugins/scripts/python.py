@@ -29,7 +29,7 @@ import trio
 
 from ...runtime.plugin import BOOLEAN, LIST, STRING, Prop, RunContext, TaskFailed, register
 from . import process as _process
-from .base import COMMON_PROPS, ScriptTask, render_list
+from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
 from .shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
@@ -117,19 +117,12 @@ class _PythonTask(ScriptTask):
 
 
 @register
-class Commands(_PythonTask):
+class Commands(CommandsTask, _PythonTask):
     """Run ``commands`` (shell lines, e.g. ``python main.py``) with ``python`` = the task's interpreter."""
 
     type = "io.kestra.plugin.scripts.python.Commands"
     title = "Execute Python commands."
-    props = {**PYTHON_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
-
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
-                       python: str | None) -> list[str]:
-        commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
-        if not commands:
-            raise TaskFailed("commands must not be empty")
-        return commands
+    props = {**PYTHON_PROPS, "commands": COMMANDS_PROP}
 
 
 @register

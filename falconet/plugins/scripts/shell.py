@@ -7,8 +7,8 @@ from typing import Any, Mapping
 
 import trio
 
-from ...runtime.plugin import LIST, STRING, Prop, RunContext, TaskFailed, register
-from .base import COMMON_PROPS, ScriptTask, render_list
+from ...runtime.plugin import STRING, Prop, RunContext, TaskFailed, register
+from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
 
 
 async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
@@ -19,19 +19,12 @@ async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
 
 
 @register
-class Commands(ScriptTask):
+class Commands(CommandsTask, ScriptTask):
     """Run ``commands`` (one shell line each, rendered) in one interpreter invocation."""
 
     type = "io.kestra.plugin.scripts.shell.Commands"
     title = "Execute one or more shell commands."
-    props = {**COMMON_PROPS, "commands": Prop(LIST, required=True, description="The commands to run.")}
-
-    async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
-                       python: str | None) -> list[str]:
-        commands = render_list(ctx, ctx.raw("commands"), extra, "commands")
-        if not commands:
-            raise TaskFailed("commands must not be empty")
-        return commands
+    props = {**COMMON_PROPS, "commands": COMMANDS_PROP}
 
 
 @register
