@@ -23,10 +23,9 @@ import decimal
 from typing import IO, Any, Iterable, Iterator
 
 from amazon.ion import simpleion
-from amazon.ion.core import IonType
-from amazon.ion.simple_types import IonPyNull
 
 from ..runtime.errors import IllegalArgument
+from ..runtime.ionvalues import plain_ion
 
 __all__ = ["write_ion_rows", "read_ion_rows", "to_ion_line", "from_ion_value"]
 
@@ -73,21 +72,8 @@ def write_ion_rows(fileobj: IO[str], rows: Iterable[Any]) -> int:
 
 #### reading ################################################################################################
 
-def from_ion_value(value: Any) -> Any:
-    """An ``amazon.ion`` value (IonPy* types) → plain JSON-able Python."""
-    if value is None or isinstance(value, IonPyNull):
-        return None
-    ion_type = getattr(value, "ion_type", None)
-    if isinstance(value, dict) or ion_type is IonType.STRUCT:
-        return {str(k): from_ion_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [from_ion_value(v) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
+def _json_scalar(value: Any) -> Any:
+    """An Ion scalar JSON has no type for, as a JSON-able value (decimal → int/float, timestamp → ISO)."""
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
     if isinstance(value, _dt.datetime):
@@ -99,6 +85,11 @@ def from_ion_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", errors="replace")
     return str(value)
+
+
+def from_ion_value(value: Any) -> Any:
+    """An ``amazon.ion`` value (IonPy* types) → plain JSON-able Python."""
+    return plain_ion(value, _json_scalar)
 
 
 def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:

@@ -167,20 +167,8 @@ def _from_yaml(yaml: Any = None) -> Any:
         raise ExpressionError(f"Unable to parse YAML value: {exc}") from None
 
 
-def _plain_ion(value: Any) -> Any:
-    from amazon.ion.simple_types import IonPyNull
-    if isinstance(value, IonPyNull) or value is None:
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _plain_ion(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_ion(v) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
+def _expression_scalar(value: Any) -> Any:
+    """An Ion scalar as an expression value: decimals and datetimes kept, blobs as base64 text."""
     if isinstance(value, Decimal):
         return Decimal(value)
     if isinstance(value, _dt.datetime):
@@ -190,6 +178,12 @@ def _plain_ion(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(bytes(value)).decode("ascii")
     return value
+
+
+def _plain_ion(value: Any) -> Any:
+    from ..ionvalues import plain_ion
+
+    return plain_ion(value, _expression_scalar)
 
 
 @_function("fromIon", "ionDecode")
