@@ -143,3 +143,65 @@ async def test_global_websocket_filters(api):
         with pytest.raises(Exception) as closed:
             await ws.receive()
     assert "4422" in repr(closed.value)
+
+
+SLOW_STEPS = """id: steps
+namespace: company.team
+tasks:
+  - id: gate
+    type: io.kestra.plugin.core.flow.Pause
+""" + "".join(f"""  - id: s{i}
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S
+""" for i in range(3))
+
+
+async def test_websocket_coalesced_snapshots_while_task_runs_change(api, autojump_clock):
+    await api.flow(SLOW_STEPS)
+    created = await api.execute("company.team", "steps")
+    await api.wait_state(created["id"], "PAUSED")
+    stamped = []
+    async with api.client.websocket(f"/api/v1/executions/{created['id']}/ws") as ws:
+        stamped.append((trio.current_time(), json.loads(await ws.receive())))
+        await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
+        with pytest.raises(Exception):
+            while True:
+                message = json.loads(await ws.receive())
+                stamped.append((trio.current_time(), message))
+    assert stamped[-1][1]["type"] == "end"
+    # after each burst of task-run changes a full snapshot follows within 250 ms, carrying those changes
+    for i, (when, message) in enumerate(stamped):
+        if message["type"] != "taskrun" or message["taskRun"]["state"]["current"] != "RUNNING":
+            continue
+        later = [(t, m) for t, m in stamped[i + 1:] if m["type"] in ("execution", "end")]
+        assert later, message
+        t, snapshot = later[0]
+        assert t - when <= 0.25 + 1e-6
+        runs = {tr["id"]: tr["state"]["current"] for tr in snapshot["execution"].get("taskRunList", [])}
+        assert runs[message["taskRun"]["id"]] in ("RUNNING", "SUCCESS")
+
+
+MANY = "id: many\nnamespace: company.team\ntasks:\n  - id: gate\n    type: io.kestra.plugin.core.flow.Pause\n" + "".join(
+    f"  - id: r{i}\n    type: io.kestra.plugin.core.debug.Return\n    format: '{i}'\n" for i in range(40))
+
+
+async def test_websocket_overflow_is_replaced_by_a_fresh_snapshot(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BUFFER", 4)
+    await api.flow(MANY)
+    created = await api.execute("company.team", "many")
+    await api.wait_state(created["id"], "PAUSED")
+    messages = []
+    async with api.client.websocket(f"/api/v1/executions/{created['id']}/ws") as ws:
+        messages.append(json.loads(await ws.receive()))
+        await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
+        final = await api.wait(created["id"])  # the engine finishes while this client reads nothing
+        with pytest.raises(Exception):
+            while True:
+                messages.append(json.loads(await ws.receive()))
+    changes = sum(len(tr["state"]["histories"]) for tr in final["taskRunList"] if tr["taskId"] != "gate")
+    taskrun_messages = [m for m in messages if m["type"] == "taskrun"]
+    assert len(taskrun_messages) < changes  # deltas were dropped …
+    assert messages[-1]["type"] == "end" and messages[-1]["execution"]["state"]["current"] == "SUCCESS"
+    assert len(messages[-1]["execution"]["taskRunList"]) == 41  # … and the end carries the whole truth
