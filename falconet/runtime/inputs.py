@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from .durations import parse_duration
+from .durations import format_duration, parse_duration
 from .errors import InvalidEntity, Violation
 from .flowmodel import InputSpec, OutputSpec
 
@@ -138,7 +138,6 @@ def java_str(value: Any) -> str:
     if isinstance(value, time):
         return format_local_time(value)
     if isinstance(value, timedelta):
-        from .durations import format_duration
         return format_duration(value)
     return str(value)
 
@@ -207,6 +206,15 @@ def _parse_failure(itype: str, value: Any, detail: str) -> InputError:
     return InputError(f"Expected `{itype}` but received `{java_str(value)}` with errors:\n```\n{detail}\n```")
 
 
+#: temporal input types: text → the canonical text stored in the execution (ValueError when unparsable)
+_TEMPORAL: dict[str, Callable[[str], str]] = {
+    "DATETIME": lambda text: format_instant(parse_instant(text)),
+    "DATE": lambda text: parse_local_date(text).isoformat(),
+    "TIME": lambda text: format_local_time(parse_local_time(text)),
+    "DURATION": lambda text: format_duration(parse_duration(text)),
+}
+
+
 class _Typer:
     """Types values for one resolution: FILE storage and SECRET encryption are configured per call."""
 
@@ -242,29 +250,10 @@ class _Typer:
             if isinstance(value, bool):
                 return value
             return isinstance(value, str) and value.strip().lower() == "true"
-        if itype == "DATETIME":
+        if itype in _TEMPORAL:
             text = _need_str(itype, value)
             try:
-                return format_instant(parse_instant(text))
-            except ValueError as exc:
-                raise _parse_failure(itype, value, str(exc)) from None
-        if itype == "DATE":
-            text = _need_str(itype, value)
-            try:
-                return parse_local_date(text).isoformat()
-            except ValueError as exc:
-                raise _parse_failure(itype, value, str(exc)) from None
-        if itype == "TIME":
-            text = _need_str(itype, value)
-            try:
-                return format_local_time(parse_local_time(text))
-            except ValueError as exc:
-                raise _parse_failure(itype, value, str(exc)) from None
-        if itype == "DURATION":
-            from .durations import format_duration
-            text = _need_str(itype, value)
-            try:
-                return format_duration(parse_duration(text))
+                return _TEMPORAL[itype](text)
             except ValueError as exc:
                 raise _parse_failure(itype, value, str(exc)) from None
         if itype == "FILE":
