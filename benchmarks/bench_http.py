@@ -194,8 +194,8 @@ def main() -> int:
                 sent = create_many(args.client, base, per_proc, args.concurrency)
             else:
                 queue: multiprocessing.Queue[dict[str, float]] = multiprocessing.Queue()
-                procs = [multiprocessing.Process(target=client_process, args=(args.client, base, per_proc, args.concurrency, queue))
-                         for _ in range(args.procs)]
+                work = (args.client, base, per_proc, args.concurrency, queue)
+                procs = [multiprocessing.Process(target=client_process, args=work) for _ in range(args.procs)]
                 for p in procs:
                     p.start()
                 sent = {}

@@ -7,7 +7,7 @@ whole run's record — no request of the suite may end in a 500.
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 import pytest
 import trio
@@ -87,10 +87,10 @@ class Api:
     async def wait(self, execution_id: str) -> dict[str, Any]:
         return await self.engine.wait_for_end(execution_id)
 
-    async def wait_state(self, execution_id: str, state: str, timeout: float = 10) -> dict[str, Any]:
+    async def wait_state(self, execution_id: str, state: str, within: float = 10) -> dict[str, Any]:
         """Wait for a live state through the bus (no polling sleeps)."""
         with self.engine.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:
-            with trio.fail_after(timeout):
+            with trio.fail_after(within):
                 while True:
                     doc = await self.engine.get_execution(execution_id)
                     if doc["state"]["current"] == state:
@@ -103,11 +103,12 @@ def api(client: Any, engine: Any) -> Api:
     return Api(client, engine)
 
 
-def multipart_body(fields: dict[str, str] = {}, files: list[tuple[str, str, bytes]] = ()) -> tuple[bytes, dict[str, str]]:
+def multipart_body(fields: dict[str, str] | None = None,
+                   files: Sequence[tuple[str, str, bytes]] = ()) -> tuple[bytes, dict[str, str]]:
     """Encode text fields and (part name, filename, data) file parts as multipart/form-data."""
     boundary = "falconettestboundary1234"
     out = bytearray()
-    for name, value in fields.items():
+    for name, value in (fields or {}).items():
         out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
     for name, filename, data in files:
         out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'

@@ -35,13 +35,13 @@ COMMANDS = [
     # create the flow from a YAML file
     """curl -s -X POST http://localhost:8080/api/v1/flows -H "Content-Type:application/x-yaml" --data-binary @hello.yml""",
     # execute with a text input and a FILE input (Kestra 0.21 form: part "files", filename = input id)
-    """curl -s -X POST http://localhost:8080/api/v1/executions/company.team/hello -F name=Falconet -F "files=@./data.csv;filename=myfile\"""",
+    """curl -s -X POST http://localhost:8080/api/v1/executions/company.team/hello -F name=Falconet -F "files=@./data.csv;filename=myfile\"""",  # noqa: E501
     # execute and wait for the end, with labels
     """curl -s -X POST 'http://localhost:8080/api/v1/executions/company.team/hello?wait=true&labels=team:data'""",
     # the tenant form, with the newer FILE form (part named after the input)
     """curl -s -X POST http://localhost:8080/api/v1/main/executions/company.team/hello -F myfile=@data.csv""",
     # a webhook
-    """curl -s -X POST http://localhost:8080/api/v1/executions/webhook/company.team/hello/my-key -H 'Content-Type: application/json' -d '{"user": "x"}'""",
+    """curl -s -X POST http://localhost:8080/api/v1/executions/webhook/company.team/hello/my-key -H 'Content-Type: application/json' -d '{"user": "x"}'""",  # noqa: E501
 ]
 
 

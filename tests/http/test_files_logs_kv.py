@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-import pytest
-
 FILES = """id: files
 namespace: company.team
 inputs:
@@ -161,7 +159,8 @@ async def test_metrics(api, form):
     assert status == 200 and agg["groupBy"] == "day" and agg["aggregations"][0]["value"] == 5.0
     status, _ = await api.call("GET", "/api/v1/metrics/aggregates/company.team/files/length?aggregation=median")
     assert status == 422
-    status, _ = await api.call("GET", "/api/v1/metrics/aggregates/company.team/files/length?startDate=2024-02-01T00:00:00Z&endDate=2024-01-01T00:00:00Z")
+    status, _ = await api.call("GET", "/api/v1/metrics/aggregates/company.team/files/length"
+                                      "?startDate=2024-02-01T00:00:00Z&endDate=2024-01-01T00:00:00Z")
     assert status == 422
 
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import trio
+from quart.testing.connections import WebsocketDisconnectError
 
 PAUSE_THEN_WORK = """id: live
 namespace: company.team
@@ -99,7 +100,7 @@ async def test_execution_websocket_protocol(api):
         assert messages[0]["type"] == "execution" and messages[0]["execution"]["state"]["current"] == "PAUSED"
         status, _ = await api.call("POST", f"/api/v1/executions/{paused['id']}/resume")
         assert status == 204
-        with pytest.raises(Exception):  # the server closes (1000) after "end"
+        with pytest.raises(WebsocketDisconnectError):  # the server closes (1000) after "end"
             while True:
                 messages.append(json.loads(await ws.receive()))
     types = [m["type"] for m in messages]
@@ -116,7 +117,7 @@ async def test_execution_websocket_protocol(api):
 
 async def test_execution_websocket_unknown_and_terminated(api):
     async with api.client.websocket("/api/v1/executions/nope/ws") as ws:
-        with pytest.raises(Exception) as closed:
+        with pytest.raises(WebsocketDisconnectError) as closed:
             await ws.receive()
     assert "4404" in repr(closed.value)
     paused = await paused_execution(api)
@@ -140,7 +141,7 @@ async def test_global_websocket_filters(api):
     assert message["type"] == "execution"
     assert message["execution"]["id"] == created["id"] and message["execution"]["state"]["current"] == "PAUSED"
     async with api.client.websocket("/api/v1/ws?state=BOGUS") as ws:
-        with pytest.raises(Exception) as closed:
+        with pytest.raises(WebsocketDisconnectError) as closed:
             await ws.receive()
     assert "4422" in repr(closed.value)
 
@@ -164,7 +165,7 @@ async def test_websocket_coalesced_snapshots_while_task_runs_change(api, autojum
     async with api.client.websocket(f"/api/v1/executions/{created['id']}/ws") as ws:
         stamped.append((trio.current_time(), json.loads(await ws.receive())))
         await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
-        with pytest.raises(Exception):
+        with pytest.raises(WebsocketDisconnectError):
             while True:
                 message = json.loads(await ws.receive())
                 stamped.append((trio.current_time(), message))
@@ -197,7 +198,7 @@ async def test_websocket_overflow_is_replaced_by_a_fresh_snapshot(api, monkeypat
         messages.append(json.loads(await ws.receive()))
         await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
         final = await api.wait(created["id"])  # the engine finishes while this client reads nothing
-        with pytest.raises(Exception):
+        with pytest.raises(WebsocketDisconnectError):
             while True:
                 messages.append(json.loads(await ws.receive()))
     changes = sum(len(tr["state"]["histories"]) for tr in final["taskRunList"] if tr["taskId"] != "gate")

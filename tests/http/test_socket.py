@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import trio
+import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from falconet.http.api import live
@@ -142,8 +143,9 @@ async def test_fast_and_stalled_websocket_clients(server, engine, api, monkeypat
     close_code = []
     async with open_websocket_url(ws_url, max_message_size=16 * 1024 * 1024) as fast:
         received.append(json.loads(await fast.get_message()))
-        while len(engine.bus) < 2:  # both subscriptions are open
-            await trio.sleep(0.01)
+        with trio.fail_after(10):
+            while len(engine.bus) < 2:  # both subscriptions are open (every task of this run idles until then)
+                await trio.testing.wait_all_tasks_blocked()
         status, _ = await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
         assert status == 204
         final = await engine.wait_for_end(created["id"])
@@ -171,7 +173,7 @@ async def test_fast_and_stalled_websocket_clients(server, engine, api, monkeypat
 
     # the stalled subscriber is dropped after SEND_DEADLINE; its buffer never outgrows the bus bound
     with trio.fail_after(live.SEND_DEADLINE + live.CLOSE_DEADLINE + 5):
-        while len(engine.bus) > 0:
+        while len(engine.bus) > 0:  # noqa: ASYNC110 - waits out the server's real-time SEND_DEADLINE
             await trio.sleep(0.05)
     assert rss_mb() - before < 150
     await stalled.aclose()
