@@ -411,3 +411,25 @@ async def test_labels_on_running_is_400_and_2_0_resume_answers_the_execution(api
                                  headers=headers)
     assert status == 200 and doc["id"] == paused["id"] and doc["state"]["current"] != "PAUSED"
     assert ret_output(await api.wait(paused["id"]), "after") == "yes"
+
+
+async def test_legacy_trigger_path_restart_running_and_task_run_state(api):
+    await api.flow(TWO)
+    status, doc = await api.call("POST", "/api/v1/executions/trigger/company.team/two?wait=true")
+    assert status == 200 and doc["state"]["current"] == "SUCCESS" and "url" in doc
+
+    await api.flow(SLEEP)
+    running = await api.execute("company.team", "sleep")
+    await api.wait_state(running["id"], "RUNNING")
+    status, body = await api.call("POST", f"/api/v1/executions/{running['id']}/restart")
+    assert status == 409, body
+    await api.call("DELETE", f"/api/v1/executions/{running['id']}/kill")
+    await api.wait(running["id"])
+
+    await api.flow(FAIL)
+    failed = await api.wait((await api.execute("company.team", "fail"))["id"])
+    boom = next(tr for tr in failed["taskRunList"] if tr["taskId"] == "boom")
+    status, doc = await api.call("POST", f"/api/v1/executions/{failed['id']}/state",
+                                 json={"taskRunId": boom["id"], "state": "SUCCESS"})
+    assert status == 200 and doc["state"]["current"] == "RESTARTED"
+    assert (await api.wait(failed["id"]))["state"]["current"] == "SUCCESS"

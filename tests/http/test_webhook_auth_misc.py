@@ -116,3 +116,9 @@ async def test_internal_error_is_a_kestra_500_body(app, client):
     assert response.status_code == 500
     assert body["message"] == "Internal Server Error: RuntimeError"
     assert body["_links"]["self"]["href"] == "/__test__/boom"
+
+
+async def test_webhook_on_disabled_flow_is_409(api):
+    await api.flow(WEBHOOK.replace("id: hook", "id: off") + "disabled: true\n")
+    status, body = await api.call("POST", "/api/v1/executions/webhook/company.team/off/a-secret-key", json={})
+    assert status == 409 and body["message"].startswith("Illegal state")
