@@ -101,6 +101,20 @@ class Set(RunnableTask):
         return None
 
 
+#: the properties of kv.Get and kv.Delete
+_KEY_PROPS = {
+    "key": Prop(STRING, required=True, description="The key."),
+    "namespace": _NAMESPACE,
+    "errorOnMissing": Prop(BOOLEAN, default=False, description="Fail when the key does not exist."),
+}
+
+
+def _missing(key: str, namespace: str) -> TaskFailed:
+    """The failure of kv.Get/kv.Delete on a missing key with ``errorOnMissing``."""
+    return TaskFailed(f"No value found for key '{key}' in namespace '{namespace}' "
+                      "and `errorOnMissing` is set to true")
+
+
 #### kv.Get #################################################################################################
 
 @register
@@ -109,18 +123,13 @@ class Get(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.Get"
     title = "Get the value of a key from the namespace KV store."
-    props = {
-        "key": Prop(STRING, required=True, description="The key."),
-        "namespace": _NAMESPACE,
-        "errorOnMissing": Prop(BOOLEAN, default=False, description="Fail when the key does not exist."),
-    }
+    props = _KEY_PROPS
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         key, namespace = _key(ctx), str(ctx.prop("namespace"))
         value = await ctx.kv_get(namespace, key)
         if value is None and ctx.prop("errorOnMissing"):
-            raise TaskFailed(f"No value found for key '{key}' in namespace '{namespace}' "
-                             "and `errorOnMissing` is set to true")
+            raise _missing(key, namespace)
         return {"value": value}
 
 
@@ -132,18 +141,13 @@ class Delete(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.Delete"
     title = "Delete a key from the namespace KV store."
-    props = {
-        "key": Prop(STRING, required=True, description="The key."),
-        "namespace": _NAMESPACE,
-        "errorOnMissing": Prop(BOOLEAN, default=False, description="Fail when the key does not exist."),
-    }
+    props = _KEY_PROPS
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         key, namespace = _key(ctx), str(ctx.prop("namespace"))
         deleted = await ctx.kv_delete(namespace, key)
         if not deleted and ctx.prop("errorOnMissing"):
-            raise TaskFailed(f"No value found for key '{key}' in namespace '{namespace}' "
-                             "and `errorOnMissing` is set to true")
+            raise _missing(key, namespace)
         return {"deleted": deleted}
 
 
