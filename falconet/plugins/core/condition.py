@@ -29,6 +29,14 @@ _DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SU
 _DATE = "{{ trigger.date }}"
 
 
+#: the properties of DateTimeBetween and TimeBetween
+_BETWEEN_PROPS = {
+    "date": Prop(STRING, default=_DATE),
+    "after": Prop(STRING),
+    "before": Prop(STRING),
+}
+
+
 def _upstream(ctx: Any, kind: str) -> Any:
     if ctx.execution is None:
         raise IllegalArgument(f"Condition {kind} needs an execution (Flow trigger or webhook)")
@@ -293,11 +301,7 @@ class DateTimeBetween(Condition):
 
     type = f"{_PKG}.DateTimeBetween"
     aliases = _aliases("DateTimeBetween")
-    props = {
-        "date": Prop(STRING, default=_DATE),
-        "after": Prop(STRING),
-        "before": Prop(STRING),
-    }
+    props = _BETWEEN_PROPS
 
     def test(self, props: dict[str, Any], ctx: Any) -> bool:
         d = _date(props, ctx)
@@ -318,11 +322,7 @@ class TimeBetween(Condition):
 
     type = f"{_PKG}.TimeBetween"
     aliases = _aliases("TimeBetween")
-    props = {
-        "date": Prop(STRING, default=_DATE),
-        "after": Prop(STRING),
-        "before": Prop(STRING),
-    }
+    props = _BETWEEN_PROPS
 
     def test(self, props: dict[str, Any], ctx: Any) -> bool:
         d = _date(props, ctx)
