@@ -244,3 +244,58 @@ async def test_unfinished_execution_resumes_after_reopening_the_store(tmp_path):
     nap = next(t for t in final["taskRunList"] if t["taskId"] == "nap")
     assert len(nap["attempts"]) == 2  # the interrupted attempt, then the new one
     assert final["taskRunList"][-1]["outputs"] == {"value": "first then last"}
+
+
+#### Kill cascade ##########################################################################################
+
+CHILD = """
+id: child
+namespace: tests.engine
+tasks:
+  - id: long
+    type: io.falconet.tests.Recorder
+"""
+
+PARENT = """
+id: parent
+namespace: tests.engine
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.engine
+    flowId: child
+"""
+
+
+async def _parent_with_running_child(engine):
+    await engine.create_flow(CHILD)
+    await engine.create_flow(PARENT)
+    parent = await engine.execute("tests.engine", "parent", wait=False)
+    while True:
+        children = [a.ex for a in engine.actors.values() if a.ex.flow_id == "child"]
+        if children and any(tr.state.current.value == "RUNNING" for tr in children[0].task_run_list):
+            return parent, children[0].id
+        await trio.sleep(0.01)
+
+
+@pytest.mark.parametrize("cascade", [True, False])
+async def test_kill_cascades_to_subflow_executions_unless_told_not_to(cascade):
+    import falconet
+
+    async with open_engine(store="memory") as engine:
+        parent, child_id = await _parent_with_running_child(engine)
+        await engine.kill(parent["id"], cascade=cascade)
+        final = await engine.wait_for_end(parent["id"])
+        assert final["state"]["current"] == "KILLED"
+        if cascade:
+            child = await engine.wait_for_end(child_id)
+            assert child["state"]["current"] == "KILLED"
+        else:
+            child = await engine.get_execution(child_id)
+            assert child["state"]["current"] == "RUNNING"
+            with pytest.raises(falconet.IllegalState):
+                await engine.kill(parent["id"], cascade=False)
+            # Kestra's default (cascade) on a terminated execution still reaches its children
+            await engine.kill(parent["id"])
+            child = await engine.wait_for_end(child_id)
+            assert child["state"]["current"] == "KILLED"

@@ -63,6 +63,7 @@ class SubflowEnded:
 @dataclasses.dataclass(frozen=True, slots=True)
 class KillRequested:
     reason: str
+    cascade: bool = True  # also kill the subflow executions this one started
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -220,7 +221,7 @@ class ExecutionActor:
                 tr.extra["subflowState"] = msg.state.value
                 self._on_change(tr)
         elif isinstance(msg, KillRequested):
-            self._start_kill(msg.reason)
+            self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
             self._resume(msg.on_resume)
             if msg.applied is not None:
@@ -268,7 +269,7 @@ class ExecutionActor:
             if tr.state.current is State.PAUSED:
                 flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
 
-    def _start_kill(self, reason: str, target: State = State.KILLED) -> None:
+    def _start_kill(self, reason: str, target: State = State.KILLED, *, cascade: bool = True) -> None:
         """Stop every running task run; the execution ends in ``target`` (KILLED goes through KILLING)."""
         if self._killing or self.ex.state.current.is_terminated:
             return
@@ -280,7 +281,8 @@ class ExecutionActor:
             self.engine.persist(self.ex)
         for scope in self.task_scopes.values():
             scope.cancel(reason=reason)
-        self.engine.kill_children(self.ex, reason)
+        if cascade:
+            self.engine.kill_children(self.ex, "parent execution KILLING")
 
     #### SLA ###############################################################################################
 

@@ -286,21 +286,32 @@ class Engine:
     #### executions: lifecycle actions ##################################################################
 
     async def kill(self, execution_id: str, *, cascade: bool = True) -> None:
+        """Kill a non-terminated execution (KILLING, then KILLED). With ``cascade`` its subflow executions
+        are killed too — also when the execution itself already ended, as Kestra does (202); without
+        ``cascade`` killing a terminated execution is an :class:`IllegalState` (409)."""
         ex = await self._require(execution_id)
         if ex.state.current.is_terminated:
-            raise IllegalState("Execution is already terminated")
+            if not cascade:
+                raise IllegalState("Execution is already terminated")
+            self.kill_children(ex, "parent execution killed")
+            return
         actor = self.actors.get(execution_id)
         if actor is None:
             await _ex_ops.kill_idle(self, ex)
             return
-        await actor.send(KillRequested("killed by API"))
+        await actor.send(KillRequested("killed by API", cascade=cascade))
 
     def kill_children(self, ex: Execution, reason: str) -> None:
+        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
         assert self._nursery is not None
-        for tr in ex.task_run_list:
-            child = tr.extra.get("childExecutionId")
-            if child and child in self.actors:
-                self._nursery.start_soon(self.actors[child].send, KillRequested("parent execution KILLING"))
+        for actor in list(self.actors.values()):
+            trigger = actor.ex.trigger or {}
+            # a child's trigger is the parent's Subflow/ForEachItem *task* (Flow triggers and replays are
+            # related executions, not children)
+            if ".trigger." in str(trigger.get("type", "")) or (trigger.get("variables") or {}).get("executionId") != ex.id:
+                continue
+            if not actor.ex.state.current.is_terminated:
+                self._nursery.start_soon(actor.send, KillRequested(reason))
 
     async def pause(self, execution_id: str) -> None:
         ex = await self._require(execution_id)

@@ -25,8 +25,8 @@ def plain_ion(value: Any, scalar: Callable[[Any], Any]) -> Any:
         return {str(k): plain_ion(v, scalar) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain_ion(v, scalar) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
+    if isinstance(value, bool) or getattr(value, "ion_type", None) is IonType.BOOL:
+        return bool(value)  # amazon.ion's IonPyBool subclasses int, not bool
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -55,7 +55,8 @@ def or_create(action: str) -> Any:
         @functools.wraps(view)
         async def inner(execution_id: str, **kwargs: Any) -> Any:
             eng = engine()
-            if await eng.get_execution(execution_id) is None and await eng.get_flow(execution_id, action) is not None:
+            if ("/actions/" not in request.path and await eng.get_execution(execution_id) is None
+                    and await eng.get_flow(execution_id, action) is not None):
                 return await create_execution(execution_id, action)
             return await view(execution_id, **kwargs)
         return inner
@@ -191,7 +192,8 @@ async def get_execution_flow(execution_id: str) -> Any:
 @bp.delete("/executions/<execution_id>/kill")
 @bp.delete("/executions/<execution_id>/actions/kill")
 async def kill(execution_id: str) -> Any:
-    """202, no body. 404 unknown; 409 when already terminated."""
+    """202, no body. 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
+    the default, the subflow executions it started are killed and the answer is 202)."""
     cascade = params.opt_bool(request.args, "isOnKillCascade", True)
     await engine().kill(execution_id, cascade=cascade)
     return empty(202)

@@ -7,10 +7,13 @@ flow or key, 409 for a disabled flow. The route stays open when basic auth is on
 """
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, request
 
+from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Violation
 from ..multipart import read_body
 from . import params
 from .common import empty, engine, json_response, page_slice, paged
@@ -84,3 +87,92 @@ async def flow_triggers(namespace: str, flow_id: str) -> Any:
     page, size, _ = params.paging(request.args)
     rows = await _trigger_rows(namespace, flow_id, params.opt_str(request.args, "q"))
     return paged(page_slice(rows, page, size), len(rows))
+
+
+#### Trigger updates: disable, backfill #####################################################################
+
+JSON_LIMIT = 1024 * 1024
+
+
+async def _json_body() -> Any:
+    raw = await read_body(request, JSON_LIMIT)
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise IllegalArgument(f"Invalid JSON body: {exc}") from None
+
+
+def _scheduler() -> Any:
+    orchestration = getattr(engine(), "orchestration", None)
+    if orchestration is None:
+        raise IllegalState("Triggers are not running in this server")
+    return orchestration.scheduler
+
+
+def _trigger_key(body: Any) -> tuple[str, str, str]:
+    if not isinstance(body, dict):
+        raise IllegalArgument("The body must be a trigger object {namespace, flowId, triggerId, …}")
+    try:
+        return str(body["namespace"]), str(body["flowId"]), str(body["triggerId"])
+    except KeyError as exc:
+        raise InvalidEntity([Violation(str(exc.args[0]), "must not be null")]) from None
+
+
+def _instant(name: str, value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return params.parse_datetime(name, str(value))
+
+
+@bp.put("/triggers")
+async def update_trigger() -> Any:
+    """Kestra's ``PUT /triggers``: the body is a trigger context; ``disabled`` enables or disables the
+    trigger, a ``backfill`` ``{start, end, inputs, labels}`` starts a backfill. Answers the new context."""
+    body = await _json_body()
+    namespace, flow_id, trigger_id = _trigger_key(body)
+    scheduler = _scheduler()
+    ctx = None
+    if "disabled" in body and body["disabled"] is not None:
+        ctx = await scheduler.set_disabled(namespace, flow_id, trigger_id, bool(body["disabled"]))
+    backfill = body.get("backfill")
+    if isinstance(backfill, dict):
+        start = _instant("backfill.start", backfill.get("start"))
+        if start is None:
+            raise InvalidEntity([Violation("backfill.start", "must not be null")])
+        ctx = await scheduler.set_backfill(namespace, flow_id, trigger_id, start=start,
+                                           end=_instant("backfill.end", backfill.get("end")),
+                                           inputs=backfill.get("inputs"), labels=backfill.get("labels"))
+    if ctx is None:
+        raise IllegalArgument("Nothing to update: set `disabled` or `backfill`")
+    return json_response(ctx)
+
+
+@bp.put("/triggers/backfill/pause")
+async def pause_backfill() -> Any:
+    namespace, flow_id, trigger_id = _trigger_key(await _json_body())
+    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, True))
+
+
+@bp.put("/triggers/backfill/unpause")
+async def unpause_backfill() -> Any:
+    namespace, flow_id, trigger_id = _trigger_key(await _json_body())
+    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, False))
+
+
+@bp.post("/triggers/backfill/delete")
+async def delete_backfill() -> Any:
+    namespace, flow_id, trigger_id = _trigger_key(await _json_body())
+    return json_response(await _scheduler().delete_backfill(namespace, flow_id, trigger_id))
+
+
+@bp.post("/triggers/set-disabled/by-triggers")
+async def set_disabled_by_triggers() -> Any:
+    """Body ``[{namespace, flowId, triggerId}]``, query ``disabled`` (bool) → ``{"count": n}``."""
+    disabled = params.opt_bool(request.args, "disabled", True)
+    body = await _json_body()
+    if not isinstance(body, list):
+        raise IllegalArgument("The body must be a list of triggers")
+    keys = [_trigger_key(item) for item in body]
+    for namespace, flow_id, trigger_id in keys:
+        await _scheduler().set_disabled(namespace, flow_id, trigger_id, disabled)
+    return json_response({"count": len(keys)})
