@@ -9,6 +9,7 @@ from quart import Blueprint, Response
 
 from ... import __version__
 from ...runtime.errors import NotFound
+from ...runtime.plugindocs import plugin_doc, plugin_group, plugin_kind
 from .common import engine, json_response, state
 
 bp = Blueprint("misc", __name__)
@@ -56,56 +57,24 @@ async def configs() -> Any:
 
 #### Plugins ################################################################################################
 
-def _kind(cls: type) -> str:
-    from ...runtime.plugin import Condition, Trigger
-
-    if issubclass(cls, Trigger):
-        return "triggers"
-    if issubclass(cls, Condition):
-        return "conditions"
-    return "tasks"
-
-
-def _group(type_name: str) -> str:
-    parts = type_name.split(".")
-    return ".".join(parts[:4]) if len(parts) > 4 else ".".join(parts[:-1])
-
-
-def _prop_json(prop: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": prop.kind, "required": prop.required, "dynamic": prop.dynamic}
-    if prop.default is not None:
-        out["default"] = prop.default
-    if prop.description:
-        out["description"] = prop.description
-    if prop.values:
-        out["enum"] = list(prop.values)
-    if prop.aliases:
-        out["aliases"] = list(prop.aliases)
-    if prop.fields:
-        out["properties"] = {k: _prop_json(v) for k, v in prop.fields.items()}
-    return out
-
-
 @bp.get("/plugins")
 async def list_plugins() -> Any:
     """``[{name, group, tasks, triggers, conditions, aliases}]``, one entry per type group."""
     groups: dict[str, dict[str, Any]] = {}
     for cls in sorted(engine().plugins(), key=lambda c: c.type):
-        group = _group(cls.type)
+        group = plugin_group(cls.type)
         entry = groups.setdefault(group, {"name": group.rpartition(".")[2], "group": group,
                                           "tasks": [], "triggers": [], "conditions": [], "aliases": []})
-        entry[_kind(cls)].append(cls.type)
+        entry[plugin_kind(cls)].append(cls.type)
         entry["aliases"].extend(cls.aliases)
     return json_response(list(groups.values()))
 
 
 @bp.get("/plugins/<type_name>")
-async def plugin_schema(type_name: str) -> Any:
-    """One type (canonical name or alias): ``{type, title, kind, aliases, properties}``; 404 when unknown."""
+async def plugin_documentation(type_name: str) -> Any:
+    """One type (canonical name or alias): Kestra's ``{markdown, schema: {properties, outputs,
+    definitions}}`` (see :func:`falconet.runtime.plugindocs.plugin_doc`); 404 when unknown."""
     for cls in engine().plugins():
         if type_name == cls.type or type_name in cls.aliases:
-            return json_response({
-                "type": cls.type, "title": cls.title, "kind": _kind(cls), "aliases": list(cls.aliases),
-                "properties": {name: _prop_json(p) for name, p in cls.props.items()},
-            })
+            return json_response(plugin_doc(cls))
     raise NotFound(f"Unknown plugin type '{type_name}'")
