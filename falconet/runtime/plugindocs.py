@@ -184,10 +184,11 @@ def _definitions() -> dict[str, Any]:
 
 
 def plugin_schema(cls: type[P.Plugin]) -> dict[str, Any]:
-    """Draft-07 JSON Schema of a type: the common properties of its kind, then its own declarations
-    (a declared property replaces a common one of the same name); ``required`` lists both's required
-    names, common ones first. ``type`` is constrained to the canonical name and its aliases."""
-    merged: dict[str, P.Prop] = {**common_props(cls), **cls.props}
+    """Draft-07 JSON Schema of a type: its own declarations first (what a reader looks for), then the
+    common properties of its kind that it does not redeclare; ``required`` lists the required names in
+    the same order. ``type`` is constrained to the canonical name and its aliases."""
+    merged: dict[str, P.Prop] = {**cls.props}
+    merged.update({n: p for n, p in common_props(cls).items() if n not in merged})
     properties = {name: prop_schema(p) for name, p in merged.items()}
     properties["type"] = {"type": "string", "enum": [cls.type, *cls.aliases], "$dynamic": False}
     out: dict[str, Any] = {

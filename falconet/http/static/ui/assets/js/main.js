@@ -1,6 +1,7 @@
 // Client-side router (History API) and page shell. Kestra's UI URLs:
 //   /ui/flows, /ui/flows/new, /ui/flows/edit/{namespace}/{id}[/{tab}]
 //   /ui/executions, /ui/executions/{namespace}/{flowId}/{id}[/{tab}]
+//   /ui/plugins, /ui/plugins/{type}
 import { h, replace, emptyState } from './util.js';
 
 const routes = [
@@ -14,6 +15,8 @@ const routes = [
   { re: /^\/ui\/executions\/?$/, nav: 'executions', load: () => import('./pages/executions.js'), params: () => ({}) },
   { re: /^\/ui\/executions\/([^/]+)\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'executions', load: () => import('./pages/execution.js'),
     params: (m) => ({ namespace: m[1], flowId: m[2], id: m[3], tab: m[4] }) },
+  { re: /^\/ui\/plugins\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: () => ({}) },
+  { re: /^\/ui\/plugins\/([^/]+)\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: (m) => ({ type: m[1] }) },
 ];
 
 let cleanup = null;

@@ -1,9 +1,11 @@
 // /ui/flows/new and /ui/flows/edit/{namespace}/{id}[/{tab}] — YAML editor with live validation,
-// save, topology, revisions with diff, the flow's executions, and the Execute button.
+// save, topology, revisions with diff, the flow's executions, the Execute button, and the documentation
+// of the task type under the cursor.
 import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.js';
 import { getJson, postYaml, putYaml, enc } from '../api.js';
 import { tabs, toast } from '../components.js';
 import { createEditor, messageLine } from '../editor.js';
+import { createDocPanel } from '../plugindocs.js';
 import { renderTopology } from '../topology.js';
 import { renderDiff } from '../diff.js';
 import { openExecuteDialog } from '../execute.js';
@@ -48,7 +50,10 @@ export function render(root, params) {
   //// editor + validation
   const validation = h('div', { class: 'validation', 'aria-live': 'polite', id: 'validation' });
   const editor = createEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
-  const editorPanel = h('div', null, editor.element, validation);
+  const docPanel = createDocPanel(editor.textarea);
+  cleanups.push(docPanel.cancel);
+  const editorPanel = h('div', null, h('div', { class: 'editor-tools' }, docPanel.toggle),
+    h('div', { class: 'editor-layout' }, h('div', null, editor.element, validation), docPanel.element));
 
   function markDirty() {
     const dirty = editor.value !== savedSource;
