@@ -9,6 +9,7 @@ import trio.testing
 
 from falconet import open_engine
 from falconet.runtime.plugin import INTEGER, Prop, RunnableTask, register
+from falconet.runtime.store.base import ExecutionQuery
 
 #### A task that records what it saw ########################################################################
 
@@ -299,3 +300,49 @@ async def test_kill_cascades_to_subflow_executions_unless_told_not_to(cascade):
             await engine.kill(parent["id"])
             child = await engine.wait_for_end(child_id)
             assert child["state"]["current"] == "KILLED"
+
+
+SLEEPY_CHILD = """
+id: sleepy
+namespace: tests.engine
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.5S
+outputs:
+  - id: said
+    type: STRING
+    value: rested
+"""
+
+CALLER = """
+id: caller
+namespace: tests.engine
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.engine
+    flowId: sleepy
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.call.outputs.said }}"
+"""
+
+
+async def test_running_subflow_is_reattached_after_reopening_the_store(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(SLEEPY_CHILD)
+        await engine.create_flow(CALLER)
+        parent = await engine.execute("tests.engine", "caller", wait=False)
+        while not any(a.ex.flow_id == "sleepy" for a in engine.actors.values()):
+            await trio.sleep(0.01)
+        child_id = next(a.ex.id for a in engine.actors.values() if a.ex.flow_id == "sleepy")
+    # both executions were RUNNING when the engine stopped; the parent must find its child again
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        final = await engine.wait_for_end(parent["id"])
+        _, total = await engine.store.search_executions(ExecutionQuery(namespace="tests.engine", flow_id="sleepy"))
+    assert final["state"]["current"] == "SUCCESS"
+    call = final["taskRunList"][0]
+    assert call["outputs"]["executionId"] == child_id and call["outputs"]["state"] == "SUCCESS"
+    assert final["taskRunList"][1]["outputs"] == {"value": "rested"}
+    assert total == 1  # no second child was started

@@ -22,7 +22,7 @@ from . import workingdir
 from .executor import Machine, RunTask, StartSubflow, StartTimer
 from .flowmodel import RetrySpec, TaskSpec
 from .model import Execution, TaskRun, now
-from .plugin import TaskFailed
+from .plugin import FlowableTask, TaskFailed
 from .runcontext import EngineHooks, TaskLogger, TaskRunContext
 from .state import State
 from .variables import OutputsCache, execution_variables, task_run_variables
@@ -284,6 +284,18 @@ class ExecutionActor:
         if cascade:
             self.engine.kill_children(self.ex, "parent execution KILLING")
 
+    def _reattach_subflows(self) -> None:
+        """Resuming after a restart: RUNNING Subflow task runs wait for their child execution again."""
+        from .executions import resume_subflow
+
+        assert self._nursery is not None
+        for tr in self.ex.task_run_list:
+            if tr.state.current is not State.RUNNING or tr.extra.get("subflowState"):
+                continue
+            task = self.machine.task_of(tr)
+            if task.type.rsplit(".", 1)[-1] in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
+                self._nursery.start_soon(resume_subflow, self.engine, self, tr, task)
+
     #### SLA ###############################################################################################
 
     def _sla_violated(self, sla: Any, why: str) -> State | None:
@@ -332,6 +344,7 @@ class ExecutionActor:
                 for sla in self.flow.sla:
                     if sla.type == "MAX_DURATION" and sla.duration is not None:
                         nursery.start_soon(self._sla_timer, sla)
+                self._reattach_subflows()
                 self._advance()
                 while not self.ex.state.current.is_terminated:
                     msg = await self.inbox_recv.receive()

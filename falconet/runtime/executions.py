@@ -478,14 +478,35 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
         await parent.send(SubflowEnded(tr.id, State.FAILED, None))
         return
     tr.extra["childExecutionId"] = child["id"]
-    outputs: dict[str, Any] = {"executionId": child["id"]}
+    # written at once: a server restart must find the child again instead of starting a second one
+    parent._on_change(tr)
+    engine.persist(parent.ex, publish=False)
+    await await_subflow(engine, parent, tr, task, child["id"])
+
+
+async def resume_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
+    """A RUNNING Subflow task run found when an execution is resumed at start-up: wait again for the
+    child it started (or start it, when the server stopped before the child was created)."""
+    child_id = tr.extra.get("childExecutionId")
+    if child_id and await engine.get_execution(child_id) is not None:
+        await await_subflow(engine, parent, tr, task, child_id)
+    else:
+        await run_subflow(engine, parent, tr, task)
+
+
+async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec,
+                        child_id: str) -> None:
+    """Report the end of the child execution ``child_id`` to the parent (at once when ``wait: false``)."""
+    from .actors import SubflowEnded
+
+    outputs: dict[str, Any] = {"executionId": child_id}
     wait = task.props.get("wait", True)
     if isinstance(wait, str):
         wait = parent.engine.renderer.is_truthy(parent._render(tr, task, wait))
     if not wait:
         await parent.send(SubflowEnded(tr.id, State.SUCCESS, outputs))
         return
-    final = await engine.wait_for_end(child["id"])
+    final = await engine.wait_for_end(child_id)
     child_state = State(final["state"]["current"])
     outputs["state"] = child_state.value
     if final.get("outputs"):
