@@ -346,3 +346,55 @@ async def test_running_subflow_is_reattached_after_reopening_the_store(tmp_path)
     assert call["outputs"]["executionId"] == child_id and call["outputs"]["state"] == "SUCCESS"
     assert final["taskRunList"][1]["outputs"] == {"value": "rested"}
     assert total == 1  # no second child was started
+
+
+ITEM_CHILD = """
+id: item
+namespace: tests.engine
+inputs:
+  - id: batch
+    type: STRING
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.4S
+"""
+
+ITEMS_PARENT = """
+id: items
+namespace: tests.engine
+inputs:
+  - id: file
+    type: FILE
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{{ inputs.file }}"
+    batch:
+      rows: 1
+    namespace: tests.engine
+    flowId: item
+    inputs:
+      batch: "{{ taskrun.items }}"
+"""
+
+
+async def test_running_for_each_item_resumes_without_duplicating_children(tmp_path):
+    data = tmp_path / "rows.txt"
+    data.write_text("".join(f"row {i}\n" for i in range(6)))
+    async with open_engine(tmp_path / "d", store="sqlite") as engine:
+        await engine.create_flow(ITEM_CHILD)
+        await engine.create_flow(ITEMS_PARENT)
+        upload = tmp_path / "upload.txt"
+        upload.write_bytes(data.read_bytes())
+        parent = await engine.execute("tests.engine", "items", files={"file": ("rows.txt", upload)}, wait=False)
+        while sum(1 for a in engine.actors.values() if a.ex.flow_id == "item") < 6:
+            await trio.sleep(0.01)
+    async with open_engine(tmp_path / "d", store="sqlite") as engine:
+        final = await engine.wait_for_end(parent["id"])
+        _, total = await engine.store.search_executions(ExecutionQuery(namespace="tests.engine", flow_id="item"))
+    assert final["state"]["current"] == "SUCCESS"
+    items = next(t for t in final["taskRunList"] if t["taskId"] == "each_items")
+    assert items["outputs"]["numberOfBatches"] == 6
+    assert items["outputs"]["iterations"].get("SUCCESS") == 6, items["outputs"]
+    assert total == 6

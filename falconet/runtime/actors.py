@@ -285,7 +285,7 @@ class ExecutionActor:
             self.engine.kill_children(self.ex, "parent execution KILLING")
 
     def _reattach_subflows(self) -> None:
-        """Resuming after a restart: RUNNING Subflow task runs wait for their child execution again."""
+        """Resuming after a restart: RUNNING Subflow / ForEachItem task runs wait for their children again."""
         from .executions import resume_subflow
 
         assert self._nursery is not None
@@ -293,8 +293,12 @@ class ExecutionActor:
             if tr.state.current is not State.RUNNING or tr.extra.get("subflowState"):
                 continue
             task = self.machine.task_of(tr)
-            if task.type.rsplit(".", 1)[-1] in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
+            name = task.type.rsplit(".", 1)[-1]
+            if name in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
                 self._nursery.start_soon(resume_subflow, self.engine, self, tr, task)
+            elif name.startswith("ForEachItem$") and issubclass(task.cls, FlowableTask):
+                # ForEachItem's ``_items``: it watches the children it created and creates the missing ones
+                self._nursery.start_soon(self.engine.run_subflow, self, tr, task)
 
     #### SLA ###############################################################################################
 

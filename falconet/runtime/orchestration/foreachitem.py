@@ -372,6 +372,11 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         parent._on_change(tr)
         limiter = trio.CapacityLimiter(max(1, max_live))
         failure: list[str] = []
+        # resumed after a server restart: the children created before it are watched, not created again
+        existing = await _existing_children(engine, ex.id, tr.id) if tr.extra.get("itemsStarted") else {}
+        tr.extra["itemsStarted"] = True
+        parent._on_change(tr)
+        engine.persist(ex, publish=False)  # before any child exists: a restart must not create them twice
         async with trio.open_nursery() as nursery:
             async for iteration, batch_uri in _batches(engine, splits):
                 if failure:
@@ -379,7 +384,8 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
                 token = object()
                 await limiter.acquire_on_behalf_of(token)
                 try:
-                    child = await _create_child(engine, parent, tr, task, batch_uri, iteration)
+                    child = existing.get(iteration) or await _create_child(engine, parent, tr, task, batch_uri,
+                                                                           iteration)
                 except trio.Cancelled:
                     limiter.release_on_behalf_of(token)
                     raise
@@ -454,11 +460,30 @@ async def _create_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun
     inherit = bool(task.props.get("inheritLabels"))
     inherited = [(lb["key"], lb["value"]) for lb in ex.labels if inherit or lb["key"] == CORRELATION]
     trigger = {"id": task.id, "type": task.type, "variables": {
-        "executionId": ex.id, "namespace": ex.namespace, "flowId": ex.flow_id, "flowRevision": ex.flow_revision}}
+        "executionId": ex.id, "namespace": ex.namespace, "flowId": ex.flow_id, "flowRevision": ex.flow_revision,
+        "taskRunId": tr.id, "taskRunIteration": iteration}}
     child = await engine.create_execution(
         namespace, flow_id, inputs=inputs, revision=int(revision) if revision is not None else None,
         trigger=trigger, parent_labels=inherited, labels=[lb for lb in labels if not lb[0].startswith("system.")])
     return str(child["id"])
+
+
+async def _existing_children(engine: "Engine", execution_id: str, task_run_id: str) -> dict[int, str]:
+    """Iteration -> child execution id of the children an ``_items`` task run already created."""
+    from ..store.base import ExecutionQuery
+
+    found: dict[int, str] = {}
+    page = 1
+    while True:
+        docs, total = await engine.store.search_executions(
+            ExecutionQuery(trigger_execution_id=execution_id, page=page, size=500))
+        for doc in docs:
+            variables = (doc.get("trigger") or {}).get("variables") or {}
+            if variables.get("taskRunId") == task_run_id and isinstance(variables.get("taskRunIteration"), int):
+                found[variables["taskRunIteration"]] = doc["id"]
+        if page * 500 >= total or not docs:
+            return found
+        page += 1
 
 
 async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", child_id: str, iteration: int,
