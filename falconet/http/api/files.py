@@ -161,7 +161,7 @@ def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encod
     with storage.open_read(uri) as raw:
         text = codecs.getreader(encoding)(raw, errors="replace")
         if extension == "ion":
-            from ...plugins.ion import read_ion_rows
+            from ...runtime.ionfiles import read_ion_rows
 
             for row in read_ion_rows(text):
                 if len(rows) == max_rows:
