@@ -426,10 +426,10 @@ class ExecutionActor:
         state = self.ex.state.current
         if state is not self._persisted_state:
             self._persisted_state = state
-            self.engine.publish_execution(self.ex)
-            if state.is_terminated:
+            if state.is_terminated:  # published by the engine once the end is durable
                 self._dirty = False
                 return
+            self.engine.publish_execution(self.ex)
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)
