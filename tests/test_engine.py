@@ -398,3 +398,38 @@ async def test_running_for_each_item_resumes_without_duplicating_children(tmp_pa
     assert items["outputs"]["numberOfBatches"] == 6
     assert items["outputs"]["iterations"].get("SUCCESS") == 6, items["outputs"]
     assert total == 6
+
+
+LISTENERS = """
+id: lst
+namespace: t
+listeners:
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [FAILED]
+    tasks:
+      - id: on_fail
+        type: io.kestra.plugin.core.debug.Return
+        format: f
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [SUCCESS]
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ execution.id != '' }}"
+    tasks:
+      - id: on_ok
+        type: io.kestra.plugin.core.debug.Return
+        format: ok
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+
+
+async def test_listener_conditions_are_evaluated_by_the_condition_classes():
+    async with open_engine(store="memory") as engine:
+        await engine.create_flow(LISTENERS)
+        ex = await engine.execute("t", "lst")
+    assert ex["state"]["current"] == "SUCCESS"
+    assert [t["taskId"] for t in ex["taskRunList"]] == ["first", "on_ok"]

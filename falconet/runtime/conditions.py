@@ -1,51 +1,43 @@
-"""Conditions of the deprecated flow ``listeners`` (evaluated on the execution that just ended).
+"""Conditions of the deprecated flow ``listeners``, evaluated on the execution that just ended.
 
-Listeners accept the execution conditions Kestra documents for them: ExecutionStatus, ExecutionFlow,
-ExecutionNamespace, ExecutionLabels and Expression. Any other condition type does not match (and is
-reported in the task-less execution logs by the caller's renderer errors).
+Each condition is evaluated by its own plugin class (``Condition.test(props, ctx)``, the same code Flow
+triggers use); :class:`ListenerContext` is the ``ctx`` they get here.
 """
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import Any, Callable
 
-from .flowmodel import ListenerSpec
+from .errors import IllegalArgument
+from .flowmodel import ConditionSpec, Flow, ListenerSpec
 from .model import Execution
 from .state import State
 
 
-def _short(type_name: str) -> str:
-    name = type_name.rsplit(".", 1)[-1]
-    return name[: -len("Condition")] if name.endswith("Condition") and name != "Condition" else name
+@dataclasses.dataclass
+class ListenerContext:
+    """The ``ctx`` of ``Condition.test`` for a listener: the execution itself and its final state."""
+
+    flow: Flow
+    execution: Execution
+    state: State
+    renderer: Callable[[Any], Any]
+    is_truthy: Callable[[Any], bool]
+    date: datetime | None = None
+
+    def render(self, value: Any) -> Any:
+        return None if value is None else self.renderer(value)
+
+    def truthy(self, expression: Any) -> bool:
+        return bool(self.is_truthy(self.render(expression)))
+
+    def test(self, cond: ConditionSpec) -> bool:
+        fn = getattr(cond.cls, "test", None)
+        if fn is None:
+            raise IllegalArgument(f"Condition type {cond.type} cannot be evaluated here")
+        return bool(fn(cond.cls(), cond.props, self))
 
 
-def condition_matches(cond_type: str, props: dict[str, Any], ex: Execution, state: State,
-                      render: Callable[[Any], Any]) -> bool:
-    kind = _short(cond_type)
-    if kind == "ExecutionStatus":
-        allowed = props.get("in")
-        denied = props.get("notIn") or []
-        return (not allowed or state.value in allowed) and state.value not in denied
-    if kind == "ExecutionFlow":
-        return ex.namespace == props.get("namespace") and ex.flow_id == props.get("flowId")
-    if kind == "ExecutionNamespace":
-        ns = str(props.get("namespace", ""))
-        comparison = str(props.get("comparison") or ("PREFIX" if props.get("prefix") else "EQUALS")).upper()
-        if comparison == "PREFIX":
-            return ex.namespace.startswith(ns)
-        if comparison == "SUFFIX":
-            return ex.namespace.endswith(ns)
-        return ex.namespace == ns
-    if kind == "ExecutionLabels":
-        wanted = props.get("labels") or {}
-        pairs = wanted.items() if isinstance(wanted, dict) else [(x["key"], x["value"]) for x in wanted]
-        have = ex.label_map()
-        return all(have.get(str(k)) == str(v) for k, v in pairs)
-    if kind in ("Expression", "Variable"):
-        from .expressions import is_truthy
-
-        return is_truthy(render(props.get("expression")))
-    return False
-
-
-def listener_matches(listener: ListenerSpec, ex: Execution, state: State, render: Callable[[Any], Any]) -> bool:
-    return all(condition_matches(c.type, c.props, ex, state, render) for c in listener.conditions)
+def listener_matches(listener: ListenerSpec, ctx: ListenerContext) -> bool:
+    return all(ctx.test(c) for c in listener.conditions)

@@ -456,11 +456,10 @@ class Machine:
             return []
         chosen = self.ex.extra.get("listeners")
         if chosen is None:
-            from .conditions import listener_matches
+            from .conditions import ListenerContext, listener_matches
 
-            state = self.final_state()
-            chosen = [t.id for listener in self.flow.listeners
-                      if listener_matches(listener, self.ex, state, self._render_plain)
+            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self._truthy)
+            chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.extra["listeners"] = chosen
         return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
