@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from . import executions as _ex_ops
 from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
 from .config import Config
-from .errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from .errors import FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from .expressions import Renderer
 from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
@@ -30,6 +31,12 @@ from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
 from .variables import kestra_envs
+
+log = logging.getLogger("falconet.engine")
+
+#: flow sources at least this long (characters) are parsed on a worker thread: pure-Python YAML parsing
+#: takes about 3 µs per character, and the trio thread must keep answering meanwhile
+PARSE_IN_THREAD = 8 * 1024
 
 
 class Engine:
@@ -43,6 +50,8 @@ class Engine:
         self.envs = kestra_envs(config.env_prefix)
         self.actors: dict[str, ExecutionActor] = {}
         self._flows: dict[tuple[str, str, int], Flow] = {}
+        self._broken: dict[tuple[str, str, int], FlowValidationError] = {}  # stored sources that no longer parse
+        self.parse_limiter = trio.CapacityLimiter(2)  # parsing threads hold the GIL: leave the trio thread a share
         self._latest: dict[tuple[str, str], int] = {}
         self._kv: dict[tuple[str, str], dict[str, Any]] = {}
         self._ended: dict[str, trio.Event] = {}
@@ -72,7 +81,8 @@ class Engine:
         waiting: list[tuple[Execution, Flow]] = []
         for doc in await self.store.list_unfinished_executions():
             ex = Execution.from_dict(doc)
-            flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
+            flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
+                                       skip_invalid=True)
             if flow is None:
                 continue
             if ex.state.current in (State.CREATED, State.QUEUED) and not ex.task_run_list:
@@ -92,41 +102,49 @@ class Engine:
 
     #### flows ###########################################################################################
 
-    def _parse(self, source: str, revision: int) -> Flow:
-        return parse_flow(source, registry=self.registry, revision=revision,
-                          plugin_defaults=self.config.plugin_defaults)
+    async def _parse(self, source: str, revision: int) -> Flow:
+        """Parse and validate a source; a long one on a worker thread (at most two at a time), so a big or
+        hostile source never stalls the trio thread (the YAML bounds keep each parse short, see limits.py)."""
+        if len(source) < PARSE_IN_THREAD:
+            return parse_flow(source, registry=self.registry, revision=revision,
+                              plugin_defaults=self.config.plugin_defaults)
+        return await trio.to_thread.run_sync(
+            lambda: parse_flow(source, registry=self.registry, revision=revision,
+                               plugin_defaults=self.config.plugin_defaults),
+            limiter=self.parse_limiter)
 
     async def create_flow(self, source: str) -> Flow:
-        flow = self._parse(source, 1)
+        flow = await self._parse(source, 1)
         async with self._flow_lock:
             existing = await self.store.get_flow(flow.namespace, flow.id, allow_deleted=True)
             if existing is not None and not existing.deleted:
                 raise IllegalArgument(f"Flow id already exists: {flow.namespace}.{flow.id}")
             revision = existing.revision + 1 if existing is not None else 1
-            return await self._save_flow(source, revision)
+            return await self._save_flow(flow, source, revision)
 
     async def update_flow(self, namespace: str, flow_id: str, source: str) -> Flow:
+        flow = await self._parse(source, 1)
         async with self._flow_lock:
             existing = await self.store.get_flow(namespace, flow_id)
             if existing is None:
                 raise NotFound(f"Flow '{namespace}.{flow_id}' not found")
-            flow = self._parse(source, existing.revision)
             if flow.id != flow_id or flow.namespace != namespace:
                 raise InvalidEntity([Violation("id", "Illegal flow id update")])
             if existing.source == source:
+                flow.revision = existing.revision
                 return flow
-            return await self._save_flow(source, existing.revision + 1)
+            return await self._save_flow(flow, source, existing.revision + 1)
 
     async def put_flow(self, source: str) -> Flow:
         """Create or update (used by the CLI and namespace/bulk updates)."""
-        flow = self._parse(source, 1)
+        flow = await self._parse(source, 1)
         existing = await self.store.get_flow(flow.namespace, flow.id)
         if existing is None:
             return await self.create_flow(source)
         return await self.update_flow(flow.namespace, flow.id, source)
 
-    async def _save_flow(self, source: str, revision: int) -> Flow:
-        flow = self._parse(source, revision)
+    async def _save_flow(self, flow: Flow, source: str, revision: int) -> Flow:
+        flow.revision = revision
         await self.store.save_flow(FlowRecord(flow.namespace, flow.id, revision, source, deleted=False,
                                               disabled=flow.disabled, updated=now()))
         self._flows[(flow.namespace, flow.id, revision)] = flow
@@ -134,7 +152,12 @@ class Engine:
         return flow
 
     async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None,
-                       allow_deleted: bool = False) -> Flow | None:
+                       allow_deleted: bool = False, skip_invalid: bool = False) -> Flow | None:
+        """A flow revision (the latest when ``revision`` is None), parsed once and cached.
+
+        A stored source that no longer parses (a plugin removed, a bound tightened) raises its
+        :class:`FlowValidationError` — or gives None with ``skip_invalid`` (background services, start-up);
+        it is parsed once and logged once, never again."""
         if revision is not None and (namespace, flow_id, revision) in self._flows:
             flow = self._flows[(namespace, flow_id, revision)]
             return flow if (allow_deleted or not flow.deleted) else None
@@ -144,11 +167,23 @@ class Engine:
         key = (rec.namespace, rec.id, rec.revision)
         flow = self._flows.get(key)
         if flow is None:
-            source = rec.source
-            if rec.deleted and not source:
-                prev = [r for r in await self.store.list_flow_revisions(namespace, flow_id) if r.source]
-                source = prev[-1].source if prev else ""
-            flow = self._parse(source, rec.revision)
+            broken = self._broken.get(key)
+            if broken is None:
+                source = rec.source
+                if rec.deleted and not source:
+                    prev = [r for r in await self.store.list_flow_revisions(namespace, flow_id) if r.source]
+                    source = prev[-1].source if prev else ""
+                try:
+                    flow = await self._parse(source, rec.revision)
+                except FlowValidationError as exc:
+                    broken = self._broken[key] = exc
+                    log.warning("stored flow %s.%s revision %d is invalid and is skipped: %s",
+                                rec.namespace, rec.id, rec.revision, str(exc).replace("\n", "; ")[:1000])
+            if broken is not None:
+                if skip_invalid:
+                    return None
+                raise broken
+            assert flow is not None
             flow.deleted = rec.deleted
             self._flows[key] = flow
         return flow
@@ -158,15 +193,16 @@ class Engine:
         for rec in await self.store.list_flow_revisions(namespace, flow_id):
             if rec.deleted:
                 continue
-            flow = await self.get_flow(namespace, flow_id, rec.revision, allow_deleted=True)
+            flow = await self.get_flow(namespace, flow_id, rec.revision, allow_deleted=True, skip_invalid=True)
             if flow is not None:
                 out.append(flow)
         return out
 
     async def list_flows(self, namespace: str | None = None) -> list[Flow]:
+        """The latest revision of every flow (in ``namespace``); stored flows that no longer parse are skipped."""
         out = []
         for rec in await self.store.list_flows(namespace):
-            flow = await self.get_flow(rec.namespace, rec.id, rec.revision)
+            flow = await self.get_flow(rec.namespace, rec.id, rec.revision, skip_invalid=True)
             if flow is not None:
                 out.append(flow)
         return out
@@ -180,8 +216,12 @@ class Engine:
                                                   updated=now()))
             self._latest.pop((namespace, flow_id), None)
 
-    def validate_source(self, source: str) -> list[dict[str, Any]]:
-        return validate_flow_source(source, registry=self.registry)
+    async def validate_source(self, source: str) -> list[dict[str, Any]]:
+        """``POST /flows/validate``: one result per document (a long source on a worker thread)."""
+        if len(source) < PARSE_IN_THREAD:
+            return validate_flow_source(source, registry=self.registry)
+        return await trio.to_thread.run_sync(lambda: validate_flow_source(source, registry=self.registry),
+                                             limiter=self.parse_limiter)
 
     def plugins(self) -> list[type]:
         return list(self.registry.canonical().values())

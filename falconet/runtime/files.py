@@ -4,7 +4,8 @@ script, storage and DuckDB plugins (through ``falconet.plugins.scripts.files``).
 
 Glob patterns are Java ``PathMatcher`` globs (as Kestra matches them) applied to paths relative to the
 working directory with ``/`` separators: ``*`` and ``?`` stay within one path segment, ``**`` crosses
-segments, ``{a,b}`` is an alternation, ``[abc]`` a character class.
+segments, ``{a,b}`` is an alternation, ``[abc]`` a character class. They compile to RE2 patterns
+(:mod:`falconet.runtime.safe_regex`): a glob with many stars matches in linear time.
 """
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from urllib.parse import unquote
 
 import trio
 
+from . import safe_regex
 from .errors import IllegalArgument, NotFound
 from .plugin import RunContext, TaskFailed
 
 #### globs ##################################################################################################
 
 @lru_cache(maxsize=256)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a Java-style glob into an anchored regular expression."""
+def glob_regex(pattern: str) -> Any:
+    """Compile a Java-style glob into an anchored RE2 pattern (:class:`safe_regex.RegexError` if malformed)."""
     out, i, depth = [], 0, 0
     while i < len(pattern):
         c = pattern[i]
@@ -67,7 +69,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("".join(out) + r"\Z")
+    return safe_regex.compile("".join(out) + r"\z")
 
 
 def glob_match(pattern: str, rel_path: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import binascii
-import json
 import os
 import re
 from datetime import date, datetime, time, timedelta, timezone
@@ -19,9 +18,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from . import safe_regex
 from .durations import format_duration, parse_duration
 from .errors import InvalidEntity, Violation
 from .flowmodel import InputSpec, OutputSpec
+from .flowparse.yamlload import safe_load as safe_load_yaml
+from .limits import json_loads
 
 __all__ = ["resolve_inputs", "type_outputs", "validate_inputs_report", "input_to_dict", "parse_bound",
            "encrypt_secret", "decrypt_secret", "InputError"]
@@ -235,7 +237,9 @@ class _Typer:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
             text = _need_str(itype, value)
-            if not _JAVA_INT.match(text) or not -2**31 <= int(text) < 2**31:
+            # at most 10 significant digits before int(): Python refuses to convert more than 4,300
+            if not _JAVA_INT.match(text) or len(text.lstrip("+-").lstrip("0")) > 10 \
+                    or not -2**31 <= int(text) < 2**31:
                 raise InputError(f'For input string: "{text}"')
             return int(text)
         if itype == "FLOAT":
@@ -262,14 +266,14 @@ class _Typer:
             if not isinstance(value, str):
                 return value
             try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
+                return json_loads(value)
+            except ValueError as exc:
                 raise _parse_failure(itype, value, str(exc)) from None
         if itype == "YAML":
             if not isinstance(value, str):
                 return value
             try:
-                return yaml.safe_load(value)
+                return safe_load_yaml(value)
             except yaml.YAMLError as exc:
                 raise _parse_failure(itype, value, str(exc)) from None
         if itype == "URI":
@@ -296,8 +300,8 @@ class _Typer:
             return list(value)
         text = _need_str(itype, value)
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
+            parsed = json_loads(text)
+        except ValueError as exc:
             raise _parse_failure(itype, value, str(exc)) from None
         if not isinstance(parsed, list):
             raise _parse_failure(itype, value, "not a JSON array")
@@ -328,7 +332,11 @@ def check_constraints(spec: InputSpec, typed: Any, raw: Any, values: list[Any] |
     itype, props = spec.type, spec.props
     if itype in ("STRING", "SECRET") and props.get("validator") is not None:
         plain = raw if isinstance(raw, str) else java_str(raw)
-        if not re.fullmatch(str(props["validator"]), plain):
+        try:
+            regex = safe_regex.compile(str(props["validator"]))
+        except safe_regex.RegexError as exc:  # a flow stored before the rule: validation refuses it now
+            raise InputError(str(exc)) from None
+        if not regex.fullmatch(plain):
             raise InputError(f"it must match the pattern `{props['validator']}`")
     if itype in ("INT", "FLOAT", "DURATION", "DATETIME", "DATE", "TIME"):
         low_key, high_key = ("min", "max") if itype in ("INT", "FLOAT", "DURATION") else ("after", "before")
@@ -459,8 +467,8 @@ def _allowed_values(spec: InputSpec, renderer: Any, scope: Mapping[str, Any],
             raise InputError(f"Unable to render the expression of the values: {exc}") from None
         if isinstance(rendered, str):
             try:
-                rendered = json.loads(rendered)
-            except json.JSONDecodeError:
+                rendered = json_loads(rendered)
+            except ValueError:
                 raise InputError(f"The expression of the values must render a list, got `{rendered}`") from None
         if not isinstance(rendered, list):
             raise InputError(f"The expression of the values must render a list, got `{java_str(rendered)}`")

@@ -6,13 +6,13 @@ views (2.0's ``actions/resume`` answers the execution instead of 204). File down
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from quart import Blueprint, Response, request
 
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from ...runtime.limits import json_loads
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery
 from ..multipart import Form, read_body, read_form
@@ -85,7 +85,7 @@ async def json_body(default: Any = None) -> Any:
     if not raw.strip():
         return default
     try:
-        return json.loads(raw)
+        return json_loads(raw)
     except ValueError as exc:
         raise InvalidEntity([Violation("body", f"Unable to parse the JSON body: {exc}")]) from None
 

@@ -6,7 +6,6 @@ A multi-document body (``---`` lines) is split into one source per document, eac
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -14,6 +13,8 @@ import yaml
 from quart import Blueprint, request
 
 from ...runtime.errors import InvalidEntity, NotFound, Violation
+from ...runtime.flowparse.yamlload import safe_load as safe_load_yaml
+from ...runtime.limits import json_loads
 from ..multipart import read_body
 from . import params
 from .common import empty, engine, json_response, page_slice, paged
@@ -47,7 +48,7 @@ def _only_comments(text: str) -> bool:
 def flow_key(source: str) -> tuple[str, str] | None:
     """(namespace, id) of a source, or None when it does not say (validation will report it)."""
     try:
-        doc = yaml.safe_load(source)
+        doc = safe_load_yaml(source)
     except yaml.YAMLError:
         return None
     if isinstance(doc, dict) and isinstance(doc.get("namespace"), str) and isinstance(doc.get("id"), str):
@@ -173,7 +174,7 @@ async def list_namespace(namespace: str) -> Any:
 @bp.post("/flows/validate")
 async def validate() -> Any:
     """One result per YAML document; never a 4xx for an invalid flow (the problems are in ``constraints``)."""
-    return json_response(engine().validate_source(await source_body()))
+    return json_response(await engine().validate_source(await source_body()))
 
 
 async def _apply_sources(sources: list[str], delete_scope: set[str] | None) -> list[dict[str, Any]]:
@@ -182,7 +183,7 @@ async def _apply_sources(sources: list[str], delete_scope: set[str] | None) -> l
     eng = engine()
     problems = []
     for index, source in enumerate(sources):
-        for result in eng.validate_source(source):
+        for result in await eng.validate_source(source):
             if result.get("constraints"):
                 problems.append(Violation(f"flows[{index}]", str(result["constraints"])))
     if problems:
@@ -192,7 +193,7 @@ async def _apply_sources(sources: list[str], delete_scope: set[str] | None) -> l
         key = flow_key(source)
         if key is None:
             raise InvalidEntity([Violation("source", "a flow must have an id and a namespace")])
-        existing = await eng.get_flow(*key)
+        existing = await eng.store.get_flow(*key)  # the record: a stored flow that no longer parses is replaced
         flow = await (eng.update_flow(key[0], key[1], source) if existing is not None else eng.create_flow(source))
         kept.add(key)
         out.append(flow_json(flow))
@@ -231,7 +232,7 @@ async def delete_by_ids() -> Any:
     """Body ``[{"namespace", "id"}]``: ``{"count": n}`` of flows deleted (missing ones are skipped)."""
     raw = await read_body(request, SOURCE_LIMIT)
     try:
-        body = json.loads(raw or b"[]")
+        body = json_loads(raw or b"[]")
     except ValueError as exc:
         raise InvalidEntity([Violation("body", f"Unable to parse the JSON body: {exc}")]) from None
     if not isinstance(body, list) or not all(isinstance(i, dict) and isinstance(i.get("namespace"), str)

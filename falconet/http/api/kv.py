@@ -8,12 +8,12 @@
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from quart import Blueprint, request
 
 from ...runtime.errors import InvalidEntity, NotFound, Violation
+from ...runtime.limits import json_loads
 from ..multipart import read_body
 from .common import empty, engine, json_response
 
@@ -46,7 +46,7 @@ async def put_value(namespace: str, key: str) -> Any:
     raw = (await read_body(request, VALUE_LIMIT)).decode("utf-8", "replace")
     content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     try:
-        value: Any = json.loads(raw)
+        value: Any = json_loads(raw)
     except ValueError:
         if content_type == "application/json":
             raise InvalidEntity([Violation("value", "the body is not valid JSON")]) from None
@@ -64,7 +64,7 @@ async def delete_value(namespace: str, key: str) -> Any:
 @bp.delete("/namespaces/<namespace>/kv")
 async def delete_values(namespace: str) -> Any:
     try:
-        body = json.loads(await read_body(request, VALUE_LIMIT) or b"{}")
+        body = json_loads(await read_body(request, VALUE_LIMIT) or b"{}")
     except ValueError:
         raise InvalidEntity([Violation("keys", "the body is not valid JSON")]) from None
     keys = body.get("keys") if isinstance(body, dict) else None

@@ -7,13 +7,13 @@ flow or key, 409 for a disabled flow. The route stays open when basic auth is on
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, request
 
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Violation
+from ...runtime.limits import json_loads
 from ..multipart import read_body
 from . import params
 from .common import empty, engine, json_response, page_slice, paged
@@ -97,7 +97,7 @@ JSON_LIMIT = 1024 * 1024
 async def _json_body() -> Any:
     raw = await read_body(request, JSON_LIMIT)
     try:
-        return json.loads(raw or b"null")
+        return json_loads(raw or b"null")
     except ValueError as exc:
         raise IllegalArgument(f"Invalid JSON body: {exc}") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...runtime import safe_regex
 from ...runtime.expressions import ExpressionError, is_truthy
 from ...runtime.plugin import (
     ANY,
@@ -108,6 +109,22 @@ class Flow(Trigger):
             "where": Prop(LIST, dynamic=False),
         }),
     }
+
+    @classmethod
+    def validate_spec(cls, spec: Any) -> list[str]:
+        """``REGEX`` filters of ``preconditions.where`` must compile on RE2 (see runtime/safe_regex.py)."""
+        pre = spec.props.get("preconditions")
+        groups = pre.get("where") if isinstance(pre, dict) else None
+        out = []
+        for i, group in enumerate(groups if isinstance(groups, list) else []):
+            filters = group.get("filters") if isinstance(group, dict) else None
+            for j, flt in enumerate(filters if isinstance(filters, list) else []):
+                if isinstance(flt, dict) and str(flt.get("type", "")).upper() == "REGEX":
+                    try:
+                        safe_regex.compile(str(flt.get("value")))
+                    except safe_regex.RegexError as exc:
+                        out.append(f"preconditions.where[{i}].filters[{j}].value: {exc}")
+        return out
 
 
 @register

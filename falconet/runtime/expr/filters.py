@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Callable
 
+from .. import safe_regex
+from ..limits import json_loads
 from . import filters_data  # noqa: F401 - registers the collection, number, serialization and date filters
 from .base import ExpressionError, PebbleUndefined, check_defined
 from .registry import FILTERS, TESTS, is_empty, java_class, java_trim, register_filter, register_test
@@ -143,9 +145,11 @@ def _replace_text(text: str, pairs: Mapping[Any, Any], regexp: bool) -> str:
     for old, new in pairs.items():
         if regexp:
             try:
-                text = re.sub(_text(old), _java_replacement(_text(new)), text)
-            except (re.error, IndexError) as exc:
-                raise ExpressionError(f"Invalid regular expression '{old}': {exc}") from None
+                text = safe_regex.compile(_text(old)).sub(_java_replacement(_text(new)), text)
+            except safe_regex.RegexError as exc:
+                raise ExpressionError(str(exc)) from None
+            except (ValueError, IndexError) as exc:  # a replacement naming a missing group
+                raise ExpressionError(f"Invalid replacement for the regular expression '{old}': {exc}") from None
         else:
             text = text.replace(_text(old), _text(new))
     return text
@@ -276,9 +280,9 @@ def _split(value: Any, delimiter: Any = None, limit: Any = None) -> Any:
         raise ExpressionError("missing delimiter parameter in split filter")
     text = _text(value)
     try:
-        regex = re.compile(_text(delimiter))
-    except re.error as exc:
-        raise ExpressionError(f"Invalid split delimiter '{delimiter}': {exc}") from None
+        regex = safe_regex.compile(_text(delimiter))
+    except safe_regex.RegexError as exc:
+        raise ExpressionError(f"Invalid split delimiter: {exc}") from None
     max_parts = int(limit) if limit is not None else 0
     parts: list[str] = []
     last = 0
@@ -350,7 +354,7 @@ def _is_json(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        json.loads(value)
+        json_loads(value)
     except ValueError:
         return False
     return True

@@ -11,7 +11,6 @@ import base64
 import binascii
 import datetime as _dt
 import functools
-import json
 import os
 import random
 import uuid
@@ -24,6 +23,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from .. import ids
+from ..flowparse.yamlload import safe_load as _safe_load_yaml
+from ..limits import json_loads
 from . import dates
 from .base import ExpressionError, PebbleUndefined
 from .env import _range
@@ -150,7 +151,7 @@ def _from_json(json_: Any = None, **kwargs: Any) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        return json.loads(text)
+        return json_loads(text)
     except ValueError as exc:
         raise ExpressionError(f"Unable to parse JSON value '{text}': {exc}") from None
 
@@ -162,7 +163,7 @@ def _from_yaml(yaml: Any = None) -> Any:
     if not isinstance(yaml, str):
         return yaml
     try:
-        return _yaml.safe_load(yaml)
+        return _safe_load_yaml(yaml)
     except _yaml.YAMLError as exc:
         raise ExpressionError(f"Unable to parse YAML value: {exc}") from None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from typing import Any, Callable, Iterator
 
+from .. import safe_regex
 from .base import ExpressionError
 
 Program = Callable[[Any], Iterator[Any]]
@@ -225,6 +225,16 @@ def _tonumber(v: Any) -> Any:
         raise JqError(f"Cannot parse '{v}' as a number") from None
 
 
+def _test(v: Any, pattern: Any) -> bool:
+    """``test(re)``: whether the string matches the regex anywhere (RE2: linear time, see safe_regex)."""
+    if not isinstance(v, str):
+        raise JqError(f"{_type(v)} ({_tostring(v)}) cannot be matched, as it is not a string")
+    try:
+        return safe_regex.compile(pattern).search(v) is not None
+    except safe_regex.RegexError as exc:
+        raise JqError(str(exc)) from None
+
+
 def _contains(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return all(k in a and _contains(a[k], bv) for k, bv in b.items())
@@ -362,7 +372,7 @@ _BUILTINS: dict[tuple[str, int], Callable[..., Program]] = {
     ("split", 1): _with_arg(lambda v, s: v.split(s) if v else []),
     ("join", 1): _with_arg(lambda v, s: s.join("" if x is None else x if isinstance(x, str) else _tostring(x)
                                               for x in _require_list(v))),
-    ("test", 1): _with_arg(lambda v, r: re.search(r, v) is not None),
+    ("test", 1): _with_arg(lambda v, r: _test(v, r)),
     ("index", 1): _with_arg(lambda v, s: (v.find(s) if v.find(s) >= 0 else None) if isinstance(v, str)
                             else _index(v, s)),
     ("range", 1): lambda n: (lambda v: (i for m in n(v) for i in range(int(m)))),

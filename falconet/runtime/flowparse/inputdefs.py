@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import safe_regex
 from ..flowmodel import InputSpec, OutputSpec
 from .context import ParseContext
 
@@ -136,9 +137,9 @@ def _check_type_fields(ctx: ParseContext, itype: str, item: dict[str, Any], path
 
     if itype in ("STRING", "SECRET") and item.get("validator") is not None:
         try:
-            re.compile(str(item["validator"]))
-        except re.error as exc:
-            ctx.error(f"{path}.validator", f"Invalid regex `{item['validator']}`: {exc}")
+            safe_regex.compile(str(item["validator"]))
+        except safe_regex.RegexError as exc:
+            ctx.error(f"{path}.validator", f"Invalid regex `{item['validator']}`: {exc.reason}")
     if itype == "FILE" and item.get("defaults") is not None:
         ctx.error(f"{path}.defaults", "no `defaults` can be set for inputs of type 'FILE'")
     if itype == "ARRAY":

@@ -279,7 +279,7 @@ def parse_trigger(ctx: ParseContext, item: Any, path: str) -> TriggerSpec | None
         stop_after = []
     from .toplevel import parse_labels
     labels = parse_labels(ctx, item.get("labels"), f"{path}.labels")
-    return TriggerSpec(
+    spec = TriggerSpec(
         id=str(trigger_id or ""),
         type=cls.type,
         cls=cls,
@@ -290,3 +290,8 @@ def parse_trigger(ctx: ParseContext, item: Any, path: str) -> TriggerSpec | None
         labels=tuple((lb["key"], lb["value"]) for lb in labels),
         line=ctx.doc.line_of(path),
     )
+    validate = getattr(cls, "validate_spec", None)
+    if callable(validate):
+        for message in validate(spec):
+            ctx.error(path, message)
+    return spec

@@ -6,6 +6,11 @@ core schema that Kestra's Jackson parser effectively follows: ``true``/``false``
 numbers). A mapping key written twice is an error (Jackson's ``Duplicate field``), mapping keys are always
 strings (``1:`` gives the key ``"1"``).
 
+Hostile documents are refused while they are composed, before anything expands (bounds in
+:mod:`falconet.runtime.limits`): more than ``MAX_SOURCE_CHARS`` characters, nesting deeper than ``MAX_DEPTH``
+levels (aliases included), aliases of collections adding more than ``MAX_ALIAS_NODES`` nodes ("billion
+laughs"), an alias inside the node it names. Each is a :class:`YamlError` naming the line.
+
 :func:`load_documents` returns one :class:`Document` per YAML document: the plain Python value and a
 ``lines`` map from a property path (``tasks[1].id``) to its 1-based line.
 """
@@ -19,8 +24,9 @@ from typing import Any
 import yaml
 
 from ..errors import Violation
+from ..limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_SOURCE_CHARS
 
-__all__ = ["Document", "load_documents", "YamlError"]
+__all__ = ["Document", "load_documents", "YamlError", "safe_load"]
 
 
 class YamlError(Exception):
@@ -53,7 +59,72 @@ class Document:
 
 #### The loader #############################################################################################
 
-class _Loader(yaml.SafeLoader):
+class _Bounded:
+    """Composer mixin enforcing the nesting and alias-expansion bounds while a document is composed.
+
+    Every composed node gets its expanded shape (nodes, levels); an alias to a collection adds its target's
+    node count to the document's budget and its levels to the current depth, so the check costs one step
+    per alias however large the expansion would be."""
+
+    def compose_document(self) -> yaml.Node:
+        self._depth = 0
+        self._added = 0
+        self._shape: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes once expanded, nesting levels)
+        try:
+            return super().compose_document()  # type: ignore[misc]
+        finally:
+            self._shape = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # type: ignore[misc]
+            shape = self._shape.get(id(node))
+            if shape is None:
+                raise _error(f"found recursive alias *{event.anchor} (the alias is inside the node it names)",
+                             event)
+            size, levels = shape
+            if levels:
+                self._added += size
+                if self._added > MAX_ALIAS_NODES:
+                    raise _error(f"aliases expand to more than {MAX_ALIAS_NODES} nodes", event)
+                if self._depth + levels > MAX_DEPTH:
+                    raise _error(f"the document is nested deeper than {MAX_DEPTH} levels (through *{event.anchor})",
+                                 event)
+            return node
+        collection = isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        if collection:
+            if self._depth >= MAX_DEPTH:
+                raise _error(f"the document is nested deeper than {MAX_DEPTH} levels", event)
+            self._depth += 1
+        try:
+            node = super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            if collection:
+                self._depth -= 1
+        size, levels = 1, 0
+        if collection:
+            children = node.value if isinstance(node, yaml.SequenceNode) else [n for kv in node.value for n in kv]
+            for child in children:
+                child_size, child_levels = self._shape[id(child)]
+                size += child_size
+                levels = max(levels, child_levels)
+            levels += 1
+        self._shape[id(node)] = (size, levels)
+        return node
+
+
+def _error(problem: str, event: yaml.Event) -> yaml.MarkedYAMLError:
+    return yaml.composer.ComposerError(None, None, problem, event.start_mark)
+
+
+def _check_size(source: str) -> None:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise YamlError([Violation("", f"Invalid YAML: the document exceeds the limit of {MAX_SOURCE_CHARS} "
+                                       "characters")])
+
+
+class _Loader(_Bounded, yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core-schema implicit resolvers."""
 
 
@@ -133,16 +204,21 @@ def _convert(node: yaml.Node, path: str, doc: Document) -> Any:
 def load_documents(source: str) -> list[Document]:
     """Every document of ``source`` (``---`` separated). An empty source gives one document whose value is None.
 
-    Raises :class:`YamlError` on a syntax error (with its line).
+    Raises :class:`YamlError` on a syntax error or a broken bound (with its line).
     """
-    loader = _Loader(source)
+    _check_size(source)
     docs: list[Document] = []
+    loader = None
     try:
+        loader = _Loader(source)  # the reader refuses control characters here
         while loader.check_node():
             node = loader.get_node()
             doc = Document(None, {}, node.start_mark.line + 1)
             doc.value = _convert(node, "", doc)
             docs.append(doc)
+    except yaml.reader.ReaderError as exc:
+        line = source.count("\n", 0, exc.position) + 1
+        raise YamlError([Violation("", f"Invalid YAML: {_reader_problem(exc)} (line {line})", line)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -152,7 +228,30 @@ def load_documents(source: str) -> list[Document]:
     except yaml.YAMLError as exc:
         raise YamlError([Violation("", f"Invalid YAML: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not docs:
         docs.append(Document(None, {}, 1))
     return docs
+
+
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+
+
+#### Plain data #############################################################################################
+
+class _BoundedSafeLoader(_Bounded, yaml.SafeLoader):
+    """PyYAML's SafeLoader (YAML 1.1 scalars) with the bounds: for YAML inputs and the ``yaml()`` function."""
+
+
+def safe_load(text: str) -> Any:
+    """:func:`yaml.safe_load` of one document under the same bounds as flow sources; a broken bound raises
+    :class:`yaml.YAMLError` like any other malformed YAML."""
+    if len(text) > MAX_SOURCE_CHARS:
+        raise yaml.YAMLError(f"the document exceeds the limit of {MAX_SOURCE_CHARS} characters")
+    loader = _BoundedSafeLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()

@@ -83,7 +83,7 @@ class Orchestration:
         trig = ex.trigger or {}
         if not trig.get("id"):
             return
-        flow = await self.engine.get_flow(ex.namespace, ex.flow_id)
+        flow = await self.engine.get_flow(ex.namespace, ex.flow_id, skip_invalid=True)
         if flow is None:
             return
         spec = next((t for t in flow.triggers if t.id == trig["id"]), None)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from .. import safe_regex
 from ..bus import Overflow
 from ..flowmodel import ConditionSpec, Flow, TriggerSpec
 from ..model import Execution, format_instant, now, parse_instant
@@ -126,9 +127,7 @@ def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionC
     if kind == "CONTAINS":
         return str(value) in text
     if kind == "REGEX":
-        import re
-
-        return re.fullmatch(str(value), text) is not None
+        return safe_regex.compile(str(value)).fullmatch(text) is not None
     raise ValueError(f"Unknown precondition filter type '{kind}'")
 
 
@@ -138,7 +137,7 @@ def _safe_filter(flt: dict[str, Any], ex: Execution, state: State, ctx: Conditio
 
     try:
         return _filter_ok(flt, ex, state, ctx)
-    except ExpressionError:
+    except (ExpressionError, safe_regex.RegexError):  # RegexError: a flow stored before validation refused it
         return False
 
 
@@ -215,7 +214,7 @@ class FlowTriggers:
         for key, revision in latest.items():
             cached = self._cache.get(key)
             if cached is None or cached[0] != revision:
-                flow = await self.engine.get_flow(key[0], key[1], revision)
+                flow = await self.engine.get_flow(key[0], key[1], revision, skip_invalid=True)
                 keep = flow if flow is not None and any(is_flow_trigger(t) for t in flow.triggers) else None
                 self._cache[key] = (revision, keep)
                 cached = self._cache[key]

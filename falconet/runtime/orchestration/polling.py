@@ -143,7 +143,7 @@ class Poller:
     async def _sync(self, nursery: trio.Nursery) -> None:
         wanted: dict[tuple[str, str, str], tuple[Flow, TriggerSpec]] = {}
         for (namespace, flow_id), revision in list(self.engine._latest.items()):
-            flow = await self.engine.get_flow(namespace, flow_id, revision)
+            flow = await self.engine.get_flow(namespace, flow_id, revision, skip_invalid=True)
             if flow is None or flow.disabled:
                 continue
             for spec in flow.triggers:
