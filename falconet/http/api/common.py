@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from quart import Response, current_app
 
@@ -52,6 +53,16 @@ def dumps(obj: Any) -> str:
 def json_response(obj: Any, status: int = 200) -> Response:
     """``obj`` as ``application/json`` (keys in insertion order, nulls kept as given)."""
     return Response(dumps(obj), status=status, content_type="application/json")
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment; filename="…"`` for a client-influenced name: characters a quoted header value cannot hold
+    (controls, quotes, backslashes, non-ASCII) become ``_`` there and the exact name goes in ``filename*``
+    (RFC 6266), so no name can break or inject a header."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    if plain == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def empty(status: int) -> Response:

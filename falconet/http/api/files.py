@@ -14,7 +14,7 @@ import codecs
 import json
 from pathlib import PurePosixPath
 from typing import Any, AsyncIterator
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import trio
 from quart import Blueprint, Response, redirect, request
@@ -22,7 +22,7 @@ from quart import Blueprint, Response, redirect, request
 from ...runtime.errors import IllegalArgument, NotFound
 from ...runtime.storage import namespace_path, slugify
 from . import params
-from .common import engine, json_response
+from .common import content_disposition, engine, json_response
 from .executions import get_or_404
 
 bp = Blueprint("files", __name__)
@@ -71,13 +71,6 @@ def _owning_execution(uri: str) -> str | None:
         if parts[i] == "executions":
             return parts[i + 1]
     return None
-
-
-def content_disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace('"', "_").replace("?", "_")
-    if ascii_name == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def _stream(fileobj: Any) -> AsyncIterator[bytes]:
@@ -129,16 +122,39 @@ async def preview(execution_id: str) -> Any:
     uri = checked[1]
     max_rows = params.opt_int(request.args, "maxRows", PREVIEW_INITIAL, minimum=1) or PREVIEW_INITIAL
     max_rows = min(max_rows, PREVIEW_MAX)
-    encoding = params.opt_str(request.args, "encoding") or "utf-8"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise IllegalArgument(f"Unsupported encoding '{encoding}'") from None
+    encoding = text_codec(params.opt_str(request.args, "encoding") or "utf-8")
     name = PurePosixPath(unquote(urlsplit(uri).path)).name
     extension = name.rpartition(".")[2].lower() if "." in name else ""
     storage = engine().storage
     result = await trio.to_thread.run_sync(_render_preview, storage, uri, extension, max_rows, encoding)
     return json_response(result)
+
+
+#: text codecs that are no character set (Kestra takes Java charset names)
+_NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+
+
+def text_codec(name: str) -> str:
+    """The Python codec for a charset name; only text encodings (``rot13``, ``zlib_codec``, ``base64`` are
+    bytes-to-bytes or str-to-str transforms): anything else is 422 with Kestra's message."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not info._is_text_encoding or info.name in _NOT_CHARSETS:
+        raise IllegalArgument(f"Unable to preview using encoding '{name}'")
+    return info.name
+
+
+def _without_bom(encoding: str, raw: Any) -> str:
+    """Java reads ``UTF-16``/``UTF-32`` without a byte-order mark as big-endian; Python refuses such a file."""
+    if encoding not in ("utf-16", "utf-32"):
+        return encoding
+    head = raw.read(4)
+    raw.seek(0)
+    boms = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) if encoding == "utf-16" else \
+        (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    return encoding if head.startswith(boms) else f"{encoding}-be"
 
 
 def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encoding: str) -> dict[str, Any]:
@@ -159,7 +175,7 @@ def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encod
     rows: list[Any] = []
     truncated = False
     with storage.open_read(uri) as raw:
-        text = codecs.getreader(encoding)(raw, errors="replace")
+        text = codecs.getreader(_without_bom(encoding, raw))(raw, errors="replace")
         if extension == "ion":
             from ...runtime.ionfiles import read_ion_rows
 

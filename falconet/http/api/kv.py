@@ -47,9 +47,9 @@ async def put_value(namespace: str, key: str) -> Any:
     content_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     try:
         value: Any = json_loads(raw)
-    except ValueError:
+    except ValueError as exc:
         if content_type == "application/json":
-            raise InvalidEntity([Violation("value", "the body is not valid JSON")]) from None
+            raise InvalidEntity([Violation("value", f"the body is not valid JSON: {exc}")]) from None
         value = raw
     ttl = request.headers.get("ttl") or None
     await engine().kv_put(namespace, key, value, ttl=ttl)

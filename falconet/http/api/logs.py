@@ -11,7 +11,7 @@ from quart import Blueprint, Response, request
 
 from ...runtime.store.base import LogQuery
 from . import params
-from .common import empty, engine, json_response, paged
+from .common import content_disposition, empty, engine, json_response, paged
 
 bp = Blueprint("logs", __name__)
 
@@ -80,7 +80,7 @@ async def download_logs(execution_id: str) -> Any:
             page += 1
 
     response = Response(lines(), status=200, content_type="text/plain; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{execution_id}.log"'
+    response.headers["Content-Disposition"] = content_disposition(f"{execution_id}.log")
     response.timeout = None
     return response
 

@@ -19,6 +19,7 @@ from ...runtime.model import now
 from ...runtime.state import State
 
 UTC = timezone.utc
+JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
@@ -47,6 +48,8 @@ def opt_int(args: MultiDict, name: str, default: int | None = None, *, minimum: 
         value = int(raw)
     except ValueError:
         raise _convert_error(name, raw) from None
+    if not JAVA_INT_MIN <= value <= JAVA_INT_MAX:  # Kestra's paging and counts are Java ints
+        raise _convert_error(name, raw, "out of the range of a 32-bit integer")
     if minimum is not None and value < minimum:
         raise InvalidEntity([Violation(name, f"must be greater than or equal to {minimum}")])
     return value
@@ -110,12 +113,15 @@ def parse_java_duration(name: str, raw: str) -> timedelta:
     if not m or raw.upper().endswith(("P", "T")) or not any(m.group(i) for i in range(2, 6)):
         raise _convert_error(name, raw)
     sign = -1 if m.group(1) == "-" else 1
-    days, hours, minutes, secs = (int(m.group(i) or 0) for i in range(2, 6))
-    frac = m.group(6) or ""
-    micros = int((frac + "000000")[:6]) if frac else 0
-    if secs < 0:
-        micros = -micros
-    return sign * timedelta(days=days, hours=hours, minutes=minutes, seconds=secs, microseconds=micros)
+    try:
+        days, hours, minutes, secs = (int(m.group(i) or 0) for i in range(2, 6))
+        frac = m.group(6) or ""
+        micros = int((frac + "000000")[:6]) if frac else 0
+        if secs < 0:
+            micros = -micros
+        return sign * timedelta(days=days, hours=hours, minutes=minutes, seconds=secs, microseconds=micros)
+    except (ValueError, OverflowError):  # more than 4,300 digits, or beyond timedelta's ±999,999,999 days
+        raise _convert_error(name, raw, "the duration is out of range") from None
 
 
 def time_window(args: MultiDict) -> tuple[datetime | None, datetime | None]:
@@ -129,7 +135,10 @@ def time_window(args: MultiDict) -> tuple[datetime | None, datetime | None]:
         span = parse_java_duration("timeRange", raw_range)
         if span <= timedelta(0):
             raise IllegalArgument("Parameter 'timeRange' must be a positive duration")
-        start = now() - span
+        try:
+            start = now() - span
+        except OverflowError:  # before year 1
+            raise _convert_error("timeRange", raw_range, "the duration reaches before year 1") from None
     if start is not None and end is not None and start > end:
         raise IllegalArgument("Start date must be before End Date")
     return start, end
