@@ -40,9 +40,9 @@ def _static_file(subpath: str) -> Path | None:
     candidate = Path(joined)
     try:
         candidate.resolve().relative_to(STATIC_UI_DIR)  # symlinks must not lead out either
-    except ValueError:
+        return candidate if candidate.is_file() else None
+    except (ValueError, OSError):  # OSError: a name too long for the file system
         return None
-    return candidate if candidate.is_file() else None
 
 
 @ui_blueprint.route("/")

@@ -44,20 +44,23 @@ def parse_duration(text: str) -> timedelta:
     parts = m.groupdict()
     if all(parts[k] is None for k in ("weeks", "days", "hours", "minutes", "seconds")):
         raise ValueError(f"Invalid duration `{text}`: expected an ISO-8601 duration such as PT1M30S, P1D or PT0.5S")
-    seconds = int(parts["seconds"] or 0)
-    micros = 0
-    if parts["fraction"]:
-        micros = int((parts["fraction"] + "000000")[:6])
-        if parts["seconds"].startswith("-"):
-            micros = -micros
-    total = timedelta(
-        weeks=int(parts["weeks"] or 0),
-        days=int(parts["days"] or 0),
-        hours=int(parts["hours"] or 0),
-        minutes=int(parts["minutes"] or 0),
-        seconds=seconds,
-        microseconds=micros,
-    )
+    try:
+        seconds = int(parts["seconds"] or 0)
+        micros = 0
+        if parts["fraction"]:
+            micros = int((parts["fraction"] + "000000")[:6])
+            if parts["seconds"].startswith("-"):
+                micros = -micros
+        total = timedelta(
+            weeks=int(parts["weeks"] or 0),
+            days=int(parts["days"] or 0),
+            hours=int(parts["hours"] or 0),
+            minutes=int(parts["minutes"] or 0),
+            seconds=seconds,
+            microseconds=micros,
+        )
+    except (OverflowError, ValueError):  # beyond timedelta's range, or more than 4,300 digits
+        raise ValueError(f"Invalid duration `{text[:100]}`: out of range (at most 999999999 days)") from None
     return -total if parts["sign"] == "-" else total
 
 

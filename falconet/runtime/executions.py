@@ -583,7 +583,12 @@ def kv_entry(previous: dict[str, Any] | None, value: Any, kv_type: str | None, t
     if description:
         entry["description"] = description
     if ttl:
-        entry["expirationDate"] = format_instant(now() + parse_duration(ttl))
+        try:
+            entry["expirationDate"] = format_instant(now() + parse_duration(ttl))
+        except ValueError as exc:
+            raise IllegalArgument(f"Invalid ttl: {exc}") from None
+        except OverflowError:
+            raise IllegalArgument(f"Invalid ttl `{ttl}`: the expiration date is beyond year 9999") from None
     return entry
 
 

@@ -48,6 +48,11 @@ class StorageError(FalconetError):
     """Base class: a bad URI/path, a traversal attempt, or a missing file."""
 
 
+#: longest file name and storage path (bytes) accepted: the file system's limits, less room for the base folder
+NAME_MAX = 255
+PATH_MAX = 3072
+
+
 class InvalidStoragePath(StorageError, IllegalArgument):
     """Not a valid ``kestra:///`` URI or storage path, or it would escape the storage folder (HTTP 422)."""
 
@@ -153,15 +158,28 @@ class InternalStorage:
                 raise InvalidStoragePath(f"a kestra URI has no authority (expected kestra:///…): {ref!r}")
             if split.query or split.fragment:
                 raise InvalidStoragePath(f"a kestra URI has no query or fragment: {ref!r}")
-            path = unquote(split.path, errors="strict")
+            try:
+                path = unquote(split.path, errors="strict")
+            except UnicodeDecodeError:
+                raise InvalidStoragePath(f"storage URI is not percent-encoded UTF-8: {ref!r}") from None
         else:
             path = ref
         if "\x00" in path:
             raise InvalidStoragePath("storage path contains a NUL character")
         parts = [p for p in path.split("/") if p]
+        size = 0
         for p in parts:
             if p in (".", ".."):
                 raise InvalidStoragePath(f"storage path may not contain '.' or '..' segments: {ref!r}")
+            try:
+                length = len(p.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise InvalidStoragePath(f"storage path is not valid Unicode: {ref!r}") from None
+            if length > NAME_MAX:
+                raise InvalidStoragePath(f"storage path has a name longer than {NAME_MAX} bytes: {ref[:300]!r}")
+            size += length + 1
+        if size > PATH_MAX:
+            raise InvalidStoragePath(f"storage path is longer than {PATH_MAX} bytes")
         return parts
 
     def _resolve(self, ref: str, *, from_uri: bool | None) -> Path:

@@ -130,6 +130,45 @@ async def test_preview_accepts_only_text_encodings(http):
         assert response.json()["content"] == expected
 
 
+#### Found by the fuzzer (test_6_fuzz.py) ##################################################################
+
+async def test_storage_paths_the_file_system_cannot_hold(http):
+    execution = http.execution
+    prefix = f"kestra:///safety/bad/inputs/executions/{execution['id']}/"
+    for tail, reason in [("x" * 300, "has a name longer than 255 bytes"), ("é" * 150, "longer than 255 bytes"),
+                         ("a/" * 2000, "is longer than 3072 bytes"), ("%ff", "is not percent-encoded UTF-8")]:
+        for route in ("", "/metas", "/preview"):
+            response = await http.get(f"/api/v1/executions/{execution['id']}/file{route}",
+                                      params={"path": prefix + tail})
+            assert response.status_code == 422, (tail[:10], route, response.text)
+            assert reason in message(response)
+
+
+async def test_ui_path_too_long_for_the_file_system(http):
+    response = await http.get("/ui/" + "x" * 300)
+    assert response.status_code == 200 and "<html" in response.text.lower()  # the client-side router's page
+
+
+async def test_kv_ttl_that_is_no_duration(http):
+    for ttl, reason in [("garbage", "Invalid ttl: Invalid duration `garbage`"),
+                        ("P999999999D", "Invalid ttl `P999999999D`: the expiration date is beyond year 9999"),
+                        ("P" + "9" * 30 + "D", "out of range")]:
+        response = await http.put("/api/v1/namespaces/safety.bad/kv/key", content="1", headers={"ttl": ttl})
+        assert response.status_code == 422, (ttl, response.text)
+        assert reason in message(response)
+
+
+async def test_webhook_body_nested_too_deep_is_kept_as_text(http):
+    hooked = FLOW.replace("id: inputs", "id: hooked") + ("triggers:\n  - id: hook\n"
+                                                        "    type: io.kestra.plugin.core.trigger.Webhook\n"
+                                                        "    key: secret-key\n")
+    assert (await http.post("/api/v1/flows", content=hooked, headers=YAML)).status_code == 200
+    response = await http.post("/api/v1/executions/webhook/safety.bad/hooked/secret-key", content=DEEP,
+                               headers=JSON)
+    assert response.status_code == 200, response.text
+    assert response.json()["trigger"]["variables"]["body"] == DEEP
+
+
 #### Names that reach a header ##############################################################################
 
 async def test_log_download_of_hostile_ids(http):

@@ -15,10 +15,10 @@ with ``wait`` the call returns once it terminated (its document), with ``returnO
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import IllegalArgument, IllegalState, NotFound
+from ..limits import json_loads
 from ..expressions import ExpressionError
 from ..flowmodel import Flow, TriggerSpec
 from ..state import State
@@ -36,8 +36,8 @@ def parse_body(body: bytes) -> Any:
     if not text:
         return None
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        parsed = json_loads(text)
+    except ValueError:  # not JSON, or nested deeper than limits.MAX_DEPTH: the raw text
         return text
     return parsed if isinstance(parsed, (dict, list)) else text
 
