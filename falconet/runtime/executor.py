@@ -15,6 +15,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
+from .expr.output import to_json
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, now
 from .plugin import ExecutionUpdatingTask, FlowableTask
@@ -386,7 +387,7 @@ class Machine:
 
         try:
             return flowables.nexts(self, tr, task)
-        except FlowableError as exc:
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self._log(tr, "ERROR", str(exc))
             self.set_state(tr, State.FAILED)
             return []
@@ -396,7 +397,7 @@ class Machine:
 
         try:
             state = flowables.resolve_state(self, tr, task, dispatches)
-        except FlowableError as exc:
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self._log(tr, "ERROR", str(exc))
             state = State.FAILED
         if state is None:
@@ -515,7 +516,7 @@ def loop_values_to_strings(values: Any) -> list[str]:
         except ValueError as exc:
             raise FlowableError(f"Unable to parse the values as JSON: {values!r}") from exc
     if isinstance(values, dict):
-        values = [json.dumps({k: v}, separators=(",", ":")) for k, v in values.items()]
+        values = [to_json({k: v}) for k, v in values.items()]
     if not isinstance(values, list):
         raise FlowableError(f"Unknown value type: {type(values).__name__}")
     out: list[str] = []
@@ -524,7 +525,7 @@ def loop_values_to_strings(values: Any) -> list[str]:
         raise FlowableError(
             f"Found '{nulls}' null values on Each, with values={json.dumps(values, separators=(',', ':'))}")
     for v in values:
-        s = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        s = v if isinstance(v, str) else to_json(v)
         if s not in out:
             out.append(s)
     return out

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import trio
 
 from .errors import IllegalArgument, NotFound
+from .expr.output import to_output_string
 from .plugin import RunContext, TaskFailed
 
 #### globs ##################################################################################################
@@ -115,7 +116,7 @@ async def write_input_files(ctx: RunContext, root: Path, files: Mapping[str, Any
     written = []
     for name, content in files.items():
         target = safe_join(root, str(name))
-        text = "" if content is None else content if isinstance(content, str) else json.dumps(content)
+        text = to_output_string(content)
         if text.startswith("kestra://"):
             await copy_from_storage(ctx, text, target)
         else:

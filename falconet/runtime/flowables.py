@@ -16,6 +16,7 @@ from .durations import parse_duration
 from .executor import (
     Dispatch, FlowableError, Machine, Resolved, StartSubflow, StartTimer, _resolve, loop_values_to_strings,
 )
+from .expr.output import to_output_string
 from .flowmodel import TaskSpec
 from .model import Attempt, StateHistory, TaskRun, now
 from .state import State
@@ -315,11 +316,7 @@ def apply_execution_update(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
 
 
 def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return "" if value is None else str(value)
+    return to_output_string(value)
 
 
 def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:

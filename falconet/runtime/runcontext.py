@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import trio
 
+from .expr.output import to_json, to_output_string
 from .model import format_instant, now
 from .state import State
 from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,
@@ -179,11 +180,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
         return None
     try:
         if prop.kind == STRING:
-            if isinstance(value, (dict, list)):
-                return json.dumps(value, separators=(",", ":"))
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            return str(value)
+            return to_output_string(value)
         if prop.kind == INTEGER:
             if isinstance(value, bool):
                 raise ValueError("a boolean is not an integer")

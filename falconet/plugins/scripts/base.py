@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import trio
 
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Plugin, Prop, RunContext, RunnableTask, \
     TaskFailed, register
 from . import process as _process
@@ -193,7 +194,7 @@ class ScriptTask(RunnableTask):
         if python is not None:
             env["PATH"] = str(_python_shim(root, python)) + os.pathsep + env.get("PATH", "")
         task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
-        env.update({str(k): v if isinstance(v, str) else "" if v is None else json.dumps(v)
+        env.update({str(k): to_output_string(v)
                     for k, v in task_env.items()})
 
         interpreter = self.interpreter(ctx, extra)

@@ -1,0 +1,175 @@
+"""Kestra semantics end to end in-process (memory store): one truthiness rule, JSON rendering of maps and
+lists, expression errors in flowables, afterExecution, flow-level retry."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from falconet import open_engine
+
+
+def by_task(ex: dict[str, Any], task_id: str) -> list[dict[str, Any]]:
+    return [tr for tr in ex["taskRunList"] if tr["taskId"] == task_id]
+
+
+def states(obj: dict[str, Any]) -> list[str]:
+    return [h["state"] for h in obj["state"]["histories"]]
+
+
+async def run(tmp_path, source: str, inputs: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
+    async with open_engine(tmp_path, store="memory") as engine:
+        flow = await engine.create_flow(source)
+        ex = await engine.execute(flow.namespace, flow.id, inputs)
+        return ex, await engine.get_logs(ex["id"])
+
+
+#### One truthiness rule ####################################################################################
+
+TRUTHINESS = """
+id: truthiness
+namespace: tests.semantics
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["False", " false", "0.0", "0", " -0 ", "no"]
+    tasks:
+      - id: if
+        type: io.kestra.plugin.core.flow.If
+        condition: "{{ taskrun.value }}"
+        then:
+          - id: then
+            type: io.kestra.plugin.core.debug.Return
+            format: then
+      - id: runif
+        type: io.kestra.plugin.core.debug.Return
+        runIf: "{{ taskrun.value }}"
+        format: ran
+      - id: fail
+        type: io.kestra.plugin.core.execution.Fail
+        condition: "{{ taskrun.value }}"
+        allowFailure: true
+      - id: assert
+        type: io.kestra.plugin.core.execution.Assert
+        conditions: ["{{ taskrun.value }}"]
+        allowFailure: true
+"""
+
+
+async def test_one_truthiness_rule_for_if_runif_fail_and_assert(tmp_path):
+    ex, _ = await run(tmp_path, TRUTHINESS)
+    expected = {"False": True, " false": False, "0.0": True, "0": False, " -0 ": False, "no": True}
+    seen = {}
+    for value in expected:
+        def one(task_id: str) -> dict[str, Any]:
+            return next(tr for tr in by_task(ex, task_id) if tr["value"] == value)
+        seen[value] = {
+            "if": one("if")["outputs"]["evaluationResult"],
+            "runIf": one("runif")["state"]["current"] == "SUCCESS",
+            "fail": one("fail")["state"]["current"] == "WARNING",
+            "assert": one("assert")["state"]["current"] == "SUCCESS",
+        }
+    assert seen == {v: {"if": t, "runIf": t, "fail": t, "assert": t} for v, t in expected.items()}
+
+
+#### Maps and lists render as JSON ##########################################################################
+
+JSON_RENDERING = """
+id: json-rendering
+namespace: tests.semantics
+inputs:
+  - id: j
+    type: JSON
+    defaults: '{"a":1,"b":[true,null]}'
+tasks:
+  - id: map
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.j }}"
+  - id: list
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ [1, true, 'x'] }}"
+  - id: several
+    type: io.kestra.plugin.core.log.Log
+    message: ["{{ inputs.j.b }}", "{{ inputs.j.a }}"]
+  - id: switch
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{ inputs.j.b }}"
+    cases:
+      '[true,null]':
+        - id: matched
+          type: io.kestra.plugin.core.debug.Return
+          format: "{{ inputs.j }}"
+"""
+
+
+async def test_maps_and_lists_render_as_json(tmp_path):
+    ex, logs = await run(tmp_path, JSON_RENDERING)
+    assert ex["state"]["current"] == "SUCCESS"
+    messages = {task: [line["message"] for line in logs if line["taskId"] == task]
+                for task in ("map", "list", "several")}
+    assert messages == {"map": ['{"a":1,"b":[true,null]}'], "list": ['[1,true,"x"]'],
+                        "several": ["[true,null]", "1"]}
+    assert by_task(ex, "switch")[0]["outputs"]["value"] == "[true,null]"
+    assert by_task(ex, "matched")[0]["outputs"]["value"] == '{"a":1,"b":[true,null]}'
+
+
+#### Expression errors in a flowable's own properties #######################################################
+
+INVALID_VARIABLES = """
+id: variables-invalid
+namespace: tests.semantics
+tasks:
+  - id: date
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{taskrun.startDate}}"
+  - id: parent-seq
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{inputs.invalid}}"
+    cases:
+      FIRST:
+        - id: t1
+          type: io.kestra.plugin.core.debug.Return
+          format: "{{task.id}}"
+"""
+
+
+async def test_switch_value_error_fails_the_task_run_with_kestras_message(tmp_path):
+    ex, logs = await run(tmp_path, INVALID_VARIABLES)
+    assert ex["state"]["current"] == "FAILED"
+    assert [(tr["taskId"], tr["state"]["current"]) for tr in ex["taskRunList"]] == [
+        ("date", "SUCCESS"), ("parent-seq", "FAILED")]
+    switch = ex["taskRunList"][1]
+    assert [(line["taskRunId"], line["level"], line["message"]) for line in logs if line["level"] == "ERROR"] == [
+        (switch["id"], "ERROR", "Unable to find `inputs` used in the expression `{{inputs.invalid}}` at line 1")]
+
+
+@pytest.mark.parametrize("task", [
+    """
+    type: io.kestra.plugin.core.flow.If
+    condition: "{{ inputs.nope }}"
+    then: [{id: t, type: io.kestra.plugin.core.debug.Return, format: x}]""",
+    """
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ inputs.nope }}"
+    tasks: [{id: t, type: io.kestra.plugin.core.debug.Return, format: x}]""",
+    """
+    type: io.kestra.plugin.core.flow.WaitFor
+    condition: "{{ inputs.nope }}"
+    tasks: [{id: t, type: io.kestra.plugin.core.debug.Return, format: x}]""",
+    """
+    type: io.kestra.plugin.core.flow.Pause
+    delay: '{{ inputs.nope }}'""",
+])
+async def test_flowable_property_errors_fail_the_task_run(tmp_path, task):
+    source = f"""
+id: flowable-error
+namespace: tests.semantics
+tasks:
+  - id: flowable{task}
+"""
+    ex, logs = await run(tmp_path, source)
+    flowable = by_task(ex, "flowable")[0]
+    assert (ex["state"]["current"], flowable["state"]["current"]) == ("FAILED", "FAILED")
+    assert any(line["taskRunId"] == flowable["id"] and line["level"] == "ERROR"
+               and "Unable to find `inputs` used in the expression `{{ inputs.nope }}`" in line["message"]
+               for line in logs)
