@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from falconet import open_engine
+from falconet.runtime.store.base import ExecutionQuery
 
 
 def by_task(ex: dict[str, Any], task_id: str) -> list[dict[str, Any]]:
@@ -173,3 +174,54 @@ tasks:
     assert any(line["taskRunId"] == flowable["id"] and line["level"] == "ERROR"
                and "Unable to find `inputs` used in the expression `{{ inputs.nope }}`" in line["message"]
                for line in logs)
+
+
+#### Flow-level retry #######################################################################################
+
+RETRY_FLOWS = """
+id: failing-child
+namespace: tests.semantics
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+---
+id: retried
+namespace: tests.semantics
+retry:
+  type: constant
+  interval: PT10S
+  maxAttempt: 3
+tasks:
+  - id: sub
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.semantics
+    flowId: failing-child
+    allowFailure: true
+  - id: own
+    type: io.kestra.plugin.core.execution.Fail
+    allowFailure: true
+    retry:
+      type: constant
+      interval: PT1S
+      maxAttempt: 2
+  - id: inherited
+    type: io.kestra.plugin.core.execution.Fail
+"""
+
+
+async def test_flow_retry_applies_to_every_task_subflows_included(tmp_path, autojump_clock):
+    async with open_engine(tmp_path, store="memory") as engine:
+        for source in RETRY_FLOWS.split("---"):
+            await engine.create_flow(source)
+        ex = await engine.execute("tests.semantics", "retried")
+        children, _ = await engine.store.search_executions(
+            ExecutionQuery(namespace="tests.semantics", flow_id="failing-child", page=1, size=10))
+    sub, own, inherited = (by_task(ex, t)[0] for t in ("sub", "own", "inherited"))
+    assert ex["state"]["current"] == "FAILED"
+    # three attempts of the Subflow task, each with its own child execution
+    assert [a["state"]["current"] for a in sub["attempts"]] == ["FAILED"] * 3
+    assert len(children) == 3 and {c["state"]["current"] for c in children} == {"FAILED"}
+    assert sub["outputs"]["executionId"] in {c["id"] for c in children}
+    assert states(sub) == ["CREATED", "RUNNING", "RETRYING", "RUNNING", "RETRYING", "RUNNING", "WARNING"]
+    assert len(own["attempts"]) == 2 and own["state"]["current"] == "WARNING"
+    assert len(inherited["attempts"]) == 3 and inherited["state"]["current"] == "FAILED"

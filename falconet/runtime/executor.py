@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
 from .expr.output import to_json
-from .flowmodel import Flow, TaskSpec
+from .flowmodel import Flow, RetrySpec, TaskSpec
 from .model import Execution, TaskRun, now
 from .plugin import ExecutionUpdatingTask, FlowableTask
 from .state import State
@@ -93,6 +94,28 @@ def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str
     return [Resolved(t, parent_id, value, iteration) for t in tasks]
 
 
+#### Retry policy ###########################################################################################
+
+def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
+    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    if retry.max_attempt is not None and attempts >= retry.max_attempt:
+        return None
+    if retry.type == "exponential":
+        base = retry.interval or timedelta(seconds=1)
+        delay = base * (retry.delay_factor ** max(attempts - 1, 0))
+        if retry.max_interval is not None and delay > retry.max_interval:
+            delay = retry.max_interval
+    elif retry.type == "random":
+        lo = (retry.min_interval or timedelta(0)).total_seconds()
+        hi = (retry.max_interval or retry.min_interval or timedelta(0)).total_seconds()
+        delay = timedelta(seconds=random.uniform(lo, max(lo, hi)))
+    else:
+        delay = retry.interval or timedelta(0)
+    if retry.max_duration is not None and last_end + delay > first_start + retry.max_duration:
+        return None
+    return delay
+
+
 #### The machine ############################################################################################
 
 class Machine:
@@ -159,6 +182,19 @@ class Machine:
             self.ex.state.set(State.RUNNING)
         self._changed(tr)
         return tr
+
+    def retry_policy(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
+        """The retry that applies to ``tr`` (Kestra's ExecutorService): the task's own ``retry``, else the
+        nearest enclosing task's, else the flow's."""
+        if task.retry is not None:
+            return task.retry
+        cur = self.by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            parent_task = self.flow.find_task(cur.task_id)
+            if parent_task is not None and parent_task.retry is not None:
+                return parent_task.retry
+            cur = self.by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return self.flow.retry
 
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
@@ -486,7 +522,7 @@ class Machine:
             self.set_state(tr, State.RETRYING)
             return
         state = attempt_state
-        retry = task.retry or self.flow.retry
+        retry = self.retry_policy(tr, task)
         if retry is not None and retry.warning_on_retry and len(tr.attempts) > 1 and state is State.SUCCESS:
             state = State.WARNING
         if state is State.FAILED and task.allow_failure:
