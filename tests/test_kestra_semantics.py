@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 from falconet import open_engine
 from falconet.runtime.store.base import ExecutionQuery
@@ -225,3 +226,110 @@ async def test_flow_retry_applies_to_every_task_subflows_included(tmp_path, auto
     assert states(sub) == ["CREATED", "RUNNING", "RETRYING", "RUNNING", "RETRYING", "RUNNING", "WARNING"]
     assert len(own["attempts"]) == 2 and own["state"]["current"] == "WARNING"
     assert len(inherited["attempts"]) == 3 and inherited["state"]["current"] == "FAILED"
+
+
+#### afterExecution #########################################################################################
+
+def after_execution_flow(main: str) -> str:
+    return f"""
+id: after
+namespace: tests.semantics
+tasks:
+{main}
+finally:
+  - id: fin
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ execution.state }}}}"
+afterExecution:
+  - id: state
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ execution.state }}}}"
+  - id: onSuccess
+    type: io.kestra.plugin.core.log.Log
+    runIf: "{{{{ execution.state == 'SUCCESS' }}}}"
+    message: succeeded
+  - id: onFailure
+    type: io.kestra.plugin.core.log.Log
+    runIf: "{{{{ execution.state == 'FAILED' }}}}"
+    message: failed
+"""
+
+
+OK_MAIN = """
+  - id: main
+    type: io.kestra.plugin.core.debug.Return
+    format: ok
+"""
+FAILING_MAIN = """
+  - id: main
+    type: io.kestra.plugin.core.execution.Fail
+errors:
+  - id: err
+    type: io.kestra.plugin.core.debug.Return
+    format: handled
+"""
+
+
+@pytest.mark.parametrize("main,final,ran", [(OK_MAIN, "SUCCESS", "onSuccess"), (FAILING_MAIN, "FAILED", "onFailure")],
+                         ids=["success", "failed"])
+async def test_after_execution_runs_after_the_end_with_the_final_state(tmp_path, main, final, ran):
+    ex, logs = await run(tmp_path, after_execution_flow(main))
+    assert ex["state"]["current"] == final
+    runs = {tr["taskId"]: tr for tr in ex["taskRunList"]}
+    assert runs["fin"]["outputs"]["value"] == "RUNNING"  # finally runs while the execution still runs
+    assert runs["state"]["outputs"]["value"] == final
+    skipped = "onFailure" if ran == "onSuccess" else "onSuccess"
+    assert (runs[ran]["state"]["current"], runs[skipped]["state"]["current"]) == ("SUCCESS", "SKIPPED")
+    ids = [tr["taskId"] for tr in ex["taskRunList"]]
+    assert ids[-3:] == ["state", "onSuccess", "onFailure"]
+    ended = ex["state"]["endDate"]
+    assert all(runs[t]["state"]["startDate"] >= ended for t in ("state", "onSuccess", "onFailure"))
+    assert [h["state"] for h in ex["state"]["histories"]][-1] == final
+
+
+async def test_a_failing_after_execution_task_stops_the_rest_and_keeps_the_state(tmp_path):
+    source = """
+id: after-fails
+namespace: tests.semantics
+tasks:
+  - id: main
+    type: io.kestra.plugin.core.debug.Return
+    format: ok
+afterExecution:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+  - id: never
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+    ex, logs = await run(tmp_path, source)
+    assert ex["state"]["current"] == "SUCCESS"
+    assert [(tr["taskId"], tr["state"]["current"]) for tr in ex["taskRunList"]] == [
+        ("main", "SUCCESS"), ("boom", "FAILED")]
+    assert any(line["taskId"] == "boom" and line["level"] == "ERROR" for line in logs)
+
+
+async def test_after_execution_runs_after_a_kill(tmp_path, autojump_clock):
+    source = """
+id: after-kill
+namespace: tests.semantics
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1H
+afterExecution:
+  - id: state
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ execution.state }}"
+"""
+    async with open_engine(tmp_path, store="memory") as engine:
+        flow = await engine.create_flow(source)
+        created = await engine.create_execution(flow.namespace, flow.id)
+        while not (await engine.get_execution(created["id"])).get("taskRunList"):
+            await trio.sleep(1)
+        await engine.kill(created["id"])
+        ex = await engine.wait_for_end(created["id"])
+    assert ex["state"]["current"] == "KILLED"
+    assert [(tr["taskId"], tr["state"]["current"]) for tr in ex["taskRunList"]] == [
+        ("sleep", "KILLED"), ("state", "SUCCESS")]
+    assert ex["taskRunList"][1]["outputs"]["value"] == "KILLED"

@@ -329,7 +329,7 @@ class ExecutionActor:
                         nursery.start_soon(self._sla_timer, sla)
                 self._reattach_subflows()
                 self._advance()
-                while not self.ex.state.current.is_terminated:
+                while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
                     self._apply(msg)
                     while True:
@@ -350,12 +350,13 @@ class ExecutionActor:
             self.done.set()
 
     def _advance(self) -> None:
-        if self._killing:
+        if self._killing and not self.ex.state.current.is_terminated:
             if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
                 self._finish_kill()
-            self._flush()
-            self._ack()
-            return
+            if not self.ex.state.current.is_terminated or self.machine.after_execution_done():
+                self._flush()
+                self._ack()
+                return
         try:
             dispatches = self.machine.step()
         except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
@@ -385,6 +386,9 @@ class ExecutionActor:
                 self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
         if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
             self._end()
+            if not self.machine.after_execution_done():
+                self._advance()  # the execution just ended: start its afterExecution tasks
+                return
         self._flush()
         self._ack()
 

@@ -344,9 +344,11 @@ class Machine:
     #### the step ##########################################################################################
 
     def step(self) -> list[Dispatch]:
-        """Advance the document as far as possible without waiting; return what the actor must start."""
+        """Advance the document as far as possible without waiting; return what the actor must start.
+        Once the execution is terminated, only its ``afterExecution`` tasks advance."""
         dispatches: list[Dispatch] = []
-        if self.ex.state.current.is_terminated:
+        after = self.ex.state.current.is_terminated
+        if after and self.after_execution_done():
             return dispatches
         progressed = True
         while progressed:
@@ -359,9 +361,13 @@ class Machine:
                     task = self.task_of(tr)
                     if is_flowable(task) and self._resolve_flowable(tr, task, dispatches):
                         progressed = True
-            # 2. top-level next task runs
-            for r in self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
-                                           _resolve(self.flow.finally_, None), None):
+            # 2. top-level next task runs (afterExecution ones once the execution is terminated)
+            if after:
+                top = self.sequential_nexts(_resolve(self.flow.after_execution, None), None, None, None)
+            else:
+                top = self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
+                                            _resolve(self.flow.finally_, None), None)
+            for r in top:
                 self.create(r)
                 progressed = True
             # 3. children of running flowables
@@ -377,6 +383,8 @@ class Machine:
                 if tr.state.current.is_created and not tr.extra.get("dispatched"):
                     if self._start(tr, dispatches):
                         progressed = True
+            if after:
+                continue
             # 5. end of the execution
             self._pause_state()
             end = self._end()
@@ -384,8 +392,19 @@ class Machine:
                 return dispatches
             if end == "progressed":
                 progressed = True
-        self._pause_state()
+        if not after:
+            self._pause_state()
         return dispatches
+
+    def after_execution_done(self) -> bool:
+        """True when the ``afterExecution`` tasks (Kestra's ExecutorService.handleAfterExecution: run in
+        sequence once the execution is terminated, a failure stops the rest) have nothing left to do."""
+        after = _resolve(self.flow.after_execution, None)
+        if not after:
+            return True
+        if any(not tr.state.current.is_terminated for tr in self.runs_for(after, None)):
+            return False
+        return not self.sequential_nexts(after, None, None, None)
 
     def _start(self, tr: TaskRun, dispatches: list[Dispatch]) -> bool:
         task = self.task_of(tr)
