@@ -333,3 +333,34 @@ afterExecution:
     assert [(tr["taskId"], tr["state"]["current"]) for tr in ex["taskRunList"]] == [
         ("sleep", "KILLED"), ("state", "SUCCESS")]
     assert ex["taskRunList"][1]["outputs"]["value"] == "KILLED"
+
+
+async def test_boolean_properties_are_not_conditions(tmp_path):
+    """A BOOLEAN property (Subflow ``wait``) reads ``False`` as false, while a condition finds it true."""
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("""
+id: child
+namespace: tests.semantics
+tasks:
+  - id: one
+    type: io.kestra.plugin.core.debug.Return
+    format: one
+""")
+        await engine.create_flow("""
+id: parent
+namespace: tests.semantics
+tasks:
+  - id: sub
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.semantics
+    flowId: child
+    wait: "False"
+  - id: cond
+    type: io.kestra.plugin.core.debug.Return
+    runIf: "{{ 'False' }}"
+    format: ran
+""")
+        ex = await engine.execute("tests.semantics", "parent")
+    sub, cond = by_task(ex, "sub")[0], by_task(ex, "cond")[0]
+    assert "state" not in sub["outputs"]  # not waited for
+    assert cond["state"]["current"] == "SUCCESS"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
+from .runcontext import to_bool
 from .state import State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -506,7 +507,7 @@ async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun,
     outputs: dict[str, Any] = {"executionId": child_id}
     wait = task.props.get("wait", True)
     if isinstance(wait, str):
-        wait = parent.engine.renderer.is_truthy(parent._render(tr, task, wait))
+        wait = to_bool(parent._render(tr, task, wait))
     if not wait:
         await parent.send(SubflowEnded(tr.id, State.SUCCESS, outputs))
         return

@@ -164,7 +164,9 @@ class EngineHooks:
 
 #### Property coercion ######################################################################################
 
-def _to_bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
+    """A rendered BOOLEAN property: ``true`` in any case, trimmed (conditions use
+    :func:`falconet.runtime.expressions.is_truthy` instead)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -188,7 +190,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
         if prop.kind == NUMBER:
             return float(value) if not isinstance(value, (int, float)) else value
         if prop.kind == BOOLEAN:
-            return _to_bool(value)
+            return to_bool(value)
         if prop.kind == DURATION:
             if isinstance(value, timedelta):
                 return value

@@ -34,6 +34,7 @@ import trio
 
 from ..flowmodel import Flow, TaskSpec
 from ..plugin import BOOLEAN, OBJECT, STRING, FlowableTask, Prop, RunnableTask, TaskFailed
+from ..runcontext import to_bool
 from ..state import State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -336,11 +337,11 @@ class _Iterations:
         return State.SUCCESS
 
 
-def _truthy(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
+def _bool_prop(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
             default: bool) -> bool:
     value = task.props.get(name, default)
     if isinstance(value, str):
-        return engine.renderer.is_truthy(parent._render(tr, task, value))
+        return to_bool(parent._render(tr, task, value))
     return bool(value)
 
 
@@ -354,8 +355,8 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
     from ..actors import SubflowEnded
 
     ex = parent.ex
-    wait = _truthy(engine, parent, tr, task, "wait", True)
-    transmit = _truthy(engine, parent, tr, task, "transmitFailed", True)
+    wait = _bool_prop(engine, parent, tr, task, "wait", True)
+    transmit = _bool_prop(engine, parent, tr, task, "transmitFailed", True)
     base_prefix = engine.storage.task_prefix(ex.namespace, ex.flow_id, ex.id, task.id, tr.id)
     outputs: dict[str, Any] = {"uri": engine.storage.uri(base_prefix)}
     iterations = _Iterations(wait)
