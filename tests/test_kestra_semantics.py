@@ -364,3 +364,41 @@ tasks:
     sub, cond = by_task(ex, "sub")[0], by_task(ex, "cond")[0]
     assert "state" not in sub["outputs"]  # not waited for
     assert cond["state"]["current"] == "SUCCESS"
+
+
+async def test_a_subflow_waiting_for_its_retry_resumes_after_a_restart(tmp_path):
+    """Real time, SQLite: the server stops while a Subflow task run is RETRYING; at start-up its next
+    attempt (a new child) starts at once."""
+    flows = RETRY_FLOWS.split("---")
+    parent = """
+id: retried
+namespace: tests.semantics
+retry:
+  type: constant
+  interval: PT1H
+  maxAttempt: 2
+tasks:
+  - id: sub
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.semantics
+    flowId: failing-child
+    allowFailure: true
+"""
+    with trio.fail_after(30):
+        async with open_engine(tmp_path, store="sqlite") as engine:
+            await engine.create_flow(flows[0])
+            await engine.create_flow(parent)
+            created = await engine.create_execution("tests.semantics", "retried")
+            while True:
+                doc = await engine.get_execution(created["id"])
+                if any(tr["taskId"] == "sub" and tr["state"]["current"] == "RETRYING"
+                       for tr in doc.get("taskRunList") or []):
+                    break
+                await trio.sleep(0.02)
+        async with open_engine(tmp_path, store="sqlite") as engine:
+            ex = await engine.wait_for_end(created["id"])
+            children, total = await engine.store.search_executions(
+                ExecutionQuery(namespace="tests.semantics", flow_id="failing-child", page=1, size=10))
+    sub = by_task(ex, "sub")[0]
+    assert [a["state"]["current"] for a in sub["attempts"]] == ["FAILED", "FAILED"]
+    assert total == 2 and sub["state"]["current"] == "WARNING"
