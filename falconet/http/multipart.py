@@ -101,8 +101,10 @@ class _PartCollector:
         self._headers = {}
 
     def _header_end(self) -> None:
+        # latin-1 maps bytes to characters one to one: parse_options_header encodes back to the raw bytes,
+        # and the UTF-8 part names and file names browsers send decode as UTF-8 in _headers_finished
         self._headers[self._header_field.decode("latin-1").strip().lower()] = self._header_value.decode(
-            "utf-8", "replace").strip()
+            "latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 

@@ -149,6 +149,15 @@ async def test_ui_path_too_long_for_the_file_system(http):
     assert response.status_code == 200 and "<html" in response.text.lower()  # the client-side router's page
 
 
+async def test_multipart_names_beyond_latin1(http):
+    body = ('--b\r\nContent-Disposition: form-data; name="\u080e"\r\n\r\nx\r\n'
+            '--b\r\nContent-Disposition: form-data; name="f"; filename="résumé.csv"\r\n\r\na,b\r\n--b--\r\n')
+    response = await http.post("/api/v1/executions/safety.bad/inputs", content=body.encode("utf-8"),
+                               headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 200, response.text
+    assert response.json()["inputs"]["f"].endswith("/r%C3%A9sum%C3%A9.csv")  # the UTF-8 file name, intact
+
+
 async def test_kv_ttl_that_is_no_duration(http):
     for ttl, reason in [("garbage", "Invalid ttl: Invalid duration `garbage`"),
                         ("P999999999D", "Invalid ttl `P999999999D`: the expiration date is beyond year 9999"),
