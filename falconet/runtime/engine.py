@@ -123,7 +123,9 @@ class Engine:
             return await self._save_flow(flow, source, revision)
 
     async def update_flow(self, namespace: str, flow_id: str, source: str) -> Flow:
-        flow = await self._parse(source, 1)
+        if await self.store.get_flow(namespace, flow_id) is None:  # 404 before 422, as Kestra answers
+            raise NotFound(f"Flow '{namespace}.{flow_id}' not found")
+        flow = await self._parse(source, 1)  # outside the lock: a long parse never holds other flow changes
         async with self._flow_lock:
             existing = await self.store.get_flow(namespace, flow_id)
             if existing is None:

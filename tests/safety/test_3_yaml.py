@@ -7,6 +7,7 @@ hostile flow already stored neither stalls start-up nor hides the other flows.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from falconet.cli import main
 from falconet.http.app import create_app
 from falconet.http.serve import serve
 from falconet.runtime.engine import open_engine
+from falconet.runtime.flowparse.yamlload import YamlError, load_documents
 from falconet.runtime.limits import MAX_ALIAS_NODES, MAX_DEPTH
 from falconet.runtime.store.base import FlowRecord
 from falconet.runtime.model import now
@@ -107,6 +109,16 @@ async def test_deep_nesting_is_refused(client, nested):
     status, body = await call(client, "POST", "/api/v1/flows", data=source, headers=YAML)
     assert status == 422, body
     assert f"nested deeper than {MAX_DEPTH} levels" in body["message"]
+
+
+def test_deep_flow_nesting_costs_linear_time():
+    """PyYAML's scanner re-checks every open bracket at each token (quadratic within its 1,024-character
+    lookahead: ~0.5 s for 2 KB of `[`); the bound stops it at the 101st bracket."""
+    started = time.perf_counter()
+    for _ in range(5):
+        with pytest.raises(YamlError, match=f"nested deeper than {MAX_DEPTH} levels"):
+            load_documents("x: " + "[" * 4000 + "]" * 4000)
+    assert time.perf_counter() - started < 0.5
 
 
 async def test_nesting_through_aliases_is_counted(client):

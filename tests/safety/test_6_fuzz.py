@@ -100,7 +100,8 @@ HOSTILE = ["", "a", "..", "../../etc/passwd", "%2e%2e%2f", "\x00", "\x01", "\r\n
            "?", "#", "'", '"', "\\", "{{ 1 + 1 }}", "{{", "{% for %}", "${x}", "x" * 300, "9" * 25, "-1", "0",
            "1e23", "NaN", "true", "null", "[]", "{}", "kestra:///fuzz/ns/x", "kestra:///../../x",
            "file:///etc/passwd", "/etc/passwd", "P999999999D", "PT-1S", "2024-13-45T99:99", "SUCCESS", "INFO",
-           "fuzz.ns", "a:b", ":", "\t", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace")]
+           "fuzz.ns", "a:b", ":", "\t",
+           "\ud800", "\udc00x"]  # lone surrogates: escaped in JSON and YAML, raw bytes elsewhere
 VALID = ["1", "2", "10", "100", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.123+02:00", "PT1H", "P1D",
          "SUCCESS", "FAILED", "RUNNING", "INFO", "DEBUG", "fuzz.ns", "inputs", "triggered", "team:fuzz",
          "namespace:asc", "state.startDate:desc", "true", "false", "utf-8", "ISO-8859-1"]
@@ -113,7 +114,13 @@ JSON_KEYS = ["id", "namespace", "flowId", "key", "value", "labels", "inputs", "s
              "triggerId", "executionId", "keys", "disabled", "paused", "type", "tasks", "revision"]
 CONTENT_TYPES = [None, "application/json", "application/x-yaml", "multipart/form-data; boundary=fuzzb",
                  "multipart/form-data", "application/x-www-form-urlencoded", "text/plain",
-                 "application/octet-stream", "garbage/type", "multipart/form-data; boundary=", "application/json; charset=latin-1"]
+                 "application/octet-stream", "garbage/type", "multipart/form-data; boundary=",
+                 "application/json; charset=latin-1"]
+
+
+def raw(text: str) -> bytes:
+    """UTF-8, lone surrogates included (as the three bytes no decoder accepts)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 class Fuzzer:
@@ -136,7 +143,8 @@ class Fuzzer:
     def storage_uri(self) -> str:
         """A ``kestra:///`` URI under the real execution's prefix (or its flow's), with a hostile tail."""
         prefix = self.rng.choice(self.ids["storage_prefix"])
-        tail = self.rng.choice([self.text(), self.text() + "/" + self.text(), "x" * 300, "é" * 150, "%ff", "a/" * 2000])
+        tail = self.rng.choice([self.text(), self.text() + "/" + self.text(), "x" * 300, "é" * 150, "%ff",
+                                "a/" * 2000])
         return prefix + tail if self.rng.random() < 0.8 else self.rng.choice(self.ids["file_uri"])
 
     def json_value(self, depth: int = 0) -> Any:
@@ -192,7 +200,7 @@ class Fuzzer:
                 start = self.rng.randrange(len(out))
                 out[pos:pos] = out[start:start + self.rng.randrange(1, 40)]
             else:
-                out[pos:pos] = self.text().encode("utf-8", "replace")
+                out[pos:pos] = raw(self.text())
         return bytes(out)
 
     def yaml_body(self) -> str:
@@ -223,11 +231,11 @@ class Fuzzer:
             if self.rng.random() < 0.3:
                 filename = self.rng.choice(["a.txt", "f", "../../x", "\x00", "é.csv", ""])
                 content = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(64)))
-                parts.append(f'--fuzzb\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                             f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+                parts.append(raw(f'--fuzzb\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"'
+                                 "\r\nContent-Type: application/octet-stream\r\n\r\n") + content + b"\r\n")
             else:
-                parts.append(f'--fuzzb\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{self.text()}\r\n'
-                             .encode("utf-8", "replace"))
+                parts.append(raw(f'--fuzzb\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                                 f"{self.text()}\r\n"))
         return b"".join(parts) + b"--fuzzb--\r\n"
 
     def body(self) -> tuple[bytes, str | None]:
@@ -241,7 +249,7 @@ class Fuzzer:
         elif kind == 6:
             data, content_type = self.multipart(), "multipart/form-data; boundary=fuzzb"
         elif kind == 7:
-            data = urlencode([(self.text(), self.text()) for _ in range(3)]).encode()
+            data = urlencode([(raw(self.text()), raw(self.text())) for _ in range(3)]).encode()
             content_type = "application/x-www-form-urlencoded"
         else:
             data = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(200)))
@@ -259,12 +267,13 @@ class Fuzzer:
         for name in rule.arguments:
             real = self.ids.get(name)
             value = self.rng.choice(real) if real and self.rng.random() < 0.7 else self.text()
-            encoded = value if self.rng.random() < 0.05 else quote(value, safe="")
+            encoded = value if self.rng.random() < 0.05 and value.isprintable() and value.isascii() \
+                else quote(raw(value), safe="")
             path = path.replace(f"<path:{name}>", encoded or "x").replace(f"<{name}>", encoded or "x")
         pairs = [(name, self.storage_uri() if name == "path" and self.rng.random() < 0.6 else self.text())
                  for name in (self.rng.choice(PARAMS) for _ in range(self.rng.choice([0, 0, 1, 2, 3, 5])))]
         if pairs:
-            return f"{path}?{urlencode(pairs)}"
+            return f"{path}?{urlencode([(k, raw(v)) for k, v in pairs])}"
         if self.rng.random() < 0.03:
             return f"{path}?{self.rng.choice(['%%%', 'a=%ZZ', '&&=&', 'page', '=1'])}"
         return path

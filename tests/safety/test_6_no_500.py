@@ -158,6 +158,21 @@ async def test_multipart_names_beyond_latin1(http):
     assert response.json()["inputs"]["f"].endswith("/r%C3%A9sum%C3%A9.csv")  # the UTF-8 file name, intact
 
 
+async def test_unpaired_surrogate_escapes(http):
+    """``\\ud800`` decodes to no character: every later UTF-8 write (the response, SQLite) would fail."""
+    flow = FLOW.replace("format: hi", 'format: "\\ud800"').replace("id: inputs", "id: lone")
+    response = await http.post("/api/v1/flows", content=flow, headers=YAML)
+    assert response.status_code == 422, response.text
+    assert "unpaired surrogate" in message(response) and "(line 13)" in message(response)
+    paired = flow.replace("\\ud800", "\\ud83d\\ude00")  # a pair is one character, as in Java
+    response = await http.post("/api/v1/flows", content=paired, headers=YAML)
+    assert response.status_code == 200 and response.json()["tasks"][0]["format"] == "\U0001F600", response.text
+    for body in (b'[{"key": "a", "value": "\\udc00"}]', b'[{"key": "a", "value": "\xed\xa0\x80"}]'):
+        response = await http.post(f"/api/v1/executions/{http.execution['id']}/labels", content=body,
+                                   headers=JSON)
+        assert response.status_code == 422 and "unpaired surrogate" in message(response), response.text
+
+
 async def test_kv_ttl_that_is_no_duration(http):
     for ttl, reason in [("garbage", "Invalid ttl: Invalid duration `garbage`"),
                         ("P999999999D", "Invalid ttl `P999999999D`: the expiration date is beyond year 9999"),

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from ..errors import Violation
-from ..limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_SOURCE_CHARS
+from ..limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_SOURCE_CHARS, SURROGATES, join_surrogates
 
 __all__ = ["Document", "load_documents", "YamlError", "safe_load"]
 
@@ -66,6 +66,14 @@ class _Bounded:
     node count to the document's budget and its levels to the current depth, so the check costs one step
     per alias however large the expansion would be."""
 
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # the scanner checks every open `[`/`{` at each token: deep flow nesting would cost quadratic time
+        # before the composer ever sees it
+        if self.flow_level >= MAX_DEPTH:  # type: ignore[attr-defined]
+            raise yaml.scanner.ScannerError(None, None, f"the document is nested deeper than {MAX_DEPTH} levels",
+                                            self.get_mark())  # type: ignore[attr-defined]
+        super().fetch_flow_collection_start(token_class)  # type: ignore[misc]
+
     def compose_document(self) -> yaml.Node:
         self._depth = 0
         self._added = 0
@@ -102,6 +110,11 @@ class _Bounded:
         finally:
             if collection:
                 self._depth -= 1
+        if isinstance(node, yaml.ScalarNode) and SURROGATES.search(node.value):  # from a "\\ud83d…" escape
+            try:
+                node.value = join_surrogates(node.value)
+            except ValueError as exc:
+                raise _error(str(exc), event) from None
         size, levels = 1, 0
         if collection:
             children = node.value if isinstance(node, yaml.SequenceNode) else [n for kv in node.value for n in kv]
