@@ -104,10 +104,13 @@ async def test_128mb_upload_streams_with_bounded_memory(server, engine):
 #### Websockets: one fast client, one stalled client ########################################################
 
 def many_tasks_flow(n: int, message_size: int) -> str:
-    lines = ["id: many", "namespace: sock.test", "tasks:", "  - id: gate", "    type: io.kestra.plugin.core.flow.Pause"]
-    filler = "m" * message_size
+    """``n`` Log tasks of ``message_size`` characters each; the filler is written once (a flow source holds
+    at most 3 MiB, as in Kestra)."""
+    lines = ["id: many", "namespace: sock.test", "variables:", f"  filler: {'m' * message_size}", "tasks:",
+             "  - id: gate", "    type: io.kestra.plugin.core.flow.Pause"]
     for i in range(n):
-        lines += [f"  - id: t{i:03d}", "    type: io.kestra.plugin.core.log.Log", f"    message: \"{i} {filler}\""]
+        lines += [f"  - id: t{i:03d}", "    type: io.kestra.plugin.core.log.Log",
+                  f"    message: \"{i} {{{{ vars.filler }}}}\""]
     return "\n".join(lines) + "\n"
 
 
