@@ -5,9 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 import trio
 
 from .e2e import engine_at, messages, states, task_runs
