@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``falconet`` command; returns the exit code. Ctrl-C prints one line (exit 130), no traceback."""
     try:
         return _main(argv)
-    except BaseException as exc:
+    except (KeyboardInterrupt, BaseExceptionGroup) as exc:
         if not _only_interrupts(exc):
             raise
         print("falconet: interrupted", file=sys.stderr)

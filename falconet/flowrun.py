@@ -19,7 +19,7 @@ from typing import Any, Sequence, TextIO
 
 import trio
 
-from .runtime.bus import Overflow
+from .runtime.bus import Event, Overflow, Subscription
 from .runtime.config import Config
 from .runtime.errors import FalconetError, FlowValidationError
 from .runtime.state import State
@@ -64,12 +64,35 @@ def parse_labels(items: Sequence[str]) -> list[tuple[str, str]]:
 class Reporter:
     """Writes what happens to stderr: log lines, a progress line per finished task run (on a TTY)."""
 
-    def __init__(self, out: TextIO, *, progress: bool, top_level: Sequence[str] = ()):
+    def __init__(self, out: TextIO, execution_id: str, *, progress: bool, top_level: Sequence[str] = ()):
         self.out = out
+        self.execution_id = execution_id         # the main execution; others (subflows) show their flow id
         self.progress = progress
         self.started = time.monotonic()
         self.task_runs: dict[str, str] = {}      # task run id -> state, of the main execution
         self.pending = list(top_level)           # top-level task ids without a task run yet
+
+    def show(self, event: Event) -> dict[str, Any] | None:
+        """Print an event; the paused task run when the main execution is PAUSED."""
+        main = event.execution_id == self.execution_id
+        if event.kind == "log":
+            self.log(event.data, None if main else event.flow_id)
+        elif event.kind == "taskrun" and main:
+            self.task_run(event.data)
+        elif event.kind == "execution" and main and event.state == "PAUSED":
+            paused = [tr for tr in event.data.get("taskRunList") or () if tr["state"]["current"] == "PAUSED"]
+            return paused[0] if paused else None
+        return None
+
+    def drain(self, events: Subscription) -> None:
+        """Print the events still buffered (the last ones of a run that ended)."""
+        while True:
+            try:
+                self.show(events.receive_nowait())
+            except trio.WouldBlock:
+                return
+            except Overflow as exc:
+                self.say(f"falconet: {exc.dropped} events not shown (output too slow)")
 
     def say(self, message: str) -> None:
         print(message, file=self.out, flush=True)
@@ -129,22 +152,22 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
                 for v in exc.violations:
                     print(f"{f}:{v.line or 0}: {v.path + ': ' if v.path else ''}{v.message}", file=stderr)
                 return 1
-        reporter = Reporter(stderr, progress=stderr.isatty(), top_level=[t.id for t in flow.tasks])
         with engine.bus.subscribe(max_buffer=100_000) as events:
             try:
                 created = await engine.create_execution(flow.namespace, flow.id, inputs=inputs, files=files,
                                                         labels=labels)
             except FalconetError as exc:
-                reporter.say(f"falconet: {exc}")
+                print(f"falconet: {exc}", file=stderr)
                 return 1
             execution_id = created["id"]
+            reporter = Reporter(stderr, execution_id, progress=stderr.isatty(), top_level=[t.id for t in flow.tasks])
             outcome: dict[str, Any] = {}
             with trio.open_signal_receiver(signal.SIGINT) as interrupts:
                 async with trio.open_nursery() as nursery:
                     async def watch_interrupts() -> None:
                         async for _ in interrupts:
                             outcome["interrupted"] = True
-                            nursery.cancel_scope.cancel()
+                            nursery.cancel_scope.cancel(reason="Ctrl-C")
                             return
 
                     async def follow() -> None:
@@ -153,8 +176,7 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
 
                     async def wait() -> None:
                         outcome["final"] = await engine.wait_for_end(execution_id)
-                        await trio.sleep(0)            # let the last events through
-                        nursery.cancel_scope.cancel()
+                        nursery.cancel_scope.cancel(reason="the execution ended")
 
                     nursery.start_soon(watch_interrupts)
                     nursery.start_soon(follow)
@@ -162,46 +184,37 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
             if outcome.get("interrupted"):
                 with trio.move_on_after(10) as cleanup:
                     cleanup.shield = True
-                    try:
+                    current = await engine.get_execution(execution_id)
+                    if current and not State(current["state"]["current"]).is_terminated:
                         await engine.kill(execution_id)
                         await engine.wait_for_end(execution_id)
-                    except FalconetError:
-                        pass
                 reporter.say(f"falconet: interrupted, execution {execution_id} killed")
                 return INTERRUPTED
+            reporter.drain(events)
             final = outcome.get("final") or await engine.get_execution(execution_id)
     print(json.dumps(final, indent=2), file=stdout, flush=True)
     return 0 if final["state"]["current"] in ("SUCCESS", "WARNING") else 1
 
 
-async def _follow(engine: Any, flow: Any, execution_id: str, events: Any, reporter: Reporter,
+async def _follow(engine: Any, flow: Any, execution_id: str, events: Subscription, reporter: Reporter,
                   resume_items: list[str] | None, stdin: TextIO, tmp: Path, outcome: dict[str, Any],
                   scope: trio.CancelScope) -> None:
     """Print the events of the run; answer the pauses of the main execution."""
-    flow_ids = {execution_id: None}
-    paused_at: set[str] = set()
+    answered: set[str] = set()
     while True:
         try:
-            event = await events.receive()
+            paused = reporter.show(await events.receive())
         except Overflow as exc:
             reporter.say(f"falconet: {exc.dropped} events not shown (output too slow)")
             continue
-        if event.execution_id != execution_id and event.execution_id not in flow_ids:
-            flow_ids[event.execution_id] = event.flow_id
-        if event.kind == "log":
-            reporter.log(event.data, flow_ids[event.execution_id])
-        elif event.kind == "taskrun" and event.execution_id == execution_id:
-            reporter.task_run(event.data)
-        elif event.kind == "execution" and event.execution_id == execution_id and event.state == "PAUSED":
-            paused = [tr for tr in event.data.get("taskRunList") or () if tr["state"]["current"] == "PAUSED"]
-            if not paused or paused[0]["id"] in paused_at:
-                continue
-            paused_at.add(paused[0]["id"])
-            task = flow.find_task(paused[0]["taskId"])
-            if not await _answer_pause(engine, task, execution_id, reporter, resume_items, stdin, tmp):
-                outcome["final"] = await engine.get_execution(execution_id)
-                scope.cancel()
-                return
+        if paused is None or paused["id"] in answered:
+            continue
+        answered.add(paused["id"])
+        task = flow.find_task(paused["taskId"])
+        if not await _answer_pause(engine, task, execution_id, reporter, resume_items, stdin, tmp):
+            outcome["final"] = await engine.get_execution(execution_id)
+            scope.cancel(reason="paused, and nothing can resume it")
+            return
 
 
 async def _answer_pause(engine: Any, task: Any, execution_id: str, reporter: Reporter,
@@ -209,7 +222,8 @@ async def _answer_pause(engine: Any, task: Any, execution_id: str, reporter: Rep
     """Resume a pause, or leave a timed one to its timer; False when nothing can resume it."""
     task_id = task.id if task else "?"
     specs = list((task.props.get("onResume") if task else None) or [])
-    timed = task is not None and (task.timeout is not None or any(task.props.get(k) for k in ("delay", "pauseDuration")))
+    timed = task is not None and (task.timeout is not None
+                                  or any(task.props.get(k) for k in ("delay", "pauseDuration")))
     if resume_items is not None:
         values, files = parse_values(resume_items, "--resume-inputs", tmp)
         reporter.say(f"falconet: task {task_id} paused the execution; resuming it with --resume-inputs")

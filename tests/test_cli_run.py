@@ -134,7 +134,8 @@ def test_flows_option_names_a_missing_path(tmp_path, capsys):
 
 def test_only_interrupts():
     assert _only_interrupts(KeyboardInterrupt())
-    assert _only_interrupts(BaseExceptionGroup("g", [KeyboardInterrupt(), BaseExceptionGroup("h", [KeyboardInterrupt()])]))
+    nested = BaseExceptionGroup("g", [KeyboardInterrupt(), BaseExceptionGroup("h", [KeyboardInterrupt()])])
+    assert _only_interrupts(nested)
     assert not _only_interrupts(BaseExceptionGroup("g", [KeyboardInterrupt(), ValueError()]))
     assert not _only_interrupts(ValueError())
 
