@@ -34,9 +34,27 @@ from .variables import kestra_envs
 
 log = logging.getLogger("falconet.engine")
 
-#: flow sources at least this long (characters) are parsed on a worker thread: pure-Python YAML parsing
-#: takes about 3 µs per character, and the trio thread must keep answering meanwhile
+#: flow sources at least this long (characters), or with this many characters inside ``{{ }}``, are parsed on
+#: a worker thread: pure-Python YAML parsing takes about 3 µs per character, compiling a template (flow
+#: validation compiles every one) up to 300 µs per character, and the trio thread must keep answering
 PARSE_IN_THREAD = 8 * 1024
+TEMPLATE_IN_THREAD = 512
+
+
+def _parse_in_thread(source: str) -> bool:
+    if len(source) >= PARSE_IN_THREAD:
+        return True
+    inside, pos = 0, 0
+    while inside < TEMPLATE_IN_THREAD:
+        start = source.find("{{", pos)
+        if start < 0:
+            return False
+        end = source.find("}}", start + 2)
+        if end < 0:
+            return len(source) - start >= TEMPLATE_IN_THREAD - inside
+        inside += end - start
+        pos = end + 2
+    return True
 
 
 class Engine:
@@ -105,7 +123,7 @@ class Engine:
     async def _parse(self, source: str, revision: int) -> Flow:
         """Parse and validate a source; a long one on a worker thread (at most two at a time), so a big or
         hostile source never stalls the trio thread (the YAML bounds keep each parse short, see limits.py)."""
-        if len(source) < PARSE_IN_THREAD:
+        if not _parse_in_thread(source):
             return parse_flow(source, registry=self.registry, revision=revision,
                               plugin_defaults=self.config.plugin_defaults)
         return await trio.to_thread.run_sync(
@@ -220,7 +238,7 @@ class Engine:
 
     async def validate_source(self, source: str) -> list[dict[str, Any]]:
         """``POST /flows/validate``: one result per document (a long source on a worker thread)."""
-        if len(source) < PARSE_IN_THREAD:
+        if not _parse_in_thread(source):
             return validate_flow_source(source, registry=self.registry)
         return await trio.to_thread.run_sync(lambda: validate_flow_source(source, registry=self.registry),
                                              limiter=self.parse_limiter)
