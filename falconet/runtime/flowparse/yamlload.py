@@ -9,7 +9,8 @@ strings (``1:`` gives the key ``"1"``).
 Hostile documents are refused while they are composed, before anything expands (bounds in
 :mod:`falconet.runtime.limits`): more than ``MAX_SOURCE_CHARS`` characters, nesting deeper than ``MAX_DEPTH``
 levels (aliases included), aliases of collections adding more than ``MAX_ALIAS_NODES`` nodes ("billion
-laughs"), an alias inside the node it names. Each is a :class:`YamlError` naming the line.
+laughs"), an alias inside the node it names, an unpaired surrogate escape (``"\\ud800"``). Each is a
+:class:`YamlError` naming the line.
 
 :func:`load_documents` returns one :class:`Document` per YAML document: the plain Python value and a
 ``lines`` map from a property path (``tasks[1].id``) to its 1-based line.
@@ -60,7 +61,9 @@ class Document:
 #### The loader #############################################################################################
 
 class _Bounded:
-    """Composer mixin enforcing the nesting and alias-expansion bounds while a document is composed.
+    """Scanner and composer mixin enforcing the bounds while a document is read: flow nesting in the scanner,
+    nesting and alias expansion in the composer, and scalars holding only real characters (surrogate
+    pairs from ``\\u`` escapes joined, an unpaired one refused).
 
     Every composed node gets its expanded shape (nodes, levels); an alias to a collection adds its target's
     node count to the document's budget and its levels to the current depth, so the check costs one step
