@@ -299,7 +299,7 @@ class Engine:
         if actor is None:
             await _ex_ops.kill_idle(self, ex)
             return
-        await actor.send(KillRequested("killed by API", cascade=cascade))
+        await self._request(actor, KillRequested("killed by API", cascade=cascade, applied=trio.Event()))
 
     def kill_children(self, ex: Execution, reason: str) -> None:
         """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
@@ -318,7 +318,7 @@ class Engine:
         actor = self.actors.get(execution_id)
         if actor is None or ex.state.current is not State.RUNNING:
             raise IllegalArgument("The execution is not running")
-        await actor.send(PauseRequested())
+        await self._request(actor, PauseRequested(trio.Event()))
 
     async def resume(self, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
                      files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
@@ -329,11 +329,18 @@ class Engine:
         if actor is None:
             raise IllegalState("The execution is not running in this server")
         on_resume = _ex_ops.resolve_on_resume(self, actor, inputs or {}, files or {})
-        applied = trio.Event()
-        await actor.send(ResumeRequested(on_resume, applied))
-        with trio.move_on_after(5):
-            await applied.wait()
+        await self._request(actor, ResumeRequested(on_resume, trio.Event()))
         return actor.ex.to_dict()
+
+    async def _request(self, actor: ExecutionActor, msg: KillRequested | PauseRequested | ResumeRequested) -> None:
+        """Send a request to an execution actor; return once it was applied and the resulting document is
+        durable (committed by the store), so an acknowledged request survives a crash."""
+        assert msg.applied is not None
+        await actor.send(msg)
+        await msg.applied.wait()
+        if actor.ex.state.current.is_terminated:
+            await actor.finished.wait()  # the engine writes the terminal document itself
+        await self.store.flush()
 
     async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
         return await _ex_ops.restart(self, execution_id, revision)

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import trio
+
 from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
@@ -276,6 +278,7 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     labels = [lb for lb in ex.labels if lb["key"] != "system.restarted"]
     ex.labels = labels + [{"key": "system.restarted", "value": "true"}]
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
@@ -324,6 +327,7 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
         new.state = src.state.copy()
         new.state.set(State.RESTARTED)
     await engine.store.save_execution(new.to_dict(private=True))
+    engine.publish_execution(new)
     engine._start_actor(new, flow)
     return new.to_dict()
 
@@ -383,7 +387,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if actor is not None and tr.state.current is State.PAUSED:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     tr.state.set(target)
     for a in _ancestors(ex, tr):
@@ -393,6 +397,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if flow is None:
         raise NotFound("Flow not found")
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
@@ -425,7 +430,7 @@ async def force_run(engine: "Engine", execution_id: str) -> dict[str, Any]:
     if ex.state.current is State.PAUSED and actor is not None:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     if ex.state.current is State.CREATED and actor is None:
         flow = await engine.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
