@@ -297,6 +297,8 @@ class ExecutionActor:
             return
         self._killing = True
         self._kill_target = target
+        if not cascade:
+            self.ex.extra["noKillCascade"] = True  # a restart finishing this kill leaves the children alone
         if target is State.KILLED:
             self.machine.set_execution_state(State.KILLING)
             self.engine.persist(self.ex, publish=False)
@@ -365,11 +367,15 @@ class ExecutionActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                workingdir.recover(self)
-                for sla in self.flow.sla:
-                    if sla.type == "MAX_DURATION" and sla.duration is not None:
-                        nursery.start_soon(self._sla_timer, sla)
-                self._reattach_subflows()
+                if self.ex.state.current is State.KILLING:  # found KILLING at start-up: finish the kill
+                    self._start_kill("server restarted while the execution was KILLING",
+                                     cascade=not self.ex.extra.get("noKillCascade"))
+                else:
+                    workingdir.recover(self)
+                    for sla in self.flow.sla:
+                        if sla.type == "MAX_DURATION" and sla.duration is not None:
+                            nursery.start_soon(self._sla_timer, sla)
+                    self._reattach_subflows()
                 self._advance()
                 while not self.ex.state.current.is_terminated:
                     msg = await self.inbox_recv.receive()

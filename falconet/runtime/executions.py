@@ -137,6 +137,34 @@ def prepare_resume(ex: Execution) -> None:
             tr.state.set(State.RESTARTED)
 
 
+def parent_execution_id(ex: Execution) -> str | None:
+    """The execution that started ``ex`` with a Subflow/ForEachItem task (Flow triggers and replays make
+    related executions, not children)."""
+    trigger = ex.trigger or {}
+    if ".trigger." in str(trigger.get("type", "")):
+        return None
+    return (trigger.get("variables") or {}).get("executionId")
+
+
+def propagate_killing(unfinished: Sequence[Execution]) -> None:
+    """At start-up: an execution found KILLING finishes its kill, and so do (unless it was killed without
+    cascade) the unfinished executions it started, transitively — they are moved to KILLING here, before
+    any of them resumes a task run."""
+    children: dict[str, list[Execution]] = {}
+    for ex in unfinished:
+        parent = parent_execution_id(ex)
+        if parent:
+            children.setdefault(parent, []).append(ex)
+    todo = [ex for ex in unfinished if ex.state.current is State.KILLING]
+    while todo:
+        ex = todo.pop()
+        if ex.extra.get("noKillCascade"):
+            continue
+        for child in children.get(ex.id, ()):
+            if child.state.set(State.KILLING):
+                todo.append(child)
+
+
 async def after_end(engine: "Engine", ex: Execution, flow: Flow) -> None:
     """Bookkeeping once an execution terminated: free its concurrency slot, notify triggers."""
     release_slot(engine, flow)
