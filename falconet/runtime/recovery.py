@@ -131,11 +131,15 @@ class ProcessRegistry:
         boot, start = _boot_id(), process_start_time(pgid)
         if boot is None or start is None:
             return None  # no /proc: a leftover could not be told from a recycled pid, so nothing is kept
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{pgid}.json"
         tmp = self.folder / f"{pgid}.tmp"
-        tmp.write_text(json.dumps({"pgid": pgid, "boot": boot, "start": start, "owner": owner}), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"pgid": pgid, "boot": boot, "start": start, "owner": owner}),
+                           encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:  # a full or read-only disk must not fail the script (its group is still ended)
+            return None
         return path
 
     def reap(self, wait: float = 5.0) -> list[str]:

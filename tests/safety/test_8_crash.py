@@ -320,3 +320,33 @@ async def test_a_second_engine_on_the_same_folder_cleans_nothing(tmp_path: Path)
     async with open_engine(tmp_path, store="memory"):
         assert not leftover.exists()  # nobody did: cleaned at start-up
     assert os.path.exists(tmp_path / "falconet.lock")
+
+
+#### A recorded pid is only signalled while it is the recorded process #####################################
+
+def test_reap_kills_recorded_groups_and_never_a_recycled_pid(tmp_path: Path) -> None:
+    from falconet.runtime.recovery import ProcessRegistry, process_start_time
+
+    registry = ProcessRegistry(tmp_path / "processes")
+    recorded = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        with registry.tracking(recorded.pid, "ex/tr1"):
+            pass  # leaving the block forgets the group
+        assert not list(registry.folder.iterdir())
+        crashed = registry.tracking(recorded.pid, "ex/tr1")
+        crashed.__enter__()  # the server dies inside the block: the record stays
+        # the stranger took a pid the registry knew, but it started at another time: not the recorded process
+        start = process_start_time(stranger.pid)
+        assert start is not None
+        (registry.folder / f"{stranger.pid}.json").write_text(json.dumps(
+            {"pgid": stranger.pid, "boot": json.loads((registry.folder / f"{recorded.pid}.json").read_text())["boot"],
+             "start": start - 1, "owner": "ex/tr2"}))
+        assert registry.reap() == ["ex/tr1"]
+        assert recorded.wait(timeout=5) == -signal.SIGKILL
+        assert stranger.poll() is None and not list(registry.folder.iterdir())
+    finally:
+        for proc in (recorded, stranger):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
