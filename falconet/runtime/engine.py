@@ -354,8 +354,10 @@ class Engine:
         assert msg.applied is not None
         await actor.send(msg)
         await msg.applied.wait()
-        if actor.ex.state.current.is_terminated:
-            await actor.finished.wait()  # the engine writes the terminal document itself
+        if actor.ex.state.current.is_terminated and not isinstance(msg, KillRequested):
+            # the engine writes the terminal document itself (a kill is durable once KILLING is: a restart
+            # finishes it)
+            await actor.finished.wait()
         await self.store.flush()
 
     async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
