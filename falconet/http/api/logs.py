@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator
 from quart import Blueprint, Response, request
 
 from ...runtime.store.base import LogQuery
+from .. import filters
 from . import params
 from .common import empty, engine, json_response, paged
 
@@ -18,8 +19,31 @@ bp = Blueprint("logs", __name__)
 DOWNLOAD_PAGE = 2000
 
 
+#: parameters of GET/DELETE /logs/{executionId} and its download (Kestra takes no filters[…] there)
+EXECUTION_LOG_PARAMS = ("minLevel", "taskRunId", "taskId", "attempt")
+#: legacy parameters of GET /logs/search
+SEARCH_PARAMS = filters.PAGING | {"q", "namespace", "flowId", "triggerId", "minLevel", "startDate", "endDate",
+                                  "timeRange", "scope"}
+SCAN_PAGE = 2000
+
+#: how each Kestra filter field reads a LogEntry
+ACCESSORS: dict[str, Any] = {
+    "q": lambda e: (e.get("message"), e.get("namespace"), e.get("flowId"), e.get("executionId"), e.get("taskId")),
+    "scope": lambda e: filters.scope_of(e.get("namespace")),
+    "namespace": lambda e: e.get("namespace"),
+    "flowId": lambda e: e.get("flowId"),
+    "triggerId": lambda e: e.get("triggerId"),
+    "executionId": lambda e: e.get("executionId"),
+    "level": lambda e: e.get("level"),
+    "startDate": lambda e: e.get("timestamp"),
+    "endDate": lambda e: e.get("timestamp"),
+}
+
+
 def execution_log_query(execution_id: str, args: Any) -> LogQuery:
-    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``."""
+    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``;
+    any other parameter is a 400 (a DELETE never widens because a filter was not understood)."""
+    filters.check_params(args, EXECUTION_LOG_PARAMS)
     return LogQuery(
         execution_id=execution_id,
         min_level=params.opt_level(args),
@@ -38,6 +62,10 @@ def log_line(entry: dict[str, Any]) -> str:
 async def search_logs() -> Any:
     """``PagedResults<LogEntry>``: ``q, namespace, flowId, triggerId, minLevel, startDate, endDate``, paging."""
     args = request.args
+    where = filters.parse(args, "LOG", SEARCH_PARAMS)
+    scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
+    if scopes:
+        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
     page, size, _sort = params.paging(args)
     start, end = params.time_window(args)
     query = LogQuery(
@@ -51,8 +79,23 @@ async def search_logs() -> Any:
         page=page,
         size=size,
     )
-    entries, total = await engine().store.get_logs(query)
-    return paged(entries, total)
+    store = engine().store
+    if not where:
+        entries, total = await store.get_logs(query)
+        return paged(entries, total)
+    lo, hi = (page - 1) * size, page * size
+    out: list[dict[str, Any]] = []
+    total, scan = 0, 1
+    while True:
+        batch, _ = await store.get_logs(LogQuery(**{**query.__dict__, "page": scan, "size": SCAN_PAGE}))
+        for entry in batch:
+            if where.matches(entry, ACCESSORS):
+                if lo <= total < hi:
+                    out.append(entry)
+                total += 1
+        if len(batch) < SCAN_PAGE:
+            return paged(out, total)
+        scan += 1
 
 
 @bp.get("/logs/<execution_id>")
@@ -95,6 +138,7 @@ async def delete_execution_logs(execution_id: str) -> Any:
 @bp.delete("/logs/<namespace>/<flow_id>")
 async def delete_flow_logs(namespace: str, flow_id: str) -> Any:
     """Delete the log lines of a flow (``triggerId`` narrows to one trigger's): 200, empty."""
+    filters.check_params(request.args, ("triggerId",))
     query = LogQuery(namespace=namespace, flow_id=flow_id, trigger_id=params.opt_str(request.args, "triggerId"))
     await engine().store.delete_logs(query)
     return empty(200)

@@ -14,6 +14,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Violation
+from .. import filters
 from ..multipart import read_body
 from . import params
 from .common import empty, engine, json_response, page_slice, paged
@@ -66,16 +67,43 @@ async def _trigger_rows(namespace: str | None, flow_id: str | None, q: str | Non
     return rows
 
 
-@bp.get("/triggers/search")
-async def search_triggers() -> Any:
-    """``PagedResults<{abstractTrigger, triggerContext}>`` filtered by ``q``, ``namespace`` (prefix), ``flowId``."""
-    args = request.args
-    page, size, sort = params.paging(args)
+#: legacy parameters of GET /triggers/search and the trigger by-query routes
+SEARCH_PARAMS = filters.PAGING | {"q", "namespace", "flowId", "workerId"}
+
+#: how each Kestra filter field reads a ``{abstractTrigger, triggerContext}`` row
+ACCESSORS: dict[str, Any] = {
+    "q": lambda r: tuple(r["triggerContext"].get(f) for f in ("namespace", "flowId", "triggerId")),
+    "scope": lambda r: filters.scope_of(r["triggerContext"].get("namespace")),
+    "namespace": lambda r: r["triggerContext"].get("namespace"),
+    "flowId": lambda r: r["triggerContext"].get("flowId"),
+    "triggerId": lambda r: r["triggerContext"].get("triggerId"),
+    "workerId": lambda r: r["triggerContext"].get("workerId"),
+    "startDate": lambda r: r["triggerContext"].get("date"),
+    "endDate": lambda r: r["triggerContext"].get("date"),
+    "triggerState": lambda r: "DISABLED" if r["triggerContext"].get("disabled") else "ENABLED",
+}
+
+
+async def select_triggers(args: Any, allowed: Any = ()) -> list[dict[str, Any]]:
+    """The trigger rows the legacy parameters and ``filters[…]`` select (400 for unknown ones)."""
+    where = filters.parse(args, "TRIGGER", SEARCH_PARAMS | set(allowed))
     namespace = params.opt_str(args, "namespace")
+    worker = params.opt_str(args, "workerId")
     rows = await _trigger_rows(None, params.opt_str(args, "flowId"), params.opt_str(args, "q"))
     if namespace:
         rows = [r for r in rows if (r["triggerContext"].get("namespace") or "") == namespace
                 or (r["triggerContext"].get("namespace") or "").startswith(namespace + ".")]
+    if worker:
+        rows = [r for r in rows if r["triggerContext"].get("workerId") == worker]
+    return [r for r in rows if where.matches(r, ACCESSORS)]
+
+
+@bp.get("/triggers/search")
+async def search_triggers() -> Any:
+    """``PagedResults<{abstractTrigger, triggerContext}>``: Kestra's ``filters[…]`` and the legacy ``q``,
+    ``namespace`` (prefix), ``flowId``, ``workerId``."""
+    page, size, sort = params.paging(request.args)
+    rows = await select_triggers(request.args)
     rows = params.sort_items(rows, [f"triggerContext.{s}" for s in sort],
                              ["triggerContext.namespace:asc", "triggerContext.flowId:asc", "triggerContext.triggerId:asc"])
     return paged(page_slice(rows, page, size), len(rows))
@@ -84,6 +112,7 @@ async def search_triggers() -> Any:
 @bp.get("/triggers/<namespace>/<flow_id>")
 async def flow_triggers(namespace: str, flow_id: str) -> Any:
     """The trigger contexts of one flow, paged."""
+    filters.check_params(request.args, filters.PAGING | {"q"})
     page, size, _ = params.paging(request.args)
     rows = await _trigger_rows(namespace, flow_id, params.opt_str(request.args, "q"))
     return paged(page_slice(rows, page, size), len(rows))
