@@ -185,6 +185,7 @@ class Selection:
 
     query: ExecutionQuery
     where: filters.Group
+    store: Any            # bound at request time: a streamed response scans outside the app context
 
     @classmethod
     def from_request(cls, args: Any, allowed: Iterable[str] = ()) -> "Selection":
@@ -201,13 +202,12 @@ class Selection:
                     query.flow_id = leaf.value[0]
                 elif leaf.field == "namespace" and query.namespace is None:
                     query.namespace = leaf.value[0]
-        return cls(query, where)
+        return cls(query, where, engine().store)
 
     async def page(self) -> tuple[list[dict[str, Any]], int]:
         """(the requested page, total matching)."""
-        store = engine().store
         if not self.where:
-            return await store.search_executions(self.query)
+            return await self.store.search_executions(self.query)
         lo = (self.query.page - 1) * self.query.size
         hi = lo + self.query.size
         out, total = [], 0
@@ -219,11 +219,10 @@ class Selection:
 
     async def scan(self) -> AsyncIterator[dict[str, Any]]:
         """Every matching execution, in the query's sort order."""
-        store = engine().store
         query = dataclasses.replace(self.query, page=1, size=SCAN_PAGE)
         seen = 0
         while True:
-            docs, total = await store.search_executions(query)
+            docs, total = await self.store.search_executions(query)
             for doc in docs:
                 if self.where.matches(doc, ACCESSORS):
                     yield doc
@@ -270,11 +269,12 @@ async def get_execution_flow(execution_id: str) -> Any:
 @bp.delete("/executions/<execution_id>/kill")
 @bp.delete("/executions/<execution_id>/actions/kill")
 async def kill(execution_id: str) -> Any:
-    """202, no body. 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
+    """202 with the execution (Kestra 2.0's clients read it; usually KILLING, the kill completes
+    asynchronously). 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
     the default, the subflow executions it started are killed and the answer is 202)."""
     cascade = params.opt_bool(request.args, "isOnKillCascade", True)
     await engine().kill(execution_id, cascade=cascade)
-    return empty(202)
+    return json_response(public_execution(await get_or_404(execution_id)), status=202)
 
 
 @bp.post("/executions/<execution_id>/restart")
@@ -299,8 +299,11 @@ async def replay(execution_id: str) -> Any:
 @bp.post("/executions/<execution_id>/actions/pause")
 @or_create("pause")
 async def pause(execution_id: str) -> Any:
-    """200, empty. 404 unknown; 422 when not running."""
+    """200, empty (0.21 path) or 200 + the execution (2.0's ``actions/pause``). 404 unknown; 422 when not
+    running."""
     await engine().pause(execution_id)
+    if request.path.endswith("/actions/pause"):
+        return json_response(public_execution(await get_or_404(execution_id)))
     return empty(200)
 
 
