@@ -156,6 +156,31 @@ def parse(args: Any, resource: str, allowed: Iterable[str] = ()) -> Group:
     return _build("and", tree, fields, depth=0)
 
 
+def parse_json(items: Any, resource: str, name: str = "filters") -> Group:
+    """An ``and`` group from a JSON body's ``[{"field", "operation", "value"}]`` (Kestra 2.0's
+    ``DeleteTriggersByQueryRequest`` and friends); the same checks as :func:`parse`."""
+    if items is None:
+        return Group("and")
+    if not isinstance(items, list) or len(items) > MAX_FILTERS:
+        raise InvalidEntity([Violation(name, f"expected a list of at most {MAX_FILTERS} filters")])
+    children: list[Leaf | Group] = []
+    for index, item in enumerate(items):
+        key = f"{name}[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("field"), str) \
+                or not isinstance(item.get("operation"), str):
+            raise InvalidEntity([Violation(key, "expected {\"field\", \"operation\", \"value\"}")])
+        value = item.get("value")
+        node: dict[str, Any] = {"key": key, "values": [], "labels": {}}
+        if isinstance(value, dict):
+            node["labels"] = {str(k): str(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            node["values"] = [",".join(str(v) for v in value)]
+        elif value is not None:
+            node["values"] = [str(value).lower() if isinstance(value, bool) else str(value)]
+        children.append(_leaf(item["field"], item["operation"], node, RESOURCES[resource]))
+    return Group("and", tuple(children))
+
+
 def check_params(args: Any, allowed: Iterable[str]) -> None:
     """400 for a query parameter not in ``allowed`` (``filters[…]`` included: for routes without filters)."""
     allowed = set(allowed)
