@@ -19,13 +19,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
 CORRELATION = "system.correlationId"
+FROM = "system.from"          # Kestra 1.x: where an execution came from (``api``, ``trigger``, ``ui``…)
+#: trigger types of executions started by a flowable task: no ``system.from`` (Kestra sets none on them)
+_TASK_TRIGGERS = (".flow.Subflow", ".flow.ForEachItem", ".flow.Flow")
 
 
 #### creation ###############################################################################################
 
 def check_labels(labels: Sequence[tuple[str, str]]) -> None:
     for key, _ in labels:
-        if key.startswith("system.") and key != CORRELATION:
+        if key.startswith("system.") and key not in (CORRELATION, FROM):
             raise IllegalArgument(f"System labels can only be set by Kestra itself, offending label: {key}")
 
 
@@ -41,6 +44,8 @@ def new_execution(engine: "Engine", flow: Flow, *, labels: Sequence[tuple[str, s
             merged[lb["key"]] = lb["value"]
     for key, value in list(parent_labels) + list(labels):
         merged[key] = value
+    if trigger is not None and not str(trigger.get("type", "")).endswith(_TASK_TRIGGERS):
+        merged.setdefault(FROM, "trigger")
     merged.setdefault(CORRELATION, ex.id)
     ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
     return ex

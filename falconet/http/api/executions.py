@@ -19,11 +19,12 @@ from ...runtime.store.base import ExecutionQuery
 from .. import filters
 from ..multipart import Form, read_body, read_form
 from . import params
-from .common import dumps, empty, engine, json_response, paged, public_execution, state
+from .common import dumps, empty, engine, json_response, paged, public_execution, public_flow, state
 
 bp = Blueprint("executions", __name__)
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
+TENANT_PREFIX = "/api/v1/main/"
 
 
 #### Helpers ################################################################################################
@@ -109,6 +110,8 @@ async def create_execution(namespace: str, flow_id: str) -> Any:
     """Create an execution: 200 with the execution (state CREATED, or terminated with ``wait=true``) + ``url``."""
     args = request.args
     labels = params.parse_labels(args.getlist("labels"))
+    if request.path.startswith(TENANT_PREFIX) and not any(key == "system.from" for key, _ in labels):
+        labels.append(("system.from", "api"))     # Kestra 1.x; the 0.21 paths keep 0.21's labels
     wait = params.opt_bool(args, "wait", False)
     revision = params.opt_int(args, "revision", None, minimum=1)
     schedule_date = params.opt_datetime(args, "scheduleDate")
@@ -261,7 +264,7 @@ async def get_execution_flow(execution_id: str) -> Any:
     flow = await engine().get_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"), allow_deleted=True)
     if flow is None:
         raise NotFound(f"Flow '{doc['namespace']}.{doc['flowId']}' revision {doc.get('flowRevision')} not found")
-    return json_response(flow.to_dict(source=True))
+    return json_response(public_flow(flow, source=True))
 
 
 #### Lifecycle actions ######################################################################################

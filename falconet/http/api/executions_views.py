@@ -21,7 +21,7 @@ from ...runtime.variables import OutputsCache, execution_variables, task_run_var
 from .. import filters
 from ..multipart import read_body, read_form
 from . import params
-from .common import engine, json_response, state
+from .common import engine, json_response, public_flow, state
 from .executions import Selection, get_or_404, json_body, split_form
 from .graph import flow_graph
 
@@ -34,8 +34,8 @@ _SECRET = re.compile(r"\bsecret\b")
 def flow_for_execution(flow: Any) -> dict[str, Any]:
     """Kestra's ``FlowForExecution``: what the Execute dialog reads (id, namespace, revision, inputs,
     outputs, labels, tasks and triggers as ``{id, type}``…), without the source."""
-    raw = flow.to_dict(source=False)
-    out = {k: raw[k] for k in ("id", "namespace", "revision", "description", "inputs", "outputs", "labels",
+    raw = public_flow(flow)
+    out = {k: raw[k] for k in ("tenantId", "id", "namespace", "revision", "description", "inputs", "outputs", "labels",
                                "disabled", "deleted") if raw.get(k) is not None}
     out["tasks"] = [_task_for_execution(t) for t in raw.get("tasks") or []]
     if raw.get("triggers"):

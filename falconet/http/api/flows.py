@@ -17,7 +17,7 @@ from ...runtime.errors import InvalidEntity, NotFound, Violation
 from .. import filters
 from ..multipart import read_body
 from . import params
-from .common import empty, engine, json_response, page_slice, paged
+from .common import empty, engine, json_response, page_slice, paged, public_flow
 
 bp = Blueprint("flows", __name__)
 
@@ -57,7 +57,7 @@ def flow_key(source: str) -> tuple[str, str] | None:
 
 
 def flow_json(flow: Any, source: bool = True) -> dict[str, Any]:
-    return flow.to_dict(source=source)
+    return public_flow(flow, source)
 
 
 def _matches_q(flow: Any, q: str) -> bool:

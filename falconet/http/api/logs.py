@@ -12,7 +12,7 @@ from quart import Blueprint, Response, request
 from ...runtime.store.base import LogQuery
 from .. import filters
 from . import params
-from .common import empty, engine, json_response, paged
+from .common import empty, engine, json_response, paged, with_tenant
 
 bp = Blueprint("logs", __name__)
 
@@ -82,7 +82,7 @@ async def search_logs() -> Any:
     store = engine().store
     if not where:
         entries, total = await store.get_logs(query)
-        return paged(entries, total)
+        return paged([with_tenant(e) for e in entries], total)
     lo, hi = (page - 1) * size, page * size
     out: list[dict[str, Any]] = []
     total, scan = 0, 1
@@ -91,7 +91,7 @@ async def search_logs() -> Any:
         for entry in batch:
             if where.matches(entry, ACCESSORS):
                 if lo <= total < hi:
-                    out.append(entry)
+                    out.append(with_tenant(entry))
                 total += 1
         if len(batch) < SCAN_PAGE:
             return paged(out, total)
@@ -102,7 +102,7 @@ async def search_logs() -> Any:
 async def execution_logs(execution_id: str) -> Any:
     """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra)."""
     entries, _ = await engine().store.get_logs(execution_log_query(execution_id, request.args))
-    return json_response(entries)
+    return json_response([with_tenant(e) for e in entries])
 
 
 @bp.get("/logs/<execution_id>/download")

@@ -17,7 +17,7 @@ from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Viol
 from .. import filters
 from ..multipart import read_body
 from . import params
-from .common import empty, engine, json_response, page_slice, paged
+from .common import empty, engine, json_response, page_slice, paged, with_tenant
 from .executions import with_url
 
 bp = Blueprint("triggers", __name__)
@@ -60,7 +60,7 @@ async def _trigger_rows(namespace: str | None, flow_id: str | None, q: str | Non
                     definition = raw
         if q and not any(q.lower() in str(ctx.get(f) or "").lower() for f in ("namespace", "flowId", "triggerId")):
             continue
-        row: dict[str, Any] = {"triggerContext": ctx}
+        row: dict[str, Any] = {"triggerContext": with_tenant(ctx)}
         if definition is not None:
             row["abstractTrigger"] = definition
         rows.append(row)
@@ -173,25 +173,25 @@ async def update_trigger() -> Any:
                                            inputs=backfill.get("inputs"), labels=backfill.get("labels"))
     if ctx is None:
         raise IllegalArgument("Nothing to update: set `disabled` or `backfill`")
-    return json_response(ctx)
+    return json_response(with_tenant(ctx))
 
 
 @bp.put("/triggers/backfill/pause")
 async def pause_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, True))
+    return json_response(with_tenant(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, True)))
 
 
 @bp.put("/triggers/backfill/unpause")
 async def unpause_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, False))
+    return json_response(with_tenant(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, False)))
 
 
 @bp.post("/triggers/backfill/delete")
 async def delete_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().delete_backfill(namespace, flow_id, trigger_id))
+    return json_response(with_tenant(await _scheduler().delete_backfill(namespace, flow_id, trigger_id)))
 
 
 @bp.post("/triggers/set-disabled/by-triggers")

@@ -22,7 +22,7 @@ from quart import Blueprint, Response, request
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from .. import filters
 from . import params
-from .common import empty, engine, json_response
+from .common import empty, engine, json_response, with_tenant
 from .triggers import ACCESSORS, _json_body, _scheduler, _trigger_key, select_triggers
 
 bp = Blueprint("triggers_bulk", __name__)
@@ -96,7 +96,7 @@ def _wake() -> None:
 @bp.post("/triggers/<namespace>/<flow_id>/<trigger_id>/unlock")
 async def unlock(namespace: str, flow_id: str, trigger_id: str) -> Any:
     filters.check_params(request.args, ())
-    return json_response(await _unlock((namespace, flow_id, trigger_id)))
+    return json_response(with_tenant(await _unlock((namespace, flow_id, trigger_id))))
 
 
 @bp.post("/triggers/unlock/by-triggers")
@@ -112,7 +112,7 @@ async def unlock_by_query() -> Any:
 @bp.post("/triggers/<namespace>/<flow_id>/<trigger_id>/restart")
 async def restart(namespace: str, flow_id: str, trigger_id: str) -> Any:
     filters.check_params(request.args, ())
-    return json_response(await _restart((namespace, flow_id, trigger_id)))
+    return json_response(with_tenant(await _restart((namespace, flow_id, trigger_id))))
 
 
 @bp.delete("/triggers/<namespace>/<flow_id>/<trigger_id>")
