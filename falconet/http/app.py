@@ -25,7 +25,7 @@ from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
 from .api import (executions, executions_bulk, executions_views, files, flows, flows_more, kv, live, logs, metrics,
-                  misc, triggers, triggers_bulk)
+                  misc, openapi, triggers, triggers_bulk)
 from .api.common import EXTENSION, AppState
 from .errors import error_response, response_for_exception
 
@@ -58,6 +58,7 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
             name = bp.name if prefix == "/api/v1" else f"{prefix.rsplit('/', 1)[1]}_{bp.name}"
             app.register_blueprint(bp, url_prefix=prefix, name=name)
     app.register_blueprint(misc.root_bp)
+    app.register_blueprint(openapi.root_bp)
     ui = _ui_blueprint()
     if ui is not None:
         app.register_blueprint(ui)
