@@ -285,7 +285,11 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     return ex.to_dict()
 
 
-async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None) -> dict[str, Any]:
+async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None,
+                 inputs: Mapping[str, Any] | None = None,
+                 files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+    """A new execution replaying ``execution_id`` (from ``task_run_id`` when given); with ``inputs``
+    (Kestra's ``replay-with-inputs``) its inputs are typed afresh from those instead of copied."""
     await engine.settle(execution_id)
     src = await engine._require(execution_id)
     if execution_id in engine.actors:
@@ -299,6 +303,8 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
                     original_id=src.original_id)
     new.metadata = {"attemptNumber": int(src.metadata.get("attemptNumber", 1)) + 1,
                     "originalCreatedDate": src.metadata.get("originalCreatedDate")}
+    if inputs is not None:
+        new.inputs = resolve_execution_inputs(engine, flow, new, inputs, files or {})
     if task_run_id is not None:
         target = src.find_task_run(task_run_id)
         if target is None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from urllib.parse import quote
+
+import trio
 
 HELLO = """id: hello
 namespace: company.team
@@ -289,3 +292,97 @@ async def test_2_0_pause_and_kill_answer_the_execution(api):
     status, body = await api.call("DELETE", f"/api/v1/main/executions/{created['id']}/actions/kill")
     assert status == 202 and body["id"] == created["id"]
     assert (await api.wait(created["id"]))["state"]["current"] == "KILLED"
+
+
+TYPED = """id: typed
+namespace: company.team
+inputs:
+  - id: name
+    type: STRING
+  - id: n
+    type: INT
+    defaults: 1
+tasks:
+  - id: echo
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.name }}-{{ inputs.n }}"
+"""
+
+
+async def test_replay_with_inputs(api, form):
+    await api.flow(TYPED)
+    data, headers = form({"name": "first", "n": "2"})
+    original = await api.wait((await api.execute("company.team", "typed", data=data, headers=headers))["id"])
+    data, headers = form({"name": "second"})
+    status, replayed = await api.call("POST", f"/api/v1/main/executions/{original['id']}/actions/replay-with-inputs",
+                                      data=data, headers=headers)
+    assert status == 200 and replayed["id"] != original["id"] and replayed["parentId"] == original["id"]
+    assert replayed["inputs"] == {"name": "second", "n": 1}
+    final = await api.wait(replayed["id"])
+    assert final["taskRunList"][0]["outputs"]["value"] == "second-1"
+    data, headers = form({"name": "x", "n": "abc"})
+    status, body = await api.call("POST", f"/api/v1/executions/{original['id']}/replay-with-inputs",
+                                  data=data, headers=headers)
+    assert status == 422 and "n" in body["message"]
+    assert (await api.engine.get_execution(original["id"]))["inputs"] == {"name": "first", "n": 2}
+
+
+PARENT = """id: parent
+namespace: company.team
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: company.team
+    flowId: child
+"""
+
+CHILD = """id: child
+namespace: company.team
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+"""
+
+
+def sse_events(raw: bytes) -> list[tuple[str, dict]]:
+    out = []
+    for block in raw.decode().split("\n\n"):
+        if block.strip():
+            fields = dict(line.split(": ", 1) for line in block.splitlines())
+            out.append((fields["id"], json.loads(fields["data"])))
+    return out
+
+
+async def test_follow_dependencies(api, engine):
+    await api.flow(CHILD)
+    await api.flow(PARENT)
+    parent = await api.execute("company.team", "parent")
+    with trio.fail_after(10):
+        while True:
+            status, page = await api.call("GET", f"/api/v1/executions/search?triggerExecutionId={parent['id']}")
+            if page["total"] and page["results"][0]["state"]["current"] == "PAUSED":
+                child = page["results"][0]
+                break
+            await trio.sleep(0.01)
+    result = {}
+
+    async def follow():
+        response = await api.client.get(f"/api/v1/executions/{parent['id']}/follow-dependencies")
+        result["events"] = sse_events(await response.get_data())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow)
+        await trio.testing.wait_all_tasks_blocked()
+        status, _ = await api.call("POST", f"/api/v1/executions/{child['id']}/resume")
+        assert status == 204
+    events = result["events"]
+    assert events[-1][0] == "end" and events[-1][1]["executionId"] == parent["id"]
+    progress = [(e["executionId"], e["state"]) for kind, e in events if kind == "progress"]
+    assert (child["id"], "PAUSED") in progress and (child["id"], "SUCCESS") in progress
+    assert (parent["id"], "SUCCESS") in progress
+    assert all(e["tenantId"] == "main" and e["flowId"] in ("parent", "child") for _, e in events)
+    # from the child: its parent is upstream, unless destinationOnly
+    response = await api.client.get(f"/api/v1/executions/{child['id']}/follow-dependencies")
+    assert {e["executionId"] for _, e in sse_events(await response.get_data())} == {parent["id"], child["id"]}
+    response = await api.client.get(f"/api/v1/executions/{child['id']}/follow-dependencies?destinationOnly=true")
+    assert {e["executionId"] for _, e in sse_events(await response.get_data())} == {child["id"]}

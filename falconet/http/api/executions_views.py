@@ -16,14 +16,18 @@ from quart import Blueprint, Response, request
 
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from ...runtime.expressions import ExpressionError
+from ...runtime.bus import Overflow
 from ...runtime.model import Execution
+from ...runtime.state import State
+from ...runtime.store.base import ExecutionQuery
 from ...runtime.variables import OutputsCache, execution_variables, task_run_variables
 from .. import filters
 from ..multipart import read_body, read_form
 from . import params
-from .common import engine, json_response, public_flow, state
+from .common import TENANT, engine, json_response, public_execution, public_flow, state
 from .executions import Selection, get_or_404, json_body, split_form
 from .graph import flow_graph
+from .live import sse, sse_response
 
 bp = Blueprint("executions_views", __name__)
 
@@ -92,8 +96,6 @@ async def latest_executions() -> Any:
         raise InvalidEntity([Violation("body", "expected a list of {\"namespace\", \"id\"}")])
     out = []
     for item in body[:1000]:
-        from ...runtime.store.base import ExecutionQuery
-
         docs, _ = await engine().store.search_executions(ExecutionQuery(
             namespace=item["namespace"], flow_id=item["id"], size=50, sort=["state.startDate:desc"]))
         doc = next((d for d in docs if d["namespace"] == item["namespace"]), None)
@@ -151,6 +153,108 @@ async def evaluate(execution_id: str, task_run_id: str | None = None) -> Any:
         return json_response({"result": eng.renderer.render(expression, variables)})
     except ExpressionError as exc:
         return json_response({"error": str(exc), "stackTrace": f"{type(exc).__name__}: {exc}"})
+
+
+#### Follow dependencies ###################################################################################
+
+def _status_event(doc: dict[str, Any]) -> dict[str, Any]:
+    """Kestra's ``ExecutionStatusEvent``."""
+    return {"executionId": doc["id"], "tenantId": TENANT, "namespace": doc["namespace"], "flowId": doc["flowId"],
+            "state": doc["state"]["current"]}
+
+
+def _finished(doc: dict[str, Any]) -> bool:
+    return State(doc["state"]["current"]).is_terminated
+
+
+def _trigger_execution(doc: dict[str, Any]) -> str | None:
+    value = filters.dig(doc, "trigger.variables.executionId")
+    return value if isinstance(value, str) else None
+
+
+@bp.get("/executions/<execution_id>/follow-dependencies")
+async def follow_dependencies(execution_id: str) -> Any:
+    """SSE of the executions this one depends on and that depend on it: one ``id: progress`` event
+    (Kestra's ``ExecutionStatusEvent`` ``{executionId, tenantId, namespace, flowId, state}``) per state
+    of the execution, of the executions it started (subflows, flow triggers: their ``trigger`` names it)
+    and, unless ``destinationOnly``, of the one that started it; ``expandAll`` follows those links
+    transitively. When every followed execution is terminated: ``id: end`` and the stream closes."""
+    args = request.args
+    filters.check_params(args, ("destinationOnly", "expandAll"))
+    destination_only = params.opt_bool(args, "destinationOnly", False)
+    expand = params.opt_bool(args, "expandAll", False)
+    root = await get_or_404(execution_id)
+    eng = engine()
+    store = eng.store
+
+    async def snapshot() -> dict[str, dict[str, Any]]:
+        known: dict[str, dict[str, Any]] = {root["id"]: await eng.get_execution(root["id"]) or root}
+        frontier = [root["id"]]
+        while frontier:
+            current = frontier.pop()
+            docs, _ = await store.search_executions(ExecutionQuery(trigger_execution_id=current, size=1000))
+            for doc in docs:
+                if doc["id"] not in known:
+                    known[doc["id"]] = doc
+                    if expand:
+                        frontier.append(doc["id"])
+        upstream = _trigger_execution(root) if not destination_only else None
+        while upstream and upstream not in known:
+            doc = await eng.get_execution(upstream)
+            if doc is None:
+                break
+            known[upstream] = doc
+            upstream = _trigger_execution(doc) if expand else None
+        return known
+
+    def follows(doc: dict[str, Any], known: dict[str, dict[str, Any]]) -> bool:
+        parent = _trigger_execution(doc)
+        return doc["id"] in known or (parent is not None and (parent == root["id"] or (expand and parent in known)))
+
+    async def events() -> AsyncIterator[bytes]:
+        with eng.bus.subscribe(kinds=("execution",), max_buffer=1000) as sub:
+            known = await snapshot()
+            sent: dict[str, str] = {}
+            while True:
+                for doc in list(known.values()):
+                    if sent.get(doc["id"]) != doc["state"]["current"]:
+                        sent[doc["id"]] = doc["state"]["current"]
+                        yield sse("progress", _status_event(doc))
+                if all(_finished(d) for d in known.values()):
+                    yield sse("end", _status_event(known[root["id"]]))
+                    return
+                try:
+                    event = await sub.receive()
+                except Overflow:
+                    known = await snapshot()
+                    continue
+                if follows(event.data, known):
+                    known[event.data["id"]] = event.data
+
+    return sse_response(events())
+
+
+#### Replay with inputs ####################################################################################
+
+@bp.post("/executions/<execution_id>/replay-with-inputs")
+@bp.post("/executions/<execution_id>/actions/replay-with-inputs")
+async def replay_with_inputs(execution_id: str) -> Any:
+    """Replay (``taskRunId``, ``revision`` as ``/replay``) with the multipart body as the new execution's
+    inputs, typed and validated afresh (422 for invalid ones); answers the new execution."""
+    args = request.args
+    filters.check_params(args, ("taskRunId", "revision", "breakpoints"))
+    if params.opt_str(args, "breakpoints"):
+        raise IllegalArgument("Falconet has no breakpoints")
+    revision = params.opt_int(args, "revision", None, minimum=1)
+    doc = await get_or_404(execution_id)
+    flow = await engine().get_flow(doc["namespace"], doc["flowId"], revision or doc.get("flowRevision"),
+                                   allow_deleted=True)
+    input_ids = {i.id for i in flow.inputs} if flow is not None else set()
+    async with read_form(request, state().upload_dir) as form:
+        inputs, files = split_form(form, input_ids)
+        new = await engine().replay(execution_id, task_run_id=params.opt_str(args, "taskRunId"), revision=revision,
+                                    inputs=inputs, files=files)
+    return json_response(public_execution(new))
 
 
 #### Resume validation, breakpoints #########################################################################
