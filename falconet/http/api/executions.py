@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Mapping
 
+import trio
 from quart import Blueprint, Response, request
 
+from ...runtime.bus import Overflow
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery
@@ -25,6 +27,7 @@ bp = Blueprint("executions", __name__)
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
 TENANT_PREFIX = "/api/v1/main/"
+KILL_ANSWER_WAIT = 5.0       # seconds a kill answer waits for KILLING to be written
 
 
 #### Helpers ################################################################################################
@@ -276,8 +279,18 @@ async def kill(execution_id: str) -> Any:
     asynchronously). 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
     the default, the subflow executions it started are killed and the answer is 202)."""
     cascade = params.opt_bool(request.args, "isOnKillCascade", True)
-    await engine().kill(execution_id, cascade=cascade)
-    return json_response(public_execution(await get_or_404(execution_id)), status=202)
+    eng = engine()
+    with eng.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:
+        await eng.kill(execution_id, cascade=cascade)
+        doc = await get_or_404(execution_id)
+        with trio.move_on_after(KILL_ANSWER_WAIT):  # the actor applies the kill: answer once KILLING is written
+            while doc["state"]["current"] != "KILLING" and not _current(doc).is_terminated:
+                try:
+                    await sub.receive()
+                except Overflow:
+                    pass
+                doc = await get_or_404(execution_id)
+    return json_response(public_execution(doc), status=202)
 
 
 @bp.post("/executions/<execution_id>/restart")
