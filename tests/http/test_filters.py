@@ -357,3 +357,46 @@ async def test_by_query_with_an_unknown_filter_refuses_before_acting(seeded, eng
         status, body = await seeded.call("DELETE", f"/api/v1/executions/by-query?{query}")
         assert status == 400, body
     assert all([await engine.get_execution(i) for i in ("e1", "e2", "e3", "e4")])
+
+
+#### What Kestra's UI sends #################################################################################
+
+UI_TRIGGER_FLOW = """id: pausing
+namespace: company.team
+tasks:
+  - id: t
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+triggers:
+  - id: daily
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 9 * * *"
+"""
+
+
+async def test_the_ui_trigger_echo_on_log_search_is_accepted_and_nothing_else(api, engine):
+    await api.flow(UI_TRIGGER_FLOW)
+    await engine.store.save_trigger({"namespace": "company.team", "flowId": "pausing", "triggerId": "daily",
+                                     "nextExecutionDate": "2030-01-01T09:00:00Z"})
+    engine.store.append_logs_nowait([
+        {"namespace": "company.team", "flowId": "pausing", "triggerId": "daily", "level": "INFO",
+         "timestamp": RECENT, "message": "from the trigger"},
+        {"namespace": "company.team", "flowId": "pausing", "level": "INFO", "timestamp": RECENT, "message": "other"}])
+    # the exact request of Kestra's UI (flow → Triggers tab): the trigger's own keys ride along
+    base = ("/api/v1/logs/search?page=1&size=25&id=daily&type=io.kestra.plugin.core.trigger.Schedule"
+            "&cron=0+9+*+*+*&sourceDisabled=false&nextExecutionDate=2030-01-01T09:00:00Z&triggerId=daily"
+            "&sort=timestamp:desc&namespace=company.team&flowId=pausing")
+    status, body = await api.call("GET", base)
+    assert status == 200 and [e["message"] for e in body["results"]] == ["from the trigger"]
+    status, body = await api.call("GET", base + "&interval=PT1M")    # not a key of this trigger
+    assert status == 400 and "interval" in body["message"]
+    status, body = await api.call("GET", base.replace("triggerId=daily", "triggerId=other"))
+    assert status == 400                                               # no such trigger: nothing is echoed
+
+
+async def test_flow_triggers_accepts_the_path_repeated_in_the_query(api):
+    await api.flow(UI_TRIGGER_FLOW)
+    status, _ = await api.call("GET", "/api/v1/triggers/company.team/pausing?namespace=company.team&flowId=pausing&size=1")
+    assert status == 200
+    status, body = await api.call("GET", "/api/v1/triggers/company.team/pausing?flowId=other")
+    assert status == 400 and "flowId" in body["message"]

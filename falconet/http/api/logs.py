@@ -58,11 +58,35 @@ def log_line(entry: dict[str, Any]) -> str:
     return f"{entry.get('timestamp', '')} {entry.get('level', '')} {entry.get('message', '')}\n"
 
 
+#: what Kestra's UI strips from the trigger it echoes (the rest of its keys arrive as query parameters)
+_ECHO_SKIPPED = {"tenantId", "namespace", "flowId", "flowRevision", "triggerId", "description"}
+
+
+async def _trigger_echo(args: Any) -> set[str]:
+    """Kestra's UI (flow → Triggers → logs) sends the selected trigger's definition and context as query
+    parameters next to ``namespace``, ``flowId`` and ``triggerId`` (``id``, ``type``, ``cron``,
+    ``sourceDisabled``, ``nextExecutionDate``…). Those names — the keys of *that* trigger, which the
+    ``triggerId`` filter already selects — are accepted; any other unknown parameter is still a 400."""
+    trigger_id, namespace, flow_id = args.get("triggerId"), args.get("namespace"), args.get("flowId")
+    if not (trigger_id and namespace and flow_id):
+        return set()
+    flow = await engine().get_flow(namespace, flow_id)
+    definition = next((t for t in (flow.raw.get("triggers") or []) if isinstance(t, dict)
+                       and t.get("id") == trigger_id), None) if flow is not None else None
+    if definition is None:
+        return set()
+    names = set(definition) | {"sourceDisabled"}
+    context = await engine().store.get_trigger(namespace, flow_id, trigger_id)
+    names |= set(context or ())
+    names -= _ECHO_SKIPPED
+    return names | {key for key in args.keys() if key.partition("[")[0] in names}
+
+
 @bp.get("/logs/search")
 async def search_logs() -> Any:
     """``PagedResults<LogEntry>``: ``q, namespace, flowId, triggerId, minLevel, startDate, endDate``, paging."""
     args = request.args
-    where = filters.parse(args, "LOG", SEARCH_PARAMS)
+    where = filters.parse(args, "LOG", SEARCH_PARAMS | await _trigger_echo(args))
     scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
     if scopes:
         where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))

@@ -13,7 +13,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Violation
+from ...runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, Violation
 from .. import filters
 from ..multipart import read_body
 from . import params
@@ -111,8 +111,13 @@ async def search_triggers() -> Any:
 
 @bp.get("/triggers/<namespace>/<flow_id>")
 async def flow_triggers(namespace: str, flow_id: str) -> Any:
-    """The trigger contexts of one flow, paged."""
-    filters.check_params(request.args, filters.PAGING | {"q"})
+    """The trigger contexts of one flow, paged. ``namespace`` and ``flowId`` query parameters (Kestra's UI
+    repeats the path in them) must agree with the path (400 otherwise)."""
+    args = request.args
+    filters.check_params(args, filters.PAGING | {"q", "namespace", "flowId"})
+    for name, value in (("namespace", namespace), ("flowId", flow_id)):
+        if any(given != value for given in args.getlist(name)):
+            raise BadRequest(f"Query parameter '{name}' contradicts the path ('{value}')")
     page, size, _ = params.paging(request.args)
     rows = await _trigger_rows(namespace, flow_id, params.opt_str(request.args, "q"))
     return paged(page_slice(rows, page, size), len(rows))
