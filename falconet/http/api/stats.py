@@ -4,7 +4,7 @@ pages), computed from the store by :mod:`falconet.runtime.stats`.
 Every route is a ``POST`` with a JSON body (Kestra's request records). Other keys are ignored, as Kestra's
 JSON binding ignores them — Kestra's UI sends whole trigger objects to ``logs/daily``:
 
-- ``summary`` ``{namespace}`` → ``{flows, triggers}`` (namespace prefix)
+- ``summary`` ``{namespace}`` → ``{flows, triggers}`` (namespace prefix; the triggers the flows declare)
 - ``executions/daily`` and ``taskruns/daily`` ``{q, scope, namespace, flowId, startDate, endDate, state}``
   → ``[DailyExecutionStatistics]``
 - ``executions/daily/group-by-flow`` ``{q, namespace, flowId, flows, startDate, endDate, namespaceOnly}``
@@ -135,8 +135,8 @@ async def summary() -> Any:
         return namespace is None or ns == namespace or ns.startswith(namespace + ".")
 
     flows = [f for f in await engine().list_flows() if under(f.namespace)]
-    triggers = [t for t in await engine().store.list_triggers() if under(t.get("namespace", ""))]
-    return json_response({"flows": len(flows), "triggers": len(triggers)})
+    # Kestra counts its trigger records: one per trigger a flow declares
+    return json_response({"flows": len(flows), "triggers": sum(len(f.triggers) for f in flows)})
 
 
 @bp.post("/stats/executions/daily")
