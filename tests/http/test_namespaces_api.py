@@ -221,6 +221,16 @@ tasks:
       enabled: true
     commands:
       - sh run.sh
+  - id: wd
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    namespaceFiles:
+      enabled: true
+      include: ["data/**"]
+    tasks:
+      - id: in_wd
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - test ! -e run.sh && cat data/greeting.txt
 """)
     execution = await api.execute(NS, "reader", "?wait=true")
     execution = await api.wait(execution["id"])
@@ -228,4 +238,25 @@ tasks:
     outputs = {tr["taskId"]: tr.get("outputs") for tr in execution["taskRunList"]}
     assert outputs["read"]["value"] == "hello from a namespace file|hello from a namespace file"
     status, logs = await api.call("GET", f"/api/v1/logs/{execution['id']}")
-    assert any(line["message"] == "hello from a namespace file" for line in logs)
+    said = [line for line in logs if line["message"] == "hello from a namespace file"]
+    assert {line["taskId"] for line in said} == {"script", "in_wd"}
+
+
+async def test_read_of_another_namespace_and_hostile_nsfile_uris(api: Any, form: Any) -> None:
+    body, headers = form(files=[("fileContent", "f", b"shared value")])
+    assert (await api.call("POST", "/api/v1/namespaces/company.shared/files?path=/v.txt", data=body,
+                           headers=headers))[0] == 200
+    await api.flow("""id: cross
+namespace: company.team
+tasks:
+  - id: other
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('nsfile://company.shared/v.txt') }}"
+  - id: escape
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('nsfile:///../../../secret.key') }}"
+""")
+    execution = await api.wait((await api.execute(NS, "cross"))["id"])
+    runs = {tr["taskId"]: tr for tr in execution["taskRunList"]}
+    assert runs["other"]["outputs"]["value"] == "shared value"
+    assert runs["escape"]["state"]["current"] == "FAILED" and execution["state"]["current"] == "FAILED"
