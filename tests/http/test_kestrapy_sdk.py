@@ -145,8 +145,15 @@ SCRIPT = textwrap.dedent('''
     out["kv_deleted"] = k.kv.delete_key_value("company.team", "color", T)
 
     # triggers
-    trig = k.triggers.search_triggers(T, size=50, filters=[f("flowId", "EQUALS", "hello")])
-    out["triggers_filtered"] = sorted(t["triggerId"] for t in trig["results"])
+    # the scheduler writes a trigger's record when it first evaluates it (as Kestra's does)
+    deadline = time.monotonic() + 30
+    while True:
+        trig = k.triggers.search_triggers(T, size=50, filters=[f("flowId", "EQUALS", "hello")])
+        everything = k.triggers.search_triggers(T, size=50)
+        if len(everything["results"]) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    out["triggers_filtered"] = sorted(t["triggerContext"]["triggerId"] for t in trig["results"])
 
     # namespaces
     ns = k.namespaces.search_namespaces(T, size=50, filters=[f("q", "CONTAINS", "other")])
