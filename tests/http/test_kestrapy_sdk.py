@@ -1,55 +1,19 @@
 """Kestra's official Python SDK, ``kestrapy`` 2.0 from PyPI, against a live server: flows, executions,
 execution files, logs, KV, triggers, namespaces, namespace files and plugins — and its ``filters`` filter.
 
-The SDK runs in a subprocess of its own venv, cached under ``$FALCONET_TEST_CACHE`` (default
-``~/.cache/falconet-tests``) and built once under an exclusive ``flock`` (two concurrent test runs never
-build it twice; an interrupted build is redone). Skipped, with pip's message, when the venv is neither
-cached nor installable (offline on the first run)."""
+The SDK runs in a subprocess of its own venv, cached across runs and built once under a file lock
+(``tests/venvs.py``); skipped, with pip's message, when it is neither cached nor installable (offline on the
+first run)."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import trio
 
 from falconet.http.serve import serve
-
-#: kestrapy imports ``regex`` without declaring it
-REQUIREMENTS = ["kestrapy==2.0.3", "regex"]
-
-
-def cached_venv(name: str, requirements: list[str]) -> Path:
-    """The python of a venv holding ``requirements``, built on first use under a lock."""
-    root = Path(os.environ.get("FALCONET_TEST_CACHE") or Path.home() / ".cache" / "falconet-tests")
-    root.mkdir(parents=True, exist_ok=True)
-    venv = root / f"{name}-py{sys.version_info[0]}{sys.version_info[1]}"
-    python, marker = venv / "bin" / "python", venv / ".installed"
-    wanted = "\n".join(requirements) + "\n"
-    with open(root / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists() and marker.exists() and marker.read_text() == wanted:
-            return python
-        shutil.rmtree(venv, ignore_errors=True)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-            install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                      "--no-input", *requirements], capture_output=True, text=True, timeout=900)
-        except (subprocess.SubprocessError, OSError) as exc:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.skip(f"cannot build a venv with {' '.join(requirements)}: {exc}")
-        if install.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.skip(f"{' '.join(requirements)} is neither cached nor installable: {install.stderr.strip()[-300:]}")
-        marker.write_text(wanted)
-    return python
-
 
 SCRIPT = textwrap.dedent('''
     import io, json, sys, time, zipfile
@@ -182,12 +146,11 @@ async def server(app, nursery):
     return urls[0]
 
 
-async def test_kestrapy_sdk_drives_falconet(server, tmp_path):
-    python = await trio.to_thread.run_sync(cached_venv, "kestrapy-2.0.3", REQUIREMENTS)
+async def test_kestrapy_sdk_drives_falconet(server, tmp_path, kestrapy_python):
     (tmp_path / "run.py").write_text(SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KESTRA_", "PYTHONPATH"))}
     with trio.fail_after(180):
-        done = await trio.run_process([str(python), "run.py", server], cwd=tmp_path, env=env,
+        done = await trio.run_process([kestrapy_python, "run.py", server], cwd=tmp_path, env=env,
                                       capture_stdout=True, capture_stderr=True, check=False)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     out = json.loads(done.stdout.decode().strip().splitlines()[-1])
