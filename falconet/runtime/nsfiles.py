@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from .storage import InternalStorage, InvalidStoragePath, StorageFileNotFound, namespace_path
+from .storage import TMP_PREFIX, InternalStorage, InvalidStoragePath, StorageFileNotFound, namespace_path
 
 __all__ = ["NamespaceFiles", "clean_path", "FLOWS_FOLDER", "MAX_ZIP_ENTRIES", "MAX_ZIP_BYTES"]
 
@@ -112,7 +112,7 @@ class NamespaceFiles:
         for folder, dirs, files in os.walk(root):
             dirs.sort()
             for name in files:
-                if not name.startswith(".falconet-tmp-"):
+                if not name.startswith(TMP_PREFIX):
                     out.append("/" + Path(folder, name).relative_to(root).as_posix())
         return sorted(out)
 

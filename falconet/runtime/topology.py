@@ -15,6 +15,7 @@ __all__ = ["edges", "namespace_graph", "node"]
 
 TENANT = "main"
 _SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.ForEachItem")
+_FLOW_TASK = "io.kestra.plugin.core.flow.Flow"   # the deprecated name of Subflow, when registered on its own
 _FLOW_TRIGGER = "io.kestra.plugin.core.trigger.Flow"
 _EXECUTION_FLOW = "io.kestra.plugin.core.condition.ExecutionFlow"
 
@@ -34,7 +35,7 @@ def edges(flows: Iterable[Flow]) -> list[tuple[tuple[str, str], tuple[str, str],
     for flow in flows:
         me = (flow.namespace, flow.id)
         for task in flow.all_tasks():
-            if task.type in _SUBFLOW_TYPES:
+            if task.type in _SUBFLOW_TYPES or task.type == _FLOW_TASK:
                 ns, fid = _static(task.raw.get("namespace")), _static(task.raw.get("flowId"))
                 if ns and fid:
                     out.add((me, (ns, fid), "FLOW_TASK"))
