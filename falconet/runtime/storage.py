@@ -83,6 +83,12 @@ def slugify(value: str) -> str:
 def _segment(value: str, what: str) -> str:
     if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
         raise InvalidStoragePath(f"invalid {what} {value!r} for a storage path")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidStoragePath(f"invalid {what} {value!r}: not valid Unicode") from None
+    if size > NAME_MAX:
+        raise InvalidStoragePath(f"invalid {what} {value[:40]!r}…: longer than {NAME_MAX} bytes")
     return value
 
 

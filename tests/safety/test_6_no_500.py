@@ -61,9 +61,10 @@ async def test_json_body_nested_100000_deep(http):
     for method, path in [("POST", "/api/v1/flows"), ("PUT", "/api/v1/flows/safety.bad/inputs"),
                          ("POST", f"/api/v1/executions/{http.execution['id']}/labels"),
                          ("POST", "/api/v1/executions/restart/by-ids"), ("DELETE", "/api/v1/flows/delete/by-ids"),
-                         ("PUT", "/api/v1/namespaces/safety.bad/kv/key"), ("PUT", "/api/v1/triggers")]:
+                         ("PUT", "/api/v1/namespaces/safety.bad/kv/key"), ("PUT", "/api/v1/triggers"),
+                         ("POST", "/api/v1/namespaces/autocomplete"), ("POST", "/api/v1/stats/executions/daily")]:
         response = await http.request(method, path, content=DEEP, headers=JSON)
-        assert response.status_code == 422, (path, response.text)
+        assert response.status_code in (400, 422), (path, response.text)
         assert "nested deeper than 100 levels" in message(response), (path, response.text)
 
 
@@ -142,6 +143,21 @@ async def test_storage_paths_the_file_system_cannot_hold(http):
                                       params={"path": prefix + tail})
             assert response.status_code == 422, (tail[:10], route, response.text)
             assert reason in message(response)
+
+
+async def test_namespace_too_long_for_the_file_system(http):
+    for path in ("/files/export", "/files?path=/a.txt", "/files/directory?path=/a"):
+        response = await http.get(f"/api/v1/namespaces/{'x' * 300}{path}")
+        assert response.status_code == 422, (path, response.text)
+        assert "longer than 255 bytes" in message(response)
+
+
+async def test_streamed_answers_refuse_bad_queries_before_they_start(http):
+    """A query the store refuses answers 422, not a 200 cut off after its headers."""
+    response = await http.get("/api/v1/executions/export/by-query/csv", params={"sort": "\u202e"})
+    assert response.status_code == 422 and "cannot sort executions by" in message(response)
+    response = await http.get("/api/v1/executions/export/by-query/csv")
+    assert response.status_code == 200 and response.text.startswith("id,namespace,flowId")
 
 
 async def test_ui_path_too_long_for_the_file_system(http):

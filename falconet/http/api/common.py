@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 from urllib.parse import quote
 
 from quart import Response, current_app
@@ -63,6 +63,21 @@ def content_disposition(filename: str) -> str:
     if plain == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` with its first chunk already produced: an error before the first byte (a bad query the
+    store refuses) raises in the view and gets its 4xx, instead of breaking a 200 response already begun."""
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = b""
+
+    async def all_chunks() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+    return all_chunks()
 
 
 def empty(status: int) -> Response:

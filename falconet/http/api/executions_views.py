@@ -24,7 +24,7 @@ from ...runtime.variables import OutputsCache, execution_variables, task_run_var
 from .. import filters
 from ..multipart import read_body, read_form
 from . import params
-from .common import TENANT, engine, json_response, public_execution, public_flow, state
+from .common import TENANT, engine, json_response, primed, public_execution, public_flow, state
 from .executions import Selection, get_or_404, json_body, split_form
 from .graph import flow_graph
 from .live import sse, sse_response
@@ -317,7 +317,7 @@ async def export_csv() -> Any:
                 buffer.truncate()
         yield buffer.getvalue().encode("utf-8")
 
-    response = Response(rows(), status=200, content_type="text/csv; charset=utf-8")
+    response = Response(await primed(rows()), status=200, content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="executions.csv"'
     response.timeout = None
     return response

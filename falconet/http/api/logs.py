@@ -12,7 +12,7 @@ from quart import Blueprint, Response, request
 from ...runtime.store.base import LogQuery
 from .. import filters
 from . import params
-from .common import content_disposition, empty, engine, json_response, paged, with_tenant
+from .common import content_disposition, empty, engine, json_response, paged, primed, with_tenant
 
 bp = Blueprint("logs", __name__)
 
@@ -146,7 +146,7 @@ async def download_logs(execution_id: str) -> Any:
                 return
             page += 1
 
-    response = Response(lines(), status=200, content_type="text/plain; charset=utf-8")
+    response = Response(await primed(lines()), status=200, content_type="text/plain; charset=utf-8")
     response.headers["Content-Disposition"] = content_disposition(f"{execution_id}.log")
     response.timeout = None
     return response

@@ -20,7 +20,6 @@ Namespace files (:mod:`falconet.runtime.nsfiles`; every ``path`` is checked, a b
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from typing import Any
@@ -29,6 +28,7 @@ import trio
 from quart import Blueprint, Response, request
 
 from ...runtime.errors import BadRequest, IllegalArgument, NotFound
+from ...runtime.limits import json_loads
 from ...runtime.nsfiles import MAX_FLOW_BYTES, NamespaceFiles, clean_path, guard, is_flows_path
 from ...runtime.storage import InvalidStoragePath, namespace_path
 from ...runtime.topology import namespace_graph
@@ -102,9 +102,9 @@ async def search() -> Any:
 async def autocomplete() -> Any:
     raw = await read_body(request, BODY_LIMIT)
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise BadRequest("The request body is not valid JSON") from None
+        body = json_loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or set(body) - {"q", "ids", "existingOnly"}:
         raise BadRequest("The body is {q, ids, existingOnly}")
     q, ids = body.get("q"), body.get("ids") or []

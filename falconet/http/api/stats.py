@@ -17,7 +17,6 @@ The window defaults to the last 30 days (Kestra's default); a start after the en
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from quart import Blueprint, request
 
 from ...runtime import stats
 from ...runtime.errors import BadRequest, IllegalArgument
+from ...runtime.limits import json_loads
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from ..multipart import read_body
 from .common import engine, json_response, public_execution
@@ -44,9 +44,9 @@ async def _body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise BadRequest("The request body is not valid JSON") from None
+        body = json_loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
     return body
