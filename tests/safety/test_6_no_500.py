@@ -211,6 +211,12 @@ async def test_webhook_body_nested_too_deep_is_kept_as_text(http):
 
 #### Names that reach a header ##############################################################################
 
+async def test_namespace_export_of_a_hostile_name(http):
+    response = await http.get("/api/v1/namespaces/a%0d%0aX-Injected:%201/files/export")
+    assert response.status_code == 200 and "x-injected" not in response.headers
+    assert response.headers["content-disposition"].endswith("filename*=UTF-8''a%0D%0AX-Injected%3A%201_files.zip")
+
+
 async def test_log_download_of_hostile_ids(http):
     for execution_id, disposition in [
         ("%00", "attachment; filename=\"_.log\"; filename*=UTF-8''%00.log"),

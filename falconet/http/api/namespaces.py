@@ -33,7 +33,7 @@ from ...runtime.nsfiles import MAX_FLOW_BYTES, NamespaceFiles, clean_path, guard
 from ...runtime.storage import InvalidStoragePath, namespace_path
 from ...runtime.topology import namespace_graph
 from ..multipart import is_multipart, read_body, read_form
-from .common import empty, engine, json_response, paged, state
+from .common import content_disposition, empty, engine, json_response, paged, state
 from .params import opt_bool, opt_int, paging, required
 
 bp = Blueprint("namespaces", __name__)
@@ -262,5 +262,5 @@ async def export(namespace: str) -> Any:
         return buffer.getvalue()
     data = await _thread(build)
     response = Response(data, status=200, content_type="application/octet-stream")
-    response.headers["Content-Disposition"] = f'attachment; filename="{namespace}_files.zip"'
+    response.headers["Content-Disposition"] = content_disposition(f"{namespace}_files.zip")
     return response
