@@ -8,9 +8,13 @@
 Errors: every exception escaping a view becomes Kestra's JSON error body (:mod:`falconet.http.errors`);
 an unexpected one is logged with its traceback and answered 500 — never a bare HTML page.
 
-Auth: when ``config.basic_auth`` is ``(user, password)``, every route but the open ones (``/ping``,
-``/health``, ``/api/v1/configs``, the webhook route) needs ``Authorization: Basic …``; otherwise 401 with
-``WWW-Authenticate: Basic``. The credentials are compared with :func:`hmac.compare_digest`.
+Auth: when ``config.basic_auth`` is ``(user, password)``, every request needs ``Authorization: Basic …``
+(otherwise 401 with ``WWW-Authenticate: Basic``) unless the *route it matched* is an open one — views
+marked :func:`~.api.common.open_route`: ``/ping``, ``/health``, ``/api/v1/configs`` and the webhook route
+``/api/v1[/main]/executions/webhook/{namespace}/{id}/{key}``, as in Kestra. Paths are never compared as
+strings, so ``/api/v1/executions/webhook/{flowId}`` (an execution of a flow in a namespace called
+``webhook``) or an unmatched path (404/405) asks for credentials too. The credentials are compared with
+:func:`hmac.compare_digest`.
 """
 from __future__ import annotations
 
@@ -25,13 +29,11 @@ from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
 from .api import executions, files, flows, kv, live, logs, metrics, misc, triggers
-from .api.common import EXTENSION, AppState
+from .api.common import EXTENSION, AppState, is_open_view
 from .errors import error_response, response_for_exception
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp)
-OPEN_PATHS = ("/ping", "/health", "/api/v1/configs")
-OPEN_PREFIXES = ("/health/", "/api/v1/executions/webhook/", "/api/v1/main/executions/webhook/")
 REALM = 'Basic realm="Falconet"'
 
 
@@ -66,11 +68,11 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
 
         @app.before_request
         async def _auth_request() -> Response | None:
-            return _check_auth(request.path, request.headers.get("Authorization"), expected)
+            return _check_auth(app, request.endpoint, request.headers.get("Authorization"), expected)
 
         @app.before_websocket
         async def _auth_websocket() -> Response | None:
-            return _check_auth(websocket.path, websocket.headers.get("Authorization"), expected)
+            return _check_auth(app, websocket.endpoint, websocket.headers.get("Authorization"), expected)
     return app
 
 
@@ -95,13 +97,14 @@ def _credentials(user: str, password: str) -> bytes:
     return f"{user}:{password}".encode("utf-8")
 
 
-def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+def is_open(app: QuartTrio, endpoint: str | None) -> bool:
+    """True when the matched route (``endpoint``; None when nothing matched) is an open one."""
+    return endpoint is not None and is_open_view(app.view_functions.get(endpoint))
 
 
-def _check_auth(path: str, header: str | None, expected: bytes) -> Response | None:
+def _check_auth(app: QuartTrio, endpoint: str | None, header: str | None, expected: bytes) -> Response | None:
     """None when the request may go on; a 401 response otherwise."""
-    if is_open(path):
+    if is_open(app, endpoint):
         return None
     given = b""
     if header and header[:6].lower() == "basic ":

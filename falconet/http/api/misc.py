@@ -10,7 +10,7 @@ from quart import Blueprint, Response
 from ... import __version__
 from ...runtime.errors import NotFound
 from ...runtime.plugindocs import plugin_doc, plugin_group, plugin_kind
-from .common import engine, json_response, state
+from .common import engine, json_response, open_route, state
 
 bp = Blueprint("misc", __name__)
 root_bp = Blueprint("root", __name__)
@@ -21,6 +21,7 @@ PREVIEW = {"initial": 100, "max": 5000}
 #### Open endpoints #########################################################################################
 
 @root_bp.get("/ping")
+@open_route
 async def ping() -> Any:
     return Response("pong", status=200, content_type="text/plain")
 
@@ -28,11 +29,13 @@ async def ping() -> Any:
 @root_bp.get("/health")
 @root_bp.get("/health/liveness")
 @root_bp.get("/health/readiness")
+@open_route
 async def health() -> Any:
     return json_response({"name": "falconet", "status": "UP"})
 
 
 @root_bp.get("/api/v1/configs")
+@open_route
 async def configs() -> Any:
     """What Kestra's UI reads at start-up (``isBasicAuthEnabled``, ``preview``, …)."""
     config = state().config
