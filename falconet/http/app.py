@@ -31,6 +31,7 @@ from quart_trio import QuartTrio
 from .api import executions, files, flows, kv, live, logs, metrics, misc, triggers
 from .api.common import EXTENSION, AppState, is_open_view
 from .errors import error_response, response_for_exception
+from .guard import BUFFER_LIMIT, BoundedRequest
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp)
@@ -42,8 +43,9 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     request's host), ``basic_auth`` (``(user, password)`` or None) and ``data_dir`` (upload temp files go
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
     app = QuartTrio("falconet")
+    app.request_class = BoundedRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=None,   # uploads stream to disk (multipart.py); other bodies have their own caps
+        MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link
         RESPONSE_TIMEOUT=None,     # SSE, log downloads and ?wait=true answers are long-lived
         JSON_SORT_KEYS=False,
