@@ -188,3 +188,16 @@ async def test_subflow_inputs_follow_the_same_rule(http: Any, engine: Any, secre
                              files={"where": (None, "unused"), "upload": ("u.txt", b"up")})
     assert passed.json()["state"]["current"] == "SUCCESS", passed.text
     assert await executions_of(engine, "child") == 1
+
+
+def test_allowed_paths_come_from_kestras_configuration_key(tmp_path: Path) -> None:
+    from falconet.runtime.config import ConfigError, load_config
+
+    path = tmp_path / "falconet.yaml"
+    path.write_text("kestra:\n  local-files:\n    allowed-paths: [/srv/shared, /data]\n")
+    assert load_config(path, environ={}).local_files_allowed_paths == ["/srv/shared", "/data"]
+    assert load_config(None, environ={"KESTRA_LOCAL_FILES_ALLOWED_PATHS": "[/x]"}).local_files_allowed_paths == ["/x"]
+    assert load_config(None, environ={}).local_files_allowed_paths == []
+    path.write_text("kestra:\n  local-files:\n    allowed-paths: [relative/dir]\n")
+    with pytest.raises(ConfigError, match="absolute"):
+        load_config(path, environ={})
