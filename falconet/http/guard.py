@@ -127,7 +127,8 @@ class ConnectionGuard:
         async def guarded_send(message: dict[str, Any]) -> None:
             nonlocal draining
             if message["type"] == "http.response.start" and not body.done:
-                draining = body.drainable()
+                # a 408 answers a client that went silent: waiting for the rest of its body is pointless
+                draining = body.drainable() and message.get("status") != 408
                 if not draining:
                     message = dict(message, headers=[*message.get("headers", ()), (b"connection", b"close")])
             elif message["type"] == "http.response.body" and not message.get("more_body"):

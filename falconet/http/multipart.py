@@ -38,6 +38,8 @@ except ModuleNotFoundError:  # python-multipart < 0.0.13 installs its package as
     from multipart.exceptions import MultipartParseError  # type: ignore[no-redef]
     from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 
+from werkzeug.exceptions import RequestTimeout
+
 from ..runtime.errors import BadRequest, PayloadTooLarge
 
 #: a text part larger than this is refused (413): text parts are input values, kept in memory
@@ -46,6 +48,9 @@ MAX_FIELD_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 1000
 #: a whole ``application/x-www-form-urlencoded`` body (read into memory, then parsed)
 MAX_URLENCODED_SIZE = 8 * 1024 * 1024
+#: seconds a request body may stay silent before the request is answered 408 (a trickling client
+#: cannot hold a connection and a task forever)
+BODY_IDLE_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass
@@ -195,7 +200,7 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
             collector = _PartCollector(tmp_root)
             parser = MultipartParser(_boundary(content_type), collector.callbacks())
             try:
-                async for chunk in request.body:
+                async for chunk in body_chunks(request):
                     parser.write(chunk)
                 parser.finalize()
             except MultipartParseError as exc:
@@ -206,7 +211,7 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
         elif content_type and content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
             yield Form(fields=parse_urlencoded(await read_body(request, MAX_URLENCODED_SIZE)))
         else:
-            async for chunk in request.body:
+            async for chunk in body_chunks(request):
                 if chunk:
                     raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
             yield Form()
@@ -216,6 +221,21 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
             if collector.tmp_dir is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(shutil.rmtree, collector.tmp_dir, True)
+
+
+async def body_chunks(request: Any) -> AsyncIterator[bytes]:
+    """The request body as it arrives; :class:`~werkzeug.exceptions.RequestTimeout` (408) when no data
+    came for ``BODY_IDLE_TIMEOUT`` seconds."""
+    chunks = request.body.__aiter__()
+    while True:
+        with trio.move_on_after(BODY_IDLE_TIMEOUT) as silent:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+        if silent.cancelled_caught:
+            raise RequestTimeout(f"No request body data for {BODY_IDLE_TIMEOUT:g} seconds")
+        yield chunk
 
 
 def parse_urlencoded(raw: bytes) -> list[tuple[str, str]]:
@@ -235,7 +255,7 @@ async def read_body(request: Any, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise PayloadTooLarge(limit, declared)
     out = bytearray()
-    async for chunk in request.body:
+    async for chunk in body_chunks(request):
         out += chunk
         if len(out) > limit:
             raise PayloadTooLarge(limit, declared)

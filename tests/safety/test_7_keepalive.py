@@ -21,6 +21,8 @@ import httpx
 import pytest
 import trio
 
+from falconet.http import multipart
+
 AUTH = ("admin", "pass")
 GOOD = "Basic " + base64.b64encode(b"admin:pass").decode()
 PING = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -75,6 +77,26 @@ async def test_the_server_keeps_answering_after_refused_bodies(start_server: Any
     async with httpx.AsyncClient(base_url=url) as http:
         for _ in range(3):
             assert (await http.get("/api/v1/flows/search", headers={"Authorization": GOOD})).status_code == 200
+
+
+@pytest.mark.parametrize("path, content_type", [
+    ("/api/v1/flows", "application/x-yaml"),
+    ("/api/v1/executions/safety.keepalive/any", "multipart/form-data; boundary=b"),
+])
+async def test_a_silent_body_times_out(start_server: Any, raw_http: Any, engine: Any, monkeypatch: Any, path: str,
+                                       content_type: str) -> None:
+    """Headers promise 100 bytes, 10 arrive, then nothing: 408 and the connection closed (today the
+    request waits forever and holds its connection)."""
+    monkeypatch.setattr(multipart, "BODY_IDLE_TIMEOUT", 0.3)
+    await engine.create_flow("id: any\nnamespace: safety.keepalive\ntasks:\n  - id: r\n"
+                             "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+    url = await start_server()
+    started = time.monotonic()
+    result = await raw_http(url, post(path, 100, content_type), [b"--b\r\nxxxxx"], within=5, responses=1)
+    assert time.monotonic() - started < 4
+    assert [r[0] for r in result.responses] == [408], result.responses
+    assert result.responses[0][1]["connection"] == "close"
+    assert json.loads(result.responses[0][2])["message"] == "Request Timeout"
 
 
 @pytest.mark.parametrize("opening", [b"", b"GET /ping HTTP/1.1\r\nHo", PING])
