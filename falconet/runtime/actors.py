@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import workingdir
-from .executor import Machine, RunTask, StartSubflow, StartTimer
-from .flowmodel import RetrySpec, TaskSpec
+from .executor import Machine, RunTask, StartSubflow, StartTimer, next_retry_delay
+from .flowmodel import TaskSpec
 from .model import Execution, TaskRun, now
 from .plugin import FlowableTask, TaskFailed
 from .runcontext import EngineHooks, TaskLogger, TaskRunContext
@@ -87,28 +85,6 @@ Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillReque
 
 INBOX_SIZE = 4096
 PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
-
-
-#### Retry policy ###########################################################################################
-
-def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
-    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
-    if retry.max_attempt is not None and attempts >= retry.max_attempt:
-        return None
-    if retry.type == "exponential":
-        base = retry.interval or timedelta(seconds=1)
-        delay = base * (retry.delay_factor ** max(attempts - 1, 0))
-        if retry.max_interval is not None and delay > retry.max_interval:
-            delay = retry.max_interval
-    elif retry.type == "random":
-        lo = (retry.min_interval or timedelta(0)).total_seconds()
-        hi = (retry.max_interval or retry.min_interval or timedelta(0)).total_seconds()
-        delay = timedelta(seconds=random.uniform(lo, max(lo, hi)))
-    else:
-        delay = retry.interval or timedelta(0)
-    if retry.max_duration is not None and last_end + delay > first_start + retry.max_duration:
-        return None
-    return delay
 
 
 #### SECRET inputs ##########################################################################################
@@ -256,6 +232,8 @@ class ExecutionActor:
             m.set_state(tr, State.FAILED)
         elif msg.kind == "waitfor-interval":
             flowables.next_iteration(m, tr)
+        elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
+            flowables.retry_subflow_due(m, tr)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
         from . import flowables
@@ -290,7 +268,8 @@ class ExecutionActor:
 
         assert self._nursery is not None
         for tr in self.ex.task_run_list:
-            if tr.state.current is not State.RUNNING or tr.extra.get("subflowState"):
+            if (tr.state.current is not State.RUNNING or tr.extra.get("subflowState")
+                    or tr.extra.get("subflowRetryDue")):
                 continue
             task = self.machine.task_of(tr)
             name = task.type.rsplit(".", 1)[-1]
@@ -350,7 +329,7 @@ class ExecutionActor:
                         nursery.start_soon(self._sla_timer, sla)
                 self._reattach_subflows()
                 self._advance()
-                while not self.ex.state.current.is_terminated:
+                while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
                     self._apply(msg)
                     while True:
@@ -371,12 +350,13 @@ class ExecutionActor:
             self.done.set()
 
     def _advance(self) -> None:
-        if self._killing:
+        if self._killing and not self.ex.state.current.is_terminated:
             if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
                 self._finish_kill()
-            self._flush()
-            self._ack()
-            return
+            if not self.ex.state.current.is_terminated or self.machine.after_execution_done():
+                self._flush()
+                self._ack()
+                return
         try:
             dispatches = self.machine.step()
         except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
@@ -406,6 +386,9 @@ class ExecutionActor:
                 self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
         if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
             self._end()
+            if not self.machine.after_execution_done():
+                self._advance()  # the execution just ended: start its afterExecution tasks
+                return
         self._flush()
         self._ack()
 
@@ -486,20 +469,9 @@ class ExecutionActor:
 
     #### the task-run actor ################################################################################
 
-    def _retry_for(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
-        if task.retry is not None:
-            return task.retry
-        cur = self.machine.by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
-        while cur is not None:
-            parent_task = self.flow.find_task(cur.task_id)
-            if parent_task is not None and parent_task.retry is not None:
-                return parent_task.retry
-            cur = self.machine.by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
-        return self.flow.retry
-
     async def _task_run_actor(self, tr: TaskRun, task: TaskSpec, scope: trio.CancelScope) -> None:
         """Run the attempts of one runnable task run; report each end on the inbox."""
-        retry = self._retry_for(tr, task)
+        retry = self.machine.retry_policy(tr, task)
         if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
             retry = None  # handled at the execution level by the engine
         first_start = now()

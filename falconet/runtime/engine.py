@@ -419,6 +419,11 @@ class Engine:
             self.publish_execution(ex)
 
     def publish_execution(self, ex: Execution) -> None:
+        """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does
+        not: Flow triggers on non-terminal states) that the state of ``ex`` changed."""
+        watcher = getattr(self, "watch_execution_state", None)
+        if watcher is not None:
+            watcher(ex)
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
             state = ex.state.current
             self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
+from .runcontext import to_bool
 from .state import State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -153,8 +154,12 @@ def release_slot(engine: "Engine", flow: Flow) -> None:
 
 
 def prepare_resume(ex: Execution) -> None:
-    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted."""
+    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; a Subflow
+    task run waiting for its retry delay starts its next attempt at once."""
     for tr in ex.task_run_list:
+        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):  # a Subflow waiting for its retry
+            tr.extra["subflowRetryDue"] = True
+            tr.state.set(State.RUNNING)
         if tr.extra.get("dispatched") and not tr.state.current.is_terminated:
             tr.extra.pop("dispatched", None)
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
@@ -522,7 +527,7 @@ async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun,
     outputs: dict[str, Any] = {"executionId": child_id}
     wait = task.props.get("wait", True)
     if isinstance(wait, str):
-        wait = parent.engine.renderer.is_truthy(parent._render(tr, task, wait))
+        wait = to_bool(parent._render(tr, task, wait))
     if not wait:
         await parent.send(SubflowEnded(tr.id, State.SUCCESS, outputs))
         return
@@ -544,10 +549,7 @@ async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun,
     state = State.SUCCESS
     if transmit and child_state in (State.FAILED, State.KILLED, State.WARNING, State.PAUSED, State.CANCELLED):
         state = State.FAILED if child_state is State.CANCELLED else child_state
-    if state is State.FAILED and task.allow_failure:
-        state = State.WARNING
-    if state is State.WARNING and task.allow_warning:
-        state = State.SUCCESS
+    # allowFailure/allowWarning are applied by the executor, after any retry (flowables.resolve_state)
     await parent.send(SubflowEnded(tr.id, state, outputs))
 
 

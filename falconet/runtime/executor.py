@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
-from .flowmodel import Flow, TaskSpec
+from .expr.output import to_json
+from .flowmodel import Flow, RetrySpec, TaskSpec
 from .model import Execution, TaskRun, now
 from .plugin import ExecutionUpdatingTask, FlowableTask
 from .state import State
@@ -92,6 +94,28 @@ def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str
     return [Resolved(t, parent_id, value, iteration) for t in tasks]
 
 
+#### Retry policy ###########################################################################################
+
+def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
+    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    if retry.max_attempt is not None and attempts >= retry.max_attempt:
+        return None
+    if retry.type == "exponential":
+        base = retry.interval or timedelta(seconds=1)
+        delay = base * (retry.delay_factor ** max(attempts - 1, 0))
+        if retry.max_interval is not None and delay > retry.max_interval:
+            delay = retry.max_interval
+    elif retry.type == "random":
+        lo = (retry.min_interval or timedelta(0)).total_seconds()
+        hi = (retry.max_interval or retry.min_interval or timedelta(0)).total_seconds()
+        delay = timedelta(seconds=random.uniform(lo, max(lo, hi)))
+    else:
+        delay = retry.interval or timedelta(0)
+    if retry.max_duration is not None and last_end + delay > first_start + retry.max_duration:
+        return None
+    return delay
+
+
 #### The machine ############################################################################################
 
 class Machine:
@@ -158,6 +182,19 @@ class Machine:
             self.ex.state.set(State.RUNNING)
         self._changed(tr)
         return tr
+
+    def retry_policy(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
+        """The retry that applies to ``tr`` (Kestra's ExecutorService): the task's own ``retry``, else the
+        nearest enclosing task's, else the flow's."""
+        if task.retry is not None:
+            return task.retry
+        cur = self.by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            parent_task = self.flow.find_task(cur.task_id)
+            if parent_task is not None and parent_task.retry is not None:
+                return parent_task.retry
+            cur = self.by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return self.flow.retry
 
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
@@ -307,9 +344,11 @@ class Machine:
     #### the step ##########################################################################################
 
     def step(self) -> list[Dispatch]:
-        """Advance the document as far as possible without waiting; return what the actor must start."""
+        """Advance the document as far as possible without waiting; return what the actor must start.
+        Once the execution is terminated, only its ``afterExecution`` tasks advance."""
         dispatches: list[Dispatch] = []
-        if self.ex.state.current.is_terminated:
+        after = self.ex.state.current.is_terminated
+        if after and self.after_execution_done():
             return dispatches
         progressed = True
         while progressed:
@@ -322,9 +361,13 @@ class Machine:
                     task = self.task_of(tr)
                     if is_flowable(task) and self._resolve_flowable(tr, task, dispatches):
                         progressed = True
-            # 2. top-level next task runs
-            for r in self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
-                                           _resolve(self.flow.finally_, None), None):
+            # 2. top-level next task runs (afterExecution ones once the execution is terminated)
+            if after:
+                top = self.sequential_nexts(_resolve(self.flow.after_execution, None), None, None, None)
+            else:
+                top = self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
+                                            _resolve(self.flow.finally_, None), None)
+            for r in top:
                 self.create(r)
                 progressed = True
             # 3. children of running flowables
@@ -340,6 +383,8 @@ class Machine:
                 if tr.state.current.is_created and not tr.extra.get("dispatched"):
                     if self._start(tr, dispatches):
                         progressed = True
+            if after:
+                continue
             # 5. end of the execution
             self._pause_state()
             end = self._end()
@@ -347,8 +392,19 @@ class Machine:
                 return dispatches
             if end == "progressed":
                 progressed = True
-        self._pause_state()
+        if not after:
+            self._pause_state()
         return dispatches
+
+    def after_execution_done(self) -> bool:
+        """True when the ``afterExecution`` tasks (Kestra's ExecutorService.handleAfterExecution: run in
+        sequence once the execution is terminated, a failure stops the rest) have nothing left to do."""
+        after = _resolve(self.flow.after_execution, None)
+        if not after:
+            return True
+        if any(not tr.state.current.is_terminated for tr in self.runs_for(after, None)):
+            return False
+        return not self.sequential_nexts(after, None, None, None)
 
     def _start(self, tr: TaskRun, dispatches: list[Dispatch]) -> bool:
         task = self.task_of(tr)
@@ -386,7 +442,7 @@ class Machine:
 
         try:
             return flowables.nexts(self, tr, task)
-        except FlowableError as exc:
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self._log(tr, "ERROR", str(exc))
             self.set_state(tr, State.FAILED)
             return []
@@ -396,7 +452,7 @@ class Machine:
 
         try:
             state = flowables.resolve_state(self, tr, task, dispatches)
-        except FlowableError as exc:
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self._log(tr, "ERROR", str(exc))
             state = State.FAILED
         if state is None:
@@ -485,7 +541,7 @@ class Machine:
             self.set_state(tr, State.RETRYING)
             return
         state = attempt_state
-        retry = task.retry or self.flow.retry
+        retry = self.retry_policy(tr, task)
         if retry is not None and retry.warning_on_retry and len(tr.attempts) > 1 and state is State.SUCCESS:
             state = State.WARNING
         if state is State.FAILED and task.allow_failure:
@@ -515,7 +571,7 @@ def loop_values_to_strings(values: Any) -> list[str]:
         except ValueError as exc:
             raise FlowableError(f"Unable to parse the values as JSON: {values!r}") from exc
     if isinstance(values, dict):
-        values = [json.dumps({k: v}, separators=(",", ":")) for k, v in values.items()]
+        values = [to_json({k: v}) for k, v in values.items()]
     if not isinstance(values, list):
         raise FlowableError(f"Unknown value type: {type(values).__name__}")
     out: list[str] = []
@@ -524,7 +580,7 @@ def loop_values_to_strings(values: Any) -> list[str]:
         raise FlowableError(
             f"Found '{nulls}' null values on Each, with values={json.dumps(values, separators=(',', ':'))}")
     for v in values:
-        s = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        s = v if isinstance(v, str) else to_json(v)
         if s not in out:
             out.append(s)
     return out

@@ -182,16 +182,15 @@ class Renderer:
 
     @staticmethod
     def is_truthy(value: Any) -> bool:
-        """Kestra's truthiness of a rendered condition (``TruthUtils``): false for None, False, 0 and the
-        strings ``false``, ``0``, ``-0`` and ``""`` (trimmed, case-insensitive); true otherwise."""
+        """Kestra's one truthiness rule (``TruthUtils``) for every condition: the value's rendered text,
+        trimmed, is false when it is ``false``, ``0``, ``-0`` or empty (and for null); anything else is
+        true — ``False``, ``0.0`` and ``no`` included (case-sensitive, as Kestra compares strings)."""
         if value is None or value is False:
             return False
         if value is True:
             return True
-        if isinstance(value, (int, float)) and value == 0:
-            return False
         text = value if isinstance(value, str) else to_output_string(value)
-        return text.strip().lower() not in _FALSE_STRINGS
+        return text.strip() not in _FALSE_STRINGS
 
     def cache_info(self) -> Any:
         """The template cache's hits/misses/size (``functools.lru_cache`` statistics)."""

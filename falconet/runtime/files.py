@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,7 @@ from urllib.parse import unquote
 import trio
 
 from .errors import IllegalArgument, NotFound
+from .expr.output import to_output_string
 from .plugin import RunContext, TaskFailed
 
 #### globs ##################################################################################################
@@ -115,7 +117,7 @@ async def write_input_files(ctx: RunContext, root: Path, files: Mapping[str, Any
     written = []
     for name, content in files.items():
         target = safe_join(root, str(name))
-        text = "" if content is None else content if isinstance(content, str) else json.dumps(content)
+        text = to_output_string(content)
         if text.startswith("kestra://"):
             await copy_from_storage(ctx, text, target)
         else:
@@ -140,6 +142,27 @@ async def copy_from_storage(ctx: RunContext, uri: str, target: Path) -> None:
         with src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
     await trio.to_thread.run_sync(copy)
+
+
+#: an internal-storage URI inside a command or script (Kestra's ``ScriptService.INTERNAL_STORAGE_PATTERN``)
+STORAGE_URI_RE = re.compile(r"kestra://[-a-zA-Z0-9%._+~#=/]*")
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+async def localize_storage_uris(ctx: RunContext, text: str, root: Path) -> str:
+    """Download every ``kestra://`` file named in ``text`` into ``root`` and return ``text`` with each URI
+    replaced by the absolute local path (Kestra's ``ScriptService.replaceInternalStorage``). Each distinct
+    URI is downloaded once per call to a new file whose name ends with the URI's last segment; a missing
+    file is a TaskFailed."""
+    local: dict[str, str] = {}
+    for uri in dict.fromkeys(STORAGE_URI_RE.findall(text)):
+        name = _UNSAFE_NAME_CHARS.sub("_", unquote(uri.rsplit("/", 1)[-1]))[-100:]
+        target = root / f"kestra-{uuid.uuid4().hex[:12]}-{name}"
+        await copy_from_storage(ctx, uri, target)
+        local[uri] = str(target)
+    if not local:
+        return text
+    return STORAGE_URI_RE.sub(lambda m: local[m.group(0)], text)
 
 
 async def copy_namespace_files(ctx: RunContext, root: Path, spec: Any) -> list[str]:

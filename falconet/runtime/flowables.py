@@ -15,7 +15,9 @@ from typing import Any
 from .durations import parse_duration
 from .executor import (
     Dispatch, FlowableError, Machine, Resolved, StartSubflow, StartTimer, _resolve, loop_values_to_strings,
+    next_retry_delay,
 )
+from .expr.output import to_output_string
 from .flowmodel import TaskSpec
 from .model import Attempt, StateHistory, TaskRun, now
 from .state import State
@@ -23,6 +25,7 @@ from . import workingdir
 
 EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
 EXECUTABLE = {"Subflow", "Flow", "ForEachItem$ForEachItemExecutable"}  # ForEachItem runs its internal children
+SUBFLOW_TYPES = {"Subflow", "Flow"}
 
 
 def _short(task: TaskSpec) -> str:
@@ -221,12 +224,26 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
     allow_failure = task.allow_failure or name == "AllowFailure"
     allow_warning = task.allow_warning
     if name in EXECUTABLE:
+        if tr.extra.pop("subflowRetryDue", None):  # the retry delay elapsed: a new attempt, a new child
+            tr.extra.pop("retryAt", None)
+            tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
+            m._changed(tr)
+            dispatches.append(StartSubflow(tr, task))
+            return State.RUNNING
         result = tr.extra.get("subflowState")
         if not result:
             return None
+        state = State(result)
         if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
-            tr.attempts[-1].state.set(State(result))
-        return State(result)
+            tr.attempts[-1].state.set(state)
+        if name in SUBFLOW_TYPES:
+            if state is State.FAILED and _retry_subflow(m, tr, task, dispatches):
+                return State.RUNNING
+            if state is State.FAILED and allow_failure:
+                state = State.WARNING
+            if state is State.WARNING and allow_warning:
+                state = State.SUCCESS
+        return state
     if name == "Pause":
         if not tr.extra.get("resumed"):
             return None
@@ -245,6 +262,29 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
     if name == "If" and kids is None:
         return State.SUCCESS
     return m.resolve_state(kids, errors, finally_, tr, allow_failure, allow_warning)
+
+
+def _retry_subflow(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> bool:
+    """A FAILED Subflow task run under an in-place retry policy (its own, an enclosing task's or the
+    flow's): RETRYING until the delay elapses, then a new attempt starts a new child execution (Kestra's
+    RESTART_FAILED_TASK). False when no retry applies or the policy is exhausted."""
+    retry = m.retry_policy(tr, task)
+    if retry is None or retry.behavior == "CREATE_NEW_EXECUTION" or not tr.attempts:
+        return False
+    delay = next_retry_delay(retry, len(tr.attempts), tr.attempts[0].state.start_date, now())
+    if delay is None:
+        return False
+    tr.extra.pop("subflowState", None)
+    tr.extra["retryAt"] = (now() + delay).isoformat()
+    m.set_state(tr, State.RETRYING)
+    dispatches.append(StartTimer(tr.id, "subflow-retry", now() + delay))
+    return True
+
+
+def retry_subflow_due(m: Machine, tr: TaskRun) -> None:
+    """The retry delay of a RETRYING Subflow task run elapsed: the next step starts a new attempt."""
+    tr.extra["subflowRetryDue"] = True
+    m.set_state(tr, State.RUNNING)
 
 
 def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch], kids) -> State | None:
@@ -315,11 +355,7 @@ def apply_execution_update(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
 
 
 def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return "" if value is None else str(value)
+    return to_output_string(value)
 
 
 def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import trio
 
+from .expr.output import to_json, to_output_string
 from .model import format_instant, now
 from .state import State
 from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,
@@ -163,7 +164,9 @@ class EngineHooks:
 
 #### Property coercion ######################################################################################
 
-def _to_bool(value: Any) -> bool:
+def to_bool(value: Any) -> bool:
+    """A rendered BOOLEAN property: ``true`` in any case, trimmed (conditions use
+    :func:`falconet.runtime.expressions.is_truthy` instead)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -179,11 +182,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
         return None
     try:
         if prop.kind == STRING:
-            if isinstance(value, (dict, list)):
-                return json.dumps(value, separators=(",", ":"))
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            return str(value)
+            return to_output_string(value)
         if prop.kind == INTEGER:
             if isinstance(value, bool):
                 raise ValueError("a boolean is not an integer")
@@ -191,7 +190,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
         if prop.kind == NUMBER:
             return float(value) if not isinstance(value, (int, float)) else value
         if prop.kind == BOOLEAN:
-            return _to_bool(value)
+            return to_bool(value)
         if prop.kind == DURATION:
             if isinstance(value, timedelta):
                 return value

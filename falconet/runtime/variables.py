@@ -157,12 +157,14 @@ def execution_variables(execution: Execution, flow: Flow, cache: OutputsCache, *
         },
         "outputs": cache.outputs(execution),
         "tasks": cache.tasks(execution),
-        "inputs": inputs if inputs is not None else (execution.inputs or {}),
         "vars": flow.variables or {},
         "labels": labels_map(execution.labels),
         "envs": envs,
         "globals": globals_,
     }
+    inputs = inputs if inputs is not None else execution.inputs
+    if inputs:  # as Kestra: no inputs, no `inputs` variable (`{{ inputs.x }}` then names `inputs`)
+        v["inputs"] = inputs
     if execution.trigger is not None:
         v["trigger"] = execution.trigger.get("variables") or {}
     return v

@@ -35,9 +35,8 @@ def wall_start() -> datetime:
 @pytest.fixture
 def fake_wall(monkeypatch, wall_start) -> FakeWallClock:
     """New schedulers read ``wall_start`` + trio's clock and wake only at due dates (tests call wake())."""
-    from falconet.runtime.orchestration import flowtriggers, scheduler
+    from falconet.runtime.orchestration import scheduler
 
-    monkeypatch.setitem(flowtriggers.DEFAULTS, "poll", 10 * 86400.0)
     clock = FakeWallClock(wall_start)
     monkeypatch.setitem(scheduler.DEFAULTS, "clock", clock)
     monkeypatch.setitem(scheduler.DEFAULTS, "poll", 10 * 86400.0)

@@ -183,6 +183,17 @@ def test_split_by_rows_bytes_partitions_and_separator(tmp_path):
     assert _split(tmp_path, text, {"rows": 2, "separator": ";"}) == ["a;bb;", "ccc;d;"]
 
 
+def test_batch_precedence_is_bytes_then_partitions_then_rows(tmp_path):
+    """Kestra's StorageService.split (and storage.Split) check bytes, then partitions, then rows."""
+    text = "a\nbb\nccc\nd\n"
+    by_bytes, by_partitions = ["a\nbb\n", "ccc\n", "d\n"], ["a\nccc\n", "bb\nd\n"]
+    assert _split(tmp_path, text, {"rows": 3, "bytes": "4B", "partitions": 2}) == by_bytes
+    assert _split(tmp_path, text, {"bytes": "4B", "partitions": 2}) == by_bytes
+    assert _split(tmp_path, text, {"rows": 3, "partitions": 2}) == by_partitions
+    assert _split(tmp_path, text, {"rows": 3, "bytes": "4B"}) == by_bytes
+    assert foreachitem.batch_plan({"rows": 3, "bytes": "4B", "partitions": 2})[0] == "bytes"
+
+
 @pytest.mark.parametrize("batch", [{"rows": 0}, {"rows": "x"}, {"bytes": "lots"}, {"partitions": -1}, "rows"])
 def test_bad_batch_is_a_clear_task_failure(batch):
     with pytest.raises(TaskFailed):

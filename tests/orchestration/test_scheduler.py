@@ -147,10 +147,9 @@ async def test_missed_schedules_after_downtime(tmp_path, autojump_clock, monkeyp
     await store.open()
     source = schedule_flow("*/5 * * * *", extra=f"    recoverMissedSchedules: {mode}")
 
-    from falconet.runtime.orchestration import flowtriggers, scheduler
+    from falconet.runtime.orchestration import scheduler
 
     monkeypatch.setitem(scheduler.DEFAULTS, "poll", 10 * 86400.0)
-    monkeypatch.setitem(flowtriggers.DEFAULTS, "poll", 10 * 86400.0)
 
     async def run_for(seconds: float, base: datetime, first: bool) -> None:
         monkeypatch.setitem(scheduler.DEFAULTS, "clock", FakeWallClock(base))

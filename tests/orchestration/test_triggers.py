@@ -228,8 +228,9 @@ triggers:
     assert len(await executions_of(engine, "orch.pre", "pre")) == 1
 
 
-async def test_non_terminal_states_fire_through_the_bus(engine, autojump_clock):
-    engine.orchestration.flow_triggers.poll = 0.5
+async def test_non_terminal_states_fire_once_per_transition(engine, autojump_clock):
+    """RUNNING, PAUSED, RUNNING again after the resume, then SUCCESS: one execution each, with trigger.state
+    (from the upstream's state history, never from the droppable event bus)."""
     await engine.create_flow("""
 id: watch
 namespace: orch.bus
@@ -240,20 +241,69 @@ tasks:
 triggers:
   - id: t
     type: io.kestra.plugin.core.trigger.Flow
-    states: [RUNNING, SUCCESS]
+    states: [RUNNING, PAUSED, SUCCESS]
     conditions:
       - type: io.kestra.plugin.core.condition.ExecutionFlow
         namespace: orch.bus
         flowId: slow
 """)
-    await engine.create_flow(simple("slow", "orch.bus").replace(
-        "type: io.kestra.plugin.core.log.Log\n    message: slow", "type: io.kestra.plugin.core.flow.Sleep\n    duration: PT5S"))
-    engine.orchestration.flow_triggers.wake()
-    await trio.sleep(2)  # the listener notices the RUNNING trigger and subscribes
-    await engine.execute("orch.bus", "slow")
+    await engine.create_flow("""
+id: slow
+namespace: orch.bus
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: resumed
+""")
+    created = await engine.create_execution("orch.bus", "slow")
+    while (await engine.get_execution(created["id"]))["state"]["current"] != "PAUSED":
+        await trio.sleep(0.1)
+    await engine.resume(created["id"])
+    assert (await engine.wait_for_end(created["id"]))["state"]["current"] == "SUCCESS"
     await settle(engine, 3)
     rows = await executions_of(engine, "orch.bus", "watch")
-    assert sorted(r["trigger"]["variables"]["state"] for r in rows) == ["RUNNING", "SUCCESS"]
+    rows.sort(key=lambda r: r["state"]["startDate"])
+    assert [r["trigger"]["variables"]["state"] for r in rows[:3]] == ["RUNNING", "PAUSED", "RUNNING"]
+    assert sorted(r["trigger"]["variables"]["state"] for r in rows) == ["PAUSED", "RUNNING", "RUNNING", "SUCCESS"]
+    assert {r["trigger"]["variables"]["executionId"] for r in rows} == {created["id"]}
+
+
+async def test_a_slow_evaluator_misses_no_non_terminal_transition(engine, autojump_clock, monkeypatch):
+    """Executions change state much faster than the triggers are evaluated: every RUNNING transition still
+    fires once (the watcher queues execution ids and reads their state histories; nothing is dropped)."""
+    flow_triggers = engine.orchestration.flow_triggers
+    fire = flow_triggers._fire
+
+    async def slow_fire(*args):
+        await trio.sleep(1)
+        await fire(*args)
+
+    monkeypatch.setattr(flow_triggers, "_fire", slow_fire)
+    await engine.create_flow("""
+id: count
+namespace: orch.load
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ trigger.executionId }}"
+triggers:
+  - id: t
+    type: io.kestra.plugin.core.trigger.Flow
+    states: [RUNNING]
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: orch.load
+        flowId: quick
+""")
+    await engine.create_flow(simple("quick", "orch.load"))
+    ids = [(await engine.create_execution("orch.load", "quick"))["id"] for _ in range(60)]
+    for execution_id in ids:
+        await engine.wait_for_end(execution_id)
+    await settle(engine, 70)
+    rows = await executions_of(engine, "orch.load", "count")
+    assert sorted(r["trigger"]["variables"]["executionId"] for r in rows) == sorted(ids)
 
 
 #### webhook ##################################################################################################

@@ -5,6 +5,7 @@ import pytest
 
 from falconet.plugins.core import debug, execution, kv, log, output
 from falconet.plugins.ion import read_ion_rows
+from falconet.runtime.expressions import is_truthy
 from falconet.runtime.plugin import ExecutionUpdatingTask, TaskFailed, registry
 
 
@@ -86,7 +87,7 @@ async def test_output_values_rejects_non_map(run_task):
     (None, False), ("false", False), ("0", False), ("-0", False), ("", False), (False, False),
     ("true", True), ("1", True), ("False", True), ("no", True), (True, True), (0.5, True)])
 def test_truthiness_is_kestras(value, expected):
-    assert execution.is_truthy(value) is expected
+    assert is_truthy(value) is expected
 
 
 async def test_fail_without_condition(run_task):

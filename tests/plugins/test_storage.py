@@ -70,6 +70,15 @@ async def test_split_by_rows_bytes_partitions(run_task, put):
     assert sizes == [1030, 1030, 940]
 
 
+async def test_split_precedence_is_bytes_then_partitions_then_rows(run_task, put):
+    """The same rule as ForEachItem's batch (tests/orchestration/test_foreachitem.py) and Kestra's."""
+    uri = put("p.txt", "a\nbb\nccc\nd\n")
+    out, ctx = await run_task(st.Split, {"from": uri, "rows": 3, "bytes": "4B", "partitions": 2})
+    assert [content(ctx, u) for u in out["uris"]] == ["a\nbb\n", "ccc\n", "d\n"]
+    out, ctx = await run_task(st.Split, {"from": uri, "rows": 3, "partitions": 2})
+    assert [content(ctx, u) for u in out["uris"]] == ["a\nccc\n", "bb\nd\n"]
+
+
 async def test_split_errors(run_task, put):
     uri = put("d.txt", "a\n")
     with pytest.raises(TaskFailed, match="no size, count, nor rows"):

@@ -1,26 +1,15 @@
 """``io.kestra.plugin.core.execution.*``: fail or assert from a flow; declarations of the execution-updating
 tasks (``Labels``, ``Exit``) that the executor applies itself.
 
-Truthiness is Kestra's (``TruthUtils``): a rendered value is falsy when it is null or one of
-``"false"``, ``"0"``, ``"-0"``, ``""``; everything else is truthy.
+Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expressions.is_truthy`).
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ...runtime.expressions import is_truthy
 from ...runtime.plugin import (ANY, ENUM, LIST, STRING, ExecutionUpdatingTask, Prop, RunContext, RunnableTask,
                                TaskFailed, register)
-
-FALSY = frozenset({"false", "0", "-0", ""})
-
-
-def is_truthy(value: Any) -> bool:
-    """Kestra's truthiness of a rendered value (``None`` and ``false``/``0``/``-0``/empty are falsy)."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    return str(value) not in FALSY
 
 
 def _render_error_type() -> type[BaseException]:

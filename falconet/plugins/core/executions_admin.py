@@ -23,7 +23,7 @@ from ...runtime.plugin import (
     TaskFailed,
     register,
 )
-from .execution import is_truthy
+from ...runtime.expressions import is_truthy
 
 
 def _instant(ctx: RunContext, name: str) -> datetime | None:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ...runtime.durations import format_duration
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import (ANY, BOOLEAN, DURATION, ENUM, STRING, Prop, RunContext, RunnableTask,
                                TaskFailed, register)
 
@@ -34,7 +35,7 @@ def coerce_kv_value(value: Any, kv_type: str) -> Any:
     """Convert a rendered value to the representation of ``kv_type`` (raises TaskFailed when it cannot)."""
     try:
         if kv_type == "STRING":
-            return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            return to_output_string(value)
         if kv_type == "NUMBER":
             if isinstance(value, bool):
                 raise ValueError("a boolean is not a number")

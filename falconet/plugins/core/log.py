@@ -1,6 +1,7 @@
 """``io.kestra.plugin.core.log.*``: write log lines from a flow, fetch an execution's logs into a file.
 
-* ``log.Log`` — one log line per message (``message`` is a string or a list of strings, each rendered), at
+* ``log.Log`` — one log line per message (``message`` is a string or a list of strings, each rendered as
+  text: maps and lists as compact JSON, as Kestra writes them), at
   ``level`` (TRACE/DEBUG/INFO/WARN/ERROR, default INFO). No outputs.
 * ``log.Fetch`` — the log lines of an execution (default: the current one), optionally only those of the
   tasks ``tasksId`` and at least ``level``, written one Ion struct per line to this task run's storage.
@@ -13,6 +14,7 @@ from typing import Any
 
 import trio
 
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import ENUM, LIST, STRING, ANY, Prop, RunContext, RunnableTask, TaskFailed, register
 from ...runtime.model import parse_instant
 from ..ion import write_ion_rows
@@ -44,10 +46,10 @@ class Log(RunnableTask):
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         level = level_prop(ctx)
-        message = ctx.prop("message")
+        message = ctx.raw("message")
         messages = message if isinstance(message, list) else [message]
         for m in messages:
-            ctx.logger.log(level, "" if m is None else str(m))
+            ctx.logger.log(level, to_output_string(ctx.render(m)))
         return None
 
 

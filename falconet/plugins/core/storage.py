@@ -24,7 +24,7 @@ from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Prop, R
     TaskFailed, register
 from ..ion import from_ion_value
 from ..scripts.files import glob_match, safe_join, walk_files
-from .execution import is_truthy
+from ...runtime.expressions import is_truthy
 
 T = TypeVar("T")
 
@@ -346,7 +346,7 @@ class FilterItems(RunnableTask):
                                              f"Expression `{condition}` return `null` on item `{line}`")
                         include = on_error == "INCLUDE"
                     else:
-                        match = is_truthy(str(rendered).strip())
+                        match = is_truthy(rendered)
                         include = (action_on_match == "INCLUDE") == match
                     if include:
                         out.write(line + "\n")

@@ -5,10 +5,12 @@ One attempt:
 1. a fresh temporary directory holds the **working directory** (``{{ workingDir }}``, env ``WORKING_DIR``)
    and, beside it, the **output directory** (``{{ outputDir }}``, env ``OUTPUT_DIR``);
 2. ``namespaceFiles`` then ``inputFiles`` are written into the working directory;
-3. the command — ``interpreter`` + one script made of ``set -e`` (when ``failFast`` and the interpreter is a
+3. every ``kestra://`` URI in ``beforeCommands``, ``commands`` or ``script`` is downloaded into the working
+   directory and replaced by its local path (as Kestra's script runner does);
+4. the command — ``interpreter`` + one script made of ``set -e`` (when ``failFast`` and the interpreter is a
    shell), ``beforeCommands`` and the task's commands — runs in a new process group with the server's
    environment plus ``env``, its lines streamed into the logs and parsed for ``::{…}::`` outputs;
-4. files matching ``outputFiles`` and everything in the output directory are uploaded.
+5. files matching ``outputFiles`` and everything in the output directory are uploaded.
 
 Inside a ``WorkingDirectory`` the directory it shares is the working directory itself (earlier tasks' files
 are there), and the output directory is a private sibling removed after the attempt.
@@ -30,10 +32,11 @@ from typing import Any, Mapping
 
 import trio
 
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Plugin, Prop, RunContext, RunnableTask, \
     TaskFailed, register
 from . import process as _process
-from .files import as_file_map, copy_namespace_files, upload_output_files, write_input_files
+from .files import as_file_map, copy_namespace_files, localize_storage_uris, upload_output_files, write_input_files
 from .protocol import LineConsumer
 
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
@@ -89,10 +92,10 @@ def render_list(ctx: RunContext, raw: Any, extra: Mapping[str, Any], what: str) 
             return [rendered]
         if not isinstance(value, list):
             return [rendered]
-        return ["" if v is None else str(v) for v in value]
+        return [to_output_string(v) for v in value]
     if not isinstance(raw, list):
         raise TaskFailed(f"{what} must be a list of strings")
-    return ["" if v is None else str(v) for v in ctx.render(raw, extra)]
+    return [to_output_string(v) for v in ctx.render(raw, extra)]
 
 
 #: the ``commands`` property of the ``*.Commands`` tasks (see :class:`CommandsTask`)
@@ -193,7 +196,7 @@ class ScriptTask(RunnableTask):
         if python is not None:
             env["PATH"] = str(_python_shim(root, python)) + os.pathsep + env.get("PATH", "")
         task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
-        env.update({str(k): v if isinstance(v, str) else "" if v is None else json.dumps(v)
+        env.update({str(k): to_output_string(v)
                     for k, v in task_env.items()})
 
         interpreter = self.interpreter(ctx, extra)
@@ -201,7 +204,7 @@ class ScriptTask(RunnableTask):
         lines = before + await self.commands(ctx, working_dir, extra, python)
         if self.fail_fast(ctx) and is_shell(interpreter):
             lines = ["set -e"] + lines
-        args = interpreter + ["\n".join(lines)]
+        args = interpreter + [await localize_storage_uris(ctx, "\n".join(lines), working_dir)]
 
         consumer = LineConsumer(ctx)
         try:

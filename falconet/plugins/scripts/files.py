@@ -12,11 +12,13 @@ from ...runtime.files import (
     copy_namespace_files,
     glob_match,
     glob_regex,
+    localize_storage_uris,
     safe_join,
     upload_output_files,
     walk_files,
     write_input_files,
 )
 
-__all__ = ["as_file_map", "copy_from_storage", "copy_namespace_files", "glob_match", "glob_regex", "safe_join",
+__all__ = ["as_file_map", "copy_from_storage", "copy_namespace_files", "glob_match", "glob_regex",
+           "localize_storage_uris", "safe_join",
            "upload_output_files", "walk_files", "write_input_files"]

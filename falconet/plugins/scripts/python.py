@@ -27,9 +27,11 @@ from typing import Any, Mapping
 
 import trio
 
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import BOOLEAN, LIST, STRING, Prop, RunContext, TaskFailed, register
 from . import process as _process
 from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
+from .files import localize_storage_uris
 from .shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
@@ -139,5 +141,6 @@ class Script(_PythonTask):
         script = ctx.raw("script")
         if script is None:
             raise TaskFailed("script is required")
-        path = await write_script(working_dir, str(ctx.render(script, extra)), ".py")
+        text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
+        path = await write_script(working_dir, text, ".py")
         return [f"{shlex.quote(python or sys.executable)} {shlex.quote(str(path))}"]

@@ -7,8 +7,10 @@ from typing import Any, Mapping
 
 import trio
 
+from ...runtime.expressions import to_output_string
 from ...runtime.plugin import STRING, Prop, RunContext, TaskFailed, register
 from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
+from .files import localize_storage_uris
 
 
 async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
@@ -40,5 +42,6 @@ class Script(ScriptTask):
         script = ctx.raw("script")
         if script is None:
             raise TaskFailed("script is required")
-        path = await write_script(working_dir, str(ctx.render(script, extra)), ".sh")
+        text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
+        path = await write_script(working_dir, text, ".sh")
         return [f"/bin/sh {path}"]

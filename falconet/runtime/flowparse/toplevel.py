@@ -3,6 +3,7 @@ whole-flow checks Kestra's ``FlowValidator`` makes (duplicate task/trigger ids, 
 system labels)."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ from .inputdefs import check_input_graph, parse_input_defs, parse_output_defs
 from .props import parse_retry
 from .tasks import parse_conditions, parse_tasks, parse_trigger
 
-__all__ = ["parse_flow_mapping", "parse_labels", "FLOW_ID_RE", "NAMESPACE_RE"]
+__all__ = ["parse_flow_mapping", "parse_labels", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
 
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -158,7 +159,44 @@ def parse_flow_mapping(ctx: ParseContext, value: dict[str, Any], source: str, re
         raw=value,
     )
     _whole_flow_checks(ctx, flow, triggers)
+    check_templates(ctx, value, "")
     return flow
+
+
+#### templates ##############################################################################################
+
+_TEXT_ONLY_KEYS = frozenset({"description"})  # documentation, never rendered
+_MAX_TEMPLATE_DEPTH = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _template_checker() -> Any:
+    """One shared renderer, for its cache of compiled templates (imported late: expressions is heavy)."""
+    from ..expressions import Renderer
+
+    return Renderer()
+
+
+def check_templates(ctx: ParseContext, value: Any, path: str, depth: int = 0) -> None:
+    """Parse every Pebble template of the flow (each string holding ``{{``, ``{%`` or ``{#``, whatever the
+    property) so that a broken one is a validation error at its property and line, not a run-time failure."""
+    if depth > _MAX_TEMPLATE_DEPTH:
+        return
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value or "{#" in value:
+            from ..expressions import ExpressionError
+
+            try:
+                _template_checker().validate(value)
+            except ExpressionError as exc:  # with the line of the flow source, as YAML errors give it
+                ctx.error(path, f"{exc} (line {ctx.doc.line_of(path)})")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _TEXT_ONLY_KEYS:
+                check_templates(ctx, item, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_templates(ctx, item, f"{path}[{i}]", depth + 1)
 
 
 def _whole_flow_checks(ctx: ParseContext, flow: Flow, triggers: list) -> None:

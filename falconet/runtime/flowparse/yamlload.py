@@ -130,6 +130,20 @@ def _convert(node: yaml.Node, path: str, doc: Document) -> Any:
     raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover - the composer yields only these
 
 
+def _unclosed_flow_start(source: str) -> Any:
+    """The mark of the innermost ``[`` or ``{`` still open when the text ends, or None."""
+    opened: list[Any] = []
+    try:
+        for token in yaml.scan(source, Loader=_Loader):
+            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)):
+                opened.append(token.start_mark)
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass
+    return opened[-1] if opened else None
+
+
 def load_documents(source: str) -> list[Document]:
     """Every document of ``source`` (``---`` separated). An empty source gives one document whose value is None.
 
@@ -145,6 +159,12 @@ def load_documents(source: str) -> list[Document]:
             docs.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and not source[mark.index:].strip():
+            # the parser ran to the end of the text (an unclosed quote or bracket): the problem starts where
+            # the unfinished construct began
+            mark = _unclosed_flow_start(source) or exc.context_mark or mark
+        elif exc.context_mark is not None and (exc.context or "").startswith("while parsing a flow"):
+            mark = exc.context_mark  # a bracket not closed where expected: where it opened
         line = mark.line + 1 if mark is not None else None
         msg = " ".join(p for p in (exc.context, exc.problem) if p)
         raise YamlError([Violation("", f"Invalid YAML: {msg} (line {line})" if line else f"Invalid YAML: {msg}",

@@ -9,6 +9,8 @@ hooks, and :func:`run_services` runs the long-lived loops (the scheduler) in the
   into RETRIED when a CREATE_NEW_EXECUTION retry applies (:mod:`.retry`);
 - ``engine.on_execution_end(execution, flow)`` — after an execution ended: its retry execution, the
   triggers' ``stopAfter``, and the Flow triggers of every flow (:mod:`.flowtriggers`);
+- ``engine.watch_execution_state(execution)`` — an execution's state changed: Flow triggers on
+  non-terminal states (:meth:`.flowtriggers.FlowTriggers.notify`);
 - ``engine.orchestration`` — the :class:`Orchestration` object (scheduler, flow triggers, polling
   triggers (:mod:`.polling`), backfills).
 
@@ -105,6 +107,7 @@ def install(engine: "Engine", **options: Any) -> Orchestration:
     engine.run_for_each_item = orch.run_for_each_item  # type: ignore[attr-defined]
     engine.retry_state = orch.retry_state  # type: ignore[attr-defined]
     engine.on_execution_end = orch.on_execution_end  # type: ignore[attr-defined]
+    engine.watch_execution_state = orch.flow_triggers.notify  # type: ignore[attr-defined]
     return orch
 
 

@@ -1,9 +1,9 @@
 """Flow triggers (reference §5.2): start an execution when an execution of another flow reaches a state.
 
-For each execution state change the engine reports (terminal ends through ``on_execution_end``;
-non-terminal states such as RUNNING or PAUSED through the event bus, only while some Flow trigger asks
-for one), every enabled ``io.kestra.plugin.core.trigger.Flow`` trigger of every other enabled flow is
-checked:
+For each execution state change (terminal ends through ``on_execution_end``; every non-terminal
+transition — RUNNING, PAUSED, RUNNING again after a resume… — from the execution's state history, see
+:meth:`FlowTriggers.notify`), every enabled ``io.kestra.plugin.core.trigger.Flow`` trigger of every other
+enabled flow is checked:
 
 1. the state is in the trigger's ``states`` (default: every terminal state);
 2. every plain condition holds for the upstream execution (ExecutionStatus, ExecutionFlow, …, Not, Or);
@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..bus import Overflow
 from ..flowmodel import ConditionSpec, Flow, TriggerSpec
 from ..model import Execution, format_instant, now, parse_instant
 from ..state import State
@@ -37,9 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("falconet.orchestration.flowtriggers")
 
 TERMINAL = tuple(s.value for s in State if s.is_terminated)
-#: defaults of new evaluators (tests replace them): ``poll`` = seconds between checks for triggers on
-#: non-terminal states
-DEFAULTS: dict[str, Any] = {"poll": 1.0}
+#: terminated executions whose evaluated history length is remembered (a notification arriving after the
+#: end, or a restart, must not evaluate old transitions again)
+ENDED_KEPT = 10_000
 WINDOW_KIND = "multiple-condition"
 
 
@@ -199,10 +198,11 @@ class FlowTriggers:
         self.engine = engine
         self._lock = trio.Lock()              # window records: read-modify-write under this lock
         self._cache: dict[tuple[str, str], tuple[int, Flow | None]] = {}
-        self._seen: dict[str, str] = {}       # execution id -> last non-terminal state reported (bus path)
+        self._pending: dict[str, None] = {}   # executions whose state changed, not yet evaluated (insertion order)
+        self._progress: dict[str, int] = {}   # execution id -> state-history entries already evaluated
+        self._ended: dict[str, int] = {}      # the same for the latest ENDED_KEPT terminated executions
+        self._kick = trio.Event()
         self.fired = 0                        # executions created by flow triggers (for tests and stats)
-        self._wake = trio.Event()
-        self.poll = float(DEFAULTS["poll"])   # seconds between checks for Flow triggers on non-terminal states
 
     #### flows with Flow triggers ########################################################################
 
@@ -222,14 +222,6 @@ class FlowTriggers:
             if cached[1] is not None and not cached[1].disabled:
                 out.append(cached[1])
         return out
-
-    async def wants_non_terminal(self) -> bool:
-        for flow in await self.listening_flows():
-            for t in flow.triggers:
-                if is_flow_trigger(t) and not t.disabled:
-                    if any(s not in TERMINAL for s in t.props.get("states") or ()):
-                        return True
-        return False
 
     #### evaluation ######################################################################################
 
@@ -350,43 +342,85 @@ class FlowTriggers:
         ctx.update(executionId=created["id"], date=format_instant(now()), updatedDate=format_instant(now()))
         await self.engine.store.save_trigger(ctx)
 
-    #### the bus listener (non-terminal states) ##########################################################
+    #### non-terminal states: every transition of the state history ###################################
+
+    def notify(self, ex: Execution) -> None:
+        """The engine published a state of ``ex`` (``engine.watch_execution_state``): queue the execution
+        for :meth:`run`. Never drops: the queue holds execution ids (one entry per execution however many
+        changes), and each is later evaluated from its state history, where every transition is recorded."""
+        self._pending[ex.id] = None
+        self._kick.set()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """While some Flow trigger lists a non-terminal state, follow execution events on the bus and
-        evaluate transitions into non-terminal states (terminal ones come from ``on_execution_end``).
-        Checks every :attr:`poll` seconds whether that is needed (no bus subscription otherwise)."""
+        """Evaluate the Flow triggers listing non-terminal states (RUNNING, PAUSED…) once per matching
+        transition of each watched execution, in the order of its state history, each with
+        ``trigger.state``. Terminal states come from ``on_execution_end`` (after the end is durable)."""
         task_status.started()
         while True:
-            if not await self.wants_non_terminal():
-                self._wake = trio.Event()
-                with trio.move_on_after(self.poll):
-                    await self._wake.wait()
+            if not self._pending:
+                self._kick = trio.Event()
+                await self._kick.wait()
+            batch = list(self._pending)
+            self._pending.clear()
+            try:
+                wanted = await self.non_terminal_states()
+            except Exception:
+                log.exception("cannot list flows for flow triggers")
                 continue
-            with self.engine.bus.subscribe(kinds=("execution",), max_buffer=10_000) as sub:
-                with trio.move_on_after(self.poll * 30):
-                    while True:
-                        try:
-                            event = await sub.receive()
-                        except Overflow:
-                            log.warning("flow-trigger listener dropped events (engine busier than the listener)")
-                            continue
-                        await self._on_event(event)
+            if not wanted:
+                self._progress.clear()
+                self._ended.clear()
+                continue
+            for execution_id in batch:
+                try:
+                    await self._transitions(execution_id, wanted)
+                except Exception:
+                    log.exception("flow triggers on the states of execution %s failed", execution_id)
+
+    async def non_terminal_states(self) -> set[str]:
+        """The non-terminal states some enabled Flow trigger lists."""
+        out: set[str] = set()
+        for flow in await self.listening_flows():
+            for t in flow.triggers:
+                if is_flow_trigger(t) and not t.disabled:
+                    out.update(s for s in t.props.get("states") or () if s not in TERMINAL)
+        return out
+
+    async def wants_non_terminal(self) -> bool:
+        return bool(await self.non_terminal_states())
+
+    async def _transitions(self, execution_id: str, wanted: set[str]) -> None:
+        actor = self.engine.actors.get(execution_id)
+        ex = actor.ex if actor is not None else await self.engine._require(execution_id)
+        histories = list(ex.state.histories)
+        start = self._progress.pop(execution_id, None)
+        if start is None:
+            start = self._ended.pop(execution_id, None)
+        if start is None:
+            start = _after_last_end(histories)
+        for state, _when in histories[start:]:
+            if not state.is_terminated and state.value in wanted:
+                await self.on_state(ex, state)
+        if ex.state.current.is_terminated:  # kept a while for late notifications; a restart continues after
+            self._ended[execution_id] = len(histories)
+            while len(self._ended) > ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
+        else:
+            self._progress[execution_id] = len(histories)
 
     def wake(self) -> None:
-        """Re-check at once whether some Flow trigger needs non-terminal states (after a flow changed)."""
-        self._wake.set()
+        """Kept for callers that changed flows: evaluation needs no wake-up (the flow list is read per batch)."""
+        self._kick.set()
 
-    async def _on_event(self, event: Any) -> None:
-        state = State(event.state)
-        if state.is_terminated:
-            self._seen.pop(event.execution_id, None)
-            return
-        if self._seen.get(event.execution_id) == state.value:
-            return
-        self._seen[event.execution_id] = state.value
-        ex = Execution.from_dict(event.data)
-        await self.on_state(ex, state)
+
+def _after_last_end(histories: list[Any]) -> int:
+    """Where the transitions to evaluate start for an execution never evaluated here: after its last
+    terminal entry other than a final one (a restarted execution), else at the beginning."""
+    end = len(histories) - 1 if histories and histories[-1][0].is_terminated else len(histories)
+    for i in range(end - 1, -1, -1):
+        if histories[i][0].is_terminated:
+            return i + 1
+    return 0
 
 
 __all__ = ["FlowTriggers", "window_bounds", "precondition_matches", "is_flow_trigger"]

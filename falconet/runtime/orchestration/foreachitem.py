@@ -4,7 +4,7 @@ A ForEachItem task run is a sequential flowable with three internal children, ex
 builds them:
 
 - ``<id>_split`` (runnable, :class:`ForEachItemSplit`): streams ``items`` into batch files under its own
-  task storage folder (``rows``, ``bytes`` or round-robin ``partitions``; rows re-joined with
+  task storage folder (``bytes``, else round-robin ``partitions``, else ``rows``; rows re-joined with
   ``separator``) and outputs ``splits``, the URI of a file listing one batch URI per line. Memory does not
   depend on the file size: one line is held at a time.
 - ``<id>_items`` (executable, :class:`ForEachItemExecutable`): one subflow execution per batch, inputs
@@ -34,6 +34,7 @@ import trio
 
 from ..flowmodel import Flow, TaskSpec
 from ..plugin import BOOLEAN, OBJECT, STRING, FlowableTask, Prop, RunnableTask, TaskFailed
+from ..runcontext import to_bool
 from ..state import State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -182,18 +183,20 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def batch_plan(batch: Any) -> tuple[str, int, str]:
-    """(mode, amount, separator) from a rendered ``batch`` map; mode is rows, bytes or partitions."""
+    """(mode, amount, separator) from a rendered ``batch`` map. The first key set wins in the order of
+    ``storage.Split`` and Kestra's ``StorageService.split``: ``bytes``, then ``partitions``, then ``rows``
+    (default 1 row, so ``rows`` only counts when neither of the others is set)."""
     if not isinstance(batch, dict):
         raise TaskFailed("batch must be an object with rows, bytes or partitions")
     separator = batch.get("separator")
     separator = "\n" if separator is None else str(separator)
-    if batch.get("partitions") is not None:
-        return "partitions", _positive_int("partitions", batch["partitions"]), separator
     if batch.get("bytes") is not None:
         size = parse_size(batch["bytes"])
         if size < 1:
             raise TaskFailed(f"Invalid batch bytes '{batch['bytes']}': must be positive")
         return "bytes", size, separator
+    if batch.get("partitions") is not None:
+        return "partitions", _positive_int("partitions", batch["partitions"]), separator
     return "rows", _positive_int("rows", batch.get("rows", 1)), separator
 
 
@@ -334,11 +337,11 @@ class _Iterations:
         return State.SUCCESS
 
 
-def _truthy(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
+def _bool_prop(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
             default: bool) -> bool:
     value = task.props.get(name, default)
     if isinstance(value, str):
-        return engine.renderer.is_truthy(parent._render(tr, task, value))
+        return to_bool(parent._render(tr, task, value))
     return bool(value)
 
 
@@ -352,8 +355,8 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
     from ..actors import SubflowEnded
 
     ex = parent.ex
-    wait = _truthy(engine, parent, tr, task, "wait", True)
-    transmit = _truthy(engine, parent, tr, task, "transmitFailed", True)
+    wait = _bool_prop(engine, parent, tr, task, "wait", True)
+    transmit = _bool_prop(engine, parent, tr, task, "transmitFailed", True)
     base_prefix = engine.storage.task_prefix(ex.namespace, ex.flow_id, ex.id, task.id, tr.id)
     outputs: dict[str, Any] = {"uri": engine.storage.uri(base_prefix)}
     iterations = _Iterations(wait)

@@ -34,21 +34,6 @@ NEW_EXECUTION = "CREATE_NEW_EXECUTION"
 RETRY_AT = "retryAt"
 
 
-def effective_retry(flow: Flow, ex: Execution, tr: TaskRun, task_of: Any) -> RetrySpec | None:
-    """The task's ``retry``, else the nearest flowable ancestor's, else the flow's."""
-    task: TaskSpec | None = task_of(tr)
-    if task is not None and task.retry is not None:
-        return task.retry
-    by_id = {t.id: t for t in ex.task_run_list}
-    cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
-    while cur is not None:
-        parent_task = flow.find_task(cur.task_id)
-        if parent_task is not None and parent_task.retry is not None:
-            return parent_task.retry
-        cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
-    return flow.retry
-
-
 def retry_delay(retry: RetrySpec, attempt_number: int) -> timedelta:
     """The wait before attempt ``attempt_number + 1`` (constant, exponential capped by maxInterval, random)."""
     if retry.type == "exponential":
@@ -99,7 +84,8 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
     for tr in ex.task_run_list:
         if not _is_failed_leaf(ex, tr):
             continue
-        retry = effective_retry(flow, ex, tr, task_of)
+        task = task_of(tr)
+        retry = machine.retry_policy(tr, task) if task is not None else flow.retry
         if retry is None or retry.behavior != NEW_EXECUTION:
             continue
         when = next_execution_date(retry, ex, now())
@@ -137,4 +123,4 @@ async def create_retry_execution(engine: "Engine", ex: Execution, flow: Flow) ->
     return new.to_dict()
 
 
-__all__ = ["retry_state", "create_retry_execution", "next_execution_date", "effective_retry", "retry_delay"]
+__all__ = ["retry_state", "create_retry_execution", "next_execution_date", "retry_delay"]

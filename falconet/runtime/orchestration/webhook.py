@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import IllegalArgument, IllegalState, NotFound
 from ..expressions import ExpressionError
 from ..flowmodel import Flow, TriggerSpec
+from ..runcontext import to_bool
 from ..state import State
 from .context import ConditionContext
 
@@ -46,9 +47,9 @@ def _is_webhook(spec: TriggerSpec) -> bool:
     return spec.type.rsplit(".", 1)[-1] == "Webhook"
 
 
-def _truthy_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
+def _bool_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
     value = spec.props.get(name)
-    return engine.renderer.is_truthy(value) if isinstance(value, str) else bool(value)
+    return to_bool(value)
 
 
 async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
@@ -90,10 +91,10 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
     inputs = engine.renderer.render_value_typed(spec.props.get("inputs") or {}, base)
     doc = await engine.create_execution(namespace, flow_id, trigger=candidate.trigger, labels=list(spec.labels),
                                         inputs=inputs)
-    if _truthy_prop(engine, spec, "returnOutputs"):
+    if _bool_prop(engine, spec, "returnOutputs"):
         final = await engine.wait_for_end(doc["id"])
         return {k: final[k] for k in RESPONSE_FIELDS if k in final} | {"outputs": final.get("outputs") or {}}
-    if _truthy_prop(engine, spec, "wait"):
+    if _bool_prop(engine, spec, "wait"):
         return await engine.wait_for_end(doc["id"])
     return doc
 
