@@ -201,3 +201,24 @@ def test_allowed_paths_come_from_kestras_configuration_key(tmp_path: Path) -> No
     path.write_text("kestra:\n  local-files:\n    allowed-paths: [relative/dir]\n")
     with pytest.raises(ConfigError, match="absolute"):
         load_config(path, environ={})
+
+
+async def test_resume_validation_follows_the_same_rule(http: Any, engine: Any, secret: Path) -> None:
+    created = (await http.post("/api/v1/executions/safety.files/paused")).json()
+    with trio.fail_after(10):
+        while (await engine.get_execution(created["id"]))["state"]["current"] != "PAUSED":
+            await trio.sleep(0.01)
+    messages = []
+    for path in (str(secret), str(secret.with_name("missing.key"))):
+        response = await http.post(f"/api/v1/executions/{created['id']}/resume/validate",
+                                   files={"data": (None, path)})
+        assert response.status_code == 200, response.text
+        messages.append(response.json()["inputs"][0]["errors"][0]["message"].replace(path, "<path>"))
+    assert messages[0] == messages[1] and "Expected an uploaded file" in messages[0]
+    nsfile = engine.storage.put_bytes(b"ns", "/safety/files/_files/r.txt")
+    ok = await http.post(f"/api/v1/executions/{created['id']}/resume/validate",
+                         files={"data": (None, "nsfile:///r.txt")})
+    assert ok.json()["inputs"][0] == {**ok.json()["inputs"][0], "errors": [], "value": nsfile}
+    upload = await http.post(f"/api/v1/executions/{created['id']}/resume/validate", files={"data": ("u.txt", b"u")})
+    assert "/" not in upload.json()["inputs"][0]["value"] and str(engine.config.data_dir) not in upload.text
+    assert secret.read_bytes() == SECRET
