@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -43,6 +44,7 @@ class AttemptEnded:
     state: State
     outputs: dict[str, Any] | None
     final: bool
+    retry_at: datetime | None = None  # not final: when the next attempt starts
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -210,6 +212,8 @@ class ExecutionActor:
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
                 m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))
+                if msg.retry_at is not None:
+                    tr.extra["retryAt"] = msg.retry_at.isoformat()
         elif isinstance(msg, AttemptStarted):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
@@ -257,6 +261,9 @@ class ExecutionActor:
             flowables.next_iteration(m, tr)
         elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
             flowables.retry_subflow_due(m, tr)
+        elif msg.kind == "task-retry" and tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
+            tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
+            m.set_state(tr, State.RESTARTED)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
         from . import flowables
@@ -343,6 +350,8 @@ class ExecutionActor:
 
     async def run(self) -> None:
         """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
+        from . import flowables
+
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -355,6 +364,8 @@ class ExecutionActor:
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
                             nursery.start_soon(self._sla_timer, sla)
                     self._reattach_subflows()
+                    for timer in flowables.restore_timers(self.machine):
+                        nursery.start_soon(self._timer_task, timer)
                 self._advance()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
@@ -508,7 +519,7 @@ class ExecutionActor:
         retry = self.machine.retry_policy(tr, task)
         if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
             retry = None  # handled at the execution level by the engine
-        first_start = now()
+        first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
         try:
             with scope:
                 while True:
@@ -517,7 +528,7 @@ class ExecutionActor:
                     if state is State.FAILED and retry is not None:
                         delay = next_retry_delay(retry, attempt_number, first_start, now())
                         if delay is not None:
-                            await self.send(AttemptEnded(tr.id, state, outputs, final=False))
+                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=now() + delay))
                             await trio.sleep(delay.total_seconds())
                             await self.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()

@@ -539,6 +539,7 @@ class Machine:
     def apply_attempt_start(self, tr: TaskRun) -> None:
         from .model import Attempt, StateHistory
 
+        tr.extra.pop("retryAt", None)
         tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
         self.set_state(tr, State.RUNNING)
 

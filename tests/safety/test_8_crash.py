@@ -350,3 +350,34 @@ def test_reap_kills_recorded_groups_and_never_a_recycled_pid(tmp_path: Path) -> 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+#### Timers are restored: a Pause delay that passed while the server was down resumes at once ################
+
+SHORT_PAUSE = """
+id: short-pause
+namespace: tests.crash
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    delay: PT2S
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+"""
+
+
+def test_a_pause_delay_that_passed_during_the_crash_resumes_at_start_up(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data").start()
+    try:
+        server.flow(SHORT_PAUSE)
+        ex_id = server.execute("short-pause")
+        paused_at = time.monotonic()
+        wait_for(lambda: server.state_is(ex_id, "PAUSED"), "the Pause task")
+        server.crash()
+        server.start()
+        final = wait_for(lambda: server.state_is(ex_id, "SUCCESS", "FAILED"), "the delay to resume the execution")
+        assert time.monotonic() - paused_at >= 2.0
+        assert [t["state"]["current"] for t in final["taskRunList"]] == ["SUCCESS", "SUCCESS"]
+    finally:
+        server.stop()
