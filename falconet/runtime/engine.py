@@ -27,7 +27,7 @@ from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
 from .plugin import load_plugins
-from .recovery import DataDirLock, ProcessRegistry, clean_partial_storage, clean_temp
+from .recovery import DataDirInUse, DataDirLock, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
@@ -56,26 +56,31 @@ class Engine:
     #### lifecycle #######################################################################################
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Open the store, resume unfinished executions, then serve until cancelled."""
+        """Resume unfinished executions, then serve until cancelled. Raises :class:`DataDirInUse` when another
+        live engine owns the data folder (two engines would resume the same executions twice)."""
         from .orchestration import install, run_services
 
-        owner = self._dir_lock.acquire()
+        self.lock_data_dir()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 install(self)
-                if owner:  # scripts of a crashed server die before their task runs are attempted again
-                    await trio.to_thread.run_sync(self.processes.reap)
-                await self._load(recover=owner)
+                # scripts of a crashed server die before their task runs are attempted again
+                await trio.to_thread.run_sync(self.processes.reap)
+                await self._load()
                 await nursery.start(run_services, self)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._dir_lock.release()
 
-    async def _load(self, *, recover: bool = False) -> None:
-        """Resume the executions found unfinished. With ``recover`` (this engine owns the data folder) the
-        temporary files of a previous run are deleted first."""
+    def lock_data_dir(self) -> None:
+        """Own the data folder (see :class:`DataDirLock`) or raise :class:`DataDirInUse`."""
+        if not self._dir_lock.acquire():
+            raise DataDirInUse(self.config.data_dir)
+
+    async def _load(self) -> None:
+        """Delete the temporary files of a previous run, then resume the executions found unfinished."""
         for rec in await self.store.list_flows(include_deleted=False):
             self._latest[(rec.namespace, rec.id)] = rec.revision
         for ns_key in {ns for ns, _ in self._latest}:
@@ -84,11 +89,10 @@ class Engine:
         waiting: list[tuple[Execution, Flow]] = []
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
         _ex_ops.propagate_killing(unfinished)
-        if recover:
-            keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
-                    if "wdState" in tr.extra and not tr.state.current.is_terminated}
-            await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
-            await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
+                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+        await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
+        await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
             if flow is None:
@@ -568,9 +572,15 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     storage = InternalStorage(cfg.storage_dir)
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
-    await st.open()
+    engine = Engine(cfg, st, storage)
     try:
-        engine = Engine(cfg, st, storage)
+        engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        await st.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
             try:
@@ -580,6 +590,7 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     finally:
         with trio.CancelScope(shield=True):
             await st.close()
+        engine._dir_lock.release()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 

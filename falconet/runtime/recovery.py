@@ -33,6 +33,14 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 #### Owning the data folder ##################################################################################
 
+class DataDirInUse(RuntimeError):
+    """Another live engine (a server, ``flow run --data-dir``, an embedder) owns the data folder."""
+
+    def __init__(self, data_dir: Path):
+        super().__init__(f"the data folder {data_dir} is in use by another Falconet process "
+                         f"(lock {data_dir / 'falconet.lock'}); stop it or choose another --data-dir")
+
+
 class DataDirLock:
     """An exclusive, non-blocking ``flock`` on ``<data-dir>/falconet.lock``; the kernel drops it when the
     holder dies, so a lock that can be taken means no live engine uses the folder."""
@@ -42,7 +50,9 @@ class DataDirLock:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> bool:
-        """Take the lock; False when another live process holds it."""
+        """Take the lock (a no-op when this object holds it); False when another live holder has it."""
+        if self._file is not None:
+            return True
         f = open(self.path, "ab")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,10 +18,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import trio
 
 from falconet.runtime.engine import open_engine
-from falconet.runtime.recovery import group_has_live_members
+from falconet.runtime.recovery import DataDirInUse, group_has_live_members
 from falconet.runtime.store.sqlite import SQLiteStore
 
 DEADLINE = 30.0
@@ -311,15 +312,38 @@ def test_acknowledged_changes_survive_a_crash_right_after_the_answer(tmp_path: P
 
 #### One engine owns a data folder ###########################################################################
 
-async def test_a_second_engine_on_the_same_folder_cleans_nothing(tmp_path: Path) -> None:
+async def test_a_second_engine_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     async with open_engine(tmp_path, store="memory") as first:
         leftover = first.temp_root() / "task-in-use"
         leftover.mkdir()
-        async with open_engine(tmp_path, store="memory"):
-            assert leftover.exists()  # the first engine still uses the folder
+        with pytest.raises(DataDirInUse, match="in use by another Falconet process"):
+            async with open_engine(tmp_path, store="memory"):
+                pass
+        assert leftover.exists()  # the first engine still uses the folder: nothing was cleaned
+        await first.create_flow(QUICK)  # and it still works
     async with open_engine(tmp_path, store="memory"):
         assert not leftover.exists()  # nobody did: cleaned at start-up
     assert os.path.exists(tmp_path / "falconet.lock")
+
+
+def test_a_second_server_on_a_locked_folder_exits_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = Server(data).start()
+    try:
+        server.flow(NAP)
+        ex_id = server.execute("nap")
+        wait_for(lambda: server.state_is(ex_id, "RUNNING"), "the nap")
+        second = subprocess.run([sys.executable, "-m", "falconet", "server", "local", "--host", "127.0.0.1",
+                                 "--port", "0", "--data-dir", str(data)],
+                                capture_output=True, timeout=60, cwd=tmp_path)
+        assert second.returncode == 2
+        lines = second.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and "in use by another Falconet process" in lines[0], second.stderr
+        assert second.stdout == b""  # no banner: it never served
+        doc = server.execution(ex_id)  # the first server keeps running its execution, attempted once
+        assert doc["state"]["current"] == "RUNNING" and len(doc["taskRunList"][0]["attempts"]) == 1
+    finally:
+        server.stop()
 
 
 #### A recorded pid is only signalled while it is the recorded process #####################################
