@@ -360,7 +360,7 @@ class ExecutionActor:
                                      cascade=not self.ex.extra.get("noKillCascade"))
                 else:
                     workingdir.recover(self)
-                    for sla in self.flow.sla:
+                    for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
                             nursery.start_soon(self._sla_timer, sla)
                     self._reattach_subflows()
@@ -455,6 +455,11 @@ class ExecutionActor:
             self._persisted_state = state
             if state.is_terminated:  # published by the engine once the end is durable
                 self._dirty = False
+                if not self.machine.after_execution_done():
+                    # the end is written before the afterExecution tasks run: a crash resumes them, never
+                    # the execution's own tasks
+                    self.engine.after_execution.add(self.ex.id)
+                    self.engine.persist(self.ex, publish=False)
                 return
             if len(self.ex.state.histories) != self._published:
                 self._publish_state()
@@ -469,7 +474,7 @@ class ExecutionActor:
     async def _persist_later(self) -> None:
         await trio.sleep(PERSIST_INTERVAL)
         self._persist_scheduled = False
-        if self._dirty and not self.ex.state.current.is_terminated:
+        if self._dirty and (not self.ex.state.current.is_terminated or not self.machine.after_execution_done()):
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
 

@@ -27,7 +27,7 @@ from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
 from .plugin import load_plugins
-from .recovery import DataDirInUse, DataDirLock, ProcessRegistry, clean_partial_storage, clean_temp
+from .recovery import DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
@@ -45,6 +45,7 @@ class Engine:
         self.envs = kestra_envs(config.env_prefix)
         self.actors: dict[str, ExecutionActor] = {}
         self.processes = ProcessRegistry(config.data_dir / "run" / "processes")
+        self.after_execution = Marks(config.data_dir / "run" / "after-execution")  # ended, afterExecution pending
         self._dir_lock = DataDirLock(config.data_dir)
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._latest: dict[tuple[str, str], int] = {}
@@ -93,6 +94,7 @@ class Engine:
                 if "wdState" in tr.extra and not tr.state.current.is_terminated}
         await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
         await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
             if flow is None:
@@ -107,6 +109,17 @@ class Engine:
 
         for ex, flow in sorted(waiting, key=lambda pair: admission_order(pair[0])):
             self._schedule_start(ex, flow)
+
+    async def _after_execution_pending(self, unfinished: set[str]) -> list[Execution]:
+        """Terminated executions whose ``afterExecution`` tasks had not finished when the server stopped."""
+        out = []
+        for execution_id in await trio.to_thread.run_sync(self.after_execution.ids):
+            doc = None if execution_id in unfinished else await self.store.get_execution(execution_id)
+            if doc is not None and State(doc["state"]["current"]).is_terminated:
+                out.append(Execution.from_dict(doc))
+            elif execution_id not in unfinished:
+                self.after_execution.discard(execution_id)
+        return out
 
     def temp_root(self) -> Path:
         path = self.config.data_dir / "tmp"
@@ -257,13 +270,17 @@ class Engine:
             await actor.run()
         finally:
             ex = actor.ex
+            # stopped while afterExecution tasks run: they resume at the next start (not an end yet)
+            ended = ex.state.current.is_terminated and actor.machine.after_execution_done()
             with trio.CancelScope(shield=True):
                 if ex.state.current.is_terminated:
                     await self.store.save_execution(ex.to_dict(private=True))
+            if ended and actor.flow.after_execution:
+                self.after_execution.discard(ex.id)
             if self.actors.get(ex.id) is actor:
                 del self.actors[ex.id]
             actor.finished.set()
-            if ex.state.current.is_terminated:
+            if ended:
                 self.publish_execution(ex)
                 ev = self._ended.pop(ex.id, None)
                 if ev is not None:

@@ -8,6 +8,9 @@
   group is gone. At start-up, groups of a crashed server still alive are killed (SIGKILL) and awaited before
   their task runs are attempted again, so one attempt never runs twice at once. A recorded pid is only
   signalled when the boot id and the start time still match: a recycled pid is never killed.
+- :class:`Marks`: the executions that ended while their ``afterExecution`` tasks still run are marked by an
+  empty file under ``<data-dir>/run/after-execution`` (set before the terminal document is written, removed
+  once the tasks are done); at start-up those executions are loaded again, though terminated.
 - :func:`clean_temp` and :func:`clean_partial_storage`: temporary task folders, partial uploads and the
   hidden temporary siblings of interrupted storage writes are deleted (the directories of WorkingDirectory
   task runs that will resume are kept).
@@ -188,6 +191,34 @@ class ProcessRegistry:
             return leader_start == start
         members = _group_members(pgid)
         return bool(members) and all(m_start >= start for _, m_start in members)
+
+
+#### Executions to resume though terminated #################################################################
+
+class Marks:
+    """A set of execution ids kept as empty files in ``folder`` (ids are the engine's own: letters, digits,
+    ``-`` and ``_``; anything else is refused)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @staticmethod
+    def _valid(execution_id: str) -> bool:
+        return 0 < len(execution_id) <= 64 and all(c.isalnum() or c in "-_" for c in execution_id)
+
+    def add(self, execution_id: str) -> None:
+        if self._valid(execution_id):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / execution_id).touch()
+
+    def discard(self, execution_id: str) -> None:
+        if self._valid(execution_id):
+            (self.folder / execution_id).unlink(missing_ok=True)
+
+    def ids(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir() if self._valid(p.name))
 
 
 #### Temporary files #########################################################################################

@@ -405,3 +405,55 @@ def test_a_pause_delay_that_passed_during_the_crash_resumes_at_start_up(tmp_path
         assert [t["state"]["current"] for t in final["taskRunList"]] == ["SUCCESS", "SUCCESS"]
     finally:
         server.stop()
+
+
+#### afterExecution tasks running at the crash resume after it, once #######################################
+
+def after_execution_flow(gate: Path) -> str:
+    return f"""
+id: after-crash
+namespace: tests.crash
+tasks:
+  - id: main
+    type: io.kestra.plugin.core.debug.Return
+    format: main
+afterExecution:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: first
+  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - echo "pid=$$"
+      - while [ ! -f '{gate}' ]; do sleep 0.02; done
+"""
+
+
+def test_after_execution_tasks_resume_after_a_crash(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    server = Server(tmp_path / "data").start()
+    try:
+        server.flow(after_execution_flow(gate))
+        ex_id = server.execute("after-crash")
+        first = wait_for(lambda: pids_in_logs(server, ex_id), "the afterExecution script")[0]
+        assert server.execution(ex_id)["state"]["current"] == "SUCCESS"
+        server.crash()
+        server.start()
+        pids = wait_for(lambda: pids_in_logs(server, ex_id)[1:] and pids_in_logs(server, ex_id), "a new attempt")
+        assert pids[0] == first and len(pids) == 2 and not group_has_live_members(first)
+        assert server.execution(ex_id)["state"]["current"] == "SUCCESS"  # still ended: nothing of it runs again
+        gate.touch()
+        done = wait_for(lambda: (lambda d: d if d["taskRunList"][-1]["state"]["current"] == "SUCCESS" else None)(
+            server.execution(ex_id)), "the afterExecution script to end")
+        assert [(t["taskId"], len(t["attempts"]), t["state"]["current"]) for t in done["taskRunList"]] == [
+            ("main", 1, "SUCCESS"), ("first", 1, "SUCCESS"), ("script", 2, "SUCCESS")]
+        assert [h["state"] for h in done["state"]["histories"]] == ["CREATED", "RUNNING", "SUCCESS"]
+        assert pids_in_logs(server, ex_id) == pids  # exactly once more: the restart did not start a third
+        server.stop()
+        server.start()  # a clean restart after the end resumes nothing
+        assert not list((tmp_path / "data" / "run" / "after-execution").iterdir())
+        assert pids_in_logs(server, ex_id) == pids
+    finally:
+        server.stop()
