@@ -461,6 +461,10 @@ class ExecutionActor:
                     self.engine.after_execution.add(self.ex.id)
                     self.engine.persist(self.ex, publish=False)
                 return
+        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+            return
             if len(self.ex.state.histories) != self._published:
                 self._publish_state()
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
@@ -527,6 +531,10 @@ class ExecutionActor:
         first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
         try:
             with scope:
+                if self.ex.state.current.is_terminated:
+                    # an afterExecution task starts once the end of the ones before is durable: a crash
+                    # never runs a finished one again
+                    await self.engine.store.flush()
                 while True:
                     attempt_number = len(tr.attempts)
                     state, outputs = await self._one_attempt(tr, task, attempt_number)

@@ -565,15 +565,17 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     """
     import tempfile
 
+    from .recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
     from .store.memory import MemoryStore
 
     cfg = config or Config()
-    tmp: str | None = None
+    tmp: Path | None = None
     if data_dir is not None:
         cfg.data_dir = Path(data_dir)
-    elif config is None:
-        tmp = tempfile.mkdtemp(prefix="falconet-")
-        cfg.data_dir = Path(tmp)
+    elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
+        await trio.to_thread.run_sync(clean_abandoned_temp_dirs)
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        cfg.data_dir = tmp
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     kind = store if store is not None else cfg.store
     if isinstance(kind, Store):

@@ -11,6 +11,9 @@
 - :class:`Marks`: the executions that ended while their ``afterExecution`` tasks still run are marked by an
   empty file under ``<data-dir>/run/after-execution`` (set before the terminal document is written, removed
   once the tasks are done); at start-up those executions are loaded again, though terminated.
+- :func:`private_temp_dir` and :func:`clean_abandoned_temp_dirs`: the folders an engine without a data
+  folder (``flow run``, ``open_engine()``) makes in the system temp dir hold a locked ``falconet.lock``; a
+  folder whose lock can be taken belonged to a process that died, and the next one deletes it.
 - :func:`clean_temp` and :func:`clean_partial_storage`: temporary task folders, partial uploads and the
   hidden temporary siblings of interrupted storage writes are deleted (the directories of WorkingDirectory
   task runs that will resume are kept).
@@ -219,6 +222,54 @@ class Marks:
         if not self.folder.is_dir():
             return []
         return sorted(p.name for p in self.folder.iterdir() if self._valid(p.name))
+
+
+#### Temporary folders in the system temp dir ##############################################################
+
+TEMP_PREFIX = "falconet-"
+LOCK_GRACE = 60.0  # seconds: a lock file younger than this may not be locked yet by its creator
+
+
+def private_temp_dir(prefix: str = TEMP_PREFIX) -> tuple[Path, DataDirLock]:
+    """A new folder in the system temp dir, locked while its creator lives (release, then delete it)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    lock = DataDirLock(path)
+    lock.acquire()
+    return path, lock
+
+
+def clean_abandoned_temp_dirs(root: Path | None = None) -> int:
+    """Delete the ``falconet-*`` folders of ``root`` (the system temp dir) left by dead processes: owned by
+    this user, holding a ``falconet.lock`` older than LOCK_GRACE that nobody holds. Blocking; returns the
+    count."""
+    import tempfile
+
+    root = Path(root or tempfile.gettempdir())
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(root) if e.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            lock_path = Path(entry.path, "falconet.lock")
+            if time.time() - lock_path.lstat().st_mtime < LOCK_GRACE or lock_path.is_symlink():
+                continue
+            lock = DataDirLock(Path(entry.path))
+            if not lock.acquire():
+                continue  # its process is alive
+        except OSError:
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        finally:
+            lock.release()
+    return removed
 
 
 #### Temporary files #########################################################################################

@@ -457,3 +457,58 @@ def test_after_execution_tasks_resume_after_a_crash(tmp_path: Path) -> None:
         assert pids_in_logs(server, ex_id) == pids
     finally:
         server.stop()
+
+
+#### Temporary folders in the system temp dir: those of dead processes are deleted by the next one ##########
+
+def test_abandoned_temp_folders_are_deleted_and_live_ones_kept(tmp_path: Path) -> None:
+    from falconet.runtime.recovery import LOCK_GRACE, DataDirLock, clean_abandoned_temp_dirs
+
+    old = time.time() - LOCK_GRACE - 10
+
+    def folder(name: str, *, lock: bool = True, age: float = old) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "payload").write_text("x")
+        if lock:
+            (path / "falconet.lock").touch()
+            os.utime(path / "falconet.lock", (age, age))
+        return path
+
+    abandoned, held, young = folder("falconet-dead"), folder("falconet-live"), folder("falconet-new", age=time.time())
+    unlocked, foreign = folder("falconet-nolock", lock=False), folder("other-dead")
+    holder = DataDirLock(held)  # another open file description: as good as another process
+    assert holder.acquire()
+    try:
+        assert clean_abandoned_temp_dirs(tmp_path) == 1
+    finally:
+        holder.release()
+    assert not abandoned.exists()
+    assert held.exists() and young.exists() and unlocked.exists() and foreign.exists()
+
+
+def test_a_killed_flow_run_leaves_no_temp_folder_behind(tmp_path: Path) -> None:
+    systmp = tmp_path / "systmp"
+    systmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(systmp))
+    napping = tmp_path / "nap.yaml"
+    napping.write_text(NAP)
+    (tmp_path / "input.txt").write_text("hello")
+    quick = tmp_path / "quick.yaml"
+    quick.write_text(QUICK)
+    run = subprocess.Popen([sys.executable, "-m", "falconet", "flow", "run", str(napping), "--input",
+                            f"f=@{tmp_path / 'input.txt'}"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        left = wait_for(lambda: [p for p in systmp.iterdir() if (p / "falconet.lock").exists()] if len(
+            list(systmp.glob("falconet-*/falconet.lock"))) == 2 else None, "the run's temporary folders")
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert len(left) == 2 and all(p.exists() for p in left)  # the crash left them
+    for lock in systmp.glob("falconet-*/falconet.lock"):
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))  # long ago
+    done = subprocess.run([sys.executable, "-m", "falconet", "flow", "run", str(quick)], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not list(systmp.iterdir())  # the next run deleted them, and its own
