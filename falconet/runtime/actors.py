@@ -461,16 +461,16 @@ class ExecutionActor:
                     self.engine.after_execution.add(self.ex.id)
                     self.engine.persist(self.ex, publish=False)
                 return
-        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
-            self._dirty = False
-            self.engine.persist(self.ex, publish=False)
-            return
             if len(self.ex.state.histories) != self._published:
                 self._publish_state()
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)
                 return
+        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+            return
         if not self._persist_scheduled and self._nursery is not None:
             self._persist_scheduled = True
             self._nursery.start_soon(self._persist_later)
@@ -478,7 +478,7 @@ class ExecutionActor:
     async def _persist_later(self) -> None:
         await trio.sleep(PERSIST_INTERVAL)
         self._persist_scheduled = False
-        if self._dirty and (not self.ex.state.current.is_terminated or not self.machine.after_execution_done()):
+        if self._dirty and not self.ex.state.current.is_terminated:
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
 
