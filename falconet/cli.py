@@ -17,6 +17,7 @@ import trio
 
 from .runtime.config import Config, ConfigError, load_config
 from .runtime.errors import FlowValidationError
+from .runtime.recovery import DataDirInUse
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -201,6 +202,9 @@ def _main(argv: Sequence[str] | None) -> int:
             return 0
     except ConfigError as exc:
         print(f"falconet: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DataDirInUse as exc:
+        print(f"falconet: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"falconet: {exc}", file=sys.stderr)

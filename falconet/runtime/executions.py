@@ -161,12 +161,12 @@ def release_slot(engine: "Engine", flow: Flow) -> None:
 
 
 def prepare_resume(ex: Execution) -> None:
-    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; a Subflow
-    task run waiting for its retry delay starts its next attempt at once."""
+    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; one waiting
+    for its retry delay (RETRYING) stays so until its recorded time (the actor restores its timer)."""
     for tr in ex.task_run_list:
-        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):  # a Subflow waiting for its retry
-            tr.extra["subflowRetryDue"] = True
-            tr.state.set(State.RUNNING)
+        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):
+            tr.extra.pop("dispatched", None)  # re-dispatched when the retry timer fires
+            continue
         if tr.extra.get("dispatched") and not tr.state.current.is_terminated:
             tr.extra.pop("dispatched", None)
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
