@@ -2,13 +2,14 @@
 
 Alias expansion and nesting are bounded while a document is composed (runtime/limits.py), every refusal is
 a 422 naming the line, long sources are parsed on a worker thread (``/ping`` answers meanwhile), and a
-hostile flow already stored neither stalls start-up nor hides the other flows.
+hostile flow already stored neither stalls start-up nor hides the other flows. Requests go through
+hypercorn on a real socket.
 """
 from __future__ import annotations
 
-import json
+import contextlib
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -48,13 +49,15 @@ BOMB = FLOW_HEAD.format(id="bomb") + laughs()
 BOMB_LINE = BOMB.splitlines().index(next(line for line in BOMB.splitlines() if "&f" in line)) + 1
 
 
-async def call(client: Any, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-    response = await client.open(path, method=method, **kw)
-    raw = await response.get_data()
+async def call(http: httpx.AsyncClient, method: str, path: str, *, data: str | None = None,
+               form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """(status, decoded JSON or text) of a request through the real server (``data``: the raw body,
+    ``form``: url-encoded fields)."""
+    response = await http.request(method, path, content=data, data=form, headers=headers)
     try:
-        return response.status_code, json.loads(raw) if raw else None
+        return response.status_code, response.json() if response.content else None
     except ValueError:
-        return response.status_code, raw.decode("utf-8", "replace")
+        return response.status_code, response.text
 
 
 @pytest.fixture
@@ -64,8 +67,17 @@ async def engine(tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-def client(engine: Any) -> Any:
-    return create_app(engine, config=engine.config).test_client()
+async def client(engine: Any, nursery: Any) -> Any:
+    """An httpx client of the engine's app served by hypercorn on a free port (stopped with the test)."""
+    async with served(engine, nursery) as http:
+        yield http
+
+
+@contextlib.asynccontextmanager
+async def served(engine: Any, nursery: Any) -> AsyncIterator[httpx.AsyncClient]:
+    base = (await nursery.start(serve, create_app(engine, config=engine.config), "127.0.0.1", 0))[0]
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        yield http
 
 
 #### Alias expansion ########################################################################################
@@ -242,8 +254,8 @@ async def test_stored_bomb_neither_stalls_start_up_nor_hides_other_flows(tmp_pat
         await eng.create_flow(SCHEDULED)
         await eng.store.save_flow(FlowRecord("safety.yaml", "bomb", 1, BOMB, deleted=False, updated=now()))
     with trio.fail_after(30):
-        async with open_engine(data_dir=tmp_path, store="sqlite") as eng:
-            client = create_app(eng, config=eng.config).test_client()
+        async with open_engine(data_dir=tmp_path, store="sqlite") as eng, trio.open_nursery() as nursery, \
+                served(eng, nursery) as client:
             assert (await call(client, "GET", "/ping"))[0] == 200
             status, body = await call(client, "GET", "/api/v1/flows/safety.yaml/bomb")
             assert status == 422 and "aliases expand to more than" in body["message"]
@@ -254,3 +266,4 @@ async def test_stored_bomb_neither_stalls_start_up_nor_hides_other_flows(tmp_pat
             fixed = BOMB.replace(laughs(), "  x: 1\n")
             status, body = await call(client, "PUT", "/api/v1/flows/safety.yaml/bomb", data=fixed, headers=YAML)
             assert status == 200 and body["revision"] == 2, body
+            nursery.cancel_scope.cancel()
