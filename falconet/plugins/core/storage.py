@@ -22,7 +22,7 @@ import trio
 from ...runtime.errors import IllegalArgument, NotFound
 from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Prop, RunContext, RunnableTask, \
     TaskFailed, register
-from ..ion import from_ion_value
+from ..ion import from_ion_value, simpleion
 from ..scripts.files import glob_match, safe_join, walk_files
 from ...runtime.expressions import is_truthy
 
@@ -291,9 +291,7 @@ class Reverse(RunnableTask):
 #### FilterItems, DeduplicateItems ##########################################################################
 
 def _item_vars(line: str) -> dict[str, Any]:
-    from amazon.ion import simpleion
-
-    value = from_ion_value(simpleion.loads(line))
+    value = from_ion_value(simpleion().loads(line))
     return value if isinstance(value, dict) else {"value": value}
 
 
