@@ -10,7 +10,7 @@ import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import trio
 
@@ -120,8 +120,14 @@ class EngineHooks:
                 raise ExpressionError(
                     f"Unable to read the file '{path}' as it didn't belong to the current execution")
             return path
+        namespace = self._ex.namespace
+        if path.startswith("nsfile://"):
+            # nsfile:///path (this namespace) or nsfile://other.namespace/path, as Kestra's read()
+            rest = path[len("nsfile://"):]
+            authority, _, path = rest.partition("/")
+            namespace = authority or namespace
         # a namespace file
-        return st.uri(st.namespace_files_prefix(self._ex.namespace) + "/" + path.lstrip("/"))
+        return st.uri(st.namespace_files_prefix(namespace) + "/" + path.lstrip("/"))
 
     def read(self, path: str) -> str:
         from .expressions import ExpressionError
@@ -314,6 +320,9 @@ class TaskRunContext:
         path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
         self._temp_dirs.append(path)
         return path
+
+    def track_process(self, pgid: int) -> ContextManager[None]:
+        return self._engine.processes.tracking(pgid, f"{self.execution_id}/{self.task_run_id}")
 
     def cleanup(self) -> None:
         """Remove the attempt's temporary directories (called by the TaskRunActor, also on cancel)."""
