@@ -1,5 +1,9 @@
 """``/logs``: logs of an execution (filters), text download, search, delete. The SSE follow is in ``live.py``.
 
+Falconet extensions for the web UI's log viewer (Kestra's clients never send them): ``GET /logs/{id}``
+also takes ``q`` (a case-insensitive substring of the message) and, with ``page``/``size``, answers one
+page as ``PagedResults``; ``GET /logs/{id}/counts`` answers the number of matching lines per task run.
+
 LogEntry JSON: ``{namespace, flowId, taskId, executionId, taskRunId, attemptNumber, triggerId, timestamp,
 level, thread, message, deleted}`` as the store keeps it.
 """
@@ -9,6 +13,7 @@ from typing import Any, AsyncIterator
 
 from quart import Blueprint, Response, request
 
+from ...runtime.errors import IllegalArgument
 from ...runtime.store.base import LogQuery
 from . import params
 from .common import empty, engine, json_response, paged
@@ -16,6 +21,7 @@ from .common import empty, engine, json_response, paged
 bp = Blueprint("logs", __name__)
 
 DOWNLOAD_PAGE = 2000
+MAX_PAGE_SIZE = 5000
 
 
 def execution_log_query(execution_id: str, args: Any) -> LogQuery:
@@ -26,6 +32,7 @@ def execution_log_query(execution_id: str, args: Any) -> LogQuery:
         task_run_id=params.opt_str(args, "taskRunId"),
         task_id=params.opt_str(args, "taskId"),
         attempt=params.opt_int(args, "attempt", None, minimum=0),
+        q=params.opt_str(args, "q"),
     )
 
 
@@ -57,9 +64,25 @@ async def search_logs() -> Any:
 
 @bp.get("/logs/<execution_id>")
 async def execution_logs(execution_id: str) -> Any:
-    """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra)."""
-    entries, _ = await engine().store.get_logs(execution_log_query(execution_id, request.args))
-    return json_response(entries)
+    """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra);
+    with ``page`` or ``size``, one page of them as ``PagedResults``."""
+    args = request.args
+    query = execution_log_query(execution_id, args)
+    if "page" not in args and "size" not in args:
+        entries, _ = await engine().store.get_logs(query)
+        return json_response(entries)
+    page, size, _sort = params.paging(args, default_size=500)
+    if size > MAX_PAGE_SIZE:
+        raise IllegalArgument(f"size must be at most {MAX_PAGE_SIZE}, got {size}")
+    entries, total = await engine().store.get_logs(LogQuery(**{**query.__dict__, "page": page, "size": size}))
+    return paged(entries, total)
+
+
+@bp.get("/logs/<execution_id>/counts")
+async def execution_log_counts(execution_id: str) -> Any:
+    """``{"counts": {taskRunId: n}}`` of the matching lines (key ``""`` for lines outside any task run)."""
+    counts = await engine().store.count_logs_by_task_run(execution_log_query(execution_id, request.args))
+    return json_response({"counts": {k or "": n for k, n in counts.items()}})
 
 
 @bp.get("/logs/<execution_id>/download")

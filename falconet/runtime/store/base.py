@@ -136,6 +136,11 @@ class Store(abc.ABC):
         """Matching LogEntry dicts in timestamp order, and the total count."""
 
     @abc.abstractmethod
+    async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
+        """Number of matching lines per ``taskRunId`` (``None`` for lines outside any task run);
+        ``page`` and ``size`` are ignored."""
+
+    @abc.abstractmethod
     async def delete_logs(self, query: LogQuery) -> int: ...
 
     @abc.abstractmethod

@@ -9,6 +9,7 @@ has changed nothing; once past it, the operation runs to completion without yiel
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -223,6 +224,11 @@ class MemoryStore(Store):
             lo = ((query.page or 1) - 1) * size
             hits = hits[lo:lo + size]
         return [json.loads(r.entry_json) for _, r in hits], total
+
+    async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
+        await self._enter()
+        match = self._log_matches(query)
+        return dict(Counter(r.task_run_id for _, r in self._logs if match(r)))
 
     async def delete_logs(self, query: LogQuery) -> int:
         await self._enter()
