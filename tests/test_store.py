@@ -279,6 +279,8 @@ async def test_log_counts_by_task_run(store):
         "tr1": 1, "tr2": 1, None: 1}
     assert await store.count_logs_by_task_run(LogQuery(execution_id="e1", q="ENG")) == {None: 1}
     assert await store.count_logs_by_task_run(LogQuery(execution_id="nope")) == {}
+    rows, total = await store.get_logs(LogQuery(execution_id="e1", outside_task_runs=True))
+    assert [r["message"] for r in rows] == ["engine"] and total == 1
 
 
 async def test_invalid_log_batch_is_rejected_whole(store):

@@ -154,6 +154,8 @@ async def test_execution_log_pages_text_filter_and_counts(api, engine):
     assert page["total"] == 200 and [e["message"] for e in page["results"]] == [f"line {i}" for i in range(0, 30, 6)]
     status, hits = await api.call("GET", "/api/v1/logs/big1?q=ENGINE")
     assert [e["message"] for e in hits] == ["Engine failure"]
+    status, page = await api.call("GET", "/api/v1/logs/big1?outsideTaskRuns=true&page=1&size=10")
+    assert page["total"] == 1 and page["results"][0]["message"] == "Engine failure"
     status, counts = await api.call("GET", "/api/v1/logs/big1/counts?minLevel=INFO")
     assert status == 200 and counts == {"counts": {"tr0": 200, "tr1": 200, "": 1}}
     status, counts = await api.call("GET", "/api/v1/logs/unknown/counts")

@@ -1,7 +1,8 @@
 """``/logs``: logs of an execution (filters), text download, search, delete. The SSE follow is in ``live.py``.
 
 Falconet extensions for the web UI's log viewer (Kestra's clients never send them): ``GET /logs/{id}``
-also takes ``q`` (a case-insensitive substring of the message) and, with ``page``/``size``, answers one
+also takes ``q`` (a case-insensitive substring of the message), ``outsideTaskRuns=true`` (only the lines
+of no task run) and, with ``page``/``size``, answers one
 page as ``PagedResults``; ``GET /logs/{id}/counts`` answers the number of matching lines per task run.
 
 LogEntry JSON: ``{namespace, flowId, taskId, executionId, taskRunId, attemptNumber, triggerId, timestamp,
@@ -33,6 +34,7 @@ def execution_log_query(execution_id: str, args: Any) -> LogQuery:
         task_id=params.opt_str(args, "taskId"),
         attempt=params.opt_int(args, "attempt", None, minimum=0),
         q=params.opt_str(args, "q"),
+        outside_task_runs=params.opt_bool(args, "outsideTaskRuns", False),
     )
 
 

@@ -241,6 +241,8 @@ def log_where(query: LogQuery) -> Where:
         v = getattr(query, attr)
         if v is not None:
             w.add(f"{col} = ?", v)
+    if query.outside_task_runs:
+        w.add("task_run_id IS NULL")
     if query.min_level is not None:
         w.add("level >= ?", level_value(query.min_level))
     if query.start_date is not None:

@@ -55,6 +55,7 @@ class LogQuery:
     flow_id: str | None = None
     task_id: str | None = None
     task_run_id: str | None = None
+    outside_task_runs: bool = False         # only lines of no task run (the execution's own)
     attempt: int | None = None
     trigger_id: str | None = None
     min_level: str | None = None            # TRACE < DEBUG < INFO < WARN < ERROR

@@ -205,6 +205,7 @@ class MemoryStore(Store):
                     and (query.flow_id is None or r.flow_id == query.flow_id)
                     and (query.task_id is None or r.task_id == query.task_id)
                     and (query.task_run_id is None or r.task_run_id == query.task_run_id)
+                    and not (query.outside_task_runs and r.task_run_id is not None)
                     and (query.attempt is None or r.attempt == query.attempt)
                     and (query.trigger_id is None or r.trigger_id == query.trigger_id)
                     and (min_level is None or r.level >= min_level)
