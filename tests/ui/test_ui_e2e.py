@@ -99,7 +99,7 @@ def test_hello_world_from_the_editor_to_success_and_logs(page: Any, server_url: 
     expect(page).to_have_url(re.compile(r"/logs$"))
     logs = page.get_by_role("log")
     expect(logs).to_contain_text(greeting)
-    expect(logs.locator("details.log-group summary").first).to_contain_text("hello")
+    expect(logs.locator(".vlog-head").first).to_contain_text("hello")
     page.get_by_label("Minimum level").select_option("ERROR")
     expect(logs).not_to_contain_text(greeting)
     page.get_by_label("Minimum level").select_option("TRACE")
