@@ -9,7 +9,7 @@ import { createDocPanel } from '../plugindocs.js';
 import { renderTopology } from '../topology.js';
 import { renderDiff } from '../diff.js';
 import { openExecuteDialog } from '../execute.js';
-import { navigate } from '../main.js';
+import { navigate, setLeaveGuard } from '../main.js';
 import { renderExecutionsList } from './executions.js';
 
 const NEW_FLOW = `id: my_flow
@@ -217,6 +217,7 @@ export function render(root, params) {
     });
   }
 
+  cleanups.push(setLeaveGuard(() => (editor.value !== savedSource ? 'This flow has unsaved changes. Leave the editor and lose them?' : null)));
   const beforeUnload = (e) => { if (editor.value !== savedSource) { e.preventDefault(); e.returnValue = ''; } };
   window.addEventListener('beforeunload', beforeUnload);
   return () => { alive = false; window.removeEventListener('beforeunload', beforeUnload); cleanups.forEach((c) => c()); };
