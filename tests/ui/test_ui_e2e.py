@@ -373,12 +373,14 @@ def test_execute_form_has_a_fitting_control_per_input_type(page: Any, server_url
     page.get_by_role("button", name="Execute").click()
     d = page.get_by_role("dialog")
     expect(d.get_by_label("Your name (name)")).to_have_value("Ada")
-    expectations = {"count": "number", "ratio": "number", "enabled": "checkbox", "when": "datetime-local", "day": "date",
+    expectations = {"count": "number", "ratio": "number", "when": "datetime-local", "day": "date",
                     "at": "time", "wait": "text", "upload": "file", "link": "text", "token": "password", "mail": "email"}
     for input_id, control_type in expectations.items():
         expect(d.get_by_label(re.compile(rf"^{input_id}\b"))).to_have_attribute("type", control_type)
     expect(d.get_by_label("count")).to_have_value("3")
-    expect(d.get_by_label("enabled")).to_be_checked()
+    enabled = d.get_by_role("group", name=re.compile("enabled"))
+    expect(enabled.get_by_role("radio", name="True")).to_be_checked()
+    expect(enabled.get_by_role("radio")).to_have_count(3)
     for input_id in ("payload", "config", "numbers"):
         assert d.get_by_label(input_id).evaluate("e => e.tagName") == "TEXTAREA"
     expect(d.get_by_label("mode")).to_have_value("simple")

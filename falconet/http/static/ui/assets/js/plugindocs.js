@@ -18,17 +18,32 @@ export function loadPluginDoc(type) {
   return cache.get(type);
 }
 
+let known = null;
+
+/** Every type name the server documents (canonical names and aliases), read once from GET /plugins. */
+export function knownPluginTypes() {
+  if (!known) {
+    known = getJson('/plugins').then((groups) => new Set((groups || []).flatMap((g) =>
+      [...(g.tasks || []), ...(g.triggers || []), ...(g.conditions || []), ...(g.aliases || [])])));
+    known.catch(() => { known = null; });
+  }
+  return known;
+}
+
 /** A URL of the documentation page of a type. */
 export const uiLinkPlugin = (type) => `/ui/plugins/${enc(type)}`;
 
 //// Text
 
-/** Text with `code` spans as <code>, paragraphs split on blank lines. */
+/** Nodes of one line of Markdown-ish text: `code` spans as <code>, **bold** as <strong>; the rest as text. */
+export function inlineText(text) {
+  return String(text ?? '').split(/`([^`]+)`/).flatMap((s, i) => (i % 2 ? [h('code', null, s)]
+    : s.split(/\*\*([^*]+)\*\*/).map((t, j) => (j % 2 ? h('strong', null, t) : t))));
+}
+
+/** Text with inline Markdown (see inlineText), paragraphs split on blank lines. */
 export function richText(text, tag = 'p') {
-  return String(text || '').split(/\n\s*\n/).filter((s) => s.trim()).map((para) => {
-    const parts = para.split(/`([^`]+)`/).map((s, i) => (i % 2 ? h('code', null, s) : s));
-    return h(tag, null, parts);
-  });
+  return String(text || '').split(/\n\s*\n/).filter((s) => s.trim()).map((para) => h(tag, null, inlineText(para)));
 }
 
 const REF_NAMES = { 'tasks.Task': 'task', 'conditions.Condition': 'condition', 'flows.Input': 'input' };
@@ -238,6 +253,10 @@ export function createDocPanel(textarea) {
     }
     replace(body, h('p', { class: 'loading' }, `Loading ${type}…`));
     try {
+      // a half-typed name is not asked for: only the types the catalogue lists are
+      const types = await knownPluginTypes();
+      if (my !== seq) return;
+      if (!types.has(type)) { replace(body, h('p', { class: 'muted' }, 'No plugin named ', h('code', null, type), '.')); return; }
       const doc = await loadPluginDoc(type);
       if (my === seq) replace(body, renderPluginDoc(doc, { compact: true, headingLevel: 2 }));
     } catch (e) {

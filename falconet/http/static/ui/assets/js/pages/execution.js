@@ -533,6 +533,7 @@ export function render(root, params) {
         if (s === 'live') setLive('live', 'live');
         else if (s === 'ended') setLive('ended', 'final');
         else if (s === 'reconnecting') setLive('reconnecting', 'reconnecting…');
+        else if (s === 'offline') setLive('offline', 'offline — reconnects when the network is back');
         else if (s === 'unavailable') { setLive('unavailable', 'live updates unavailable — polling'); startPolling(); }
         else if (s === 'connecting') setLive('connecting', 'connecting…');
       },
