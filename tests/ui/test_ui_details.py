@@ -218,3 +218,75 @@ def test_on_a_phone_gantt_names_are_whole_and_results_stay_in_view(phone_page: A
     expect(page.get_by_label("Namespace")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile(r"^Filters"))).to_have_text("Filters (1)")
     shot(page, "phone-executions-filters")
+
+
+#### 11. execution topology, theme toggle ###################################################################
+
+TOPO_FLOW = """id: {fid}
+namespace: company.team
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT2S
+  - id: branches
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: left
+        type: io.kestra.plugin.core.log.Log
+        message: left
+      - id: right
+        type: io.kestra.plugin.core.log.Log
+        message: right
+"""
+
+
+def test_execution_topology_shows_live_task_states(page: Any, server_url: str, api: Api) -> None:
+    fid = f"topo_{uuid.uuid4().hex[:6]}"
+    api.put_flow(TOPO_FLOW.format(fid=fid))
+    ex = api.execute("company.team", fid)
+    page.goto(f"{server_url}/ui/executions/company.team/{fid}/{ex['id']}")
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("tab", name="Topology").click()
+    expect(page).to_have_url(re.compile(r"/topology$"))
+    topo = page.get_by_role("region", name="Execution topology")
+    wait = topo.locator("[data-task=wait]")
+    expect(wait).to_have_attribute("data-state", "RUNNING", timeout=LONG)
+    expect(topo.locator("[data-task=left] .tstate")).to_have_text("not run")
+    shot(page, "execution-topology-running")
+    expect(wait).to_have_attribute("data-state", "SUCCESS", timeout=LONG)
+    expect(topo.locator("[data-task=left]")).to_have_attribute("data-state", "SUCCESS", timeout=LONG)
+    expect(topo.locator("[data-task=branches] > .tstate")).to_have_text("SUCCESS")
+    assert page.evaluate("window.__sameDocument") is True  # live, without a reload
+    shot(page, "execution-topology-done")
+
+
+def test_theme_toggle_light_dark_system(browser: Any, server_url: str, request: Any) -> None:
+    from .conftest import _new_page
+
+    gen = _new_page(browser, request, color_scheme="dark")
+    page = next(gen)
+    try:
+        page.goto(f"{server_url}/ui/flows")
+        picker = page.get_by_label("Colour theme")
+        expect(picker).to_have_value("system")
+        bg = lambda: page.evaluate("getComputedStyle(document.body).backgroundColor")  # noqa: E731
+        dark_bg = bg()
+        picker.select_option("light")
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        assert bg() != dark_bg
+        light_bg = bg()
+        picker.select_option("dark")
+        assert bg() == dark_bg
+        # the choice survives a reload and applies before the first paint
+        page.reload()
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        expect(page.get_by_label("Colour theme")).to_have_value("dark")
+        page.get_by_label("Colour theme").select_option("light")
+        page.reload()
+        assert bg() == light_bg
+        page.get_by_label("Colour theme").select_option("system")
+        expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile("."))
+        assert page.evaluate("localStorage.getItem('falconet.theme')") is None and bg() == dark_bg
+        shot(page, "theme-system-dark")
+    finally:
+        next(gen, None)

@@ -4,6 +4,7 @@
 //   /ui/plugins, /ui/plugins/{type}
 import { h, replace, emptyState } from './util.js';
 import { confirmDialog } from './components.js';
+import { themePicker } from './theme.js';
 
 const routes = [
   { re: /^\/ui\/?$/, redirect: '/ui/flows' },
@@ -95,6 +96,8 @@ document.addEventListener('click', (e) => {
   const main = document.getElementById('main');
   if (main) main.focus({ preventScroll: true });
 });
+
+document.querySelector('.topbar')?.appendChild(themePicker());
 
 window.addEventListener('popstate', () => {
   if (leaveGuard && leaveGuard()) { // Back/Forward: stay on this page until the user agrees to leave

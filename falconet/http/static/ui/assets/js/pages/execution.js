@@ -7,7 +7,7 @@ import {
 import { api, getJson, openSocket, enc, API, ApiError } from '../api.js';
 import { tabs, toast, openDialog, confirmDialog } from '../components.js';
 import { createInputsForm } from '../inputs-form.js';
-import { findTask } from '../topology.js';
+import { findTask, renderTopology, paintTopology } from '../topology.js';
 import { navigate } from '../main.js';
 import { executionPageUrl } from '../execute.js';
 import { createLogView } from '../logview.js';
@@ -51,7 +51,7 @@ export function render(root, params) {
       h('h1', { class: 'mono' }, id), badge, durationEl, liveEl, h('span', { class: 'spacer' }),
       h('div', { class: 'toolbar', style: { margin: 0 }, role: 'toolbar', 'aria-label': 'Execution actions' }, Object.values(actions))));
 
-  const tabItems = [{ id: 'overview', label: 'Overview' }, { id: 'gantt', label: 'Gantt' }, { id: 'logs', label: 'Logs' },
+  const tabItems = [{ id: 'overview', label: 'Overview' }, { id: 'gantt', label: 'Gantt' }, { id: 'topology', label: 'Topology' }, { id: 'logs', label: 'Logs' },
     { id: 'outputs', label: 'Outputs' }, { id: 'metrics', label: 'Metrics' }];
   const tabsCtl = tabs(tabItems, params.tab || 'overview', (tab, user) => {
     if (user) navigate(`${execLink(params.namespace, params.flowId, id)}${tab === 'overview' ? '' : '/' + tab}`, { replace: true, silent: true });
@@ -111,6 +111,7 @@ export function render(root, params) {
     if (t !== 'logs' && logView) { logView.destroy(); logView = null; }
     if (t === 'overview') replace(panel, overview());
     else if (t === 'gantt') redrawGantt();
+    else if (t === 'topology') { if (changed || !topoEl) drawTopology(); else paintTopology(topoEl, execution.taskRunList); }
     else if (t === 'logs') { if (changed || !logView) drawLogs(); else logView.refreshTitles(); }
     else if (t === 'outputs') { if (changed || outputsKey() !== lastOutputsKey) drawOutputs(); }
     else if (t === 'metrics') { if (changed || !metricsLoaded) drawMetrics(); }
@@ -242,6 +243,22 @@ export function render(root, params) {
     }
     return h('div', null, h('div', { class: 'gantt', role: 'list', 'aria-label': 'Gantt chart of task runs' }, rows),
       h('p', { class: 'muted', style: { fontSize: '12px' } }, 'Select a task run for its details, logs and replay.'));
+  }
+
+  //// Topology: the flow at the execution's revision, each task showing its live state
+
+  let topoEl = null;
+  async function drawTopology() {
+    topoEl = null;
+    const panel = tabsCtl.panel;
+    replace(panel, h('p', { class: 'loading' }, 'Loading the flow…'));
+    let flow;
+    try { flow = await loadFlowDef(); } catch (e) { if (tabsCtl.active === 'topology') replace(panel, errorBox(e, 'Could not load the flow')); return; }
+    if (!alive || tabsCtl.active !== 'topology') return;
+    topoEl = renderTopology(flow);
+    topoEl.setAttribute('aria-label', 'Execution topology');
+    paintTopology(topoEl, execution.taskRunList);
+    replace(panel, topoEl, h('p', { class: 'muted', style: { fontSize: '12px' } }, 'Each task shows the state of its task runs, live.'));
   }
 
   //// Logs
