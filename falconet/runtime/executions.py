@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import trio
+
 from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
@@ -20,13 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
 CORRELATION = "system.correlationId"
+FROM = "system.from"          # Kestra 1.x: where an execution came from (``api``, ``trigger``, ``ui``…)
+#: trigger types of executions started by a flowable task: no ``system.from`` (Kestra sets none on them)
+_TASK_TRIGGERS = (".flow.Subflow", ".flow.ForEachItem", ".flow.Flow")
 
 
 #### creation ###############################################################################################
 
 def check_labels(labels: Sequence[tuple[str, str]]) -> None:
     for key, _ in labels:
-        if key.startswith("system.") and key != CORRELATION:
+        if key.startswith("system.") and key not in (CORRELATION, FROM):
             raise IllegalArgument(f"System labels can only be set by Kestra itself, offending label: {key}")
 
 
@@ -42,6 +47,8 @@ def new_execution(engine: "Engine", flow: Flow, *, labels: Sequence[tuple[str, s
             merged[lb["key"]] = lb["value"]
     for key, value in list(parent_labels) + list(labels):
         merged[key] = value
+    if trigger is not None and not str(trigger.get("type", "")).endswith(_TASK_TRIGGERS):
+        merged.setdefault(FROM, "trigger")
     merged.setdefault(CORRELATION, ex.id)
     ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
     return ex
@@ -138,6 +145,34 @@ def prepare_resume(ex: Execution) -> None:
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
                 tr.attempts[-1].state.set(State.FAILED)
             tr.state.set(State.RESTARTED)
+
+
+def parent_execution_id(ex: Execution) -> str | None:
+    """The execution that started ``ex`` with a Subflow/ForEachItem task (Flow triggers and replays make
+    related executions, not children)."""
+    trigger = ex.trigger or {}
+    if ".trigger." in str(trigger.get("type", "")):
+        return None
+    return (trigger.get("variables") or {}).get("executionId")
+
+
+def propagate_killing(unfinished: Sequence[Execution]) -> None:
+    """At start-up: an execution found KILLING finishes its kill, and so do (unless it was killed without
+    cascade) the unfinished executions it started, transitively — they are moved to KILLING here, before
+    any of them resumes a task run."""
+    children: dict[str, list[Execution]] = {}
+    for ex in unfinished:
+        parent = parent_execution_id(ex)
+        if parent:
+            children.setdefault(parent, []).append(ex)
+    todo = [ex for ex in unfinished if ex.state.current is State.KILLING]
+    while todo:
+        ex = todo.pop()
+        if ex.extra.get("noKillCascade"):
+            continue
+        for child in children.get(ex.id, ()):
+            if child.state.set(State.KILLING):
+                todo.append(child)
 
 
 async def after_end(engine: "Engine", ex: Execution, flow: Flow) -> None:
@@ -281,11 +316,16 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     labels = [lb for lb in ex.labels if lb["key"] != "system.restarted"]
     ex.labels = labels + [{"key": "system.restarted", "value": "true"}]
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
 
-async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None) -> dict[str, Any]:
+async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None,
+                 inputs: Mapping[str, Any] | None = None,
+                 files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+    """A new execution replaying ``execution_id`` (from ``task_run_id`` when given); with ``inputs``
+    (Kestra's ``replay-with-inputs``) its inputs are typed afresh from those instead of copied."""
     await engine.settle(execution_id)
     src = await engine._require(execution_id)
     if execution_id in engine.actors:
@@ -299,6 +339,8 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
                     original_id=src.original_id)
     new.metadata = {"attemptNumber": int(src.metadata.get("attemptNumber", 1)) + 1,
                     "originalCreatedDate": src.metadata.get("originalCreatedDate")}
+    if inputs is not None:
+        new.inputs = resolve_execution_inputs(engine, flow, new, inputs, files or {})
     if task_run_id is not None:
         target = src.find_task_run(task_run_id)
         if target is None:
@@ -329,6 +371,7 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
         new.state = src.state.copy()
         new.state.set(State.RESTARTED)
     await engine.store.save_execution(new.to_dict(private=True))
+    engine.publish_execution(new)
     engine._start_actor(new, flow)
     return new.to_dict()
 
@@ -388,7 +431,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if actor is not None and tr.state.current is State.PAUSED:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     tr.state.set(target)
     for a in _ancestors(ex, tr):
@@ -398,6 +441,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if flow is None:
         raise NotFound("Flow not found")
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
@@ -430,7 +474,7 @@ async def force_run(engine: "Engine", execution_id: str) -> dict[str, Any]:
     if ex.state.current is State.PAUSED and actor is not None:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     if ex.state.current is State.CREATED and actor is None:
         flow = await engine.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
