@@ -24,15 +24,14 @@ from typing import Any
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from .api import (executions, executions_bulk, executions_views, files, flows, flows_more, kv, live, logs, metrics,
-                  misc, openapi, triggers, triggers_bulk)
+from .api import (executions, executions_bulk, executions_views, extras, files, flows, flows_more, kv, live, logs,
+                  metrics, misc, namespaces, openapi, plugins, stats, triggers, triggers_bulk)
 from .api.common import EXTENSION, AppState
 from .errors import error_response, response_for_exception
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
-API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp,
-                  executions_bulk.bp, executions_views.bp, flows_more.bp,
-                  triggers_bulk.bp)
+API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,
+                  stats.bp, extras.bp, live.bp, executions_bulk.bp, executions_views.bp, flows_more.bp, triggers_bulk.bp)
 OPEN_PATHS = ("/ping", "/health", "/api/v1/configs")
 OPEN_PREFIXES = ("/health/", "/api/v1/executions/webhook/", "/api/v1/main/executions/webhook/")
 REALM = 'Basic realm="Falconet"'
