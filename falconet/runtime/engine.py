@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -52,6 +53,14 @@ class Engine:
         self._ended: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
         self._flow_lock = trio.Lock()
+
+    @functools.cached_property
+    def local_files_roots(self) -> tuple[Path, ...]:
+        """``kestra.local-files.allowed-paths``, resolved: the only places ``file:///`` FILE inputs may
+        name (none by default)."""
+        from .fileinputs import allowed_roots
+
+        return allowed_roots(getattr(self.config, "local_files_allowed_paths", ()))
 
     #### lifecycle #######################################################################################
 
@@ -212,7 +221,12 @@ class Engine:
                                labels: Sequence[tuple[str, str]] = (), revision: int | None = None,
                                schedule_date: datetime | None = None, trigger: dict[str, Any] | None = None,
                                parent_labels: Sequence[tuple[str, str]] = (), start: bool = True) -> dict[str, Any]:
-        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return."""
+        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return.
+
+        ``files`` maps FILE input ids to ``(file name, local path)`` of files the caller created for this
+        call: they are *moved* into storage. Every other FILE value is a string checked by
+        :mod:`.fileinputs` (``kestra:///`` of the namespace, ``nsfile:///``, allowed ``file:///``) —
+        never a path."""
         flow = await self.get_flow(namespace, flow_id, revision)
         if flow is None:
             raise NotFound("Requested Flow is not found." if revision is None

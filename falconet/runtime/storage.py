@@ -196,6 +196,17 @@ class InternalStorage:
         prefix = self._parts(prefix_path, from_uri=None)
         return parts[: len(prefix)] == prefix
 
+    def in_namespace(self, uri: str, namespace: str) -> bool:
+        """True when ``uri`` names something in ``namespace``'s own storage: an execution's files
+        (``/{ns}/{flowId}/executions/…``) or its namespace files (``/{ns}/_files/…``) — not a child
+        namespace's. Raises InvalidStoragePath for a malformed URI."""
+        parts = self._parts(uri, from_uri=True)
+        ns = namespace_path(namespace).split("/")
+        n = len(ns)
+        if parts[:n] != ns or len(parts) < n + 2:
+            return False
+        return parts[n] == "_files" or (len(parts) > n + 2 and parts[n + 1] == "executions")
+
     # -- writing --------------------------------------------------------------------------------------
 
     def open_write(self, dest_path: str) -> BinaryIO:

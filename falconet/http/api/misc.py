@@ -8,7 +8,7 @@ from typing import Any
 from quart import Blueprint, Response
 
 from ... import __version__
-from .common import json_response, state
+from .common import json_response, open_route, state
 
 root_bp = Blueprint("root", __name__)
 
@@ -18,6 +18,7 @@ PREVIEW = {"initial": 100, "max": 5000}
 #### Open endpoints #########################################################################################
 
 @root_bp.get("/ping")
+@open_route
 async def ping() -> Any:
     return Response("pong", status=200, content_type="text/plain")
 
@@ -25,11 +26,13 @@ async def ping() -> Any:
 @root_bp.get("/health")
 @root_bp.get("/health/liveness")
 @root_bp.get("/health/readiness")
+@open_route
 async def health() -> Any:
     return json_response({"name": "falconet", "status": "UP"})
 
 
 @root_bp.get("/api/v1/configs")
+@open_route
 async def configs() -> Any:
     """What Kestra's UI reads at start-up (``isBasicAuthEnabled``, ``preview``, …)."""
     config = state().config
