@@ -13,3 +13,23 @@ def test_ion_booleans_are_booleans():
 
 def test_from_ion_function_keeps_booleans():
     assert Renderer().render_typed("{{ fromIon('{ok: true}').ok }}", {}) is True
+
+
+def test_without_the_ion_extra_ion_files_fail_with_the_install_hint():
+    """The base install has no amazon.ion (it drags numpy in): Ion features name the extra to install."""
+    import subprocess
+    import sys
+
+    script = """
+import io, sys
+sys.modules["amazon"] = None          # as if the 'ion' extra were not installed
+from falconet.runtime.errors import IllegalArgument
+from falconet.runtime.ionfiles import read_ion_rows
+try:
+    list(read_ion_rows(io.StringIO("{a: 1}")))
+except IllegalArgument as exc:
+    print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'falconet[ion]'" in out.stdout

@@ -8,8 +8,9 @@ import pytest
 
 from falconet.runtime import plugin as P
 from falconet.runtime.flowparse.tasks import COMMON_TRIGGER_PROPS
-from falconet.runtime.plugindocs import (CONDITION_REF, DRAFT_07, INPUT_REF, TASK_REF, plugin_doc, plugin_group,
-                                         plugin_kind, plugin_markdown, plugin_schema, prop_schema)
+from falconet.runtime.flows import validate_flow_source
+from falconet.runtime.plugindocs import (CONDITION_REF, DRAFT_07, INPUT_REF, TASK_REF, example_code, plugin_doc,
+                                         plugin_group, plugin_kind, plugin_markdown, plugin_schema, prop_schema)
 
 REGISTRY = P.load_plugins()
 ALL_TYPES = sorted(REGISTRY.canonical())
@@ -38,7 +39,8 @@ def test_every_registered_type_has_a_draft_07_document(type_name: str) -> None:
     json.dumps(doc)  # JSON-able as a whole
     assert doc["type"] == type_name and doc["kind"] in ("tasks", "triggers", "conditions")
     assert doc["markdown"].startswith(f"# {type_name}\n")
-    assert doc["schema"]["outputs"] == {}
+    outputs = doc["schema"]["outputs"]
+    assert outputs == {} if not cls.outputs else set(outputs["properties"]) == set(cls.outputs)
     schema = doc["schema"]["properties"]
     assert schema["$schema"] == DRAFT_07 and schema["type"] == "object"
     assert schema["title"] and isinstance(schema["properties"], dict)
@@ -146,3 +148,54 @@ def test_groups() -> None:
     assert plugin_group("io.kestra.plugin.core.log.Log") == "io.kestra.plugin.core"
     assert plugin_group("io.kestra.plugin.scripts.shell.Commands") == "io.kestra.plugin.scripts"
     assert plugin_group("com.example.Task") == "com.example"
+
+
+#### examples, outputs and metrics (issue 14.10) ###########################################################
+
+def _example_flow(cls: type[P.Plugin], example: P.Example) -> str:
+    """A whole flow holding a task-level example (a full one is its own flow)."""
+    if example.full:
+        return example.code
+    body = "\n".join("    " + line for line in example_code(cls, example).splitlines())
+    body = body.replace('    id: "', '  - id: "', 1)
+    kind = plugin_kind(cls)
+    log = "  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    if kind == "triggers":
+        return f"id: example\nnamespace: company.team\ntasks:\n{log}triggers:\n{body}\n"
+    if kind == "conditions":
+        return (f"id: example\nnamespace: company.team\ntasks:\n{log}triggers:\n  - id: t\n"
+                f"    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n" + body.replace("\n", "\n    ") + "\n")
+    return f"id: example\nnamespace: company.team\ntasks:\n{body}\n"
+
+
+BUILT_IN = [t for t in ALL_TYPES if REGISTRY.get(t).__module__.startswith("falconet.plugins.")]
+
+
+@pytest.mark.parametrize("type_name", BUILT_IN)
+def test_every_built_in_type_documents_examples_that_validate(type_name: str) -> None:
+    cls = REGISTRY.get(type_name)
+    assert cls.examples, f"{type_name} has no example"
+    for example in cls.examples:
+        source = _example_flow(cls, example)
+        assert type_name in source
+        results = validate_flow_source(source, registry=REGISTRY)
+        assert "constraints" not in results[0], (example.title, source, results[0].get("constraints"))
+    doc = plugin_doc(cls)
+    assert [e["title"] for e in doc["schema"]["properties"]["$examples"]] == [e.title for e in cls.examples]
+    assert "## Examples" in doc["markdown"] and f"> {cls.examples[0].title}" in doc["markdown"]
+
+
+def test_outputs_and_metrics_read_like_kestra() -> None:
+    doc = plugin_doc(REGISTRY.get("io.kestra.plugin.core.debug.Return"))
+    assert doc["schema"]["outputs"] == {"type": "object", "required": ["value"],
+                                        "properties": {"value": {"type": "string", "title": "The rendered format."}}}
+    assert doc["schema"]["properties"]["$metrics"] == [
+        {"name": "length", "type": "counter", "unit": None, "description": "Length of the rendered value."},
+        {"name": "duration", "type": "timer", "unit": None, "description": "Time spent rendering the value."}]
+    example = doc["schema"]["properties"]["$examples"][0]
+    assert example["full"] is False and example["lang"] == "yaml" and example["code"].startswith("format:")
+    markdown = doc["markdown"]
+    assert 'id: "return"\ntype: "io.kestra.plugin.core.debug.Return"\nformat:' in markdown
+    assert "## Outputs\n\n### `value`" in markdown and "## Metrics\n\n### `length`\n* **Type:** ==counter==" in markdown
+    subflow = plugin_doc(REGISTRY.get("io.kestra.plugin.core.flow.Subflow"))["schema"]["outputs"]
+    assert subflow["required"] == ["executionId"] and set(subflow["properties"]) == {"executionId", "state", "outputs"}

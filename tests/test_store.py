@@ -268,6 +268,21 @@ async def test_logs_order_levels_and_filters(store):
         await store.get_logs(LogQuery(min_level="LOUD"))
 
 
+async def test_log_counts_by_task_run(store):
+    store.append_logs_nowait([
+        S.log("e1", "a", task_run_id="tr1"), S.log("e1", "b", task_run_id="tr1", level="DEBUG"),
+        S.log("e1", "c", task_run_id="tr2"), S.log("e1", "engine", task_run_id=None),
+        S.log("e2", "other", task_run_id="tr9"),
+    ])
+    assert await store.count_logs_by_task_run(LogQuery(execution_id="e1")) == {"tr1": 2, "tr2": 1, None: 1}
+    assert await store.count_logs_by_task_run(LogQuery(execution_id="e1", min_level="INFO", page=1, size=1)) == {
+        "tr1": 1, "tr2": 1, None: 1}
+    assert await store.count_logs_by_task_run(LogQuery(execution_id="e1", q="ENG")) == {None: 1}
+    assert await store.count_logs_by_task_run(LogQuery(execution_id="nope")) == {}
+    rows, total = await store.get_logs(LogQuery(execution_id="e1", outside_task_runs=True))
+    assert [r["message"] for r in rows] == ["engine"] and total == 1
+
+
 async def test_invalid_log_batch_is_rejected_whole(store):
     with pytest.raises(IllegalArgument):
         store.append_logs_nowait([S.log("e1", "ok"), {**S.log("e1", "bad"), "level": "LOUD"}])

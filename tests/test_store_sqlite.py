@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from falconet.runtime.store import StoreError
+from falconet.runtime.store import _sqlite_sql as sql
 from falconet.runtime.store import sqlite as sqlite_module
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery
 from falconet.runtime.store.sqlite import SQLiteStore
@@ -70,7 +71,7 @@ async def test_reopen_finds_everything(tmp_path):
         con = sqlite3.connect(path)
         try:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == sql.SCHEMA_VERSION == 2
         finally:
             con.close()
     finally:
@@ -260,3 +261,26 @@ async def test_job_error_does_not_abort_the_batch(store):
     store.save_execution_nowait(S.execution("e2"))
     assert await _count(store) == 2
     assert (await store.get_flow("a", "f")).source == "v1"
+
+
+async def test_a_version_1_database_gains_the_task_run_log_index(tmp_path):
+    path = tmp_path / "v1.db"
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+    con = sqlite3.connect(path)
+    con.execute("DROP INDEX ix_logs_task_run")
+    con.execute("DELETE FROM schema_version WHERE version > 1")
+    con.commit()
+    con.close()
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 2
+        plan = con.execute("EXPLAIN QUERY PLAN SELECT entry FROM logs WHERE execution_id = 'e' AND task_run_id = 't' "
+                           "ORDER BY timestamp, seq").fetchall()
+        assert "ix_logs_task_run" in str(plan)
+    finally:
+        con.close()

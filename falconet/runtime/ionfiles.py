@@ -22,10 +22,8 @@ import datetime as _dt
 import decimal
 from typing import IO, Any, Iterable, Iterator
 
-from amazon.ion import simpleion
-
 from .errors import IllegalArgument
-from .ionvalues import plain_ion
+from .ionvalues import plain_ion, simpleion
 
 __all__ = ["write_ion_rows", "read_ion_rows", "to_ion_line", "from_ion_value"]
 
@@ -53,7 +51,7 @@ def _prepare(value: Any) -> Any:
 
 def to_ion_line(value: Any) -> str:
     """One value as a single line of Ion text (no version marker, no trailing newline)."""
-    text = simpleion.dumps(_prepare(value), binary=False, omit_version_marker=True)
+    text = simpleion().dumps(_prepare(value), binary=False, omit_version_marker=True)
     return text.replace("\n", "\\n") if "\n" in text else text
 
 
@@ -99,6 +97,7 @@ def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:
     several top-level values yields each of them. Blocking: iterate it in a worker thread in async code.
     Raises :class:`IllegalArgument` on text that is not Ion.
     """
+    ion = simpleion()
     pending = ""
     for line in fileobj:
         if not line.strip() and not pending:
@@ -109,7 +108,7 @@ def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:
                 continue
         pending += line
         try:
-            values = simpleion.loads(pending, single_value=False)
+            values = ion.loads(pending, single_value=False)
         except Exception:  # the library raises bare IonException/ValueError on incomplete text
             continue
         pending = ""
@@ -117,7 +116,7 @@ def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:
             yield from_ion_value(v)
     if pending.strip():
         try:
-            values = simpleion.loads(pending, single_value=False)
+            values = ion.loads(pending, single_value=False)
         except Exception as exc:
             raise IllegalArgument(f"Invalid Ion content: {pending[:200]!r}") from exc
         for v in values:

@@ -62,6 +62,36 @@ class Prop:
     aliases: tuple[str, ...] = ()           # other accepted names (e.g. maxAttempt / maxAttempts)
 
 
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A documented use of a plugin type (Kestra's ``@Example``): ``code`` is YAML; unless ``full``, it
+    is the body of one task (or trigger, condition) and the docs put ``id``/``type`` lines before it."""
+
+    title: str
+    code: str
+    full: bool = False
+    lang: str = "yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """One output a type produces (``outputs.<task>.<name>``)."""
+
+    kind: str = ANY
+    description: str = ""
+    required: bool = True                   # always present (False: only in some cases)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A metric a type emits (Kestra's ``@Metric``): ``type`` is ``counter`` or ``timer``."""
+
+    name: str
+    type: str
+    description: str = ""
+    unit: str = ""
+
+
 #### Plugin base classes ####################################################################################
 
 class Plugin:
@@ -75,6 +105,12 @@ class Plugin:
     props: ClassVar[dict[str, Prop]] = {}
     #: one-line title for docs / UI
     title: ClassVar[str] = ""
+    #: documented uses (the docs page and ``GET /api/v1/plugins/{type}`` show them)
+    examples: ClassVar[tuple[Example, ...]] = ()
+    #: the outputs a run produces, by name
+    outputs: ClassVar[dict[str, Output]] = {}
+    #: the metrics a run emits
+    metrics: ClassVar[tuple[Metric, ...]] = ()
 
 
 class RunnableTask(Plugin, abc.ABC):

@@ -14,6 +14,11 @@ no ``type`` (anything), and the structural kinds reference the definitions of a 
 input (``TASKS`` is an array of ``#/definitions/io.kestra.core.models.tasks.Task``). Kestra's extension
 keywords carry the rest: ``$dynamic`` (rendered as an expression or used as written) and ``$aliases``
 (other accepted names).
+
+The declaration's ``examples`` and ``metrics`` go where Kestra's generator puts its ``@Example`` and
+``@Metric`` annotations: ``$examples`` (``[{full, code, lang, title}]``) and ``$metrics`` (``[{name, type,
+unit, description}]``) on the properties schema; its ``outputs`` become ``schema.outputs``, a JSON Schema
+object of the output names. The markdown gains Kestra's "Examples", "Outputs" and "Metrics" sections.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from . import plugin as P
 from .flowparse.tasks import COMMON_TASK_PROPS, COMMON_TRIGGER_PROPS
 
 __all__ = ["plugin_doc", "plugin_schema", "prop_schema", "plugin_kind", "plugin_group", "plugin_markdown",
-           "common_props", "DRAFT_07", "TASK_REF", "CONDITION_REF", "INPUT_REF"]
+           "outputs_schema", "example_code", "common_props", "DRAFT_07", "TASK_REF", "CONDITION_REF", "INPUT_REF"]
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -88,8 +93,19 @@ def _title(cls: type[P.Plugin]) -> str:
     return cls.title or cls.type.rpartition(".")[2]
 
 
+def example_code(cls: type[P.Plugin], example: P.Example) -> str:
+    """The YAML of an example as the docs show it: a task-level example gets ``id`` and ``type`` lines
+    first (Kestra's ``id`` is the class name in snake case)."""
+    if example.full:
+        return example.code
+    short = cls.type.rpartition(".")[2]
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", short).lower()
+    return f'id: "{snake}"\ntype: "{cls.type}"\n{example.code}'
+
+
 def plugin_markdown(cls: type[P.Plugin]) -> str:
-    """Markdown documentation of a type: ``# <type>``, its title as a quote, its docstring, its aliases."""
+    """Markdown documentation of a type: ``# <type>``, its title as a quote, its docstring, its aliases,
+    then Kestra's "Examples", "Outputs" and "Metrics" sections."""
     parts = [f"# {cls.type}"]
     if cls.title:
         parts.append(f"> {cls.title}")
@@ -98,6 +114,21 @@ def plugin_markdown(cls: type[P.Plugin]) -> str:
         parts.append(text)
     if cls.aliases:
         parts.append("Also accepted as: " + ", ".join(f"`{a}`" for a in cls.aliases) + ".")
+    if cls.examples:
+        parts.append("## Examples")
+        for ex in cls.examples:
+            parts.append(f"> {ex.title}\n```{ex.lang}\n{example_code(cls, ex).rstrip()}\n```")
+    if cls.outputs:
+        parts.append("## Outputs")
+        for name, out in cls.outputs.items():
+            kind = _kind_schema(P.Prop(out.kind)).get("type", "any")
+            parts.append(f"### `{name}`\n* **Type:** =={kind}==\n* **Required:** {'✔️' if out.required else '❌'}"
+                         + (f"\n\n{out.description}" if out.description else ""))
+    if cls.metrics:
+        parts.append("## Metrics")
+        for m in cls.metrics:
+            parts.append(f"### `{m.name}`\n* **Type:** =={m.type}=={f' ({m.unit})' if m.unit else ''}"
+                         + (f"\n\n{m.description}" if m.description else ""))
     return "\n\n".join(parts) + "\n"
 
 
@@ -201,18 +232,37 @@ def plugin_schema(cls: type[P.Plugin]) -> dict[str, Any]:
     description = _docstring(cls)
     if description:
         out["description"] = description
+    if cls.examples:
+        out["$examples"] = [{"full": e.full, "code": e.code, "lang": e.lang, "title": e.title} for e in cls.examples]
+    if cls.metrics:
+        out["$metrics"] = [{"name": m.name, "type": m.type, "unit": m.unit or None, "description": m.description}
+                           for m in cls.metrics]
     return out
+
+
+def outputs_schema(cls: type[P.Plugin]) -> dict[str, Any]:
+    """JSON Schema of what a run produces (``{}`` for a type without outputs, as Kestra)."""
+    if not cls.outputs:
+        return {}
+    properties = {}
+    for name, out in cls.outputs.items():
+        prop = _kind_schema(P.Prop(out.kind))
+        if out.description:
+            prop["title"] = out.description
+        properties[name] = prop
+    required = [n for n, o in cls.outputs.items() if o.required]
+    return {"type": "object", "properties": properties, **({"required": required} if required else {})}
 
 
 def plugin_doc(cls: type[P.Plugin]) -> dict[str, Any]:
     """Kestra's ``GET /api/v1/plugins/{type}`` body for ``cls``: ``{"markdown", "schema": {"properties",
     "outputs", "definitions"}}`` plus Falconet's ``type`` (canonical name), ``title``, ``kind`` (tasks,
-    triggers, conditions) and ``aliases``. Outputs are not declared by plugins, so ``outputs`` is ``{}``."""
+    triggers, conditions) and ``aliases``."""
     return {
         "type": cls.type,
         "title": cls.title,
         "kind": plugin_kind(cls),
         "aliases": list(cls.aliases),
         "markdown": plugin_markdown(cls),
-        "schema": {"properties": plugin_schema(cls), "outputs": {}, "definitions": _definitions()},
+        "schema": {"properties": plugin_schema(cls), "outputs": outputs_schema(cls), "definitions": _definitions()},
     }

@@ -139,6 +139,33 @@ async def test_logs_filters_download_search_delete(api, form):
     assert status == 200 and unknown == []
 
 
+async def test_execution_log_pages_text_filter_and_counts(api, engine):
+    """The UI's log viewer reads big executions page by page, filtered by text, with counts per task run."""
+    base = {"namespace": "company.team", "flowId": "big", "executionId": "big1", "attemptNumber": 1}
+    engine.store.append_logs_nowait(
+        [{**base, "taskId": "t", "taskRunId": f"tr{i % 2}", "level": "DEBUG" if i % 3 else "INFO",
+          "timestamp": f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}Z", "message": f"line {i}"} for i in range(1200)]
+        + [{**base, "taskId": None, "taskRunId": None, "level": "ERROR", "timestamp": "2024-01-01T01:00:00Z",
+            "message": "Engine failure"}])
+    status, page = await api.call("GET", "/api/v1/logs/big1?page=3&size=500")
+    assert status == 200 and page["total"] == 1201
+    assert [e["message"] for e in page["results"][:2]] == ["line 1000", "line 1001"] and len(page["results"]) == 201
+    status, page = await api.call("GET", "/api/v1/logs/big1?page=1&size=5&minLevel=INFO&taskRunId=tr0")
+    assert page["total"] == 200 and [e["message"] for e in page["results"]] == [f"line {i}" for i in range(0, 30, 6)]
+    status, hits = await api.call("GET", "/api/v1/logs/big1?q=ENGINE")
+    assert [e["message"] for e in hits] == ["Engine failure"]
+    status, page = await api.call("GET", "/api/v1/logs/big1?outsideTaskRuns=true&page=1&size=10")
+    assert page["total"] == 1 and page["results"][0]["message"] == "Engine failure"
+    status, counts = await api.call("GET", "/api/v1/logs/big1/counts?minLevel=INFO")
+    assert status == 200 and counts == {"counts": {"tr0": 200, "tr1": 200, "": 1}}
+    status, counts = await api.call("GET", "/api/v1/logs/unknown/counts")
+    assert counts == {"counts": {}}
+    status, body = await api.call("GET", "/api/v1/logs/big1?page=1&size=5001")
+    assert status == 422 and "at most 5000" in body["message"]
+    status, body = await api.call("GET", "/api/v1/logs/big1?page=0&size=5")
+    assert status == 422
+
+
 #### Metrics ###############################################################################################
 
 async def test_metrics(api, form):

@@ -208,6 +208,66 @@ async def test_websocket_overflow_is_replaced_by_a_fresh_snapshot(api, monkeypat
     assert len(messages[-1]["execution"]["taskRunList"]) == 41  # … and the end carries the whole truth
 
 
+QUICK = """id: quick
+namespace: company.team
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+"""
+
+
+async def test_global_websocket_serialises_each_change_once_for_all_subscribers(api, monkeypatch):
+    from falconet.http.api import live
+
+    calls = []
+
+    def counting_dumps(value):
+        calls.append(value)
+        return live_dumps(value)
+
+    live_dumps = live.dumps
+    monkeypatch.setattr(live, "dumps", counting_dumps)
+    await api.flow(QUICK)
+    async with api.client.websocket("/api/v1/ws?namespace=company") as a, \
+            api.client.websocket("/api/v1/ws?namespace=company.team") as b, \
+            api.client.websocket("/api/v1/ws?flowId=quick") as c:
+        await trio.testing.wait_all_tasks_blocked()
+        created = await api.execute("company.team", "quick")
+        await api.wait(created["id"])
+        received = []
+        for ws in (a, b, c):
+            messages = []
+            while not messages or messages[-1]["execution"]["state"]["current"] != "SUCCESS":
+                messages.append(json.loads(await ws.receive()))
+            received.append(messages)
+    assert received[0] == received[1] == received[2]
+    assert len(received[0]) >= 2                      # several state changes …
+    assert len(calls) == len(received[0])             # … each serialised once, not once per subscriber
+
+
+async def test_global_websocket_resync_after_overflow_includes_executions_that_ended(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BUFFER", 2)
+    monkeypatch.setattr(live, "SEND_DEADLINE", 120.0)
+    await api.flow(QUICK)
+    async with api.client.websocket("/api/v1/ws?namespace=company.team&state=SUCCESS&state=RUNNING") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        ids = set()
+        for _ in range(30):  # the client reads nothing meanwhile: its buffer overflows
+            created = await api.execute("company.team", "quick")
+            await api.wait(created["id"])
+            ids.add(created["id"])
+        ended: set[str] = set()
+        with trio.fail_after(60):
+            while ended != ids:
+                message = json.loads(await ws.receive())
+                if message["execution"]["state"]["current"] == "SUCCESS":
+                    ended.add(message["execution"]["id"])
+    assert ended == ids  # every subscriber sees every terminal state, dropped or not
+
+
 PAUSE_THEN_FAIL = """id: again
 namespace: company.team
 tasks:

@@ -9,6 +9,7 @@ and uncaught page error fails the test that caused it. Screenshots go to ``tests
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -81,16 +82,11 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="session")
-def server_url(browser: Any) -> Iterator[str]:
-    """Base URL of a live Falconet server (started here unless FALCONET_UI_TEST_URL names one)."""
-    given = os.environ.get("FALCONET_UI_TEST_URL")
-    if given:
-        yield given.rstrip("/")
-        return
+@contextlib.contextmanager
+def run_server(data_dir: str, log_name: str = "server.log") -> Iterator[str]:
+    """A Falconet server process on a free port over ``data_dir``; yields its base URL, stops it after."""
     port = _free_port()
-    data_dir = tempfile.mkdtemp(prefix="falconet-ui-")
-    log_path = ARTIFACTS / "server.log"
+    log_path = ARTIFACTS / log_name
     cmd = [sys.executable, "-m", "falconet", "server", "local", "--port", str(port), "--data-dir", data_dir]
     if not (REPO / "falconet" / "__main__.py").exists() and shutil.which("falconet"):
         cmd = [shutil.which("falconet") or "falconet", *cmd[3:]]
@@ -112,7 +108,21 @@ def server_url(browser: Any) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_url(browser: Any) -> Iterator[str]:
+    """Base URL of a live Falconet server (started here unless FALCONET_UI_TEST_URL names one)."""
+    given = os.environ.get("FALCONET_UI_TEST_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    data_dir = tempfile.mkdtemp(prefix="falconet-ui-")
+    try:
+        with run_server(data_dir) as url:
+            yield url
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,7 @@ def test_hello_world_from_the_editor_to_success_and_logs(page: Any, server_url: 
     expect(page).to_have_url(re.compile(r"/logs$"))
     logs = page.get_by_role("log")
     expect(logs).to_contain_text(greeting)
-    expect(logs.locator("details.log-group summary").first).to_contain_text("hello")
+    expect(logs.locator(".vlog-head").first).to_contain_text("hello")
     page.get_by_label("Minimum level").select_option("ERROR")
     expect(logs).not_to_contain_text(greeting)
     page.get_by_label("Minimum level").select_option("TRACE")
@@ -373,12 +373,14 @@ def test_execute_form_has_a_fitting_control_per_input_type(page: Any, server_url
     page.get_by_role("button", name="Execute").click()
     d = page.get_by_role("dialog")
     expect(d.get_by_label("Your name (name)")).to_have_value("Ada")
-    expectations = {"count": "number", "ratio": "number", "enabled": "checkbox", "when": "datetime-local", "day": "date",
+    expectations = {"count": "number", "ratio": "number", "when": "datetime-local", "day": "date",
                     "at": "time", "wait": "text", "upload": "file", "link": "text", "token": "password", "mail": "email"}
     for input_id, control_type in expectations.items():
         expect(d.get_by_label(re.compile(rf"^{input_id}\b"))).to_have_attribute("type", control_type)
     expect(d.get_by_label("count")).to_have_value("3")
-    expect(d.get_by_label("enabled")).to_be_checked()
+    enabled = d.get_by_role("group", name=re.compile("enabled"))
+    expect(enabled.get_by_role("radio", name="True")).to_be_checked()
+    expect(enabled.get_by_role("radio")).to_have_count(3)
     for input_id in ("payload", "config", "numbers"):
         assert d.get_by_label(input_id).evaluate("e => e.tagName") == "TEXTAREA"
     expect(d.get_by_label("mode")).to_have_value("simple")
@@ -538,9 +540,9 @@ def test_gantt_outputs_and_metrics_of_a_nested_flow(page: Any, server_url: str, 
     expect(table.get_by_role("row", name=re.compile(r"ret\s+duration\s+timer"))).to_be_visible()
     page.get_by_role("tab", name="Logs").click()
     logs = page.get_by_role("log")
-    expect(logs.locator("details.log-group")).to_have_count(5)  # hello, item ×3, flaky
+    expect(logs.locator(".vlog-head")).to_have_count(5)  # hello, item ×3, flaky
     page.get_by_label("Group by task").uncheck()
-    expect(logs.locator("details.log-group")).to_have_count(0)
+    expect(logs.locator(".vlog-head")).to_have_count(0)
     expect(logs).to_contain_text("item › item b")
 
 

@@ -135,5 +135,25 @@ def test_editor_panel_follows_the_cursor(page: Any, server_url: str) -> None:
     caret_on(24)
     expect(panel.get_by_role("heading", name="io.kestra.plugin.core.trigger.Schedule", level=2)).to_be_visible()
     panel.get_by_role("link", name="Open the full documentation").click()
+    # the new flow is not saved: leaving the editor asks first
+    page.get_by_role("dialog", name="Unsaved changes").get_by_role("button", name="Leave without saving").click()
     expect(page).to_have_url(re.compile(r"/ui/plugins/io\.kestra\.plugin\.core\.trigger\.Schedule$"))
     expect(page.get_by_role("table").locator("tr[data-prop=cron]")).to_contain_text("required")
+
+
+def test_type_page_shows_examples_outputs_and_metrics(page: Any, server_url: str) -> None:
+    page.goto(f"{server_url}/ui/plugins/io.kestra.plugin.core.debug.Return")
+    examples = page.get_by_role("region", name="Examples")
+    expect(examples.locator("figcaption").first).to_contain_text("Return a rendered value")
+    expect(examples.locator("pre").first).to_have_text(re.compile(
+        r'^id: "return"\ntype: "io\.kestra\.plugin\.core\.debug\.Return"\nformat: "\{\{ task\.id \}\}'))
+    outputs = page.get_by_role("region", name="Outputs")
+    expect(outputs.locator("tr[data-output=value]")).to_contain_text("The rendered format.")
+    expect(outputs.locator("tr[data-output=value] td").nth(1)).to_have_text("yes")
+    metrics = page.get_by_role("region", name="Metrics")
+    expect(metrics.locator("tr[data-metric=length]")).to_contain_text("counter")
+    expect(metrics.locator("tr[data-metric=duration]")).to_contain_text("timer")
+    shot(page, "plugins-return-doc", full_page=True)
+    # a full-flow example is shown as written
+    page.goto(f"{server_url}/ui/plugins/io.kestra.plugin.core.flow.ForEach")
+    expect(page.get_by_role("region", name="Examples").locator("pre").first).to_have_text(re.compile(r"^id: example\nnamespace: company\.team"))

@@ -50,6 +50,10 @@ def test_line_diff(bare_page: Any, static_url: str) -> None:
     ops = _module_eval(bare_page, static_url, "diff.js", "return m.diffLines(arg[0], arg[1]).map((o) => o.op + o.text);",
                        ["a\nb\nc\nd", "a\nc\nd\ne"])
     assert ops == [" a", "-b", " c", " d", "+e"]
+    # a changed line reads as its removal, then its addition (issue 14.3)
+    ops = _module_eval(bare_page, static_url, "diff.js", "return m.diffLines(arg[0], arg[1]).map((o) => o.op + o.text);",
+                       ["id: x\nmessage: old\nlevel: INFO\nend", "id: x\nmessage: new\nlevel: WARN\nextra\nend"])
+    assert ops == [" id: x", "-message: old", "-level: INFO", "+message: new", "+level: WARN", "+extra", " end"]
 
 
 def test_depends_on_conditions(bare_page: Any, static_url: str) -> None:

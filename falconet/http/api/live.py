@@ -20,12 +20,15 @@ Websockets (Falconet's own protocol, one JSON text message per frame)
 
 - ``/ws?namespace=&flowId=&state=``: ``{"type": "execution", "execution": {...}}`` per execution state
   change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
-  may repeat); it never ends by itself.
+  may repeat); it never ends by itself. Each change is serialised once, whatever the number of
+  subscribers (:meth:`Event.shared <falconet.runtime.bus.Event.shared>`).
 
 Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
 subscriber is told once (``Overflow``): the pending deltas are then replaced by one fresh snapshot
-(per-execution feeds) or by fresh snapshots of the running matching executions (``/ws``). A websocket
+(per-execution feeds) or, on ``/ws``, by fresh snapshots of the running matching executions and of those
+that ended since the last event the subscriber received — so every subscriber sees every terminal
+state, even one whose change was dropped. A websocket
 client that does not take a message within ``SEND_DEADLINE`` seconds is given up on: its subscription
 is closed at once (nothing more is buffered for it) and the close frame 1013 ``subscriber too slow``
 is queued behind the one message its socket is stuck on (see :class:`Outbox` for why a socket write
@@ -36,12 +39,14 @@ from __future__ import annotations
 
 import math
 from contextlib import aclosing
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 import trio
 from quart import Blueprint, Response, request, websocket
 
 from ...runtime.errors import InvalidEntity, NotFound
+from ...runtime.model import parse_instant
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from . import params
@@ -242,8 +247,9 @@ class Outbox:
     def __init__(self, channel: trio.MemorySendChannel[str]):
         self._channel = channel
 
-    async def send(self, message: dict[str, Any]) -> None:
-        text = dumps(message)
+    async def send(self, message: dict[str, Any] | str) -> None:
+        """Send one message: a JSON-able dict, or its text already serialised (shared by subscribers)."""
+        text = message if isinstance(message, str) else dumps(message)
         with trio.move_on_after(SEND_DEADLINE):
             await self._channel.send(text)
             return
@@ -323,28 +329,59 @@ async def executions_ws() -> Any:
             states = params.parse_states(args.getlist("state"))
         except InvalidEntity as exc:
             return 4422, str(exc)[:120]
-        with eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), max_buffer=BUFFER) as sub:
+        with eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), states=states,
+                               max_buffer=BUFFER) as sub:
             while True:
                 try:
                     event = await sub.receive()
-                except overflow:
-                    for doc in await _running(eng, namespace, flow_id, states):
+                except overflow as lost:
+                    for doc in await _resync(eng, namespace, flow_id, states, lost.since, lost.dropped):
                         await out.send({"type": "execution", "execution": doc})
                     continue
                 if _matches(event.data, namespace, flow_id, states):
-                    await out.send({"type": "execution", "execution": public_execution(event.data)})
+                    await out.send(event.shared("ws", _execution_message))
 
     await serve_websocket(feed)
 
 
-async def _running(eng: Any, namespace: str | None, flow_id: str | None, states: list[str]) -> list[dict[str, Any]]:
-    """Fresh documents of the non-terminated executions matching the filters (after an overflow)."""
+def _execution_message(event: Any) -> str:
+    return dumps({"type": "execution", "execution": public_execution(event.data)})
+
+
+#: seconds before ``Overflow.since`` still searched for ended executions: an endDate is stamped just
+#: before its event is published, so it may precede the publish time of an earlier event
+RESYNC_MARGIN = 1.0
+
+
+async def _resync(eng: Any, namespace: str | None, flow_id: str | None, states: list[str], since: float,
+                  dropped: int) -> list[dict[str, Any]]:
+    """After an overflow: fresh documents of the matching executions that are running, then of those
+    that ended at or after ``since`` (oldest first). At most ``dropped + BUFFER`` ended ones are looked
+    at: each execution that ended unseen cost this subscriber at least one dropped event."""
+    terminal = [s.value for s in State if s.is_terminated]
     live = [s.value for s in State if not s.is_terminated]
     query = ExecutionQuery(namespace=namespace, flow_id=flow_id, states=[s for s in live if not states or s in states],
                            page=1, size=BUFFER)
-    docs, _ = await eng.store.search_executions(query)
-    out = []
-    for doc in docs:
+    running, _ = await eng.store.search_executions(query)
+    ended: list[dict[str, Any]] = []
+    wanted = [s for s in terminal if not states or s in states]
+    if wanted:
+        cutoff = datetime.fromtimestamp(since - RESYNC_MARGIN, timezone.utc)
+        limit, page = dropped + BUFFER, 1
+        while len(ended) < limit:
+            query = ExecutionQuery(namespace=namespace, flow_id=flow_id, states=wanted, page=page, size=BUFFER,
+                                   sort=["state.endDate:desc"])
+            docs, _ = await eng.store.search_executions(query)
+            recent = [d for d in docs if not d["state"].get("endDate") or parse_instant(d["state"]["endDate"]) >= cutoff]
+            ended.extend(recent[:limit - len(ended)])
+            if len(recent) < len(docs) or len(docs) < BUFFER:
+                break
+            page += 1
+    out, seen = [], set()
+    for doc in [*running, *reversed(ended)]:
+        if doc["id"] in seen:
+            continue
+        seen.add(doc["id"])
         fresh = await eng.get_execution(doc["id"])
         if fresh is not None and _matches(fresh, namespace, flow_id, states):
             out.append(public_execution(fresh))

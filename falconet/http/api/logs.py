@@ -1,5 +1,10 @@
 """``/logs``: logs of an execution (filters), text download, search, delete. The SSE follow is in ``live.py``.
 
+Falconet extensions for the web UI's log viewer (Kestra's clients never send them): ``GET /logs/{id}``
+also takes ``q`` (a case-insensitive substring of the message), ``outsideTaskRuns=true`` (only the lines
+of no task run) and, with ``page``/``size``, answers one
+page as ``PagedResults``; ``GET /logs/{id}/counts`` answers the number of matching lines per task run.
+
 LogEntry JSON: ``{namespace, flowId, taskId, executionId, taskRunId, attemptNumber, triggerId, timestamp,
 level, thread, message, deleted}`` as the store keeps it.
 """
@@ -9,6 +14,7 @@ from typing import Any, AsyncIterator
 
 from quart import Blueprint, Response, request
 
+from ...runtime.errors import IllegalArgument
 from ...runtime.store.base import LogQuery
 from .. import filters
 from . import params
@@ -17,10 +23,12 @@ from .common import content_disposition, empty, engine, json_response, paged, pr
 bp = Blueprint("logs", __name__)
 
 DOWNLOAD_PAGE = 2000
+MAX_PAGE_SIZE = 5000
 
 
-#: parameters of GET/DELETE /logs/{executionId} and its download (Kestra takes no filters[…] there)
-EXECUTION_LOG_PARAMS = ("minLevel", "taskRunId", "taskId", "attempt")
+#: parameters of GET/DELETE /logs/{executionId} and its download (Kestra takes no filters[…] there);
+#: ``q`` and ``outsideTaskRuns`` are Falconet's (the UI's log viewer), as ``page``/``size`` of the GET
+EXECUTION_LOG_PARAMS = ("minLevel", "taskRunId", "taskId", "attempt", "q", "outsideTaskRuns")
 #: legacy parameters of GET /logs/search
 SEARCH_PARAMS = filters.PAGING | {"q", "namespace", "flowId", "triggerId", "minLevel", "startDate", "endDate",
                                   "timeRange", "scope"}
@@ -40,16 +48,19 @@ ACCESSORS: dict[str, Any] = {
 }
 
 
-def execution_log_query(execution_id: str, args: Any) -> LogQuery:
-    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``;
-    any other parameter is a 400 (a DELETE never widens because a filter was not understood)."""
-    filters.check_params(args, EXECUTION_LOG_PARAMS)
+def execution_log_query(execution_id: str, args: Any, allowed: tuple[str, ...] = EXECUTION_LOG_PARAMS) -> LogQuery:
+    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``,
+    ``q``, ``outsideTaskRuns``; any other parameter is a 400 (a DELETE never widens because a filter was not
+    understood)."""
+    filters.check_params(args, allowed)
     return LogQuery(
         execution_id=execution_id,
         min_level=params.opt_level(args),
         task_run_id=params.opt_str(args, "taskRunId"),
         task_id=params.opt_str(args, "taskId"),
         attempt=params.opt_int(args, "attempt", None, minimum=0),
+        q=params.opt_str(args, "q"),
+        outside_task_runs=params.opt_bool(args, "outsideTaskRuns", False),
     )
 
 
@@ -124,9 +135,25 @@ async def search_logs() -> Any:
 
 @bp.get("/logs/<execution_id>")
 async def execution_logs(execution_id: str) -> Any:
-    """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra)."""
-    entries, _ = await engine().store.get_logs(execution_log_query(execution_id, request.args))
-    return json_response([with_tenant(e) for e in entries])
+    """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra);
+    with ``page`` or ``size``, one page of them as ``PagedResults``."""
+    args = request.args
+    query = execution_log_query(execution_id, args, (*EXECUTION_LOG_PARAMS, "page", "size"))
+    if "page" not in args and "size" not in args:
+        entries, _ = await engine().store.get_logs(query)
+        return json_response([with_tenant(e) for e in entries])
+    page, size, _sort = params.paging(args, default_size=500)
+    if size > MAX_PAGE_SIZE:
+        raise IllegalArgument(f"size must be at most {MAX_PAGE_SIZE}, got {size}")
+    entries, total = await engine().store.get_logs(LogQuery(**{**query.__dict__, "page": page, "size": size}))
+    return paged([with_tenant(e) for e in entries], total)
+
+
+@bp.get("/logs/<execution_id>/counts")
+async def execution_log_counts(execution_id: str) -> Any:
+    """``{"counts": {taskRunId: n}}`` of the matching lines (key ``""`` for lines outside any task run)."""
+    counts = await engine().store.count_logs_by_task_run(execution_log_query(execution_id, request.args))
+    return json_response({"counts": {k or "": n for k, n in counts.items()}})
 
 
 @bp.get("/logs/<execution_id>/download")

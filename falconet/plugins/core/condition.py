@@ -18,6 +18,7 @@ from typing import Any
 from ...runtime.errors import IllegalArgument
 from ...runtime.plugin import (
     ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DURATION, ENUM, LIST, STRING, Condition, Prop, register,
+    Example,
 )
 
 _PKG = "io.kestra.plugin.core.condition"
@@ -72,6 +73,25 @@ class ExecutionStatus(Condition):
     """The upstream execution's state is in ``in`` and not in ``notIn``."""
 
     type = f"{_PKG}.ExecutionStatus"
+    examples = (
+        Example("Start when an execution fails or is killed.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: on_failure\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n"
+                "        in:\n"
+                "          - FAILED\n"
+                "          - KILLED\n", full=True),
+    )
     aliases = _aliases("ExecutionStatus")
     props = {
         "in": Prop(LIST, dynamic=False, description=f"States among {', '.join(_STATES)}."),
@@ -90,6 +110,24 @@ class ExecutionFlow(Condition):
     """The upstream execution belongs to flow ``namespace``/``flowId``."""
 
     type = f"{_PKG}.ExecutionFlow"
+    examples = (
+        Example("Start when an execution of company.team.upstream ends.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: upstream_done\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                "        namespace: company.team\n"
+                "        flowId: upstream\n", full=True),
+    )
     aliases = _aliases("ExecutionFlow")
     props = {
         "namespace": Prop(STRING, required=True),
@@ -106,6 +144,24 @@ class ExecutionNamespace(Condition):
     """The upstream execution's namespace equals / starts with / ends with ``namespace``."""
 
     type = f"{_PKG}.ExecutionNamespace"
+    examples = (
+        Example("Start when any execution of the company namespace (or below) ends.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: company_done\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n"
+                "        namespace: company\n"
+                "        comparison: PREFIX\n", full=True),
+    )
     aliases = _aliases("ExecutionNamespace")
     props = {
         "namespace": Prop(STRING, required=True),
@@ -129,6 +185,24 @@ class ExecutionLabels(Condition):
     """The upstream execution carries every label of ``labels``."""
 
     type = f"{_PKG}.ExecutionLabels"
+    examples = (
+        Example("Start when an execution labelled env: prod ends.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: prod_done\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionLabels\n"
+                "        labels:\n"
+                "          env: prod\n", full=True),
+    )
     aliases = _aliases("ExecutionLabels")
     props = {
         "labels": Prop(ANY, required=True, description="A map or a list of {key, value}."),
@@ -152,6 +226,23 @@ class ExecutionOutputs(Condition):
     """``expression`` renders truthy against the upstream execution's outputs."""
 
     type = f"{_PKG}.ExecutionOutputs"
+    examples = (
+        Example("Start when an ended execution has an output `status` equal to ready.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: ready\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionOutputs\n"
+                "        expression: \"{{ trigger.outputs.status == 'ready' }}\"\n", full=True),
+    )
     aliases = _aliases("ExecutionOutputs")
     props = {
         "expression": Prop(STRING, required=True),
@@ -169,6 +260,23 @@ class Expression(Condition):
     """``expression`` renders truthy."""
 
     type = f"{_PKG}.Expression"
+    examples = (
+        Example("Start when an expression on the ended execution holds.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: big_flows\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.Expression\n"
+                "        expression: \"{{ trigger.flowId == 'big' }}\"\n", full=True),
+    )
     aliases = _aliases("Expression", "Variable")
     props = {
         "expression": Prop(STRING, required=True),
@@ -183,6 +291,24 @@ class HasRetryAttempt(Condition):
     """The upstream execution has a task run that was retried (in the given states)."""
 
     type = f"{_PKG}.HasRetryAttempt"
+    examples = (
+        Example("Start when an execution ended after retrying a task.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: retried\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.HasRetryAttempt\n"
+                "        in:\n"
+                "          - SUCCESS\n", full=True),
+    )
     aliases = _aliases("HasRetryAttempt")
     props = {
         "in": Prop(LIST, dynamic=False),
@@ -207,6 +333,25 @@ class Not(Condition):
     """None of ``conditions`` holds."""
 
     type = f"{_PKG}.Not"
+    examples = (
+        Example("Run every day except on weekends.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 9 * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.Not\n"
+                "        conditions:\n"
+                "          - type: io.kestra.plugin.core.condition.Weekend\n", full=True),
+    )
     aliases = _aliases("Not")
     props = {
         "conditions": Prop(CONDITIONS, required=True, dynamic=False),
@@ -221,6 +366,28 @@ class Or(Condition):
     """At least one of ``conditions`` holds."""
 
     type = f"{_PKG}.Or"
+    examples = (
+        Example("Run on Mondays or Fridays.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 9 * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.Or\n"
+                "        conditions:\n"
+                "          - type: io.kestra.plugin.core.condition.DayWeek\n"
+                "            dayOfWeek: MONDAY\n"
+                "          - type: io.kestra.plugin.core.condition.DayWeek\n"
+                "            dayOfWeek: FRIDAY\n", full=True),
+    )
     aliases = _aliases("Or")
     props = {
         "conditions": Prop(CONDITIONS, required=True, dynamic=False),
@@ -235,6 +402,36 @@ class MultipleCondition(Condition):
     """Every named sub-condition was met by some execution within ``window`` (deprecated for preconditions)."""
 
     type = f"{_PKG}.MultipleCondition"
+    examples = (
+        Example("Start once both upstream flows succeeded within a day.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: both_done\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n"
+                "        in:\n"
+                "          - SUCCESS\n"
+                "      - id: both\n"
+                "        type: io.kestra.plugin.core.condition.MultipleCondition\n"
+                "        window: P1D\n"
+                "        conditions:\n"
+                "          first:\n"
+                "            type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                "            namespace: company.team\n"
+                "            flowId: first\n"
+                "          second:\n"
+                "            type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                "            namespace: company.team\n"
+                "            flowId: second\n", full=True),
+    )
     aliases = _aliases("Multiple")
     props = {
         "id": Prop(STRING, required=True, dynamic=False),
@@ -262,6 +459,24 @@ class DayWeek(Condition):
     """``date`` falls on ``dayOfWeek``."""
 
     type = f"{_PKG}.DayWeek"
+    examples = (
+        Example("Run only on Mondays.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 9 * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.DayWeek\n"
+                "        dayOfWeek: MONDAY\n", full=True),
+    )
     aliases = _aliases("DayWeek")
     props = {
         "date": Prop(STRING, default=_DATE),
@@ -277,6 +492,25 @@ class DayWeekInMonth(Condition):
     """``date`` is the ``dayInMonth`` (FIRST…FOURTH, LAST) ``dayOfWeek`` of its month."""
 
     type = f"{_PKG}.DayWeekInMonth"
+    examples = (
+        Example("Run only on the first Monday of each month.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 9 * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.DayWeekInMonth\n"
+                "        dayOfWeek: MONDAY\n"
+                "        dayInMonth: FIRST\n", full=True),
+    )
     aliases = _aliases("DayWeekInMonth")
     props = {
         "date": Prop(STRING, default=_DATE),
@@ -300,6 +534,25 @@ class DateTimeBetween(Condition):
     """``date`` is after ``after`` and before ``before`` (zoned date-times; either may be absent)."""
 
     type = f"{_PKG}.DateTimeBetween"
+    examples = (
+        Example("Run on schedule only within a date window.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 * * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.DateTimeBetween\n"
+                "        after: \"2024-01-01T00:00:00Z\"\n"
+                "        before: \"2024-12-31T23:59:59Z\"\n", full=True),
+    )
     aliases = _aliases("DateTimeBetween")
     props = _BETWEEN_PROPS
 
@@ -321,6 +574,25 @@ class TimeBetween(Condition):
     """The time of ``date`` is after ``after`` and before ``before`` (offset times)."""
 
     type = f"{_PKG}.TimeBetween"
+    examples = (
+        Example("Run the hourly schedule only during office hours.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 * * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.TimeBetween\n"
+                "        after: \"09:00:00\"\n"
+                "        before: \"18:00:00\"\n", full=True),
+    )
     aliases = _aliases("TimeBetween")
     props = _BETWEEN_PROPS
 
@@ -342,6 +614,23 @@ class Weekend(Condition):
     """``date`` is a Saturday or a Sunday."""
 
     type = f"{_PKG}.Weekend"
+    examples = (
+        Example("Run only on Saturdays and Sundays.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: schedule\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 10 * * *\"\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.Weekend\n", full=True),
+    )
     aliases = _aliases("Weekend")
     props = {
         "date": Prop(STRING, default=_DATE),

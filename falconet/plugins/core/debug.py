@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...runtime.plugin import ENUM, STRING, Prop, RunContext, RunnableTask, register
+from ...runtime.plugin import ENUM, Example, Metric, Output, Prop, RunContext, RunnableTask, STRING, register
 from .log import LEVELS, level_prop
 
 
@@ -19,6 +19,17 @@ class Return(RunnableTask):
     type = "io.kestra.plugin.core.debug.Return"
     aliases = ("io.kestra.core.tasks.debugs.Return",)
     title = "Return a value for debugging purposes."
+    examples = (
+        Example("Return a rendered value that later tasks read as outputs.<id>.value.",
+                "format: \"{{ task.id }} > {{ taskrun.startDate }}\"\n"),
+    )
+    outputs = {
+        "value": Output("string", "The rendered format."),
+    }
+    metrics = (
+        Metric("length", "counter", "Length of the rendered value."),
+        Metric("duration", "timer", "Time spent rendering the value."),
+    )
     props = {"format": Prop(STRING, description="The templated string to render.")}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -39,6 +50,11 @@ class Echo(RunnableTask):
     type = "io.kestra.plugin.core.debug.Echo"
     aliases = ("io.kestra.core.tasks.debugs.Echo",)
     title = "Log a message in the task logs (deprecated, use log.Log)."
+    examples = (
+        Example("Log a rendered message (deprecated: use io.kestra.plugin.core.log.Log).",
+                "format: \"{{ task.id }} > {{ taskrun.startDate }}\"\n"
+                "level: INFO\n"),
+    )
     props = {
         "format": Prop(STRING, required=True, description="The templated string to log."),
         "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...runtime.expressions import is_truthy
-from ...runtime.plugin import (ANY, ENUM, LIST, STRING, ExecutionUpdatingTask, Prop, RunContext, RunnableTask,
-                               TaskFailed, register)
+from ...runtime.plugin import (ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, Metric, Prop, RunContext,
+                               RunnableTask, TaskFailed, register)
 
 
 def _render_error_type() -> type[BaseException]:
@@ -31,6 +31,11 @@ class Fail(RunnableTask):
     type = "io.kestra.plugin.core.execution.Fail"
     aliases = ("io.kestra.core.tasks.executions.Fail",)
     title = "Fail the execution, optionally on a condition."
+    examples = (
+        Example("Fail the execution when a condition holds.",
+                "condition: \"{{ inputs.country == 'bad' }}\"\n"
+                "errorMessage: \"Unsupported country {{ inputs.country }}\"\n"),
+    )
     props = {
         "condition": Prop(STRING, description="Fail only when this renders truthy."),
         "errorMessage": Prop(STRING, default="Task failure", description="The error message."),
@@ -55,6 +60,17 @@ class Assert(RunnableTask):
 
     type = "io.kestra.plugin.core.execution.Assert"
     title = "Assert some conditions."
+    examples = (
+        Example("Fail the execution unless every condition holds.",
+                "conditions:\n"
+                "  - \"{{ inputs.customerId is defined }}\"\n"
+                "  - \"{{ inputs.amount > 0 }}\"\n"
+                "errorMessage: Invalid order\n"),
+    )
+    metrics = (
+        Metric("success", "counter", "Number of conditions that held."),
+        Metric("failed", "counter", "Number of conditions that did not hold."),
+    )
     props = {
         "conditions": Prop(LIST, required=True, dynamic=False,
                            description="Pebble expressions that must each render truthy."),
@@ -102,6 +118,12 @@ class Labels(ExecutionUpdatingTask):
     type = "io.kestra.plugin.core.execution.Labels"
     aliases = ("io.kestra.core.tasks.executions.Labels",)
     title = "Add or update labels of the current execution."
+    examples = (
+        Example("Add labels to the running execution.",
+                "labels:\n"
+                "  customer: \"{{ inputs.customer ?? 'unknown' }}\"\n"
+                "  stage: loaded\n"),
+    )
     props = {"labels": Prop(ANY, required=True, description="Labels: a map, a list of {key, value}, or JSON.")}
 
 
@@ -112,6 +134,23 @@ class Exit(ExecutionUpdatingTask):
 
     type = "io.kestra.plugin.core.execution.Exit"
     title = "Exit the execution: terminate it in the given state."
+    examples = (
+        Example("End the execution early in a given state.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: check\n"
+                "    type: io.kestra.plugin.core.flow.If\n"
+                "    condition: \"{{ inputs.skip ?? false }}\"\n"
+                "    then:\n"
+                "      - id: stop\n"
+                "        type: io.kestra.plugin.core.execution.Exit\n"
+                "        state: KILLED\n"
+                "  - id: work\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: working\n", full=True),
+    )
     props = {
         "state": Prop(ENUM, default="SUCCESS", values=("SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"),
                       description="The terminal state of the execution."),

@@ -22,6 +22,7 @@ from ...runtime.plugin import (
     RunnableTask,
     TaskFailed,
     register,
+    Example, Output,
 )
 from ...runtime.expressions import is_truthy
 
@@ -65,6 +66,18 @@ class Count(RunnableTask):
     type = "io.kestra.plugin.core.execution.Count"
     aliases = ("io.kestra.core.tasks.executions.Counts", "io.kestra.plugin.core.execution.Counts")
     title = "Count executions per flow and keep the counts matching an expression."
+    examples = (
+        Example("Count yesterday's executions of a flow and keep the result when there were none.",
+                "flows:\n"
+                "  - namespace: company.team\n"
+                "    flowId: nightly\n"
+                "startDate: \"{{ now() | dateAdd(-1, 'DAYS') }}\"\n"
+                "expression: \"{{ count == 0 }}\"\n"),
+    )
+    outputs = {
+        "results": Output("list", "The matching flows, each with namespace, flowId and count."),
+        "total": Output("integer", "The sum of the counts."),
+    }
     props = {
         "flows": Prop(LIST, description="Flows to count: a list of {namespace, flowId}."),
         "namespaces": Prop(LIST, description="Namespaces whose flows are counted (when no flows are given)."),
@@ -129,6 +142,18 @@ class PurgeExecutions(RunnableTask):
     type = "io.kestra.plugin.core.execution.PurgeExecutions"
     aliases = ("io.kestra.core.tasks.storages.Purge", "io.kestra.plugin.core.storage.Purge")
     title = "Purge old executions with their logs, metrics and files."
+    examples = (
+        Example("Purge the executions (and their logs, metrics and files) older than a month.",
+                "endDate: \"{{ now() | dateAdd(-1, 'MONTHS') }}\"\n"
+                "states:\n"
+                "  - SUCCESS\n"),
+    )
+    outputs = {
+        "executionsCount": Output("integer", "Number of executions purged."),
+        "logsCount": Output("integer", "Number of log lines purged."),
+        "metricsCount": Output("integer", "Number of metrics purged."),
+        "storagesCount": Output("integer", "Number of stored files purged."),
+    }
     props = {
         "namespace": Prop(STRING, description="Only executions of this namespace (and its sub-namespaces)."),
         "flowId": Prop(STRING, description="Only executions of this flow (requires namespace)."),

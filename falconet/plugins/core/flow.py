@@ -19,6 +19,7 @@ from ...runtime.durations import parse_duration
 from ...runtime.plugin import (
     ANY, BOOLEAN, DAG_TASKS, DURATION, ENUM, INPUTS, INTEGER, LIST, MAP, OBJECT, STRING, TASK_MAP, TASKS,
     FlowableTask, Prop, RunnableTask, TaskFailed, register,
+    Example, Output,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +45,22 @@ class Sequential(FlowableTask):
     type = f"{_PKG}.Sequential"
     aliases = (f"{_OLD}.Sequential",)
     title = "Run tasks sequentially."
+    examples = (
+        Example("Group tasks that run one after another.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: group\n"
+                "    type: io.kestra.plugin.core.flow.Sequential\n"
+                "    tasks:\n"
+                "      - id: first\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: first\n"
+                "      - id: second\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: second\n", full=True),
+    )
     props = {
         "tasks": Prop(TASKS, required=True, dynamic=False),
         **_BRANCHES,
@@ -57,6 +74,23 @@ class Parallel(FlowableTask):
     type = f"{_PKG}.Parallel"
     aliases = (f"{_OLD}.Parallel",)
     title = "Run tasks in parallel."
+    examples = (
+        Example("Run tasks in parallel, at most two at once.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: parallel\n"
+                "    type: io.kestra.plugin.core.flow.Parallel\n"
+                "    concurrent: 2\n"
+                "    tasks:\n"
+                "      - id: first\n"
+                "        type: io.kestra.plugin.core.flow.Sleep\n"
+                "        duration: PT1S\n"
+                "      - id: second\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: second\n", full=True),
+    )
     props = {
         "tasks": Prop(TASKS, required=True, dynamic=False),
         "concurrent": Prop(INTEGER, default=0, dynamic=False, description="Maximum children running at once; 0 = unlimited."),
@@ -71,6 +105,21 @@ class AllowFailure(FlowableTask):
     type = f"{_PKG}.AllowFailure"
     aliases = (f"{_OLD}.AllowFailure",)
     title = "Run tasks sequentially; a failure gives a WARNING (deprecated, use allowFailure)."
+    examples = (
+        Example("Keep going when a task fails: the execution ends in WARNING.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: allow\n"
+                "    type: io.kestra.plugin.core.flow.AllowFailure\n"
+                "    tasks:\n"
+                "      - id: fails\n"
+                "        type: io.kestra.plugin.core.execution.Fail\n"
+                "  - id: next\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: still running\n", full=True),
+    )
     props = {
         "tasks": Prop(TASKS, required=True, dynamic=False),
         **_BRANCHES,
@@ -87,6 +136,31 @@ class If(FlowableTask):
     type = f"{_PKG}.If"
     aliases = (f"{_OLD}.If",)
     title = "Branch on a condition."
+    examples = (
+        Example("Run tasks only when a condition holds, others otherwise.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "inputs:\n"
+                "  - id: amount\n"
+                "    type: INT\n"
+                "\n"
+                "tasks:\n"
+                "  - id: big\n"
+                "    type: io.kestra.plugin.core.flow.If\n"
+                "    condition: \"{{ inputs.amount > 1000 }}\"\n"
+                "    then:\n"
+                "      - id: review\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: needs a review\n"
+                "    else:\n"
+                "      - id: accept\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: accepted\n", full=True),
+    )
+    outputs = {
+        "evaluationResult": Output("boolean", "Whether the condition held."),
+    }
     props = {
         "condition": Prop(ANY, required=True, description="Rendered; truthy unless false, 0, -0 or empty."),
         "then": Prop(TASKS, required=True, dynamic=False),
@@ -103,6 +177,33 @@ class Switch(FlowableTask):
     type = f"{_PKG}.Switch"
     aliases = (f"{_OLD}.Switch",)
     title = "Branch on a value."
+    examples = (
+        Example("Run the tasks of the case matching a value.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "inputs:\n"
+                "  - id: format\n"
+                "    type: STRING\n"
+                "\n"
+                "tasks:\n"
+                "  - id: switch\n"
+                "    type: io.kestra.plugin.core.flow.Switch\n"
+                "    value: \"{{ inputs.format }}\"\n"
+                "    cases:\n"
+                "      csv:\n"
+                "        - id: csv\n"
+                "          type: io.kestra.plugin.core.log.Log\n"
+                "          message: CSV\n"
+                "    defaults:\n"
+                "      - id: other\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: another format\n", full=True),
+    )
+    outputs = {
+        "value": Output("string", "The rendered value."),
+        "defaults": Output("boolean", "Whether the defaults branch ran."),
+    }
     props = {
         "value": Prop(STRING, required=True),
         "cases": Prop(TASK_MAP, dynamic=False),
@@ -127,6 +228,21 @@ class ForEach(FlowableTask):
 
     type = f"{_PKG}.ForEach"
     title = "Loop over values."
+    examples = (
+        Example("Run tasks for each value, two at a time.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: for_each\n"
+                "    type: io.kestra.plugin.core.flow.ForEach\n"
+                "    values: [\"value 1\", \"value 2\", \"value 3\"]\n"
+                "    concurrencyLimit: 2\n"
+                "    tasks:\n"
+                "      - id: show\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: \"{{ taskrun.value }}\"\n", full=True),
+    )
     props = {
         "values": Prop(ANY, required=True, description="A list, or a string rendered then parsed as a JSON list."),
         "concurrencyLimit": Prop(INTEGER, default=1, dynamic=False),
@@ -142,6 +258,20 @@ class EachSequential(FlowableTask):
     type = f"{_PKG}.EachSequential"
     aliases = (f"{_OLD}.EachSequential",)
     title = "Loop over values sequentially (deprecated, use ForEach)."
+    examples = (
+        Example("Run tasks for each value, one after another (deprecated: use ForEach).",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: each\n"
+                "    type: io.kestra.plugin.core.flow.EachSequential\n"
+                "    value: [\"a\", \"b\", \"c\"]\n"
+                "    tasks:\n"
+                "      - id: show\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: \"{{ taskrun.value }}\"\n", full=True),
+    )
     props = {
         "value": Prop(ANY, required=True),
         "tasks": Prop(TASKS, required=True, dynamic=False),
@@ -156,6 +286,20 @@ class EachParallel(FlowableTask):
     type = f"{_PKG}.EachParallel"
     aliases = (f"{_OLD}.EachParallel",)
     title = "Loop over values in parallel (deprecated, use ForEach)."
+    examples = (
+        Example("Run tasks for each value, in parallel (deprecated: use ForEach).",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: each\n"
+                "    type: io.kestra.plugin.core.flow.EachParallel\n"
+                "    value: [\"a\", \"b\", \"c\"]\n"
+                "    tasks:\n"
+                "      - id: show\n"
+                "        type: io.kestra.plugin.core.log.Log\n"
+                "        message: \"{{ taskrun.value }}\"\n", full=True),
+    )
     props = {
         "value": Prop(ANY, required=True),
         "concurrent": Prop(INTEGER, default=0, dynamic=False),
@@ -172,6 +316,26 @@ class WaitFor(FlowableTask):
     type = f"{_PKG}.WaitFor"
     aliases = (f"{_PKG}.LoopUntil",)
     title = "Loop until a condition is met."
+    examples = (
+        Example("Repeat tasks until a condition holds, every 10 seconds, at most 5 times.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: wait\n"
+                "    type: io.kestra.plugin.core.flow.WaitFor\n"
+                "    condition: \"{{ outputs.check.value == '3' }}\"\n"
+                "    checkFrequency:\n"
+                "      interval: PT10S\n"
+                "      maxIterations: 5\n"
+                "    tasks:\n"
+                "      - id: check\n"
+                "        type: io.kestra.plugin.core.debug.Return\n"
+                "        format: \"{{ outputs.wait.iterationCount ?? 0 }}\"\n", full=True),
+    )
+    outputs = {
+        "iterationCount": Output("integer", "How many times the tasks ran."),
+    }
     props = {
         "tasks": Prop(TASKS, required=True, dynamic=False),
         "condition": Prop(STRING, required=True),
@@ -195,6 +359,26 @@ class Dag(FlowableTask):
     type = f"{_PKG}.Dag"
     aliases = (f"{_OLD}.Dag",)
     title = "Run tasks by their dependencies."
+    examples = (
+        Example("Run tasks as a graph of dependencies.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: dag\n"
+                "    type: io.kestra.plugin.core.flow.Dag\n"
+                "    tasks:\n"
+                "      - task:\n"
+                "          id: extract\n"
+                "          type: io.kestra.plugin.core.log.Log\n"
+                "          message: extract\n"
+                "      - task:\n"
+                "          id: transform\n"
+                "          type: io.kestra.plugin.core.log.Log\n"
+                "          message: transform\n"
+                "        dependsOn:\n"
+                "          - extract\n", full=True),
+    )
     props = {
         "tasks": Prop(DAG_TASKS, required=True, dynamic=False),
         "concurrent": Prop(INTEGER, default=0, dynamic=False),
@@ -238,6 +422,25 @@ class Pause(FlowableTask):
     type = f"{_PKG}.Pause"
     aliases = (f"{_OLD}.Pause",)
     title = "Pause the execution."
+    examples = (
+        Example("Wait for a manual approval with a comment.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: approve\n"
+                "    type: io.kestra.plugin.core.flow.Pause\n"
+                "    onResume:\n"
+                "      - id: comment\n"
+                "        type: STRING\n"
+                "        defaults: approved\n"
+                "  - id: after\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ outputs.approve.onResume.comment }}\"\n", full=True),
+    )
+    outputs = {
+        "onResume": Output("map", "The onResume inputs given when resuming.", required=False),
+    }
     props = {
         "delay": Prop(DURATION, description="Resume automatically after this duration."),
         "pauseDuration": Prop(DURATION, description="Newer name of delay."),
@@ -254,6 +457,10 @@ class Sleep(RunnableTask):
 
     type = f"{_PKG}.Sleep"
     title = "Sleep for a duration."
+    examples = (
+        Example("Wait five seconds.",
+                "duration: PT5S\n"),
+    )
     props = {
         "duration": Prop(DURATION, required=True),
     }
@@ -296,6 +503,20 @@ class Subflow(FlowableTask):
     type = f"{_PKG}.Subflow"
     aliases = (f"{_OLD}.Subflow", f"{_OLD}.Flow")
     title = "Execute another flow."
+    examples = (
+        Example("Start another flow and wait for its end.",
+                "namespace: company.team\n"
+                "flowId: child\n"
+                "inputs:\n"
+                "  greeting: hello\n"
+                "wait: true\n"
+                "transmitFailed: true\n"),
+    )
+    outputs = {
+        "executionId": Output("string", "The id of the subflow's execution."),
+        "state": Output("string", "The final state of the subflow's execution (when waited for).", required=False),
+        "outputs": Output("map", "The flow outputs of the subflow's execution.", required=False),
+    }
     #: this task creates an execution of (namespace, flowId): flow validation refuses a call to its own flow
     executable: ClassVar[bool] = True
     props = {
@@ -312,6 +533,33 @@ class ForEachItem(FlowableTask):
     type = f"{_PKG}.ForEachItem"
     aliases = (f"{_OLD}.ForEachItem",)
     title = "Run a subflow for each batch of items of a file."
+    examples = (
+        Example("Start a subflow for each batch of 10 lines of a file.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "inputs:\n"
+                "  - id: file\n"
+                "    type: FILE\n"
+                "\n"
+                "tasks:\n"
+                "  - id: each\n"
+                "    type: io.kestra.plugin.core.flow.ForEachItem\n"
+                "    items: \"{{ inputs.file }}\"\n"
+                "    batch:\n"
+                "      rows: 10\n"
+                "    namespace: company.team\n"
+                "    flowId: process_batch\n"
+                "    inputs:\n"
+                "      batch: \"{{ taskrun.items }}\"\n", full=True),
+    )
+    outputs = {
+        "numberOfBatches": Output("integer", "How many batches (subflow executions) were made.", required=False),
+        "iterations": Output("map", "Number of subflow executions per state.", required=False),
+        "uri": Output("string", "Internal storage folder holding each subflow's outputs."),
+        "subflowOutputs": Output("string",
+                       "URI of the merged outputs of the subflows (ION, one line per subflow).", required=False),
+    }
     executable: ClassVar[bool] = True
     props = {
         "items": Prop(STRING, required=True),
@@ -333,6 +581,11 @@ class Template(FlowableTask):
     type = f"{_PKG}.Template"
     aliases = (f"{_OLD}.Template",)
     title = "Include a template (deprecated)."
+    examples = (
+        Example("Include the tasks of a template (deprecated in Kestra: use subflows).",
+                "namespace: company.team\n"
+                "templateId: shared_steps\n"),
+    )
     props = {
         "namespace": Prop(STRING, required=True, dynamic=False),
         "templateId": Prop(STRING, required=True, dynamic=False),
@@ -352,6 +605,28 @@ class WorkingDirectory(FlowableTask):
     type = f"{_PKG}.WorkingDirectory"
     aliases = (f"{_OLD}.WorkingDirectory", f"{_OLD}.Worker")
     title = "Run tasks in a shared working directory."
+    examples = (
+        Example("Share a directory between tasks.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: wdir\n"
+                "    type: io.kestra.plugin.core.flow.WorkingDirectory\n"
+                "    tasks:\n"
+                "      - id: write\n"
+                "        type: io.kestra.plugin.scripts.shell.Commands\n"
+                "        taskRunner:\n"
+                "          type: io.kestra.plugin.core.runner.Process\n"
+                "        commands:\n"
+                "          - echo hello > hello.txt\n"
+                "      - id: read\n"
+                "        type: io.kestra.plugin.scripts.shell.Commands\n"
+                "        taskRunner:\n"
+                "          type: io.kestra.plugin.core.runner.Process\n"
+                "        commands:\n"
+                "          - cat hello.txt\n", full=True),
+    )
     props = {
         "tasks": Prop(TASKS, dynamic=False, description="Runnable tasks only; must not be empty."),
         "cache": Prop(OBJECT, dynamic=False, fields={

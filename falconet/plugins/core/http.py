@@ -23,7 +23,9 @@ import trio
 
 from ...runtime.durations import parse_duration
 from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import BOOLEAN, MAP, OBJECT, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import (
+    BOOLEAN, Example, MAP, Metric, OBJECT, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -181,6 +183,22 @@ class Request(RunnableTask):
     type = "io.kestra.plugin.core.http.Request"
     aliases = ("io.kestra.plugin.fs.http.Request",)
     title = "Make an HTTP API request to a specified URL and store the response as an output."
+    examples = (
+        Example("POST a JSON body and read the answer.",
+                "uri: https://example.com/api/orders\n"
+                "method: POST\n"
+                "contentType: application/json\n"
+                "body: \"{{ {'id': inputs.orderId} | toJson }}\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "The requested URL."),
+        "code": Output("integer", "The HTTP status code of the response."),
+        "headers": Output("map", "The response headers."),
+        "body": Output("string", "The response body as text (null when empty)."),
+    }
+    metrics = (
+        Metric("response.length", "counter", "Size of the response body.", unit="bytes"),
+    )
     props = REQUEST_PROPS
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -237,6 +255,19 @@ class Download(RunnableTask):
     type = "io.kestra.plugin.core.http.Download"
     aliases = ("io.kestra.plugin.fs.http.Download",)
     title = "Download a file from an HTTP server to internal storage."
+    examples = (
+        Example("Download a CSV file to the internal storage.",
+                "uri: https://example.com/orders.csv\n"),
+    )
+    outputs = {
+        "uri": Output("string", "URI of the downloaded file in the internal storage."),
+        "code": Output("integer", "The HTTP status code of the response."),
+        "length": Output("integer", "Size of the downloaded file in bytes."),
+        "headers": Output("map", "The response headers."),
+    }
+    metrics = (
+        Metric("response.length", "counter", "Size of the response body.", unit="bytes"),
+    )
     props = {**REQUEST_PROPS,
              "failOnEmptyResponse": Prop(BOOLEAN, default=True, description="Fail when the response is empty.")}
 

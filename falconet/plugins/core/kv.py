@@ -12,7 +12,7 @@ from typing import Any
 
 from ...runtime.durations import format_duration
 from ...runtime.expressions import to_output_string
-from ...runtime.plugin import (ANY, BOOLEAN, DURATION, ENUM, STRING, Prop, RunContext, RunnableTask,
+from ...runtime.plugin import (ANY, BOOLEAN, DURATION, ENUM, STRING, Example, Output, Prop, RunContext, RunnableTask,
                                TaskFailed, register)
 
 KEY_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
@@ -79,6 +79,12 @@ class Set(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.Set"
     title = "Set a key-value pair in the namespace KV store."
+    examples = (
+        Example("Store a value for a day.",
+                "key: last_run\n"
+                "value: \"{{ execution.startDate }}\"\n"
+                "ttl: P1D\n"),
+    )
     props = {
         "key": Prop(STRING, required=True, description="The key."),
         "value": Prop(ANY, required=True, dynamic=False, description="The value (rendered, typed)."),
@@ -124,6 +130,14 @@ class Get(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.Get"
     title = "Get the value of a key from the namespace KV store."
+    examples = (
+        Example("Read a key of the namespace's KV store.",
+                "key: last_run\n"
+                "errorOnMissing: false\n"),
+    )
+    outputs = {
+        "value": Output("any", "The value (absent when the key is missing).", required=False),
+    }
     props = _KEY_PROPS
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -142,6 +156,13 @@ class Delete(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.Delete"
     title = "Delete a key from the namespace KV store."
+    examples = (
+        Example("Delete a key of the namespace's KV store.",
+                "key: last_run\n"),
+    )
+    outputs = {
+        "deleted": Output("boolean", "Whether the key existed."),
+    }
     props = _KEY_PROPS
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -161,6 +182,13 @@ class GetKeys(RunnableTask):
 
     type = "io.kestra.plugin.core.kv.GetKeys"
     title = "List the keys of the namespace KV store."
+    examples = (
+        Example("List the keys starting with a prefix.",
+                "prefix: customer_\n"),
+    )
+    outputs = {
+        "keys": Output("list", "The matching keys, sorted."),
+    }
     props = {
         "prefix": Prop(STRING, description="Only keys starting with this prefix."),
         "namespace": _NAMESPACE,

@@ -15,7 +15,9 @@ from typing import Any
 import trio
 
 from ...runtime.expressions import to_output_string
-from ...runtime.plugin import ENUM, LIST, STRING, ANY, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import (
+    ANY, ENUM, Example, LIST, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+)
 from ...runtime.model import parse_instant
 from ..ion import write_ion_rows
 
@@ -39,6 +41,15 @@ class Log(RunnableTask):
     type = "io.kestra.plugin.core.log.Log"
     aliases = ("io.kestra.core.tasks.log.Log",)
     title = "Log a message in the task logs."
+    examples = (
+        Example("Log a message.",
+                "message: \"Hello {{ inputs.name ?? 'World' }}\"\n"
+                "level: INFO\n"),
+        Example("Log several messages.",
+                "message:\n"
+                "  - first line\n"
+                "  - \"second line in {{ flow.id }}\"\n"),
+    )
     props = {
         "message": Prop(ANY, required=True, description="A message or a list of messages to log (rendered)."),
         "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
@@ -73,6 +84,14 @@ class Fetch(RunnableTask):
     type = "io.kestra.plugin.core.log.Fetch"
     aliases = ("io.kestra.core.tasks.log.Fetch",)
     title = "Fetch execution logs and store them in a file."
+    examples = (
+        Example("Fetch this execution's WARN and ERROR lines into a file.",
+                "level: WARN\n"),
+    )
+    outputs = {
+        "size": Output("integer", "Number of lines fetched."),
+        "uri": Output("string", "URI of the ION file holding the lines."),
+    }
     props = {
         "namespace": Prop(STRING, description="Namespace of the execution (default: the current one)."),
         "flowId": Prop(STRING, description="Flow of the execution (default: the current one)."),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.plugin import MAP, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import Example, MAP, Output, Prop, RunContext, RunnableTask, TaskFailed, register
 
 
 @register
@@ -14,6 +14,15 @@ class OutputValues(RunnableTask):
 
     type = "io.kestra.plugin.core.output.OutputValues"
     title = "Output one or more values."
+    examples = (
+        Example("Publish values for later tasks (outputs.<id>.values.<name>).",
+                "values:\n"
+                "  customer: \"{{ inputs.customer ?? 'acme' }}\"\n"
+                "  total: 42\n"),
+    )
+    outputs = {
+        "values": Output("map", "The rendered values."),
+    }
     # not rendered by ctx.prop: run() renders it key by key
     props = {"values": Prop(MAP, dynamic=False, description="The values to output (rendered).")}
 

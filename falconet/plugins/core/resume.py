@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.plugin import MAP, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import Example, MAP, Prop, RunContext, RunnableTask, STRING, TaskFailed, register
 
 
 @register
@@ -13,6 +13,12 @@ class Resume(RunnableTask):
 
     type = "io.kestra.plugin.core.execution.Resume"
     title = "Resume a paused execution."
+    examples = (
+        Example("Resume a paused execution with inputs.",
+                "executionId: \"{{ inputs.executionId }}\"\n"
+                "inputs:\n"
+                "  approved: true\n"),
+    )
     props = {
         "executionId": Prop(STRING, default="{{ execution.id }}", description="The execution to resume."),
         "namespace": Prop(STRING, description="Namespace the execution must belong to."),

@@ -20,9 +20,9 @@ from urllib.parse import unquote, urlsplit
 import trio
 
 from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Prop, RunContext, RunnableTask, \
-    TaskFailed, register
-from ..ion import from_ion_value
+from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Example, Output, Prop, RunContext, \
+    RunnableTask, TaskFailed, register
+from ..ion import from_ion_value, simpleion
 from ..scripts.files import glob_match, safe_join, walk_files
 from ...runtime.expressions import is_truthy
 
@@ -98,6 +98,14 @@ class Split(RunnableTask):
     type = "io.kestra.plugin.core.storage.Split"
     aliases = ("io.kestra.core.tasks.storages.Split",)
     title = "Split a file into multiple files."
+    examples = (
+        Example("Split a file into files of 1,000 lines.",
+                "from: \"{{ outputs.download.uri }}\"\n"
+                "rows: 1000\n"),
+    )
+    outputs = {
+        "uris": Output("list", "URIs of the parts, in order."),
+    }
     props = {
         "from": Prop(STRING, required=True, description="The file to split (kestra:// URI)."),
         "bytes": Prop(STRING, description="Maximum size of each file, e.g. 10MB."),
@@ -168,6 +176,16 @@ class Concat(RunnableTask):
     type = "io.kestra.plugin.core.storage.Concat"
     aliases = ("io.kestra.core.tasks.storages.Concat",)
     title = "Concat files from the internal storage."
+    examples = (
+        Example("Concatenate files of the internal storage.",
+                "files:\n"
+                "  - \"{{ outputs.first.uri }}\"\n"
+                "  - \"{{ outputs.second.uri }}\"\n"
+                "separator: \"\\n\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "URI of the concatenated file."),
+    }
     props = {
         "files": Prop(LIST, required=True, description="The files to concatenate (URIs)."),
         "separator": Prop(STRING, description="Written after each file."),
@@ -211,6 +229,13 @@ class Size(RunnableTask):
     type = "io.kestra.plugin.core.storage.Size"
     aliases = ("io.kestra.core.tasks.storages.Size",)
     title = "Get the size of a file from the internal storage."
+    examples = (
+        Example("Size of a file of the internal storage.",
+                "uri: \"{{ outputs.download.uri }}\"\n"),
+    )
+    outputs = {
+        "size": Output("integer", "Size in bytes."),
+    }
     props = {"uri": Prop(STRING, required=True, description="The file (kestra:// URI).")}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -227,6 +252,14 @@ class Delete(RunnableTask):
     type = "io.kestra.plugin.core.storage.Delete"
     aliases = ("io.kestra.core.tasks.storages.Delete",)
     title = "Delete a file from the internal storage."
+    examples = (
+        Example("Delete a file of the internal storage.",
+                "uri: \"{{ outputs.download.uri }}\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "The URI given."),
+        "deleted": Output("boolean", "Whether a file was deleted."),
+    }
     props = {
         "uri": Prop(STRING, required=True, description="The file (kestra:// URI)."),
         "errorOnMissing": Prop(BOOLEAN, default=False, description="Fail when the file does not exist."),
@@ -255,6 +288,13 @@ class Reverse(RunnableTask):
     type = "io.kestra.plugin.core.storage.Reverse"
     aliases = ("io.kestra.core.tasks.storages.Reverse",)
     title = "Reverse the lines of a file."
+    examples = (
+        Example("Reverse the lines of a file.",
+                "from: \"{{ outputs.download.uri }}\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "URI of the reversed file."),
+    }
     props = {
         "from": Prop(STRING, required=True, description="The file (kestra:// URI)."),
         "separator": Prop(STRING, default="\n", description="Written after each line."),
@@ -291,9 +331,7 @@ class Reverse(RunnableTask):
 #### FilterItems, DeduplicateItems ##########################################################################
 
 def _item_vars(line: str) -> dict[str, Any]:
-    from amazon.ion import simpleion
-
-    value = from_ion_value(simpleion.loads(line))
+    value = from_ion_value(simpleion().loads(line))
     return value if isinstance(value, dict) else {"value": value}
 
 
@@ -312,6 +350,16 @@ class FilterItems(RunnableTask):
     type = "io.kestra.plugin.core.storage.FilterItems"
     aliases = ("io.kestra.core.tasks.storages.FilterItems",)
     title = "Filter the items of an Ion file with an expression."
+    examples = (
+        Example("Keep the items of an ION file with a positive amount.",
+                "from: \"{{ outputs.fetch.uri }}\"\n"
+                "filterCondition: \"{{ amount > 0 }}\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "URI of the filtered file."),
+        "processedItemsTotal": Output("integer", "Number of items read."),
+        "droppedItemsTotal": Output("integer", "Number of items dropped."),
+    }
     props = {
         "from": Prop(STRING, required=True, description="The Ion file (kestra:// URI)."),
         "filterCondition": Prop(STRING, required=True, dynamic=False,
@@ -368,6 +416,17 @@ class DeduplicateItems(RunnableTask):
     type = "io.kestra.plugin.core.storage.DeduplicateItems"
     aliases = ("io.kestra.core.tasks.storages.DeduplicateItems",)
     title = "Deduplicate the items of an Ion file by a key expression."
+    examples = (
+        Example("Keep the last item of each id in an ION file.",
+                "from: \"{{ outputs.fetch.uri }}\"\n"
+                "expr: \"{{ id }}\"\n"),
+    )
+    outputs = {
+        "uri": Output("string", "URI of the deduplicated file."),
+        "numKeys": Output("integer", "Number of distinct keys."),
+        "processedItemsTotal": Output("integer", "Number of items read."),
+        "droppedItemsTotal": Output("integer", "Number of items dropped."),
+    }
     props = {
         "from": Prop(STRING, required=True, description="The Ion file (kestra:// URI)."),
         "expr": Prop(STRING, required=True, dynamic=False,
@@ -415,6 +474,16 @@ class LocalFiles(RunnableTask):
     type = "io.kestra.plugin.core.storage.LocalFiles"
     aliases = ("io.kestra.core.tasks.storages.LocalFiles",)
     title = "Create and upload files in the local working directory (deprecated)."
+    examples = (
+        Example("Create files and send some to the internal storage (deprecated: use WorkingDirectory files).",
+                "inputs:\n"
+                "  data.csv: \"a,b\\n1,2\"\n"
+                "outputs:\n"
+                "  - \"*.csv\"\n"),
+    )
+    outputs = {
+        "uris": Output("map", "URIs of the output files, by relative path."),
+    }
     props = {
         "inputs": Prop(ANY, description="Files to create: map of name to content or kestra:// URI (or JSON)."),
         "outputs": Prop(LIST, description="Globs of files to upload."),
@@ -440,6 +509,12 @@ class PurgeCurrentExecutionFiles(RunnableTask):
     type = "io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles"
     aliases = ("io.kestra.core.tasks.storages.PurgeExecution", "io.kestra.plugin.core.storage.PurgeExecution")
     title = "Delete all the files of the current execution from the internal storage."
+    examples = (
+        Example("Delete the files this execution stored.", ""),
+    )
+    outputs = {
+        "uris": Output("list", "URIs of the deleted files."),
+    }
     props = {}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from ...runtime.plugin import (
     Trigger,
     TriggerEvaluationError,
     register,
+    Example, Output,
 )
 from .http import _httpx, build_request, open_client, response_headers
 
@@ -46,6 +47,27 @@ class Schedule(Trigger):
     type = f"{_PKG}.Schedule"
     aliases = (f"{_OLD}.Schedule",)
     title = "Schedule a flow with a cron expression."
+    examples = (
+        Example("Run every day at 9:00 in Paris.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.date }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: daily\n"
+                "    type: io.kestra.plugin.core.trigger.Schedule\n"
+                "    cron: \"0 9 * * *\"\n"
+                "    timezone: Europe/Paris\n", full=True),
+    )
+    outputs = {
+        "date": Output("string", "The scheduled date."),
+        "next": Output("string", "The next scheduled date.", required=False),
+        "previous": Output("string", "The previous scheduled date.", required=False),
+    }
     props = {
         "cron": Prop(STRING, required=True, dynamic=False,
                      description="Unix cron (5 fields) or a nickname such as @daily."),
@@ -74,6 +96,26 @@ class ScheduleOnDates(Trigger):
 
     type = f"{_PKG}.ScheduleOnDates"
     title = "Schedule a flow on given dates."
+    examples = (
+        Example("Run on given dates.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.date }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: dates\n"
+                "    type: io.kestra.plugin.core.trigger.ScheduleOnDates\n"
+                "    dates:\n"
+                "      - \"2030-01-01T09:00:00Z\"\n"
+                "      - \"2030-06-01T09:00:00Z\"\n", full=True),
+    )
+    outputs = {
+        "date": Output("string", "The scheduled date."),
+    }
     props = {
         "dates": Prop(LIST, required=True),
         "timezone": Prop(STRING, dynamic=False),
@@ -90,6 +132,34 @@ class Flow(Trigger):
     type = f"{_PKG}.Flow"
     aliases = (f"{_OLD}.Flow",)
     title = "Trigger a flow from another flow's execution."
+    examples = (
+        Example("Start when an execution of an upstream flow succeeds.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.executionId }} ended {{ trigger.state }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: upstream\n"
+                "    type: io.kestra.plugin.core.trigger.Flow\n"
+                "    states:\n"
+                "      - SUCCESS\n"
+                "    conditions:\n"
+                "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                "        namespace: company.team\n"
+                "        flowId: upstream\n", full=True),
+    )
+    outputs = {
+        "executionId": Output("string", "Id of the execution that ended."),
+        "namespace": Output("string", "Its namespace."),
+        "flowId": Output("string", "Its flow."),
+        "flowRevision": Output("integer", "Its flow revision."),
+        "state": Output("string", "Its state."),
+        "outputs": Output("map", "Its flow outputs.", required=False),
+    }
     props = {
         "states": Prop(LIST, dynamic=False, description="Default: every terminal state."),
         "inputs": Prop(MAP, description="Rendered in the context of the upstream execution."),
@@ -134,6 +204,26 @@ class Webhook(Trigger):
     type = f"{_PKG}.Webhook"
     aliases = (f"{_OLD}.Webhook",)
     title = "Trigger a flow from an HTTP request."
+    examples = (
+        Example("Start on POST /api/v1/executions/webhook/company.team/example/<key>.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: hello\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.body }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: webhook\n"
+                "    type: io.kestra.plugin.core.trigger.Webhook\n"
+                "    key: 4wjtkzwVGBM9yKnjm3yv8r\n", full=True),
+    )
+    outputs = {
+        "body": Output("any", "The request body (JSON parsed when it is JSON).", required=False),
+        "headers": Output("map", "The request headers."),
+        "parameters": Output("map", "The query parameters."),
+    }
     props = {
         "key": Prop(STRING, required=True),
         "wait": Prop(BOOLEAN, default=False, dynamic=False),
@@ -161,6 +251,29 @@ class HttpTrigger(PollingTrigger):
     type = "io.kestra.plugin.core.http.Trigger"
     aliases = ("io.kestra.plugin.fs.http.Trigger",)
     title = "Trigger a flow on an HTTP response."
+    examples = (
+        Example("Start an execution when a URL answers 200, checking every minute.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: show\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.body }}\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: http\n"
+                "    type: io.kestra.plugin.core.http.Trigger\n"
+                "    uri: https://example.com/status\n"
+                "    responseCondition: \"{{ response.statusCode == 200 }}\"\n"
+                "    interval: PT1M\n", full=True),
+    )
+    outputs = {
+        "uri": Output("string", "The requested URL."),
+        "code": Output("integer", "The HTTP status code of the response."),
+        "headers": Output("map", "The response headers."),
+        "body": Output("any", "The response body.", required=False),
+    }
     props = {
         "uri": Prop(STRING, required=True),
         "method": Prop(ENUM, values=("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"), default="GET"),

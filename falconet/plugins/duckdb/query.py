@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ...runtime.plugin import ANY, BOOLEAN, ENUM, LIST, STRING, Prop, RunContext, RunnableTask, TaskFailed, register
+from ...runtime.plugin import (
+    ANY, BOOLEAN, ENUM, Example, LIST, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+)
 from ..ion import write_ion_rows
 from ..scripts.files import as_file_map, safe_join, write_input_files
 
@@ -100,6 +102,23 @@ class Query(RunnableTask):
 
     type = "io.kestra.plugin.jdbc.duckdb.Query"
     title = "Query a DuckDB database."
+    examples = (
+        Example("Query a CSV file with DuckDB and store the rows.",
+                "inputFiles:\n"
+                "  data.csv: \"a,b\\n1,2\\n3,4\"\n"
+                "sql: SELECT a + b AS total FROM read_csv_auto('{{ workingDir }}/data.csv')\n"
+                "fetchType: STORE\n"),
+    )
+    outputs = {
+        "row": Output("map", "The first row (fetchType FETCH_ONE).", required=False),
+        "rows": Output("list", "The rows (fetchType FETCH).", required=False),
+        "uri": Output("string", "URI of the ION file of the rows (fetchType STORE).", required=False),
+        "size": Output("integer", "Number of rows fetched or stored.", required=False),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles.", required=False),
+    }
+    metrics = (
+        Metric("size", "counter", "Number of rows fetched or stored.", unit="rows"),
+    )
     props = {
         "sql": Prop(STRING, required=True, dynamic=False, description="The SQL (rendered; may hold several statements)."),
         "url": Prop(STRING, default="jdbc:duckdb:", description="jdbc:duckdb: (in memory) or jdbc:duckdb:<file path>."),

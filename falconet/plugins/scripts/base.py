@@ -33,8 +33,8 @@ from typing import Any, Mapping
 import trio
 
 from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Plugin, Prop, RunContext, RunnableTask, \
-    TaskFailed, register
+from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Example, Plugin, Prop, RunContext, \
+    RunnableTask, TaskFailed, register
 from . import process as _process
 from .files import as_file_map, copy_namespace_files, localize_storage_uris, upload_output_files, write_input_files
 from .protocol import LineConsumer
@@ -56,6 +56,19 @@ class Process(TaskRunner):
 
     type = PROCESS_RUNNER
     title = "Task runner that executes a task as a subprocess on the server host."
+    examples = (
+        Example("Run a script task as a local process.",
+                "id: example\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: script\n"
+                "    type: io.kestra.plugin.scripts.shell.Commands\n"
+                "    taskRunner:\n"
+                "      type: io.kestra.plugin.core.runner.Process\n"
+                "    commands:\n"
+                "      - echo hello\n", full=True),
+    )
     props = {}
 
 

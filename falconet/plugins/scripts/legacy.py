@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...runtime.plugin import ANY, BOOLEAN, LIST, MAP, OBJECT, STRING, Prop, RunContext, TaskFailed, register
+from ...runtime.plugin import (
+    ANY, BOOLEAN, Example, LIST, MAP, OBJECT, Output, Prop, RunContext, STRING, TaskFailed, register,
+)
 from .base import COMMANDS_PROP, CommandsTask, ScriptTask, render_list
 from .files import safe_join
 from .protocol import LineConsumer
@@ -80,6 +82,19 @@ class Bash(CommandsTask, _LegacyScript):
 
     type = "io.kestra.core.tasks.scripts.Bash"
     title = "Execute shell commands (legacy API; use io.kestra.plugin.scripts.shell.Commands)."
+    examples = (
+        Example("Run shell commands (deprecated: use io.kestra.plugin.scripts.shell.Commands).",
+                "commands:\n"
+                "  - echo \"The current execution is {{ execution.id }}\"\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the commands."),
+        "vars": Output("map", "Variables the commands printed with ::{\"outputs\": ...}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+        "files": Output("map", "The same as outputFiles (deprecated name)."),
+        "stdOutLineCount": Output("integer", "Number of lines written on standard output."),
+        "stdErrLineCount": Output("integer", "Number of lines written on standard error."),
+    }
     props = {**LEGACY_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -91,6 +106,20 @@ class Python(_LegacyScript):
 
     type = "io.kestra.core.tasks.scripts.Python"
     title = "Execute a Python script (legacy API; use io.kestra.plugin.scripts.python.Script)."
+    examples = (
+        Example("Run a Python script (deprecated: use io.kestra.plugin.scripts.python.Script).",
+                "inputFiles:\n"
+                "  main.py: |\n"
+                "    print(\"Hello from Python\")\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the commands."),
+        "vars": Output("map", "Variables the commands printed with ::{\"outputs\": ...}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+        "files": Output("map", "The same as outputFiles (deprecated name)."),
+        "stdOutLineCount": Output("integer", "Number of lines written on standard output."),
+        "stdErrLineCount": Output("integer", "Number of lines written on standard error."),
+    }
     props = {
         **LEGACY_PROPS,
         "pythonPath": Prop(STRING, description="The Python interpreter (default: the server's)."),

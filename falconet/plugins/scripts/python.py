@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import trio
 
 from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, LIST, STRING, Prop, RunContext, TaskFailed, register
+from ...runtime.plugin import BOOLEAN, Example, LIST, Output, Prop, RunContext, STRING, TaskFailed, register
 from . import process as _process
 from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
 from .files import localize_storage_uris
@@ -125,6 +125,21 @@ class Commands(CommandsTask, _PythonTask):
 
     type = "io.kestra.plugin.scripts.python.Commands"
     title = "Execute Python commands."
+    examples = (
+        Example("Run a Python file of the working directory.",
+                "taskRunner:\n"
+                "  type: io.kestra.plugin.core.runner.Process\n"
+                "inputFiles:\n"
+                "  main.py: |\n"
+                "    print('hello')\n"
+                "commands:\n"
+                "  - python main.py\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the process."),
+        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+    }
     props = {**PYTHON_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -135,6 +150,19 @@ class Script(_PythonTask):
 
     type = "io.kestra.plugin.scripts.python.Script"
     title = "Execute a Python script."
+    examples = (
+        Example("Run an inline Python script that sets an output.",
+                "taskRunner:\n"
+                "  type: io.kestra.plugin.core.runner.Process\n"
+                "script: |\n"
+                "  import json\n"
+                "  print('::' + json.dumps({'outputs': {'answer': 42}}) + '::')\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the process."),
+        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+    }
     props = {**PYTHON_PROPS, "script": Prop(STRING, required=True, description="The Python script (rendered).")}
 
     async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import trio
 
 from ...runtime.expressions import to_output_string
-from ...runtime.plugin import STRING, Prop, RunContext, TaskFailed, register
+from ...runtime.plugin import Example, Output, Prop, RunContext, STRING, TaskFailed, register
 from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
 from .files import localize_storage_uris
 
@@ -26,6 +26,20 @@ class Commands(CommandsTask, ScriptTask):
 
     type = "io.kestra.plugin.scripts.shell.Commands"
     title = "Execute one or more shell commands."
+    examples = (
+        Example("Run shell commands and keep a file.",
+                "taskRunner:\n"
+                "  type: io.kestra.plugin.core.runner.Process\n"
+                "outputFiles:\n"
+                "  - out.txt\n"
+                "commands:\n"
+                "  - echo \"{{ execution.id }}\" > out.txt\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the process."),
+        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+    }
     props = {**COMMON_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -35,6 +49,18 @@ class Script(ScriptTask):
 
     type = "io.kestra.plugin.scripts.shell.Script"
     title = "Execute a shell script."
+    examples = (
+        Example("Run an inline shell script.",
+                "taskRunner:\n"
+                "  type: io.kestra.plugin.core.runner.Process\n"
+                "script: |\n"
+                "  echo \"Hello from {{ flow.id }}\"\n"),
+    )
+    outputs = {
+        "exitCode": Output("integer", "The exit code of the process."),
+        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
+        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+    }
     props = {**COMMON_PROPS, "script": Prop(STRING, required=True, description="The shell script (rendered).")}
 
     async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],

@@ -192,9 +192,9 @@ def _from_ion(ion: Any = None) -> Any:
     """Parse Ion text: one value → that value; several (a rows file) → the first one, like Kestra."""
     if ion is None:
         return None
-    from amazon.ion import simpleion
+    from ..ionvalues import simpleion
     try:
-        values = simpleion.loads(str(ion), single_value=False)
+        values = simpleion().loads(str(ion), single_value=False)
     except Exception as exc:  # amazon.ion raises bare IonException/ValueError/TypeError variants
         raise ExpressionError(f"Unable to parse Ion value: {exc}") from None
     if not values:

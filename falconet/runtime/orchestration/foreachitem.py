@@ -502,9 +502,9 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
                 parent._on_change(tr)
         child_outputs = final.get("outputs")
         if child_outputs:
-            from amazon.ion import simpleion
+            from ..ionvalues import simpleion
 
-            line = simpleion.dumps(_ion_ready(child_outputs), binary=False, omit_version_marker=True)
+            line = simpleion().dumps(_ion_ready(child_outputs), binary=False, omit_version_marker=True)
             line = line.replace("\n", "\\n") + "\n"
             await trio.to_thread.run_sync(engine.storage.put_bytes, line.encode(),
                                           f"{base_prefix}/{iteration}/outputs.ion")

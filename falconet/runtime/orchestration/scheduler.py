@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
-from croniter import croniter
 
 from ..errors import IllegalArgument, NotFound
 from ..flowmodel import Flow, TriggerSpec
@@ -93,15 +92,21 @@ class Cron:
         if len(fields) != (6 if with_seconds else 5):
             raise IllegalArgument(f"Invalid cron expression '{expression}': expected "
                                   f"{6 if with_seconds else 5} fields")
+        from croniter import croniter  # imported on the first Schedule trigger: a plain server skips it
+
         if not croniter.is_valid(expr, second_at_beginning=with_seconds):
             raise IllegalArgument(f"Invalid cron expression '{expression}'")
         self.expr, self.zone, self.with_seconds = expr, zone, with_seconds
 
     def next_after(self, t: datetime) -> datetime:
+        from croniter import croniter
+
         it = croniter(self.expr, t.astimezone(self.zone), second_at_beginning=self.with_seconds)
         return it.get_next(datetime).astimezone(timezone.utc)
 
     def previous_before(self, t: datetime) -> datetime:
+        from croniter import croniter
+
         it = croniter(self.expr, t.astimezone(self.zone), second_at_beginning=self.with_seconds)
         return it.get_prev(datetime).astimezone(timezone.utc)
 

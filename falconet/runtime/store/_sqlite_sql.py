@@ -16,7 +16,7 @@ from .base import ExecutionQuery, FlowRecord, LogQuery
 
 #### Schema #################################################################################################
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE executions (
@@ -104,8 +104,13 @@ CREATE TABLE state (
 );
 """
 
+# the log viewer reads one task run's lines page by page and counts lines per task run
+_SCHEMA_V2 = """
+CREATE INDEX ix_logs_task_run ON logs (execution_id, task_run_id, timestamp, seq);
+"""
+
 #: version -> script that upgrades from version-1 (index 1 creates everything)
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def _py_lower(value: Any) -> Any:
@@ -241,6 +246,8 @@ def log_where(query: LogQuery) -> Where:
         v = getattr(query, attr)
         if v is not None:
             w.add(f"{col} = ?", v)
+    if query.outside_task_runs:
+        w.add("task_run_id IS NULL")
     if query.min_level is not None:
         w.add("level >= ?", level_value(query.min_level))
     if query.start_date is not None:

@@ -55,6 +55,7 @@ class LogQuery:
     flow_id: str | None = None
     task_id: str | None = None
     task_run_id: str | None = None
+    outside_task_runs: bool = False         # only lines of no task run (the execution's own)
     attempt: int | None = None
     trigger_id: str | None = None
     min_level: str | None = None            # TRACE < DEBUG < INFO < WARN < ERROR
@@ -134,6 +135,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_logs(self, query: LogQuery) -> tuple[list[dict[str, Any]], int]:
         """Matching LogEntry dicts in timestamp order, and the total count."""
+
+    @abc.abstractmethod
+    async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
+        """Number of matching lines per ``taskRunId`` (``None`` for lines outside any task run);
+        ``page`` and ``size`` are ignored."""
 
     @abc.abstractmethod
     async def delete_logs(self, query: LogQuery) -> int: ...

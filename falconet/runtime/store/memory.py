@@ -9,6 +9,7 @@ has changed nothing; once past it, the operation runs to completion without yiel
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -204,6 +205,7 @@ class MemoryStore(Store):
                     and (query.flow_id is None or r.flow_id == query.flow_id)
                     and (query.task_id is None or r.task_id == query.task_id)
                     and (query.task_run_id is None or r.task_run_id == query.task_run_id)
+                    and not (query.outside_task_runs and r.task_run_id is not None)
                     and (query.attempt is None or r.attempt == query.attempt)
                     and (query.trigger_id is None or r.trigger_id == query.trigger_id)
                     and (min_level is None or r.level >= min_level)
@@ -223,6 +225,11 @@ class MemoryStore(Store):
             lo = ((query.page or 1) - 1) * size
             hits = hits[lo:lo + size]
         return [json.loads(r.entry_json) for _, r in hits], total
+
+    async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
+        await self._enter()
+        match = self._log_matches(query)
+        return dict(Counter(r.task_run_id for _, r in self._logs if match(r)))
 
     async def delete_logs(self, query: LogQuery) -> int:
         await self._enter()

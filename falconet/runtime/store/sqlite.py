@@ -480,6 +480,12 @@ class SQLiteStore(Store):
         entries, total = await self._call(sql.search_logs, w.sql(), w.params, limit, offset, read=True)
         return [json.loads(e) for e in entries], total
 
+    async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
+        w = sql.log_where(query)
+        rows = await self._call(sql.select, "SELECT task_run_id, count(*) FROM logs" + w.sql()
+                                + " GROUP BY task_run_id", tuple(w.params), read=True)
+        return {r[0]: r[1] for r in rows}
+
     async def delete_logs(self, query: LogQuery) -> int:
         w = sql.log_where(query)
         return await self._call(sql.modify, "DELETE FROM logs" + w.sql(), tuple(w.params))

@@ -69,10 +69,11 @@ window.__falconetDropSockets = () => { const n = openSockets.size; openSockets.f
  * A websocket that reconnects with backoff until closed or until a message of type "end" arrives.
  * Every (re)connection starts with a fresh snapshot from the server, so the caller replaces its state
  * on the first "execution" message after `onOpen`.
- * Callbacks: onMessage(msg), onOpen(), onStatus('connecting'|'live'|'reconnecting'|'ended'|'closed'|'unavailable'|'failed'),
+ * Callbacks: onMessage(msg), onOpen(), onStatus('connecting'|'live'|'reconnecting'|'offline'|'ended'|'closed'|'unavailable'|'failed'),
  * onRefused(code, reason) when the server closes with a 44xx code (no reconnection then).
  * If the socket never opens `maxFailures` times in a row, status 'unavailable' is reported once and
- * reconnection continues at the slowest pace (the caller may poll meanwhile).
+ * reconnection continues at the slowest pace (the caller may poll meanwhile). While the browser is
+ * offline the socket is dropped and 'offline' reported; it reconnects as soon as the network is back.
  */
 export function openSocket(path, { onMessage, onOpen, onStatus, onRefused, maxFailures = 3 } = {}) {
   let ws = null;
@@ -84,6 +85,7 @@ export function openSocket(path, { onMessage, onOpen, onStatus, onRefused, maxFa
 
   function connect() {
     if (closed) return;
+    if (navigator.onLine === false) { status('offline'); return; }
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     status(everOpened ? 'reconnecting' : 'connecting');
     let opened = false;
@@ -131,10 +133,25 @@ export function openSocket(path, { onMessage, onOpen, onStatus, onRefused, maxFa
     timer = setTimeout(connect, delay);
   }
 
+  // a socket is not told the network went away: the browser's offline/online events are
+  const onOffline = () => {
+    if (closed) return;
+    clearTimeout(timer);
+    const dropped = ws;
+    ws = null;
+    if (dropped) { dropped.onclose = null; openSockets.delete(dropped); try { dropped.close(4000, 'offline'); } catch { /* already closing */ } }
+    status('offline');
+  };
+  const onOnline = () => { if (closed || ws) return; clearTimeout(timer); failures = 0; connect(); };
+  window.addEventListener('offline', onOffline);
+  window.addEventListener('online', onOnline);
+
   connect();
   return {
     close() {
       closed = true;
+      window.removeEventListener('offline', onOffline);
+      window.removeEventListener('online', onOnline);
       clearTimeout(timer);
       if (ws) { try { ws.close(1000); } catch { /* ignore */ } }
       status('closed');

@@ -1,6 +1,7 @@
 // Reusable widgets: toasts, modal dialogs, tabs, paging.
 import { h, replace, uid } from './util.js';
 
+/** Show a toast for `ms` (0: until dismissed); returns its element (remove() takes it away early). */
 export function toast(message, kind = 'info', ms = 5000) {
   const region = document.getElementById('toasts');
   if (!region) return;
@@ -9,6 +10,7 @@ export function toast(message, kind = 'info', ms = 5000) {
     h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Dismiss', onclick: () => el.remove() }, '×'));
   region.appendChild(el);
   if (ms) setTimeout(() => el.remove(), ms);
+  return el;
 }
 
 /**

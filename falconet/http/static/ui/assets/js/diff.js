@@ -1,7 +1,7 @@
 // Line diff (LCS) between two texts, drawn as a unified diff with context.
 import { h } from './util.js';
 
-/** Edit script: [{op: ' '|'+'|'-', a: lineNoA|null, b: lineNoB|null, text}] */
+/** Edit script: [{op: ' '|'+'|'-', a: lineNoA|null, b: lineNoB|null, text}]; removals before additions. */
 export function diffLines(aText, bText) {
   const a = aText.split('\n'), b = bText.split('\n');
   // Trim common prefix/suffix so the quadratic table only covers the changed middle.
@@ -22,11 +22,18 @@ export function diffLines(aText, bText) {
     let i = 0, j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && am[i] === bm[j]) { ops.push({ op: ' ', a: pre + i + 1, b: pre + j + 1, text: am[i] }); i++; j++; }
-      else if (j < m && (i === n || L[i][j + 1] >= L[i + 1][j])) { ops.push({ op: '+', a: null, b: pre + j + 1, text: bm[j] }); j++; }
-      else { ops.push({ op: '-', a: pre + i + 1, b: null, text: am[i] }); i++; }
+      else if (i < n && (j === m || L[i + 1][j] >= L[i][j + 1])) { ops.push({ op: '-', a: pre + i + 1, b: null, text: am[i] }); i++; }
+      else { ops.push({ op: '+', a: null, b: pre + j + 1, text: bm[j] }); j++; }
     }
   }
   for (let k = 0; k < suf; k++) ops.push({ op: ' ', a: a.length - suf + k + 1, b: b.length - suf + k + 1, text: a[a.length - suf + k] });
+  // as every unified diff reads: in each run of changes, the removed lines before the added ones
+  for (let k = 0; k < ops.length;) {
+    let e = k;
+    while (e < ops.length && ops[e].op !== ' ') e++;
+    if (e > k + 1) ops.splice(k, e - k, ...ops.slice(k, e).filter((o) => o.op === '-'), ...ops.slice(k, e).filter((o) => o.op === '+'));
+    k = e + 1;
+  }
   return ops;
 }
 

@@ -176,6 +176,15 @@ export function messageLine(src, message) {
   return 0;
 }
 
+/** Indentation of the line after `line` (Enter): the line's own, under the key of a list item
+ * (`  - id: x` → 4 spaces), two more after a `key:` opening a block. */
+export function nextLineIndent(line) {
+  const m = /^(\s*)((?:-\s+)*)/.exec(line);
+  let ind = m[1] + (m[2] && line.slice(m[0].length).trim() ? ' '.repeat(m[2].length) : '');
+  if (/:\s*$/.test(splitComment(line)[0])) ind += '  ';
+  return ind;
+}
+
 /**
  * Create an editor. Options: value, label, onChange(value), onSave().
  * Returns {element, textarea, value (get/set), setMarkers(Map line→message), goToLine(n)}.
@@ -233,9 +242,7 @@ export function createEditor({ value = '', label = 'Flow YAML source', onChange,
     if (e.key === 'Enter' && !e.shiftKey && !e.ctrlKey) {
       const { selectionStart: s, value: v } = ta;
       const ls = v.lastIndexOf('\n', s - 1) + 1;
-      const cur = v.slice(ls, s);
-      let ind = /^\s*/.exec(cur)[0];
-      if (/:\s*$/.test(cur)) ind += '  ';
+      const ind = nextLineIndent(v.slice(ls, s));
       if (ind) { e.preventDefault(); ta.setRangeText('\n' + ind, s, ta.selectionEnd, 'end'); ta.dispatchEvent(new Event('input')); }
     }
     escaped = false;

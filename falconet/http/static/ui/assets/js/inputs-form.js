@@ -108,10 +108,14 @@ function buildControl(input, id, describedBy) {
       control = h('input', { ...common, type: 'number', step: type === 'INT' ? '1' : 'any', min: input.min, max: input.max, value: dflt, inputmode: type === 'INT' ? 'numeric' : 'decimal' });
       read = () => control.value.trim();
       break;
-    case 'BOOLEAN': {
-      control = h('input', { ...common, type: 'checkbox', checked: dflt === 'true' });
-      read = () => (control.checked ? 'true' : 'false');
-      break;
+    case 'BOOLEAN': { // true, false or unset (Kestra's three radio buttons): an optional one may stay unset
+      const name = uid('bool');
+      const current = dflt === 'true' || dflt === 'false' ? dflt : '';
+      const radios = [['true', 'True'], ['false', 'False'], ['', 'Unset']].map(([v, text]) => h('label', { class: 'check' },
+        h('input', { type: 'radio', name, value: v, checked: v === current }), text));
+      control = h('fieldset', { id, class: 'bool-input', 'aria-describedby': describedBy }, h('legend', { class: 'sr-only' }, input.id), radios);
+      read = () => { const c = control.querySelector('input:checked'); return c ? c.value : ''; };
+      return { control, read, wrap: control, group: true };
     }
     case 'DATETIME':
       control = h('input', { ...common, type: 'datetime-local', step: '1', value: dflt ? isoToLocalInput(dflt) : '' });

@@ -3,6 +3,8 @@
 //   /ui/executions, /ui/executions/{namespace}/{flowId}/{id}[/{tab}]
 //   /ui/plugins, /ui/plugins/{type}
 import { h, replace, emptyState } from './util.js';
+import { confirmDialog } from './components.js';
+import { themePicker } from './theme.js';
 
 const routes = [
   { re: /^\/ui\/?$/, redirect: '/ui/flows' },
@@ -21,6 +23,21 @@ const routes = [
 
 let cleanup = null;
 let renderSeq = 0;
+let leaveGuard = null; // set by a page holding unsaved work: () => question to ask before leaving, or null
+let currentUrl = location.pathname + location.search;
+
+/** While `fn()` returns a question, in-app navigation (links, Back/Forward) asks it before leaving.
+ * Returns the function that removes the guard. */
+export function setLeaveGuard(fn) {
+  leaveGuard = fn;
+  return () => { if (leaveGuard === fn) leaveGuard = null; };
+}
+
+function confirmLeave(go) {
+  const question = leaveGuard && leaveGuard();
+  if (!question) { go(); return; }
+  confirmDialog('Unsaved changes', question, 'Leave without saving', () => { leaveGuard = null; go(); }, { danger: true });
+}
 
 function decodeParams(p) {
   const out = {};
@@ -31,6 +48,7 @@ function decodeParams(p) {
 async function render() {
   const seq = ++renderSeq;
   const path = location.pathname;
+  currentUrl = path + location.search;
   const main = document.getElementById('main');
   if (cleanup) { try { cleanup(); } catch (e) { console.warn('cleanup failed', e); } cleanup = null; }
   for (const r of routes) {
@@ -55,7 +73,12 @@ async function render() {
 
 /** Go to a UI URL without reloading. `replace` keeps the history length (filters, redirects). */
 export function navigate(url, { replace: rep = false, silent = false } = {}) {
+  if (silent) go(url, rep, silent); else confirmLeave(() => go(url, rep, silent));
+}
+
+function go(url, rep, silent) {
   if (rep) history.replaceState(null, '', url); else history.pushState(null, '', url);
+  if (silent) currentUrl = url;
   if (!silent) {
     render();
     if (!rep) window.scrollTo(0, 0);
@@ -74,5 +97,15 @@ document.addEventListener('click', (e) => {
   if (main) main.focus({ preventScroll: true });
 });
 
-window.addEventListener('popstate', render);
+document.querySelector('.topbar')?.appendChild(themePicker());
+
+window.addEventListener('popstate', () => {
+  if (leaveGuard && leaveGuard()) { // Back/Forward: stay on this page until the user agrees to leave
+    const target = location.pathname + location.search;
+    history.pushState(null, '', currentUrl);
+    confirmLeave(() => go(target, false, false));
+    return;
+  }
+  render();
+});
 render();

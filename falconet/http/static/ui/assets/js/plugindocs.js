@@ -18,17 +18,32 @@ export function loadPluginDoc(type) {
   return cache.get(type);
 }
 
+let known = null;
+
+/** Every type name the server documents (canonical names and aliases), read once from GET /plugins. */
+export function knownPluginTypes() {
+  if (!known) {
+    known = getJson('/plugins').then((groups) => new Set((groups || []).flatMap((g) =>
+      [...(g.tasks || []), ...(g.triggers || []), ...(g.conditions || []), ...(g.aliases || [])])));
+    known.catch(() => { known = null; });
+  }
+  return known;
+}
+
 /** A URL of the documentation page of a type. */
 export const uiLinkPlugin = (type) => `/ui/plugins/${enc(type)}`;
 
 //// Text
 
-/** Text with `code` spans as <code>, paragraphs split on blank lines. */
+/** Nodes of one line of Markdown-ish text: `code` spans as <code>, **bold** as <strong>; the rest as text. */
+export function inlineText(text) {
+  return String(text ?? '').split(/`([^`]+)`/).flatMap((s, i) => (i % 2 ? [h('code', null, s)]
+    : s.split(/\*\*([^*]+)\*\*/).map((t, j) => (j % 2 ? h('strong', null, t) : t))));
+}
+
+/** Text with inline Markdown (see inlineText), paragraphs split on blank lines. */
 export function richText(text, tag = 'p') {
-  return String(text || '').split(/\n\s*\n/).filter((s) => s.trim()).map((para) => {
-    const parts = para.split(/`([^`]+)`/).map((s, i) => (i % 2 ? h('code', null, s) : s));
-    return h(tag, null, parts);
-  });
+  return String(text || '').split(/\n\s*\n/).filter((s) => s.trim()).map((para) => h(tag, null, inlineText(para)));
 }
 
 const REF_NAMES = { 'tasks.Task': 'task', 'conditions.Condition': 'condition', 'flows.Input': 'input' };
@@ -104,6 +119,48 @@ function propertiesList(schema) {
   ]));
 }
 
+/** The YAML of an example as shown: a task-level one gets `id` and `type` lines first (as Kestra's docs). */
+export function exampleCode(type, ex) {
+  if (ex.full) return ex.code;
+  const short = type.split('.').pop();
+  const snake = short.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  return `id: "${snake}"\ntype: "${type}"\n${ex.code}`;
+}
+
+function examplesSection(doc, heading) {
+  const list = (doc.schema && doc.schema.properties && doc.schema.properties.$examples) || [];
+  if (!list.length) return null;
+  return h('section', { class: 'plugin-examples', 'aria-label': 'Examples' }, h(heading, null, 'Examples'),
+    list.map((ex) => h('figure', { class: 'example' },
+      ex.title ? h('figcaption', null, inlineText(ex.title)) : null,
+      h('pre', { class: 'mono' }, h('code', null, exampleCode(doc.type, ex).replace(/\n$/, ''))))));
+}
+
+function outputsSection(doc, heading) {
+  const out = (doc.schema && doc.schema.outputs) || {};
+  const props = Object.entries(out.properties || {});
+  if (!props.length) return null;
+  const required = new Set(out.required || []);
+  return h('section', { class: 'plugin-outputs', 'aria-label': 'Outputs' }, h(heading, null, 'Outputs'),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'props-table' },
+      h('thead', null, h('tr', null, ['Name', 'Type', 'Always set', 'Description'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, props.map(([name, p]) => h('tr', { dataset: { output: name } },
+        h('th', { scope: 'row', class: 'mono' }, name), h('td', null, typeLabel(p)),
+        h('td', null, required.has(name) ? 'yes' : h('span', { class: 'muted' }, 'no')),
+        h('td', null, inlineText(p.title || p.description || ''))))))));
+}
+
+function metricsSection(doc, heading) {
+  const list = (doc.schema && doc.schema.properties && doc.schema.properties.$metrics) || [];
+  if (!list.length) return null;
+  return h('section', { class: 'plugin-metrics', 'aria-label': 'Metrics' }, h(heading, null, 'Metrics'),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'props-table' },
+      h('thead', null, h('tr', null, ['Name', 'Type', 'Unit', 'Description'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, list.map((m) => h('tr', { dataset: { metric: m.name } },
+        h('th', { scope: 'row', class: 'mono' }, m.name), h('td', null, m.type), h('td', null, m.unit || ''),
+        h('td', null, inlineText(m.description || ''))))))));
+}
+
 /** Title, description, aliases and properties of one documentation body. `compact` for the editor panel. */
 export function renderPluginDoc(doc, { compact = false, headingLevel = 1 } = {}) {
   const schema = (doc.schema && doc.schema.properties) || {};
@@ -116,8 +173,12 @@ export function renderPluginDoc(doc, { compact = false, headingLevel = 1 } = {})
     h('p', { class: 'muted plugin-aliases' }, h('span', { class: 'chip' }, doc.kind || 'tasks'),
       aliases.length ? [' Aliases: ', aliases.map((a, i) => [i ? ', ' : '', h('code', null, a)])] : null),
     compact ? h('p', null, h('a', { href: uiLinkPlugin(doc.type) }, 'Open the full documentation')) : null,
+    compact ? null : examplesSection(doc, `h${headingLevel + 1}`),
     h(`h${headingLevel + 1}`, null, 'Properties'),
-    compact ? propertiesList(schema) : propertiesTable(schema, { caption: `Properties of ${doc.type}` }));
+    compact ? propertiesList(schema) : propertiesTable(schema, { caption: `Properties of ${doc.type}` }),
+    outputsSection(doc, `h${headingLevel + 1}`),
+    metricsSection(doc, `h${headingLevel + 1}`),
+    compact ? examplesSection(doc, `h${headingLevel + 1}`) : null);
 }
 
 //// Which type is the YAML block at a line about?
@@ -238,6 +299,10 @@ export function createDocPanel(textarea) {
     }
     replace(body, h('p', { class: 'loading' }, `Loading ${type}…`));
     try {
+      // a half-typed name is not asked for: only the types the catalogue lists are
+      const types = await knownPluginTypes();
+      if (my !== seq) return;
+      if (!types.has(type)) { replace(body, h('p', { class: 'muted' }, 'No plugin named ', h('code', null, type), '.')); return; }
       const doc = await loadPluginDoc(type);
       if (my === seq) replace(body, renderPluginDoc(doc, { compact: true, headingLevel: 2 }));
     } catch (e) {

@@ -28,10 +28,10 @@ function taskNode(task) {
     h('div', { class: 'ttype', title: task.type }, shortType(task.type)),
     task._dependsOn && task._dependsOn.length ? h('div', { class: 'ttype' }, `after ${task._dependsOn.join(', ')}`) : null,
     task.disabled ? h('div', { class: 'ttype' }, 'disabled') : null];
-  if (!branches.length) return h('div', { class: 'topo-task', role: 'listitem', 'aria-label': `Task ${task.id} (${shortType(task.type)})` }, head);
+  if (!branches.length) return h('div', { class: 'topo-task', role: 'listitem', 'aria-label': `Task ${task.id} (${shortType(task.type)})`, dataset: { task: task.id } }, head);
   const lanes = branches.map((b) => h('div', { class: `topo-branch${b.errors ? ' topo-errors' : ''}` },
     h('div', { class: 'blabel' }, b.label), sequence(b.tasks, b.parallel)));
-  return h('div', { class: 'topo-task topo-group', role: 'group', 'aria-label': `Group ${task.id} (${shortType(task.type)})` },
+  return h('div', { class: 'topo-task topo-group', role: 'group', 'aria-label': `Group ${task.id} (${shortType(task.type)})`, dataset: { task: task.id } },
     head, h('div', { class: 'topo-branches' }, lanes));
 }
 
@@ -56,6 +56,37 @@ export function renderTopology(flow) {
       h('div', { class: 'topo-par' }, flow.triggers.map((t) => h('div', { class: 'topo-task' }, h('div', { class: 'tid' }, t.id), h('div', { class: 'ttype' }, shortType(t.type)))))));
   }
   return h('div', { class: 'topo', role: 'region', 'aria-label': 'Flow topology' }, parts);
+}
+
+const RUNNING = new Set(['CREATED', 'RUNNING', 'RETRYING', 'KILLING', 'RESTARTED', 'QUEUED', 'PAUSED']);
+
+/** One state for the task runs of a task (a ForEach child runs once per value): a live one first, then
+ * the worst ended one; `null` when it has not run. */
+export function taskState(runs) {
+  if (!runs || !runs.length) return null;
+  const states = runs.map((r) => r.state.current);
+  for (const s of ['RUNNING', 'PAUSED', 'KILLING', 'RETRYING', 'RESTARTED', 'QUEUED', 'CREATED']) if (states.includes(s)) return s;
+  for (const s of ['FAILED', 'KILLED', 'WARNING', 'CANCELLED', 'RETRIED', 'SKIPPED', 'SUCCESS']) if (states.includes(s)) return s;
+  return states[states.length - 1];
+}
+
+/** Show each task's live state on a topology drawn by renderTopology (task runs of an execution). */
+export function paintTopology(topo, taskRunList) {
+  const byTask = new Map();
+  for (const tr of taskRunList || []) { if (!byTask.has(tr.taskId)) byTask.set(tr.taskId, []); byTask.get(tr.taskId).push(tr); }
+  for (const node of topo.querySelectorAll('[data-task]')) {
+    const runs = byTask.get(node.dataset.task) || [];
+    const state = taskState(runs);
+    const key = `${state}:${runs.length}`;
+    if (node.dataset.painted === key) continue;
+    node.dataset.painted = key;
+    let tag = node.querySelector(':scope > .tstate');
+    if (!tag) { tag = h('div', { class: 'tstate' }); node.insertBefore(tag, node.children[2] || null); }
+    if (state) node.dataset.state = state; else delete node.dataset.state;
+    node.classList.toggle('live-task', RUNNING.has(state));
+    tag.className = `tstate${state ? ` badge state-${state.toLowerCase()}` : ' muted'}`;
+    tag.textContent = state ? `${state}${runs.length > 1 ? ` ×${runs.length}` : ''}` : 'not run';
+  }
 }
 
 /** Find a task definition by id anywhere in a flow (for Pause onResume, task types). */

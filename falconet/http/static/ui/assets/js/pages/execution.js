@@ -2,14 +2,15 @@
 // /api/v1/executions/{id}/ws: overview, Gantt, Logs, Outputs, Metrics and the lifecycle actions.
 import {
   h, replace, stateBadge, stateSpan, humanDuration, timeEl, formatTime, formatDate, labelChips, isTerminated, isKestraUri,
-  prettyValue, uiLinkFlow, emptyState, errorBox, toMs, browserTimeZone,
+  prettyValue, uiLinkFlow, emptyState, errorBox, browserTimeZone,
 } from '../util.js';
 import { api, getJson, openSocket, enc, API, ApiError } from '../api.js';
 import { tabs, toast, openDialog, confirmDialog } from '../components.js';
 import { createInputsForm } from '../inputs-form.js';
-import { findTask } from '../topology.js';
+import { findTask, renderTopology, paintTopology } from '../topology.js';
 import { navigate } from '../main.js';
 import { executionPageUrl } from '../execute.js';
+import { createLogView } from '../logview.js';
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 const TERMINAL_TARGETS = ['SUCCESS', 'WARNING', 'FAILED', 'KILLED', 'CANCELLED'];
@@ -18,14 +19,12 @@ const RESTARTABLE = new Set(['FAILED', 'WARNING', 'KILLED', 'CANCELLED', 'PAUSED
 
 const execLink = (ns, flowId, id) => `/ui/executions/${enc(ns)}/${enc(flowId)}/${enc(id)}`;
 const trLabel = (tr) => `${tr.taskId}${tr.value !== undefined && tr.value !== null ? ` [${tr.value}]` : ''}`;
-const logKey = (l) => `${l.taskRunId || ''}|${l.attemptNumber ?? ''}|${l.timestamp}|${l.level}|${l.message}`;
 const fileUrl = (id, path) => `${API}/executions/${enc(id)}/file?path=${enc(path)}`;
 
 export function render(root, params) {
   const { id } = params;
   let execution = null;
   let flowDef = null; // the flow at the execution's revision (task types, Pause onResume)
-  let logs = [];
   let socket = null;
   let pollTimer = null;
   let alive = true;
@@ -52,7 +51,7 @@ export function render(root, params) {
       h('h1', { class: 'mono' }, id), badge, durationEl, liveEl, h('span', { class: 'spacer' }),
       h('div', { class: 'toolbar', style: { margin: 0 }, role: 'toolbar', 'aria-label': 'Execution actions' }, Object.values(actions))));
 
-  const tabItems = [{ id: 'overview', label: 'Overview' }, { id: 'gantt', label: 'Gantt' }, { id: 'logs', label: 'Logs' },
+  const tabItems = [{ id: 'overview', label: 'Overview' }, { id: 'gantt', label: 'Gantt' }, { id: 'topology', label: 'Topology' }, { id: 'logs', label: 'Logs' },
     { id: 'outputs', label: 'Outputs' }, { id: 'metrics', label: 'Metrics' }];
   const tabsCtl = tabs(tabItems, params.tab || 'overview', (tab, user) => {
     if (user) navigate(`${execLink(params.namespace, params.flowId, id)}${tab === 'overview' ? '' : '/' + tab}`, { replace: true, silent: true });
@@ -109,9 +108,11 @@ export function render(root, params) {
     if (!execution) return;
     const t = tabsCtl.active;
     const panel = tabsCtl.panel;
+    if (t !== 'logs' && logView) { logView.destroy(); logView = null; }
     if (t === 'overview') replace(panel, overview());
     else if (t === 'gantt') redrawGantt();
-    else if (t === 'logs') { if (changed || !logsUi) drawLogs(); else refreshLogGroupTitles(); }
+    else if (t === 'topology') { if (changed || !topoEl) drawTopology(); else paintTopology(topoEl, execution.taskRunList); }
+    else if (t === 'logs') { if (changed || !logView) drawLogs(); else logView.refreshTitles(); }
     else if (t === 'outputs') { if (changed || outputsKey() !== lastOutputsKey) drawOutputs(); }
     else if (t === 'metrics') { if (changed || !metricsLoaded) drawMetrics(); }
   }
@@ -244,73 +245,61 @@ export function render(root, params) {
       h('p', { class: 'muted', style: { fontSize: '12px' } }, 'Select a task run for its details, logs and replay.'));
   }
 
+  //// Topology: the flow at the execution's revision, each task showing its live state
+
+  let topoEl = null;
+  async function drawTopology() {
+    topoEl = null;
+    const panel = tabsCtl.panel;
+    replace(panel, h('p', { class: 'loading' }, 'Loading the flow…'));
+    let flow;
+    try { flow = await loadFlowDef(); } catch (e) { if (tabsCtl.active === 'topology') replace(panel, errorBox(e, 'Could not load the flow')); return; }
+    if (!alive || tabsCtl.active !== 'topology') return;
+    topoEl = renderTopology(flow);
+    topoEl.setAttribute('aria-label', 'Execution topology');
+    paintTopology(topoEl, execution.taskRunList);
+    replace(panel, topoEl, h('p', { class: 'muted', style: { fontSize: '12px' } }, 'Each task shows the state of its task runs, live.'));
+  }
+
   //// Logs
 
   const logFilter = { level: 'TRACE', text: '', grouped: true, follow: true, taskRunId: '' };
-  let logsUi = null; // {box, groups: Map taskRunId → {details, body, count}}
+  let logView = null; // the virtualized list (logview.js) while the Logs tab is shown
+  let logsFinal = false; // the shown logs were read once the execution had terminated: the store has them all
 
-  function logPasses(l) {
-    if (LEVELS.indexOf(l.level) < LEVELS.indexOf(logFilter.level)) return false;
-    if (logFilter.taskRunId && l.taskRunId !== logFilter.taskRunId) return false;
-    if (logFilter.text && !String(l.message).toLowerCase().includes(logFilter.text.toLowerCase())) return false;
-    return true;
-  }
-  function logLine(l) {
-    return h('div', { class: 'log-line', dataset: { level: l.level } },
-      h('span', { class: 'lt' }, formatTime(l.timestamp)),
-      h('span', { class: `lvl lvl-${l.level}` }, l.level),
-      h('span', { class: 'lm' }, !logFilter.grouped && l.taskId ? h('span', { class: 'muted' }, `${l.taskId} › `) : null, l.message));
-  }
-  function groupTitle(taskRunId, taskId) {
-    const tr = (execution.taskRunList || []).find((t) => t.id === taskRunId);
+  function groupTitle(taskRunId) {
     if (!taskRunId) return [h('span', null, 'Execution')];
-    return [h('span', { class: 'mono' }, tr ? trLabel(tr) : (taskId || taskRunId)), tr ? stateBadge(tr.state.current) : null];
+    const tr = (execution.taskRunList || []).find((t) => t.id === taskRunId);
+    return [h('span', { class: 'mono' }, tr ? trLabel(tr) : taskRunId), tr ? stateBadge(tr.state.current) : null];
   }
-  function groupFor(l) {
-    const key = l.taskRunId || '';
-    let g = logsUi.groups.get(key);
-    if (!g) {
-      const title = h('span', { class: 'gtitle', style: { display: 'inline-flex', gap: '8px', alignItems: 'center' } }, groupTitle(key, l.taskId));
-      const count = h('span', { class: 'muted' });
-      const body = h('div');
-      const details = h('details', { class: 'log-group', open: true, dataset: { taskrun: key } }, h('summary', null, title, count), body);
-      g = { details, body, count, title, n: 0, taskId: l.taskId };
-      logsUi.groups.set(key, g);
-      logsUi.box.appendChild(details);
-    }
-    return g;
-  }
-  function appendLog(l) {
-    if (!logsUi || !logPasses(l)) return;
-    const atBottom = logsUi.box.scrollHeight - logsUi.box.scrollTop - logsUi.box.clientHeight < 30;
-    if (logsUi.empty) { logsUi.empty.remove(); logsUi.empty = null; }
-    if (logFilter.grouped) {
-      const g = groupFor(l);
-      g.body.appendChild(logLine(l));
-      g.n += 1;
-      g.count.textContent = `${g.n} line${g.n > 1 ? 's' : ''}`;
-    } else {
-      logsUi.box.appendChild(logLine(l));
-    }
-    logsUi.shown += 1;
-    if (logFilter.follow && atBottom) logsUi.box.scrollTop = logsUi.box.scrollHeight;
-  }
-  function refreshLogGroupTitles() {
-    if (!logsUi) return;
-    for (const [key, g] of logsUi.groups) replace(g.title, groupTitle(key, g.taskId));
+  function downloadUrl() {
+    const q = new URLSearchParams();
+    if (logFilter.level !== 'TRACE') q.set('minLevel', logFilter.level);
+    if (logFilter.taskRunId) q.set('taskRunId', logFilter.taskRunId);
+    if (logFilter.text) q.set('q', logFilter.text);
+    const s = q.toString();
+    return `${API}/logs/${enc(id)}/download${s ? `?${s}` : ''}`;
   }
   function drawLogs() {
-    const level = h('select', { id: 'log-level', onchange: () => { logFilter.level = level.value; drawLogs(); } }, LEVELS.map((l) => h('option', { value: l, selected: l === logFilter.level }, l)));
+    if (logView) logView.destroy();
+    const reload = () => { download.href = downloadUrl(); loadLogs(); };
+    const level = h('select', { id: 'log-level', onchange: () => { logFilter.level = level.value; reload(); } }, LEVELS.map((l) => h('option', { value: l, selected: l === logFilter.level }, l)));
     const search = h('input', { id: 'log-search', type: 'search', value: logFilter.text, placeholder: 'Filter messages', autocomplete: 'off' });
     let t = null;
-    search.addEventListener('input', () => { clearTimeout(t); t = setTimeout(() => { logFilter.text = search.value; drawLogs(); document.getElementById('log-search')?.focus(); }, 250); });
-    const grouped = h('input', { id: 'log-grouped', type: 'checkbox', checked: logFilter.grouped, onchange: () => { logFilter.grouped = grouped.checked; drawLogs(); } });
-    const follow = h('input', { id: 'log-follow', type: 'checkbox', checked: logFilter.follow, onchange: () => { logFilter.follow = follow.checked; if (follow.checked) box.scrollTop = box.scrollHeight; } });
-    const trSel = h('select', { id: 'log-taskrun', onchange: () => { logFilter.taskRunId = trSel.value; drawLogs(); } },
+    search.addEventListener('input', () => { clearTimeout(t); t = setTimeout(() => { logFilter.text = search.value; reload(); }, 250); });
+    const grouped = h('input', { id: 'log-grouped', type: 'checkbox', checked: logFilter.grouped, onchange: () => { logFilter.grouped = grouped.checked; reload(); } });
+    const follow = h('input', { id: 'log-follow', type: 'checkbox', checked: logFilter.follow, onchange: () => { logFilter.follow = follow.checked; logView.setFollow(follow.checked); } });
+    const trSel = h('select', { id: 'log-taskrun', onchange: () => { logFilter.taskRunId = trSel.value; reload(); } },
       h('option', { value: '' }, 'All task runs'),
-      (execution.taskRunList || []).map((tr) => h('option', { value: tr.id, selected: tr.id === logFilter.taskRunId }, trLabel(tr))));
-    const box = h('div', { class: 'logs', role: 'log', 'aria-label': 'Execution logs', tabindex: '0' });
-    logsUi = { box, groups: new Map(), shown: 0, empty: null };
+      taskTree().map(({ tr }) => h('option', { value: tr.id, selected: tr.id === logFilter.taskRunId }, trLabel(tr))));
+    const download = h('a', { class: 'button', href: downloadUrl(), download: `${id}.log` }, '⤓ Download');
+    logView = createLogView(id, {
+      groups: () => taskTree().map(({ tr }) => tr.id),
+      groupTitle,
+      emptyText: (f) => (f.level !== 'TRACE' || f.text || f.taskRunId ? 'No log line matches these filters.'
+        : (isTerminated(execution.state.current) ? 'This execution wrote no logs.' : 'No logs yet — new lines appear here live.')),
+    });
+    logView.setFollow(logFilter.follow);
     replace(tabsCtl.panel,
       h('div', { class: 'filters' },
         h('div', { class: 'field' }, h('label', { for: 'log-level' }, 'Minimum level'), level),
@@ -318,41 +307,23 @@ export function render(root, params) {
         h('div', { class: 'field' }, h('label', { for: 'log-search' }, 'Search'), search),
         h('label', { class: 'check', style: { display: 'flex', gap: '6px', alignItems: 'center', fontWeight: 'normal' } }, grouped, 'Group by task'),
         h('label', { class: 'check', style: { display: 'flex', gap: '6px', alignItems: 'center', fontWeight: 'normal' } }, follow, 'Follow'),
-        h('a', { class: 'button', href: `${API}/logs/${enc(id)}/download`, download: `${id}.log` }, '⤓ Download')),
-      box);
-    for (const l of logs) appendLog(l);
-    if (!logsUi.shown) {
-      logsUi.empty = h('p', { class: 'muted', style: { padding: '10px', fontFamily: 'system-ui' } },
-        logs.length ? 'No log line matches these filters.' : (isTerminated(execution.state.current) ? 'This execution wrote no logs.' : 'No logs yet — new lines appear here live.'));
-      box.appendChild(logsUi.empty);
-    }
-    if (logFilter.follow) box.scrollTop = box.scrollHeight;
+        download),
+      logView.element);
+    loadLogs();
+  }
+  function loadLogs() {
+    logsFinal = isTerminated(execution.state.current);
+    logView.load(logFilter);
   }
 
   function onLog(l) {
     if (!l || (l.executionId && l.executionId !== id)) return;
-    logs.push(l);
-    if (tabsCtl.active === 'logs') appendLog(l);
+    if (logView && tabsCtl.active === 'logs') logView.push(l);
   }
 
-  /** Merge the stored logs with the ones received live (a line counted in both is kept once). */
-  async function syncLogs() {
-    let stored;
-    try { stored = await getJson(`/logs/${enc(id)}`); } catch { return; }
-    if (!alive || !Array.isArray(stored)) return;
-    const counts = new Map();
-    for (const l of stored) counts.set(logKey(l), (counts.get(logKey(l)) || 0) + 1);
-    const extra = [];
-    for (const l of logs) {
-      const k = logKey(l);
-      const c = counts.get(k) || 0;
-      if (c > 0) counts.set(k, c - 1); else extra.push(l);
-    }
-    const merged = stored.concat(extra);
-    merged.sort((a, b) => toMs(a.timestamp) - toMs(b.timestamp));
-    const changed = merged.length !== logs.length;
-    logs = merged;
-    if (changed && tabsCtl.active === 'logs') drawLogs();
+  /** Re-read the stored logs (after a reconnection or at the end: lines dropped on the way are in the store). */
+  function syncLogs() {
+    if (logView && tabsCtl.active === 'logs' && !logsFinal) loadLogs();
   }
 
   //// Outputs
@@ -579,6 +550,7 @@ export function render(root, params) {
         if (s === 'live') setLive('live', 'live');
         else if (s === 'ended') setLive('ended', 'final');
         else if (s === 'reconnecting') setLive('reconnecting', 'reconnecting…');
+        else if (s === 'offline') setLive('offline', 'offline — reconnects when the network is back');
         else if (s === 'unavailable') { setLive('unavailable', 'live updates unavailable — polling'); startPolling(); }
         else if (s === 'connecting') setLive('connecting', 'connecting…');
       },
@@ -616,7 +588,6 @@ export function render(root, params) {
     replace(root, head, tabsCtl.element);
     drawHead();
     tabsCtl.select(params.tab || 'overview');
-    syncLogs();
     if (isTerminated(e.state.current)) setLive('ended', 'final');
     connect();
   }).catch((e) => {
@@ -627,5 +598,5 @@ export function render(root, params) {
       : errorBox(e, 'Could not load the execution'));
   });
 
-  return () => { alive = false; clearInterval(ticker); stopPolling(); if (socket) socket.close(); };
+  return () => { alive = false; clearInterval(ticker); stopPolling(); if (socket) socket.close(); if (logView) logView.destroy(); };
 }

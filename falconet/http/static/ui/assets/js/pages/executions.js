@@ -60,7 +60,11 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   const size = h('select', { id: 'ex-size' }, [10, 25, 50, 100].map((n) => h('option', { value: String(n), selected: n === f.size }, String(n))));
   const liveEl = h('span', { class: 'live', dataset: { status: 'connecting' } }, 'connecting');
   const results = h('div', { 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading executions…'));
-  const filters = h('form', { class: 'filters', role: 'search', onsubmit: (e) => { e.preventDefault(); apply(); } },
+  // on a phone the fields fold behind this button, so the results stay in view
+  const foldBtn = h('button', { type: 'button', class: 'filters-fold', 'aria-expanded': 'false',
+    onclick: () => { const open = !filters.classList.contains('open'); filters.classList.toggle('open', open); foldBtn.setAttribute('aria-expanded', String(open)); } }, 'Filters');
+  const filters = h('form', { class: 'filters foldable', role: 'search', onsubmit: (e) => { e.preventDefault(); apply(); } },
+    foldBtn,
     fixed.namespace ? null : field('ex-ns', 'Namespace', ns), nsList,
     fixed.flowId ? null : field('ex-flow', 'Flow', flowIn),
     h('div', { class: 'field' }, h('span', { class: 'flabel' }, 'State'), states),
@@ -84,6 +88,8 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     f.flowId = fixed.flowId || flowIn.value.trim();
     f.states = stateBoxes.map((l) => l.querySelector('input')).filter((c) => c.checked).map((c) => c.value);
     stateSummary.textContent = f.states.length ? `States (${f.states.length})` : 'States';
+    const active = [f.states.length, labelList().length, f.startDate, f.endDate, !fixed.namespace && f.namespace, !fixed.flowId && f.flowId].filter(Boolean).length;
+    foldBtn.textContent = active ? `Filters (${active})` : 'Filters';
     f.labels = labelList().join(', ');
     f.startDate = isoFromLocal(start.value);
     f.endDate = isoFromLocal(end.value);
@@ -181,15 +187,20 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     drawTable();
   }
 
+  let socketPath = null;
   function connect() {
+    const path = `/ws${qs({ namespace: f.namespace, flowId: f.flowId })}`;
+    if (socket && path === socketPath) return; // the server filters on namespace and flow only
     if (socket) socket.close();
     clearInterval(pollTimer);
-    socket = openSocket(`/ws${qs({ namespace: f.namespace, flowId: f.flowId })}`, {
+    pollTimer = null;
+    socketPath = path;
+    socket = openSocket(path, {
       onMessage: (msg) => { if (msg && msg.type === 'execution') onExecution(msg.execution); },
       onOpen: () => { clearInterval(pollTimer); pollTimer = null; },
       onStatus: (s) => {
         liveEl.dataset.status = s;
-        liveEl.textContent = s === 'live' ? 'live' : s === 'unavailable' ? 'live updates unavailable — refreshing every 5 s' : s;
+        liveEl.textContent = s === 'live' ? 'live' : s === 'unavailable' ? 'live updates unavailable — refreshing every 5 s' : s === 'offline' ? 'offline — reconnects when the network is back' : s;
         if ((s === 'unavailable' || s === 'failed') && !pollTimer) pollTimer = setInterval(() => { if (alive) load(); }, 5000);
       },
     });

@@ -5,11 +5,11 @@ import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.
 import { getJson, postYaml, putYaml, enc } from '../api.js';
 import { tabs, toast } from '../components.js';
 import { createEditor, messageLine } from '../editor.js';
-import { createDocPanel } from '../plugindocs.js';
+import { createDocPanel, inlineText } from '../plugindocs.js';
 import { renderTopology } from '../topology.js';
 import { renderDiff } from '../diff.js';
 import { openExecuteDialog } from '../execute.js';
-import { navigate } from '../main.js';
+import { navigate, setLeaveGuard } from '../main.js';
 import { renderExecutionsList } from './executions.js';
 
 const NEW_FLOW = `id: my_flow
@@ -103,12 +103,13 @@ export function render(root, params) {
     } else {
       replace(validation, h('ul', { 'aria-label': 'Validation messages' }, items.map((it) => h('li', { class: it.kind === 'warn' ? 'warn' : '' },
         it.line ? h('button', { type: 'button', onclick: () => editor.goToLine(it.line) }, `Line ${it.line}`) : null,
-        it.line ? ': ' : '', it.message))));
+        it.line ? ': ' : '', inlineText(it.message)))));
     }
   }
   const validateSoon = debounce(validate, 350);
   cleanups.push(() => validateSoon.cancel());
 
+  let saveError = null; // the toast of the last failed save: an outdated failure must not stay next to "Saved"
   async function save() {
     const src = editor.value;
     const ident = identity(src);
@@ -121,6 +122,7 @@ export function render(root, params) {
         saved = await postYaml('/flows', src);
       }
       savedSource = saved && saved.source !== undefined ? saved.source : src;
+      if (saveError) { saveError.remove(); saveError = null; }
       toast(`Saved ${saved.namespace}.${saved.id} revision ${saved.revision}`, 'success');
       if (isNew || saved.id !== params.id || saved.namespace !== params.namespace) {
         navigate(uiLinkFlow(saved.namespace, saved.id), { replace: true });
@@ -130,7 +132,8 @@ export function render(root, params) {
       markDirty();
       if (tabsCtl.active === 'revisions') drawRevisions();
     } catch (e) {
-      toast(`Save failed: ${e.message}`, 'error', 10000);
+      if (saveError) saveError.remove();
+      saveError = toast(`Save failed: ${e.message}`, 'error', 10000);
       validate();
     } finally {
       saveBtn.disabled = false;
@@ -217,6 +220,7 @@ export function render(root, params) {
     });
   }
 
+  cleanups.push(setLeaveGuard(() => (editor.value !== savedSource ? 'This flow has unsaved changes. Leave the editor and lose them?' : null)));
   const beforeUnload = (e) => { if (editor.value !== savedSource) { e.preventDefault(); e.returnValue = ''; } };
   window.addEventListener('beforeunload', beforeUnload);
   return () => { alive = false; window.removeEventListener('beforeunload', beforeUnload); cleanups.forEach((c) => c()); };

@@ -1,0 +1,198 @@
+"""Websocket fan-out: what N subscribers of ``/api/v1/ws`` cost the engine, and whether each one sees
+every terminal state.
+
+    python benchmarks/bench_ws.py [--subscribers 200] [--executions 1000] [--concurrency 8] [--rounds 2]
+
+`falconet server local` (SQLite store) runs pinned to one core (``taskset``, when there is more than one);
+the clients run on the others. Each round creates ``--executions`` executions of the 2-task flow of
+``bench_http.py`` through ``POST /api/v1/executions`` (``bench_http``'s keep-alive socket clients) and
+measures executions/s (executions / (last endDate − first POST)), first with no subscriber, then with
+``--subscribers`` websockets on ``/api/v1/ws?namespace=bench.http&state=SUCCESS`` read by one client
+thread (raw sockets and a minimal frame reader, so the readers stay cheaper than the server). Each
+subscriber must receive the SUCCESS of every execution (live, or in the resync after an overflow).
+Target (issue 16): 200 subscribers cost <= 20 % of throughput, and no subscriber misses a terminal state.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing
+import os
+import re
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_http import FLOW, create_many_raw, fetch_final, free_port, instant  # noqa: E402
+
+_ID = re.compile(rb'\{"type":"execution","execution":\{"id":"([0-9A-Za-z]+)"')
+
+
+class Subscriber:
+    """One websocket client: a handshake, then unmasked server frames parsed from a byte buffer."""
+
+    def __init__(self, port: int, path: str):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                           ).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(4096)
+        head, _, self.buffer = head.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(head.decode(errors="replace"))
+        self.sock.setblocking(False)
+        self.seen: set[str] = set()
+        self.closed = False
+
+    def feed(self) -> None:
+        try:
+            data = self.sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        if not data:
+            self.closed = True
+            return
+        buf = self.buffer + data
+        pos = 0
+        while len(buf) - pos >= 2:
+            opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            start = pos + 2
+            if length == 126:
+                if len(buf) - pos < 4:
+                    break
+                length, start = int.from_bytes(buf[pos + 2:pos + 4], "big"), pos + 4
+            elif length == 127:
+                if len(buf) - pos < 10:
+                    break
+                length, start = int.from_bytes(buf[pos + 2:pos + 10], "big"), pos + 10
+            if len(buf) - start < length:
+                break
+            if opcode == 1:
+                match = _ID.match(buf, start, start + length)
+                if match:
+                    self.seen.add(match.group(1).decode())
+            elif opcode == 8:
+                self.closed = True
+            pos = start + length
+        self.buffer = buf[pos:]
+
+
+def reader_process(port: int, count: int, ready: Any, expected: Any, results: Any) -> None:
+    """Connect ``count`` subscribers and read; once the ids of the round arrive on ``expected``, go on
+    until every subscriber saw all of them (or DELIVERY_TIMEOUT), then put each one's seen ids and the
+    seconds the last deliveries took after the round ended."""
+    subscribers = [Subscriber(port, "/api/v1/ws?namespace=bench.http&state=SUCCESS") for _ in range(count)]
+    ready.set()
+    ids: set[str] | None = None
+    with selectors.DefaultSelector() as sel:
+        for s in subscribers:
+            sel.register(s.sock, selectors.EVENT_READ, s)
+        while True:
+            for key, _ in sel.select(timeout=0.1):
+                key.data.feed()
+            if ids is None and not expected.empty():
+                ids, since = expected.get(), time.monotonic()
+            if ids is not None and (all(ids <= s.seen for s in subscribers)
+                                    or time.monotonic() - since > DELIVERY_TIMEOUT):
+                break
+    results.put(([s.seen for s in subscribers], time.monotonic() - since))
+    for s in subscribers:
+        s.sock.close()
+
+
+DELIVERY_TIMEOUT = 120.0
+
+
+def round_trip(base: str, executions: int, concurrency: int) -> tuple[float, set[str]]:
+    sent = create_many_raw(base, executions, concurrency)
+    final = fetch_final(base, set(sent))
+    if len(final) != len(sent):
+        raise SystemExit(f"only {len(final)} of {len(sent)} executions ended")
+    span = max(instant(d["state"]["endDate"]) for d in final.values()) - min(sent.values())
+    return len(final) / span, set(final)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subscribers", type=int, default=200)
+    ap.add_argument("--executions", type=int, default=1000, help="executions per round")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile", metavar="FILE", help="run the server under cProfile, stats written to FILE")
+    args = ap.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    pin = ["taskset", "-c", str(cores[0])] if len(cores) > 1 and shutil.which("taskset") else []
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    without: list[float] = []
+    with_subs: list[float] = []
+    missed = 0
+    lags: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ws-") as data:
+        env = dict(os.environ, KESTRA_URL=base)
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        server = subprocess.Popen([*pin, sys.executable, *profile, "-m", "falconet", "server", "local", "--port", str(port),
+                                   "--data-dir", data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if pin:
+            os.sched_setaffinity(0, set(cores[1:]))
+        try:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                for _ in range(300):
+                    try:
+                        if http.get("/ping").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                else:
+                    raise SystemExit("the server did not start")
+                http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}
+                          ).raise_for_status()
+            round_trip(base, 200, args.concurrency)  # warm-up
+            for _ in range(args.rounds):
+                without.append(round_trip(base, args.executions, args.concurrency)[0])
+                ready, expected, results = multiprocessing.Event(), multiprocessing.Queue(), multiprocessing.Queue()
+                reader = multiprocessing.Process(target=reader_process,
+                                                 args=(port, args.subscribers, ready, expected, results))
+                reader.start()
+                if not ready.wait(60):
+                    raise SystemExit("the subscribers did not connect")
+                time.sleep(0.5)  # let the server register every subscription
+                rate, ids = round_trip(base, args.executions, args.concurrency)
+                with_subs.append(rate)
+                expected.put(ids)
+                seen, lag = results.get(timeout=DELIVERY_TIMEOUT + 60)
+                reader.join()
+                lags.append(lag)
+                missed += sum(len(ids - s) for s in seen)
+        finally:
+            server.terminate()
+            server.wait(60)
+    base_rate, fan_rate = statistics.median(without), statistics.median(with_subs)
+    print(f"server {'pinned to core ' + str(cores[0]) if pin else 'unpinned'}; {args.rounds} rounds of "
+          f"{args.executions} executions, {args.concurrency} concurrent clients")
+    print(f"no subscriber: median {base_rate:.0f} executions/s (rounds: {', '.join(f'{r:.0f}' for r in without)})")
+    print(f"{args.subscribers} subscribers: median {fan_rate:.0f} executions/s "
+          f"(rounds: {', '.join(f'{r:.0f}' for r in with_subs)})")
+    print(f"cost of the subscribers: {(1 - fan_rate / base_rate) * 100:.0f} % of throughput; target <= 20 %")
+    print(f"terminal states missed by subscribers: {missed}; target 0 "
+          f"(the last ones arrived {max(lags):.1f} s after the round's last execution ended)")
+    return 0 if missed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
