@@ -4,7 +4,8 @@
 import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.js';
 import { getJson, postYaml, putYaml, enc } from '../api.js';
 import { tabs, toast } from '../components.js';
-import { createEditor, messageLine } from '../editor.js';
+import { messageLine } from '../editor.js';
+import { createCodeEditor } from '../codeeditor.js';
 import { createDocPanel } from '../plugindocs.js';
 import { renderTopology } from '../topology.js';
 import { renderDiff } from '../diff.js';
@@ -49,14 +50,32 @@ export function render(root, params) {
 
   //// editor + validation
   const validation = h('div', { class: 'validation', 'aria-live': 'polite', id: 'validation' });
-  const editor = createEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
-  const docPanel = createDocPanel(editor.textarea);
+  const editor = createCodeEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
+  cleanups.push(() => editor.destroy());
+  // the doc panel follows the caret: it reads a textarea-like view of the editor
+  const caretView = {
+    get value() { return editor.value; },
+    get selectionStart() { return editor.view.state.selection.main.head; },
+    addEventListener(ev, fn) { if (ev === 'select') editor.events.addEventListener('caret', fn); },
+  };
+  const docPanel = createDocPanel(caretView);
   cleanups.push(docPanel.cancel);
-  const editorPanel = h('div', null, h('div', { class: 'editor-tools' }, docPanel.toggle),
-    h('div', { class: 'editor-layout' }, h('div', null, editor.element, validation), docPanel.element));
+  const topoPanel = h('aside', { id: 'topo-panel', class: 'topo-panel', 'aria-label': 'Topology of the saved flow', hidden: true });
+  const topoToggle = h('button', { type: 'button', 'aria-controls': 'topo-panel', 'aria-pressed': 'false', onclick: () => showTopology(topoPanel.hidden) }, 'Topology');
+  function showTopology(on) {
+    topoPanel.hidden = !on;
+    topoToggle.setAttribute('aria-pressed', on ? 'true' : 'false');
+    if (on) drawTopologyPanel();
+  }
+  function drawTopologyPanel() {
+    if (topoPanel.hidden) return;
+    replace(topoPanel, flow ? renderTopology(flow) : h('p', { class: 'muted' }, 'Save the flow to see its topology.'));
+  }
+  const editorPanel = h('div', null, h('div', { class: 'editor-tools' }, topoToggle, docPanel.toggle),
+    h('div', { class: 'editor-layout' }, h('div', { class: 'editor-main' }, editor.element, validation), topoPanel, docPanel.element));
 
   function markDirty() {
-    const dirty = editor.value !== savedSource;
+    const dirty = editor.differsFrom(savedSource);
     dirtyMark.hidden = !dirty;
   }
 
@@ -143,6 +162,7 @@ export function render(root, params) {
     revBadge.textContent = `revision ${f.revision}`;
     execBtn.disabled = !!f.disabled;
     execBtn.title = f.disabled ? 'This flow is disabled' : '';
+    drawTopologyPanel();
   }
 
   //// tabs
@@ -217,7 +237,7 @@ export function render(root, params) {
     });
   }
 
-  const beforeUnload = (e) => { if (editor.value !== savedSource) { e.preventDefault(); e.returnValue = ''; } };
+  const beforeUnload = (e) => { if (editor.differsFrom(savedSource)) { e.preventDefault(); e.returnValue = ''; } };
   window.addEventListener('beforeunload', beforeUnload);
   return () => { alive = false; window.removeEventListener('beforeunload', beforeUnload); cleanups.forEach((c) => c()); };
 }
