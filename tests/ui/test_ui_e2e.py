@@ -51,6 +51,8 @@ def open_execution(page: Any, base: str, execution: dict[str, Any]) -> None:
 def test_hello_world_from_the_editor_to_success_and_logs(page: Any, server_url: str) -> None:
     greeting = f"Bonjour from the browser {uuid.uuid4().hex[:8]}"
     page.goto(f"{server_url}/")
+    expect(page).to_have_url(re.compile(r"/ui/$"))  # the dashboard
+    page.get_by_role("link", name="Flows", exact=True).click()
     expect(page).to_have_url(re.compile(r"/ui/flows$"))
     page.get_by_role("link", name="+ Create flow").first.click()
     expect(page).to_have_url(re.compile(r"/ui/flows/new$"))

@@ -5,7 +5,7 @@
 import { h, replace, emptyState } from './util.js';
 
 const routes = [
-  { re: /^\/ui\/?$/, redirect: '/ui/flows' },
+  { re: /^\/ui\/(?:dashboard\/?)?$/, nav: 'dashboard', load: () => import('./pages/dashboard.js'), params: () => ({}) },
   // Kestra ≥ 0.23 puts the tenant in UI URLs (/ui/main/executions/...): same pages here
   { re: /^\/ui\/main(\/.*)$/, redirect: (m) => `/ui${m[1]}${location.search}` },
   { re: /^\/ui\/flows\/?$/, nav: 'flows', load: () => import('./pages/flows.js'), params: () => ({}) },
