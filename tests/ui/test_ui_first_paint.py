@@ -25,6 +25,7 @@ PAGES = [
     ("/ui/flows/edit/company.team/seeded_0", ".cm-content .cm-line"),
     ("/ui/flows/edit/company.team/seeded_0/executions", "table tbody tr"),
     ("/ui/executions/company.team/seeded_3/seed000003x", ".page-head .badge"),
+    ("/ui/admin/triggers", "table tbody tr, .empty"),
 ]
 
 

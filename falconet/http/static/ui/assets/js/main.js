@@ -15,6 +15,7 @@ const routes = [
   { re: /^\/ui\/executions\/?$/, nav: 'executions', load: () => import('./pages/executions.js'), params: () => ({}) },
   { re: /^\/ui\/executions\/([^/]+)\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'executions', load: () => import('./pages/execution.js'),
     params: (m) => ({ namespace: m[1], flowId: m[2], id: m[3], tab: m[4] }) },
+  { re: /^\/ui\/admin\/triggers\/?$/, nav: 'triggers', load: () => import('./pages/triggers.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/([^/]+)\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: (m) => ({ type: m[1] }) },
 ];

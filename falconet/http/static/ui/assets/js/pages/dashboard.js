@@ -197,7 +197,7 @@ export function render(root, _params, query) {
         .slice(0, 8);
       replace(next, upcoming.length
         ? h('ul', { class: 'dash-list' }, upcoming.map((c) => h('li', null,
-          h('a', { href: uiLinkFlow(c.namespace, c.flowId) }, `${c.namespace}.${c.flowId}`),
+          h('a', { href: uiLinkFlow(c.namespace, c.flowId, 'triggers') }, `${c.namespace}.${c.flowId}`),
           h('span', { class: 'mono muted' }, c.triggerId), timeEl(c.nextExecutionDate))))
         : h('p', { class: 'muted' }, 'No scheduled trigger.'));
     } catch (e) {

@@ -12,6 +12,7 @@ import { renderDiff } from '../diff.js';
 import { openExecuteDialog } from '../execute.js';
 import { navigate } from '../main.js';
 import { renderExecutionsList } from './executions.js';
+import { renderTriggersList } from './triggers.js';
 
 const NEW_FLOW = `id: my_flow
 namespace: company.team
@@ -167,7 +168,7 @@ export function render(root, params) {
 
   //// tabs
   const tabItems = isNew ? [{ id: 'edit', label: 'Editor' }]
-    : [{ id: 'edit', label: 'Editor' }, { id: 'topology', label: 'Topology' }, { id: 'revisions', label: 'Revisions' }, { id: 'executions', label: 'Executions' }];
+    : [{ id: 'edit', label: 'Editor' }, { id: 'topology', label: 'Topology' }, { id: 'revisions', label: 'Revisions' }, { id: 'executions', label: 'Executions' }, { id: 'triggers', label: 'Triggers' }];
   let listCleanup = null;
   const tabsCtl = tabs(tabItems, params.tab || 'edit', (id, user) => {
     if (listCleanup) { listCleanup(); listCleanup = null; }
@@ -179,6 +180,10 @@ export function render(root, params) {
       const box = h('div');
       replace(tabsCtl.panel, box);
       listCleanup = renderExecutionsList(box, { fixed: { namespace: params.namespace, flowId: params.id }, syncUrl: false });
+    } else if (id === 'triggers') {
+      const box = h('div');
+      replace(tabsCtl.panel, box);
+      listCleanup = renderTriggersList(box, { fixed: { namespace: params.namespace, flowId: params.id } });
     }
   }, { label: 'Flow sections' });
   cleanups.push(() => { if (listCleanup) listCleanup(); });
