@@ -2,21 +2,21 @@
 
 ``falconet server local``     start the server (embedded SQLite store, local storage, API, UI)
 ``falconet flow validate``    validate flow files or folders (exit 1 on any invalid flow)
-``falconet flow run``         run one flow in-process, streaming its logs (exit 0 on SUCCESS/WARNING)
+``falconet flow run``         run one flow in-process (falconet/flowrun.py; exit 0 on SUCCESS/WARNING)
 """
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import trio
 
 from .runtime.config import Config, ConfigError, load_config
-from .runtime.errors import FalconetError, FlowValidationError
+from .runtime.errors import FlowValidationError
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -40,12 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     flow = sub.add_parser("flow", help="work with flow files").add_subparsers(dest="action", required=True)
     validate = flow.add_parser("validate", help="validate flow files or folders")
     validate.add_argument("paths", nargs="+")
-    run = flow.add_parser("run", help="run a flow in-process without a server")
+    run = flow.add_parser("run", help="run a flow in-process without a server",
+                          description="Logs go to stderr, the final execution JSON alone to stdout.")
     run.add_argument("file")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
                      help="an input value (repeatable); @path for a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
     run.add_argument("--data-dir", help="data folder (default: a temporary folder)")
+    run.add_argument("--flows", metavar="PATH", action="append", default=[],
+                     help="also load these flow files or folders (the subflows the flow calls)")
+    run.add_argument("--resume-inputs", nargs="*", action="append", metavar="KEY=VALUE",
+                     help="resume every Pause with these onResume inputs (none: resume without inputs)")
     return parser
 
 
@@ -93,72 +98,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-#### flow run ###############################################################################################
-
-async def _run_flow(args: argparse.Namespace, config: Config) -> int:
-    from .runtime.engine import open_engine
-
-    path = Path(args.file)
-    source = path.read_text(encoding="utf-8")
-    inputs: dict[str, Any] = {}
-    files: dict[str, tuple[str, Path]] = {}
-    for item in args.input:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"falconet: --input expects KEY=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        if value.startswith("@"):
-            src = Path(value[1:])
-            if not src.is_file():
-                print(f"falconet: input file not found: {src}", file=sys.stderr)
-                return 2
-            import shutil
-            import tempfile
-
-            tmp = Path(tempfile.mkdtemp(prefix="falconet-input-")) / src.name
-            shutil.copyfile(src, tmp)
-            files[key] = (src.name, tmp)
-        else:
-            inputs[key] = value
-    labels = []
-    for item in args.label:
-        key, sep, value = item.partition(":")
-        if not sep:
-            print(f"falconet: --label expects KEY:VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        labels.append((key, value))
-    store = "sqlite" if args.data_dir else "memory"
-    async with open_engine(args.data_dir, store=store, config=config if args.data_dir else None) as engine:
-        try:
-            flow = await engine.put_flow(source)
-        except FlowValidationError as exc:
-            for v in exc.violations:
-                print(f"{path}:{v.line or 0}: {v.path + ': ' if v.path else ''}{v.message}", file=sys.stderr)
-            return 1
-        with engine.bus.subscribe(namespace=flow.namespace, flow_id=flow.id, kinds=("log",),
-                                  max_buffer=100_000) as logs:
-            try:
-                created = await engine.create_execution(flow.namespace, flow.id, inputs=inputs, files=files,
-                                                        labels=labels)
-            except FalconetError as exc:
-                print(f"falconet: {exc}", file=sys.stderr)
-                return 1
-            async with trio.open_nursery() as nursery:
-                async def stream() -> None:
-                    async for event in logs:
-                        if event.execution_id == created["id"]:
-                            e = event.data
-                            print(f"{e['timestamp']} {e['level']:<5} [{e.get('taskId') or '-'}] {e['message']}",
-                                  flush=True)
-
-                nursery.start_soon(stream)
-                final = await engine.wait_for_end(created["id"])
-                await trio.sleep(0)
-                nursery.cancel_scope.cancel()
-        print(json.dumps(final, indent=2))
-        return 0 if final["state"]["current"] in ("SUCCESS", "WARNING") else 1
-
-
 #### server local ###########################################################################################
 
 async def _serve(args: argparse.Namespace, config: Config) -> None:
@@ -175,9 +114,10 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
         app = create_app(engine, config=config)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                await nursery.start(serve, app, config.host, config.port)
-                print(f"Falconet is running at {config.base_url()}/ui/ (API {config.base_url()}/api/v1)",
-                      flush=True)
+                urls = await nursery.start(serve, app, config.host, config.port)
+                if config.port == 0:        # a free port was picked: links in executions name it
+                    config.port = urlsplit(urls[0]).port or 0
+                print(banner(urls, config), flush=True)
                 async for signum in signals:
                     print(f"Falconet is stopping ({signal.Signals(signum).name})", flush=True)
                     nursery.cancel_scope.cancel(reason=f"{signal.Signals(signum).name} received")
@@ -185,7 +125,35 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
         # leaving open_engine stops the actors and flushes the store: running executions resume at next start
 
 
+def banner(urls: Sequence[str], config: Config) -> str:
+    """The start-up lines: the address actually listened on, and ``kestra.url`` when it differs."""
+    listen = urls[0]
+    lines = [f"Falconet is running at {listen}/ui/ (API {listen}/api/v1)"]
+    lines += [f"Also listening at {url}" for url in urls[1:]]
+    if config.url and config.base_url() not in urls:
+        lines.append(f"Execution links use kestra.url {config.base_url()}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``falconet`` command; returns the exit code. Ctrl-C prints one line (exit 130), no traceback."""
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, BaseExceptionGroup) as exc:
+        if not _only_interrupts(exc):
+            raise
+        print("falconet: interrupted", file=sys.stderr)
+        return 130
+
+
+def _only_interrupts(exc: BaseException) -> bool:
+    """A KeyboardInterrupt, possibly inside (nested) exception groups of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(KeyboardInterrupt)[1] is None
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "flow" and args.action == "validate":
@@ -204,10 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overrides["basic_auth"] = (user, password)
         config = load_config(args.config, **overrides)
         if args.command == "flow" and args.action == "run":
+            from . import flowrun
+
             if not Path(args.file).is_file():
                 print(f"falconet: no such file: {args.file}", file=sys.stderr)
                 return 2
-            return trio.run(_run_flow, args, config)
+            return trio.run(flowrun.run, args, config)
         if args.command == "server":
             config.data_dir.mkdir(parents=True, exist_ok=True)
             try:

@@ -50,8 +50,8 @@ def test_flow_run_streams_logs_and_exits_by_state(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "falconet", "flow", "run", str(flow), "--input", "name=cli"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "INFO  [say] hello cli" in proc.stdout
-    final = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert "INFO  [say] hello cli" in proc.stderr
+    final = json.loads(proc.stdout)                 # the execution JSON alone: pipeable to jq
     assert final["state"]["current"] == "SUCCESS"
     failing = tmp_path / "fail.yaml"
     failing.write_text("id: f\nnamespace: t\ntasks:\n  - id: x\n    type: io.kestra.plugin.core.execution.Fail\n")
@@ -108,6 +108,6 @@ def test_server_starts_and_stops_cleanly_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert f"Falconet is running at http://localhost:{port}/ui/" in out
+    assert f"Falconet is running at http://127.0.0.1:{port}/ui/" in out
     assert "stopping (SIGTERM)" in out and "Traceback" not in out
     assert (tmp_path / "data" / "falconet.db").exists()

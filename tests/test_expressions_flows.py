@@ -1,63 +1,13 @@
-"""Every expression found in Kestra's own valid test flows parses and compiles; representative ones render
-with the variables the engine provides (reference §6.2)."""
+"""Representative expressions of Kestra's test flows render with the variables the engine provides (reference
+§6.2); tests/conformance/test_kestra_flows.py compiles every expression of those flows when they are present."""
 from __future__ import annotations
 
 import datetime as dt
-import pathlib
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-import yaml
 
 from falconet.runtime.expressions import HOOKS_KEY, DefaultHooks, ExpressionError, Renderer
-
-FLOWS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "conformance" / "kestra-flows" / "valids"
-# Expressions that are invalid in Kestra too: the flow exists to check that the task fails.
-KNOWN_INVALID = {
-    "flowable-with-parent-fail.yaml":
-        "{{parents[0].taskrun.value == 'CUMULATIVE' and {% for entry in json(taskrun.value) %}"
-        "{{ entry.key }}{% endfor %}== 'NEW_MONTH'}}",
-}
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        if "{{" in value or "{%" in value:
-            yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _collect() -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(FLOWS.glob("*.y*ml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            found.extend((path.name, template) for template in _strings(doc))
-    return found
-
-
-EXPRESSIONS = _collect() if FLOWS.is_dir() else []
-
-
-@pytest.mark.skipif(not FLOWS.is_dir(), reason="shared conformance flows not present")
-def test_the_conformance_flows_contain_many_expressions() -> None:
-    assert len(EXPRESSIONS) > 300
-    assert len({t for _, t in EXPRESSIONS}) > 150
-
-
-@pytest.mark.parametrize(("flow", "template"), EXPRESSIONS, ids=[f"{f}:{i}" for i, (f, _) in enumerate(EXPRESSIONS)])
-def test_every_flow_expression_compiles(flow: str, template: str) -> None:
-    renderer = Renderer()
-    if KNOWN_INVALID.get(flow) == template:
-        with pytest.raises(ExpressionError, match="Unable to parse the expression"):
-            renderer.validate(template)
-    else:
-        renderer.validate(template)
 
 
 #### Rendering with engine-shaped variables #################################################################

@@ -13,9 +13,7 @@ from falconet.runtime.inputs import (
     decrypt_secret, encrypt_secret, input_to_dict, resolve_inputs, type_outputs, validate_inputs_report,
 )
 
-FLOWS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "kestra-flows"
-if not FLOWS.is_dir():
-    FLOWS = Path("/work/shared/conformance/kestra-flows")
+FLOWS = Path(__file__).with_name("flows")
 KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"  # 32 characters: AES-256, as Kestra's docs configure it
 
 
@@ -32,7 +30,7 @@ def _registry() -> P.Registry:
 
 
 REGISTRY = _registry()
-INPUTS_FLOW = parse_flow((FLOWS / "valids" / "inputs.yaml").read_text(), registry=REGISTRY)
+INPUTS_FLOW = parse_flow((FLOWS / "inputs.yaml").read_text(), registry=REGISTRY)
 
 
 class Storage:
@@ -43,7 +41,7 @@ class Storage:
 
     def __call__(self, input_id: str, filename: str, path: Path) -> str:
         self.stored.append((input_id, filename, path))
-        return f"kestra:///io/kestra/tests/inputs/executions/e1/inputs/{input_id}/{filename}"
+        return f"kestra:///company/team/inputs/executions/e1/inputs/{input_id}/{filename}"
 
 
 @pytest.fixture
@@ -78,7 +76,7 @@ def error_of(provided: dict, inputs=None, **kw) -> str:
     return str(info.value)
 
 
-#### Kestra's inputs.yaml ###################################################################################
+#### tests/flows/inputs.yaml ################################################################################
 
 def test_all_inputs_typed_as_kestra_stores_them(upload: Path):
     storage = Storage()
@@ -91,7 +89,7 @@ def test_all_inputs_typed_as_kestra_stores_them(upload: Path):
     assert typed["nested"] == {"string": "a string", "more": {"int": 123}, "bool": True}
     assert typed["array"] == [1, 2, 3]
     assert typed["yaml"] == {"some": "property", "alist": ["of", "values"]}
-    assert typed["file"] == "kestra:///io/kestra/tests/inputs/executions/e1/inputs/file/hello.txt"
+    assert typed["file"] == "kestra:///company/team/inputs/executions/e1/inputs/file/hello.txt"
     assert storage.stored == [("file", "hello.txt", upload)]
     assert typed["secret"] != "secret" and decrypt_secret(KEY, typed["secret"]) == "secret"
     assert typed["optional"] is None and typed["optionalFile"] is None
@@ -216,7 +214,7 @@ def test_secret_roundtrip_and_wrong_key():
 #### Pause onResume #########################################################################################
 
 def test_on_resume_inputs(upload: Path):
-    flow = parse_flow((FLOWS / "valids" / "pause_on_resume.yaml").read_text(), registry=REGISTRY)
+    flow = parse_flow((FLOWS / "pause-on-resume.yaml").read_text(), registry=REGISTRY)
     on_resume = flow.tasks[0].props["onResume"]
     assert [(i.id, i.type, i.required) for i in on_resume] == [("asked", "STRING", True), ("data", "FILE", False)]
     typed = resolve({"asked": "restarted", "data": upload}, on_resume)

@@ -1,7 +1,7 @@
-"""Runs Kestra's own test flows (../shared/conformance) against a real `falconet server local` process.
+"""Runs the conformance harness (optional: see conftest.py) against a real `falconet server local` process.
 
 The cases listed in ``passing.txt`` must keep passing (the regression guard of the conformance score);
-the full score is printed by ``python ../shared/conformance/run.py --url URL cases.yaml`` by hand.
+``.ci/run`` runs the whole ``cases.yaml`` as its own step (``.ci/conformance.py``).
 """
 from __future__ import annotations
 
@@ -16,12 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FALCONET_SHARED", ROOT.parent / "shared"))
-CASES = SHARED / "conformance" / "cases.yaml"
 PASSING = Path(__file__).with_name("passing.txt")
-
-pytestmark = pytest.mark.skipif(not CASES.exists(), reason=f"no conformance suite at {CASES}")
 
 
 def _free_port() -> int:
@@ -58,12 +53,12 @@ def server(tmp_path):
         proc.kill()
 
 
-def test_conformance_cases_keep_passing(server, tmp_path):
+def test_conformance_cases_keep_passing(server, tmp_path, conformance_suite):
     expected = [line.strip() for line in PASSING.read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert expected, "passing.txt lists no case"
     report = tmp_path / "report.json"
-    cmd = [sys.executable, str(SHARED / "conformance" / "run.py"), "--url", server, "--json", str(report),
-           "--timeout", "30", str(CASES)]
+    cmd = [sys.executable, str(conformance_suite / "run.py"), "--url", server, "--json", str(report),
+           "--timeout", "30", str(conformance_suite / "cases.yaml")]
     for name in expected:
         cmd += ["--only", name]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=540)

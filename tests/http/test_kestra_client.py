@@ -1,22 +1,18 @@
 """The real ``kestra`` PyPI client (2.0.0) against a live server: ``Flow().execute(...)`` with STRING,
-INT, BOOLEAN and FILE inputs, in a subprocess of its own venv (cached under
-``~/.cache/falconet-tests/kestra-2.0.0``), from a cwd without an ``exceptions.py`` (the client imports a
-top-level ``exceptions`` module). Skipped with the reason when PyPI cannot be reached."""
+INT, BOOLEAN and FILE inputs, in a subprocess of its own venv (cached across runs, see tests/venvs.py), from
+a cwd without an ``exceptions.py`` (the client imports a top-level ``exceptions`` module). Skipped with the
+reason when the venv is not built yet and PyPI cannot be reached."""
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import trio
 
 from falconet.http.serve import serve
 
-VENV = Path(os.environ.get("FALCONET_TEST_CACHE", Path.home() / ".cache" / "falconet-tests")) / "kestra-2.0.0"
 YAML = {"Content-Type": "application/x-yaml"}
 
 FLOW = """id: client
@@ -60,30 +56,13 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-def ensure_venv() -> Path:
-    """The cached venv's python with kestra==2.0.0, created on first use; skip when PyPI is unreachable."""
-    python = VENV / "bin" / "python"
-    marker = VENV / ".installed"
-    if marker.exists() and python.exists():
-        return python
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, capture_output=True)
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                              "kestra==2.0.0"], capture_output=True, text=True, timeout=600)
-    if install.returncode != 0:
-        pytest.skip(f"cannot install kestra==2.0.0 from PyPI: {install.stderr.strip()[-300:]}")
-    marker.write_text("kestra==2.0.0\n")
-    return python
-
-
 @pytest.fixture
 async def server(app, nursery):
     urls = await nursery.start(serve, app, "127.0.0.1", 0)
     return urls[0]
 
 
-async def test_kestra_client_executes_a_flow(server, api, tmp_path):
-    python = await trio.to_thread.run_sync(ensure_venv)
+async def test_kestra_client_executes_a_flow(server, api, tmp_path, kestra_python):
     await api.flow(FLOW)
     work = tmp_path / "client-cwd"
     work.mkdir()
@@ -93,7 +72,7 @@ async def test_kestra_client_executes_a_flow(server, api, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KESTRA_", "PYTHONPATH"))}
     env["KESTRA_HOSTNAME"] = server
     with trio.fail_after(120):
-        done = await trio.run_process([str(python), "run.py"], cwd=work, env=env, capture_stdout=True,
+        done = await trio.run_process([kestra_python, "run.py"], cwd=work, env=env, capture_stdout=True,
                                       capture_stderr=True, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     legacy, modern = json.loads(done.stdout.decode().strip().splitlines()[-1])

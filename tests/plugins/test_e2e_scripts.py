@@ -2,22 +2,14 @@
 real ``kestra`` PyPI library inside a script."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 import trio
 
 from .e2e import engine_at, messages, states, task_runs
 from .test_scripts import processes_with_marker
-
-KESTRA_VERSION = "2.0.0"
 
 
 async def test_shell_commands_process_runner_flow(tmp_path):
@@ -160,27 +152,6 @@ tasks:
 
 
 #### the real kestra library ################################################################################
-
-@pytest.fixture(scope="session")
-def kestra_python() -> str:
-    """A Python interpreter with ``kestra==2.0.0`` installed, in a venv cached under the temp dir."""
-    cache = Path(tempfile.gettempdir()) / f"falconet-test-kestra-{KESTRA_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
-    python = cache / "bin" / "python"
-    if not python.exists():
-        build = Path(tempfile.mkdtemp(prefix="kestra-venv-", dir=tempfile.gettempdir()))
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(build)], check=True, capture_output=True, timeout=120)
-            pip = subprocess.run([str(build / "bin" / "python"), "-m", "pip", "install", "-q",
-                                  f"kestra=={KESTRA_VERSION}"], capture_output=True, text=True, timeout=300)
-            if pip.returncode != 0:
-                pytest.skip(f"cannot pip install kestra=={KESTRA_VERSION}: {pip.stderr.strip()[-300:]}")
-            os.replace(build, cache)   # atomic: concurrent runs never see a half-built venv
-        except (subprocess.SubprocessError, OSError) as exc:
-            pytest.skip(f"cannot build a venv with kestra=={KESTRA_VERSION}: {exc}")
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
-    return str(python)
-
 
 async def test_real_kestra_library_outputs_and_metrics(tmp_path, kestra_python):
     async with engine_at(tmp_path) as engine:

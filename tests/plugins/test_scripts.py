@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import trio
@@ -170,32 +169,9 @@ async def test_python_commands_resolve_python(run_task):
     assert ctx.logger.lines == [("INFO", "True"), ("INFO", "True")]
 
 
-def make_wheel(directory: Path, name: str = "falconet_tinydep", version: str = "1.0") -> Path:
-    """A minimal pure-Python wheel (no dependencies) so pip installs offline."""
-    import base64
-    import hashlib
-    import zipfile
-
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    files = {f"{name}/__init__.py": f"VALUE = 'tiny {version}'\n",
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{name}-{version}.dist-info/RECORD,,")
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-        zf.writestr(f"{name}-{version}.dist-info/RECORD", "\n".join(record) + "\n")
-    return wheel
-
-
-async def test_python_dependencies_installed_in_cached_venv(run_task, tmp_path, monkeypatch):
+async def test_python_dependencies_installed_in_cached_venv(run_task, tmp_path, monkeypatch, tiny_wheel):
     monkeypatch.setattr(python, "DEPS_CACHE", tmp_path / "deps-cache")
-    wheel = make_wheel(tmp_path)
-    props = {"dependencies": [str(wheel)], "warningOnStdErr": False,
+    props = {"dependencies": [str(tiny_wheel)], "warningOnStdErr": False,
              "script": "import sys, falconet_tinydep\nprint(falconet_tinydep.VALUE)\nprint(sys.prefix != sys.base_prefix)"}
     with trio.fail_after(120):
         out, ctx = await run_task(python.Script, props)
