@@ -26,6 +26,9 @@ PAGES = [
     ("/ui/flows/edit/company.team/seeded_0/executions", "table tbody tr"),
     ("/ui/executions/company.team/seeded_3/seed000003x", ".page-head .badge"),
     ("/ui/admin/triggers", "table tbody tr, .empty"),
+    ("/ui/namespaces", ".ns-tree li"),
+    ("/ui/namespaces/edit/company.team", "section[aria-label='Recent executions'] tbody tr"),
+    ("/ui/namespaces/edit/company.team/kv", "table tbody tr, .empty"),
 ]
 
 
