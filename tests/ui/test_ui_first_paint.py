@@ -27,6 +27,8 @@ PAGES = [
     ("/ui/executions/company.team/seeded_3/seed000003x", ".page-head .badge"),
     ("/ui/admin/triggers", "table tbody tr, .empty"),
     ("/ui/namespaces", ".ns-tree li"),
+    ("/ui/logs", ".glog-row"),
+    ("/ui/logs?q=execution%2042&minLevel=ERROR", ".glog-row, .empty"),
     ("/ui/namespaces/edit/company.team", "section[aria-label='Recent executions'] tbody tr"),
     ("/ui/namespaces/edit/company.team/kv", "table tbody tr, .empty"),
 ]

@@ -18,6 +18,7 @@ const routes = [
   { re: /^\/ui\/namespaces\/?$/, nav: 'namespaces', load: () => import('./pages/namespaces.js'), params: () => ({}) },
   { re: /^\/ui\/namespaces\/edit\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'namespaces', load: () => import('./pages/namespaces.js'),
     params: (m) => ({ namespace: m[1], tab: m[2] }) },
+  { re: /^\/ui\/logs\/?$/, nav: 'logs', load: () => import('./pages/logs.js'), params: () => ({}) },
   { re: /^\/ui\/admin\/triggers\/?$/, nav: 'triggers', load: () => import('./pages/triggers.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/([^/]+)\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: (m) => ({ type: m[1] }) },
