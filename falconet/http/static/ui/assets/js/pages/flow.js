@@ -2,7 +2,7 @@
 // save, topology, revisions with diff, the flow's executions, the Execute button, and the documentation
 // of the task type under the cursor.
 import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.js';
-import { getJson, postYaml, putYaml, enc } from '../api.js';
+import { api, getJson, postYaml, putYaml, enc } from '../api.js';
 import { tabs, toast } from '../components.js';
 import { messageLine } from '../editor.js';
 import { createCodeEditor } from '../codeeditor.js';
@@ -13,6 +13,9 @@ import { openExecuteDialog } from '../execute.js';
 import { navigate } from '../main.js';
 import { renderExecutionsList } from './executions.js';
 import { renderTriggersList } from './triggers.js';
+import { TEMPLATES, withId } from '../flowtemplates.js';
+import { downloadText } from './flows.js';
+import { confirmDialog } from '../components.js';
 
 const NEW_FLOW = `id: my_flow
 namespace: company.team
@@ -30,10 +33,11 @@ function identity(src) {
   return { id: id && id[1], namespace: ns && ns[1] };
 }
 
-export function render(root, params) {
+export function render(root, params, query = {}) {
   const isNew = !!params.isNew;
   let flow = null; // the saved flow (FlowWithSource), null while new
-  let savedSource = isNew ? NEW_FLOW : '';
+  const template = isNew && TEMPLATES.find((t) => t.id === query.template);
+  let savedSource = isNew ? (template ? template.source : NEW_FLOW) : '';
   let alive = true;
   const cleanups = [];
   document.title = isNew ? 'New flow · Falconet' : `${params.id} · Flows · Falconet`;
@@ -47,7 +51,16 @@ export function render(root, params) {
     h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '/ui/flows' }, 'Flows'), ' / ', isNew ? 'new' : h('a', { href: `/ui/flows?namespace=${enc(params.namespace)}` }, params.namespace)),
       h('div', { style: { display: 'flex', gap: '8px', alignItems: 'center' } }, title, revBadge)),
-    h('span', { class: 'spacer' }), dirtyMark, saveBtn, execBtn);
+    h('span', { class: 'spacer' }), dirtyMark, saveBtn, execBtn,
+    isNew ? null : h('div', { class: 'flow-more' },
+      h('button', { type: 'button', onclick: () => navigate(`/ui/flows/new?copy=${enc(params.namespace)}/${enc(params.id)}`) }, 'Copy'),
+      h('button', { type: 'button', onclick: () => downloadText(`${params.namespace}.${params.id}.yml`, editor.value) }, 'Export'),
+      h('button', { type: 'button', class: 'danger', onclick: () => confirmDialog(`Delete ${params.id}?`, `The flow ${params.namespace}.${params.id} is deleted (its revisions and executions are kept).`, 'Delete', async () => {
+        await api(`/flows/${enc(params.namespace)}/${enc(params.id)}`, { method: 'DELETE' });
+        savedSource = editor.value; // nothing left to lose
+        toast(`Deleted ${params.namespace}.${params.id}`, 'success');
+        navigate(`/ui/flows?namespace=${enc(params.namespace)}`);
+      }, { danger: true }) }, 'Delete')));
 
   //// editor + validation
   const validation = h('div', { class: 'validation', 'aria-live': 'polite', id: 'validation' });
@@ -220,7 +233,17 @@ export function render(root, params) {
 
   replace(root, head, tabsCtl.element);
 
-  if (isNew) {
+  if (isNew && query.copy) {
+    // a copy: the source of an existing flow under a new id, not saved yet
+    const [ns, id] = String(query.copy).split('/');
+    getJson(`/flows/${enc(ns)}/${enc(id)}`, { source: 'true' }).then((f) => {
+      if (!alive) return;
+      editor.value = withId(f.source || '', `${f.id}_copy`);
+      markDirty();
+      validate();
+    }).catch((e) => { if (alive) toast(`Could not copy ${query.copy}: ${e.message}`, 'error', 10000); });
+    tabsCtl.select('edit');
+  } else if (isNew) {
     tabsCtl.select('edit');
     validate();
   } else {

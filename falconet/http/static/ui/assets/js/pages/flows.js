@@ -1,26 +1,115 @@
-// /ui/flows — flows list with namespace filter, search and paging.
-import { h, replace, debounce, labelChips, uiLinkFlow, emptyState, errorBox } from '../util.js';
-import { getJson } from '../api.js';
-import { pager } from '../components.js';
+// /ui/flows — flows list with namespace filter, search, sortable columns, paging, each flow's last
+// execution; create from a template, import YAML, and on the selected flows: export YAML, enable,
+// disable, delete.
+import { h, replace, debounce, labelChips, uiLinkFlow, uiLinkExecution, emptyState, errorBox, stateBadge, timeEl } from '../util.js';
+import { api, getJson, enc } from '../api.js';
+import { pager, openDialog, confirmDialog, toast } from '../components.js';
 import { navigate } from '../main.js';
+import { TEMPLATES, withDisabled } from '../flowtemplates.js';
+
+/** Download `text` as a file. */
+export function downloadText(name, text, type = 'application/x-yaml') {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** The sources of flows as one multi-document YAML. */
+export async function exportYaml(flows) {
+  const sources = await Promise.all(flows.map((f) => getJson(`/flows/${enc(f.namespace)}/${enc(f.id)}`, { source: 'true' }).then((x) => x.source.replace(/\n*$/, '\n'))));
+  return sources.join('---\n');
+}
+
+/** Enable or disable a flow: its source with `disabled:` set, saved as a new revision (as Kestra does). */
+export async function setFlowDisabled(f, disabled) {
+  const cur = await getJson(`/flows/${enc(f.namespace)}/${enc(f.id)}`, { source: 'true' });
+  return api(`/flows/${enc(f.namespace)}/${enc(f.id)}`, { method: 'PUT', body: withDisabled(cur.source, disabled), headers: { 'Content-Type': 'application/x-yaml' } });
+}
+
+function templateDialog() {
+  openDialog('Create a flow', (close) => h('ul', { class: 'template-list' },
+    h('li', null, h('a', { href: '/ui/flows/new', onclick: close }, h('strong', null, 'Blank flow'), h('span', { class: 'muted' }, ' — a single Log task'))),
+    TEMPLATES.map((t) => h('li', null, h('a', { href: `/ui/flows/new?template=${t.id}`, onclick: close }, h('strong', null, t.title)), h('span', { class: 'muted' }, ` — ${t.description}`)))));
+}
 
 const SIZE = 25;
 
 export function render(root, _params, query) {
   document.title = 'Flows · Falconet';
-  const state = { namespace: query.namespace || '', q: query.q || '', page: Math.max(1, +query.page || 1) };
+  const SORTS = ['id', 'namespace'];
+  const state = { namespace: query.namespace || '', q: query.q || '', page: Math.max(1, +query.page || 1),
+    sort: SORTS.includes((query.sort || '').split(':')[0]) ? query.sort : 'id:asc' };
   const nsSelect = h('select', { id: 'flows-ns', onchange: () => { state.namespace = nsSelect.value; state.page = 1; load(); } },
     h('option', { value: '' }, 'All namespaces'));
   const search = h('input', { id: 'flows-q', type: 'search', placeholder: 'Search flows', value: state.q, autocomplete: 'off' });
   search.addEventListener('input', debounce(() => { state.q = search.value.trim(); state.page = 1; load(); }, 250));
   const results = h('div', { 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading flows…'));
+  // import: a YAML file of one or more flows (--- between documents), created or updated
+  const importInput = h('input', { type: 'file', id: 'flows-import', accept: '.yml,.yaml,application/x-yaml,text/yaml', class: 'sr-only', onchange: async () => {
+    const file = importInput.files && importInput.files[0];
+    importInput.value = '';
+    if (!file) return;
+    try {
+      const saved = await api('/flows/bulk', { method: 'POST', query: { delete: 'false' }, body: await file.text(), headers: { 'Content-Type': 'application/x-yaml' } });
+      toast(`Imported ${saved.length} flow${saved.length === 1 ? '' : 's'} from ${file.name}`, 'success');
+      load();
+    } catch (e) { toast(`Import failed: ${e.message}`, 'error', 10000); }
+  } });
+  const importLabel = h('label', { for: 'flows-import', class: 'button', tabindex: '0', role: 'button',
+    onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); importInput.click(); } } }, 'Import YAML');
+  let current = []; // flows of the page
+  const checked = () => current.filter((f) => results.querySelector(`input.sel[data-key="${CSS.escape(`${f.namespace}/${f.id}`)}"]`)?.checked);
+  const selCount = h('span', { class: 'muted' });
+  const bulkAct = (label, fn) => h('button', { type: 'button', onclick: async () => {
+    const list = checked();
+    if (!list.length) return;
+    try { await fn(list); } catch (e) { toast(`${label} failed: ${e.message}`, 'error', 10000); }
+  } }, label);
+  const bulk = h('div', { class: 'bulk-bar', role: 'toolbar', 'aria-label': 'Flow actions', hidden: true }, selCount,
+    bulkAct('Export YAML', async (list) => downloadText(list.length === 1 ? `${list[0].namespace}.${list[0].id}.yml` : 'flows.yml', await exportYaml(list))),
+    bulkAct('Enable', async (list) => { for (const f of list) await setFlowDisabled(f, false); toast(`Enabled ${list.length} flow${list.length === 1 ? '' : 's'}`, 'success'); load(); }),
+    bulkAct('Disable', async (list) => { for (const f of list) await setFlowDisabled(f, true); toast(`Disabled ${list.length} flow${list.length === 1 ? '' : 's'}`, 'success'); load(); }),
+    h('button', { type: 'button', class: 'danger', onclick: () => {
+      const list = checked();
+      if (!list.length) return;
+      confirmDialog(`Delete ${list.length} flow${list.length === 1 ? '' : 's'}?`, list.map((f) => `${f.namespace}.${f.id}`).join(', '), 'Delete', async () => {
+        const res = await api('/flows/delete/by-ids', { method: 'DELETE', body: JSON.stringify(list.map((f) => ({ namespace: f.namespace, id: f.id }))), headers: { 'Content-Type': 'application/json' } });
+        toast(`Deleted ${res.count} flow${res.count === 1 ? '' : 's'}`, 'success');
+        load();
+      }, { danger: true });
+    } }, 'Delete'));
+  const updateBulk = () => { const n = checked().length; bulk.hidden = !n; selCount.textContent = `${n} selected`; };
+  function sortHeader(field, label, cls) {
+    const [cur, dir] = state.sort.split(':');
+    const on = cur === field;
+    return h('th', { scope: 'col', class: cls || '', 'aria-sort': on ? (dir === 'asc' ? 'ascending' : 'descending') : 'none' },
+      h('button', { type: 'button', class: 'sort-btn', onclick: () => { state.sort = `${field}:${on && dir === 'asc' ? 'desc' : 'asc'}`; state.page = 1; load(); } },
+        label, h('span', { 'aria-hidden': 'true' }, on ? (dir === 'asc' ? ' ▲' : ' ▼') : '')));
+  }
+  // each flow's last execution, filled in after the table is drawn
+  async function lastExecutions(flows, my) {
+    await Promise.all(flows.map(async (f) => {
+      const cell = results.querySelector(`td.last-exec[data-key="${CSS.escape(`${f.namespace}/${f.id}`)}"]`);
+      try {
+        const r = await getJson('/executions/search', { namespace: f.namespace, flowId: f.id, size: 1, sort: 'state.startDate:desc' });
+        if (my !== seq || !alive || !cell) return;
+        const e = r.results && r.results[0];
+        replace(cell, e ? [h('a', { href: uiLinkExecution(e), 'aria-label': `Last execution of ${f.id}: ${e.state.current}` }, stateBadge(e.state.current)), ' ', timeEl(e.state.startDate)] : h('span', { class: 'muted' }, 'never run'));
+      } catch { if (cell) replace(cell, h('span', { class: 'muted' }, '—')); }
+    }));
+  }
   replace(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Flows'), h('span', { class: 'spacer' }),
+      importLabel, importInput,
+      h('a', { class: 'button', href: '/ui/flows/new', onclick: (e) => { e.preventDefault(); templateDialog(); } }, 'From a template…'),
       h('a', { class: 'button primary', href: '/ui/flows/new' }, '+ Create flow')),
     h('div', { class: 'filters', role: 'search' },
       h('div', { class: 'field' }, h('label', { for: 'flows-ns' }, 'Namespace'), nsSelect),
       h('div', { class: 'field' }, h('label', { for: 'flows-q' }, 'Search'), search)),
-    results);
+    bulk, results);
 
   let alive = true;
   getJson('/flows/distinct-namespaces').then((list) => {
@@ -36,12 +125,15 @@ export function render(root, _params, query) {
     if (state.namespace) params.set('namespace', state.namespace);
     if (state.q) params.set('q', state.q);
     if (state.page > 1) params.set('page', state.page);
+    if (state.sort !== 'id:asc') params.set('sort', state.sort);
     navigate(`/ui/flows${params.toString() ? '?' + params : ''}`, { replace: true, silent: true });
     results.setAttribute('aria-busy', 'true');
     try {
-      const data = await getJson('/flows/search', { page: state.page, size: SIZE, namespace: state.namespace, q: state.q, sort: 'id:asc' });
+      const data = await getJson('/flows/search', { page: state.page, size: SIZE, namespace: state.namespace, q: state.q, sort: state.sort });
       if (my !== seq || !alive) return;
       const flows = (data && data.results) || [];
+      current = flows;
+      updateBulk();
       if (!flows.length) {
         replace(results, state.namespace || state.q
           ? emptyState('No flow matches these filters.', 'Change the namespace or the search text.')
@@ -49,14 +141,20 @@ export function render(root, _params, query) {
       } else {
         replace(results,
           h('div', { class: 'table-wrap' }, h('table', null,
-            h('thead', null, h('tr', null, h('th', null, 'Id'), h('th', null, 'Namespace'), h('th', { class: 'hide-sm' }, 'Revision'), h('th', { class: 'hide-sm' }, 'Labels'), h('th', { class: 'hide-sm' }, 'Description'))),
-            h('tbody', null, flows.map((f) => h('tr', null,
+            h('thead', null, h('tr', null, h('th', { class: 'sel-cell' }, h('input', { type: 'checkbox', 'aria-label': 'Select every flow of this page', onchange: (e) => {
+              results.querySelectorAll('input.sel').forEach((c) => { c.checked = e.target.checked; });
+              updateBulk();
+            } })), sortHeader('id', 'Id'), sortHeader('namespace', 'Namespace'), h('th', null, 'Last execution'), h('th', { class: 'hide-sm' }, 'Revision'), h('th', { class: 'hide-sm' }, 'Labels'), h('th', { class: 'hide-sm' }, 'Description'))),
+            h('tbody', null, flows.map((f) => h('tr', { dataset: { flow: `${f.namespace}.${f.id}` } },
+              h('td', { class: 'sel-cell' }, h('input', { type: 'checkbox', class: 'sel', dataset: { key: `${f.namespace}/${f.id}` }, 'aria-label': `Select ${f.namespace}.${f.id}`, onchange: updateBulk })),
               h('td', null, h('a', { href: uiLinkFlow(f.namespace, f.id) }, f.id), f.disabled ? h('span', { class: 'chip' }, ' disabled') : null),
               h('td', null, f.namespace),
+              h('td', { class: 'last-exec nowrap', dataset: { key: `${f.namespace}/${f.id}` } }, h('span', { class: 'muted' }, '…')),
               h('td', { class: 'hide-sm' }, f.revision ?? ''),
               h('td', { class: 'hide-sm' }, labelChips(f.labels)),
               h('td', { class: 'hide-sm muted' }, (f.description || '').split('\n')[0])))))),
           pager(state.page, SIZE, data.total, (p) => { state.page = p; load(); }));
+        lastExecutions(flows, my);
       }
     } catch (e) {
       if (my === seq && alive) replace(results, errorBox(e, 'Could not load flows'));
