@@ -31,6 +31,13 @@ def _wait_state(api: Api, eid: str, state: str) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def _eventually(check: Any) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def test_templates_are_valid_flows(page: Any, server_url: str) -> None:
     page.goto(f"{server_url}/ui/flows")
     results = page.evaluate("""async () => {
@@ -85,11 +92,11 @@ def test_flow_from_template_copy_export_import_disable_delete(page: Any, server_
     # disable both: a new revision with `disabled: true`
     page.get_by_role("button", name="Disable").click()
     expect(rows.first).to_contain_text("disabled")
-    assert "disabled: true" in api.call("GET", f"/flows/{ns}/parallel_work?source=true")["source"]
+    _eventually(lambda: "disabled: true" in api.call("GET", f"/flows/{ns}/parallel_work?source=true")["source"])
     page.get_by_label("Select every flow of this page").check()
     page.get_by_role("button", name="Enable").click()
     expect(rows.first).not_to_contain_text("disabled")
-    assert api.call("GET", f"/flows/{ns}/parallel_work")["disabled"] is False
+    _eventually(lambda: api.call("GET", f"/flows/{ns}/parallel_work")["disabled"] is False)
 
     # delete both, then import them back from the exported file
     page.get_by_label("Select every flow of this page").check()
@@ -153,7 +160,7 @@ def test_executions_sort_select_and_bulk_actions(page: Any, server_url: str, api
     dialog.get_by_label("Labels").fill("team:bulk")
     dialog.get_by_role("button", name="Set labels").click()
     expect(page.get_by_text("Set labels: 3 executions")).to_be_visible()
-    assert all({"key": "team", "value": "bulk"} in api.execution(i)["labels"] for i in failed)
+    _eventually(lambda: all({"key": "team", "value": "bulk"} in api.execution(i)["labels"] for i in failed))
 
     # change status of one
     select(failed[:1])
@@ -193,4 +200,4 @@ def test_executions_sort_select_and_bulk_actions(page: Any, server_url: str, api
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No execution matches these filters.")).to_be_visible()
     query = urllib.parse.urlencode({"namespace": ns, "flowId": "sleeps"})
-    assert api.call("GET", f"/executions/search?{query}")["total"] == 0
+    _eventually(lambda: api.call("GET", f"/executions/search?{query}")["total"] == 0)
