@@ -62,17 +62,18 @@ class SubflowEnded:
 class KillRequested:
     reason: str
     cascade: bool = True  # also kill the subflow executions this one started
+    applied: trio.Event | None = None  # set once applied (KILLING queued to the store) or the actor ended
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ResumeRequested:
     on_resume: dict[str, Any] | None
-    applied: trio.Event | None = None  # set once the resume was applied and the execution advanced
+    applied: trio.Event | None = None  # set once applied and the execution advanced (or the actor ended)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PauseRequested:
-    pass
+    applied: trio.Event | None = None  # set once applied (PAUSED queued to the store) or the actor ended
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,7 +128,8 @@ class ExecutionActor:
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
-                               truthy=engine.renderer.is_truthy, log=self._log, on_change=self._on_change)
+                               truthy=engine.renderer.is_truthy, log=self._log, on_change=self._on_change,
+                               on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
         self.seen_cancel: set[str] = set()
@@ -137,6 +139,7 @@ class ExecutionActor:
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._persisted_state: State | None = None
+        self._published = 0  # length of the execution's state history when its state was last published
         self._persist_scheduled = False
         self._killing = False
         self._kill_target = State.KILLED
@@ -173,13 +176,36 @@ class ExecutionActor:
         if tr is not None:
             self.engine.publish_task_run(self.ex, tr)
 
+    def _publish_state(self) -> None:
+        """Publish an execution state change as it happens, so subscribers see every state (RESTARTED,
+        each PAUSED…). A terminal state is published by the engine once it is durable."""
+        if not self.ex.state.current.is_terminated:
+            self._published = len(self.ex.state.histories)
+            self.engine.publish_execution(self.ex)
+
     #### messages ##########################################################################################
 
     async def send(self, msg: Message) -> None:
         await self.inbox_send.send(msg)
+        if self.done.is_set():  # nobody will apply it: release whoever waits for it
+            self._release_unapplied()
+
+    def _release_unapplied(self) -> None:
+        """Set the ``applied`` event of every message left in the inbox once the actor has stopped."""
+        while True:
+            try:
+                msg = self.inbox_recv.receive_nowait()
+            except trio.WouldBlock:
+                return
+            applied = getattr(msg, "applied", None)
+            if applied is not None:
+                applied.set()
 
     def _apply(self, msg: Message) -> None:
         m = self.machine
+        applied = getattr(msg, "applied", None)
+        if applied is not None:
+            self._acks.append(applied)
         if isinstance(msg, AttemptEnded):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
@@ -200,8 +226,6 @@ class ExecutionActor:
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
             self._resume(msg.on_resume)
-            if msg.applied is not None:
-                self._acks.append(msg.applied)
         elif isinstance(msg, SlaDeadline):
             for sla in self.flow.sla:
                 if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
@@ -213,8 +237,7 @@ class ExecutionActor:
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.extra["manualPause"] = True
-                self.ex.state.set(State.PAUSED)
-                self._on_change(None)
+                m.set_execution_state(State.PAUSED)
 
     def _timer(self, msg: TimerFired) -> None:
         from . import flowables
@@ -240,8 +263,7 @@ class ExecutionActor:
 
         m = self.machine
         if self.ex.extra.pop("manualPause", None):
-            self.ex.state.set(State.RUNNING)
-            self._on_change(None)
+            m.set_execution_state(State.RUNNING)
             return
         for tr in self.ex.task_run_list:
             if tr.state.current is State.PAUSED:
@@ -253,10 +275,11 @@ class ExecutionActor:
             return
         self._killing = True
         self._kill_target = target
+        if not cascade:
+            self.ex.extra["noKillCascade"] = True  # a restart finishing this kill leaves the children alone
         if target is State.KILLED:
-            self.ex.state.set(State.KILLING)
-            self._on_change(None)
-            self.engine.persist(self.ex)
+            self.machine.set_execution_state(State.KILLING)
+            self.engine.persist(self.ex, publish=False)
         for scope in self.task_scopes.values():
             scope.cancel(reason=reason)
         if cascade:
@@ -323,11 +346,15 @@ class ExecutionActor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                workingdir.recover(self)
-                for sla in self.flow.sla:
-                    if sla.type == "MAX_DURATION" and sla.duration is not None:
-                        nursery.start_soon(self._sla_timer, sla)
-                self._reattach_subflows()
+                if self.ex.state.current is State.KILLING:  # found KILLING at start-up: finish the kill
+                    self._start_kill("server restarted while the execution was KILLING",
+                                     cascade=not self.ex.extra.get("noKillCascade"))
+                else:
+                    workingdir.recover(self)
+                    for sla in self.flow.sla:
+                        if sla.type == "MAX_DURATION" and sla.duration is not None:
+                            nursery.start_soon(self._sla_timer, sla)
+                    self._reattach_subflows()
                 self._advance()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
@@ -348,6 +375,7 @@ class ExecutionActor:
                 self.engine.persist(self.ex)
             self._ack()
             self.done.set()
+            self._release_unapplied()
 
     def _advance(self) -> None:
         if self._killing and not self.ex.state.current.is_terminated:
@@ -393,6 +421,11 @@ class ExecutionActor:
         self._ack()
 
     def _ack(self) -> None:
+        """Release the requests applied by this step; their change is queued to the store first (the engine
+        then waits for the store's flush before it answers the caller)."""
+        if self._acks and self._dirty and not self.ex.state.current.is_terminated:
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
         for ev in self._acks:
             ev.set()
         self._acks.clear()
@@ -412,7 +445,8 @@ class ExecutionActor:
             if state.is_terminated:  # published by the engine once the end is durable
                 self._dirty = False
                 return
-            self.engine.publish_execution(self.ex)
+            if len(self.ex.state.histories) != self._published:
+                self._publish_state()
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 import trio
 
 from . import executions as _ex_ops
+from . import workingdir
 from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
 from .config import Config
@@ -26,6 +27,7 @@ from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
 from .plugin import load_plugins
+from .recovery import DataDirLock, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
@@ -42,6 +44,8 @@ class Engine:
         self.registry = load_plugins()
         self.envs = kestra_envs(config.env_prefix)
         self.actors: dict[str, ExecutionActor] = {}
+        self.processes = ProcessRegistry(config.data_dir / "run" / "processes")
+        self._dir_lock = DataDirLock(config.data_dir)
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._latest: dict[tuple[str, str], int] = {}
         self._kv: dict[tuple[str, str], dict[str, Any]] = {}
@@ -55,30 +59,45 @@ class Engine:
         """Open the store, resume unfinished executions, then serve until cancelled."""
         from .orchestration import install, run_services
 
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            install(self)
-            await self._load()
-            await nursery.start(run_services, self)
-            task_status.started(self)
-            await trio.sleep_forever()
+        owner = self._dir_lock.acquire()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                install(self)
+                if owner:  # scripts of a crashed server die before their task runs are attempted again
+                    await trio.to_thread.run_sync(self.processes.reap)
+                await self._load(recover=owner)
+                await nursery.start(run_services, self)
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._dir_lock.release()
 
-    async def _load(self) -> None:
+    async def _load(self, *, recover: bool = False) -> None:
+        """Resume the executions found unfinished. With ``recover`` (this engine owns the data folder) the
+        temporary files of a previous run are deleted first."""
         for rec in await self.store.list_flows(include_deleted=False):
             self._latest[(rec.namespace, rec.id)] = rec.revision
         for ns_key in {ns for ns, _ in self._latest}:
             for entry in await self.store.kv_list(ns_key):
                 self._kv[(ns_key, entry["key"])] = entry
         waiting: list[tuple[Execution, Flow]] = []
-        for doc in await self.store.list_unfinished_executions():
-            ex = Execution.from_dict(doc)
+        unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
+        _ex_ops.propagate_killing(unfinished)
+        if recover:
+            keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
+                    if "wdState" in tr.extra and not tr.state.current.is_terminated}
+            await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
+            await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
             if flow is None:
                 continue
             if ex.state.current in (State.CREATED, State.QUEUED) and not ex.task_run_list:
                 waiting.append((ex, flow))  # never started: scheduleDate and concurrency apply again
                 continue
-            _ex_ops.prepare_resume(ex)
+            if ex.state.current is not State.KILLING:  # a KILLING one finishes its kill (ExecutionActor.run)
+                _ex_ops.prepare_resume(ex)
             self._start_actor(ex, flow)
         from .orchestration import admission_order
 
@@ -299,16 +318,13 @@ class Engine:
         if actor is None:
             await _ex_ops.kill_idle(self, ex)
             return
-        await actor.send(KillRequested("killed by API", cascade=cascade))
+        await self._request(actor, KillRequested("killed by API", cascade=cascade, applied=trio.Event()))
 
     def kill_children(self, ex: Execution, reason: str) -> None:
         """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
         assert self._nursery is not None
         for actor in list(self.actors.values()):
-            trigger = actor.ex.trigger or {}
-            # a child's trigger is the parent's Subflow/ForEachItem *task* (Flow triggers and replays are
-            # related executions, not children)
-            if ".trigger." in str(trigger.get("type", "")) or (trigger.get("variables") or {}).get("executionId") != ex.id:
+            if _ex_ops.parent_execution_id(actor.ex) != ex.id:
                 continue
             if not actor.ex.state.current.is_terminated:
                 self._nursery.start_soon(actor.send, KillRequested(reason))
@@ -318,7 +334,7 @@ class Engine:
         actor = self.actors.get(execution_id)
         if actor is None or ex.state.current is not State.RUNNING:
             raise IllegalArgument("The execution is not running")
-        await actor.send(PauseRequested())
+        await self._request(actor, PauseRequested(trio.Event()))
 
     async def resume(self, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
                      files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
@@ -329,11 +345,20 @@ class Engine:
         if actor is None:
             raise IllegalState("The execution is not running in this server")
         on_resume = _ex_ops.resolve_on_resume(self, actor, inputs or {}, files or {})
-        applied = trio.Event()
-        await actor.send(ResumeRequested(on_resume, applied))
-        with trio.move_on_after(5):
-            await applied.wait()
+        await self._request(actor, ResumeRequested(on_resume, trio.Event()))
         return actor.ex.to_dict()
+
+    async def _request(self, actor: ExecutionActor, msg: KillRequested | PauseRequested | ResumeRequested) -> None:
+        """Send a request to an execution actor; return once it was applied and the resulting document is
+        durable (committed by the store), so an acknowledged request survives a crash."""
+        assert msg.applied is not None
+        await actor.send(msg)
+        await msg.applied.wait()
+        if actor.ex.state.current.is_terminated and not isinstance(msg, KillRequested):
+            # the engine writes the terminal document itself (a kill is durable once KILLING is: a restart
+            # finishes it)
+            await actor.finished.wait()
+        await self.store.flush()
 
     async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
         return await _ex_ops.restart(self, execution_id, revision)

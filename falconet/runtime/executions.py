@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import trio
+
 from .errors import IllegalArgument, IllegalState, NotFound
 from .flowmodel import Flow, TaskSpec
 from .model import Execution, TaskRun, format_instant, now
@@ -138,6 +140,34 @@ def prepare_resume(ex: Execution) -> None:
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
                 tr.attempts[-1].state.set(State.FAILED)
             tr.state.set(State.RESTARTED)
+
+
+def parent_execution_id(ex: Execution) -> str | None:
+    """The execution that started ``ex`` with a Subflow/ForEachItem task (Flow triggers and replays make
+    related executions, not children)."""
+    trigger = ex.trigger or {}
+    if ".trigger." in str(trigger.get("type", "")):
+        return None
+    return (trigger.get("variables") or {}).get("executionId")
+
+
+def propagate_killing(unfinished: Sequence[Execution]) -> None:
+    """At start-up: an execution found KILLING finishes its kill, and so do (unless it was killed without
+    cascade) the unfinished executions it started, transitively — they are moved to KILLING here, before
+    any of them resumes a task run."""
+    children: dict[str, list[Execution]] = {}
+    for ex in unfinished:
+        parent = parent_execution_id(ex)
+        if parent:
+            children.setdefault(parent, []).append(ex)
+    todo = [ex for ex in unfinished if ex.state.current is State.KILLING]
+    while todo:
+        ex = todo.pop()
+        if ex.extra.get("noKillCascade"):
+            continue
+        for child in children.get(ex.id, ()):
+            if child.state.set(State.KILLING):
+                todo.append(child)
 
 
 async def after_end(engine: "Engine", ex: Execution, flow: Flow) -> None:
@@ -281,6 +311,7 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     labels = [lb for lb in ex.labels if lb["key"] != "system.restarted"]
     ex.labels = labels + [{"key": "system.restarted", "value": "true"}]
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
@@ -329,6 +360,7 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
         new.state = src.state.copy()
         new.state.set(State.RESTARTED)
     await engine.store.save_execution(new.to_dict(private=True))
+    engine.publish_execution(new)
     engine._start_actor(new, flow)
     return new.to_dict()
 
@@ -388,7 +420,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if actor is not None and tr.state.current is State.PAUSED:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     tr.state.set(target)
     for a in _ancestors(ex, tr):
@@ -398,6 +430,7 @@ async def set_task_run_state(engine: "Engine", execution_id: str, task_run_id: s
     if flow is None:
         raise NotFound("Flow not found")
     await engine.store.save_execution(ex.to_dict(private=True))
+    engine.publish_execution(ex)
     engine._start_actor(ex, flow)
     return ex.to_dict()
 
@@ -430,7 +463,7 @@ async def force_run(engine: "Engine", execution_id: str) -> dict[str, Any]:
     if ex.state.current is State.PAUSED and actor is not None:
         from .actors import ResumeRequested
 
-        await actor.send(ResumeRequested(None))
+        await engine._request(actor, ResumeRequested(None, trio.Event()))
         return ex.to_dict()
     if ex.state.current is State.CREATED and actor is None:
         flow = await engine.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)

@@ -131,7 +131,8 @@ class Machine:
                  render_typed: Callable[[TaskRun, TaskSpec, Any], Any],
                  truthy: Callable[[Any], bool],
                  log: Callable[[TaskRun | None, str, str], None],
-                 on_change: Callable[[TaskRun | None], None]):
+                 on_change: Callable[[TaskRun | None], None],
+                 on_state: Callable[[], None] | None = None):
         self.ex = execution
         self.flow = flow
         self._render = render
@@ -139,6 +140,7 @@ class Machine:
         self._truthy = truthy
         self._log = log
         self._changed = on_change
+        self._state_changed = on_state
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
         for tr in execution.task_run_list:
@@ -179,7 +181,7 @@ class Machine:
         self.ex.task_run_list.append(tr)
         self._index(tr)
         if self.ex.state.current in (State.CREATED, State.RESTARTED, State.QUEUED):
-            self.ex.state.set(State.RUNNING)
+            self.set_execution_state(State.RUNNING)
         self._changed(tr)
         return tr
 
@@ -199,6 +201,13 @@ class Machine:
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
             self._changed(tr)
+
+    def set_execution_state(self, state: State) -> None:
+        """Move the execution to ``state``; each change is reported (``on_state``) as it happens."""
+        if self.ex.state.set(state):
+            self._changed(None)
+            if self._state_changed is not None:
+                self._state_changed()
 
     def runs_for(self, resolved: Sequence[Resolved] | None, parent_id: str | None,
                  iteration: int | None = None) -> list[TaskRun]:
@@ -350,6 +359,10 @@ class Machine:
         after = self.ex.state.current.is_terminated
         if after and self.after_execution_done():
             return dispatches
+        if self.ex.state.current is State.PAUSED and self.ex.extra.get("manualPause"):
+            return dispatches  # held by the pause API: running task runs finish, nothing new starts
+        if self.ex.state.current is State.RESTARTED:
+            self.set_execution_state(State.RUNNING)  # Kestra's handleRestart: the restarted runs start now
         progressed = True
         while progressed:
             progressed = False
@@ -465,12 +478,10 @@ class Machine:
     def _pause_state(self) -> None:
         paused = any(tr.state.current is State.PAUSED for tr in self.ex.task_run_list)
         if paused and self.ex.state.current is State.RUNNING:
-            self.ex.state.set(State.PAUSED)
-            self._changed(None)
+            self.set_execution_state(State.PAUSED)
         elif not paused and self.ex.state.current is State.PAUSED and not self.ex.extra.get("manualPause"):
-            self.ex.state.set(State.RESTARTED)
-            self.ex.state.set(State.RUNNING)
-            self._changed(None)
+            self.set_execution_state(State.RESTARTED)
+            self.set_execution_state(State.RUNNING)
 
     def _end(self) -> str | None:
         """Kestra's handleEnd: all current top-level tasks terminated -> final state, then the deprecated

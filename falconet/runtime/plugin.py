@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Mapping, Protocol
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -222,6 +222,12 @@ class RunContext(Protocol):
     async def open_temp_dir(self) -> "Path":
         """A fresh temporary working directory for this attempt, removed when the attempt ends; inside a
         ``WorkingDirectory`` the directory shared by all its tasks (kept: the WorkingDirectory removes it)."""
+
+    # -- processes ------------------------------------------------------------------------------------
+    def track_process(self, pgid: int) -> ContextManager[None]:
+        """Record the process group led by ``pgid`` (started with ``start_new_session=True``) while the
+        block runs; end the group before leaving it. A server restarting after a crash kills the recorded
+        groups still alive before it attempts their task runs again."""
 
     # -- key-value store ------------------------------------------------------------------------------
     async def kv_get(self, namespace: str, key: str) -> Any:

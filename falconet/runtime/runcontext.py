@@ -10,7 +10,7 @@ import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import trio
 
@@ -314,6 +314,9 @@ class TaskRunContext:
         path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
         self._temp_dirs.append(path)
         return path
+
+    def track_process(self, pgid: int) -> ContextManager[None]:
+        return self._engine.processes.tracking(pgid, f"{self.execution_id}/{self.task_run_id}")
 
     def cleanup(self) -> None:
         """Remove the attempt's temporary directories (called by the TaskRunActor, also on cancel)."""

@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 SCHEME = "kestra"
-_TMP_PREFIX = ".falconet-tmp-"
+#: name prefix of the hidden sibling a file is written to before its rename (left behind only by a crash)
+TMP_PREFIX = ".falconet-tmp-"
 
 
 #### Errors #################################################################################################
@@ -202,7 +203,7 @@ class InternalStorage:
         atomically when the file is closed; leaving a ``with`` block by an exception discards it."""
         target = self._dest(dest_path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{_TMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
+        tmp = target.with_name(f"{TMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
         return _AtomicWriter(tmp, target)
 
     def put_bytes(self, data: bytes, dest_path: str) -> str:
@@ -219,7 +220,7 @@ class InternalStorage:
             raise StorageFileNotFound(f"source file not found: {src}")
         target = self._dest(dest_path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{_TMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
+        tmp = target.with_name(f"{TMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
         try:
             if move:
                 shutil.move(os.fspath(src), os.fspath(tmp))
@@ -297,7 +298,7 @@ class InternalStorage:
         for root, dirs, files in os.walk(target):
             dirs.sort()
             for name in files:
-                if not name.startswith(_TMP_PREFIX):
+                if not name.startswith(TMP_PREFIX):
                     rel = Path(root, name).relative_to(self.base_dir).as_posix()
                     out.append(self.uri(rel))
         return sorted(out)

@@ -3,6 +3,7 @@ search (and its 4xx), lifecycle actions and their 4xx, bulk actions, 2.0 aliases
 from __future__ import annotations
 
 import pytest
+import trio
 
 TWO = """id: two
 namespace: company.team
@@ -433,3 +434,46 @@ async def test_legacy_trigger_path_restart_running_and_task_run_state(api):
                                  json={"taskRunId": boom["id"], "state": "SUCCESS"})
     assert status == 200 and doc["state"]["current"] == "RESTARTED"
     assert (await api.wait(failed["id"]))["state"]["current"] == "SUCCESS"
+
+
+HOLD = """id: hold
+namespace: company.team
+tasks:
+  - id: s1
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT2S
+  - id: s2
+    type: io.kestra.plugin.core.debug.Return
+    format: two
+  - id: s3
+    type: io.kestra.plugin.core.debug.Return
+    format: three
+"""
+
+
+async def test_pause_api_holds_the_execution_until_resume_or_kill(api, autojump_clock):
+    await api.flow(HOLD)
+    ids = []
+    for _ in range(2):
+        created = await api.execute("company.team", "hold")
+        await api.wait_state(created["id"], "RUNNING")
+        await trio.sleep(0.5)
+        status, _ = await api.call("POST", f"/api/v1/executions/{created['id']}/pause")
+        assert status == 200
+        ids.append(created["id"])
+    await trio.sleep(60)  # both s1 ended while paused
+    for ex_id in ids:
+        status, held = await api.call("GET", f"/api/v1/executions/{ex_id}")
+        assert held["state"]["current"] == "PAUSED"
+        assert [(t["taskId"], t["state"]["current"]) for t in held["taskRunList"]] == [("s1", "SUCCESS")]
+    status, _ = await api.call("POST", f"/api/v1/executions/{ids[0]}/resume")
+    assert status == 204
+    resumed = await api.wait(ids[0])
+    status, _ = await api.call("DELETE", f"/api/v1/executions/{ids[1]}/kill")
+    assert status == 202
+    killed = await api.wait(ids[1])
+    assert [t["taskId"] for t in resumed["taskRunList"]] == ["s1", "s2", "s3"]
+    assert [h["state"] for h in resumed["state"]["histories"]] == ["CREATED", "RUNNING", "PAUSED", "RUNNING",
+                                                                   "SUCCESS"]
+    assert [t["taskId"] for t in killed["taskRunList"]] == ["s1"]
+    assert [h["state"] for h in killed["state"]["histories"]][-3:] == ["PAUSED", "KILLING", "KILLED"]

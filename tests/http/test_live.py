@@ -206,3 +206,33 @@ async def test_websocket_overflow_is_replaced_by_a_fresh_snapshot(api, monkeypat
     assert len(taskrun_messages) < changes  # deltas were dropped …
     assert messages[-1]["type"] == "end" and messages[-1]["execution"]["state"]["current"] == "SUCCESS"
     assert len(messages[-1]["execution"]["taskRunList"]) == 41  # … and the end carries the whole truth
+
+
+PAUSE_THEN_FAIL = """id: again
+namespace: company.team
+tasks:
+  - id: gate
+    type: io.kestra.plugin.core.flow.Pause
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+"""
+
+
+async def test_global_websocket_sends_every_execution_state_change(api):
+    await api.flow(PAUSE_THEN_FAIL)
+    seen: list[str] = []
+    async with api.client.websocket("/api/v1/ws?flowId=again") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        created = await api.execute("company.team", "again")
+        await api.wait_state(created["id"], "PAUSED")
+        await api.call("POST", f"/api/v1/executions/{created['id']}/resume")
+        await api.wait(created["id"])
+        await api.call("POST", f"/api/v1/executions/{created['id']}/restart")
+        final = await api.wait(created["id"])
+        with trio.move_on_after(5):  # a state never published leaves ``seen`` short
+            while len(seen) < len(final["state"]["histories"]):
+                message = json.loads(await ws.receive())
+                seen.append(message["execution"]["state"]["current"])
+    expected = ["CREATED", "RUNNING", "PAUSED", "RESTARTED", "RUNNING", "FAILED", "RESTARTED", "RUNNING", "FAILED"]
+    assert [h["state"] for h in final["state"]["histories"]] == expected
+    assert seen == expected

@@ -18,6 +18,7 @@ import trio
 from falconet.runtime import plugin as P
 from falconet.runtime.plugin import TaskFailed
 from falconet.runtime.expressions import Renderer
+from falconet.runtime.recovery import ProcessRegistry
 from falconet.runtime.runcontext import coerce
 from falconet.runtime.storage import InternalStorage
 
@@ -83,6 +84,7 @@ class TestRunContext:
         self.kv = kv if kv is not None else {}
         self.logs = logs or []
         self.temp_dirs: list[Path] = []
+        self.processes = ProcessRegistry(base / "processes")
 
     # -- properties (same rules as the engine's TaskRunContext)
     def raw(self, name: str, default: Any = None) -> Any:
@@ -129,6 +131,9 @@ class TestRunContext:
         d = Path(tempfile.mkdtemp(dir=self.base))
         self.temp_dirs.append(d)
         return d
+
+    def track_process(self, pgid: int) -> Any:
+        return self.processes.tracking(pgid, self.task_run_id)
 
     def cleanup(self) -> None:
         for d in self.temp_dirs:

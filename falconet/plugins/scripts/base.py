@@ -208,7 +208,8 @@ class ScriptTask(RunnableTask):
 
         consumer = LineConsumer(ctx)
         try:
-            exit_code = await _process.run_process(args, cwd=str(working_dir), env=env, on_line=consumer.feed)
+            exit_code = await _process.run_process(args, cwd=str(working_dir), env=env, on_line=consumer.feed,
+                                                   track=ctx.track_process)
         except OSError as exc:
             raise TaskFailed(f"Unable to start {shlex.join(interpreter)}: {exc}") from exc
 

@@ -13,12 +13,15 @@ Process-group hygiene — no orphan survives:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-from typing import Callable, Mapping, Sequence
+from typing import Callable, ContextManager, Mapping, Sequence
 
 import trio
+
+from ...runtime.recovery import group_has_live_members
 
 #: seconds between SIGTERM and SIGKILL when a running script is cancelled
 KILL_GRACE_SECONDS = 5.0
@@ -54,35 +57,12 @@ async def _pump(stream: trio.abc.ReceiveStream, on_line: Callable[[str, bool], N
         on_line(buffer.rstrip(b"\r").decode("utf-8", errors="replace"), stderr)
 
 
-def _group_has_live_members(pgid: int) -> bool:
-    """True while a non-zombie process of group ``pgid`` exists (Linux ``/proc``; elsewhere: signal 0)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
 async def _kill_group(pgid: int) -> None:
     """SIGKILL the group and wait (up to 2 s) until its members are really gone. Shielded."""
     with trio.CancelScope(shield=True):
         if _signal_group(pgid, signal.SIGKILL):
             with trio.move_on_after(2.0):
-                while _group_has_live_members(pgid):
+                while group_has_live_members(pgid):
                     await trio.sleep(0.002)
 
 
@@ -118,34 +98,37 @@ async def _terminate(process: trio.Process, grace: float) -> None:
 
 
 async def run_process(args: Sequence[str], *, cwd: str, env: Mapping[str, str],
-                      on_line: Callable[[str, bool], None], grace: float | None = None) -> int:
+                      on_line: Callable[[str, bool], None], grace: float | None = None,
+                      track: Callable[[int], ContextManager[None]] | None = None) -> int:
     """Run ``args`` in ``cwd`` with exactly ``env``; call ``on_line(line, is_stderr)`` per output line.
 
     Returns the exit code (negative signal number if killed by a signal). Checkpoint; on cancellation the
     process group is terminated (SIGTERM, then SIGKILL after ``grace`` seconds, default
     :data:`KILL_GRACE_SECONDS`) and reaped before ``trio.Cancelled`` propagates. Raises ``OSError`` when
-    the program cannot be started.
+    the program cannot be started. ``track(pgid)`` (``RunContext.track_process``) is entered once the
+    process started and left once its group is gone.
     """
     grace = KILL_GRACE_SECONDS if grace is None else grace
     process = await trio.lowlevel.open_process(
         list(args), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     assert process.stdout is not None and process.stderr is not None
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_pump, process.stdout, on_line, False)
-            nursery.start_soon(_pump, process.stderr, on_line, True)
-            await process.wait()
-            # background children may still hold the pipes open: end them so the pumps reach EOF
-            await _kill_group(process.pid)
-    except BaseException as exc:
-        await _terminate(process, grace)
-        single = _collapse(exc)
-        if single is exc:
-            raise
-        raise single from None
-    finally:
-        with trio.CancelScope(shield=True):
-            await process.stdout.aclose()
-            await process.stderr.aclose()
+    with track(process.pid) if track is not None else contextlib.nullcontext():
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, process.stdout, on_line, False)
+                nursery.start_soon(_pump, process.stderr, on_line, True)
+                await process.wait()
+                # background children may still hold the pipes open: end them so the pumps reach EOF
+                await _kill_group(process.pid)
+        except BaseException as exc:
+            await _terminate(process, grace)
+            single = _collapse(exc)
+            if single is exc:
+                raise
+            raise single from None
+        finally:
+            with trio.CancelScope(shield=True):
+                await process.stdout.aclose()
+                await process.stderr.aclose()
     return process.returncode

@@ -59,7 +59,8 @@ async def _run_logged(ctx: RunContext, args: list[str], what: str) -> None:
         (ctx.logger.warn if stderr else ctx.logger.debug)(line)
 
     try:
-        code = await _process.run_process(args, cwd=str(Path.cwd()), env=dict(os.environ), on_line=on_line)
+        code = await _process.run_process(args, cwd=str(Path.cwd()), env=dict(os.environ), on_line=on_line,
+                                          track=ctx.track_process)
     except OSError as exc:
         raise TaskFailed(f"Unable to {what}: {exc}") from exc
     if code != 0:
