@@ -76,3 +76,11 @@ def test_dashboard_is_the_home_page_and_updates_live(page: Any, server_url: str,
     expect(failures).to_contain_text("company.dash.dash_fails", timeout=15_000)  # no reload
     expect(page.locator("svg.chart rect[data-state=FAILED]").first).to_be_visible()
     shot(page, "dashboard-live")
+
+
+@pytest.mark.parametrize("path", ["/ui/dashboard", "/ui/logs", "/ui/admin/triggers", "/ui/namespaces", "/ui/flows"])
+def test_new_pages_fit_a_phone(phone_page: Any, server_url: str, path: str) -> None:
+    phone_page.goto(server_url + path)
+    expect(phone_page.locator("h1")).to_be_visible()
+    phone_page.wait_for_timeout(300)  # the page's data arrives
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390, path  # the phone's width
