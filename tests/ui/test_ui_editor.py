@@ -185,6 +185,22 @@ def test_markers_undo_and_unsaved_state(page: Any, server_url: str) -> None:
     expect(page.get_by_role("complementary", name="Topology of the saved flow")).to_contain_text("t")
 
 
+def test_highlighting_and_indentation(page: Any, server_url: str) -> None:
+    expect = _expect()
+    _open_with(page, server_url, 'id: x\nnamespace: a # c\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: "{{ inputs.greeting }}"')
+    expect(page.locator(".cm-content .hl-key").first).to_have_text("id")
+    expect(page.locator(".cm-content .hl-com")).to_have_text("# c")
+    expect(page.locator(".cm-content .hl-expr")).to_have_text("{{ inputs.greeting }}")
+    # Enter after "- id: t" continues the item's mapping, under "id"
+    page.keyboard.press("Control+Home")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("description: d")
+    expect(page.locator(".cm-line").nth(4)).to_have_text("    description: d")
+
+
 def _big_flow(n_lines: int) -> str:
     lines = ["id: big", "namespace: company.team", "tasks:"]
     i = 0

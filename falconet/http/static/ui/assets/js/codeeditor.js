@@ -1,6 +1,6 @@
 // The flow editor: CodeMirror 6 (vendored bundle, see scripts/build-codemirror) with YAML highlighting,
 // `{{ }}` expression marks, completion (completion.js), validation markers in the gutter and on the line,
-// Ctrl+S to save. Same interface as editor.js's createEditor, plus `caret` events for the doc panel.
+// Ctrl+S to save.
 import {
   EditorState, EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection,
   highlightSpecialChars, Decoration, ViewPlugin, MatchDecorator, defaultKeymap, history, historyKeymap,
