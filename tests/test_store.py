@@ -312,9 +312,12 @@ async def test_kv_put_get_expiry_list_delete(store, wall):
     assert (await store.kv_get("a.b", "k1"))["value"] == "v1"
     assert (await store.kv_get("a.b", "k2"))["value"] == 2
     assert [e["key"] for e in await store.kv_list("a.b")] == ["k1", "k2"]
+    assert [(e["namespace"], e["key"]) for e in await store.kv_list_all()] == [("a.b", "k1"), ("a.b", "k2"),
+                                                                               ("a.bc", "k3")]
     wall.now += timedelta(minutes=10)
     assert await store.kv_get("a.b", "k2") is None
     assert [e["key"] for e in await store.kv_list("a.b")] == ["k1"]
+    assert [e["key"] for e in await store.kv_list_all()] == ["k1", "k3"]
     assert await store.kv_delete("a.b", "k2") is False  # expired counts as absent
     assert await store.kv_delete("a.b", "k1") is True
     assert await store.kv_get("a.b", "k1") is None

@@ -24,12 +24,15 @@ from typing import Any
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from .api import executions, files, flows, kv, live, logs, metrics, misc, triggers
+from .api import (executions, executions_bulk, executions_views, files, flows, flows_more, kv, live, logs, metrics,
+                  misc, openapi, triggers, triggers_bulk)
 from .api.common import EXTENSION, AppState
 from .errors import error_response, response_for_exception
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
-API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp)
+API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp,
+                  executions_bulk.bp, executions_views.bp, flows_more.bp,
+                  triggers_bulk.bp)
 OPEN_PATHS = ("/ping", "/health", "/api/v1/configs")
 OPEN_PREFIXES = ("/health/", "/api/v1/executions/webhook/", "/api/v1/main/executions/webhook/")
 REALM = 'Basic realm="Falconet"'
@@ -55,6 +58,7 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
             name = bp.name if prefix == "/api/v1" else f"{prefix.rsplit('/', 1)[1]}_{bp.name}"
             app.register_blueprint(bp, url_prefix=prefix, name=name)
     app.register_blueprint(misc.root_bp)
+    app.register_blueprint(openapi.root_bp)
     ui = _ui_blueprint()
     if ui is not None:
         app.register_blueprint(ui)

@@ -364,8 +364,9 @@ class Engine:
         return await _ex_ops.restart(self, execution_id, revision)
 
     async def replay(self, execution_id: str, *, task_run_id: str | None = None,
-                     revision: int | None = None) -> dict[str, Any]:
-        return await _ex_ops.replay(self, execution_id, task_run_id, revision)
+                     revision: int | None = None, inputs: Mapping[str, Any] | None = None,
+                     files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        return await _ex_ops.replay(self, execution_id, task_run_id, revision, inputs, files)
 
     async def change_status(self, execution_id: str, state: str) -> dict[str, Any]:
         return await _ex_ops.change_status(self, execution_id, state)

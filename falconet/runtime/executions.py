@@ -22,13 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
 CORRELATION = "system.correlationId"
+FROM = "system.from"          # Kestra 1.x: where an execution came from (``api``, ``trigger``, ``ui``…)
+#: trigger types of executions started by a flowable task: no ``system.from`` (Kestra sets none on them)
+_TASK_TRIGGERS = (".flow.Subflow", ".flow.ForEachItem", ".flow.Flow")
 
 
 #### creation ###############################################################################################
 
 def check_labels(labels: Sequence[tuple[str, str]]) -> None:
     for key, _ in labels:
-        if key.startswith("system.") and key != CORRELATION:
+        if key.startswith("system.") and key not in (CORRELATION, FROM):
             raise IllegalArgument(f"System labels can only be set by Kestra itself, offending label: {key}")
 
 
@@ -44,6 +47,8 @@ def new_execution(engine: "Engine", flow: Flow, *, labels: Sequence[tuple[str, s
             merged[lb["key"]] = lb["value"]
     for key, value in list(parent_labels) + list(labels):
         merged[key] = value
+    if trigger is not None and not str(trigger.get("type", "")).endswith(_TASK_TRIGGERS):
+        merged.setdefault(FROM, "trigger")
     merged.setdefault(CORRELATION, ex.id)
     ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
     return ex
@@ -316,7 +321,11 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     return ex.to_dict()
 
 
-async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None) -> dict[str, Any]:
+async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, revision: int | None,
+                 inputs: Mapping[str, Any] | None = None,
+                 files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+    """A new execution replaying ``execution_id`` (from ``task_run_id`` when given); with ``inputs``
+    (Kestra's ``replay-with-inputs``) its inputs are typed afresh from those instead of copied."""
     await engine.settle(execution_id)
     src = await engine._require(execution_id)
     if execution_id in engine.actors:
@@ -330,6 +339,8 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
                     original_id=src.original_id)
     new.metadata = {"attemptNumber": int(src.metadata.get("attemptNumber", 1)) + 1,
                     "originalCreatedDate": src.metadata.get("originalCreatedDate")}
+    if inputs is not None:
+        new.inputs = resolve_execution_inputs(engine, flow, new, inputs, files or {})
     if task_run_id is not None:
         target = src.find_task_run(task_run_id)
         if target is None:

@@ -58,21 +58,34 @@ def empty(status: int) -> Response:
     return Response(b"", status=status)
 
 
+#: Kestra ≥ 0.23 OSS has one tenant, ``main``; its JSON names it on executions, task runs, logs, flows, triggers
+TENANT = "main"
+
+
+def with_tenant(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a JSON document with ``tenantId`` first (as Kestra serialises it), private keys dropped."""
+    out: dict[str, Any] = {"tenantId": TENANT}
+    out.update((k, v) for k, v in doc.items() if k != "_extra")
+    return out
+
+
 def public_task_run(tr: dict[str, Any]) -> dict[str, Any]:
-    if "_extra" in tr:
-        tr = {k: v for k, v in tr.items() if k != "_extra"}
-    return tr
+    return with_tenant(tr)
 
 
 def public_execution(doc: dict[str, Any]) -> dict[str, Any]:
-    """The execution JSON without the engine's private bookkeeping (``_extra`` keys of stored documents)."""
+    """The execution JSON as Kestra serialises it: ``tenantId`` on the execution and its task runs, without
+    the engine's private bookkeeping (``_extra`` keys of stored documents)."""
+    out = with_tenant(doc)
     runs = doc.get("taskRunList")
-    if "_extra" not in doc and not (runs and any("_extra" in tr for tr in runs)):
-        return doc
-    out = {k: v for k, v in doc.items() if k != "_extra"}
     if runs:
         out["taskRunList"] = [public_task_run(tr) for tr in runs]
     return out
+
+
+def public_flow(flow: Any, source: bool = False) -> dict[str, Any]:
+    """Kestra's Flow JSON (``FlowWithSource`` with ``source``) with ``tenantId``."""
+    return with_tenant(flow.to_dict(source=source))
 
 
 def paged(results: list[Any], total: int) -> Response:

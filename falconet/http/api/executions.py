@@ -6,22 +6,28 @@ views (2.0's ``actions/resume`` answers the execution instead of 204). File down
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Iterable, Mapping
 
+import trio
 from quart import Blueprint, Response, request
 
+from ...runtime.bus import Overflow
 from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery
+from .. import filters
 from ..multipart import Form, read_body, read_form
 from . import params
-from .common import dumps, empty, engine, json_response, paged, public_execution, state
+from .common import dumps, empty, engine, json_response, paged, public_execution, public_flow, state
 
 bp = Blueprint("executions", __name__)
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
+TENANT_PREFIX = "/api/v1/main/"
+KILL_ANSWER_WAIT = 5.0       # seconds a kill answer waits for KILLING to be written
 
 
 #### Helpers ################################################################################################
@@ -107,6 +113,8 @@ async def create_execution(namespace: str, flow_id: str) -> Any:
     """Create an execution: 200 with the execution (state CREATED, or terminated with ``wait=true``) + ``url``."""
     args = request.args
     labels = params.parse_labels(args.getlist("labels"))
+    if request.path.startswith(TENANT_PREFIX) and not any(key == "system.from" for key, _ in labels):
+        labels.append(("system.from", "api"))     # Kestra 1.x; the 0.21 paths keep 0.21's labels
     wait = params.opt_bool(args, "wait", False)
     revision = params.opt_int(args, "revision", None, minimum=1)
     schedule_date = params.opt_datetime(args, "scheduleDate")
@@ -133,6 +141,27 @@ async def validate_inputs(namespace: str, flow_id: str) -> Any:
 
 #### Read and search ########################################################################################
 
+#: legacy search parameters (Kestra 0.x) of GET /executions/search and the by-query routes
+SEARCH_PARAMS = filters.PAGING | {"q", "scope", "namespace", "flowId", "startDate", "endDate", "timeRange", "state",
+                                  "labels", "triggerExecutionId", "childFilter"}
+SCAN_PAGE = 500
+
+#: how each Kestra filter field reads an execution document
+ACCESSORS: dict[str, Any] = {
+    "q": lambda d: (d.get("id"), d.get("namespace"), d.get("flowId")),
+    "scope": lambda d: filters.scope_of(d.get("namespace")),
+    "namespace": lambda d: d.get("namespace"),
+    "flowId": lambda d: d.get("flowId"),
+    "state": lambda d: filters.dig(d, "state.current"),
+    "labels": lambda d: d.get("labels"),
+    "startDate": lambda d: filters.dig(d, "state.startDate"),
+    "endDate": lambda d: filters.dig(d, "state.endDate"),
+    "triggerExecutionId": lambda d: filters.dig(d, "trigger.variables.executionId"),
+    "childFilter": lambda d: "CHILD" if filters.dig(d, "trigger.variables.executionId") else "MAIN",
+    "kind": lambda d: d.get("kind") or "NORMAL",
+}
+
+
 def _query(args: Any) -> ExecutionQuery:
     page, size, sort = params.paging(args)
     start, end = params.time_window(args)
@@ -155,10 +184,65 @@ def _query(args: Any) -> ExecutionQuery:
     )
 
 
+@dataclasses.dataclass
+class Selection:
+    """What a search or by-query request selects: the legacy parameters as a store query, plus the
+    ``filters[…]`` (and legacy ``scope``) evaluated on each document."""
+
+    query: ExecutionQuery
+    where: filters.Group
+    store: Any            # bound at request time: a streamed response scans outside the app context
+
+    @classmethod
+    def from_request(cls, args: Any, allowed: Iterable[str] = ()) -> "Selection":
+        where = filters.parse(args, "EXECUTION", SEARCH_PARAMS | set(allowed))
+        query = _query(args)
+        scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
+        if scopes:
+            leaf = filters._typed("scope", "IN", "scope", tuple(scopes))
+            where = filters.Group("and", (*where.children, leaf))
+        for leaf in where.children:  # narrow the store scan with what the store can filter itself
+            if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \
+                    and len(leaf.value) == 1:
+                if leaf.field == "flowId" and query.flow_id is None:
+                    query.flow_id = leaf.value[0]
+                elif leaf.field == "namespace" and query.namespace is None:
+                    query.namespace = leaf.value[0]
+        return cls(query, where, engine().store)
+
+    async def page(self) -> tuple[list[dict[str, Any]], int]:
+        """(the requested page, total matching)."""
+        if not self.where:
+            return await self.store.search_executions(self.query)
+        lo = (self.query.page - 1) * self.query.size
+        hi = lo + self.query.size
+        out, total = [], 0
+        async for doc in self.scan():
+            if lo <= total < hi:
+                out.append(doc)
+            total += 1
+        return out, total
+
+    async def scan(self) -> AsyncIterator[dict[str, Any]]:
+        """Every matching execution, in the query's sort order."""
+        query = dataclasses.replace(self.query, page=1, size=SCAN_PAGE)
+        seen = 0
+        while True:
+            docs, total = await self.store.search_executions(query)
+            for doc in docs:
+                if self.where.matches(doc, ACCESSORS):
+                    yield doc
+            seen += len(docs)
+            if not docs or seen >= total:
+                return
+            query.page += 1
+
+
 @bp.get("/executions/search")
 async def search_executions() -> Any:
-    """``PagedResults<Execution>``; see :mod:`params` for the 4xx of bad parameters."""
-    docs, total = await engine().store.search_executions(_query(request.args))
+    """``PagedResults<Execution>``: Kestra's ``filters[…]`` and the legacy parameters (see :mod:`params`
+    for the 4xx of bad values); an unknown parameter, field or operation is a 400."""
+    docs, total = await Selection.from_request(request.args).page()
     return paged([public_execution(d) for d in docs], total)
 
 
@@ -167,8 +251,7 @@ async def list_flow_executions() -> Any:
     """Executions of one flow (``namespace`` and ``flowId`` required), paged."""
     params.required(request.args, "namespace")
     params.required(request.args, "flowId")
-    query = _query(request.args)
-    docs, total = await engine().store.search_executions(query)
+    docs, total = await Selection.from_request(request.args).page()
     return paged([public_execution(d) for d in docs], total)
 
 
@@ -184,7 +267,7 @@ async def get_execution_flow(execution_id: str) -> Any:
     flow = await engine().get_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"), allow_deleted=True)
     if flow is None:
         raise NotFound(f"Flow '{doc['namespace']}.{doc['flowId']}' revision {doc.get('flowRevision')} not found")
-    return json_response(flow.to_dict(source=True))
+    return json_response(public_flow(flow, source=True))
 
 
 #### Lifecycle actions ######################################################################################
@@ -192,11 +275,22 @@ async def get_execution_flow(execution_id: str) -> Any:
 @bp.delete("/executions/<execution_id>/kill")
 @bp.delete("/executions/<execution_id>/actions/kill")
 async def kill(execution_id: str) -> Any:
-    """202, no body. 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
+    """202 with the execution (Kestra 2.0's clients read it; usually KILLING, the kill completes
+    asynchronously). 404 unknown; 409 when already terminated and ``isOnKillCascade=false`` (with cascade,
     the default, the subflow executions it started are killed and the answer is 202)."""
     cascade = params.opt_bool(request.args, "isOnKillCascade", True)
-    await engine().kill(execution_id, cascade=cascade)
-    return empty(202)
+    eng = engine()
+    with eng.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:
+        await eng.kill(execution_id, cascade=cascade)
+        doc = await get_or_404(execution_id)
+        with trio.move_on_after(KILL_ANSWER_WAIT):  # the actor applies the kill: answer once KILLING is written
+            while doc["state"]["current"] != "KILLING" and not _current(doc).is_terminated:
+                try:
+                    await sub.receive()
+                except Overflow:
+                    pass
+                doc = await get_or_404(execution_id)
+    return json_response(public_execution(doc), status=202)
 
 
 @bp.post("/executions/<execution_id>/restart")
@@ -221,8 +315,11 @@ async def replay(execution_id: str) -> Any:
 @bp.post("/executions/<execution_id>/actions/pause")
 @or_create("pause")
 async def pause(execution_id: str) -> Any:
-    """200, empty. 404 unknown; 422 when not running."""
+    """200, empty (0.21 path) or 200 + the execution (2.0's ``actions/pause``). 404 unknown; 422 when not
+    running."""
     await engine().pause(execution_id)
+    if request.path.endswith("/actions/pause"):
+        return json_response(public_execution(await get_or_404(execution_id)))
     return empty(200)
 
 
@@ -392,37 +489,39 @@ async def bulk_restart() -> Any:
 #### Bulk actions by query ##################################################################################
 # The search parameters of GET /executions/search select the executions; those not eligible for the
 # action (e.g. already terminated for a kill) are skipped rather than reported: {"count": n applied}.
+# A query that matches nothing does nothing; an unknown parameter or filter is a 400 before anything runs.
 
-async def _ids_by_query() -> list[str]:
-    """Ids of every execution the search parameters of the request match (all pages)."""
-    query = _query(request.args)
-    ids: list[str] = []
-    query.page, query.size = 1, 1000
-    while True:
-        docs, total = await engine().store.search_executions(query)
-        ids.extend(d["id"] for d in docs)
-        if not docs or len(ids) >= total:
-            return ids
-        query.page += 1
+async def ids_by_query(allowed: Iterable[str] = ()) -> list[str]:
+    """Ids of every execution the request's search parameters and filters match (all pages)."""
+    selection = Selection.from_request(request.args, allowed)
+    return [doc["id"] async for doc in selection.scan()]
+
+
+DELETE_FLAGS = {"includeNonTerminated", "deleteLogs", "deleteMetrics", "deleteStorage"}
 
 
 @bp.delete("/executions/kill/by-query")
 async def bulk_kill_by_query() -> Any:
-    return await _bulk("kill", await _ids_by_query(),
+    return await _bulk("kill", await ids_by_query(),
                        lambda d: "execution already finished" if _current(d).is_terminated else None,
                        lambda i: engine().kill(i, cascade=True), strict=False)
 
 
 @bp.delete("/executions/by-query")
 async def bulk_delete_by_query() -> Any:
-    include_running = params.opt_bool(request.args, "includeNonTerminated", False)
-    return await _bulk("delete", await _ids_by_query(),
+    ids = await ids_by_query(DELETE_FLAGS)
+    args = request.args
+    include_running = params.opt_bool(args, "includeNonTerminated", False)
+    flags = dict(delete_logs=params.opt_bool(args, "deleteLogs", True),
+                 delete_metrics=params.opt_bool(args, "deleteMetrics", True),
+                 delete_storage=params.opt_bool(args, "deleteStorage", True))
+    return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated else "execution not terminated",
-                       lambda i: engine().delete_execution(i), strict=False)
+                       lambda i: engine().delete_execution(i, **flags), strict=False)
 
 
 @bp.post("/executions/restart/by-query")
 async def bulk_restart_by_query() -> Any:
-    return await _bulk("restart", await _ids_by_query(),
+    return await _bulk("restart", await ids_by_query(),
                        lambda d: None if _current(d).is_restartable else "execution must be failed or paused",
                        lambda i: engine().restart(i), strict=False)

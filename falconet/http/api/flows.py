@@ -14,9 +14,10 @@ import yaml
 from quart import Blueprint, request
 
 from ...runtime.errors import InvalidEntity, NotFound, Violation
+from .. import filters
 from ..multipart import read_body
 from . import params
-from .common import empty, engine, json_response, page_slice, paged
+from .common import empty, engine, json_response, page_slice, paged, public_flow
 
 bp = Blueprint("flows", __name__)
 
@@ -56,7 +57,7 @@ def flow_key(source: str) -> tuple[str, str] | None:
 
 
 def flow_json(flow: Any, source: bool = True) -> dict[str, Any]:
-    return flow.to_dict(source=source)
+    return public_flow(flow, source)
 
 
 def _matches_q(flow: Any, q: str) -> bool:
@@ -122,18 +123,38 @@ async def delete_flow(namespace: str, flow_id: str) -> Any:
 
 #### Listing and search #####################################################################################
 
-@bp.get("/flows/search")
-async def search_flows() -> Any:
-    """``PagedResults<Flow>`` filtered by ``q`` (id, namespace, description), ``namespace`` prefix, ``labels``."""
-    args = request.args
-    page, size, sort = params.paging(args)
+#: legacy parameters of GET /flows/search and the flow by-query routes
+SEARCH_PARAMS = filters.PAGING | {"q", "scope", "namespace", "labels"}
+
+#: how each Kestra filter field reads a flow (a ``Flow`` model object)
+ACCESSORS: dict[str, Any] = {
+    "q": lambda f: (f.id, f.namespace, f.description or ""),
+    "scope": lambda f: filters.scope_of(f.namespace),
+    "namespace": lambda f: f.namespace,
+    "flowId": lambda f: f.id,
+    "labels": lambda f: f.labels,
+}
+
+
+async def select_flows(args: Any, allowed: Any = ()) -> list[Any]:
+    """The flows the legacy parameters and ``filters[…]`` of the request select (400 for unknown ones)."""
+    where = filters.parse(args, "FLOW", SEARCH_PARAMS | set(allowed))
     labels = params.parse_labels(args.getlist("labels"))
     q = params.opt_str(args, "q")
-    scope = [s.upper() for s in args.getlist("scope")]
+    scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
+    if scopes:
+        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
     flows = await engine().list_flows(params.opt_str(args, "namespace"))
-    if scope == ["SYSTEM"]:
-        flows = [f for f in flows if f.namespace == "system" or f.namespace.startswith("system.")]
-    flows = [f for f in flows if (q is None or _matches_q(f, q)) and _has_labels(f, labels)]
+    return [f for f in flows if (q is None or _matches_q(f, q)) and _has_labels(f, labels)
+            and where.matches(f, ACCESSORS)]
+
+
+@bp.get("/flows/search")
+async def search_flows() -> Any:
+    """``PagedResults<Flow>``: Kestra's ``filters[…]`` and the legacy ``q`` (id, namespace, description),
+    ``namespace`` prefix, ``labels``, ``scope``."""
+    page, size, sort = params.paging(request.args)
+    flows = await select_flows(request.args)
     docs = params.sort_items([flow_json(f, source=False) for f in flows], sort, ["namespace:asc", "id:asc"])
     return paged(page_slice(docs, page, size), len(docs))
 
@@ -142,6 +163,7 @@ async def search_flows() -> Any:
 async def search_sources() -> Any:
     """Full-text search over sources: ``PagedResults<{"model": Flow, "fragments": [matching lines]}>``."""
     args = request.args
+    filters.check_params(args, filters.PAGING | {"q", "namespace"})
     page, size, sort = params.paging(args)
     q = (params.opt_str(args, "q") or "").lower()
     rows = []
@@ -156,6 +178,7 @@ async def search_sources() -> Any:
 
 @bp.get("/flows/distinct-namespaces")
 async def distinct_namespaces() -> Any:
+    filters.check_params(request.args, ("q",))
     q = (params.opt_str(request.args, "q") or "").lower()
     names = sorted({f.namespace for f in await engine().list_flows(None) if q in f.namespace.lower()})
     return json_response(names)

@@ -14,8 +14,10 @@ from typing import Any
 from quart import Blueprint, request
 
 from ...runtime.errors import InvalidEntity, NotFound, Violation
+from .. import filters
 from ..multipart import read_body
-from .common import empty, engine, json_response
+from . import params
+from .common import empty, engine, json_response, page_slice, paged
 
 bp = Blueprint("kv", __name__)
 
@@ -27,10 +29,45 @@ def _public(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in keep if entry.get(k) is not None}
 
 
+#: how each Kestra filter field reads a KV entry (``GET /kv``)
+ACCESSORS: dict[str, Any] = {
+    "q": lambda e: (e.get("key"), e.get("description")),
+    "namespace": lambda e: e.get("namespace"),
+    "updated": lambda e: e.get("updateDate"),
+}
+
+
 @bp.get("/namespaces/<namespace>/kv")
 async def list_keys(namespace: str) -> Any:
+    filters.check_params(request.args, ())
     entries = await engine().store.kv_list(namespace)
     return json_response(sorted((_public(e) for e in entries), key=lambda e: e.get("key", "")))
+
+
+@bp.get("/kv")
+async def list_all_keys() -> Any:
+    """Every key of every namespace: ``PagedResults<{namespace, key, description?, creationDate,
+    updateDate, expirationDate?}>``, filtered by ``filters[q|namespace|updated][…]``."""
+    args = request.args
+    where = filters.parse(args, "KV_METADATA", filters.PAGING)
+    page, size, sort = params.paging(args)
+    rows = [{"namespace": e["namespace"], **_public(e)} for e in await engine().store.kv_list_all()]
+    rows = [r for r in rows if where.matches(r, ACCESSORS)]
+    rows = params.sort_items(rows, sort, ["namespace:asc", "key:asc"])
+    return paged(page_slice(rows, page, size), len(rows))
+
+
+@bp.get("/namespaces/<namespace>/kv/inheritance")
+async def list_keys_with_inheritance(namespace: str) -> Any:
+    """``[{namespace, kv: [entries]}]`` for the namespace and each parent, nearest first (Kestra's
+    ``KVController.listKeysWithInheritence``)."""
+    filters.check_params(request.args, ())
+    out, current = [], namespace
+    while current:
+        entries = await engine().store.kv_list(current)
+        out.append({"namespace": current, "kv": sorted((_public(e) for e in entries), key=lambda e: e.get("key", ""))})
+        current = current.rpartition(".")[0]
+    return json_response(out)
 
 
 @bp.get("/namespaces/<namespace>/kv/<key>")

@@ -45,7 +45,7 @@ from ...runtime.errors import InvalidEntity, NotFound
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from . import params
-from .common import dumps, engine, public_execution
+from .common import dumps, engine, public_execution, public_task_run, with_tenant
 
 bp = Blueprint("live", __name__)
 
@@ -121,9 +121,9 @@ async def execution_feed(eng: Any, execution_id: str, sub: Any, *, taskruns: boo
         elif event.kind == "taskrun":
             dirty = True
             if taskruns:
-                yield "taskrun", event.data
+                yield "taskrun", public_task_run(event.data)
         elif event.kind == "log" and logs:
-            yield "log", event.data
+            yield "log", with_tenant(event.data)
 
 
 #### SSE ####################################################################################################
@@ -208,7 +208,7 @@ async def follow_logs(execution_id: str) -> Any:
                         sent = {k for k in sent if (k[0] or "") >= ts}  # only keys at the newest instant matter
                         last_ts = ts
                     sent.add(key)
-                    yield sse("progress", entry)
+                    yield sse("progress", with_tenant(entry))
                 try:
                     event = await sub.receive()
                 except overflow:

@@ -10,16 +10,40 @@ from typing import Any, AsyncIterator
 from quart import Blueprint, Response, request
 
 from ...runtime.store.base import LogQuery
+from .. import filters
 from . import params
-from .common import empty, engine, json_response, paged
+from .common import empty, engine, json_response, paged, with_tenant
 
 bp = Blueprint("logs", __name__)
 
 DOWNLOAD_PAGE = 2000
 
 
+#: parameters of GET/DELETE /logs/{executionId} and its download (Kestra takes no filters[…] there)
+EXECUTION_LOG_PARAMS = ("minLevel", "taskRunId", "taskId", "attempt")
+#: legacy parameters of GET /logs/search
+SEARCH_PARAMS = filters.PAGING | {"q", "namespace", "flowId", "triggerId", "minLevel", "startDate", "endDate",
+                                  "timeRange", "scope"}
+SCAN_PAGE = 2000
+
+#: how each Kestra filter field reads a LogEntry
+ACCESSORS: dict[str, Any] = {
+    "q": lambda e: (e.get("message"), e.get("namespace"), e.get("flowId"), e.get("executionId"), e.get("taskId")),
+    "scope": lambda e: filters.scope_of(e.get("namespace")),
+    "namespace": lambda e: e.get("namespace"),
+    "flowId": lambda e: e.get("flowId"),
+    "triggerId": lambda e: e.get("triggerId"),
+    "executionId": lambda e: e.get("executionId"),
+    "level": lambda e: e.get("level"),
+    "startDate": lambda e: e.get("timestamp"),
+    "endDate": lambda e: e.get("timestamp"),
+}
+
+
 def execution_log_query(execution_id: str, args: Any) -> LogQuery:
-    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``."""
+    """Filters of ``GET/DELETE /logs/{executionId}``: ``minLevel``, ``taskRunId``, ``taskId``, ``attempt``;
+    any other parameter is a 400 (a DELETE never widens because a filter was not understood)."""
+    filters.check_params(args, EXECUTION_LOG_PARAMS)
     return LogQuery(
         execution_id=execution_id,
         min_level=params.opt_level(args),
@@ -34,10 +58,38 @@ def log_line(entry: dict[str, Any]) -> str:
     return f"{entry.get('timestamp', '')} {entry.get('level', '')} {entry.get('message', '')}\n"
 
 
+#: what Kestra's UI strips from the trigger it echoes (the rest of its keys arrive as query parameters)
+_ECHO_SKIPPED = {"tenantId", "namespace", "flowId", "flowRevision", "triggerId", "description"}
+
+
+async def _trigger_echo(args: Any) -> set[str]:
+    """Kestra's UI (flow → Triggers → logs) sends the selected trigger's definition and context as query
+    parameters next to ``namespace``, ``flowId`` and ``triggerId`` (``id``, ``type``, ``cron``,
+    ``sourceDisabled``, ``nextExecutionDate``…). Those names — the keys of *that* trigger, which the
+    ``triggerId`` filter already selects — are accepted; any other unknown parameter is still a 400."""
+    trigger_id, namespace, flow_id = args.get("triggerId"), args.get("namespace"), args.get("flowId")
+    if not (trigger_id and namespace and flow_id):
+        return set()
+    flow = await engine().get_flow(namespace, flow_id)
+    definition = next((t for t in (flow.raw.get("triggers") or []) if isinstance(t, dict)
+                       and t.get("id") == trigger_id), None) if flow is not None else None
+    if definition is None:
+        return set()
+    names = set(definition) | {"sourceDisabled"}
+    context = await engine().store.get_trigger(namespace, flow_id, trigger_id)
+    names |= set(context or ())
+    names -= _ECHO_SKIPPED
+    return names | {key for key in args.keys() if key.partition("[")[0] in names}
+
+
 @bp.get("/logs/search")
 async def search_logs() -> Any:
     """``PagedResults<LogEntry>``: ``q, namespace, flowId, triggerId, minLevel, startDate, endDate``, paging."""
     args = request.args
+    where = filters.parse(args, "LOG", SEARCH_PARAMS | await _trigger_echo(args))
+    scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
+    if scopes:
+        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
     page, size, _sort = params.paging(args)
     start, end = params.time_window(args)
     query = LogQuery(
@@ -51,15 +103,30 @@ async def search_logs() -> Any:
         page=page,
         size=size,
     )
-    entries, total = await engine().store.get_logs(query)
-    return paged(entries, total)
+    store = engine().store
+    if not where:
+        entries, total = await store.get_logs(query)
+        return paged([with_tenant(e) for e in entries], total)
+    lo, hi = (page - 1) * size, page * size
+    out: list[dict[str, Any]] = []
+    total, scan = 0, 1
+    while True:
+        batch, _ = await store.get_logs(LogQuery(**{**query.__dict__, "page": scan, "size": SCAN_PAGE}))
+        for entry in batch:
+            if where.matches(entry, ACCESSORS):
+                if lo <= total < hi:
+                    out.append(with_tenant(entry))
+                total += 1
+        if len(batch) < SCAN_PAGE:
+            return paged(out, total)
+        scan += 1
 
 
 @bp.get("/logs/<execution_id>")
 async def execution_logs(execution_id: str) -> Any:
     """Every matching log line of an execution, in timestamp order (an unknown id gives ``[]``, as Kestra)."""
     entries, _ = await engine().store.get_logs(execution_log_query(execution_id, request.args))
-    return json_response(entries)
+    return json_response([with_tenant(e) for e in entries])
 
 
 @bp.get("/logs/<execution_id>/download")
@@ -95,6 +162,7 @@ async def delete_execution_logs(execution_id: str) -> Any:
 @bp.delete("/logs/<namespace>/<flow_id>")
 async def delete_flow_logs(namespace: str, flow_id: str) -> Any:
     """Delete the log lines of a flow (``triggerId`` narrows to one trigger's): 200, empty."""
+    filters.check_params(request.args, ("triggerId",))
     query = LogQuery(namespace=namespace, flow_id=flow_id, trigger_id=params.opt_str(request.args, "triggerId"))
     await engine().store.delete_logs(query)
     return empty(200)

@@ -11,6 +11,7 @@ from quart import Blueprint, request
 
 from ...runtime.errors import IllegalArgument
 from ...runtime.model import format_instant, now, parse_instant
+from .. import filters
 from . import params
 from .common import engine, json_response, page_slice, paged
 
@@ -23,6 +24,7 @@ AGGREGATIONS = ("sum", "avg", "min", "max")
 async def execution_metrics(execution_id: str) -> Any:
     """``PagedResults<MetricEntry>`` of an execution (``taskRunId``, ``taskId`` filters)."""
     args = request.args
+    filters.check_params(args, filters.PAGING | {"taskRunId", "taskId"})
     page, size, sort = params.paging(args)
     entries = await engine().store.get_metrics(execution_id, task_id=params.opt_str(args, "taskId"),
                                                task_run_id=params.opt_str(args, "taskRunId"))
@@ -33,12 +35,14 @@ async def execution_metrics(execution_id: str) -> Any:
 @bp.get("/metrics/names/<namespace>/<flow_id>")
 @bp.get("/metrics/names/<namespace>/<flow_id>/<task_id>")
 async def metric_names(namespace: str, flow_id: str, task_id: str | None = None) -> Any:
+    filters.check_params(request.args, ())
     entries = await engine().store.get_metrics(None, namespace=namespace, flow_id=flow_id, task_id=task_id)
     return json_response(sorted({e["name"] for e in entries if e.get("name")}))
 
 
 @bp.get("/metrics/tasks/<namespace>/<flow_id>")
 async def metric_tasks(namespace: str, flow_id: str) -> Any:
+    filters.check_params(request.args, ())
     entries = await engine().store.get_metrics(None, namespace=namespace, flow_id=flow_id)
     return json_response(sorted({e["taskId"] for e in entries if e.get("taskId")}))
 
@@ -70,6 +74,7 @@ async def aggregates(namespace: str, flow_id: str, metric: str, task_id: str | N
     """``{"aggregations": [{"name", "date", "value"}], "groupBy": hour|day|week|month}`` over
     ``startDate``..``endDate`` (default: the last 30 days), ``aggregation`` = sum (default), avg, min, max."""
     args = request.args
+    filters.check_params(args, ("startDate", "endDate", "aggregation"))
     aggregation = (params.opt_str(args, "aggregation") or "sum").lower()
     if aggregation not in AGGREGATIONS:
         raise IllegalArgument(f"Invalid aggregation '{aggregation}': expected one of {', '.join(AGGREGATIONS)}")

@@ -13,10 +13,11 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, Violation
+from ...runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, Violation
+from .. import filters
 from ..multipart import read_body
 from . import params
-from .common import empty, engine, json_response, page_slice, paged
+from .common import empty, engine, json_response, page_slice, paged, with_tenant
 from .executions import with_url
 
 bp = Blueprint("triggers", __name__)
@@ -59,23 +60,50 @@ async def _trigger_rows(namespace: str | None, flow_id: str | None, q: str | Non
                     definition = raw
         if q and not any(q.lower() in str(ctx.get(f) or "").lower() for f in ("namespace", "flowId", "triggerId")):
             continue
-        row: dict[str, Any] = {"triggerContext": ctx}
+        row: dict[str, Any] = {"triggerContext": with_tenant(ctx)}
         if definition is not None:
             row["abstractTrigger"] = definition
         rows.append(row)
     return rows
 
 
-@bp.get("/triggers/search")
-async def search_triggers() -> Any:
-    """``PagedResults<{abstractTrigger, triggerContext}>`` filtered by ``q``, ``namespace`` (prefix), ``flowId``."""
-    args = request.args
-    page, size, sort = params.paging(args)
+#: legacy parameters of GET /triggers/search and the trigger by-query routes
+SEARCH_PARAMS = filters.PAGING | {"q", "namespace", "flowId", "workerId"}
+
+#: how each Kestra filter field reads a ``{abstractTrigger, triggerContext}`` row
+ACCESSORS: dict[str, Any] = {
+    "q": lambda r: tuple(r["triggerContext"].get(f) for f in ("namespace", "flowId", "triggerId")),
+    "scope": lambda r: filters.scope_of(r["triggerContext"].get("namespace")),
+    "namespace": lambda r: r["triggerContext"].get("namespace"),
+    "flowId": lambda r: r["triggerContext"].get("flowId"),
+    "triggerId": lambda r: r["triggerContext"].get("triggerId"),
+    "workerId": lambda r: r["triggerContext"].get("workerId"),
+    "startDate": lambda r: r["triggerContext"].get("date"),
+    "endDate": lambda r: r["triggerContext"].get("date"),
+    "triggerState": lambda r: "DISABLED" if r["triggerContext"].get("disabled") else "ENABLED",
+}
+
+
+async def select_triggers(args: Any, allowed: Any = ()) -> list[dict[str, Any]]:
+    """The trigger rows the legacy parameters and ``filters[…]`` select (400 for unknown ones)."""
+    where = filters.parse(args, "TRIGGER", SEARCH_PARAMS | set(allowed))
     namespace = params.opt_str(args, "namespace")
+    worker = params.opt_str(args, "workerId")
     rows = await _trigger_rows(None, params.opt_str(args, "flowId"), params.opt_str(args, "q"))
     if namespace:
         rows = [r for r in rows if (r["triggerContext"].get("namespace") or "") == namespace
                 or (r["triggerContext"].get("namespace") or "").startswith(namespace + ".")]
+    if worker:
+        rows = [r for r in rows if r["triggerContext"].get("workerId") == worker]
+    return [r for r in rows if where.matches(r, ACCESSORS)]
+
+
+@bp.get("/triggers/search")
+async def search_triggers() -> Any:
+    """``PagedResults<{abstractTrigger, triggerContext}>``: Kestra's ``filters[…]`` and the legacy ``q``,
+    ``namespace`` (prefix), ``flowId``, ``workerId``."""
+    page, size, sort = params.paging(request.args)
+    rows = await select_triggers(request.args)
     rows = params.sort_items(rows, [f"triggerContext.{s}" for s in sort],
                              ["triggerContext.namespace:asc", "triggerContext.flowId:asc", "triggerContext.triggerId:asc"])
     return paged(page_slice(rows, page, size), len(rows))
@@ -83,7 +111,13 @@ async def search_triggers() -> Any:
 
 @bp.get("/triggers/<namespace>/<flow_id>")
 async def flow_triggers(namespace: str, flow_id: str) -> Any:
-    """The trigger contexts of one flow, paged."""
+    """The trigger contexts of one flow, paged. ``namespace`` and ``flowId`` query parameters (Kestra's UI
+    repeats the path in them) must agree with the path (400 otherwise)."""
+    args = request.args
+    filters.check_params(args, filters.PAGING | {"q", "namespace", "flowId"})
+    for name, value in (("namespace", namespace), ("flowId", flow_id)):
+        if any(given != value for given in args.getlist(name)):
+            raise BadRequest(f"Query parameter '{name}' contradicts the path ('{value}')")
     page, size, _ = params.paging(request.args)
     rows = await _trigger_rows(namespace, flow_id, params.opt_str(request.args, "q"))
     return paged(page_slice(rows, page, size), len(rows))
@@ -144,25 +178,25 @@ async def update_trigger() -> Any:
                                            inputs=backfill.get("inputs"), labels=backfill.get("labels"))
     if ctx is None:
         raise IllegalArgument("Nothing to update: set `disabled` or `backfill`")
-    return json_response(ctx)
+    return json_response(with_tenant(ctx))
 
 
 @bp.put("/triggers/backfill/pause")
 async def pause_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, True))
+    return json_response(with_tenant(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, True)))
 
 
 @bp.put("/triggers/backfill/unpause")
 async def unpause_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, False))
+    return json_response(with_tenant(await _scheduler().pause_backfill(namespace, flow_id, trigger_id, False)))
 
 
 @bp.post("/triggers/backfill/delete")
 async def delete_backfill() -> Any:
     namespace, flow_id, trigger_id = _trigger_key(await _json_body())
-    return json_response(await _scheduler().delete_backfill(namespace, flow_id, trigger_id))
+    return json_response(with_tenant(await _scheduler().delete_backfill(namespace, flow_id, trigger_id)))
 
 
 @bp.post("/triggers/set-disabled/by-triggers")

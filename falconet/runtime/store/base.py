@@ -168,6 +168,10 @@ class Store(abc.ABC):
     async def kv_list(self, namespace: str) -> list[dict[str, Any]]:
         """Entries (with "key") of a namespace, expired ones excluded."""
 
+    @abc.abstractmethod
+    async def kv_list_all(self) -> list[dict[str, Any]]:
+        """Entries (with "namespace" and "key") of every namespace, by namespace then key; expired ones excluded."""
+
     #### triggers (scheduler state) #######################################################################
 
     @abc.abstractmethod

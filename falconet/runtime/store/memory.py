@@ -292,6 +292,11 @@ class MemoryStore(Store):
                 out.append({"key": key, **json.loads(item[1])})
         return out
 
+    async def kv_list_all(self) -> list[dict[str, Any]]:
+        await self._enter()
+        return [{"namespace": ns, "key": key, **json.loads(item[1])}
+                for (ns, key), item in sorted(self._kv.items()) if self._kv_live(item)]
+
     #### triggers #########################################################################################
 
     async def save_trigger(self, doc: dict[str, Any]) -> None:

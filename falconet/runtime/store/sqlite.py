@@ -538,6 +538,12 @@ class SQLiteStore(Store):
                                 (namespace, dt_ms(self._clock())), read=True)
         return [{"key": k, **json.loads(e)} for k, e in rows]
 
+    async def kv_list_all(self) -> list[dict[str, Any]]:
+        rows = await self._call(sql.select, "SELECT namespace, key, entry FROM kv WHERE "
+                                "(expiration IS NULL OR expiration > ?) ORDER BY namespace, key",
+                                (dt_ms(self._clock()),), read=True)
+        return [{"namespace": ns, "key": k, **json.loads(e)} for ns, k, e in rows]
+
     #### triggers #########################################################################################
 
     async def save_trigger(self, doc: dict[str, Any]) -> None:
