@@ -1,10 +1,11 @@
-"""Managing flows and executions in Chromium: new flow from a template, copy, export/import YAML,
-disable/enable, delete; the flows list's last execution and sortable columns; executions sorted,
+"""Managing flows and executions in Chromium: new flow from a template, copy, export/import (YAML and
+zip), disable/enable, delete; the flows list's last execution and sortable columns; executions sorted,
 selected and changed in bulk (kill, restart, replay, delete, change status, labels) or by filter."""
 
 from __future__ import annotations
 
 import re
+import zipfile
 import time
 import urllib.parse
 import uuid
@@ -89,23 +90,31 @@ def test_flow_from_template_copy_export_import_disable_delete(page: Any, server_
     exported = open(dl.value.path(), encoding="utf-8").read()
     assert exported.count("---\n") == 1 and "id: parallel_work\n" in exported and "id: parallel_work_copy\n" in exported
 
-    # disable both: a new revision with `disabled: true`
+    with page.expect_download() as dl_zip:
+        page.get_by_role("button", name="Export zip").click()
+    with zipfile.ZipFile(dl_zip.value.path()) as z:
+        assert sorted(z.namelist()) == [f"{ns}.parallel_work.yml", f"{ns}.parallel_work_copy.yml"]
+
+    # disable both
     page.get_by_role("button", name="Disable").click()
     expect(rows.first).to_contain_text("disabled")
-    _eventually(lambda: "disabled: true" in api.call("GET", f"/flows/{ns}/parallel_work?source=true")["source"])
+    _eventually(lambda: api.call("GET", f"/flows/{ns}/parallel_work")["disabled"] is True)
     page.get_by_label("Select every flow of this page").check()
     page.get_by_role("button", name="Enable").click()
     expect(rows.first).not_to_contain_text("disabled")
     _eventually(lambda: api.call("GET", f"/flows/{ns}/parallel_work")["disabled"] is False)
 
-    # delete both, then import them back from the exported file
-    page.get_by_label("Select every flow of this page").check()
-    page.get_by_role("toolbar", name="Flow actions").get_by_role("button", name="Delete").click()
-    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
-    expect(page.get_by_text("No flow matches these filters.")).to_be_visible()
-    page.locator("#flows-import").set_input_files(dl.value.path())
-    expect(page.get_by_text("Imported 2 flows")).to_be_visible()
-    expect(rows).to_have_count(2)
+    # delete both, then import them back: from the YAML export, then (deleted again) from the zip
+    for exported_file in (dl.value.path(), dl_zip.value.path()):
+        page.get_by_label("Select every flow of this page").check()
+        page.get_by_role("toolbar", name="Flow actions").get_by_role("button", name="Delete").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(page.get_by_text("No flow matches these filters.")).to_be_visible()
+        name = "flows.zip" if str(exported_file) == str(dl_zip.value.path()) else "flows.yml"
+        page.locator("#flows-import").set_input_files({"name": name, "mimeType": "application/octet-stream",
+                                                       "buffer": open(exported_file, "rb").read()})
+        expect(page.get_by_text(f"Imported {name}")).to_be_visible()
+        expect(rows).to_have_count(2)
 
     # last execution state and date; sorting by namespace/id
     e = api.execute(ns, "parallel_work")

@@ -1,5 +1,5 @@
 """Triggers in Chromium: /ui/admin/triggers and a flow's Triggers tab — last/next dates, enable/disable,
-backfill start (with inputs and labels), pause, resume, delete."""
+unlock, backfill start (with inputs and labels), pause, resume, delete."""
 
 from __future__ import annotations
 
@@ -111,3 +111,50 @@ def test_a_flows_triggers_tab(page: Any, server_url: str, api: Api) -> None:
     expect(page.locator("table thead")).not_to_contain_text("Flow")  # the flow is fixed here
     page.get_by_role("tab", name="Executions").click()
     expect(page).to_have_url(re.compile(r"/ui/flows/edit/company\.triggers/nightly_report/executions$"))
+
+
+UPSTREAM = """id: upstream
+namespace: company.triggers
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: up
+"""
+
+DOWNSTREAM = """id: downstream
+namespace: company.triggers
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: down
+triggers:
+  - id: after_upstream
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: company.triggers
+        flowId: upstream
+"""
+
+
+def test_unlock_a_locked_trigger(page: Any, server_url: str, api: Api) -> None:
+    api.put_flow(UPSTREAM)
+    api.put_flow(DOWNSTREAM)
+    api.execute("company.triggers", "upstream")
+    deadline = time.monotonic() + 20
+    ctx: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        rows = api.call("GET", "/triggers/company.triggers/downstream")["results"]
+        ctx = rows[0]["triggerContext"] if rows else {}
+        if ctx.get("executionId"):
+            break
+        time.sleep(0.1)
+    assert ctx.get("executionId"), ctx  # the Flow trigger keeps the execution it created: locked
+    page.goto(f"{server_url}/ui/flows/edit/company.triggers/downstream/triggers")
+    row = page.locator("tr[data-trigger='company.triggers.downstream.after_upstream']")
+    unlock = row.get_by_role("button", name="Unlock")
+    expect(unlock).to_have_attribute("title", f"Locked by execution {ctx['executionId']}")
+    unlock.click()
+    expect(page.get_by_text("after_upstream unlocked")).to_be_visible()
+    expect(row.get_by_role("button", name="Unlock")).to_have_count(0)
+    assert not api.call("GET", "/triggers/company.triggers/downstream")["results"][0]["triggerContext"].get("executionId")

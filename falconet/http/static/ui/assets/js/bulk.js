@@ -1,34 +1,10 @@
-// Bulk actions of the executions list: on the selected executions or on every execution the filter
-// matches — kill, restart, delete (Kestra's /executions/{kill/,restart/,}by-ids and by-query), replay,
-// change status and labels (one request per execution).
+// Bulk actions of the executions list, on the selected executions (Kestra's /executions/…/by-ids) or on
+// every execution the filter matches (…/by-query): kill, restart, replay, delete, change status, labels.
 import { h, replace, STATES, TERMINATED } from './util.js';
-import { api, getJson, enc } from './api.js';
+import { api } from './api.js';
 import { openDialog, toast } from './components.js';
 
-/** At most this many executions are changed one request at a time (replay, change status, labels). */
-export const ONE_BY_ONE_LIMIT = 1000;
-
 const jsonBody = (v) => ({ body: JSON.stringify(v), headers: { 'Content-Type': 'application/json' } });
-
-async function idsOfFilter(query) {
-  const ids = [];
-  for (let page = 1; ; page++) {
-    const data = await getJson('/executions/search', { ...query, page, size: 100 });
-    const list = (data && data.results) || [];
-    ids.push(...list.map((e) => e.id));
-    if (ids.length > ONE_BY_ONE_LIMIT) throw new Error(`More than ${ONE_BY_ONE_LIMIT} executions: narrow the filter`);
-    if (!list.length || ids.length >= data.total) return ids;
-  }
-}
-
-async function oneByOne(ids, fn) {
-  let ok = 0;
-  const errors = [];
-  for (const id of ids) {
-    try { await fn(id); ok += 1; } catch (e) { errors.push(`${id}: ${e.message}`); }
-  }
-  return { count: ok, errors };
-}
 
 /** Labels typed as `key:value, key2:value2`. */
 function parseLabels(text) {
@@ -42,10 +18,14 @@ function parseLabels(text) {
 const ACTIONS = {
   kill: { label: 'Kill', danger: true, byIds: (ids) => api('/executions/kill/by-ids', { method: 'DELETE', ...jsonBody(ids) }), byQuery: (q) => api('/executions/kill/by-query', { method: 'DELETE', query: q }) },
   restart: { label: 'Restart', byIds: (ids) => api('/executions/restart/by-ids', { method: 'POST', ...jsonBody(ids) }), byQuery: (q) => api('/executions/restart/by-query', { method: 'POST', query: q }) },
-  replay: { label: 'Replay', each: (id) => api(`/executions/${enc(id)}/replay`, { method: 'POST' }) },
+  replay: { label: 'Replay', byIds: (ids) => api('/executions/replay/by-ids', { method: 'POST', ...jsonBody(ids) }), byQuery: (q) => api('/executions/replay/by-query', { method: 'POST', query: q }) },
   delete: { label: 'Delete', danger: true, byIds: (ids) => api('/executions/by-ids', { method: 'DELETE', ...jsonBody(ids) }), byQuery: (q) => api('/executions/by-query', { method: 'DELETE', query: q }) },
-  status: { label: 'Change status', field: 'status', each: (id, v) => api(`/executions/${enc(id)}/change-status`, { method: 'POST', query: { status: v } }) },
-  labels: { label: 'Set labels', field: 'labels', each: (id, v) => api(`/executions/${enc(id)}/labels`, { method: 'POST', ...jsonBody(v) }) },
+  status: { label: 'Change status', field: 'status',
+    byIds: (ids, v) => api('/executions/change-status/by-ids', { method: 'POST', query: { newStatus: v }, ...jsonBody(ids) }),
+    byQuery: (q, v) => api('/executions/change-status/by-query', { method: 'POST', query: { ...q, newStatus: v } }) },
+  labels: { label: 'Set labels', field: 'labels',
+    byIds: (ids, v) => api('/executions/labels/by-ids', { method: 'POST', ...jsonBody({ executionsId: ids, executionLabels: v }) }),
+    byQuery: (q, v) => api('/executions/labels/by-query', { method: 'POST', query: q, ...jsonBody(v) }) },
 };
 
 /**
@@ -89,12 +69,9 @@ export function bulkBar({ selected, filter, onDone }) {
           if (a.field === 'labels' && !value.length) { err.hidden = false; replace(err, 'Type at least one label'); return; }
           submit.disabled = true;
           try {
-            let res;
-            if (a.each) res = await oneByOne(onAll ? await idsOfFilter(query) : ids, (id) => a.each(id, value));
-            else res = onAll ? await a.byQuery(query) : await a.byIds(ids);
+            const res = onAll ? await a.byQuery(query, value) : await a.byIds(ids, value);
             const done = (res && res.count) || 0;
-            const failed = res && res.errors && res.errors.length ? `; ${res.errors.length} refused (${res.errors[0]}${res.errors.length > 1 ? ', …' : ''})` : '';
-            toast(`${a.label}: ${done} execution${done === 1 ? '' : 's'}${failed}`, failed ? 'error' : 'success', failed ? 10000 : 5000);
+            toast(`${a.label}: ${done} execution${done === 1 ? '' : 's'}`, 'success');
             close();
             all.checked = false;
             onDone();

@@ -1,5 +1,4 @@
-// Starting points of a new flow (/ui/flows/new?template=…), and the source edits of flow management:
-// copy under a new id, enable/disable.
+// Starting points of a new flow (/ui/flows/new?template=…), and a copy's source under a new id.
 
 export const TEMPLATES = [
   { id: 'hello', title: 'Hello world', description: 'One task logging a message from an input.', source: `id: hello_world
@@ -80,10 +79,4 @@ errors:
 /** The source with its top-level `id:` replaced. */
 export function withId(source, id) {
   return /^id:.*$/m.test(source) ? source.replace(/^id:.*$/m, `id: ${id}`) : `id: ${id}\n${source}`;
-}
-
-/** The source with its top-level `disabled:` set (replaced, or added at the end). */
-export function withDisabled(source, disabled) {
-  if (/^disabled:.*$/m.test(source)) return source.replace(/^disabled:.*$/m, `disabled: ${disabled}`);
-  return `${source.replace(/\n*$/, '')}\ndisabled: ${disabled}\n`;
 }

@@ -96,6 +96,8 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     f.endDate = isoFromLocal(end.value);
     f.size = +size.value;
     if (!keepPage) f.page = 1;
+    picked.clear();
+    bulk.reset();
     load();
     connect();
   }
@@ -108,11 +110,13 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     return { namespace: f.namespace, flowId: f.flowId, state: f.states, labels: labelList(), startDate: f.startDate, endDate: f.endDate };
   }
 
+  const picked = new Set(); // selected execution ids: kept across live row updates and reloads
   const bulk = bulkBar({
-    selected: () => [...rows.values()].filter((r) => r.tr.querySelector('input.sel').checked).map((r) => r.execution.id),
+    selected: () => [...picked],
     filter: () => ({ query: filterParams(), total }),
-    onDone: () => load(),
+    onDone: () => { picked.clear(); load(); },
   });
+  const pick = (id, on) => { if (on) picked.add(id); else picked.delete(id); };
 
   function sortHeader(field, label, cls) {
     const [cur, dir] = f.sort.split(':');
@@ -125,7 +129,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   function row(e) {
     const span = stateSpan(e.state);
     return h('tr', { dataset: { executionId: e.id } },
-      h('td', { class: 'sel-cell' }, h('input', { type: 'checkbox', class: 'sel', 'aria-label': `Select execution ${e.id}`, onchange: () => bulk.update() })),
+      h('td', { class: 'sel-cell' }, h('input', { type: 'checkbox', class: 'sel', checked: picked.has(e.id), 'aria-label': `Select execution ${e.id}`, onchange: (ev) => { pick(e.id, ev.target.checked); bulk.update(); } })),
       h('td', null, h('a', { href: uiLinkExecution(e), class: 'mono', title: e.id, 'aria-label': `Execution ${e.id}` }, shortId(e.id))),
       h('td', null, h('a', { href: uiLinkFlow(e.namespace, e.flowId) }, e.flowId), h('div', { class: 'muted', style: { fontSize: '12px' } }, e.namespace)),
       h('td', { class: 'nowrap' }, stateBadge(e.state && e.state.current)),
@@ -159,7 +163,6 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
       if (!alive || my !== seq) return;
       total = data.total || 0;
       rows = new Map();
-      bulk.reset();
       const list = data.results || [];
       if (!list.length) {
         tbody = null;
@@ -178,7 +181,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
 
   function drawTable() {
     const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select every execution of this page', onchange: () => {
-      rows.forEach((r) => { r.tr.querySelector('input.sel').checked = selectAll.checked; });
+      rows.forEach((r) => { r.tr.querySelector('input.sel').checked = selectAll.checked; pick(r.execution.id, selectAll.checked); });
       bulk.update();
     } });
     replace(results, bulk.element,
@@ -187,6 +190,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
           sortHeader('state.startDate', 'Start', 'hide-sm'), h('th', null, 'Duration'), h('th', { class: 'hide-sm' }, 'Labels'))),
         tbody)),
       pager(f.page, f.size, total, (p) => { f.page = p; load(); }));
+    bulk.update();
   }
 
   function onExecution(e) {

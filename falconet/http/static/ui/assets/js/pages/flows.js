@@ -1,15 +1,15 @@
 // /ui/flows — flows list with namespace filter, search, sortable columns, paging, each flow's last
-// execution; create from a template, import YAML, and on the selected flows: export YAML, enable,
-// disable, delete.
+// execution; create from a template, import (YAML or zip), and on the selected flows: export (zip or
+// one YAML), enable, disable, delete.
 import { h, replace, debounce, labelChips, uiLinkFlow, uiLinkExecution, emptyState, errorBox, stateBadge, timeEl } from '../util.js';
-import { api, getJson, enc } from '../api.js';
+import { api, getJson, enc, API } from '../api.js';
 import { pager, openDialog, confirmDialog, toast } from '../components.js';
 import { navigate } from '../main.js';
-import { TEMPLATES, withDisabled } from '../flowtemplates.js';
+import { TEMPLATES } from '../flowtemplates.js';
 
-/** Download `text` as a file. */
+/** Download `text` (or a Blob) as a file. */
 export function downloadText(name, text, type = 'application/x-yaml') {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+  const url = URL.createObjectURL(text instanceof Blob ? text : new Blob([text], { type }));
   const a = h('a', { href: url, download: name, hidden: true });
   document.body.appendChild(a);
   a.click();
@@ -23,10 +23,14 @@ export async function exportYaml(flows) {
   return sources.join('---\n');
 }
 
-/** Enable or disable a flow: its source with `disabled:` set, saved as a new revision (as Kestra does). */
-export async function setFlowDisabled(f, disabled) {
-  const cur = await getJson(`/flows/${enc(f.namespace)}/${enc(f.id)}`, { source: 'true' });
-  return api(`/flows/${enc(f.namespace)}/${enc(f.id)}`, { method: 'PUT', body: withDisabled(cur.source, disabled), headers: { 'Content-Type': 'application/x-yaml' } });
+const idsBody = (flows) => ({ body: JSON.stringify(flows.map((f) => ({ namespace: f.namespace, id: f.id }))), headers: { 'Content-Type': 'application/json' } });
+
+/** A zip of the flows' sources (POST /flows/export/by-ids). */
+async function exportZip(flows) {
+  const { body, headers } = idsBody(flows);
+  const resp = await fetch(`${API}/flows/export/by-ids`, { method: 'POST', body, headers });
+  if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
+  return resp.blob();
 }
 
 function templateDialog() {
@@ -47,19 +51,22 @@ export function render(root, _params, query) {
   const search = h('input', { id: 'flows-q', type: 'search', placeholder: 'Search flows', value: state.q, autocomplete: 'off' });
   search.addEventListener('input', debounce(() => { state.q = search.value.trim(); state.page = 1; load(); }, 250));
   const results = h('div', { 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading flows…'));
-  // import: a YAML file of one or more flows (--- between documents), created or updated
-  const importInput = h('input', { type: 'file', id: 'flows-import', accept: '.yml,.yaml,application/x-yaml,text/yaml', class: 'sr-only', onchange: async () => {
+  // import: a YAML file of one or more flows (--- between documents) or a zip of them, created or updated
+  const importInput = h('input', { type: 'file', id: 'flows-import', accept: '.yml,.yaml,.zip', class: 'sr-only', onchange: async () => {
     const file = importInput.files && importInput.files[0];
     importInput.value = '';
     if (!file) return;
     try {
-      const saved = await api('/flows/bulk', { method: 'POST', query: { delete: 'false' }, body: await file.text(), headers: { 'Content-Type': 'application/x-yaml' } });
-      toast(`Imported ${saved.length} flow${saved.length === 1 ? '' : 's'} from ${file.name}`, 'success');
+      const form = new FormData();
+      form.append('fileUpload', file, file.name);
+      const failed = await api('/flows/import', { method: 'POST', body: form });
+      if (failed && failed.length) toast(`Imported ${file.name}; not imported (invalid): ${failed.join(', ')}`, 'error', 10000);
+      else toast(`Imported ${file.name}`, 'success');
       load();
     } catch (e) { toast(`Import failed: ${e.message}`, 'error', 10000); }
   } });
   const importLabel = h('label', { for: 'flows-import', class: 'button', tabindex: '0', role: 'button',
-    onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); importInput.click(); } } }, 'Import YAML');
+    onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); importInput.click(); } } }, 'Import');
   let current = []; // flows of the page
   const checked = () => current.filter((f) => results.querySelector(`input.sel[data-key="${CSS.escape(`${f.namespace}/${f.id}`)}"]`)?.checked);
   const selCount = h('span', { class: 'muted' });
@@ -69,14 +76,15 @@ export function render(root, _params, query) {
     try { await fn(list); } catch (e) { toast(`${label} failed: ${e.message}`, 'error', 10000); }
   } }, label);
   const bulk = h('div', { class: 'bulk-bar', role: 'toolbar', 'aria-label': 'Flow actions', hidden: true }, selCount,
+    bulkAct('Export zip', async (list) => downloadText('flows.zip', await exportZip(list))),
     bulkAct('Export YAML', async (list) => downloadText(list.length === 1 ? `${list[0].namespace}.${list[0].id}.yml` : 'flows.yml', await exportYaml(list))),
-    bulkAct('Enable', async (list) => { for (const f of list) await setFlowDisabled(f, false); toast(`Enabled ${list.length} flow${list.length === 1 ? '' : 's'}`, 'success'); load(); }),
-    bulkAct('Disable', async (list) => { for (const f of list) await setFlowDisabled(f, true); toast(`Disabled ${list.length} flow${list.length === 1 ? '' : 's'}`, 'success'); load(); }),
+    bulkAct('Enable', async (list) => { const r = await api('/flows/enable/by-ids', { method: 'POST', ...idsBody(list) }); toast(`Enabled ${r.count} flow${r.count === 1 ? '' : 's'}`, 'success'); load(); }),
+    bulkAct('Disable', async (list) => { const r = await api('/flows/disable/by-ids', { method: 'POST', ...idsBody(list) }); toast(`Disabled ${r.count} flow${r.count === 1 ? '' : 's'}`, 'success'); load(); }),
     h('button', { type: 'button', class: 'danger', onclick: () => {
       const list = checked();
       if (!list.length) return;
       confirmDialog(`Delete ${list.length} flow${list.length === 1 ? '' : 's'}?`, list.map((f) => `${f.namespace}.${f.id}`).join(', '), 'Delete', async () => {
-        const res = await api('/flows/delete/by-ids', { method: 'DELETE', body: JSON.stringify(list.map((f) => ({ namespace: f.namespace, id: f.id }))), headers: { 'Content-Type': 'application/json' } });
+        const res = await api('/flows/delete/by-ids', { method: 'DELETE', ...idsBody(list) });
         toast(`Deleted ${res.count} flow${res.count === 1 ? '' : 's'}`, 'success');
         load();
       }, { danger: true });
@@ -89,17 +97,21 @@ export function render(root, _params, query) {
       h('button', { type: 'button', class: 'sort-btn', onclick: () => { state.sort = `${field}:${on && dir === 'asc' ? 'desc' : 'asc'}`; state.page = 1; load(); } },
         label, h('span', { 'aria-hidden': 'true' }, on ? (dir === 'asc' ? ' ▲' : ' ▼') : '')));
   }
-  // each flow's last execution, filled in after the table is drawn
+  // each flow's last execution (POST /executions/latest), filled in after the table is drawn
   async function lastExecutions(flows, my) {
-    await Promise.all(flows.map(async (f) => {
+    let latest = [];
+    try {
+      latest = await api('/executions/latest', { method: 'POST', ...idsBody(flows) });
+    } catch { latest = null; }
+    if (my !== seq || !alive) return;
+    for (const f of flows) {
       const cell = results.querySelector(`td.last-exec[data-key="${CSS.escape(`${f.namespace}/${f.id}`)}"]`);
-      try {
-        const r = await getJson('/executions/search', { namespace: f.namespace, flowId: f.id, size: 1, sort: 'state.startDate:desc' });
-        if (my !== seq || !alive || !cell) return;
-        const e = r.results && r.results[0];
-        replace(cell, e ? [h('a', { href: uiLinkExecution(e), 'aria-label': `Last execution of ${f.id}: ${e.state.current}` }, stateBadge(e.state.current)), ' ', timeEl(e.state.startDate)] : h('span', { class: 'muted' }, 'never run'));
-      } catch { if (cell) replace(cell, h('span', { class: 'muted' }, '—')); }
-    }));
+      if (!cell) continue;
+      const e = latest && latest.find((x) => x.namespace === f.namespace && x.flowId === f.id);
+      replace(cell, latest === null ? h('span', { class: 'muted' }, '—')
+        : e ? [h('a', { href: uiLinkExecution(e), 'aria-label': `Last execution of ${f.id}: ${e.status}` }, stateBadge(e.status)), ' ', timeEl(e.startDate)]
+          : h('span', { class: 'muted' }, 'never run'));
+    }
   }
   replace(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Flows'), h('span', { class: 'spacer' }),

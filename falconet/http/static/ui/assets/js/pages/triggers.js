@@ -1,8 +1,8 @@
 // /ui/admin/triggers, and a flow's Triggers tab: every trigger with its last and next date, enable/disable,
-// and backfills (start with end/inputs/labels, pause, resume, delete) — Kestra's PUT /triggers,
-// /triggers/backfill/{pause,unpause,delete}.
+// unlock, and backfills (start with end/inputs/labels, pause, resume, delete) — Kestra's PUT /triggers,
+// /triggers/{ns}/{flowId}/{triggerId}/unlock, /triggers/backfill/{pause,unpause,delete}.
 import { h, replace, debounce, timeEl, uiLinkFlow, emptyState, errorBox, formatDate } from '../util.js';
-import { api, getJson, qs } from '../api.js';
+import { api, getJson, qs, enc } from '../api.js';
 import { openDialog, pager, toast } from '../components.js';
 import { navigate } from '../main.js';
 
@@ -95,6 +95,10 @@ export function renderTriggersList(container, { fixed = {}, initial = {}, syncUr
       onchange: () => act(`${c.triggerId} ${toggle.checked ? 'enabled' : 'disabled'}`, () => putJson('/triggers', { ...key(c), disabled: !toggle.checked })),
     });
     const actions = [];
+    if (c.executionId || c.evaluateRunningDate) {
+      actions.push(h('button', { type: 'button', title: c.executionId ? `Locked by execution ${c.executionId}` : 'Locked by a running evaluation',
+        onclick: () => act(`${c.triggerId} unlocked`, () => api(`/triggers/${enc(c.namespace)}/${enc(c.flowId)}/${enc(c.triggerId)}/unlock`, { method: 'POST' })) }, 'Unlock'));
+    }
     if (bf) {
       actions.push(bf.paused
         ? h('button', { type: 'button', onclick: () => act('Backfill resumed', () => putJson('/triggers/backfill/unpause', key(c))) }, 'Resume backfill')
