@@ -59,7 +59,7 @@ const TRIGGER_VARS = {
 export const pluginDocsSource = {
   async types() {
     const groups = await getJson('/plugins');
-    const out = { tasks: [], triggers: [], conditions: [] };
+    const out = { tasks: [], triggers: [], conditions: [], aliases: [] };
     for (const g of groups || []) for (const k of Object.keys(out)) out[k].push(...(g[k] || []));
     return out;
   },
@@ -79,7 +79,11 @@ let source = pluginDocsSource;
 let typesPromise = null;
 const described = new Map();
 
-/** Switch the plugin data (an object with async types() and describe(type), as pluginDocsSource). */
+/**
+ * Switch the plugin data: an object with async types() → {tasks, triggers, conditions, aliases?} (type
+ * names) and describe(type) → {title, properties, required, outputs} (JSON-schema property maps), as
+ * pluginDocsSource.
+ */
 export function setSchemaSource(s) { source = s; typesPromise = null; described.clear(); }
 
 function loadTypes() {
@@ -93,21 +97,14 @@ function loadTypes() {
 /** The description of a known type (canonical or alias), null for a type the server does not have. */
 async function describe(type) {
   const types = await loadTypes();
-  const known = [...types.tasks, ...types.triggers, ...types.conditions];
-  if (!known.includes(type) && !(await aliasOf(type))) return null;
+  const known = [...types.tasks, ...types.triggers, ...types.conditions, ...(types.aliases || [])];
+  if (!known.includes(type)) return null;
   if (!described.has(type)) {
     const p = source.describe(type);
     p.catch(() => described.delete(type));
     described.set(type, p);
   }
   return described.get(type);
-}
-
-async function aliasOf(type) {
-  // aliases (io.kestra.core.tasks.log.Log…) are listed by GET /plugins; other sources may not have them
-  if (source !== pluginDocsSource) return false;
-  const groups = await getJson('/plugins').catch(() => []);
-  return (groups || []).some((g) => (g.aliases || []).includes(type));
 }
 
 //// Reading the YAML around the cursor
