@@ -19,11 +19,12 @@ from .runtime.config import Config, ConfigError, load_config
 from .runtime.engine import Engine, open_engine
 from .runtime.errors import (FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity,
                              NotFound)
+from .runtime.recovery import DataDirInUse
 from .runtime.state import State
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "ConfigError", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
+    "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
     "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
 ]

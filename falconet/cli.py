@@ -17,6 +17,7 @@ import trio
 
 from .runtime.config import Config, ConfigError, load_config
 from .runtime.errors import FlowValidationError
+from .runtime.recovery import DataDirInUse
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -112,17 +113,31 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
             except FlowValidationError as exc:
                 print(f"falconet: {f}: invalid flow, skipped: {exc}", file=sys.stderr)
         app = create_app(engine, config=config)
+        shutdown = trio.Event()
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                urls = await nursery.start(serve, app, config.host, config.port)
+                async def serve_until_shutdown(task_status: trio.TaskStatus[list[str]]) -> None:
+                    await serve(app, config.host, config.port, shutdown=shutdown, task_status=task_status)
+                    nursery.cancel_scope.cancel(reason="server stopped")
+
+                urls = await nursery.start(serve_until_shutdown)
                 if config.port == 0:        # a free port was picked: links in executions name it
                     config.port = urlsplit(urls[0]).port or 0
                 print(banner(urls, config), flush=True)
-                async for signum in signals:
-                    print(f"Falconet is stopping ({signal.Signals(signum).name})", flush=True)
-                    nursery.cancel_scope.cancel(reason=f"{signal.Signals(signum).name} received")
-                    break
+                nursery.start_soon(_stop_on_signals, signals, shutdown, nursery.cancel_scope)
         # leaving open_engine stops the actors and flushes the store: running executions resume at next start
+
+
+async def _stop_on_signals(signals: Any, shutdown: trio.Event, scope: trio.CancelScope) -> None:
+    """First SIGINT/SIGTERM: graceful stop (no new connections, requests in flight get the server's
+    graceful timeout, then the engine stops). A second one: stop at once."""
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if shutdown.is_set():
+            scope.cancel(reason=f"second {name} received")
+            return
+        print(f"Falconet is stopping ({name}): finishing the requests in flight", flush=True)
+        shutdown.set()
 
 
 def banner(urls: Sequence[str], config: Config) -> str:
@@ -187,6 +202,9 @@ def _main(argv: Sequence[str] | None) -> int:
             return 0
     except ConfigError as exc:
         print(f"falconet: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DataDirInUse as exc:
+        print(f"falconet: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"falconet: {exc}", file=sys.stderr)

@@ -121,13 +121,19 @@ class Reporter:
 async def run(args: argparse.Namespace, config: Config, *, stdin: TextIO | None = None,
               stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The ``flow run`` command; returns the exit code."""
+    from .runtime.recovery import clean_abandoned_temp_dirs, private_temp_dir
+
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
-    with tempfile.TemporaryDirectory(prefix="falconet-run-") as tmp:
-        try:
-            return await _run(args, config, Path(tmp), stdin, stdout, stderr)
-        except UsageError as exc:
-            print(f"falconet: {exc}", file=stderr)
-            return 2
+    await trio.to_thread.run_sync(clean_abandoned_temp_dirs)  # what killed runs left behind
+    tmp, lock = private_temp_dir(prefix="falconet-run-")
+    try:
+        return await _run(args, config, tmp, stdin, stdout, stderr)
+    except UsageError as exc:
+        print(f"falconet: {exc}", file=stderr)
+        return 2
+    finally:
+        lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextIO, stdout: TextIO,

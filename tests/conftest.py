@@ -5,13 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from .venvs import kestra_python as _kestra_python, make_wheel
+from .venvs import kestra_python as _kestra_python, kestrapy_python as _kestrapy_python, make_wheel
 
 
 @pytest.fixture(scope="session")
 def kestra_python() -> str:
     """A Python interpreter with the real ``kestra`` client from PyPI (a venv cached across runs: tests/venvs.py)."""
     return str(_kestra_python())
+
+
+@pytest.fixture(scope="session")
+def kestrapy_python() -> str:
+    """A Python interpreter with Kestra's official SDK ``kestrapy`` 2.0 (a cached venv: tests/venvs.py)."""
+    return str(_kestrapy_python())
 
 
 @pytest.fixture

@@ -133,3 +133,43 @@ async def test_restart_goes_running_when_the_restarted_task_run_starts(autojump_
     assert mid["state"]["current"] == "RUNNING" and runs(mid) == {"nap": "RUNNING"}
     assert states(final) == ["CREATED", "RUNNING", "KILLING", "KILLED", "RESTARTED", "RUNNING", "SUCCESS"]
     assert published == ["RESTARTED", "RUNNING", "SUCCESS"]
+
+
+BRANCHES = """
+id: branches
+namespace: tests.pause
+tasks:
+  - id: both
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: gate
+        type: io.kestra.plugin.core.flow.Pause
+        delay: PT1M
+      - id: seq
+        type: io.kestra.plugin.core.flow.Sequential
+        tasks:
+          - id: s1
+            type: io.kestra.plugin.core.flow.Sleep
+            duration: PT10S
+          - id: s2
+            type: io.kestra.plugin.core.debug.Return
+            format: two
+"""
+
+
+async def test_a_pause_task_holds_the_other_branches_like_kestra(autojump_clock):
+    """Kestra's Executor.canBeProcessed() is false for a PAUSED execution: the running task run of the
+    other branch finishes, its next one is not created until the Pause task resumes."""
+    async with open_engine(store="memory") as engine:
+        await engine.create_flow(BRANCHES)
+        ex_id = (await engine.execute("tests.pause", "branches", wait=False))["id"]
+        await trio.sleep(30)
+        held = await engine.get_execution(ex_id)
+        assert held["state"]["current"] == "PAUSED"
+        assert runs(held) == {"both": "RUNNING", "gate": "PAUSED", "seq": "RUNNING", "s1": "SUCCESS"}
+        final = await engine.wait_for_end(ex_id)
+    assert final["state"]["current"] == "SUCCESS"
+    assert set(runs(final).values()) == {"SUCCESS"} and "s2" in runs(final)
+    s2 = next(t for t in final["taskRunList"] if t["taskId"] == "s2")
+    gate = next(t for t in final["taskRunList"] if t["taskId"] == "gate")
+    assert s2["state"]["startDate"] >= gate["state"]["endDate"]  # created once the Pause resumed

@@ -7,11 +7,13 @@ import pytest
 
 from falconet.runtime import plugin as P
 from falconet.runtime.errors import InvalidEntity
+from falconet.runtime.fileinputs import FileSources
 from falconet.runtime.flowmodel import InputSpec, OutputSpec
 from falconet.runtime.flows import parse_flow
 from falconet.runtime.inputs import (
     decrypt_secret, encrypt_secret, input_to_dict, resolve_inputs, type_outputs, validate_inputs_report,
 )
+from falconet.runtime.storage import InternalStorage
 
 FLOWS = Path(__file__).with_name("flows")
 KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"  # 32 characters: AES-256, as Kestra's docs configure it
@@ -39,7 +41,7 @@ class Storage:
     def __init__(self):
         self.stored: list[tuple[str, str, Path]] = []
 
-    def __call__(self, input_id: str, filename: str, path: Path) -> str:
+    def __call__(self, input_id: str, filename: str, path: Path, move: bool = True) -> str:
         self.stored.append((input_id, filename, path))
         return f"kestra:///company/team/inputs/executions/e1/inputs/{input_id}/{filename}"
 
@@ -144,10 +146,53 @@ def test_secret_without_key_is_refused(upload: Path):
     assert "Invalid input for `secret`, Unable to use a `SECRET` input/output as encryption is not configured" in message
 
 
-def test_existing_kestra_uri_is_kept_for_file(upload: Path):
+def test_existing_kestra_uri_is_kept_for_file(upload: Path, tmp_path: Path):
+    store = InternalStorage(tmp_path / "storage")
+    uri = store.put_bytes(b"x", "/io/kestra/tests/inputs/executions/e0/inputs/file/b.txt")
     storage = Storage()
-    typed = resolve({**all_inputs(upload), "file": "kestra:///a/b.txt"}, store_file=storage)
-    assert typed["file"] == "kestra:///a/b.txt" and storage.stored == []
+    typed = resolve({**all_inputs(upload), "file": uri}, store_file=storage,
+                    file_sources=FileSources(store, ("io.kestra.tests",)))
+    assert typed["file"] == uri and storage.stored == []
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("/etc/passwd", "Expected an uploaded file"),
+    ("etc/hosts", "Expected an uploaded file"),
+    ("kestra:///other/ns/flow/executions/e/inputs/f/a.txt", "does not belong to the namespace"),
+    ("kestra:///io/kestra/tests/child/flow/executions/e/inputs/f/a.txt", "does not belong to the namespace"),
+    ("kestra:///io/kestra/tests/inputs/executions/e0/inputs/file/missing.txt", "not found in the internal storage"),
+    ("kestra:///io/kestra/tests/inputs/executions/../../../../x", "Invalid file URI"),
+    ("nsfile://other.ns/a.txt", "is not in the namespace of the execution"),
+    ("nsfile:///missing.txt", "not found in the internal storage"),
+    ("file:///etc/passwd", "is not under `kestra.local-files.allowed-paths`"),
+    ("file://host/etc/passwd", "is not under `kestra.local-files.allowed-paths`"),
+])
+def test_file_values_that_are_refused(upload: Path, tmp_path: Path, value: str, reason: str):
+    store = InternalStorage(tmp_path / "storage")
+    message = error_of({**all_inputs(upload), "file": value},
+                       file_sources=FileSources(store, ("io.kestra.tests",)))
+    assert "Invalid input for `file`, " in message and reason in message, message
+
+
+def test_nsfile_and_allowed_local_files(upload: Path, tmp_path: Path):
+    store = InternalStorage(tmp_path / "storage")
+    nsfile = store.put_bytes(b"ns", "/io/kestra/tests/_files/data/a.txt")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "local.csv").write_text("a,b")
+    (allowed / "escape").symlink_to(upload.parent)
+    sources = FileSources(store, ("io.kestra.tests",), (allowed.resolve(),))
+    storage = Storage()
+    typed = resolve({**all_inputs(upload), "file": "nsfile:///data/a.txt"}, store_file=storage, file_sources=sources)
+    assert typed["file"] == nsfile and storage.stored == []
+    typed = resolve({**all_inputs(upload), "file": "nsfile://io.kestra.tests/data/a.txt"}, file_sources=sources)
+    assert typed["file"] == nsfile
+    typed = resolve({**all_inputs(upload), "file": f"file://{allowed}/local.csv"}, store_file=storage,
+                    file_sources=sources)
+    assert storage.stored == [("file", "local.csv", (allowed / "local.csv").resolve())]
+    assert (allowed / "local.csv").exists()
+    for outside in (f"file://{allowed}/../hello.txt", f"file://{allowed}/escape/hello.txt"):
+        assert "allowed-paths" in error_of({**all_inputs(upload), "file": outside}, file_sources=sources)
 
 
 def test_already_typed_values_are_accepted(upload: Path):
@@ -233,7 +278,7 @@ def test_validate_inputs_report(upload: Path):
     assert by_id["string"] == {"input": {"id": "string", "type": "STRING", "required": True}, "value": "myString",
                                "enabled": True, "errors": []}
     assert by_id["int"]["errors"] == [{"message": 'Invalid input for `int`, For input string: "x", but received `x`'}]
-    assert by_id["file"]["errors"] == [] and by_id["file"]["value"] == str(upload)
+    assert by_id["file"]["errors"] == [] and by_id["file"]["value"] == "hello.txt"   # never a server path
     assert by_id["enum"]["errors"][0]["message"].endswith("missing required input, but received `null`")
     assert by_id["validatedInt"]["input"] == {"id": "validatedInt", "type": "INT", "required": False,
                                               "min": 10, "max": 20}

@@ -94,3 +94,12 @@ KESTRA_VERSION = "2.0.0"
 def kestra_python() -> Path:
     """An interpreter with the real ``kestra`` client from PyPI (shared by every test that needs it)."""
     return cached_venv(f"kestra-{KESTRA_VERSION}", [f"kestra=={KESTRA_VERSION}"])
+
+
+#: Kestra's official SDK; it imports ``regex`` without declaring it
+KESTRAPY_REQUIREMENTS = ["kestrapy==2.0.3", "regex"]
+
+
+def kestrapy_python() -> Path:
+    """An interpreter with Kestra's official Python SDK ``kestrapy`` 2.0 from PyPI."""
+    return cached_venv("kestrapy-2.0.3", KESTRAPY_REQUIREMENTS)

@@ -8,9 +8,13 @@
 Errors: every exception escaping a view becomes Kestra's JSON error body (:mod:`falconet.http.errors`);
 an unexpected one is logged with its traceback and answered 500 — never a bare HTML page.
 
-Auth: when ``config.basic_auth`` is ``(user, password)``, every route but the open ones (``/ping``,
-``/health``, ``/api/v1/configs``, the webhook route) needs ``Authorization: Basic …``; otherwise 401 with
-``WWW-Authenticate: Basic``. The credentials are compared with :func:`hmac.compare_digest`.
+Auth: when ``config.basic_auth`` is ``(user, password)``, every request needs ``Authorization: Basic …``
+(otherwise 401 with ``WWW-Authenticate: Basic``) unless the *route it matched* is an open one — views
+marked :func:`~.api.common.open_route`: ``/ping``, ``/health``, ``/api/v1/configs`` and the webhook route
+``/api/v1[/main]/executions/webhook/{namespace}/{id}/{key}``, as in Kestra. Paths are never compared as
+strings, so ``/api/v1/executions/webhook/{flowId}`` (an execution of a flow in a namespace called
+``webhook``) or an unmatched path (404/405) asks for credentials too. The credentials are compared with
+:func:`hmac.compare_digest`.
 """
 from __future__ import annotations
 
@@ -24,17 +28,15 @@ from typing import Any
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from .api import (executions, executions_bulk, executions_views, files, flows, flows_more, kv, live, logs, metrics,
-                  misc, openapi, triggers, triggers_bulk)
-from .api.common import EXTENSION, AppState
+from .api import (executions, executions_bulk, executions_views, extras, files, flows, flows_more, kv, live, logs,
+                  metrics, misc, namespaces, openapi, plugins, stats, triggers, triggers_bulk)
+from .api.common import EXTENSION, AppState, is_open_view
 from .errors import error_response, response_for_exception
+from .guard import BUFFER_LIMIT, BoundedRequest
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
-API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, misc.bp, live.bp,
-                  executions_bulk.bp, executions_views.bp, flows_more.bp,
-                  triggers_bulk.bp)
-OPEN_PATHS = ("/ping", "/health", "/api/v1/configs")
-OPEN_PREFIXES = ("/health/", "/api/v1/executions/webhook/", "/api/v1/main/executions/webhook/")
+API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,
+                  stats.bp, extras.bp, live.bp, executions_bulk.bp, executions_views.bp, flows_more.bp, triggers_bulk.bp)
 REALM = 'Basic realm="Falconet"'
 
 
@@ -43,8 +45,9 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     request's host), ``basic_auth`` (``(user, password)`` or None) and ``data_dir`` (upload temp files go
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
     app = QuartTrio("falconet")
+    app.request_class = BoundedRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=None,   # uploads stream to disk (multipart.py); other bodies have their own caps
+        MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link
         RESPONSE_TIMEOUT=None,     # SSE, log downloads and ?wait=true answers are long-lived
         JSON_SORT_KEYS=False,
@@ -70,11 +73,11 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
 
         @app.before_request
         async def _auth_request() -> Response | None:
-            return _check_auth(request.path, request.headers.get("Authorization"), expected)
+            return _check_auth(app, request.endpoint, request.headers.get("Authorization"), expected)
 
         @app.before_websocket
         async def _auth_websocket() -> Response | None:
-            return _check_auth(websocket.path, websocket.headers.get("Authorization"), expected)
+            return _check_auth(app, websocket.endpoint, websocket.headers.get("Authorization"), expected)
     return app
 
 
@@ -99,13 +102,14 @@ def _credentials(user: str, password: str) -> bytes:
     return f"{user}:{password}".encode("utf-8")
 
 
-def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+def is_open(app: QuartTrio, endpoint: str | None) -> bool:
+    """True when the matched route (``endpoint``; None when nothing matched) is an open one."""
+    return endpoint is not None and is_open_view(app.view_functions.get(endpoint))
 
 
-def _check_auth(path: str, header: str | None, expected: bytes) -> Response | None:
+def _check_auth(app: QuartTrio, endpoint: str | None, header: str | None, expected: bytes) -> Response | None:
     """None when the request may go on; a 401 response otherwise."""
-    if is_open(path):
+    if is_open(app, endpoint):
         return None
     given = b""
     if header and header[:6].lower() == "basic ":

@@ -14,6 +14,7 @@ IllegalState                           409     ``Illegal state: <msg>``
 IllegalArgument                        422     ``Illegal argument: <msg>``
 InvalidEntity / FlowValidationError    422     ``Invalid entity: <violations, joined>``
 BadRequest                             400     ``Bad Request: <msg>``
+PayloadTooLarge                        413     ``Request Entity Too Large: <msg>`` (Micronaut's wording)
 werkzeug HTTPException (404, 405 …)    its     its description
 anything else                          500     ``Internal Server Error: <type>`` (traceback logged)
 =====================================  ======  =======================================
@@ -27,7 +28,7 @@ from typing import Any, Mapping
 from quart import Response, has_request_context, has_websocket_context, request, websocket
 from werkzeug.exceptions import HTTPException
 
-from ..runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound
+from ..runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound, PayloadTooLarge
 
 log = logging.getLogger("falconet.http")
 
@@ -37,6 +38,7 @@ _PREFIX: list[tuple[type[Exception], int, str]] = [
     (IllegalArgument, 422, "Illegal argument"),
     (InvalidEntity, 422, "Invalid entity"),
     (BadRequest, 400, "Bad Request"),
+    (PayloadTooLarge, 413, "Request Entity Too Large"),
 ]
 
 

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import shutil
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import IO, Any, AsyncIterator
 
@@ -37,12 +38,19 @@ except ModuleNotFoundError:  # python-multipart < 0.0.13 installs its package as
     from multipart.exceptions import MultipartParseError  # type: ignore[no-redef]
     from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 
-from ..runtime.errors import BadRequest
+from werkzeug.exceptions import RequestTimeout
 
-#: a text part larger than this is refused (400): text parts are input values, kept in memory
+from ..runtime.errors import BadRequest, PayloadTooLarge
+
+#: a text part larger than this is refused (413): text parts are input values, kept in memory
 MAX_FIELD_SIZE = 8 * 1024 * 1024
-#: parts per request
+#: parts (or ``application/x-www-form-urlencoded`` fields) per request
 MAX_PARTS = 1000
+#: a whole ``application/x-www-form-urlencoded`` body (read into memory, then parsed)
+MAX_URLENCODED_SIZE = 8 * 1024 * 1024
+#: seconds a request body may stay silent before the request is answered 408 (a trickling client
+#: cannot hold a connection and a task forever)
+BODY_IDLE_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass
@@ -133,7 +141,7 @@ class _PartCollector:
             self._upload.size += end - start
         elif self._text is not None:
             if len(self._text) + end - start > MAX_FIELD_SIZE:
-                raise BadRequest(f"The multipart text part '{self._name}' is larger than {MAX_FIELD_SIZE} bytes")
+                raise PayloadTooLarge(MAX_FIELD_SIZE, what=f"size of the text part '{self._name}'")
             self._text.extend(data[start:end])
 
     def _part_end(self) -> None:
@@ -177,11 +185,12 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
 
     - ``multipart/form-data``: text parts become ``form.fields``, parts with a ``filename`` become
       ``form.files`` written under a fresh folder in ``tmp_root``;
-    - ``application/x-www-form-urlencoded``: the (small) body becomes ``form.fields``;
+    - ``application/x-www-form-urlencoded``: the body (at most ``MAX_URLENCODED_SIZE`` bytes and
+      ``MAX_PARTS`` fields) becomes ``form.fields``;
     - no body, or no Content-Type: an empty form.
 
-    Raises :class:`BadRequest` for a malformed or truncated body, a text part over ``MAX_FIELD_SIZE``
-    or another content type with a body. On exit (normal, error or cancel) every temp file left in the
+    Raises :class:`BadRequest` for a malformed or truncated body or another content type with a body;
+    :class:`PayloadTooLarge` for a text part over ``MAX_FIELD_SIZE`` or an oversized urlencoded body. On exit (normal, error or cancel) every temp file left in the
     folder is deleted; callers that keep a file must move it away inside the block.
     """
     content_type = request.headers.get("Content-Type")
@@ -191,7 +200,7 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
             collector = _PartCollector(tmp_root)
             parser = MultipartParser(_boundary(content_type), collector.callbacks())
             try:
-                async for chunk in request.body:
+                async for chunk in body_chunks(request):
                     parser.write(chunk)
                 parser.finalize()
             except MultipartParseError as exc:
@@ -200,10 +209,9 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
                 raise BadRequest("Truncated multipart body: the closing boundary is missing")
             yield collector.form
         elif content_type and content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-            form = await request.form
-            yield Form(fields=[(k, v) for k, v in form.items(multi=True)])
+            yield Form(fields=parse_urlencoded(await read_body(request, MAX_URLENCODED_SIZE)))
         else:
-            async for chunk in request.body:
+            async for chunk in body_chunks(request):
                 if chunk:
                     raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
             yield Form()
@@ -215,11 +223,40 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
                     await trio.to_thread.run_sync(shutil.rmtree, collector.tmp_dir, True)
 
 
+async def body_chunks(request: Any) -> AsyncIterator[bytes]:
+    """The request body as it arrives; :class:`~werkzeug.exceptions.RequestTimeout` (408) when no data
+    came for ``BODY_IDLE_TIMEOUT`` seconds."""
+    chunks = request.body.__aiter__()
+    while True:
+        with trio.move_on_after(BODY_IDLE_TIMEOUT) as silent:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+        if silent.cancelled_caught:
+            raise RequestTimeout(f"No request body data for {BODY_IDLE_TIMEOUT:g} seconds")
+        yield chunk
+
+
+def parse_urlencoded(raw: bytes) -> list[tuple[str, str]]:
+    """``a=1&b=x%20y`` -> ``[("a", "1"), ("b", "x y")]``; at most ``MAX_PARTS`` fields (400 beyond)."""
+    try:
+        return urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True,
+                                      max_num_fields=MAX_PARTS, errors="replace")
+    except ValueError:
+        raise BadRequest(f"Too many fields in the form body (at most {MAX_PARTS})") from None
+
+
 async def read_body(request: Any, limit: int) -> bytes:
-    """The whole request body, refused (:class:`BadRequest`) beyond ``limit`` bytes without reading it all."""
+    """The whole request body, refused with :class:`PayloadTooLarge` (413) beyond ``limit`` bytes: at once
+    when the ``Content-Length`` says so, otherwise as soon as more than ``limit`` bytes arrived. Memory
+    stays bounded by ``limit`` plus one network chunk."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(limit, declared)
     out = bytearray()
-    async for chunk in request.body:
+    async for chunk in body_chunks(request):
         out += chunk
         if len(out) > limit:
-            raise BadRequest(f"The request body is larger than {limit} bytes")
+            raise PayloadTooLarge(limit, declared)
     return bytes(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -43,6 +44,7 @@ class AttemptEnded:
     state: State
     outputs: dict[str, Any] | None
     final: bool
+    retry_at: datetime | None = None  # not final: when the next attempt starts
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -210,6 +212,8 @@ class ExecutionActor:
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
                 m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))
+                if msg.retry_at is not None:
+                    tr.extra["retryAt"] = msg.retry_at.isoformat()
         elif isinstance(msg, AttemptStarted):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
@@ -257,6 +261,9 @@ class ExecutionActor:
             flowables.next_iteration(m, tr)
         elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
             flowables.retry_subflow_due(m, tr)
+        elif msg.kind == "task-retry" and tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
+            tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
+            m.set_state(tr, State.RESTARTED)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
         from . import flowables
@@ -343,6 +350,8 @@ class ExecutionActor:
 
     async def run(self) -> None:
         """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
+        from . import flowables
+
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -351,10 +360,12 @@ class ExecutionActor:
                                      cascade=not self.ex.extra.get("noKillCascade"))
                 else:
                     workingdir.recover(self)
-                    for sla in self.flow.sla:
+                    for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
                             nursery.start_soon(self._sla_timer, sla)
                     self._reattach_subflows()
+                    for timer in flowables.restore_timers(self.machine):
+                        nursery.start_soon(self._timer_task, timer)
                 self._advance()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
@@ -444,6 +455,11 @@ class ExecutionActor:
             self._persisted_state = state
             if state.is_terminated:  # published by the engine once the end is durable
                 self._dirty = False
+                if not self.machine.after_execution_done():
+                    # the end is written before the afterExecution tasks run: a crash resumes them, never
+                    # the execution's own tasks
+                    self.engine.after_execution.add(self.ex.id)
+                    self.engine.persist(self.ex, publish=False)
                 return
             if len(self.ex.state.histories) != self._published:
                 self._publish_state()
@@ -451,6 +467,10 @@ class ExecutionActor:
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)
                 return
+        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+            return
         if not self._persist_scheduled and self._nursery is not None:
             self._persist_scheduled = True
             self._nursery.start_soon(self._persist_later)
@@ -508,16 +528,20 @@ class ExecutionActor:
         retry = self.machine.retry_policy(tr, task)
         if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
             retry = None  # handled at the execution level by the engine
-        first_start = now()
+        first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
         try:
             with scope:
+                if self.ex.state.current.is_terminated:
+                    # an afterExecution task starts once the end of the ones before is durable: a crash
+                    # never runs a finished one again
+                    await self.engine.store.flush()
                 while True:
                     attempt_number = len(tr.attempts)
                     state, outputs = await self._one_attempt(tr, task, attempt_number)
                     if state is State.FAILED and retry is not None:
                         delay = next_retry_delay(retry, attempt_number, first_start, now())
                         if delay is not None:
-                            await self.send(AttemptEnded(tr.id, state, outputs, final=False))
+                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=now() + delay))
                             await trio.sleep(delay.total_seconds())
                             await self.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()

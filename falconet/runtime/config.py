@@ -13,6 +13,7 @@ Recognised keys (YAML nested or dotted; environment variables ``KESTRA_URL``,
 ``kestra.variables.globals``           map exposed as ``{{ globals }}``
 ``kestra.variables.env-vars-prefix``   prefix of env vars exposed as ``{{ envs }}`` (``KESTRA_``)
 ``kestra.plugins.defaults``            server-level pluginDefaults list
+``kestra.local-files.allowed-paths``   folders whose files ``file:///`` FILE inputs may name (none)
 ``falconet.data-dir``                  data folder (SQLite database, storage, temp)
 ``falconet.store``                     ``sqlite`` (default) or ``memory``
 =====================================  =========================================================
@@ -42,6 +43,7 @@ class Config:
     globals: dict[str, Any] = dataclasses.field(default_factory=dict)
     env_prefix: str = "KESTRA_"
     plugin_defaults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    local_files_allowed_paths: list[str] = dataclasses.field(default_factory=list)
     store: str = "sqlite"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -70,6 +72,7 @@ KEYS: dict[str, str] = {
     "kestra.variables.globals": _MAP,
     "kestra.variables.env-vars-prefix": _STR,
     "kestra.plugins.defaults": _LIST,
+    "kestra.local-files.allowed-paths": _LIST,
     "falconet.data-dir": _STR,
     "falconet.store": _STR,
 }
@@ -159,6 +162,10 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     cfg.globals = dict(values.get("kestra.variables.globals") or {})
     cfg.env_prefix = values.get("kestra.variables.env-vars-prefix", "KESTRA_")
     cfg.plugin_defaults = list(values.get("kestra.plugins.defaults") or [])
+    allowed = values.get("kestra.local-files.allowed-paths") or []
+    if not all(isinstance(p, str) and p.startswith("/") for p in allowed):
+        raise ConfigError("kestra.local-files.allowed-paths must be a list of absolute folder paths")
+    cfg.local_files_allowed_paths = list(allowed)
     for name, value in overrides.items():
         if value is not None:
             setattr(cfg, name, Path(value) if name in ("data_dir", "storage_path") else value)

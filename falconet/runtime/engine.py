@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
 from .plugin import load_plugins
-from .recovery import DataDirLock, ProcessRegistry, clean_partial_storage, clean_temp
+from .recovery import DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
@@ -45,6 +46,7 @@ class Engine:
         self.envs = kestra_envs(config.env_prefix)
         self.actors: dict[str, ExecutionActor] = {}
         self.processes = ProcessRegistry(config.data_dir / "run" / "processes")
+        self.after_execution = Marks(config.data_dir / "run" / "after-execution")  # ended, afterExecution pending
         self._dir_lock = DataDirLock(config.data_dir)
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._latest: dict[tuple[str, str], int] = {}
@@ -53,29 +55,42 @@ class Engine:
         self._nursery: trio.Nursery | None = None
         self._flow_lock = trio.Lock()
 
+    @functools.cached_property
+    def local_files_roots(self) -> tuple[Path, ...]:
+        """``kestra.local-files.allowed-paths``, resolved: the only places ``file:///`` FILE inputs may
+        name (none by default)."""
+        from .fileinputs import allowed_roots
+
+        return allowed_roots(getattr(self.config, "local_files_allowed_paths", ()))
+
     #### lifecycle #######################################################################################
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Open the store, resume unfinished executions, then serve until cancelled."""
+        """Resume unfinished executions, then serve until cancelled. Raises :class:`DataDirInUse` when another
+        live engine owns the data folder (two engines would resume the same executions twice)."""
         from .orchestration import install, run_services
 
-        owner = self._dir_lock.acquire()
+        self.lock_data_dir()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 install(self)
-                if owner:  # scripts of a crashed server die before their task runs are attempted again
-                    await trio.to_thread.run_sync(self.processes.reap)
-                await self._load(recover=owner)
+                # scripts of a crashed server die before their task runs are attempted again
+                await trio.to_thread.run_sync(self.processes.reap)
+                await self._load()
                 await nursery.start(run_services, self)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._dir_lock.release()
 
-    async def _load(self, *, recover: bool = False) -> None:
-        """Resume the executions found unfinished. With ``recover`` (this engine owns the data folder) the
-        temporary files of a previous run are deleted first."""
+    def lock_data_dir(self) -> None:
+        """Own the data folder (see :class:`DataDirLock`) or raise :class:`DataDirInUse`."""
+        if not self._dir_lock.acquire():
+            raise DataDirInUse(self.config.data_dir)
+
+    async def _load(self) -> None:
+        """Delete the temporary files of a previous run, then resume the executions found unfinished."""
         for rec in await self.store.list_flows(include_deleted=False):
             self._latest[(rec.namespace, rec.id)] = rec.revision
         for ns_key in {ns for ns, _ in self._latest}:
@@ -84,11 +99,11 @@ class Engine:
         waiting: list[tuple[Execution, Flow]] = []
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
         _ex_ops.propagate_killing(unfinished)
-        if recover:
-            keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
-                    if "wdState" in tr.extra and not tr.state.current.is_terminated}
-            await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
-            await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
+                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+        await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
+        await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
             if flow is None:
@@ -103,6 +118,17 @@ class Engine:
 
         for ex, flow in sorted(waiting, key=lambda pair: admission_order(pair[0])):
             self._schedule_start(ex, flow)
+
+    async def _after_execution_pending(self, unfinished: set[str]) -> list[Execution]:
+        """Terminated executions whose ``afterExecution`` tasks had not finished when the server stopped."""
+        out = []
+        for execution_id in await trio.to_thread.run_sync(self.after_execution.ids):
+            doc = None if execution_id in unfinished else await self.store.get_execution(execution_id)
+            if doc is not None and State(doc["state"]["current"]).is_terminated:
+                out.append(Execution.from_dict(doc))
+            elif execution_id not in unfinished:
+                self.after_execution.discard(execution_id)
+        return out
 
     def temp_root(self) -> Path:
         path = self.config.data_dir / "tmp"
@@ -212,7 +238,12 @@ class Engine:
                                labels: Sequence[tuple[str, str]] = (), revision: int | None = None,
                                schedule_date: datetime | None = None, trigger: dict[str, Any] | None = None,
                                parent_labels: Sequence[tuple[str, str]] = (), start: bool = True) -> dict[str, Any]:
-        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return."""
+        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return.
+
+        ``files`` maps FILE input ids to ``(file name, local path)`` of files the caller created for this
+        call: they are *moved* into storage. Every other FILE value is a string checked by
+        :mod:`.fileinputs` (``kestra:///`` of the namespace, ``nsfile:///``, allowed ``file:///``) —
+        never a path."""
         flow = await self.get_flow(namespace, flow_id, revision)
         if flow is None:
             raise NotFound("Requested Flow is not found." if revision is None
@@ -253,13 +284,17 @@ class Engine:
             await actor.run()
         finally:
             ex = actor.ex
+            # stopped while afterExecution tasks run: they resume at the next start (not an end yet)
+            ended = ex.state.current.is_terminated and actor.machine.after_execution_done()
             with trio.CancelScope(shield=True):
                 if ex.state.current.is_terminated:
                     await self.store.save_execution(ex.to_dict(private=True))
+            if ended and actor.flow.after_execution:
+                self.after_execution.discard(ex.id)
             if self.actors.get(ex.id) is actor:
                 del self.actors[ex.id]
             actor.finished.set()
-            if ex.state.current.is_terminated:
+            if ended:
                 self.publish_execution(ex)
                 ev = self._ended.pop(ex.id, None)
                 if ev is not None:
@@ -545,15 +580,17 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     """
     import tempfile
 
+    from .recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
     from .store.memory import MemoryStore
 
     cfg = config or Config()
-    tmp: str | None = None
+    tmp: Path | None = None
     if data_dir is not None:
         cfg.data_dir = Path(data_dir)
-    elif config is None:
-        tmp = tempfile.mkdtemp(prefix="falconet-")
-        cfg.data_dir = Path(tmp)
+    elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
+        await trio.to_thread.run_sync(clean_abandoned_temp_dirs)
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        cfg.data_dir = tmp
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     kind = store if store is not None else cfg.store
     if isinstance(kind, Store):
@@ -569,9 +606,15 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     storage = InternalStorage(cfg.storage_dir)
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
-    await st.open()
+    engine = Engine(cfg, st, storage)
     try:
-        engine = Engine(cfg, st, storage)
+        engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        await st.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
             try:
@@ -581,6 +624,7 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     finally:
         with trio.CancelScope(shield=True):
             await st.close()
+        engine._dir_lock.release()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,6 +8,7 @@ IllegalState             409     ``Illegal state: <msg>``
 IllegalArgument          422     ``Illegal argument: <msg>``
 InvalidEntity            422     ``Invalid entity: <msg>`` (+ ``_embedded.errors``)
 BadRequest               400     ``Bad Request: <msg>``
+PayloadTooLarge          413     ``Request Entity Too Large: <msg>``
 =======================  ======  ==========================================
 """
 from __future__ import annotations
@@ -33,6 +34,15 @@ class IllegalArgument(FalconetError):
 
 class BadRequest(FalconetError):
     pass
+
+
+class PayloadTooLarge(FalconetError):
+    """A request body (or one part of it) is larger than its limit."""
+
+    def __init__(self, limit: int, size: int | None = None, what: str = "content length"):
+        self.limit, self.size = limit, size
+        shown = f" [{size}]" if size is not None else ""
+        super().__init__(f"The {what}{shown} exceeds the maximum allowed {what} [{limit}]")
 
 
 class Violation:

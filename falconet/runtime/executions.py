@@ -20,6 +20,7 @@ from .state import State
 if TYPE_CHECKING:  # pragma: no cover
     from .actors import ExecutionActor
     from .engine import Engine
+    from .fileinputs import FileSources
 
 CORRELATION = "system.correlationId"
 FROM = "system.from"          # Kestra 1.x: where an execution came from (``api``, ``trigger``, ``ui``…)
@@ -54,38 +55,64 @@ def new_execution(engine: "Engine", flow: Flow, *, labels: Sequence[tuple[str, s
     return ex
 
 
-def resolve_execution_inputs(engine: "Engine", flow: Flow, ex: Execution, inputs: Mapping[str, Any],
-                             files: Mapping[str, tuple[str, Path]]) -> dict[str, Any]:
-    from .inputs import resolve_inputs
+def file_sources(engine: "Engine", namespace: str, trigger: Mapping[str, Any] | None) -> "FileSources":
+    """What a FILE input of an execution in ``namespace`` (started by ``trigger``) may name."""
+    from .fileinputs import FileSources, trigger_namespaces
 
+    return FileSources(engine.storage, trigger_namespaces(namespace, trigger), engine.local_files_roots)
+
+
+def _provided(inputs: Mapping[str, Any], files: Mapping[str, tuple[str, Path]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Inputs with the uploaded files (created by the caller for this call) as :class:`Path` values, and
+    the client's file name of each."""
     provided: dict[str, Any] = dict(inputs)
     names: dict[str, str] = {}
     for input_id, (filename, path) in files.items():
         provided[input_id] = Path(path)
         names[input_id] = filename
+    return provided, names
 
-    def store_file(input_id: str, filename: str, local: Path) -> str:
-        name = names.get(input_id) or filename or local.name
-        dest = engine.storage.input_prefix(ex.namespace, ex.flow_id, ex.id, input_id) + "/" + Path(name).name
-        return engine.storage.put_file(local, dest, move=True)
 
+def _file_store(engine: "Engine", prefix: Any, names: Mapping[str, str], *, dry_run: bool = False) -> Any:
+    """``store_file`` of the input typer: moves an upload (copies an allowed local file) to
+    ``prefix(input_id)/<file name>``; with ``dry_run`` only names the URI it would get."""
+    def store_file(input_id: str, filename: str, local: Path, move: bool) -> str:
+        dest = prefix(input_id) + "/" + Path(names.get(input_id) or filename or local.name).name
+        if dry_run:
+            return engine.storage.uri(dest)
+        return engine.storage.put_file(local, dest, move=move)
+    return store_file
+
+
+def resolve_execution_inputs(engine: "Engine", flow: Flow, ex: Execution, inputs: Mapping[str, Any],
+                             files: Mapping[str, tuple[str, Path]]) -> dict[str, Any]:
+    from .inputs import resolve_inputs
+
+    provided, names = _provided(inputs, files)
+    store_file = _file_store(engine, lambda input_id: engine.storage.input_prefix(
+        ex.namespace, ex.flow_id, ex.id, input_id), names)
     variables = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
                  "execution": {"id": ex.id}, "envs": engine.envs, "globals": engine.config.globals}
     return resolve_inputs(flow.inputs, provided, renderer=engine.renderer, variables=variables,
-                          store_file=store_file, secret_key=engine.config.secret_key)
+                          store_file=store_file, secret_key=engine.config.secret_key,
+                          file_sources=file_sources(engine, ex.namespace, ex.trigger))
 
 
 def validate_inputs_report(engine: "Engine", flow: Flow, inputs: Mapping[str, Any],
                            files: Mapping[str, tuple[str, Path]]) -> dict[str, Any]:
+    """Kestra's validation report; nothing is stored: an upload is reported with the URI it would get
+    in a new execution."""
+    from .ids import new_id
     from .inputs import validate_inputs_report as report
 
-    provided: dict[str, Any] = dict(inputs)
-    for input_id, (_, path) in files.items():
-        provided[input_id] = Path(path)
+    provided, names = _provided(inputs, files)
+    execution_id = new_id()
+    store_file = _file_store(engine, lambda input_id: engine.storage.input_prefix(
+        flow.namespace, flow.id, execution_id, input_id), names, dry_run=True)
     variables = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
                  "envs": engine.envs, "globals": engine.config.globals}
-    rows = report(flow.inputs, provided, renderer=engine.renderer, variables=variables,
-                  secret_key=engine.config.secret_key)
+    rows = report(flow.inputs, provided, renderer=engine.renderer, variables=variables, store_file=store_file,
+                  secret_key=engine.config.secret_key, file_sources=file_sources(engine, flow.namespace, None))
     return {"id": flow.id, "namespace": flow.namespace, "inputs": rows}
 
 
@@ -134,12 +161,12 @@ def release_slot(engine: "Engine", flow: Flow) -> None:
 
 
 def prepare_resume(ex: Execution) -> None:
-    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; a Subflow
-    task run waiting for its retry delay starts its next attempt at once."""
+    """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; one waiting
+    for its retry delay (RETRYING) stays so until its recorded time (the actor restores its timer)."""
     for tr in ex.task_run_list:
-        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):  # a Subflow waiting for its retry
-            tr.extra["subflowRetryDue"] = True
-            tr.state.set(State.RUNNING)
+        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):
+            tr.extra.pop("dispatched", None)  # re-dispatched when the retry timer fires
+            continue
         if tr.extra.get("dispatched") and not tr.state.current.is_terminated:
             tr.extra.pop("dispatched", None)
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
@@ -216,20 +243,13 @@ def resolve_on_resume(engine: "Engine", actor: "ExecutionActor", inputs: Mapping
     specs = task.props.get("onResume") or []
     if not specs:
         return None
-    provided: dict[str, Any] = dict(inputs)
-    names: dict[str, str] = {}
-    for input_id, (filename, path) in files.items():
-        provided[input_id] = Path(path)
-        names[input_id] = filename
+    provided, names = _provided(inputs, files)
     ex = actor.ex
-
-    def store_file(input_id: str, filename: str, local: Path) -> str:
-        name = names.get(input_id) or filename or local.name
-        dest = engine.storage.task_prefix(ex.namespace, ex.flow_id, ex.id, tr.task_id, tr.id) + "/" + Path(name).name
-        return engine.storage.put_file(local, dest, move=True)
-
+    store_file = _file_store(engine, lambda _input_id: engine.storage.task_prefix(
+        ex.namespace, ex.flow_id, ex.id, tr.task_id, tr.id), names)
     return resolve_inputs(specs, provided, renderer=engine.renderer, variables=actor.variables_for(tr, task),
-                          store_file=store_file, secret_key=engine.config.secret_key)
+                          store_file=store_file, secret_key=engine.config.secret_key,
+                          file_sources=file_sources(engine, ex.namespace, ex.trigger))
 
 
 #### restart / replay #######################################################################################

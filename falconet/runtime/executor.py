@@ -359,8 +359,14 @@ class Machine:
         after = self.ex.state.current.is_terminated
         if after and self.after_execution_done():
             return dispatches
-        if self.ex.state.current is State.PAUSED and self.ex.extra.get("manualPause"):
-            return dispatches  # held by the pause API: running task runs finish, nothing new starts
+        if self.ex.state.current is State.PAUSED:
+            # Kestra's Executor.canBeProcessed(): a PAUSED execution (pause API or a Pause task) is held —
+            # running task runs finish, nothing new is created, resolved or started until it runs again
+            if self.ex.extra.get("manualPause"):
+                return dispatches
+            self._pause_state()  # a resumed Pause task (API, delay) makes it RUNNING again
+            if self.ex.state.current is State.PAUSED:
+                return dispatches
         if self.ex.state.current is State.RESTARTED:
             self.set_execution_state(State.RUNNING)  # Kestra's handleRestart: the restarted runs start now
         progressed = True
@@ -539,6 +545,7 @@ class Machine:
     def apply_attempt_start(self, tr: TaskRun) -> None:
         from .model import Attempt, StateHistory
 
+        tr.extra.pop("retryAt", None)
         tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
         self.set_state(tr, State.RUNNING)
 

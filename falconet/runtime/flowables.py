@@ -317,15 +317,46 @@ def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
         return state
     tr.outputs = {"iterationCount": count}
     tr.extra["waiting"] = True
+    tr.extra["waitUntil"] = (now() + interval).isoformat()
     dispatches.append(StartTimer(tr.id, "waitfor-interval", now() + interval))
     return State.RUNNING
 
 
 def next_iteration(m: Machine, tr: TaskRun) -> None:
     """The WaitFor interval elapsed: start the next iteration."""
-    tr.extra.pop("waiting", None)
+    if not tr.extra.pop("waiting", None):
+        return  # already started (a timer restored after a restart fired twice)
+    tr.extra.pop("waitUntil", None)
     tr.iteration = (tr.iteration or 0) + 1
     m._changed(tr)
+
+
+#### timers after a restart ###############################################################################
+
+def restore_timers(m: Machine) -> list[StartTimer]:
+    """The timers an execution loaded at start-up waits for, re-armed from the deadlines its task runs
+    recorded: a Pause's ``delay`` and ``timeout``, a WaitFor's next iteration, the next attempt of a
+    RETRYING task run. A deadline passed while the server was down fires at once."""
+    from datetime import datetime
+
+    out: list[StartTimer] = []
+
+    def arm(tr: TaskRun, kind: str, key: str) -> None:
+        raw = tr.extra.get(key)
+        out.append(StartTimer(tr.id, kind, datetime.fromisoformat(raw) if raw else now()))
+
+    for tr in m.ex.task_run_list:
+        state = tr.state.current
+        if state is State.PAUSED and not tr.extra.get("resumed"):
+            if "pauseDeadline" in tr.extra:
+                arm(tr, "pause-delay", "pauseDeadline")
+            if "pauseTimeout" in tr.extra:
+                arm(tr, "pause-timeout", "pauseTimeout")
+        elif state is State.RUNNING and tr.extra.get("waiting"):
+            arm(tr, "waitfor-interval", "waitUntil")
+        elif state is State.RETRYING:
+            arm(tr, "subflow-retry" if _short(m.task_of(tr)) in EXECUTABLE else "task-retry", "retryAt")
+    return out
 
 
 #### execution-updating tasks ###############################################################################

@@ -1,7 +1,8 @@
 """Typing and validation of execution inputs, flow outputs and Pause ``onResume`` inputs (reference §3.2).
 
 Values arrive as strings (multipart form fields), as already-typed values (JSON, trigger inputs, subflow
-inputs) or, for FILE inputs, as a local path or a ``kestra:///`` URI. They leave as the typed values the
+inputs) or, for FILE inputs, as an uploaded file (a :class:`~pathlib.Path` its caller created) or a URI
+checked by :class:`~.fileinputs.FileSources` — a string is never taken as a server path. They leave as the typed values the
 execution document stores: INT/FLOAT numbers, BOOLEAN booleans, DATETIME ISO strings, DATE/TIME ISO strings,
 DURATION ISO strings, JSON/YAML maps or lists, FILE URIs, SECRET ciphertext.
 """
@@ -21,6 +22,7 @@ import yaml
 
 from .durations import format_duration, parse_duration
 from .errors import InvalidEntity, Violation
+from .fileinputs import ACCEPTED, FileSources
 from .flowmodel import InputSpec, OutputSpec
 
 __all__ = ["resolve_inputs", "type_outputs", "validate_inputs_report", "input_to_dict", "parse_bound",
@@ -215,12 +217,20 @@ _TEMPORAL: dict[str, Callable[[str], str]] = {
 }
 
 
-class _Typer:
-    """Types values for one resolution: FILE storage and SECRET encryption are configured per call."""
+#: ``store_file(input_id, filename, local_path, move)`` -> the ``kestra:///`` URI of the stored file
+StoreFile = Callable[[str, str, Path, bool], str]
 
-    def __init__(self, store_file: Callable[[str, str, Path], str] | None, secret_key: str | None):
+
+class _Typer:
+    """Types values for one resolution: FILE storage and sources, SECRET encryption are set per call.
+    ``outputs``: flow outputs, whose FILE values are ``kestra:///`` URIs the flow itself rendered."""
+
+    def __init__(self, store_file: StoreFile | None, secret_key: str | None, sources: FileSources | None = None,
+                 *, outputs: bool = False):
         self.store_file = store_file
         self.secret_key = secret_key
+        self.sources = sources
+        self.outputs = outputs
 
     def parse(self, itype: str, input_id: str, value: Any, item_type: str | None = None) -> Any:
         """Type ``value`` as ``itype``; the result is the JSON form stored in the execution."""
@@ -304,16 +314,27 @@ class _Typer:
         return parsed
 
     def _file(self, input_id: str, value: Any) -> str:
-        if isinstance(value, str) and value.startswith("kestra://"):
-            return value
-        if isinstance(value, (str, Path)):
-            path = Path(value)
+        if isinstance(value, Path):  # an upload handed over by the code that created it: moved
             if self.store_file is None:
                 raise InputError("Unable to store the file: no storage is available here")
-            if not path.is_file():
-                raise InputError(f"Unable to find the file `{value}`")
-            return self.store_file(input_id, path.name, path)
-        raise InputError(f"Expected `FILE` but received `{java_str(value)}`")
+            if not value.is_file():
+                raise InputError(f"Unable to find the file `{value.name}`")
+            return self.store_file(input_id, value.name, value, True)
+        if not isinstance(value, str):
+            raise InputError(f"Expected `FILE` but received `{java_str(value)}`")
+        if self.sources is None:
+            if self.outputs and value.startswith("kestra://"):
+                return value
+            raise InputError(f"Expected {ACCEPTED}")
+        try:
+            source = self.sources.resolve(value)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if isinstance(source, Path):  # an allowed local file: copied, never moved
+            if self.store_file is None:
+                raise InputError("Unable to store the file: no storage is available here")
+            return self.store_file(input_id, source.name, source, False)
+        return source
 
 
 def _raise(exc: Exception) -> Any:
@@ -470,13 +491,14 @@ def _allowed_values(spec: InputSpec, renderer: Any, scope: Mapping[str, Any],
 
 
 def resolve_inputs(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any], *, renderer: Any,
-                   variables: Mapping[str, Any], store_file: Callable[[str, str, Path], str] | None = None,
-                   secret_key: str | None = None) -> dict[str, Any]:
+                   variables: Mapping[str, Any], store_file: StoreFile | None = None,
+                   secret_key: str | None = None, file_sources: FileSources | None = None) -> dict[str, Any]:
     """Type and validate the inputs of a new execution (or of a Pause resume, with its ``onResume`` list).
 
     ``provided`` maps input ids to raw values: strings (multipart fields), typed values (JSON, triggers,
-    subflows) or, for FILE inputs, a local :class:`Path` (moved into storage through
-    ``store_file(input_id, filename, path) -> kestra URI``) or an existing ``kestra:///`` URI. Missing
+    subflows) or, for FILE inputs, an uploaded :class:`Path` (moved into storage through
+    ``store_file(input_id, filename, path, move) -> kestra URI``) or a URI string that ``file_sources``
+    accepts (see :mod:`.fileinputs`; without ``file_sources`` no string is a FILE value). Missing
     values take the input's ``defaults``. Dependencies are resolved first; an input whose dependency is
     disabled or whose ``dependsOn.condition`` does not render to ``true`` is left out. SECRET values are
     encrypted with ``secret_key`` (an error when none is configured).
@@ -484,7 +506,7 @@ def resolve_inputs(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any]
     Returns the typed inputs nested by dotted id, in declaration order. Raises :class:`InvalidEntity` with one
     violation per bad input: ``Invalid input for `<id>`, <reason>, but received `<value>```.
     """
-    resolved = _resolve_all(flow_inputs, provided, renderer, variables, _Typer(store_file, secret_key))
+    resolved = _resolve_all(flow_inputs, provided, renderer, variables, _Typer(store_file, secret_key, file_sources))
     errors = [Violation(r.spec.id, msg, r.spec.line) for r in resolved if r.enabled for msg in r.errors]
     if errors:
         raise InvalidEntity(errors)
@@ -508,22 +530,21 @@ def input_to_dict(spec: InputSpec) -> dict[str, Any]:
 
 
 def validate_inputs_report(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any], *, renderer: Any,
-                           variables: Mapping[str, Any], store_file: Callable[[str, str, Path], str] | None = None,
-                           secret_key: str | None = None) -> list[dict[str, Any]]:
+                           variables: Mapping[str, Any], store_file: StoreFile | None = None,
+                           secret_key: str | None = None,
+                           file_sources: FileSources | None = None) -> list[dict[str, Any]]:
     """The per-input report of ``POST /executions/{ns}/{id}/validate`` and ``.../resume/validate``:
     ``[{"input": {...}, "value": typed-or-raw, "enabled": bool, "errors": [{"message"}]}]``, never raising.
 
-    Without ``store_file`` a FILE input given as a local path is reported valid with its path as value
-    (nothing is stored for a validation)."""
-    typer = _Typer(store_file, secret_key)
-    if store_file is None:
-        typer.store_file = lambda _id, _name, path: str(path)
+    Nothing is stored for a validation: ``store_file`` should only name the URI a file would get (as
+    Kestra does); without it an uploaded file is reported with its file name."""
+    typer = _Typer(store_file or (lambda _id, name, _path, _move: name), secret_key, file_sources)
     report = []
     for r in _resolve_all(flow_inputs, provided, renderer, variables, typer):
         value = r.value if not r.errors else r.raw
         report.append({
             "input": input_to_dict(r.spec),
-            "value": str(value) if isinstance(value, Path) else value,
+            "value": value.name if isinstance(value, Path) else value,   # never a server path
             "enabled": r.enabled,
             "errors": [{"message": m} for m in r.errors],
         })
@@ -533,14 +554,14 @@ def validate_inputs_report(flow_inputs: Sequence[InputSpec], provided: Mapping[s
 #### Flow outputs ###########################################################################################
 
 def type_outputs(flow_outputs: Sequence[OutputSpec], rendered: Mapping[str, Any], *,
-                 store_file: Callable[[str, str, Path], str] | None = None,
+                 store_file: StoreFile | None = None,
                  secret_key: str | None = None) -> dict[str, Any]:
     """Type the rendered flow ``outputs`` like inputs (FILE -> URI, SECRET encrypted, JSON parsed, …).
 
     A missing (None) value is kept as None unless the output is ``required``. Raises
     :class:`InvalidEntity` with ``Invalid output for `<id>`, <reason>, but received `<value>``` per bad output.
     """
-    typer = _Typer(store_file, secret_key)
+    typer = _Typer(store_file, secret_key, outputs=True)
     out: dict[str, Any] = {}
     errors = []
     for spec in flow_outputs:

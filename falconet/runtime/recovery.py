@@ -8,6 +8,12 @@
   group is gone. At start-up, groups of a crashed server still alive are killed (SIGKILL) and awaited before
   their task runs are attempted again, so one attempt never runs twice at once. A recorded pid is only
   signalled when the boot id and the start time still match: a recycled pid is never killed.
+- :class:`Marks`: the executions that ended while their ``afterExecution`` tasks still run are marked by an
+  empty file under ``<data-dir>/run/after-execution`` (set before the terminal document is written, removed
+  once the tasks are done); at start-up those executions are loaded again, though terminated.
+- :func:`private_temp_dir` and :func:`clean_abandoned_temp_dirs`: the folders an engine without a data
+  folder (``flow run``, ``open_engine()``) makes in the system temp dir hold a locked ``falconet.lock``; a
+  folder whose lock can be taken belonged to a process that died, and the next one deletes it.
 - :func:`clean_temp` and :func:`clean_partial_storage`: temporary task folders, partial uploads and the
   hidden temporary siblings of interrupted storage writes are deleted (the directories of WorkingDirectory
   task runs that will resume are kept).
@@ -33,6 +39,14 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 #### Owning the data folder ##################################################################################
 
+class DataDirInUse(RuntimeError):
+    """Another live engine (a server, ``flow run --data-dir``, an embedder) owns the data folder."""
+
+    def __init__(self, data_dir: Path):
+        super().__init__(f"the data folder {data_dir} is in use by another Falconet process "
+                         f"(lock {data_dir / 'falconet.lock'}); stop it or choose another --data-dir")
+
+
 class DataDirLock:
     """An exclusive, non-blocking ``flock`` on ``<data-dir>/falconet.lock``; the kernel drops it when the
     holder dies, so a lock that can be taken means no live engine uses the folder."""
@@ -42,7 +56,9 @@ class DataDirLock:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> bool:
-        """Take the lock; False when another live process holds it."""
+        """Take the lock (a no-op when this object holds it); False when another live holder has it."""
+        if self._file is not None:
+            return True
         f = open(self.path, "ab")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -178,6 +194,82 @@ class ProcessRegistry:
             return leader_start == start
         members = _group_members(pgid)
         return bool(members) and all(m_start >= start for _, m_start in members)
+
+
+#### Executions to resume though terminated #################################################################
+
+class Marks:
+    """A set of execution ids kept as empty files in ``folder`` (ids are the engine's own: letters, digits,
+    ``-`` and ``_``; anything else is refused)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @staticmethod
+    def _valid(execution_id: str) -> bool:
+        return 0 < len(execution_id) <= 64 and all(c.isalnum() or c in "-_" for c in execution_id)
+
+    def add(self, execution_id: str) -> None:
+        if self._valid(execution_id):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / execution_id).touch()
+
+    def discard(self, execution_id: str) -> None:
+        if self._valid(execution_id):
+            (self.folder / execution_id).unlink(missing_ok=True)
+
+    def ids(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir() if self._valid(p.name))
+
+
+#### Temporary folders in the system temp dir ##############################################################
+
+TEMP_PREFIX = "falconet-"
+LOCK_GRACE = 60.0  # seconds: a lock file younger than this may not be locked yet by its creator
+
+
+def private_temp_dir(prefix: str = TEMP_PREFIX) -> tuple[Path, DataDirLock]:
+    """A new folder in the system temp dir, locked while its creator lives (release, then delete it)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    lock = DataDirLock(path)
+    lock.acquire()
+    return path, lock
+
+
+def clean_abandoned_temp_dirs(root: Path | None = None) -> int:
+    """Delete the ``falconet-*`` folders of ``root`` (the system temp dir) left by dead processes: owned by
+    this user, holding a ``falconet.lock`` older than LOCK_GRACE that nobody holds. Blocking; returns the
+    count."""
+    import tempfile
+
+    root = Path(root or tempfile.gettempdir())
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(root) if e.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            lock_path = Path(entry.path, "falconet.lock")
+            if time.time() - lock_path.lstat().st_mtime < LOCK_GRACE or lock_path.is_symlink():
+                continue
+            lock = DataDirLock(Path(entry.path))
+            if not lock.acquire():
+                continue  # its process is alive
+        except OSError:
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+        finally:
+            lock.release()
+    return removed
 
 
 #### Temporary files #########################################################################################

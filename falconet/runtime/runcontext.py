@@ -120,8 +120,14 @@ class EngineHooks:
                 raise ExpressionError(
                     f"Unable to read the file '{path}' as it didn't belong to the current execution")
             return path
+        namespace = self._ex.namespace
+        if path.startswith("nsfile://"):
+            # nsfile:///path (this namespace) or nsfile://other.namespace/path, as Kestra's read()
+            rest = path[len("nsfile://"):]
+            authority, _, path = rest.partition("/")
+            namespace = authority or namespace
         # a namespace file
-        return st.uri(st.namespace_files_prefix(self._ex.namespace) + "/" + path.lstrip("/"))
+        return st.uri(st.namespace_files_prefix(namespace) + "/" + path.lstrip("/"))
 
     def read(self, path: str) -> str:
         from .expressions import ExpressionError

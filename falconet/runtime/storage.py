@@ -196,6 +196,17 @@ class InternalStorage:
         prefix = self._parts(prefix_path, from_uri=None)
         return parts[: len(prefix)] == prefix
 
+    def in_namespace(self, uri: str, namespace: str) -> bool:
+        """True when ``uri`` names something in ``namespace``'s own storage: an execution's files
+        (``/{ns}/{flowId}/executions/…``) or its namespace files (``/{ns}/_files/…``) — not a child
+        namespace's. Raises InvalidStoragePath for a malformed URI."""
+        parts = self._parts(uri, from_uri=True)
+        ns = namespace_path(namespace).split("/")
+        n = len(ns)
+        if parts[:n] != ns or len(parts) < n + 2:
+            return False
+        return parts[n] == "_files" or (len(parts) > n + 2 and parts[n + 1] == "executions")
+
     # -- writing --------------------------------------------------------------------------------------
 
     def open_write(self, dest_path: str) -> BinaryIO:
@@ -303,6 +314,49 @@ class InternalStorage:
                     out.append(self.uri(rel))
         return sorted(out)
 
+    # -- folders (Kestra's createDirectory, list, getAttributes, move) ---------------------------------
+
+    def make_dir(self, path: str) -> None:
+        """Create the folder ``path`` and its parents (nothing when it exists); a file there is refused."""
+        target = self._resolve(path, from_uri=None)
+        if target.exists() and not target.is_dir():
+            raise InvalidStoragePath(f"{path!r} is a file")
+        target.mkdir(parents=True, exist_ok=True)
+
+    def attributes(self, path: str) -> dict[str, object]:
+        """Kestra's ``FileAttributes`` of ``path``: ``{fileName, lastModifiedTime, creationTime, type
+        (File|Directory), size, metadata}`` (times in epoch milliseconds); StorageFileNotFound when absent."""
+        target = self._resolve(path, from_uri=None)
+        return _attributes(target, path)
+
+    def list_dir(self, path: str) -> list[dict[str, object]]:
+        """The attributes of the direct children of the folder ``path`` (sorted by name, in-progress writes
+        excluded); StorageFileNotFound when it is not a folder."""
+        target = self._resolve(path, from_uri=None)
+        if not target.is_dir():
+            raise StorageFileNotFound(f"folder not found: {path}")
+        return [_attributes(child, child.name) for child in sorted(target.iterdir())
+                if not child.name.startswith(TMP_PREFIX)]
+
+    def is_dir(self, path: str) -> bool:
+        return self._resolve(path, from_uri=None).is_dir()
+
+    def move(self, src_path: str, dest_path: str) -> None:
+        """Rename a file or folder (parents of the destination created). StorageFileNotFound when the source
+        is missing; InvalidStoragePath when the destination exists or lies inside the source."""
+        src = self._resolve(src_path, from_uri=None)
+        dest = self._resolve(dest_path, from_uri=None)
+        if src == self.base_dir or dest == self.base_dir:
+            raise InvalidStoragePath("cannot move the storage root")
+        if not src.exists():
+            raise StorageFileNotFound(f"file not found: {src_path}")
+        if dest.exists():
+            raise InvalidStoragePath(f"{dest_path!r} already exists")
+        if dest.is_relative_to(src):
+            raise InvalidStoragePath(f"cannot move {src_path!r} inside itself")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+
     # -- async wrappers (for big files) ---------------------------------------------------------------
 
     async def put_file_async(self, src: Path | str, dest_path: str, *, move: bool = False) -> str:
@@ -345,3 +399,19 @@ class _AtomicWriter(io.BufferedWriter):
             self._tmp.unlink(missing_ok=True)
         else:
             os.replace(self._tmp, self._target)
+
+
+def _attributes(target: Path, name: str) -> dict[str, object]:
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        raise StorageFileNotFound(f"file not found: {name}") from None
+    is_dir = target.is_dir()
+    return {
+        "fileName": Path(name).name if name.strip("/") else "",
+        "lastModifiedTime": int(st.st_mtime * 1000),
+        "creationTime": int(getattr(st, "st_birthtime", st.st_ctime) * 1000),
+        "type": "Directory" if is_dir else "File",
+        "size": 0 if is_dir else st.st_size,
+        "metadata": {},
+    }

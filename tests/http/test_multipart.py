@@ -58,7 +58,7 @@ async def test_limits(api, form, monkeypatch):
     monkeypatch.setattr(multipart, "MAX_FIELD_SIZE", 10)
     body, headers = form({"a": "x" * 11})
     status, doc = await api.call("POST", "/api/v1/executions/mp.test/text", data=body, headers=headers)
-    assert status == 400 and "larger than 10 bytes" in doc["message"]
+    assert status == 413 and "The size of the text part 'a' exceeds the maximum allowed size of the text part 'a' [10]" in doc["message"]
     monkeypatch.setattr(multipart, "MAX_PARTS", 2)
     body, headers = form({"a": "1", "b": "2", "c": "3"})
     status, doc = await api.call("POST", "/api/v1/executions/mp.test/text", data=body, headers=headers)

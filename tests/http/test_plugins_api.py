@@ -9,7 +9,7 @@ import pytest
 async def test_listing_groups_every_type_once(api: Any) -> None:
     status, groups = await api.call("GET", "/api/v1/plugins")
     assert status == 200 and isinstance(groups, list)
-    names = [t for g in groups for kind in ("tasks", "triggers", "conditions") for t in g[kind]]
+    names = [t for g in groups for kind in ("tasks", "triggers", "conditions", "taskRunners") for t in g[kind]]
     assert len(names) == len(set(names)) == len(api.engine.plugins())
     core = next(g for g in groups if g["group"] == "io.kestra.plugin.core")
     assert core["name"] == "core"

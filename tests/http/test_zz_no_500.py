@@ -12,4 +12,4 @@ async def test_no_request_of_the_suite_answered_a_server_error(all_responses, ap
     assert errors == []
     assert any(r[0] == 422 for r in all_responses)
     statuses = {r[0] for r in all_responses}
-    assert statuses <= {200, 202, 204, 302, 400, 401, 404, 405, 409, 422, 500}, statuses
+    assert statuses <= {200, 202, 204, 302, 400, 401, 404, 405, 409, 413, 422, 500}, statuses

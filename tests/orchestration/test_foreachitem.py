@@ -183,6 +183,27 @@ def test_split_by_rows_bytes_partitions_and_separator(tmp_path):
     assert _split(tmp_path, text, {"rows": 2, "separator": ";"}) == ["a;bb;", "ccc;d;"]
 
 
+def test_partitions_stream_into_storage_without_the_system_temp_dir(tmp_path, monkeypatch):
+    """A crash mid-split leaves only hidden partial storage files (removed at start-up), never a folder in
+    the system temp dir; an aborted split leaves nothing."""
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the system temp dir was used")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", refused)
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    assert _split(tmp_path, "a\nb\nc\n", {"partitions": 2}) == ["a\nc\n", "b\n"]
+    storage = InternalStorage(tmp_path / "aborted")
+    uri = storage.put_bytes(b"a\nb\nc\n", "/ns/f/executions/e/inputs/file/in.csv")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(foreachitem.SplitAborted):
+        foreachitem.split_file(storage, uri, "/ns/f/executions/e/tasks/x/1", foreachitem.batch_plan({"partitions": 2}),
+                               stop)
+    assert [p.name for p in (tmp_path / "aborted").rglob("*") if p.is_file()] == ["in.csv"]
+
+
 def test_batch_precedence_is_bytes_then_partitions_then_rows(tmp_path):
     """Kestra's StorageService.split (and storage.Split) check bytes, then partitions, then rows."""
     text = "a\nbb\nccc\nd\n"

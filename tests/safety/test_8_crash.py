@@ -18,10 +18,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import trio
 
 from falconet.runtime.engine import open_engine
-from falconet.runtime.recovery import group_has_live_members
+from falconet.runtime.recovery import DataDirInUse, group_has_live_members
 from falconet.runtime.store.sqlite import SQLiteStore
 
 DEADLINE = 30.0
@@ -311,15 +312,38 @@ def test_acknowledged_changes_survive_a_crash_right_after_the_answer(tmp_path: P
 
 #### One engine owns a data folder ###########################################################################
 
-async def test_a_second_engine_on_the_same_folder_cleans_nothing(tmp_path: Path) -> None:
+async def test_a_second_engine_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     async with open_engine(tmp_path, store="memory") as first:
         leftover = first.temp_root() / "task-in-use"
         leftover.mkdir()
-        async with open_engine(tmp_path, store="memory"):
-            assert leftover.exists()  # the first engine still uses the folder
+        with pytest.raises(DataDirInUse, match="in use by another Falconet process"):
+            async with open_engine(tmp_path, store="memory"):
+                pass
+        assert leftover.exists()  # the first engine still uses the folder: nothing was cleaned
+        await first.create_flow(QUICK)  # and it still works
     async with open_engine(tmp_path, store="memory"):
         assert not leftover.exists()  # nobody did: cleaned at start-up
     assert os.path.exists(tmp_path / "falconet.lock")
+
+
+def test_a_second_server_on_a_locked_folder_exits_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = Server(data).start()
+    try:
+        server.flow(NAP)
+        ex_id = server.execute("nap")
+        wait_for(lambda: server.state_is(ex_id, "RUNNING"), "the nap")
+        second = subprocess.run([sys.executable, "-m", "falconet", "server", "local", "--host", "127.0.0.1",
+                                 "--port", "0", "--data-dir", str(data)],
+                                capture_output=True, timeout=60, cwd=tmp_path)
+        assert second.returncode == 2
+        lines = second.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and "in use by another Falconet process" in lines[0], second.stderr
+        assert second.stdout == b""  # no banner: it never served
+        doc = server.execution(ex_id)  # the first server keeps running its execution, attempted once
+        assert doc["state"]["current"] == "RUNNING" and len(doc["taskRunList"][0]["attempts"]) == 1
+    finally:
+        server.stop()
 
 
 #### A recorded pid is only signalled while it is the recorded process #####################################
@@ -350,3 +374,141 @@ def test_reap_kills_recorded_groups_and_never_a_recycled_pid(tmp_path: Path) -> 
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+#### Timers are restored: a Pause delay that passed while the server was down resumes at once ################
+
+SHORT_PAUSE = """
+id: short-pause
+namespace: tests.crash
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    delay: PT2S
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+"""
+
+
+def test_a_pause_delay_that_passed_during_the_crash_resumes_at_start_up(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data").start()
+    try:
+        server.flow(SHORT_PAUSE)
+        ex_id = server.execute("short-pause")
+        paused_at = time.monotonic()
+        wait_for(lambda: server.state_is(ex_id, "PAUSED"), "the Pause task")
+        server.crash()
+        server.start()
+        final = wait_for(lambda: server.state_is(ex_id, "SUCCESS", "FAILED"), "the delay to resume the execution")
+        assert time.monotonic() - paused_at >= 2.0
+        assert [t["state"]["current"] for t in final["taskRunList"]] == ["SUCCESS", "SUCCESS"]
+    finally:
+        server.stop()
+
+
+#### afterExecution tasks running at the crash resume after it, once #######################################
+
+def after_execution_flow(gate: Path) -> str:
+    return f"""
+id: after-crash
+namespace: tests.crash
+tasks:
+  - id: main
+    type: io.kestra.plugin.core.debug.Return
+    format: main
+afterExecution:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: first
+  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - echo "pid=$$"
+      - while [ ! -f '{gate}' ]; do sleep 0.02; done
+"""
+
+
+def test_after_execution_tasks_resume_after_a_crash(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    server = Server(tmp_path / "data").start()
+    try:
+        server.flow(after_execution_flow(gate))
+        ex_id = server.execute("after-crash")
+        first = wait_for(lambda: pids_in_logs(server, ex_id), "the afterExecution script")[0]
+        assert server.execution(ex_id)["state"]["current"] == "SUCCESS"
+        server.crash()
+        server.start()
+        pids = wait_for(lambda: pids_in_logs(server, ex_id)[1:] and pids_in_logs(server, ex_id), "a new attempt")
+        assert pids[0] == first and len(pids) == 2 and not group_has_live_members(first)
+        assert server.execution(ex_id)["state"]["current"] == "SUCCESS"  # still ended: nothing of it runs again
+        gate.touch()
+        done = wait_for(lambda: (lambda d: d if d["taskRunList"][-1]["state"]["current"] == "SUCCESS" else None)(
+            server.execution(ex_id)), "the afterExecution script to end")
+        assert [(t["taskId"], len(t["attempts"]), t["state"]["current"]) for t in done["taskRunList"]] == [
+            ("main", 1, "SUCCESS"), ("first", 1, "SUCCESS"), ("script", 2, "SUCCESS")]
+        assert [h["state"] for h in done["state"]["histories"]] == ["CREATED", "RUNNING", "SUCCESS"]
+        assert pids_in_logs(server, ex_id) == pids  # exactly once more: the restart did not start a third
+        server.stop()
+        server.start()  # a clean restart after the end resumes nothing
+        assert not list((tmp_path / "data" / "run" / "after-execution").iterdir())
+        assert pids_in_logs(server, ex_id) == pids
+    finally:
+        server.stop()
+
+
+#### Temporary folders in the system temp dir: those of dead processes are deleted by the next one ##########
+
+def test_abandoned_temp_folders_are_deleted_and_live_ones_kept(tmp_path: Path) -> None:
+    from falconet.runtime.recovery import LOCK_GRACE, DataDirLock, clean_abandoned_temp_dirs
+
+    old = time.time() - LOCK_GRACE - 10
+
+    def folder(name: str, *, lock: bool = True, age: float = old) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "payload").write_text("x")
+        if lock:
+            (path / "falconet.lock").touch()
+            os.utime(path / "falconet.lock", (age, age))
+        return path
+
+    abandoned, held, young = folder("falconet-dead"), folder("falconet-live"), folder("falconet-new", age=time.time())
+    unlocked, foreign = folder("falconet-nolock", lock=False), folder("other-dead")
+    holder = DataDirLock(held)  # another open file description: as good as another process
+    assert holder.acquire()
+    try:
+        assert clean_abandoned_temp_dirs(tmp_path) == 1
+    finally:
+        holder.release()
+    assert not abandoned.exists()
+    assert held.exists() and young.exists() and unlocked.exists() and foreign.exists()
+
+
+def test_a_killed_flow_run_leaves_no_temp_folder_behind(tmp_path: Path) -> None:
+    systmp = tmp_path / "systmp"
+    systmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(systmp))
+    napping = tmp_path / "nap.yaml"
+    napping.write_text(NAP)
+    (tmp_path / "input.txt").write_text("hello")
+    quick = tmp_path / "quick.yaml"
+    quick.write_text(QUICK)
+    run = subprocess.Popen([sys.executable, "-m", "falconet", "flow", "run", str(napping), "--input",
+                            f"f=@{tmp_path / 'input.txt'}"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        left = wait_for(lambda: [p for p in systmp.iterdir() if (p / "falconet.lock").exists()] if len(
+            list(systmp.glob("falconet-*/falconet.lock"))) == 2 else None, "the run's temporary folders")
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert len(left) == 2 and all(p.exists() for p in left)  # the crash left them
+    for lock in systmp.glob("falconet-*/falconet.lock"):
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))  # long ago
+    done = subprocess.run([sys.executable, "-m", "falconet", "flow", "run", str(quick)], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not list(systmp.iterdir())  # the next run deleted them, and its own

@@ -23,6 +23,17 @@ class AppState:
     upload_dir: Path     # temp folder of streamed uploads (same file system as the storage: moves are renames)
 
 
+def open_route(view: Any) -> Any:
+    """Mark a view as reachable without credentials when basic auth is on (``app.py`` checks the matched
+    route's view, never the path): only ``/ping``, ``/health``, ``/api/v1/configs`` and the webhook."""
+    view.falconet_open = True
+    return view
+
+
+def is_open_view(view: Any) -> bool:
+    return getattr(view, "falconet_open", False) is True
+
+
 def state() -> AppState:
     return current_app.extensions[EXTENSION]
 

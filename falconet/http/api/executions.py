@@ -316,7 +316,8 @@ async def replay(execution_id: str) -> Any:
 @or_create("pause")
 async def pause(execution_id: str) -> Any:
     """200, empty (0.21 path) or 200 + the execution (2.0's ``actions/pause``). 404 unknown; 422 when not
-    running."""
+    running (as Kestra's ExecutionControllerTest checks; the 204/409 of its OpenAPI annotations are not what
+    its server answers)."""
     await engine().pause(execution_id)
     if request.path.endswith("/actions/pause"):
         return json_response(public_execution(await get_or_404(execution_id)))

@@ -264,6 +264,7 @@ async def replay_with_inputs(execution_id: str) -> Any:
 async def validate_resume(execution_id: str) -> Any:
     """Type and validate the ``onResume`` inputs of the paused task without resuming:
     ``{id, namespace, inputs: [{input, value, enabled, errors}]}``; 409 when not paused."""
+    from ...runtime.executions import file_sources
     from ...runtime.inputs import validate_inputs_report
 
     doc = await get_or_404(execution_id)
@@ -281,7 +282,8 @@ async def validate_resume(execution_id: str) -> Any:
         variables = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision} if flow else {},
                      "envs": eng.envs, "globals": eng.config.globals}
         rows = validate_inputs_report(specs, provided, renderer=eng.renderer, variables=variables,
-                                      secret_key=eng.config.secret_key)
+                                      secret_key=eng.config.secret_key,
+                                      file_sources=file_sources(eng, doc["namespace"], doc.get("trigger")))
     return json_response({"id": doc["flowId"], "namespace": doc["namespace"], "inputs": rows})
 
 

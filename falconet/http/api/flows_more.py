@@ -18,6 +18,7 @@ import trio
 import yaml
 from quart import Blueprint, Response, request
 
+from ...runtime import topology
 from ...runtime.errors import FlowValidationError, IllegalArgument, InvalidEntity, NotFound, Violation
 from .. import filters
 from ..multipart import read_body, read_form
@@ -116,34 +117,6 @@ async def graph_of_source() -> Any:
     return json_response(flow_graph(engine()._parse(source, 1)))
 
 
-def _static(value: Any) -> str | None:
-    return value if isinstance(value, str) and "{{" not in value and "{%" not in value else None
-
-
-def _edges(flows: list[Any]) -> set[tuple[tuple[str, str], tuple[str, str], str]]:
-    """(source flow, target flow, relation) of every flow: a Subflow/ForEachItem task runs its target
-    (FLOW_TASK); a Flow trigger whose conditions or preconditions name an upstream flow is run by it
-    (FLOW_TRIGGER). Expressions in a flow reference are not followed."""
-    out = set()
-    for flow in flows:
-        me = (flow.namespace, flow.id)
-        for task in flow.all_tasks():
-            ns, fid = _static(task.props.get("namespace")), _static(task.props.get("flowId"))
-            if ns and fid and task.type.endswith((".flow.Subflow", ".flow.ForEachItem", ".flow.Flow")):
-                out.add((me, (ns, fid), "FLOW_TASK"))
-        for trigger in flow.triggers:
-            if not trigger.type.endswith(".trigger.Flow"):
-                continue
-            upstream = [(c.props.get("namespace"), c.props.get("flowId")) for c in trigger.conditions]
-            pre = trigger.props.get("preconditions")
-            if isinstance(pre, dict):
-                upstream += [(f.get("namespace"), f.get("flowId")) for f in pre.get("flows") or [] if isinstance(f, dict)]
-            for ns, fid in upstream:
-                if _static(ns) and _static(fid):
-                    out.add(((ns, fid), me, "FLOW_TRIGGER"))
-    return out
-
-
 @bp.get("/flows/<namespace>/<flow_id>/dependencies")
 async def dependencies(namespace: str, flow_id: str) -> Any:
     """Kestra's ``FlowTopologyGraph`` ``{nodes: [{uid, namespace, id}], edges: [{source, target,
@@ -155,7 +128,7 @@ async def dependencies(namespace: str, flow_id: str) -> Any:
     expand = params.opt_bool(args, "expandAll", False)
     if await engine().get_flow(namespace, flow_id) is None:
         raise NotFound(f"Unable to find flow '{namespace}.{flow_id}'")
-    edges = _edges(await engine().list_flows(None))
+    edges = topology.edges(await engine().list_flows(None))
     seen, frontier, kept = {(namespace, flow_id)}, [(namespace, flow_id)], set()
     while frontier:
         current = frontier.pop()

@@ -3,7 +3,7 @@
 ``GET|POST|PUT /executions/webhook/{namespace}/{flowId}/{key}`` hands the raw request to
 ``engine.webhook`` (which resolves the flow, compares the key in constant time, evaluates the trigger's
 conditions): 200 with the execution (+ ``url``), 204 when the conditions are not met, 404 for an unknown
-flow or key, 409 for a disabled flow. The route stays open when basic auth is on (see ``app.py``).
+flow or key, 409 for a disabled flow. The route stays open when basic auth is on (``open_route``, as in Kestra).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ...runtime.errors import BadRequest, IllegalArgument, IllegalState, Invalid
 from .. import filters
 from ..multipart import read_body
 from . import params
-from .common import empty, engine, json_response, page_slice, paged, with_tenant
+from .common import empty, engine, json_response, open_route, page_slice, paged, with_tenant
 from .executions import with_url
 
 bp = Blueprint("triggers", __name__)
@@ -26,6 +26,7 @@ WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024
 
 
 @bp.route("/executions/webhook/<namespace>/<flow_id>/<key>", methods=["GET", "POST", "PUT"])
+@open_route
 async def webhook(namespace: str, flow_id: str, key: str) -> Any:
     body = await read_body(request, WEBHOOK_BODY_LIMIT)
     headers: dict[str, list[str]] = {}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import itertools
 import re
-import tempfile
 import threading
 import weakref
 from pathlib import Path, PurePosixPath
@@ -254,23 +253,23 @@ def split_file(storage: Any, items_uri: str, prefix: str, plan: tuple[str, int, 
 
 def _split_partitions(storage: Any, lines: Any, prefix: str, ext: str, partitions: int, separator: str,
                       stop: threading.Event, emit: Any) -> None:
-    """Round-robin rows into ``partitions`` files; empty partitions are dropped (Kestra's behaviour)."""
-    with tempfile.TemporaryDirectory(prefix="falconet-partitions-") as tmp:
-        paths = [Path(tmp, f"{i + 1}{ext}") for i in range(partitions)]
-        files = [open(p, "wb") for p in paths]
-        try:
-            for i, line in enumerate(lines):
-                if stop.is_set():
-                    raise SplitAborted("split aborted")
-                files[i % partitions].write((line + separator).encode("utf-8"))
-        finally:
-            for f in files:
-                f.close()
-        n = 0
-        for p in paths:
-            if p.stat().st_size > 0:
-                n += 1
-                emit(storage.put_file(p, f"{prefix}/{n}{ext}", move=True))
+    """Round-robin rows into ``partitions`` files; empty partitions are dropped (Kestra's behaviour). Row
+    ``i`` goes to partition ``i % partitions``, so the non-empty ones are always the first: each is streamed
+    straight into internal storage (a crash leaves only hidden partial files, removed at start-up)."""
+    files: list[Any] = []
+    try:
+        for i, line in enumerate(lines):
+            if stop.is_set():
+                raise SplitAborted("split aborted")
+            if i < partitions:
+                files.append(storage.open_write(f"{prefix}/{i + 1}{ext}"))
+            files[i % partitions].write((line + separator).encode("utf-8"))
+        for n in range(1, len(files) + 1):
+            files.pop(0).close()
+            emit(storage.uri(f"{prefix}/{n}{ext}"))
+    finally:
+        for f in files:
+            f.__exit__(SplitAborted, SplitAborted("aborted"), None)
 
 
 def merge_outputs(storage: Any, items_prefix: str, dest: str) -> str | None:
