@@ -31,6 +31,7 @@ PAGES = [
     ("/ui/logs?q=execution%2042&minLevel=ERROR", ".glog-row, .empty"),
     ("/ui/namespaces/edit/company.team", "section[aria-label='Recent executions'] tbody tr"),
     ("/ui/namespaces/edit/company.team/kv", "table tbody tr, .empty"),
+    ("/ui/namespaces/edit/company.team/files", ".nsf-tree li"),
 ]
 
 

@@ -32,16 +32,18 @@ const expressions = ViewPlugin.fromClass(class {
 }, { decorations: (v) => v.decorations });
 
 /**
- * Create an editor. Options: value, label, onChange(value), onSave().
+ * Create an editor. Options: value, label, onChange(value), onSave(), flow (true: YAML and flow completion;
+ * false: plain text, as namespace files other than YAML).
  * Returns {element, view, value (get/set), caret (1-based line), setMarkers(Map line→message), goToLine(n),
  * events (an EventTarget: `input` on each edit, `caret` when the cursor moves)}.
  */
-export function createCodeEditor({ value = '', label = 'Flow YAML source', onChange, onSave } = {}) {
+export function createCodeEditor({ value = '', label = 'Flow YAML source', onChange, onSave, flow = true, yamlMode = flow } = {}) {
   const events = new EventTarget();
   const host = h('div', { class: 'cm-host', dataset: { testid: 'yaml-editor' } });
   const element = h('div', { class: 'editor-wrap' }, host,
     h('p', { id: 'editor-help', class: 'muted', style: { fontSize: '12px', margin: '4px 0 0' } },
-      'Ctrl+Space completes; Tab indents (press Esc then Tab to leave the editor). Ctrl+S saves.'));
+      flow ? 'Ctrl+Space completes; Tab indents (press Esc then Tab to leave the editor). Ctrl+S saves.'
+        : 'Tab indents (press Esc then Tab to leave the editor). Ctrl+S saves.'));
   // the source is read lazily: a keystroke costs no full-document copy
   let cached = value;
   let fresh = true;
@@ -53,9 +55,9 @@ export function createCodeEditor({ value = '', label = 'Flow YAML source', onCha
       extensions: [
         lineNumbers(), highlightActiveLineGutter(), foldGutter(), lintGutter(), highlightSpecialChars(), history(),
         drawSelection(), indentOnInput(), bracketMatching(), closeBrackets(), highlightActiveLine(),
-        highlightSelectionMatches(), syntaxHighlighting(highlight), yaml(), expressions,
+        highlightSelectionMatches(), syntaxHighlighting(highlight), yamlMode ? yaml() : [], expressions,
         EditorState.tabSize.of(2), indentUnit.of('  '),
-        autocompletion({ override: [flowCompletionSource], icons: false }),
+        flow ? autocompletion({ override: [flowCompletionSource], icons: false }) : [],
         keymap.of([
           { key: 'Mod-s', preventDefault: true, run: () => { if (onSave) onSave(); return true; } },
           ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap,

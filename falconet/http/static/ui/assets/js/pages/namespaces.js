@@ -1,11 +1,12 @@
 // /ui/namespaces and /ui/namespaces/edit/{namespace}/{tab}: every namespace (with its parents), and per
-// namespace an overview (its flows and recent executions), its executions and its KV store (list, add,
-// edit with type and expiry, delete — /api/v1/namespaces/{ns}/kv).
+// namespace an overview (its flows and recent executions), its executions, its files (nsfiles.js) and its
+// KV store (list, add, edit with type and expiry, delete — /api/v1/namespaces/{ns}/kv).
 import { h, replace, uiLinkFlow, emptyState, errorBox, timeEl } from '../util.js';
 import { api, getJson, enc } from '../api.js';
 import { tabs, openDialog, confirmDialog, toast } from '../components.js';
 import { navigate } from '../main.js';
 import { renderExecutionsList } from './executions.js';
+import { renderNamespaceFiles } from '../nsfiles.js';
 
 export const uiLinkNamespace = (ns, tab) => `/ui/namespaces/edit/${enc(ns)}${tab ? `/${tab}` : ''}`;
 
@@ -47,7 +48,7 @@ function renderList(root) {
 function renderNamespace(root, params) {
   const ns = params.namespace;
   document.title = `${ns} · Namespaces · Falconet`;
-  const items = [{ id: 'overview', label: 'Overview' }, { id: 'executions', label: 'Executions' }, { id: 'kv', label: 'KV Store' }];
+  const items = [{ id: 'overview', label: 'Overview' }, { id: 'executions', label: 'Executions' }, { id: 'files', label: 'Files' }, { id: 'kv', label: 'KV Store' }];
   let cleanup = null;
   const tabsCtl = tabs(items, params.tab || 'overview', (id, user) => {
     if (cleanup) { cleanup(); cleanup = null; }
@@ -56,6 +57,7 @@ function renderNamespace(root, params) {
     replace(tabsCtl.panel, box);
     if (id === 'overview') cleanup = overview(box, ns);
     else if (id === 'executions') cleanup = renderExecutionsList(box, { fixed: { namespace: ns }, syncUrl: false });
+    else if (id === 'files') cleanup = renderNamespaceFiles(box, ns);
     else if (id === 'kv') cleanup = kvStore(box, ns);
   }, { label: 'Namespace sections' });
   replace(root,
