@@ -51,6 +51,8 @@ def open_execution(page: Any, base: str, execution: dict[str, Any]) -> None:
 def test_hello_world_from_the_editor_to_success_and_logs(page: Any, server_url: str) -> None:
     greeting = f"Bonjour from the browser {uuid.uuid4().hex[:8]}"
     page.goto(f"{server_url}/")
+    expect(page).to_have_url(re.compile(r"/ui/$"))  # the dashboard
+    page.get_by_role("link", name="Flows", exact=True).click()
     expect(page).to_have_url(re.compile(r"/ui/flows$"))
     page.get_by_role("link", name="+ Create flow").first.click()
     expect(page).to_have_url(re.compile(r"/ui/flows/new$"))
@@ -58,12 +60,12 @@ def test_hello_world_from_the_editor_to_success_and_logs(page: Any, server_url: 
     editor = page.get_by_label("Flow YAML source")
     # an invalid flow first: the message appears at its line while typing
     editor.fill("id: hello_world\nnamespace: company.team\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n")
-    expect(page.locator(".editor .gutter .err")).to_have_count(1)
+    expect(page.locator(".cm-host .cm-gutter-lint .cm-lint-marker-error")).to_have_count(1)
     expect(page.locator("#validation li").first).to_contain_text("Line ")
     shot(page, "editor-validation")
     editor.fill(HELLO_WORLD)
     expect(page.locator("#validation")).to_contain_text("Valid flow")
-    expect(page.locator(".editor pre .hl-expr").first).to_have_text("{{ inputs.greeting }}")
+    expect(page.locator(".cm-host .hl-expr").first).to_have_text("{{ inputs.greeting }}")
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/ui/flows/edit/company\.team/hello_world$"))
     expect(page.get_by_text("revision 1", exact=True)).to_be_visible()

@@ -37,15 +37,6 @@ def test_validation_paths_map_to_their_yaml_line(bare_page: Any, static_url: str
     assert lines == [9, 16, 5, 2, 15, 6, 7, 12]
 
 
-def test_highlighting_marks_keys_strings_expressions_and_errors(bare_page: Any, static_url: str) -> None:
-    html = _module_eval(bare_page, static_url, "editor.js", "return m.highlightYaml(arg, new Map([[2, 'bad']]));",
-                        "id: x\nnamespace: a # c\nmsg: \"{{ inputs.greeting }}\"\n")
-    assert '<span class="hl-key">id</span>' in html
-    assert '<span class="hl-com"># c</span>' in html
-    assert '<span class="hl-expr">{{ inputs.greeting }}</span>' in html
-    assert html.count('class="ln err"') == 1
-
-
 def test_line_diff(bare_page: Any, static_url: str) -> None:
     ops = _module_eval(bare_page, static_url, "diff.js", "return m.diffLines(arg[0], arg[1]).map((o) => o.op + o.text);",
                        ["a\nb\nc\nd", "a\nc\nd\ne"])

@@ -7,7 +7,7 @@ import { confirmDialog } from './components.js';
 import { themePicker } from './theme.js';
 
 const routes = [
-  { re: /^\/ui\/?$/, redirect: '/ui/flows' },
+  { re: /^\/ui\/(?:dashboard\/?)?$/, nav: 'dashboard', load: () => import('./pages/dashboard.js'), params: () => ({}) },
   // Kestra ≥ 0.23 puts the tenant in UI URLs (/ui/main/executions/...): same pages here
   { re: /^\/ui\/main(\/.*)$/, redirect: (m) => `/ui${m[1]}${location.search}` },
   { re: /^\/ui\/flows\/?$/, nav: 'flows', load: () => import('./pages/flows.js'), params: () => ({}) },
@@ -17,6 +17,11 @@ const routes = [
   { re: /^\/ui\/executions\/?$/, nav: 'executions', load: () => import('./pages/executions.js'), params: () => ({}) },
   { re: /^\/ui\/executions\/([^/]+)\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'executions', load: () => import('./pages/execution.js'),
     params: (m) => ({ namespace: m[1], flowId: m[2], id: m[3], tab: m[4] }) },
+  { re: /^\/ui\/namespaces\/?$/, nav: 'namespaces', load: () => import('./pages/namespaces.js'), params: () => ({}) },
+  { re: /^\/ui\/namespaces\/edit\/([^/]+)(?:\/([^/]+))?\/?$/, nav: 'namespaces', load: () => import('./pages/namespaces.js'),
+    params: (m) => ({ namespace: m[1], tab: m[2] }) },
+  { re: /^\/ui\/logs\/?$/, nav: 'logs', load: () => import('./pages/logs.js'), params: () => ({}) },
+  { re: /^\/ui\/admin\/triggers\/?$/, nav: 'triggers', load: () => import('./pages/triggers.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: () => ({}) },
   { re: /^\/ui\/plugins\/([^/]+)\/?$/, nav: 'plugins', load: () => import('./pages/plugins.js'), params: (m) => ({ type: m[1] }) },
 ];

@@ -3,7 +3,13 @@
 import { h, replace, STATES, stateBadge, stateSpan, humanDuration, timeEl, labelChips, labelsToList, uiLinkExecution, uiLinkFlow, emptyState, errorBox, isTerminated, shortId } from '../util.js';
 import { getJson, openSocket, qs } from '../api.js';
 import { pager } from '../components.js';
+import { bulkBar } from '../bulk.js';
 import { navigate } from '../main.js';
+
+/** Sortable columns: the search's sort fields. */
+const SORTS = [{ field: 'id', label: 'Id' }, { field: 'flowId', label: 'Flow' }, { field: 'state.current', label: 'State' },
+  { field: 'state.startDate', label: 'Start' }, { field: 'state.endDate', label: 'End' }];
+const DEFAULT_SORT = 'state.startDate:desc';
 
 function isoFromLocal(v) { if (!v) return ''; const d = new Date(v); return Number.isNaN(d.getTime()) ? '' : d.toISOString(); }
 function localFromIso(v) {
@@ -34,6 +40,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     endDate: initial.get('endDate') || '',
     page: Math.max(1, +(initial.get('page') || 1)),
     size: [10, 25, 50, 100].includes(+initial.get('size')) ? +initial.get('size') : 25,
+    sort: SORTS.some((c) => (initial.get('sort') || '').startsWith(`${c.field}:`)) ? initial.get('sort') : DEFAULT_SORT,
   };
   let alive = true;
   let socket = null;
@@ -95,18 +102,40 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     f.endDate = isoFromLocal(end.value);
     f.size = +size.value;
     if (!keepPage) f.page = 1;
+    picked.clear();
+    bulk.reset();
     load();
     connect();
   }
 
   function queryParams() {
-    return { page: f.page, size: f.size, sort: 'state.startDate:desc', namespace: f.namespace, flowId: f.flowId, state: f.states,
-      labels: labelList(), startDate: f.startDate, endDate: f.endDate };
+    return { page: f.page, size: f.size, sort: f.sort, ...filterParams() };
+  }
+
+  function filterParams() {
+    return { namespace: f.namespace, flowId: f.flowId, state: f.states, labels: labelList(), startDate: f.startDate, endDate: f.endDate };
+  }
+
+  const picked = new Set(); // selected execution ids: kept across live row updates and reloads
+  const bulk = bulkBar({
+    selected: () => [...picked],
+    filter: () => ({ query: filterParams(), total }),
+    onDone: () => { picked.clear(); load(); },
+  });
+  const pick = (id, on) => { if (on) picked.add(id); else picked.delete(id); };
+
+  function sortHeader(field, label, cls) {
+    const [cur, dir] = f.sort.split(':');
+    const on = cur === field;
+    return h('th', { scope: 'col', class: cls || '', 'aria-sort': on ? (dir === 'asc' ? 'ascending' : 'descending') : 'none' },
+      h('button', { type: 'button', class: 'sort-btn', onclick: () => { f.sort = `${field}:${on && dir === 'desc' ? 'asc' : 'desc'}`; f.page = 1; load(); } },
+        label, h('span', { 'aria-hidden': 'true' }, on ? (dir === 'asc' ? ' ▲' : ' ▼') : '')));
   }
 
   function row(e) {
     const span = stateSpan(e.state);
     return h('tr', { dataset: { executionId: e.id } },
+      h('td', { class: 'sel-cell' }, h('input', { type: 'checkbox', class: 'sel', checked: picked.has(e.id), 'aria-label': `Select execution ${e.id}`, onchange: (ev) => { pick(e.id, ev.target.checked); bulk.update(); } })),
       h('td', null, h('a', { href: uiLinkExecution(e), class: 'mono', title: e.id, 'aria-label': `Execution ${e.id}` }, shortId(e.id))),
       h('td', null, h('a', { href: uiLinkFlow(e.namespace, e.flowId) }, e.flowId), h('div', { class: 'muted', style: { fontSize: '12px' } }, e.namespace)),
       h('td', { class: 'nowrap' }, stateBadge(e.state && e.state.current)),
@@ -132,7 +161,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   async function load() {
     const my = ++seq;
     if (syncUrl) {
-      const p = { namespace: f.namespace, flowId: f.flowId, state: f.states, labels: labelList(), startDate: f.startDate, endDate: f.endDate, page: f.page > 1 ? f.page : '', size: f.size !== 25 ? f.size : '' };
+      const p = { namespace: f.namespace, flowId: f.flowId, state: f.states, labels: labelList(), startDate: f.startDate, endDate: f.endDate, page: f.page > 1 ? f.page : '', size: f.size !== 25 ? f.size : '', sort: f.sort !== DEFAULT_SORT ? f.sort : '' };
       navigate(`/ui/executions${qs(p)}`, { replace: true, silent: true });
     }
     try {
@@ -157,11 +186,17 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   }
 
   function drawTable() {
-    replace(results,
+    const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select every execution of this page', onchange: () => {
+      rows.forEach((r) => { r.tr.querySelector('input.sel').checked = selectAll.checked; pick(r.execution.id, selectAll.checked); });
+      bulk.update();
+    } });
+    replace(results, bulk.element,
       h('div', { class: 'table-wrap' }, h('table', null,
-        h('thead', null, h('tr', null, h('th', null, 'Id'), h('th', null, 'Flow'), h('th', null, 'State'), h('th', { class: 'hide-sm' }, 'Start'), h('th', null, 'Duration'), h('th', { class: 'hide-sm' }, 'Labels'))),
+        h('thead', null, h('tr', null, h('th', { class: 'sel-cell' }, selectAll), sortHeader('id', 'Id'), sortHeader('flowId', 'Flow'), sortHeader('state.current', 'State'),
+          sortHeader('state.startDate', 'Start', 'hide-sm'), h('th', null, 'Duration'), h('th', { class: 'hide-sm' }, 'Labels'))),
         tbody)),
       pager(f.page, f.size, total, (p) => { f.page = p; load(); }));
+    bulk.update();
   }
 
   function onExecution(e) {

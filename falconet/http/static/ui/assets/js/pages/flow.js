@@ -2,15 +2,20 @@
 // save, topology, revisions with diff, the flow's executions, the Execute button, and the documentation
 // of the task type under the cursor.
 import { h, replace, debounce, uiLinkFlow, errorBox, emptyState } from '../util.js';
-import { getJson, postYaml, putYaml, enc } from '../api.js';
+import { api, getJson, postYaml, putYaml, enc } from '../api.js';
 import { tabs, toast } from '../components.js';
-import { createEditor, messageLine } from '../editor.js';
+import { messageLine } from '../editor.js';
+import { createCodeEditor } from '../codeeditor.js';
 import { createDocPanel, inlineText } from '../plugindocs.js';
 import { renderTopology } from '../topology.js';
 import { renderDiff } from '../diff.js';
 import { openExecuteDialog } from '../execute.js';
 import { navigate, setLeaveGuard } from '../main.js';
 import { renderExecutionsList } from './executions.js';
+import { renderTriggersList } from './triggers.js';
+import { TEMPLATES, withId } from '../flowtemplates.js';
+import { downloadText } from './flows.js';
+import { confirmDialog } from '../components.js';
 
 const NEW_FLOW = `id: my_flow
 namespace: company.team
@@ -28,10 +33,11 @@ function identity(src) {
   return { id: id && id[1], namespace: ns && ns[1] };
 }
 
-export function render(root, params) {
+export function render(root, params, query = {}) {
   const isNew = !!params.isNew;
   let flow = null; // the saved flow (FlowWithSource), null while new
-  let savedSource = isNew ? NEW_FLOW : '';
+  const template = isNew && TEMPLATES.find((t) => t.id === query.template);
+  let savedSource = isNew ? (template ? template.source : NEW_FLOW) : '';
   let alive = true;
   const cleanups = [];
   document.title = isNew ? 'New flow · Falconet' : `${params.id} · Flows · Falconet`;
@@ -45,18 +51,45 @@ export function render(root, params) {
     h('div', null,
       h('div', { class: 'crumbs' }, h('a', { href: '/ui/flows' }, 'Flows'), ' / ', isNew ? 'new' : h('a', { href: `/ui/flows?namespace=${enc(params.namespace)}` }, params.namespace)),
       h('div', { style: { display: 'flex', gap: '8px', alignItems: 'center' } }, title, revBadge)),
-    h('span', { class: 'spacer' }), dirtyMark, saveBtn, execBtn);
+    h('span', { class: 'spacer' }), dirtyMark, saveBtn, execBtn,
+    isNew ? null : h('div', { class: 'flow-more' },
+      h('button', { type: 'button', onclick: () => navigate(`/ui/flows/new?copy=${enc(params.namespace)}/${enc(params.id)}`) }, 'Copy'),
+      h('button', { type: 'button', onclick: () => downloadText(`${params.namespace}.${params.id}.yml`, editor.value) }, 'Export'),
+      h('button', { type: 'button', class: 'danger', onclick: () => confirmDialog(`Delete ${params.id}?`, `The flow ${params.namespace}.${params.id} is deleted (its revisions and executions are kept).`, 'Delete', async () => {
+        await api(`/flows/${enc(params.namespace)}/${enc(params.id)}`, { method: 'DELETE' });
+        savedSource = editor.value; // nothing left to lose
+        toast(`Deleted ${params.namespace}.${params.id}`, 'success');
+        navigate(`/ui/flows?namespace=${enc(params.namespace)}`);
+      }, { danger: true }) }, 'Delete')));
 
   //// editor + validation
   const validation = h('div', { class: 'validation', 'aria-live': 'polite', id: 'validation' });
-  const editor = createEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
-  const docPanel = createDocPanel(editor.textarea);
+  const editor = createCodeEditor({ value: savedSource, onChange: () => { markDirty(); validateSoon(); }, onSave: () => save() });
+  cleanups.push(() => editor.destroy());
+  // the doc panel follows the caret: it reads a textarea-like view of the editor
+  const caretView = {
+    get value() { return editor.value; },
+    get selectionStart() { return editor.view.state.selection.main.head; },
+    addEventListener(ev, fn) { if (ev === 'select') editor.events.addEventListener('caret', fn); },
+  };
+  const docPanel = createDocPanel(caretView);
   cleanups.push(docPanel.cancel);
-  const editorPanel = h('div', null, h('div', { class: 'editor-tools' }, docPanel.toggle),
-    h('div', { class: 'editor-layout' }, h('div', null, editor.element, validation), docPanel.element));
+  const topoPanel = h('aside', { id: 'topo-panel', class: 'topo-panel', 'aria-label': 'Topology of the saved flow', hidden: true });
+  const topoToggle = h('button', { type: 'button', 'aria-controls': 'topo-panel', 'aria-pressed': 'false', onclick: () => showTopology(topoPanel.hidden) }, 'Topology');
+  function showTopology(on) {
+    topoPanel.hidden = !on;
+    topoToggle.setAttribute('aria-pressed', on ? 'true' : 'false');
+    if (on) drawTopologyPanel();
+  }
+  function drawTopologyPanel() {
+    if (topoPanel.hidden) return;
+    replace(topoPanel, flow ? renderTopology(flow) : h('p', { class: 'muted' }, 'Save the flow to see its topology.'));
+  }
+  const editorPanel = h('div', null, h('div', { class: 'editor-tools' }, topoToggle, docPanel.toggle),
+    h('div', { class: 'editor-layout' }, h('div', { class: 'editor-main' }, editor.element, validation), topoPanel, docPanel.element));
 
   function markDirty() {
-    const dirty = editor.value !== savedSource;
+    const dirty = editor.differsFrom(savedSource);
     dirtyMark.hidden = !dirty;
   }
 
@@ -146,11 +179,12 @@ export function render(root, params) {
     revBadge.textContent = `revision ${f.revision}`;
     execBtn.disabled = !!f.disabled;
     execBtn.title = f.disabled ? 'This flow is disabled' : '';
+    drawTopologyPanel();
   }
 
   //// tabs
   const tabItems = isNew ? [{ id: 'edit', label: 'Editor' }]
-    : [{ id: 'edit', label: 'Editor' }, { id: 'topology', label: 'Topology' }, { id: 'revisions', label: 'Revisions' }, { id: 'executions', label: 'Executions' }];
+    : [{ id: 'edit', label: 'Editor' }, { id: 'topology', label: 'Topology' }, { id: 'revisions', label: 'Revisions' }, { id: 'executions', label: 'Executions' }, { id: 'triggers', label: 'Triggers' }];
   let listCleanup = null;
   const tabsCtl = tabs(tabItems, params.tab || 'edit', (id, user) => {
     if (listCleanup) { listCleanup(); listCleanup = null; }
@@ -162,6 +196,10 @@ export function render(root, params) {
       const box = h('div');
       replace(tabsCtl.panel, box);
       listCleanup = renderExecutionsList(box, { fixed: { namespace: params.namespace, flowId: params.id }, syncUrl: false });
+    } else if (id === 'triggers') {
+      const box = h('div');
+      replace(tabsCtl.panel, box);
+      listCleanup = renderTriggersList(box, { fixed: { namespace: params.namespace, flowId: params.id } });
     }
   }, { label: 'Flow sections' });
   cleanups.push(() => { if (listCleanup) listCleanup(); });
@@ -198,7 +236,17 @@ export function render(root, params) {
 
   replace(root, head, tabsCtl.element);
 
-  if (isNew) {
+  if (isNew && query.copy) {
+    // a copy: the source of an existing flow under a new id, not saved yet
+    const [ns, id] = String(query.copy).split('/');
+    getJson(`/flows/${enc(ns)}/${enc(id)}`, { source: 'true' }).then((f) => {
+      if (!alive) return;
+      editor.value = withId(f.source || '', `${f.id}_copy`);
+      markDirty();
+      validate();
+    }).catch((e) => { if (alive) toast(`Could not copy ${query.copy}: ${e.message}`, 'error', 10000); });
+    tabsCtl.select('edit');
+  } else if (isNew) {
     tabsCtl.select('edit');
     validate();
   } else {
@@ -220,8 +268,8 @@ export function render(root, params) {
     });
   }
 
-  cleanups.push(setLeaveGuard(() => (editor.value !== savedSource ? 'This flow has unsaved changes. Leave the editor and lose them?' : null)));
-  const beforeUnload = (e) => { if (editor.value !== savedSource) { e.preventDefault(); e.returnValue = ''; } };
+  cleanups.push(setLeaveGuard(() => (editor.differsFrom(savedSource) ? 'This flow has unsaved changes. Leave the editor and lose them?' : null)));
+  const beforeUnload = (e) => { if (editor.differsFrom(savedSource)) { e.preventDefault(); e.returnValue = ''; } };
   window.addEventListener('beforeunload', beforeUnload);
   return () => { alive = false; window.removeEventListener('beforeunload', beforeUnload); cleanups.forEach((c) => c()); };
 }
