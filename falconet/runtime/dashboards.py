@@ -4,8 +4,9 @@ computation of a chart's rows from documents of the store.
 A dashboard is ``{id, title, description, timeWindow: {default, max}, charts: [...]}``; a chart is
 ``{id, type, chartOptions, data}`` with ``type`` one of :data:`CHART_TYPES`. A data chart's ``data`` is
 ``{type, columns: {name: {field, agg?, displayName?, labelKey?}}, where: [filter], orderBy: [{column,
-order}]}`` over executions or logs (:data:`DATA_FIELDS`); a KPI's ``data`` is ``{type: …KPI, columns:
-{field, agg}, numerator: [filter], where: [filter]}``.
+order}]}`` over executions, logs, metrics or triggers (:data:`DATA_FIELDS`); a KPI's ``data`` is
+``{type: ExecutionsKPI|LogsKPI|MetricsKPI, columns: {field, agg}, numerator: [filter], where: [filter]}``.
+A Markdown chart has ``content`` or a ``source`` (``Text`` or ``FlowDescription``).
 
 Rows follow Kestra's JDBC query builders: the columns without ``agg`` are the group key, the ones with
 ``agg`` (COUNT, SUM, AVG, MIN, MAX) are aggregated per group; when a chart aggregates, a date column is
@@ -16,6 +17,7 @@ percent of the aggregate over every row (0.0 when that is 0), rounded to 2 decim
 """
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -32,7 +34,8 @@ DEFAULT_ID = "_default"
 MAX_CHARTS = 100
 MAX_COLUMNS = 50
 MAX_FILTERS = 50
-MAX_TEXT = 10_000
+#: a pattern is compiled once per request, not once per row (RE2: linear time, see safe_regex)
+_regex = functools.lru_cache(maxsize=64)(safe_regex.compile)
 
 
 def _exec_duration(doc: dict[str, Any]) -> float | None:
@@ -71,10 +74,33 @@ DATA_FIELDS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "LEVEL": lambda d: d.get("level"),
         "MESSAGE": lambda d: d.get("message"),
     },
+    "Metrics": {
+        "NAMESPACE": lambda d: d.get("namespace"),
+        "FLOW_ID": lambda d: d.get("flowId"),
+        "TASK_ID": lambda d: d.get("taskId"),
+        "EXECUTION_ID": lambda d: d.get("executionId"),
+        "TASK_RUN_ID": lambda d: d.get("taskRunId"),
+        "TYPE": lambda d: d.get("type"),
+        "NAME": lambda d: d.get("name"),
+        "VALUE": lambda d: d.get("value"),
+        "DATE": lambda d: d.get("timestamp"),
+    },
+    "Triggers": {
+        "ID": lambda d: "_".join(str(p) for p in ("main", d.get("namespace"), d.get("flowId"), d.get("triggerId"))),
+        "NAMESPACE": lambda d: d.get("namespace"),
+        "FLOW_ID": lambda d: d.get("flowId"),
+        "TRIGGER_ID": lambda d: d.get("triggerId"),
+        "EXECUTION_ID": lambda d: d.get("executionId"),
+        "NEXT_EXECUTION_DATE": lambda d: d.get("nextExecutionDate"),
+        "WORKER_ID": lambda d: d.get("workerId"),
+        "DISABLED": lambda d: bool(d.get("disabled")),
+    },
 }
 #: the date field a data type is windowed and bucketed on
-DATE_FIELDS = {"Executions": ("START_DATE", "END_DATE"), "Logs": ("DATE",)}
-WINDOW_FIELD = {"Executions": "START_DATE", "Logs": "DATE"}
+DATE_FIELDS = {"Executions": ("START_DATE", "END_DATE"), "Logs": ("DATE",), "Metrics": ("DATE",),
+               "Triggers": ("NEXT_EXECUTION_DATE",)}
+#: the sources a KPI can read (``ExecutionsKPI``…)
+KPI_SOURCES = ("Executions", "Logs", "Metrics")
 
 FILTER_TYPES = ("EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "CONTAINS", "NOT_CONTAINS", "STARTS_WITH",
                 "ENDS_WITH", "PREFIX", "REGEX", "GREATER_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN",
@@ -169,21 +195,19 @@ def validate_chart(chart: Any, path: str = "chart") -> str:
     if not isinstance(options, dict):
         raise InvalidEntity([Violation(f"{path}.chartOptions", "must be a mapping")])
     if kind == "Markdown":
-        content = chart.get("content")
-        if content is not None and not isinstance(content, str):
-            raise InvalidEntity([Violation(f"{path}.content", "must be a string")])
+        _markdown(path, chart)
         return kind
     data = chart.get("data")
     if not isinstance(data, dict):
         raise InvalidEntity([Violation(f"{path}.data", "must not be null")])
     if kind == "KPI":
-        source = _short_type(f"{path}.data.type", data.get("type"), ("ExecutionsKPI", "LogsKPI"), "data")
+        source = _short_type(f"{path}.data.type", data.get("type"), tuple(f"{k}KPI" for k in KPI_SOURCES), "data")
         source = source[:-3]
         column = data.get("columns")
         _column(f"{path}.data.columns", column, source)
         if column.get("agg") is None:
             raise InvalidEntity([Violation(f"{path}.data.columns.agg", "a KPI needs an aggregation")])
-        _filters(f"{path}.data.numerator", data.get("numerator"), source)
+        validate_filters(f"{path}.data.numerator", data.get("numerator"), source)
         number = options.get("numberType", "FLAT")
         if number not in ("FLAT", "PERCENTAGE"):
             raise InvalidEntity([Violation(f"{path}.chartOptions.numberType", "expected FLAT or PERCENTAGE")])
@@ -209,8 +233,27 @@ def validate_chart(chart: Any, path: str = "chart") -> str:
                     or item.get("order", "ASC") not in ORDERS:
                 raise InvalidEntity([Violation(f"{path}.data.orderBy[{j}]",
                                                "expected {column: <a column name>, order: ASC|DESC}")])
-    _filters(f"{path}.data.where", data.get("where"), source)
+    validate_filters(f"{path}.data.where", data.get("where"), source)
     return kind
+
+
+def _markdown(path: str, chart: dict[str, Any]) -> None:
+    content = chart.get("content")
+    if content is not None and not isinstance(content, str):
+        raise InvalidEntity([Violation(f"{path}.content", "must be a string")])
+    source = chart.get("source")
+    if source is None:
+        return
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "Text":
+        if source.get("content") is not None and not isinstance(source["content"], str):
+            raise InvalidEntity([Violation(f"{path}.source.content", "must be a string")])
+    elif kind == "FlowDescription":
+        for key in ("namespace", "flowId"):
+            if not isinstance(source.get(key), str) or not source[key]:
+                raise InvalidEntity([Violation(f"{path}.source.{key}", "must not be null")])
+    else:
+        raise InvalidEntity([Violation(f"{path}.source.type", "expected Text or FlowDescription")])
 
 
 def _column(path: str, column: Any, source: str) -> None:
@@ -224,10 +267,14 @@ def _column(path: str, column: Any, source: str) -> None:
         raise InvalidEntity([Violation(f"{path}.field", f"unknown field '{field}' (expected one of "
                                                         f"{', '.join(DATA_FIELDS[source])})")])
     if agg is not None and agg not in AGGS:
-        raise InvalidEntity([Violation(f"{path}.agg", f"unknown aggregation '{agg}' (expected one of {', '.join(AGGS)})")])
+        raise InvalidEntity([Violation(f"{path}.agg", f"unknown aggregation '{agg}' (expected one of "
+                                                      f"{', '.join(AGGS)})")])
+    if column.get("labelKey") is not None and not isinstance(column["labelKey"], str):
+        raise InvalidEntity([Violation(f"{path}.labelKey", "must be a string")])
 
 
-def _filters(path: str, items: Any, source: str) -> None:
+def validate_filters(path: str, items: Any, source: str) -> None:
+    """Check a ``where``/``numerator`` list of filters on ``source``'s fields."""
     if items is None:
         return
     if not isinstance(items, list) or len(items) > MAX_FILTERS:
@@ -244,9 +291,10 @@ def _filters(path: str, items: Any, source: str) -> None:
             if not isinstance(item.get("value"), str) or len(item["value"]) > 1000:
                 raise InvalidEntity([Violation(f"{where}.value", "must be a regular expression")])
             try:
-                safe_regex.compile(item["value"])
+                _regex(item["value"])
             except safe_regex.RegexError as exc:
-                raise InvalidEntity([Violation(f"{where}.value", f"invalid regular expression: {exc.reason}")]) from None
+                raise InvalidEntity([Violation(f"{where}.value",
+                                               f"invalid regular expression: {exc.reason}")]) from None
 
 
 #### computation ############################################################################################
@@ -298,7 +346,7 @@ def _test(item: dict[str, Any], actual: Any) -> bool:
     if kind == "PREFIX":
         return text == str(value) or text.startswith(f"{value}.")
     if kind == "REGEX":
-        return safe_regex.compile(str(value)).search(text) is not None
+        return _regex(str(value)).search(text) is not None
     left, right = _comparable(actual), _comparable(value)
     try:
         if kind == "GREATER_THAN":

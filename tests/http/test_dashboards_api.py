@@ -3,6 +3,7 @@ previews of every supported chart type and chart data of a stored dashboard, che
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from falconet.runtime.engine import open_engine
@@ -281,3 +282,69 @@ async def test_preview_rejects_bad_charts(api: Any) -> None:
         assert status == expected, (body, status, answer)
     status, _ = await api.call("POST", "/api/v1/dashboards/charts/preview", data="{", headers={"Content-Type": "application/json"})
     assert status == 400
+
+
+async def test_metrics_triggers_and_markdown_charts(api: Any) -> None:
+    await api.flow(OK.replace("tasks:", "description: Says hello\ntasks:"))
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    api.engine.store.append_metrics_nowait([
+        {"namespace": ns, "flowId": flow, "taskId": "t", "executionId": "e", "taskRunId": "tr", "type": "counter",
+         "name": name, "value": value, "timestamp": stamp, "tags": {}}
+        for ns, flow, name, value in (("company.team", "ok", "rows", 3.0), ("company.team", "ok", "rows", 5.0),
+                                      ("company.other", "ko", "rows", 100.0), ("company.team", "ok", "bytes", 7.0))])
+    for flow, disabled in (("ok", False), ("ko", True)):
+        await api.engine.store.save_trigger({"namespace": "company.team", "flowId": flow, "triggerId": "daily",
+                                             "date": stamp, "nextExecutionDate": stamp, "disabled": disabled})
+    await api.engine.store.flush()
+
+    metrics = f"""id: m
+type: {P}.chart.Bar
+chartOptions: {{column: name}}
+data:
+  type: {P}.data.Metrics
+  columns:
+    name: {{field: NAME}}
+    total: {{field: VALUE, agg: SUM}}
+    mean: {{field: VALUE, agg: AVG}}
+  orderBy: [{{column: name}}]
+"""
+    status, body = await preview(api, metrics, [{"field": "namespace", "operation": "EQUALS", "value": "company.team"}])
+    assert status == 200, body
+    assert body["results"] == [{"name": "bytes", "total": 7.0, "mean": 7.0}, {"name": "rows", "total": 8.0, "mean": 4.0}]
+    metrics_kpi = f"""id: mk
+type: {P}.chart.KPI
+data:
+  type: {P}.data.MetricsKPI
+  columns: {{field: VALUE, agg: MAX}}
+  where: [{{field: NAME, type: EQUAL_TO, value: rows}}]
+"""
+    assert (await preview(api, metrics_kpi))[1]["results"] == [{"value": 100.0}]
+    assert (await preview(api, metrics_kpi, [{"field": "state", "operation": "EQUALS", "value": "FAILED"}]))[0] == 400
+
+    status, default = await api.call("POST", "/api/v1/dashboards/_default/charts/next_executions", json={})
+    assert status == 200 and default["results"] == [{"namespace": "company.team", "flowId": "ok", "nextExec": stamp}]
+    triggers = f"""id: tr
+type: {P}.chart.Table
+data:
+  type: {P}.data.Triggers
+  columns:
+    id: {{field: ID}}
+    off: {{field: DISABLED}}
+  orderBy: [{{column: id}}]
+"""
+    assert (await preview(api, triggers, [{"field": "flowId", "operation": "EQUALS", "value": "ko"}]))[1]["results"] == \
+        [{"id": "main_company.team_ko_daily", "off": True}]
+
+    described = f"""id: md
+type: {P}.chart.Markdown
+source: {{type: FlowDescription, namespace: company.team, flowId: ok}}
+"""
+    assert (await preview(api, described))[1] == {"results": [{"description": "Says hello"}], "total": 1}
+    missing = described.replace("flowId: ok", "flowId: nope")
+    assert (await preview(api, missing))[0] == 422
+    status, body = await api.call("POST", "/api/v1/dashboards/validate/chart", data=described, headers=YAML)
+    assert (status, body) == (200, {"index": 0})
+    status, body = await api.call("POST", "/api/v1/dashboards/validate/chart", data=described.replace(
+        "FlowDescription", "Html"), headers=YAML)
+    assert status == 200 and "Text or FlowDescription" in body["constraints"]

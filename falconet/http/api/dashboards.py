@@ -4,16 +4,18 @@
 - ``POST dashboards`` (YAML, no ``id``: Kestra generates it) → the dashboard; ``PUT dashboards/{id}`` (YAML)
   replaces it (404 when missing); ``GET``/``DELETE dashboards/{id}`` (204). ``_default`` is Kestra's
   built-in overview dashboard (:data:`DEFAULT_SOURCE`), never stored.
-- ``POST dashboards/validate`` (YAML) → ``{index: 0, constraints?}``
+- ``POST dashboards/validate`` and ``POST dashboards/validate/chart`` (YAML) → ``{index: 0, constraints?}``
 - ``POST dashboards/{id}/charts/{chartId}`` ``{filters: [QueryFilter], pageNumber, pageSize}`` and
   ``POST dashboards/charts/preview`` ``{chart: "<YAML>", globalFilter: {filters, …}}`` →
   ``PagedResults<row>``. ``startDate``/``endDate``/``timeRange`` filters set the window (a dashboard's
   defaults to its ``timeWindow.default`` and may not exceed its ``max``; a preview's to the last 8 days);
-  the other filters (namespace, flowId, state, labels…) are Kestra's ``QueryFilter`` on the chart's
-  source and replace the chart's own ``where`` on the same field, as Kestra's ``whereWithGlobalFilters``.
+  the other filters are Kestra's ``QueryFilter`` on the chart's source (executions, logs, triggers: every
+  field of their search routes; metrics: namespace and flowId) and replace the chart's own ``where`` on
+  namespace, flowId, state and labels, as Kestra's ``whereWithGlobalFilters``. A Markdown chart's data is
+  its ``FlowDescription`` source's ``[{description}]``; other Markdown charts have no data (422, as Kestra).
 
 Dashboards are stored in the store's generic state (kind ``dashboard``), so both backends keep them.
-At most :data:`SCAN_LIMIT` executions or log lines of the window are read per chart.
+At most :data:`SCAN_LIMIT` executions, log lines, metrics or triggers are read per chart.
 """
 from __future__ import annotations
 
@@ -21,17 +23,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import yaml
 from quart import Blueprint, request
 
 from ...runtime import dashboards as model
 from ...runtime.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
-from ...runtime.flowparse.yamlload import safe_load
+from ...runtime.flowparse.yamlload import YamlError, load_documents
 from ...runtime.limits import json_loads
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from .. import filters
 from ..multipart import read_body
-from . import executions as executions_api, logs as logs_api
+from . import executions as executions_api, logs as logs_api, triggers as triggers_api
 from .common import TENANT, empty, engine, json_response, page_slice, paged
 
 bp = Blueprint("dashboards", __name__)
@@ -43,7 +44,9 @@ _PAGE = 1000
 PREVIEW_WINDOW = timedelta(days=8)
 #: Kestra QueryFilter field → the dashboard field it overrides, per source
 _OVERRIDES = {"Executions": {"namespace": "NAMESPACE", "flowId": "FLOW_ID", "state": "STATE", "labels": "LABELS"},
-              "Logs": {"namespace": "NAMESPACE", "flowId": "FLOW_ID"}}
+              "Logs": {"namespace": "NAMESPACE", "flowId": "FLOW_ID"},
+              "Triggers": {"namespace": "NAMESPACE", "flowId": "FLOW_ID"}}
+_ACCESSORS = {"Executions": executions_api.ACCESSORS, "Logs": logs_api.ACCESSORS, "Triggers": triggers_api.ACCESSORS}
 _WINDOW_FIELDS = ("startDate", "endDate", "timeRange")
 
 DEFAULT_SOURCE = """title: Overview
@@ -101,7 +104,7 @@ charts:
         state: {field: STATE, displayName: State}
   - id: recent_executions
     type: io.kestra.plugin.core.dashboard.chart.Table
-    chartOptions: {displayName: Executions, width: 12, pagination: {enabled: true}}
+    chartOptions: {displayName: Executions, width: 6, pagination: {enabled: true}}
     data:
       type: io.kestra.plugin.core.dashboard.data.Executions
       columns:
@@ -111,6 +114,16 @@ charts:
         start_date: {field: START_DATE, displayName: Start Date}
         state: {field: STATE, displayName: State}
       orderBy: [{column: start_date, order: DESC}]
+  - id: next_executions
+    type: io.kestra.plugin.core.dashboard.chart.Table
+    chartOptions: {displayName: Next Executions, width: 6, pagination: {enabled: true}}
+    data:
+      type: io.kestra.plugin.core.dashboard.data.Triggers
+      where: [{field: DISABLED, type: EQUAL_TO, value: false}]
+      columns:
+        namespace: {field: NAMESPACE, displayName: Namespace}
+        flowId: {field: FLOW_ID, displayName: Flow}
+        nextExec: {field: NEXT_EXECUTION_DATE, displayName: Next Execution Date}
   - id: executions_per_namespace_bars
     type: io.kestra.plugin.core.dashboard.chart.Bar
     chartOptions: {displayName: Executions (per namespace), column: namespace, width: 12, legend: {enabled: true}}
@@ -136,17 +149,27 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_source(source: str) -> dict[str, Any]:
-    """A dashboard YAML source, loaded with the bounded safe loader and validated (422 otherwise)."""
+def load_yaml(source: str) -> Any:
+    """One YAML document read as flow sources are (bounded, YAML 1.2 scalars, string keys, duplicate keys
+    refused — Kestra's Jackson parser); 422 otherwise."""
     try:
-        doc = safe_load(source)
-    except yaml.YAMLError as exc:
-        raise InvalidEntity([Violation("dashboard", f"invalid YAML: {exc}")]) from None
-    return model.validate_dashboard(doc)
+        docs = load_documents(source)
+    except YamlError as exc:
+        raise InvalidEntity(exc.violations) from None
+    if len(docs) != 1:
+        raise InvalidEntity([Violation("", "expected a single YAML document")])
+    if docs[0].violations:
+        raise InvalidEntity(docs[0].violations)
+    return docs[0].value
+
+
+def parse_source(source: str) -> dict[str, Any]:
+    """A dashboard YAML source, loaded and validated (422 otherwise)."""
+    return model.validate_dashboard(load_yaml(source))
 
 
 def default_dashboard() -> dict[str, Any]:
-    doc = model.validate_dashboard(safe_load(DEFAULT_SOURCE))
+    doc = parse_source(DEFAULT_SOURCE)
     return {"tenantId": TENANT, "id": model.DEFAULT_ID, **doc, "deleted": False,
             "sourceCode": f"id: {model.DEFAULT_ID}\n{DEFAULT_SOURCE}"}
 
@@ -224,6 +247,24 @@ async def validate_dashboard() -> Any:
     return json_response({"index": 0})
 
 
+@bp.post("/dashboards/validate/chart")
+async def validate_chart() -> Any:
+    source = await _yaml_body()
+    try:
+        _parse_chart(source)
+    except InvalidEntity as exc:
+        return json_response({"index": 0, "constraints": str(exc)})
+    return json_response({"index": 0})
+
+
+def _parse_chart(source: Any) -> dict[str, Any]:
+    if not isinstance(source, str) or len(source) > BODY_LIMIT:
+        raise InvalidEntity([Violation("chart", "must be the chart's YAML source")])
+    chart = load_yaml(source)
+    model.validate_chart(chart)
+    return chart
+
+
 @bp.put("/dashboards/<dashboard_id>")
 async def update_dashboard(dashboard_id: str) -> Any:
     existing = await engine().store.state_get(KIND, dashboard_id)
@@ -291,6 +332,8 @@ def _window(items: list[dict[str, Any]]) -> tuple[datetime | None, datetime | No
 
 
 async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The documents of ``source`` in the window (triggers: every trigger context, as Kestra does not
+    window them)."""
     store = engine().store
     out: list[dict[str, Any]] = []
     if source == "Executions":
@@ -302,6 +345,10 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
                 break
             query.page += 1
         return out
+    if source == "Metrics":
+        return (await store.get_metrics(start_date=start, end_date=end))[:SCAN_LIMIT]
+    if source == "Triggers":
+        return (await store.list_triggers())[:SCAN_LIMIT]
     log_query = LogQuery(start_date=start, end_date=end, page=1, size=10 * _PAGE)
     while len(out) < SCAN_LIMIT:
         page, total = await store.get_logs(log_query)
@@ -312,20 +359,67 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
     return out
 
 
+def _global_where(source: str, others: list[dict[str, Any]]) -> tuple[Any, set[str], list[dict[str, Any]]]:
+    """(filter group over the source's documents or None, chart fields they override, extra ``where``
+    items) of a GlobalFilter's non-window filters."""
+    if source == "Executions":
+        return (filters.parse_json(others, "EXECUTION"), _overrides(source, others), [])
+    if source == "Logs":
+        return (filters.parse_json(others, "LOG"), _overrides(source, others), [])
+    if source == "Triggers":
+        return (filters.parse_json(others, "TRIGGER"), _overrides(source, others), [])
+    extra = []   # metrics: Kestra adds namespace and flowId conditions to the chart's own
+    for i, item in enumerate(others):
+        field, op = item.get("field"), item.get("operation")
+        if field not in ("namespace", "flowId"):
+            raise BadRequest(f"Filter field '{field}' is not supported on metrics (expected namespace, flowId)")
+        if op not in _METRIC_OPS:
+            raise BadRequest(f"Operation '{op}' is not supported on field '{field}'")
+        value = item.get("value")
+        entry: dict[str, Any] = {"field": "NAMESPACE" if field == "namespace" else "FLOW_ID", "type": _METRIC_OPS[op]}
+        if op in ("IN", "NOT_IN"):
+            entry["values"] = value if isinstance(value, list) else str(value).split(",")
+        else:
+            entry["value"] = value
+        model.validate_filters(f"filters[{i}]", [entry], source)
+        extra.append(entry)
+    return None, set(), extra
+
+
+_METRIC_OPS = {"EQUALS": "EQUAL_TO", "NOT_EQUALS": "NOT_EQUAL_TO", "IN": "IN", "NOT_IN": "NOT_IN",
+               "CONTAINS": "CONTAINS", "STARTS_WITH": "STARTS_WITH", "ENDS_WITH": "ENDS_WITH", "PREFIX": "PREFIX",
+               "REGEX": "REGEX"}
+
+
+def _overrides(source: str, others: list[dict[str, Any]]) -> set[str]:
+    return {_OVERRIDES[source][i.get("field")] for i in others if i.get("field") in _OVERRIDES[source]}
+
+
+async def _markdown(chart: dict[str, Any]) -> Any:
+    source = chart.get("source")
+    if isinstance(source, dict) and source.get("type") == "FlowDescription":
+        flow = await engine().get_flow(source["namespace"], source["flowId"])
+        if flow is None:
+            raise IllegalArgument("Flow not found")
+        return paged([{"description": flow.raw.get("description") or ""}], 1)
+    raise IllegalArgument("Only data charts can be generated.")
+
+
 async def _chart_data(chart: dict[str, Any], others: list[dict[str, Any]], start: datetime, end: datetime,
                       page: tuple[int, int] | None) -> Any:
     kind = chart["type"].rsplit(".", 1)[-1]
     if kind == "Markdown":
-        raise IllegalArgument("Only data charts can be generated.")
+        return await _markdown(chart)
     source = model.source_of(chart)
-    resource, accessors = ("EXECUTION", executions_api.ACCESSORS) if source == "Executions" \
-        else ("LOG", logs_api.ACCESSORS)
-    overrides = {_OVERRIDES[source][i.get("field")] for i in others if i.get("field") in _OVERRIDES[source]}
-    where = filters.parse_json(others, resource)
+    where, overrides, extra = _global_where(source, others)
     data = dict(chart["data"])
-    data["where"] = [w for w in data.get("where") or [] if w["field"] not in overrides]
+    data["where"] = [w for w in data.get("where") or [] if w["field"] not in overrides] + extra
     chart = {**chart, "data": data}
-    docs = [d for d in await _docs(source, start, end) if where.matches(d, accessors)]
+    docs = await _docs(source, start, end)
+    if where is not None:
+        accessors = _ACCESSORS[source]
+        wrap = (lambda d: {"triggerContext": d}) if source == "Triggers" else (lambda d: d)
+        docs = [d for d in docs if where.matches(wrap(d), accessors)]
     if kind == "KPI":
         return paged(model.kpi(chart, docs), 1)
     rows = model.rows(chart, docs, start, end)
@@ -365,14 +459,7 @@ async def chart_data(dashboard_id: str, chart_id: str) -> Any:
 @bp.post("/dashboards/charts/preview")
 async def preview_chart() -> Any:
     body = await _json_body()
-    source = body.get("chart")
-    if not isinstance(source, str) or len(source) > BODY_LIMIT:
-        raise InvalidEntity([Violation("chart", "must be the chart's YAML source")])
-    try:
-        chart = safe_load(source)
-    except yaml.YAMLError as exc:
-        raise InvalidEntity([Violation("chart", f"invalid YAML: {exc}")]) from None
-    model.validate_chart(chart)
+    chart = _parse_chart(body.get("chart"))
     global_filter = body.get("globalFilter") or {}
     if not isinstance(global_filter, dict):
         raise InvalidEntity([Violation("globalFilter", "must be an object")])
