@@ -4,8 +4,8 @@ computation of a chart's rows from documents of the store.
 A dashboard is ``{id, title, description, timeWindow: {default, max}, charts: [...]}``; a chart is
 ``{id, type, chartOptions, data}`` with ``type`` one of :data:`CHART_TYPES`. A data chart's ``data`` is
 ``{type, columns: {name: {field, agg?, displayName?, labelKey?}}, where: [filter], orderBy: [{column,
-order}]}`` over executions, logs, metrics or triggers (:data:`DATA_FIELDS`); a KPI's ``data`` is
-``{type: ExecutionsKPI|LogsKPI|MetricsKPI, columns: {field, agg}, numerator: [filter], where: [filter]}``.
+order}]}`` over executions, logs, metrics, triggers or flows (:data:`DATA_FIELDS`); a KPI's ``data`` is
+``{type: ExecutionsKPI|LogsKPI|MetricsKPI|FlowsKPI, columns: {field, agg}, numerator: [filter], where: [filter]}``.
 A Markdown chart has ``content`` or a ``source`` (``Text`` or ``FlowDescription``).
 
 Rows follow Kestra's JDBC query builders: the columns without ``agg`` are the group key, the ones with
@@ -85,6 +85,11 @@ DATA_FIELDS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
         "VALUE": lambda d: d.get("value"),
         "DATE": lambda d: d.get("timestamp"),
     },
+    "Flows": {
+        "ID": lambda d: d.get("id"),
+        "NAMESPACE": lambda d: d.get("namespace"),
+        "REVISION": lambda d: d.get("revision"),
+    },
     "Triggers": {
         "ID": lambda d: "_".join(str(p) for p in ("main", d.get("namespace"), d.get("flowId"), d.get("triggerId"))),
         "NAMESPACE": lambda d: d.get("namespace"),
@@ -98,9 +103,9 @@ DATA_FIELDS: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
 }
 #: the date field a data type is windowed and bucketed on
 DATE_FIELDS = {"Executions": ("START_DATE", "END_DATE"), "Logs": ("DATE",), "Metrics": ("DATE",),
-               "Triggers": ("NEXT_EXECUTION_DATE",)}
+               "Triggers": ("NEXT_EXECUTION_DATE",), "Flows": ()}
 #: the sources a KPI can read (``ExecutionsKPI``…)
-KPI_SOURCES = ("Executions", "Logs", "Metrics")
+KPI_SOURCES = ("Executions", "Logs", "Metrics", "Flows")
 
 FILTER_TYPES = ("EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "CONTAINS", "NOT_CONTAINS", "STARTS_WITH",
                 "ENDS_WITH", "PREFIX", "REGEX", "GREATER_THAN", "GREATER_THAN_OR_EQUAL_TO", "LESS_THAN",

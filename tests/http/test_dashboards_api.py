@@ -156,6 +156,15 @@ async def test_default_dashboard_and_its_charts(api: Any) -> None:
     assert bars == {("company.team", "SUCCESS"): 3, ("company.other", "FAILED"): 1}
     logs = data["logs_timeseries"]["results"]
     assert sum(r["total"] for r in logs if r["level"] == "INFO") >= 3
+    response = await api.client.post("/api/v1/dashboards/_default/charts/recent_executions/export/to-csv", json={})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="_default_recent_executions_export.csv"'
+    lines = (await response.get_data()).decode().splitlines()
+    assert lines[0] == "id,namespace,flow,start_date,state" and len(lines) == 5
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(ids["ok"] + ids["ko"])
+    status, body = await api.call("POST", "/api/v1/dashboards/_default/charts/total_executions_pie/export/to-csv",
+                                  json={})
+    assert status == 422 and "Only Table" in body["message"]
     assert (await api.call("POST", "/api/v1/dashboards/_default/charts/nope", json={}))[0] == 404
     assert (await api.call("POST", "/api/v1/dashboards/missing/charts/x", json={}))[0] == 404
     # the window may not exceed the dashboard's max
@@ -259,6 +268,10 @@ data:
 """
     status, body = await preview(api, logs_table)
     assert status == 200 and sorted(r["execution"] for r in body["results"]) == sorted(ids["ok"])
+    response = await api.client.post("/api/v1/dashboards/charts/export/to-csv", json={"chart": logs_table})
+    assert response.status_code == 200
+    assert sorted((await response.get_data()).decode().splitlines()) == \
+        sorted(["execution,message"] + [f"{i},hello" for i in ids["ok"]])
     # a window before the executions holds nothing
     status, body = await preview(api, logs_table, [
         {"field": "startDate", "operation": "GREATER_THAN_OR_EQUAL_TO", "value": "2001-01-01T00:00:00Z"},
@@ -335,6 +348,28 @@ data:
 """
     assert (await preview(api, triggers, [{"field": "flowId", "operation": "EQUALS", "value": "ko"}]))[1]["results"] == \
         [{"id": "main_company.team_ko_daily", "off": True}]
+
+    await api.flow(KO)
+    flows_kpi = f"""id: fk
+type: {P}.chart.KPI
+data:
+  type: {P}.data.FlowsKPI
+  columns: {{field: ID, agg: COUNT}}
+"""
+    assert (await preview(api, flows_kpi))[1]["results"] == [{"value": 2.0}]
+    flows_table = f"""id: ft
+type: {P}.chart.Table
+data:
+  type: {P}.data.Flows
+  columns:
+    id: {{field: ID}}
+    revision: {{field: REVISION}}
+  where: [{{field: NAMESPACE, type: EQUAL_TO, value: company.team}}]
+"""
+    assert (await preview(api, flows_table))[1]["results"] == [{"id": "ok", "revision": 1}]
+    status, body = await preview(api, flows_table, [{"field": "namespace", "operation": "PREFIX", "value": "company.other"}])
+    assert (status, body["results"]) == (200, [{"id": "ko", "revision": 1}])
+    assert (await preview(api, flows_table, [{"field": "flowId", "operation": "EQUALS", "value": "ok"}]))[0] == 400
 
     described = f"""id: md
 type: {P}.chart.Markdown

@@ -72,6 +72,8 @@ ROUTES = [
     ("POST", "/dashboards/validate", "dashboards.validate_dashboard"),
     ("POST", "/dashboards/validate/chart", "dashboards.validate_chart"),
     ("POST", "/dashboards/D/charts/C", "dashboards.chart_data"),
+    ("POST", "/dashboards/D/charts/C/export/to-csv", "dashboards.export_chart_csv"),
+    ("POST", "/dashboards/charts/export/to-csv", "dashboards.export_preview_csv"),
     ("GET", "/dashboards", "dashboards.search_dashboards"),
 ]
 

@@ -4,26 +4,31 @@
 - ``POST dashboards`` (YAML, no ``id``: Kestra generates it) → the dashboard; ``PUT dashboards/{id}`` (YAML)
   replaces it (404 when missing); ``GET``/``DELETE dashboards/{id}`` (204). ``_default`` is Kestra's
   built-in overview dashboard (:data:`DEFAULT_SOURCE`), never stored.
+- ``POST dashboards/{id}/charts/{chartId}/export/to-csv`` (a GlobalFilter) and ``POST
+  dashboards/charts/export/to-csv`` (a preview request): a Table chart's rows as a CSV attachment.
 - ``POST dashboards/validate`` and ``POST dashboards/validate/chart`` (YAML) → ``{index: 0, constraints?}``
 - ``POST dashboards/{id}/charts/{chartId}`` ``{filters: [QueryFilter], pageNumber, pageSize}`` and
   ``POST dashboards/charts/preview`` ``{chart: "<YAML>", globalFilter: {filters, …}}`` →
   ``PagedResults<row>``. ``startDate``/``endDate``/``timeRange`` filters set the window (a dashboard's
   defaults to its ``timeWindow.default`` and may not exceed its ``max``; a preview's to the last 8 days);
   the other filters are Kestra's ``QueryFilter`` on the chart's source (executions, logs, triggers: every
-  field of their search routes; metrics: namespace and flowId) and replace the chart's own ``where`` on
-  namespace, flowId, state and labels, as Kestra's ``whereWithGlobalFilters``. A Markdown chart's data is
-  its ``FlowDescription`` source's ``[{description}]``; other Markdown charts have no data (422, as Kestra).
+  field of their search routes; metrics: namespace and flowId; flows: namespace) and replace the chart's own ``where`` on
+  namespace, flowId, state and labels (flows: namespace), as Kestra's ``whereWithGlobalFilters``. A
+  Markdown chart's data is its ``FlowDescription`` source's ``[{description}]``; other Markdown charts have
+  no data (422, as Kestra).
 
 Dashboards are stored in the store's generic state (kind ``dashboard``), so both backends keep them.
 At most :data:`SCAN_LIMIT` executions, log lines, metrics or triggers are read per chart.
 """
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 
 from ...runtime import dashboards as model
 from ...runtime.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
@@ -33,7 +38,7 @@ from ...runtime.store.base import ExecutionQuery, LogQuery
 from .. import filters
 from ..multipart import read_body
 from . import executions as executions_api, logs as logs_api, triggers as triggers_api
-from .common import TENANT, empty, engine, json_response, page_slice, paged
+from .common import TENANT, content_disposition, empty, engine, json_response, page_slice, paged
 
 bp = Blueprint("dashboards", __name__)
 
@@ -349,6 +354,9 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
         return (await store.get_metrics(start_date=start, end_date=end))[:SCAN_LIMIT]
     if source == "Triggers":
         return (await store.list_triggers())[:SCAN_LIMIT]
+    if source == "Flows":
+        return [{"id": f.id, "namespace": f.namespace, "revision": f.revision}
+                for f in (await store.list_flows())[:SCAN_LIMIT]]
     log_query = LogQuery(start_date=start, end_date=end, page=1, size=10 * _PAGE)
     while len(out) < SCAN_LIMIT:
         page, total = await store.get_logs(log_query)
@@ -368,11 +376,13 @@ def _global_where(source: str, others: list[dict[str, Any]]) -> tuple[Any, set[s
         return (filters.parse_json(others, "LOG"), _overrides(source, others), [])
     if source == "Triggers":
         return (filters.parse_json(others, "TRIGGER"), _overrides(source, others), [])
-    extra = []   # metrics: Kestra adds namespace and flowId conditions to the chart's own
+    extra = []   # metrics (namespace, flowId) and flows (namespace): Kestra's own translation to ``where``
+    allowed = ("namespace", "flowId") if source == "Metrics" else ("namespace",)
     for i, item in enumerate(others):
         field, op = item.get("field"), item.get("operation")
-        if field not in ("namespace", "flowId"):
-            raise BadRequest(f"Filter field '{field}' is not supported on metrics (expected namespace, flowId)")
+        if field not in allowed:
+            raise BadRequest(f"Filter field '{field}' is not supported on {source.lower()} "
+                             f"(expected {', '.join(allowed)})")
         if op not in _METRIC_OPS:
             raise BadRequest(f"Operation '{op}' is not supported on field '{field}'")
         value = item.get("value")
@@ -383,7 +393,7 @@ def _global_where(source: str, others: list[dict[str, Any]]) -> tuple[Any, set[s
             entry["value"] = value
         model.validate_filters(f"filters[{i}]", [entry], source)
         extra.append(entry)
-    return None, set(), extra
+    return None, ({"NAMESPACE"} if source == "Flows" and extra else set()), extra
 
 
 _METRIC_OPS = {"EQUALS": "EQUAL_TO", "NOT_EQUALS": "NOT_EQUAL_TO", "IN": "IN", "NOT_IN": "NOT_IN",
@@ -395,18 +405,19 @@ def _overrides(source: str, others: list[dict[str, Any]]) -> set[str]:
     return {_OVERRIDES[source][i.get("field")] for i in others if i.get("field") in _OVERRIDES[source]}
 
 
-async def _markdown(chart: dict[str, Any]) -> Any:
+async def _markdown(chart: dict[str, Any]) -> list[dict[str, Any]]:
     source = chart.get("source")
     if isinstance(source, dict) and source.get("type") == "FlowDescription":
         flow = await engine().get_flow(source["namespace"], source["flowId"])
         if flow is None:
             raise IllegalArgument("Flow not found")
-        return paged([{"description": flow.raw.get("description") or ""}], 1)
+        return [{"description": flow.raw.get("description") or ""}]
     raise IllegalArgument("Only data charts can be generated.")
 
 
-async def _chart_data(chart: dict[str, Any], others: list[dict[str, Any]], start: datetime, end: datetime,
-                      page: tuple[int, int] | None) -> Any:
+async def _chart_rows(chart: dict[str, Any], others: list[dict[str, Any]], start: datetime,
+                      end: datetime) -> list[dict[str, Any]]:
+    """The rows of ``chart`` (a KPI's ``[{value}]``, a Markdown chart's ``[{description}]``)."""
     kind = chart["type"].rsplit(".", 1)[-1]
     if kind == "Markdown":
         return await _markdown(chart)
@@ -421,11 +432,21 @@ async def _chart_data(chart: dict[str, Any], others: list[dict[str, Any]], start
         wrap = (lambda d: {"triggerContext": d}) if source == "Triggers" else (lambda d: d)
         docs = [d for d in docs if where.matches(wrap(d), accessors)]
     if kind == "KPI":
-        return paged(model.kpi(chart, docs), 1)
-    rows = model.rows(chart, docs, start, end)
-    if page is None:
-        return paged(rows, len(rows))
-    return paged(page_slice(rows, *page), len(rows))
+        return model.kpi(chart, docs)
+    return model.rows(chart, docs, start, end)
+
+
+def _csv(chart: dict[str, Any], rows: list[dict[str, Any]], filename: str) -> Response:
+    """Kestra's CSV export of a Table chart: a header of the columns, one line per row."""
+    if not chart["type"].endswith(".Table"):
+        raise IllegalArgument("Only Table data charts can be exported.")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(chart["data"]["columns"]), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    response = Response(buffer.getvalue().encode("utf-8"), status=200, content_type="application/octet-stream")
+    response.headers["Content-Disposition"] = content_disposition(filename)
+    return response
 
 
 def _paging(body: dict[str, Any]) -> tuple[int, int] | None:
@@ -437,9 +458,8 @@ def _paging(body: dict[str, Any]) -> tuple[int, int] | None:
     return number, size
 
 
-@bp.post("/dashboards/<dashboard_id>/charts/<chart_id>")
-async def chart_data(dashboard_id: str, chart_id: str) -> Any:
-    body = await _json_body()
+async def _dashboard_chart(dashboard_id: str, chart_id: str, body: dict[str, Any]
+                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     dashboard = await _get(dashboard_id)
     if dashboard is None:
         raise NotFound(f"Dashboard '{dashboard_id}' not found")
@@ -453,12 +473,24 @@ async def chart_data(dashboard_id: str, chart_id: str) -> Any:
     chart = next((c for c in dashboard.get("charts") or [] if c["id"] == chart_id), None)
     if chart is None:
         raise NotFound(f"Chart '{chart_id}' not found in dashboard '{dashboard_id}'")
-    return await _chart_data(chart, others, start, end, _paging(body))
+    return chart, await _chart_rows(chart, others, start, end)
 
 
-@bp.post("/dashboards/charts/preview")
-async def preview_chart() -> Any:
+@bp.post("/dashboards/<dashboard_id>/charts/<chart_id>")
+async def chart_data(dashboard_id: str, chart_id: str) -> Any:
     body = await _json_body()
+    page = _paging(body)
+    _, rows = await _dashboard_chart(dashboard_id, chart_id, body)
+    return paged(rows if page is None else page_slice(rows, *page), len(rows))
+
+
+@bp.post("/dashboards/<dashboard_id>/charts/<chart_id>/export/to-csv")
+async def export_chart_csv(dashboard_id: str, chart_id: str) -> Any:
+    chart, rows = await _dashboard_chart(dashboard_id, chart_id, await _json_body())
+    return _csv(chart, rows, f"{dashboard_id}_{chart_id}_export.csv")
+
+
+async def _preview(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     chart = _parse_chart(body.get("chart"))
     global_filter = body.get("globalFilter") or {}
     if not isinstance(global_filter, dict):
@@ -467,4 +499,16 @@ async def preview_chart() -> Any:
     start, end = _window(window)
     end = end or datetime.now(UTC)
     start = start or end - PREVIEW_WINDOW
-    return await _chart_data(chart, others, start, end, None)
+    return chart, await _chart_rows(chart, others, start, end)
+
+
+@bp.post("/dashboards/charts/export/to-csv")
+async def export_preview_csv() -> Any:
+    chart, rows = await _preview(await _json_body())
+    return _csv(chart, rows, f"default-dashboard_{chart['id']}_export.csv")
+
+
+@bp.post("/dashboards/charts/preview")
+async def preview_chart() -> Any:
+    _, rows = await _preview(await _json_body())
+    return paged(rows, len(rows))
