@@ -39,7 +39,7 @@ _regex = functools.lru_cache(maxsize=64)(safe_regex.compile)
 
 
 def _exec_duration(doc: dict[str, Any]) -> float | None:
-    start, end = _date(_dig(doc, "state.startDate")), _date(_dig(doc, "state.endDate"))
+    start, end = parse_date(_dig(doc, "state.startDate")), parse_date(_dig(doc, "state.endDate"))
     return (end - start).total_seconds() if start and end else None
 
 
@@ -120,7 +120,8 @@ def _dig(doc: Any, path: str) -> Any:
     return doc
 
 
-def _date(value: Any) -> datetime | None:
+def parse_date(value: Any) -> datetime | None:
+    """An instant (datetime or ISO-8601 text), or None when it is not one."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -305,7 +306,7 @@ def validate_filters(path: str, items: Any, source: str) -> None:
 #### computation ############################################################################################
 
 def _comparable(value: Any) -> Any:
-    parsed = _date(value) if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" else None
+    parsed = parse_date(value) if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-" else None
     return parsed if parsed is not None else value
 
 
@@ -424,7 +425,7 @@ def rows(chart: dict[str, Any], docs: Iterable[dict[str, Any]], start: datetime,
             for n in keys:
                 v = value(n, doc)
                 if n in dates:
-                    t = _date(v)
+                    t = parse_date(v)
                     v = _iso(stats._floor(t, kind)) if t else None
                 elif isinstance(v, list):
                     v = ",".join(f"{lb.get('key')}:{lb.get('value')}" for lb in v if isinstance(lb, dict))

@@ -324,7 +324,7 @@ def _window(items: list[dict[str, Any]]) -> tuple[datetime | None, datetime | No
             start = datetime.now(UTC) - model.parse_duration("timeRange", value)
             end = datetime.now(UTC)
             continue
-        when = model._date(value)
+        when = model.parse_date(value)
         if when is None:
             raise InvalidEntity([Violation(item["field"], f"invalid date '{value}'")])
         if item["field"] == "startDate":
