@@ -68,6 +68,13 @@ ROUTES = [
     ("GET", "/namespaces/ns/kv/inheritance", "kv.list_keys_with_inheritance"),
     ("GET", "/namespaces/ns/kv", "kv.list_keys"),
     ("GET", "/logs/search", "logs.search_logs"),
+    ("POST", "/dashboards/charts/preview", "dashboards.preview_chart"),
+    ("POST", "/dashboards/validate", "dashboards.validate_dashboard"),
+    ("POST", "/dashboards/validate/chart", "dashboards.validate_chart"),
+    ("POST", "/dashboards/D/charts/C", "dashboards.chart_data"),
+    ("POST", "/dashboards/D/charts/C/export/to-csv", "dashboards.export_chart_csv"),
+    ("POST", "/dashboards/charts/export/to-csv", "dashboards.export_preview_csv"),
+    ("GET", "/dashboards", "dashboards.search_dashboards"),
 ]
 
 
