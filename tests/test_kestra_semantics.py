@@ -364,3 +364,34 @@ tasks:
     sub, cond = by_task(ex, "sub")[0], by_task(ex, "cond")[0]
     assert "state" not in sub["outputs"]  # not waited for
     assert cond["state"]["current"] == "SUCCESS"
+
+
+async def test_an_executor_error_ends_an_execution_that_has_after_execution_tasks(tmp_path, monkeypatch):
+    """The machine raising (an engine bug, a broken revision) fails the execution; with afterExecution tasks
+    declared, the actor must not wait for tasks that the broken machine can no longer create."""
+    from falconet.runtime.executor import Machine
+
+    step = Machine.step
+
+    def broken_step(self):
+        if any(tr.task_id == "main" and tr.state.current.is_terminated for tr in self.ex.task_run_list):
+            raise RuntimeError("engine bug")
+        return step(self)
+
+    monkeypatch.setattr(Machine, "step", broken_step)
+    source = """
+id: after-executor-error
+namespace: tests.semantics
+tasks:
+  - id: main
+    type: io.kestra.plugin.core.debug.Return
+    format: ok
+afterExecution:
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+    with trio.fail_after(10):
+        ex, logs = await run(tmp_path, source)
+    assert ex["state"]["current"] == "FAILED"
+    assert any("Executor error" in line["message"] for line in logs)

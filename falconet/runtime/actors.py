@@ -401,6 +401,7 @@ class ExecutionActor:
         except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
             self._log(None, "ERROR", f"Executor error: {exc!r}")
             self.machine.kill_all()
+            self.machine.abandon_after_execution()  # the machine cannot step again: nothing left to wait for
             self._set_final(State.FAILED)
             self._flush()
             return

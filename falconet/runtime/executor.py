@@ -143,6 +143,7 @@ class Machine:
         self._state_changed = on_state
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
+        self._after_execution_abandoned = False
         for tr in execution.task_run_list:
             self._index(tr)
 
@@ -419,7 +420,7 @@ class Machine:
         """True when the ``afterExecution`` tasks (Kestra's ExecutorService.handleAfterExecution: run in
         sequence once the execution is terminated, a failure stops the rest) have nothing left to do."""
         after = _resolve(self.flow.after_execution, None)
-        if not after:
+        if not after or self._after_execution_abandoned:
             return True
         if any(not tr.state.current.is_terminated for tr in self.runs_for(after, None)):
             return False
@@ -567,6 +568,10 @@ class Machine:
         if state is State.WARNING and task.allow_warning:
             state = State.SUCCESS
         self.set_state(tr, state)
+
+    def abandon_after_execution(self) -> None:
+        """The machine failed (an executor error): no afterExecution task will be created."""
+        self._after_execution_abandoned = True
 
     def kill_all(self) -> list[TaskRun]:
         """Mark every non-terminal task run KILLED (children before parents); returns them."""
