@@ -33,12 +33,12 @@ def test_leaving_the_editor_with_unsaved_changes_asks_first(page: Any, server_ur
     api.put_flow(flow_yaml(fid))
     page.goto(f"{server_url}/ui/flows/edit/company.team/{fid}")
     editor = page.get_by_label("Flow YAML source")
-    expect(editor).to_have_value(re.compile("message: hi"))
+    expect(page.locator(".cm-content")).to_contain_text("message: hi")
     # unchanged: links leave at once
     page.get_by_role("link", name="Executions", exact=True).click()
     expect(page).to_have_url(re.compile(r"/ui/executions$"))
     page.go_back()
-    expect(editor).to_have_value(re.compile("message: hi"))
+    expect(page.locator(".cm-content")).to_contain_text("message: hi")
 
     editor.fill(flow_yaml(fid).replace("message: hi", "message: my precious edit"))
     page.get_by_role("link", name="Executions", exact=True).click()
@@ -47,7 +47,7 @@ def test_leaving_the_editor_with_unsaved_changes_asks_first(page: Any, server_ur
     shot(page, "editor-leave-guard")
     dialog.get_by_role("button", name="Cancel").click()
     expect(page).to_have_url(re.compile(rf"/ui/flows/edit/company\.team/{fid}$"))
-    expect(editor).to_have_value(re.compile("my precious edit"))
+    expect(page.locator(".cm-content")).to_contain_text("my precious edit")
 
     # the browser's Back/Forward buttons are guarded too (Forward leads to the executions page visited before)
     page.go_forward()
@@ -55,13 +55,13 @@ def test_leaving_the_editor_with_unsaved_changes_asks_first(page: Any, server_ur
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
     expect(page).to_have_url(re.compile(rf"/ui/flows/edit/company\.team/{fid}$"))
-    expect(editor).to_have_value(re.compile("my precious edit"))
+    expect(page.locator(".cm-content")).to_contain_text("my precious edit")
 
     # switching tabs of the flow keeps the edit without asking
     page.get_by_role("tab", name="Revisions").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
     page.get_by_role("tab", name="Editor").click()
-    expect(editor).to_have_value(re.compile("my precious edit"))
+    expect(page.locator(".cm-content")).to_contain_text("my precious edit")
 
     page.get_by_role("link", name="Flows", exact=True).first.click()
     page.get_by_role("dialog", name="Unsaved changes").get_by_role("button", name="Leave without saving").click()
@@ -124,12 +124,12 @@ def test_the_connection_indicator_says_offline_when_the_network_is_gone(page: An
     expect(live).to_have_attribute("data-status", "live")
 
 
-def test_editor_details_markdown_toasts_and_list_indent(page: Any, server_url: str, api: Api) -> None:
+def test_editor_details_markdown_and_toasts(page: Any, server_url: str, api: Api) -> None:
     fid = f"details_{uuid.uuid4().hex[:6]}"
     api.put_flow(flow_yaml(fid))
     page.goto(f"{server_url}/ui/flows/edit/company.team/{fid}")
     editor = page.get_by_label("Flow YAML source")
-    expect(editor).to_have_value(re.compile("message: hi"))
+    expect(page.locator(".cm-content")).to_contain_text("message: hi")
     bad = flow_yaml(fid, "  - id: wait\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: soon\n")
     editor.fill(bad)
     message = page.locator("#validation li").first
@@ -145,18 +145,7 @@ def test_editor_details_markdown_toasts_and_list_indent(page: Any, server_url: s
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".toast-success")).to_contain_text("revision 2")
     expect(page.locator(".toast-error")).to_have_count(0)
-
-    # Enter after a list item's key indents under that key, not under the dash
-    editor.fill("id: x\nnamespace: company.team\ntasks:\n  - id: next")
-    editor.press("Control+End")
-    editor.press("Enter")
-    editor.press_sequentially("type: io.kestra.plugin.core.log.Log")
-    expect(editor).to_have_value(re.compile(r"\n  - id: next\n    type: io\.kestra\.plugin\.core\.log\.Log$"))
-    editor.press("Enter")
-    editor.press_sequentially("message:")
-    editor.press("Enter")
-    editor.press_sequentially("- a")
-    expect(editor).to_have_value(re.compile(r"\n    message:\n      - a$"))
+    # (Enter after a list item's key: tests/ui/test_ui_editor.py::test_highlighting_and_indentation)
 
 
 BOOL_FLOW = """id: {fid}
