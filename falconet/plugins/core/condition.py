@@ -38,6 +38,18 @@ _BETWEEN_PROPS = {
 }
 
 
+#: the flow every condition example starts with; each example adds its ``triggers:`` items
+_FLOW = ("id: example\n"
+         "namespace: company.team\n"
+         "\n"
+         "tasks:\n"
+         "  - id: hello\n"
+         "    type: io.kestra.plugin.core.log.Log\n"
+         "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
+         "\n"
+         "triggers:\n")
+
+
 def _upstream(ctx: Any, kind: str) -> Any:
     if ctx.execution is None:
         raise IllegalArgument(f"Condition {kind} needs an execution (Flow trigger or webhook)")
@@ -75,15 +87,7 @@ class ExecutionStatus(Condition):
     type = f"{_PKG}.ExecutionStatus"
     examples = (
         Example("Start when an execution fails or is killed.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: on_failure\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -112,15 +116,7 @@ class ExecutionFlow(Condition):
     type = f"{_PKG}.ExecutionFlow"
     examples = (
         Example("Start when an execution of company.team.upstream ends.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: upstream_done\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -146,15 +142,7 @@ class ExecutionNamespace(Condition):
     type = f"{_PKG}.ExecutionNamespace"
     examples = (
         Example("Start when any execution of the company namespace (or below) ends.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: company_done\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -187,15 +175,7 @@ class ExecutionLabels(Condition):
     type = f"{_PKG}.ExecutionLabels"
     examples = (
         Example("Start when an execution labelled env: prod ends.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: prod_done\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -228,15 +208,7 @@ class ExecutionOutputs(Condition):
     type = f"{_PKG}.ExecutionOutputs"
     examples = (
         Example("Start when an ended execution has an output `status` equal to ready.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: ready\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -262,15 +234,7 @@ class Expression(Condition):
     type = f"{_PKG}.Expression"
     examples = (
         Example("Start when an expression on the ended execution holds.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: big_flows\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -293,15 +257,7 @@ class HasRetryAttempt(Condition):
     type = f"{_PKG}.HasRetryAttempt"
     examples = (
         Example("Start when an execution ended after retrying a task.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: retried\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -335,15 +291,7 @@ class Not(Condition):
     type = f"{_PKG}.Not"
     examples = (
         Example("Run every day except on weekends.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 9 * * *\"\n"
@@ -368,15 +316,7 @@ class Or(Condition):
     type = f"{_PKG}.Or"
     examples = (
         Example("Run on Mondays or Fridays.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 9 * * *\"\n"
@@ -404,15 +344,7 @@ class MultipleCondition(Condition):
     type = f"{_PKG}.MultipleCondition"
     examples = (
         Example("Start once both upstream flows succeeded within a day.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: both_done\n"
                 "    type: io.kestra.plugin.core.trigger.Flow\n"
                 "    conditions:\n"
@@ -461,15 +393,7 @@ class DayWeek(Condition):
     type = f"{_PKG}.DayWeek"
     examples = (
         Example("Run only on Mondays.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 9 * * *\"\n"
@@ -494,15 +418,7 @@ class DayWeekInMonth(Condition):
     type = f"{_PKG}.DayWeekInMonth"
     examples = (
         Example("Run only on the first Monday of each month.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 9 * * *\"\n"
@@ -536,15 +452,7 @@ class DateTimeBetween(Condition):
     type = f"{_PKG}.DateTimeBetween"
     examples = (
         Example("Run on schedule only within a date window.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 * * * *\"\n"
@@ -576,15 +484,7 @@ class TimeBetween(Condition):
     type = f"{_PKG}.TimeBetween"
     examples = (
         Example("Run the hourly schedule only during office hours.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 * * * *\"\n"
@@ -616,15 +516,7 @@ class Weekend(Condition):
     type = f"{_PKG}.Weekend"
     examples = (
         Example("Run only on Saturdays and Sundays.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-                "\n"
-                "triggers:\n"
+                _FLOW +
                 "  - id: schedule\n"
                 "    type: io.kestra.plugin.core.trigger.Schedule\n"
                 "    cron: \"0 10 * * *\"\n"
