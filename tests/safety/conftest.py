@@ -1,9 +1,11 @@
 """Fixtures of the safety tests: a real engine served by hypercorn on a real socket."""
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 import trio
 
@@ -16,6 +18,31 @@ from falconet.runtime.engine import open_engine
 async def engine(tmp_path: Any) -> Any:
     async with open_engine(data_dir=tmp_path / "data", store="memory") as eng:
         yield eng
+
+
+@contextlib.asynccontextmanager
+async def served(engine: Any, nursery: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client of the engine's app served by hypercorn on a free port (stopped with the nursery)."""
+    base = (await nursery.start(serve, create_app(engine, config=engine.config), "127.0.0.1", 0))[0]
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        yield http
+
+
+@pytest.fixture
+async def client(engine: Any, nursery: Any) -> Any:
+    async with served(engine, nursery) as http:
+        yield http
+
+
+async def call(http: httpx.AsyncClient, method: str, path: str, *, data: str | None = None,
+               form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """(status, decoded JSON or text) of a request through the real server (``data``: the raw body,
+    ``form``: url-encoded fields)."""
+    response = await http.request(method, path, content=data, data=form, headers=headers)
+    try:
+        return response.status_code, response.json() if response.content else None
+    except ValueError:
+        return response.status_code, response.text
 
 
 @pytest.fixture

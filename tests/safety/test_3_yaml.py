@@ -7,9 +7,8 @@ hypercorn on a real socket.
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +22,8 @@ from falconet.runtime.flowparse.yamlload import YamlError, load_documents
 from falconet.runtime.limits import MAX_ALIAS_NODES, MAX_DEPTH
 from falconet.runtime.store.base import FlowRecord
 from falconet.runtime.model import now
+
+from .conftest import call, served
 
 YAML = {"Content-Type": "application/x-yaml"}
 
@@ -49,35 +50,6 @@ BOMB = FLOW_HEAD.format(id="bomb") + laughs()
 BOMB_LINE = BOMB.splitlines().index(next(line for line in BOMB.splitlines() if "&f" in line)) + 1
 
 
-async def call(http: httpx.AsyncClient, method: str, path: str, *, data: str | None = None,
-               form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    """(status, decoded JSON or text) of a request through the real server (``data``: the raw body,
-    ``form``: url-encoded fields)."""
-    response = await http.request(method, path, content=data, data=form, headers=headers)
-    try:
-        return response.status_code, response.json() if response.content else None
-    except ValueError:
-        return response.status_code, response.text
-
-
-@pytest.fixture
-async def engine(tmp_path: Any) -> Any:
-    async with open_engine(data_dir=tmp_path / "data", store="memory") as eng:
-        yield eng
-
-
-@pytest.fixture
-async def client(engine: Any, nursery: Any) -> Any:
-    """An httpx client of the engine's app served by hypercorn on a free port (stopped with the test)."""
-    async with served(engine, nursery) as http:
-        yield http
-
-
-@contextlib.asynccontextmanager
-async def served(engine: Any, nursery: Any) -> AsyncIterator[httpx.AsyncClient]:
-    base = (await nursery.start(serve, create_app(engine, config=engine.config), "127.0.0.1", 0))[0]
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        yield http
 
 
 #### Alias expansion ########################################################################################

@@ -8,48 +8,22 @@ through hypercorn on a real socket.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import httpx
 import pytest
 import trio
 
-from falconet.http.app import create_app
-from falconet.http.serve import serve
 from falconet.runtime import safe_regex
-from falconet.runtime.engine import open_engine
 from falconet.runtime.errors import IllegalArgument
 from falconet.runtime.files import glob_match
 from falconet.runtime.store.base import ExecutionQuery
+
+from .conftest import call
 
 YAML = {"Content-Type": "application/x-yaml"}
 EVIL = "^(a+)+$"
 VICTIM = "a" * 30 + "!"
 
 
-async def call(http: httpx.AsyncClient, method: str, path: str, *, data: str | None = None,
-               form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    """(status, decoded JSON or text) of a request through the real server (``data``: the raw body,
-    ``form``: url-encoded fields)."""
-    response = await http.request(method, path, content=data, data=form, headers=headers)
-    try:
-        return response.status_code, response.json() if response.content else None
-    except ValueError:
-        return response.status_code, response.text
-
-
-@pytest.fixture
-async def engine(tmp_path: Any) -> Any:
-    async with open_engine(data_dir=tmp_path / "data", store="memory") as eng:
-        yield eng
-
-
-@pytest.fixture
-async def client(engine: Any, nursery: Any) -> Any:
-    """An httpx client of the engine's app served by hypercorn on a free port (stopped with the test)."""
-    base = (await nursery.start(serve, create_app(engine, config=engine.config), "127.0.0.1", 0))[0]
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        yield http
 
 
 def flow(flow_id: str, body: str) -> str:
