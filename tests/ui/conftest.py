@@ -160,6 +160,11 @@ def _new_page(browser: Any, request: Any, screenshot: bool = True, **context_arg
     page.on("console", lambda m: errs.errors.append(f"console.{m.type}: {m.text} @ {m.location.get('url', '')}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errs.errors.append(f"pageerror: {e}"))
     page.set_default_timeout(15000)
+    # assertions wait as long as actions: on a loaded 2-core machine a live page can take more than
+    # Playwright's default 5 s to settle
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15000)
     page.errors = errs
     yield page
     if screenshot:

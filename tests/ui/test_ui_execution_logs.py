@@ -84,6 +84,7 @@ def visible_messages(page: Any) -> list[str]:
 def test_100k_lines_open_in_a_second_and_scroll_without_long_tasks(page: Any, big_server: str) -> None:
     page.goto(f"{big_server}/ui/executions/company.team/chatty/{BIG}")
     expect(page.get_by_role("heading", name=BIG)).to_be_visible()
+    expect(page.locator("#tab-logs")).to_be_visible()  # the tabs are drawn after the heading
     page.evaluate(WATCH_LONG_TASKS)
     timings = []
     for _ in range(ATTEMPTS):
