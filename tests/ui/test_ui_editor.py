@@ -94,9 +94,8 @@ def test_completes_types_properties_variables_and_filters(page: Any, server_url:
     if os.environ.get("FALCONET_UI_DOCS_SCREENSHOT"):
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copy(path, REPO / "docs" / "editor-completing.png")
-    page.get_by_role("button", name="Documentation").click()
-    page.get_by_label("Flow YAML source").focus()
-    page.keyboard.press("Control+Space")
+    # the list opened by typing is still open, with the caret after "dur" (toggling the panel and focusing
+    # the editor again could put the caret elsewhere)
     _accept(page, "duration")
     page.keyboard.type("PT1S")
     expect(page.locator(".cm-content")).to_contain_text("duration: PT1S")
