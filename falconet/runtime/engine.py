@@ -20,14 +20,14 @@ import trio
 
 from . import executions as _ex_ops
 from . import workingdir
-from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
+from .actors import FINAL_WRITE_TIMEOUT, ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
 from .config import Config
 from .errors import FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from .expressions import Renderer
 from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
-from .model import Execution, TaskRun, format_instant, now
+from .model import Execution, TaskRun, format_instant, now, without_private
 from .plugin import load_plugins
 from .recovery import DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
@@ -127,7 +127,7 @@ class Engine:
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
         _ex_ops.propagate_killing(unfinished)
         keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
-                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+                if tr.runtime.wd_state is not None and not tr.state.current.is_terminated}
         await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
         await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
@@ -346,9 +346,14 @@ class Engine:
             ex = actor.ex
             # stopped while afterExecution tasks run: they resume at the next start (not an end yet)
             ended = ex.state.current.is_terminated and actor.machine.after_execution_done()
-            with trio.CancelScope(shield=True):
-                if ex.state.current.is_terminated:
+            if ex.state.current.is_terminated:
+                # bounded: a stalled store must not hang a kill or a shutdown forever
+                with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
                     await self.store.save_execution(ex.to_dict(private=True))
+                if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
+                    log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
+                              ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
+                    ended = False
             if ended and actor.flow.after_execution:
                 self.after_execution.discard(ex.id)
             if self.actors.get(ex.id) is actor:
@@ -374,10 +379,7 @@ class Engine:
         doc = await self.store.get_execution(execution_id)
         if doc is None:
             return None
-        doc.pop("_extra", None)
-        for tr in doc.get("taskRunList") or []:
-            tr.pop("_extra", None)
-        return doc
+        return without_private(doc)
 
     async def _require(self, execution_id: str) -> Execution:
         actor = self.actors.get(execution_id)

@@ -164,11 +164,11 @@ def prepare_resume(ex: Execution) -> None:
     """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; one waiting
     for its retry delay (RETRYING) stays so until its recorded time (the actor restores its timer)."""
     for tr in ex.task_run_list:
-        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):
-            tr.extra.pop("dispatched", None)  # re-dispatched when the retry timer fires
+        if tr.state.current is State.RETRYING and tr.runtime.retry_at is not None:
+            tr.runtime.dispatched = False  # re-dispatched when the retry timer fires
             continue
-        if tr.extra.get("dispatched") and not tr.state.current.is_terminated:
-            tr.extra.pop("dispatched", None)
+        if tr.runtime.dispatched and not tr.state.current.is_terminated:
+            tr.runtime.dispatched = False
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
                 tr.attempts[-1].state.set(State.FAILED)
             tr.state.set(State.RESTARTED)
@@ -195,7 +195,7 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
     todo = [ex for ex in unfinished if ex.state.current is State.KILLING]
     while todo:
         ex = todo.pop()
-        if ex.extra.get("noKillCascade"):
+        if ex.runtime.no_kill_cascade:
             continue
         for child in children.get(ex.id, ()):
             if child.state.set(State.KILLING):
@@ -315,16 +315,15 @@ async def restart(engine: "Engine", execution_id: str, revision: int | None) -> 
     ex.task_run_list = [tr for tr in ex.task_run_list if tr.id not in remove]
     for tr in ex.task_run_list:
         if tr.id in leaf_ids:
-            tr.extra.pop("dispatched", None)
-            tr.extra.pop("resumed", None)
-            tr.extra.pop("subflowState", None)
+            tr.runtime.dispatched = False
+            tr.runtime.resumed = False
+            tr.runtime.subflow_state = None
             tr.state.set(State.RESTARTED)
         elif tr.id in ancestor_ids:
             tr.state.set(State.RUNNING)
     if revision is not None:
         ex.flow_revision = flow.revision
-    ex.extra.pop("finalState", None)
-    ex.extra.pop("manualPause", None)
+    ex.runtime.manual_pause = False
     old_actor = engine.actors.get(execution_id)
     if old_actor is not None:
         from .actors import KillRequested
@@ -382,11 +381,11 @@ async def replay(engine: "Engine", execution_id: str, task_run_id: str | None, r
             copy.parent_task_run_id = ids.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
             if tr.id in ancestors:
                 copy.state.set(State.RUNNING)
-                copy.extra.pop("subflowState", None)
+                copy.runtime.subflow_state = None
             elif tr.id == target.id:
                 copy.state.set(State.RESTARTED)
-                for key in ("dispatched", "resumed", "subflowState", "values", "waiting"):
-                    copy.extra.pop(key, None)
+                copy.runtime.dispatched = copy.runtime.resumed = copy.runtime.waiting = False
+                copy.runtime.subflow_state = copy.runtime.values = None
             new.task_run_list.append(copy)
         new.state = src.state.copy()
         new.state.set(State.RESTARTED)
@@ -546,7 +545,7 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
         parent._log(tr, "ERROR", msg)
         await parent.send(SubflowEnded(tr.id, State.FAILED, None))
         return
-    tr.extra["childExecutionId"] = child["id"]
+    tr.runtime.child_execution_id = child["id"]
     # written at once: a server restart must find the child again instead of starting a second one
     parent._on_change(tr)
     engine.persist(parent.ex, publish=False)
@@ -556,7 +555,7 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
 async def resume_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
     """A RUNNING Subflow task run found when an execution is resumed at start-up: wait again for the
     child it started (or start it, when the server stopped before the child was created)."""
-    child_id = tr.extra.get("childExecutionId")
+    child_id = tr.runtime.child_execution_id
     if child_id and await engine.get_execution(child_id) is not None:
         await await_subflow(engine, parent, tr, task, child_id)
     else:

@@ -9,7 +9,7 @@ aliases and canonical names behave the same.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .durations import parse_duration
@@ -54,7 +54,7 @@ def children(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved] | None:
     """The normal child list of a flowable task run (loop values applied)."""
     name = _short(task)
     if name in EACH_TYPES:
-        values = tr.extra.get("values") or []
+        values = tr.runtime.values or []
         tasks = task.props.get("tasks") or []
         return [Resolved(t, tr.id, value=v) for v in values for t in tasks] or None
     if name == "If":
@@ -106,13 +106,13 @@ def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]
             raw = [m._render(tr, task, v) if isinstance(v, str) else v for v in raw]
         elif isinstance(raw, dict):
             raw = m._render(tr, task, raw)
-        tr.extra["values"] = loop_values_to_strings(raw)
+        tr.runtime.values = loop_values_to_strings(raw)
     elif name == "Pause":
         _pause_start(m, tr, task, dispatches)
     elif name in ("WaitFor", "LoopUntil"):
         tr.iteration = 0
         tr.outputs = {"iterationCount": 0}
-        tr.extra["loopStart"] = now().isoformat()
+        tr.runtime.loop_start = now()
     elif name in workingdir.KINDS:
         workingdir.on_start(m, tr, task, dispatches)
     elif name in EXECUTABLE:
@@ -122,23 +122,23 @@ def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]
 
 
 def _pause_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> None:
-    if tr.extra.get("resumed"):
+    if tr.runtime.resumed:
         return
     start = now()
     delay = _duration(m, tr, task, task.props.get("delay") or task.props.get("pauseDuration"))
     timeout = _duration(m, tr, task, task.timeout)
     m.set_state(tr, State.PAUSED)
     if delay is not None:
-        tr.extra["pauseDeadline"] = (start + delay).isoformat()
+        tr.runtime.pause_deadline = start + delay
         dispatches.append(StartTimer(tr.id, "pause-delay", start + delay))
     if timeout is not None:
-        tr.extra["pauseTimeout"] = (start + timeout).isoformat()
+        tr.runtime.pause_timeout = start + timeout
         dispatches.append(StartTimer(tr.id, "pause-timeout", start + timeout))
 
 
 def resume_pause(m: Machine, tr: TaskRun, task: TaskSpec, on_resume: dict[str, Any] | None) -> None:
     """Resume a PAUSED Pause task run (API resume or elapsed delay): RUNNING, or SUCCESS without sub-tasks."""
-    tr.extra["resumed"] = True
+    tr.runtime.resumed = True
     if on_resume is not None:
         tr.outputs = {"onResume": on_resume}
     m.set_state(tr, State.RUNNING)
@@ -153,7 +153,7 @@ def nexts(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved]:
     errors, finally_ = _errors(task, tr)
     kids = children(m, tr, task)
     if name == "Pause":
-        if not tr.extra.get("resumed"):
+        if not tr.runtime.resumed:
             return []
         return m.sequential_nexts(kids, errors, finally_, tr.id)
     if name in EXECUTABLE:
@@ -161,7 +161,7 @@ def nexts(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved]:
     if name in workingdir.KINDS and not workingdir.ready(tr):
         return []
     if name in ("WaitFor", "LoopUntil"):
-        if tr.extra.get("waiting"):
+        if tr.runtime.waiting:
             return []
         errors, finally_ = _errors(task, tr, tr.iteration)
         return m.sequential_nexts(kids, errors, finally_, tr.id, iteration=tr.iteration)
@@ -224,16 +224,16 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
     allow_failure = task.allow_failure or name == "AllowFailure"
     allow_warning = task.allow_warning
     if name in EXECUTABLE:
-        if tr.extra.pop("subflowRetryDue", None):  # the retry delay elapsed: a new attempt, a new child
-            tr.extra.pop("retryAt", None)
+        if tr.runtime.subflow_retry_due:  # the retry delay elapsed: a new attempt, a new child
+            tr.runtime.subflow_retry_due = False
+            tr.runtime.retry_at = None
             tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
             m._changed(tr)
             dispatches.append(StartSubflow(tr, task))
             return State.RUNNING
-        result = tr.extra.get("subflowState")
-        if not result:
+        state = tr.runtime.subflow_state
+        if state is None:
             return None
-        state = State(result)
         if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
             tr.attempts[-1].state.set(state)
         if name in SUBFLOW_TYPES:
@@ -245,7 +245,7 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
                 state = State.SUCCESS
         return state
     if name == "Pause":
-        if not tr.extra.get("resumed"):
+        if not tr.runtime.resumed:
             return None
         if not task.props.get("tasks"):
             return State.SUCCESS
@@ -257,7 +257,7 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
         state = (m.resolve_state(kids, errors, finally_, tr, allow_failure, allow_warning)
                  if workingdir.ready(tr) else None)
         return workingdir.resolve(m, tr, task, state, dispatches)
-    if name in EACH_TYPES and not tr.extra.get("values"):
+    if name in EACH_TYPES and not tr.runtime.values:
         return State.SUCCESS
     if name == "If" and kids is None:
         return State.SUCCESS
@@ -274,8 +274,8 @@ def _retry_subflow(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
     delay = next_retry_delay(retry, len(tr.attempts), tr.attempts[0].state.start_date, now())
     if delay is None:
         return False
-    tr.extra.pop("subflowState", None)
-    tr.extra["retryAt"] = (now() + delay).isoformat()
+    tr.runtime.subflow_state = None
+    tr.runtime.retry_at = now() + delay
     m.set_state(tr, State.RETRYING)
     dispatches.append(StartTimer(tr.id, "subflow-retry", now() + delay))
     return True
@@ -283,12 +283,12 @@ def _retry_subflow(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
 
 def retry_subflow_due(m: Machine, tr: TaskRun) -> None:
     """The retry delay of a RETRYING Subflow task run elapsed: the next step starts a new attempt."""
-    tr.extra["subflowRetryDue"] = True
+    tr.runtime.subflow_retry_due = True
     m.set_state(tr, State.RUNNING)
 
 
 def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch], kids) -> State | None:
-    if tr.extra.get("waiting"):
+    if tr.runtime.waiting:
         return None
     errors, finally_ = _errors(task, tr, tr.iteration)
     state = m.resolve_state(kids, errors, finally_, tr, task.allow_failure, task.allow_warning, iteration=tr.iteration)
@@ -305,9 +305,8 @@ def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
     if m._truthy(cond):
         tr.outputs = {"iterationCount": count}
         return state
-    from datetime import datetime
-
-    started = datetime.fromisoformat(tr.extra["loopStart"])
+    started = tr.runtime.loop_start
+    assert started is not None, "a WaitFor task run records its start in on_start"
     fail = bool(task.props.get("failOnMaxReached", False))
     if count >= max_iterations or now() + interval - started > max_duration:
         tr.outputs = {"iterationCount": count}
@@ -316,17 +315,18 @@ def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
             return State.FAILED
         return state
     tr.outputs = {"iterationCount": count}
-    tr.extra["waiting"] = True
-    tr.extra["waitUntil"] = (now() + interval).isoformat()
+    tr.runtime.waiting = True
+    tr.runtime.wait_until = now() + interval
     dispatches.append(StartTimer(tr.id, "waitfor-interval", now() + interval))
     return State.RUNNING
 
 
 def next_iteration(m: Machine, tr: TaskRun) -> None:
     """The WaitFor interval elapsed: start the next iteration."""
-    if not tr.extra.pop("waiting", None):
+    if not tr.runtime.waiting:
         return  # already started (a timer restored after a restart fired twice)
-    tr.extra.pop("waitUntil", None)
+    tr.runtime.waiting = False
+    tr.runtime.wait_until = None
     tr.iteration = (tr.iteration or 0) + 1
     m._changed(tr)
 
@@ -337,25 +337,22 @@ def restore_timers(m: Machine) -> list[StartTimer]:
     """The timers an execution loaded at start-up waits for, re-armed from the deadlines its task runs
     recorded: a Pause's ``delay`` and ``timeout``, a WaitFor's next iteration, the next attempt of a
     RETRYING task run. A deadline passed while the server was down fires at once."""
-    from datetime import datetime
-
     out: list[StartTimer] = []
 
-    def arm(tr: TaskRun, kind: str, key: str) -> None:
-        raw = tr.extra.get(key)
-        out.append(StartTimer(tr.id, kind, datetime.fromisoformat(raw) if raw else now()))
+    def arm(tr: TaskRun, kind: str, deadline: datetime | None) -> None:
+        out.append(StartTimer(tr.id, kind, deadline or now()))
 
     for tr in m.ex.task_run_list:
-        state = tr.state.current
-        if state is State.PAUSED and not tr.extra.get("resumed"):
-            if "pauseDeadline" in tr.extra:
-                arm(tr, "pause-delay", "pauseDeadline")
-            if "pauseTimeout" in tr.extra:
-                arm(tr, "pause-timeout", "pauseTimeout")
-        elif state is State.RUNNING and tr.extra.get("waiting"):
-            arm(tr, "waitfor-interval", "waitUntil")
+        state, rt = tr.state.current, tr.runtime
+        if state is State.PAUSED and not rt.resumed:
+            if rt.pause_deadline is not None:
+                arm(tr, "pause-delay", rt.pause_deadline)
+            if rt.pause_timeout is not None:
+                arm(tr, "pause-timeout", rt.pause_timeout)
+        elif state is State.RUNNING and rt.waiting:
+            arm(tr, "waitfor-interval", rt.wait_until)
         elif state is State.RETRYING:
-            arm(tr, "subflow-retry" if _short(m.task_of(tr)) in EXECUTABLE else "task-retry", "retryAt")
+            arm(tr, "subflow-retry" if _short(m.task_of(tr)) in EXECUTABLE else "task-retry", rt.retry_at)
     return out
 
 
@@ -372,7 +369,7 @@ def apply_execution_update(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
             state = str(m._render(tr, task, task.props.get("state") or "SUCCESS")).upper()
             if state == "CANCELED":
                 state = "CANCELLED"
-            m.ex.extra["exitState"] = State(state).value
+            m.ex.runtime.exit_state = State(state)
         else:
             raise FlowableError(f"Unknown execution-updating task type {task.type}")
     except Exception as exc:

@@ -1,6 +1,6 @@
 """``flow.WorkingDirectory``: runnable children run one after the other in ONE shared temporary directory.
 
-Lifecycle of one WorkingDirectory task run (``tr.extra["wdState"]`` records the phase in the document):
+Lifecycle of one WorkingDirectory task run (``tr.runtime.wd_state`` records the phase in the document):
 
 ``preparing``
     set by :func:`on_start` in the state machine, which returns a :class:`PrepareWorkingDirectory`
@@ -110,26 +110,26 @@ def cache_path(namespace: str, flow_id: str, task_id: str) -> str:
 #### State machine side (synchronous) #######################################################################
 
 def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Any]) -> None:
-    tr.extra["wdState"] = PREPARING
-    tr.extra.pop("wdResult", None)
+    tr.runtime.wd_state = PREPARING
+    tr.runtime.wd_result = None
     dispatches.append(PrepareWorkingDirectory(tr, task))
 
 
 def ready(tr: TaskRun) -> bool:
     """Children may be created: the directory is prepared and the children have not resolved yet."""
-    return tr.extra.get("wdState") == READY
+    return tr.runtime.wd_state == READY
 
 
 def resolve(m: Machine, tr: TaskRun, task: TaskSpec, children_state: State | None,
             dispatches: list[Any]) -> State | None:
     """The WorkingDirectory's state once its children resolved to ``children_state`` and finish ran."""
-    phase = tr.extra.get("wdState")
+    phase = tr.runtime.wd_state
     if phase == DONE:
-        return State(tr.extra["wdResult"])
+        return tr.runtime.wd_result
     if phase != READY or children_state is None:
         return None
-    tr.extra["wdState"] = FINISHING
-    tr.extra["wdResult"] = children_state.value
+    tr.runtime.wd_state = FINISHING
+    tr.runtime.wd_result = children_state
     m._changed(tr)
     dispatches.append(FinishWorkingDirectory(tr, task, children_state))
     return None
@@ -141,14 +141,14 @@ def apply_event(m: Machine, tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) ->
         return
     if ev.error is not None:
         log(tr, "ERROR", ev.error)
-        tr.extra["wdState"] = DONE
-        tr.extra["wdResult"] = (State.WARNING if m.task_of(tr).allow_failure else State.FAILED).value
+        tr.runtime.wd_state = DONE
+        tr.runtime.wd_result = State.WARNING if m.task_of(tr).allow_failure else State.FAILED
     elif ev.phase == PREPARING:
-        tr.extra["wdState"] = READY
+        tr.runtime.wd_state = READY
     else:
         if ev.outputs:
             tr.outputs = ev.outputs
-        tr.extra["wdState"] = DONE
+        tr.runtime.wd_state = DONE
     m._changed(tr)
 
 
@@ -276,7 +276,7 @@ async def shared_directory(actor: ExecutionActor, tr: TaskRun) -> Path | None:
     by_id = actor.machine.by_id
     cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
     while cur is not None:
-        if "wdState" in cur.extra:
+        if cur.runtime.wd_state is not None:
             event = actor.wd_ready.get(cur.id)
             if event is not None:
                 await event.wait()
@@ -291,24 +291,26 @@ def recover(actor: ExecutionActor) -> None:
     assert actor._nursery is not None
     m = actor.machine
     for tr in actor.ex.task_run_list:
-        phase = tr.extra.get("wdState")
+        phase = tr.runtime.wd_state
         if phase is None or tr.state.current.is_terminated or tr.state.current is not State.RUNNING:
             continue
         task = m.task_of(tr)
         if phase in (PREPARING, READY, DONE):
             # DONE while RUNNING: a restart or replay re-opened it to re-run a child — prepare it again
-            tr.extra.pop("wdResult", None)
-            tr.extra["wdState"] = PREPARING
+            tr.runtime.wd_result = None
+            tr.runtime.wd_state = PREPARING
             _pending(actor, tr.id)
             actor._nursery.start_soon(prepare, actor, tr, task)
         elif phase == FINISHING:
-            actor._nursery.start_soon(finish, actor, tr, task, State(tr.extra["wdResult"]))
+            assert tr.runtime.wd_result is not None, "resolve() records the children's state when finishing"
+            actor._nursery.start_soon(finish, actor, tr, task, tr.runtime.wd_result)
 
 
 async def cleanup(actor: ExecutionActor) -> None:
     """Remove the directories of this execution's WorkingDirectory task runs (the execution ended: done,
     killed or failed). Shielded."""
-    paths = [directory_for(actor.engine, tr.id) for tr in actor.ex.task_run_list if "wdState" in tr.extra]
+    paths = [directory_for(actor.engine, tr.id) for tr in actor.ex.task_run_list
+             if tr.runtime.wd_state is not None]
     if not paths:
         return
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...runtime.model import without_private
+
 H = "io.kestra.core.models.hierarchies."
 PARALLEL_TYPES = ("io.kestra.plugin.core.flow.Parallel", "io.kestra.plugin.core.flow.EachParallel",
                   "io.kestra.plugin.core.flow.Dag")
@@ -98,7 +100,7 @@ def flow_graph(flow: Any, execution: dict[str, Any] | None = None) -> dict[str, 
     if execution is not None:
         runs = {}
         for tr in execution.get("taskRunList") or []:
-            runs.setdefault(tr.get("taskId"), []).append({k: v for k, v in tr.items() if k != "_extra"})
+            runs.setdefault(tr.get("taskId"), []).append(without_private(tr))
     b = _Builder(runs)
     start = b.node("root.root", "GraphClusterRoot")
     end = b.node("root.end", "GraphClusterEnd")

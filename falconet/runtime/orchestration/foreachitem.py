@@ -375,8 +375,8 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         limiter = trio.CapacityLimiter(max(1, max_live))
         failure: list[str] = []
         # resumed after a server restart: the children created before it are watched, not created again
-        existing = await _existing_children(engine, ex.id, tr.id) if tr.extra.get("itemsStarted") else {}
-        tr.extra["itemsStarted"] = True
+        existing = await _existing_children(engine, ex.id, tr.id) if tr.runtime.items_started else {}
+        tr.runtime.items_started = True
         parent._on_change(tr)
         engine.persist(ex, publish=False)  # before any child exists: a restart must not create them twice
         async with trio.open_nursery() as nursery:
