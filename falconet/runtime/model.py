@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Self
 
 from .ids import new_id
 from .state import State
@@ -151,6 +151,18 @@ def _persisted(key: str, codec: Any = None, default: Any = None) -> Any:
     return dataclasses.field(default=default, metadata={"key": key, "codec": codec})
 
 
+#: per runtime class: (attribute, stored key, codec, is a flag) of each field — computed once (a hot path)
+_SPECS: dict[type, tuple[tuple[str, str, Any, bool], ...]] = {}
+
+
+def _specs(cls: type) -> tuple[tuple[str, str, Any, bool], ...]:
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = _SPECS[cls] = tuple((f.name, f.metadata["key"], f.metadata["codec"], f.default is False)
+                                    for f in dataclasses.fields(cls))
+    return specs
+
+
 class _Runtime:
     """JSON (de)serialisation shared by the runtime records below."""
 
@@ -158,24 +170,24 @@ class _Runtime:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
+        for name, key, codec, _flag in _specs(type(self)):
+            value = getattr(self, name)
             if value is None or value is False:
                 continue
-            codec = f.metadata["codec"]
-            out[f.metadata["key"]] = codec[0](value) if codec is not None else value
+            out[key] = codec[0](value) if codec is not None else value
         return out
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Any:
+    def from_json(cls, d: dict[str, Any] | None) -> Self:
         """Read the stored form; keys this version does not know (e.g. a transient ``finalState``) are ignored."""
+        if not d:
+            return cls()
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            raw = (d or {}).get(f.metadata["key"])
+        for name, key, codec, flag in _specs(cls):
+            raw = d.get(key)
             if raw is None:
                 continue
-            codec = f.metadata["codec"]
-            values[f.name] = codec[1](raw) if codec is not None else (bool(raw) if f.default is False else raw)
+            values[name] = codec[1](raw) if codec is not None else (bool(raw) if flag else raw)
         return cls(**values)
 
 
