@@ -366,7 +366,7 @@ class Machine:
 
     #### the step ##########################################################################################
 
-    def step(self) -> list[Decision]:
+    def step(self) -> Sequence[Decision]:
         """Advance the document as far as possible without waiting; return what the actor must start (and
         :class:`Finished` last when the execution ends). Once the execution is terminated, only its
         ``afterExecution`` tasks advance."""
