@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.model import without_private
-
 H = "io.kestra.core.models.hierarchies."
 PARALLEL_TYPES = ("io.kestra.plugin.core.flow.Parallel", "io.kestra.plugin.core.flow.EachParallel",
                   "io.kestra.plugin.core.flow.Dag")
@@ -95,12 +93,12 @@ class _Builder:
 
 
 def flow_graph(flow: Any, execution: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The FlowGraph of a parsed flow; with ``execution``, task nodes carry their task run."""
+    """The FlowGraph of a parsed flow; with ``execution`` (as the API shows it), task nodes carry their task run."""
     runs: dict[str, list[dict[str, Any]]] | None = None
     if execution is not None:
         runs = {}
         for tr in execution.get("taskRunList") or []:
-            runs.setdefault(tr.get("taskId"), []).append(without_private(tr))
+            runs.setdefault(tr.get("taskId"), []).append(tr)
     b = _Builder(runs)
     start = b.node("root.root", "GraphClusterRoot")
     end = b.node("root.end", "GraphClusterEnd")
