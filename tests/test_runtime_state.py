@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import trio
 
 from falconet import open_engine
-from falconet.runtime.model import Execution, TaskRun, without_private
-from falconet.runtime.state import State
+from falconet.runtime.kernel.execution import Execution, TaskRun, without_private
+from falconet.runtime.kernel.state import State
 
 NS = "tests.runtime"
 UTC = timezone.utc
