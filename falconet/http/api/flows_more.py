@@ -114,7 +114,7 @@ async def graph(namespace: str, flow_id: str) -> Any:
 async def graph_of_source() -> Any:
     """``FlowGraph`` of the YAML body (nothing is saved); 422 when the flow is invalid."""
     source = await source_body()
-    return json_response(flow_graph(await engine()._parse(source, 1)))
+    return json_response(flow_graph(await engine().flows.parse(source)))
 
 
 @bp.get("/flows/<namespace>/<flow_id>/dependencies")
