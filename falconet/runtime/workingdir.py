@@ -130,7 +130,7 @@ def resolve(m: Machine, tr: TaskRun, task: TaskSpec, children_state: State | Non
         return None
     tr.extra["wdState"] = FINISHING
     tr.extra["wdResult"] = children_state.value
-    m._changed(tr)
+    m.on_change(tr)
     dispatches.append(FinishWorkingDirectory(tr, task, children_state))
     return None
 
@@ -149,7 +149,7 @@ def apply_event(m: Machine, tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) ->
         if ev.outputs:
             tr.outputs = ev.outputs
         tr.extra["wdState"] = DONE
-    m._changed(tr)
+    m.on_change(tr)
 
 
 #### Actor side (async) #####################################################################################

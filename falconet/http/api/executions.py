@@ -167,7 +167,7 @@ def _query(args: Any) -> ExecutionQuery:
     start, end = params.time_window(args)
     child = params.opt_str(args, "childFilter")
     if child is not None and child.upper() not in ("CHILD", "MAIN"):
-        raise params._convert_error("childFilter", child)
+        raise params.convert_error("childFilter", child)
     return ExecutionQuery(
         q=params.opt_str(args, "q"),
         namespace=params.opt_str(args, "namespace"),
@@ -199,7 +199,7 @@ class Selection:
         query = _query(args)
         scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
         if scopes:
-            leaf = filters._typed("scope", "IN", "scope", tuple(scopes))
+            leaf = filters.typed_leaf("scope", "IN", "scope", tuple(scopes))
             where = filters.Group("and", (*where.children, leaf))
         for leaf in where.children:  # narrow the store scan with what the store can filter itself
             if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \

@@ -144,7 +144,7 @@ async def select_flows(args: Any, allowed: Any = ()) -> list[Any]:
     q = params.opt_str(args, "q")
     scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
     if scopes:
-        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
+        where = filters.Group("and", (*where.children, filters.typed_leaf("scope", "IN", "scope", tuple(scopes))))
     flows = await engine().list_flows(params.opt_str(args, "namespace"))
     return [f for f in flows if (q is None or _matches_q(f, q)) and _has_labels(f, labels)
             and where.matches(f, ACCESSORS)]

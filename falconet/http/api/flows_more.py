@@ -205,7 +205,7 @@ async def _validate(kind: str) -> Any:
     if content_type in ("application/x-yaml", "application/yaml", "text/yaml"):
         section = (params.opt_str(request.args, "section") or "TASKS").upper()
         if section not in ("TASKS", "TRIGGERS"):
-            raise params._convert_error("section", section, "not one of TASKS, TRIGGERS")
+            raise params.convert_error("section", section, "not one of TASKS, TRIGGERS")
         kind = "task" if section == "TASKS" else "trigger"
         try:
             item = safe_load_yaml(await source_body())
