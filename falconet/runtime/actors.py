@@ -110,7 +110,7 @@ def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tup
         if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
             continue
         try:
-            plain = engine.decrypt(node[parts[-1]])
+            plain = engine.secrets.decrypt(node[parts[-1]])
         except Exception:  # not encrypted with this key: leave the value as stored
             continue
         node[parts[-1]] = plain
@@ -509,13 +509,22 @@ class ExecutionActor:
         state = self._check_assertions(state)
         if self.flow.outputs and state not in (State.KILLED,):
             try:
-                self.ex.outputs = self.engine.render_flow_outputs(self, self.flow)
+                self.ex.outputs = self._render_flow_outputs()
             except Exception as exc:
                 self.log(None, "ERROR", f"Failed to render flow outputs: {exc}")
                 state = State.FAILED
         if self.engine.execution_hooks is not None:  # CREATE_NEW_EXECUTION retries
             state = self.engine.execution_hooks.retry_state(self, state)
         self._set_final(state)
+
+    def _render_flow_outputs(self) -> dict[str, Any]:
+        from .inputs import type_outputs
+
+        variables = self.base_variables()
+        renderer = self.engine.renderer
+        rendered = {out.id: renderer.render_value(out.value, variables) if out.type == "STRING"
+                    else renderer.render_value_typed(out.value, variables) for out in self.flow.outputs}
+        return type_outputs(self.flow.outputs, rendered)
 
     def _set_final(self, state: State) -> None:
         self.ex.state.set(state)

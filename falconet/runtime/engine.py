@@ -166,19 +166,12 @@ class Engine:
         """See :meth:`FlowRepository.get`."""
         return await self.flows.get(namespace, flow_id, revision, allow_deleted, skip_invalid)
 
-    async def list_flow_revisions(self, namespace: str, flow_id: str) -> list[Flow]:
-        return await self.flows.list_revisions(namespace, flow_id)
-
     async def list_flows(self, namespace: str | None = None) -> list[Flow]:
         """The latest revision of every flow (in ``namespace``); stored flows that no longer parse are skipped."""
         return await self.flows.list_latest(namespace)
 
     async def delete_flow(self, namespace: str, flow_id: str) -> None:
         await self.flows.delete(namespace, flow_id)
-
-    async def validate_source(self, source: str) -> list[dict[str, Any]]:
-        """``POST /flows/validate``: one result per document."""
-        return await self.flows.validate_source(source)
 
     def plugins(self) -> list[type]:
         return list(self.registry.canonical().values())
@@ -329,20 +322,6 @@ class Engine:
     async def set_labels(self, execution_id: str, labels: Sequence[tuple[str, str]]) -> dict[str, Any]:
         return await self.lifecycle.set_labels(execution_id, labels)
 
-    async def set_task_run_state(self, execution_id: str, task_run_id: str, state: str) -> dict[str, Any]:
-        return await self.lifecycle.set_task_run_state(execution_id, task_run_id, state)
-
-    async def unqueue(self, execution_id: str, state: str | None = None) -> dict[str, Any]:
-        return await self.lifecycle.unqueue(execution_id, state)
-
-    async def force_run(self, execution_id: str) -> dict[str, Any]:
-        return await self.lifecycle.force_run(execution_id)
-
-    async def delete_execution(self, execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True,
-                               delete_storage: bool = True) -> None:
-        await self.lifecycle.delete(execution_id, delete_logs=delete_logs, delete_metrics=delete_metrics,
-                                    delete_storage=delete_storage)
-
     async def validate_inputs(self, namespace: str, flow_id: str, *, inputs: Mapping[str, Any] | None = None,
                               files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
         flow = await self.get_flow(namespace, flow_id)
@@ -359,15 +338,9 @@ class Engine:
         return await handle(self, namespace, flow_id, key, method=method, body=body, headers=headers,
                             parameters=parameters)
 
-    #### subflows ########################################################################################
-
     async def run_subflow(self, parent: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
+        """Start the child execution of a Subflow (ForEachItem) task run of ``parent``; report its end."""
         await _executions.run_subflow(self, parent, tr, task)
-
-    #### outputs #########################################################################################
-
-    def render_flow_outputs(self, actor: ExecutionActor, flow: Flow) -> dict[str, Any]:
-        return _executions.render_flow_outputs(self, actor, flow)
 
     #### persistence and events #########################################################################
 
@@ -400,10 +373,7 @@ class Engine:
     def emit_metric(self, entry: dict[str, Any]) -> None:
         self.store.append_metrics_nowait((entry,))
 
-    #### key-value store (the KV cache) and secrets ###################################################
-
-    def kv_cached(self, namespace: str, key: str) -> dict[str, Any] | None:
-        return self.kv.cached(namespace, key)
+    #### key-value store (the KV cache) ###############################################################
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         return await self.kv.get(namespace, key)
@@ -414,15 +384,6 @@ class Engine:
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return await self.kv.delete(namespace, key)
-
-    def secret(self, key: str) -> str:
-        return self.secrets.secret(key)
-
-    def encrypt(self, plaintext: str, key: str | None = None) -> str:
-        return self.secrets.encrypt(plaintext, key)
-
-    def decrypt(self, ciphertext: str, key: str | None = None) -> str:
-        return self.secrets.decrypt(ciphertext, key)
 
     #### convenience for embedders and tests ############################################################
 

@@ -288,18 +288,3 @@ async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun,
         state = State.FAILED if child_state is State.CANCELLED else child_state
     # allowFailure/allowWarning are applied by the executor, after any retry (flowables.resolve_state)
     await parent.send(SubflowEnded(tr.id, state, outputs))
-
-
-#### flow outputs ###########################################################################################
-
-def render_flow_outputs(engine: "Engine", actor: "ExecutionActor", flow: Flow) -> dict[str, Any]:
-    from .inputs import type_outputs
-
-    variables = actor.base_variables()
-    rendered: dict[str, Any] = {}
-    for out in flow.outputs:
-        if out.type == "STRING":
-            rendered[out.id] = engine.renderer.render_value(out.value, variables)
-        else:
-            rendered[out.id] = engine.renderer.render_value_typed(out.value, variables)
-    return type_outputs(flow.outputs, rendered)

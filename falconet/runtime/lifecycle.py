@@ -265,7 +265,7 @@ class ExecutionLifecycle:
         self.supervisor.start_actor(ex, flow)
         return ex.to_dict()
 
-    async def unqueue(self, execution_id: str, state: str | None) -> dict[str, Any]:
+    async def unqueue(self, execution_id: str, state: str | None = None) -> dict[str, Any]:
         ex = await self.supervisor.load_execution(execution_id)
         if ex.state.current is not State.QUEUED:
             raise IllegalArgument("The execution is not queued")

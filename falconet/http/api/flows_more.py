@@ -184,7 +184,7 @@ async def update_task(namespace: str, flow_id: str, task_id: str) -> Any:
 
 
 async def _constraints(source: str) -> dict[str, Any]:
-    results = await engine().validate_source(source)
+    results = await engine().flows.validate_source(source)
     problems = [r["constraints"] for r in results if r.get("constraints")]
     return {"constraints": "\n".join(problems)} if problems else {}
 
