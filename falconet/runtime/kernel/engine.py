@@ -1,0 +1,490 @@
+"""The Engine: the root actor. Supervises one ExecutionActor per running execution in its nursery and wires
+the services that own the engine's state (see :mod:`.services`): the flow repository, admission, the
+execution lifecycle, the KV cache, secrets and input typing. Its methods are what the HTTP layer, the CLI
+and embedders call.
+
+Open one with :func:`open_engine` (an async context manager); its actors live in the engine's nursery,
+callers never see it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+import trio
+
+from falconet.runtime.kernel import executions as _executions
+from falconet.runtime import workingdir
+from falconet.runtime.kernel.actors import ExecutionActor, KillRequested
+from falconet.runtime.kernel.admission import Admission
+from falconet.runtime.kernel.bus import Bus, Event
+from falconet.runtime.config import Config
+from falconet.runtime.kernel.errors import IllegalState, NotFound
+from falconet.runtime.kernel.executions import ExecutionInputs
+from falconet.runtime.expr.render import Renderer
+from falconet.runtime.flow.model import Flow, TaskSpec
+from falconet.runtime.kernel.flowrepo import FlowRepository
+from falconet.runtime.kernel.kvcache import KVCache
+from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
+from falconet.runtime.kernel.execution import Execution, TaskRun
+from falconet.sdk.plugin import load_plugins
+from falconet.runtime.kernel.recovery import (
+    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp,
+)
+from falconet.runtime.kernel.secretstore import Secrets
+from falconet.runtime.kernel.state import State
+from falconet.runtime.storage.internal import InternalStorage
+from falconet.runtime.store.base import LogQuery, Store
+from falconet.runtime.expr.variables import kestra_envs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falconet.runtime.orchestration import Orchestration
+    from falconet.runtime.kernel.services import ExecutionHooks
+
+log = logging.getLogger("falconet.engine")
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store, storage: InternalStorage):
+        self.config = config
+        self.store = store
+        self.storage = storage
+        self.bus = Bus()
+        self.renderer = Renderer()
+        self.registry = load_plugins()
+        self.envs = kestra_envs(config.env_prefix)
+        self.actors: dict[str, ExecutionActor] = {}
+        self.processes = ProcessRegistry(config.data_dir / "run" / "processes")
+        self.after_execution = Marks(config.data_dir / "run" / "after-execution")  # ended, afterExecution pending
+        #: orchestration across executions (scheduler, triggers…), and the hooks it gives the kernel: both set
+        #: by :meth:`run`
+        self.orchestration: Orchestration | None = None
+        self.execution_hooks: ExecutionHooks | None = None
+        # the services, each owning its state
+        self.flows = FlowRepository(config, store, self.registry)
+        self.kv = KVCache(store)
+        self.secrets = Secrets(config)
+        self.inputs = ExecutionInputs(config, storage, self.renderer, self.envs)
+        self.admission = Admission(self)
+        self.lifecycle = ExecutionLifecycle(self, store, storage, self.flows, self.admission, self.inputs)
+        self._dir_lock = DataDirLock(config.data_dir)
+        self._ended: dict[str, trio.Event] = {}
+        self._nursery: trio.Nursery | None = None
+
+    #### lifecycle #######################################################################################
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Resume unfinished executions, then serve until cancelled. Raises :class:`DataDirInUse` when another
+        live engine owns the data folder (two engines would resume the same executions twice)."""
+        from falconet.runtime.orchestration import Orchestration, run_services
+
+        self.lock_data_dir()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.orchestration is None:
+                    self.orchestration = Orchestration(self)
+                self.execution_hooks = self.orchestration
+                # scripts of a crashed server die before their task runs are attempted again
+                await trio.to_thread.run_sync(self.processes.reap)
+                await self._load()
+                await nursery.start(run_services, self.orchestration)
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._dir_lock.release()
+
+    def lock_data_dir(self) -> None:
+        """Own the data folder (see :class:`DataDirLock`) or raise :class:`DataDirInUse`."""
+        if not self._dir_lock.acquire():
+            raise DataDirInUse(self.config.data_dir)
+
+    def unlock_data_dir(self) -> None:
+        self._dir_lock.release()
+
+    async def _load(self) -> None:
+        """Delete the temporary files of a previous run, then resume the executions found unfinished."""
+        await self.flows.load()
+        await self.kv.load({ns for ns, _ in self.flows.latest()})
+        waiting: list[tuple[Execution, Flow]] = []
+        unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
+        _executions.propagate_killing(unfinished)
+        keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
+                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+        await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
+        await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
+        for ex in unfinished:
+            flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
+                                       skip_invalid=True)
+            if flow is None:
+                continue
+            if ex.state.current in (State.CREATED, State.QUEUED) and not ex.task_run_list:
+                waiting.append((ex, flow))  # never started: scheduleDate and concurrency apply again
+                continue
+            if ex.state.current is not State.KILLING:  # a KILLING one finishes its kill (ExecutionActor.run)
+                _executions.prepare_resume(ex)
+            self.start_actor(ex, flow)
+        from falconet.runtime.orchestration import admission_order
+
+        for ex, flow in sorted(waiting, key=lambda pair: admission_order(pair[0])):
+            self.admission.schedule(ex, flow)
+
+    async def _after_execution_pending(self, unfinished: set[str]) -> list[Execution]:
+        """Terminated executions whose ``afterExecution`` tasks had not finished when the server stopped."""
+        out = []
+        for execution_id in await trio.to_thread.run_sync(self.after_execution.ids):
+            doc = None if execution_id in unfinished else await self.store.get_execution(execution_id)
+            if doc is not None and State(doc["state"]["current"]).is_terminated:
+                out.append(Execution.from_dict(doc))
+            elif execution_id not in unfinished:
+                self.after_execution.discard(execution_id)
+        return out
+
+    def temp_root(self) -> Path:
+        path = self.config.data_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    #### flows (the flow repository) ###################################################################
+
+    async def create_flow(self, source: str) -> Flow:
+        return await self.flows.create(source)
+
+    async def update_flow(self, namespace: str, flow_id: str, source: str) -> Flow:
+        return await self.flows.update(namespace, flow_id, source)
+
+    async def put_flow(self, source: str) -> Flow:
+        """Create or update (used by the CLI and namespace/bulk updates)."""
+        return await self.flows.put(source)
+
+    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None,
+                       allow_deleted: bool = False, skip_invalid: bool = False) -> Flow | None:
+        """See :meth:`FlowRepository.get`."""
+        return await self.flows.get(namespace, flow_id, revision, allow_deleted, skip_invalid)
+
+    async def list_flows(self, namespace: str | None = None) -> list[Flow]:
+        """The latest revision of every flow (in ``namespace``); stored flows that no longer parse are skipped."""
+        return await self.flows.list_latest(namespace)
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        await self.flows.delete(namespace, flow_id)
+
+    def plugins(self) -> list[type]:
+        return list(self.registry.canonical().values())
+
+    #### executions: creation and lookup ################################################################
+
+    async def create_execution(self, namespace: str, flow_id: str, *, inputs: Mapping[str, Any] | None = None,
+                               files: Mapping[str, tuple[str, Path]] | None = None,
+                               labels: Sequence[tuple[str, str]] = (), revision: int | None = None,
+                               schedule_date: datetime | None = None, trigger: dict[str, Any] | None = None,
+                               parent_labels: Sequence[tuple[str, str]] = (), start: bool = True) -> dict[str, Any]:
+        """Create an execution (state CREATED, inputs typed and stored) and start it. Durable on return.
+
+        ``files`` maps FILE input ids to ``(file name, local path)`` of files the caller created for this
+        call: they are *moved* into storage. Every other FILE value is a string checked by
+        :mod:`.fileinputs` (``kestra:///`` of the namespace, ``nsfile:///``, allowed ``file:///``) —
+        never a path."""
+        flow = await self.get_flow(namespace, flow_id, revision)
+        if flow is None:
+            raise NotFound("Requested Flow is not found." if revision is None
+                           else f"Flow '{namespace}.{flow_id}' revision {revision} not found")
+        if flow.disabled:
+            raise IllegalState("Cannot execute a disabled flow")
+        ex = _executions.new_execution(flow, labels=labels, trigger=trigger, schedule_date=schedule_date,
+                                       parent_labels=parent_labels)
+        ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
+        await self.store.save_execution(ex.to_dict(private=True))
+        self.publish_execution(ex)
+        if start:
+            self.admission.schedule(ex, flow)
+        return ex.to_dict()
+
+    #### supervision ###################################################################################
+
+    def start_actor(self, ex: Execution, flow: Flow) -> ExecutionActor:
+        """Start the actor of ``ex`` in the engine's nursery."""
+        actor = ExecutionActor(self, ex, flow)
+        self.actors[ex.id] = actor
+        self._ended.setdefault(ex.id, trio.Event())
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_actor, actor)
+        return actor
+
+    async def _run_actor(self, actor: ExecutionActor) -> None:
+        try:
+            await actor.run()
+        finally:
+            ex = actor.ex
+            # stopped while afterExecution tasks run: they resume at the next start (not an end yet)
+            ended = ex.state.current.is_terminated and actor.machine.after_execution_done()
+            with trio.CancelScope(shield=True):
+                if ex.state.current.is_terminated:
+                    await self.store.save_execution(ex.to_dict(private=True))
+            if ended and actor.flow.after_execution:
+                self.after_execution.discard(ex.id)
+            if self.actors.get(ex.id) is actor:
+                del self.actors[ex.id]
+            actor.finished.set()
+            if ended:
+                self.publish_execution(ex)
+                self.mark_ended(ex.id)
+                self.admission.release_slot(actor.flow)
+                if self.execution_hooks is not None:
+                    await self.execution_hooks.on_execution_end(ex, actor.flow)
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the engine's nursery (background work that outlives its caller)."""
+        assert self._nursery is not None, "the engine is not running"
+        self._nursery.start_soon(fn, *args)
+
+    def mark_ended(self, execution_id: str) -> None:
+        """Wake the waiters of :meth:`wait_for_end` of an execution that ended."""
+        ev = self._ended.pop(execution_id, None)
+        if ev is not None:
+            ev.set()
+
+    async def settle(self, execution_id: str) -> None:
+        """Wait until the actor of a terminated execution is gone (its final write is durable)."""
+        actor = self.actors.get(execution_id)
+        if actor is not None and actor.ex.state.current.is_terminated:
+            await actor.finished.wait()
+
+    async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        actor = self.actors.get(execution_id)
+        if actor is not None:
+            return actor.ex.to_dict()
+        doc = await self.store.get_execution(execution_id)
+        if doc is None:
+            return None
+        doc.pop("_extra", None)
+        for tr in doc.get("taskRunList") or []:
+            tr.pop("_extra", None)
+        return doc
+
+    async def load_execution(self, execution_id: str) -> Execution:
+        """The execution (its actor's live document when it runs); :class:`NotFound` otherwise."""
+        actor = self.actors.get(execution_id)
+        if actor is not None:
+            return actor.ex
+        doc = await self.store.get_execution(execution_id)
+        if doc is None:
+            raise NotFound(f"Execution '{execution_id}' not found")
+        return Execution.from_dict(doc)
+
+    async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
+        """Wait until the execution is terminated (not PAUSED); returns its final document."""
+        while True:
+            ex = await self.load_execution(execution_id)
+            if ex.state.current.is_terminated and execution_id not in self.actors:
+                return (await self.get_execution(execution_id)) or ex.to_dict()
+            ev = self._ended.setdefault(execution_id, trio.Event())
+            await ev.wait()
+
+    def kill_children(self, ex: Execution, reason: str) -> None:
+        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
+        assert self._nursery is not None
+        for actor in list(self.actors.values()):
+            if _executions.parent_execution_id(actor.ex) != ex.id:
+                continue
+            if not actor.ex.state.current.is_terminated:
+                self._nursery.start_soon(actor.send, KillRequested(reason))
+
+
+    #### executions: lifecycle actions (the execution lifecycle) #######################################
+
+    async def kill(self, execution_id: str, *, cascade: bool = True) -> None:
+        """See :meth:`ExecutionLifecycle.kill`."""
+        await self.lifecycle.kill(execution_id, cascade=cascade)
+
+    async def pause(self, execution_id: str) -> None:
+        await self.lifecycle.pause(execution_id)
+
+    async def resume(self, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
+                     files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        return await self.lifecycle.resume(execution_id, inputs=inputs, files=files)
+
+    async def restart(self, execution_id: str, *, revision: int | None = None) -> dict[str, Any]:
+        return await self.lifecycle.restart(execution_id, revision)
+
+    async def replay(self, execution_id: str, *, task_run_id: str | None = None,
+                     revision: int | None = None, inputs: Mapping[str, Any] | None = None,
+                     files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        return await self.lifecycle.replay(execution_id, task_run_id, revision, inputs, files)
+
+    async def change_status(self, execution_id: str, state: str) -> dict[str, Any]:
+        return await self.lifecycle.change_status(execution_id, state)
+
+    async def set_labels(self, execution_id: str, labels: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        return await self.lifecycle.set_labels(execution_id, labels)
+
+    async def validate_inputs(self, namespace: str, flow_id: str, *, inputs: Mapping[str, Any] | None = None,
+                              files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
+        flow = await self.get_flow(namespace, flow_id)
+        if flow is None:
+            raise NotFound("Requested Flow is not found.")
+        return self.inputs.validate_report(flow, inputs or {}, files or {})
+
+    async def webhook(self, namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
+                      headers: Mapping[str, list[str]], parameters: Mapping[str, list[str]]) -> dict[str, Any] | None:
+        """See :func:`falconet.runtime.orchestration.webhook.handle` (key rendering with secrets, conditions,
+        inputs, ``wait`` / ``returnOutputs``)."""
+        from falconet.runtime.orchestration.webhook import handle
+
+        return await handle(self, namespace, flow_id, key, method=method, body=body, headers=headers,
+                            parameters=parameters)
+
+    async def run_subflow(self, parent: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
+        """Start the child execution of a Subflow (ForEachItem) task run of ``parent``; report its end."""
+        await _executions.run_subflow(self, parent, tr, task)
+
+    #### persistence and events #########################################################################
+
+    def persist(self, ex: Execution, *, publish: bool = True) -> None:
+        """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
+        self.store.save_execution_nowait(ex.to_dict(private=True))
+        if publish:
+            self.publish_execution(ex)
+
+    def publish_execution(self, ex: Execution) -> None:
+        """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does
+        not: Flow triggers on non-terminal states) that the state of ``ex`` changed."""
+        if self.execution_hooks is not None:
+            self.execution_hooks.watch_execution_state(ex)
+        if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
+            state = ex.state.current
+            self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,
+                                   state.is_terminated and ex.id not in self.actors, ex.to_dict()))
+
+    def publish_task_run(self, ex: Execution, tr: TaskRun) -> None:
+        if self.bus.wants("taskrun", ex.id, ex.namespace, ex.flow_id):
+            state = ex.state.current
+            self.bus.publish(Event("taskrun", ex.id, ex.namespace, ex.flow_id, state.value, False, tr.to_dict()))
+
+    def emit_log(self, entry: dict[str, Any]) -> None:
+        self.store.append_logs_nowait((entry,))
+        if self.bus.wants("log", entry["executionId"], entry["namespace"], entry["flowId"]):
+            self.bus.publish(Event("log", entry["executionId"], entry["namespace"], entry["flowId"], "", False, entry))
+
+    def emit_metric(self, entry: dict[str, Any]) -> None:
+        self.store.append_metrics_nowait((entry,))
+
+    #### key-value store (the KV cache) ###############################################################
+
+    async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        return await self.kv.get(namespace, key)
+
+    async def kv_put(self, namespace: str, key: str, value: Any, *, kv_type: str | None = None,
+                     ttl: str | None = None, description: str | None = None) -> None:
+        await self.kv.put(namespace, key, value, kv_type=kv_type, ttl=ttl, description=description)
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return await self.kv.delete(namespace, key)
+
+    #### convenience for embedders and tests ############################################################
+
+    async def execute(self, namespace: str, flow_id: str, inputs: Mapping[str, Any] | None = None, *,
+                      labels: Sequence[tuple[str, str]] | Mapping[str, str] = (),
+                      files: Mapping[str, tuple[str, Path]] | None = None, revision: int | None = None,
+                      wait: bool = True) -> dict[str, Any]:
+        """Create an execution and (by default) wait for its end; returns the Kestra execution JSON."""
+        pairs = list(labels.items()) if isinstance(labels, Mapping) else list(labels)
+        ex = await self.create_execution(namespace, flow_id, inputs=inputs or {}, files=files or {}, labels=pairs,
+                                         revision=revision)
+        return await self.wait_for_end(ex["id"]) if wait else ex
+
+    async def get_logs(self, execution_id: str, *, min_level: str | None = None) -> list[dict[str, Any]]:
+        """Stored log lines of an execution, in order."""
+        await self.store.flush()
+        rows, _ = await self.store.get_logs(LogQuery(execution_id=execution_id, min_level=min_level))
+        return rows
+
+
+#### Opening an engine #######################################################################################
+
+@contextlib.asynccontextmanager
+async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
+                      config: Config | None = None) -> AsyncIterator[Engine]:
+    """Open an engine inside the current trio run; cancelled and closed on exit.
+
+    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance.
+    With no ``data_dir`` a temporary folder is used and removed on exit.
+    """
+    import tempfile
+
+    from falconet.runtime.kernel.recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
+    from falconet.runtime.store.memory import MemoryStore
+
+    cfg = config or Config()
+    tmp: Path | None = None
+    if data_dir is not None:
+        cfg.data_dir = Path(data_dir)
+    elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
+        await trio.to_thread.run_sync(clean_abandoned_temp_dirs)
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        cfg.data_dir = tmp
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    kind = store if store is not None else cfg.store
+    if isinstance(kind, Store):
+        st = kind
+    elif kind == "memory":
+        st = MemoryStore()
+    elif kind == "sqlite":
+        from falconet.runtime.store.sqlite import SQLiteStore
+
+        st = SQLiteStore(cfg.data_dir / "falconet.db")
+    else:
+        raise ValueError(f"unknown store {kind!r}")
+    storage = InternalStorage(cfg.storage_dir)
+    if not cfg.secret_key:
+        cfg.secret_key = _data_dir_secret(cfg.data_dir)
+    engine = Engine(cfg, st, storage)
+    try:
+        engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        await st.open()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            try:
+                yield engine
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await st.close()
+        engine.unlock_data_dir()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """The key for SECRET inputs when ``kestra.encryption.secret-key`` is not configured: 32 random
+    characters generated once per data folder and kept in ``<data-dir>/secret.key`` (mode 0600)."""
+    import secrets
+
+    path = data_dir / "secret.key"
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) == 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(24)[:32]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key)
+    return key
+
+
+__all__ = ["Engine", "open_engine", "timedelta"]
+
