@@ -509,22 +509,13 @@ class ExecutionActor:
         state = self._check_assertions(state)
         if self.flow.outputs and state not in (State.KILLED,):
             try:
-                self.ex.outputs = self._render_flow_outputs()
+                self.ex.outputs = self.engine.inputs.flow_outputs(self.flow, self.base_variables())
             except Exception as exc:
                 self.log(None, "ERROR", f"Failed to render flow outputs: {exc}")
                 state = State.FAILED
         if self.engine.execution_hooks is not None:  # CREATE_NEW_EXECUTION retries
             state = self.engine.execution_hooks.retry_state(self, state)
         self._set_final(state)
-
-    def _render_flow_outputs(self) -> dict[str, Any]:
-        from falconet.runtime.flow.inputs import type_outputs
-
-        variables = self.base_variables()
-        renderer = self.engine.renderer
-        rendered = {out.id: renderer.render_value(out.value, variables) if out.type == "STRING"
-                    else renderer.render_value_typed(out.value, variables) for out in self.flow.outputs}
-        return type_outputs(self.flow.outputs, rendered)
 
     def _set_final(self, state: State) -> None:
         self.ex.state.set(state)

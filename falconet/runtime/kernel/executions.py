@@ -69,8 +69,8 @@ def _provided(inputs: Mapping[str, Any], files: Mapping[str, tuple[str, Path]]) 
 
 
 class ExecutionInputs:
-    """Types the inputs of executions (and the ``onResume`` inputs of a paused task run); stores their
-    uploads in the internal storage."""
+    """Types the inputs of executions (and the ``onResume`` inputs of a paused task run), storing their
+    uploads in the internal storage, and the outputs of flows."""
 
     def __init__(self, config: Config, storage: InternalStorage, renderer: Renderer, envs: dict[str, Any]):
         self.config = config
@@ -132,6 +132,14 @@ class ExecutionInputs:
         rows = report(flow.inputs, provided, renderer=self.renderer, variables=variables, store_file=store_file,
                       secret_key=self.config.secret_key, file_sources=self.file_sources(flow.namespace, None))
         return {"id": flow.id, "namespace": flow.namespace, "inputs": rows}
+
+    def flow_outputs(self, flow: Flow, variables: dict[str, Any]) -> dict[str, Any]:
+        """The flow's ``outputs``, rendered with an ended execution's ``variables`` and typed."""
+        from falconet.runtime.flow.inputs import type_outputs
+
+        rendered = {out.id: self.renderer.render_value(out.value, variables) if out.type == "STRING"
+                    else self.renderer.render_value_typed(out.value, variables) for out in flow.outputs}
+        return type_outputs(flow.outputs, rendered)
 
     def on_resume(self, actor: "ExecutionActor", inputs: Mapping[str, Any],
                   files: Mapping[str, tuple[str, Path]]) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ Each service owns its state (see README, "How it works"): :class:`~.flowrepo.Flo
 revisions and their parse cache, :class:`~.admission.Admission` the concurrency queues,
 :class:`~.lifecycle.ExecutionLifecycle` the actions on existing executions, :class:`~.kvcache.KVCache` the
 key-value entries read by expressions, :class:`~.secretstore.Secrets` the secret values and the key of
-SECRET inputs, :class:`~.executions.ExecutionInputs` the typing of inputs and uploads. The engine builds
+SECRET inputs, :class:`~.executions.ExecutionInputs` the typing of inputs, uploads and flow outputs. The engine builds
 them in its constructor and hands each its collaborators there.
 """
 from __future__ import annotations
