@@ -439,6 +439,10 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
         from falconet.runtime.store.sqlite import SQLiteStore
 
         st = SQLiteStore(cfg.data_dir / "falconet.db")
+    elif isinstance(kind, str) and kind.startswith(("postgresql://", "postgres://")):
+        from falconet.runtime.store import make_store
+
+        st = make_store(kind)
     else:
         raise ValueError(f"unknown store {kind!r}")
     storage = InternalStorage(cfg.storage_dir)
