@@ -12,9 +12,7 @@ its exit, then KILLED is set and written by the engine in a shielded write bound
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
@@ -25,75 +23,16 @@ from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun, now
 from falconet.sdk.plugin import FlowableTask, TaskFailed
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
+from falconet.runtime.kernel.messages import (
+    AttemptEnded, AttemptStarted, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline, SubflowEnded,
+    TaskRunExited, TimerFired,
+)
 from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.engine import Engine
     from falconet.runtime.flow.model import Flow
-
-#### Messages ###############################################################################################
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AttemptStarted:
-    task_run_id: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AttemptEnded:
-    task_run_id: str
-    state: State
-    outputs: dict[str, Any] | None
-    final: bool
-    retry_at: datetime | None = None  # not final: when the next attempt starts
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TimerFired:
-    task_run_id: str
-    kind: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SubflowEnded:
-    task_run_id: str
-    state: State
-    outputs: dict[str, Any] | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class KillRequested:
-    reason: str
-    cascade: bool = True  # also kill the subflow executions this one started
-    applied: trio.Event | None = None  # set once applied (KILLING queued to the store) or the actor ended
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResumeRequested:
-    on_resume: dict[str, Any] | None
-    applied: trio.Event | None = None  # set once applied and the execution advanced (or the actor ended)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PauseRequested:
-    applied: trio.Event | None = None  # set once applied (PAUSED queued to the store) or the actor ended
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SlaDeadline:
-    sla_id: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TaskRunExited:
-    """The last message of a TaskRunActor (its attempts reported, or cancelled): its handle is dropped."""
-
-    task_run_id: str
-
-
-Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
-           | SlaDeadline | TaskRunExited)
 
 INBOX_SIZE = 4096
 PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress

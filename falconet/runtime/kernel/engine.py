@@ -20,7 +20,8 @@ import trio
 
 from falconet.runtime.kernel import executions as _executions
 from falconet.runtime import workingdir
-from falconet.runtime.kernel.actors import FINAL_WRITE_TIMEOUT, ExecutionActor, KillRequested
+from falconet.runtime.kernel.actors import FINAL_WRITE_TIMEOUT, ExecutionActor
+from falconet.runtime.kernel.messages import KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
 from falconet.runtime.config import Config

@@ -211,7 +211,7 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
 
 async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
     """Start the child execution of a Subflow task run; report its end to the parent actor."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     name = task.type.rsplit(".", 1)[-1]
     if name.startswith("ForEachItem"):
@@ -267,7 +267,7 @@ async def resume_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun
 async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec,
                         child_id: str) -> None:
     """Report the end of the child execution ``child_id`` to the parent (at once when ``wait: false``)."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     outputs: dict[str, Any] = {"executionId": child_id}
     wait = task.props.get("wait", True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import trio
 
-from falconet.runtime.kernel.actors import KillRequested, PauseRequested, ResumeRequested
+from falconet.runtime.kernel.messages import KillRequested, PauseRequested, ResumeRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs

@@ -351,7 +351,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
     Cancellation (parent killed, engine stopping) stops the creation of children; children still alive
     are killed only when the parent execution is being killed.
     """
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     ex = parent.ex
     wait = _bool_prop(engine, parent, tr, task, "wait", True)
@@ -414,7 +414,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         await parent.send(SubflowEnded(tr.id, State.FAILED, outputs))
     finally:
         if live and ex.state.current in (State.KILLING, State.KILLED):
-            from falconet.runtime.kernel.actors import KillRequested
+            from falconet.runtime.kernel.messages import KillRequested
 
             for child_id in list(live):
                 actor = engine.actors.get(child_id)
