@@ -19,17 +19,19 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 import trio
 
 from . import executions as _ex_ops
-from . import workingdir
 from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
 from .config import Config
 from .errors import FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from .expressions import Renderer
-from .flowmodel import Flow, TaskSpec
+from .executor import StartSubflow
+from .flowmodel import Flow
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
 from .plugin import load_plugins
-from .recovery import DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp
+from .recovery import (
+    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp, task_run_directory,
+)
 from .state import State
 from .storage import InternalStorage
 from .store.base import FlowRecord, Store
@@ -126,8 +128,8 @@ class Engine:
         waiting: list[tuple[Execution, Flow]] = []
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
         _ex_ops.propagate_killing(unfinished)
-        keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
-                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+        keep = {task_run_directory(self.temp_root(), tr.id).name for ex in unfinished for tr in ex.task_run_list
+                if not tr.state.current.is_terminated}
         await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
         await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
@@ -509,8 +511,8 @@ class Engine:
 
     #### subflows ########################################################################################
 
-    async def run_subflow(self, parent: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
-        await _ex_ops.run_subflow(self, parent, tr, task)
+    async def start_subflow(self, parent: ExecutionActor, command: StartSubflow) -> None:
+        await _ex_ops.start_subflow(self, parent, command)
 
     #### outputs #########################################################################################
 
