@@ -1,6 +1,7 @@
 """Built-in plugin types, grouped as Kestra groups them. ``load_plugins()`` imports these modules."""
 
 BUILTIN_MODULES: tuple[str, ...] = (
+    "falconet.plugins.groups",
     "falconet.plugins.core.log",
     "falconet.plugins.core.debug",
     "falconet.plugins.core.output",

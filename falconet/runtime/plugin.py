@@ -252,8 +252,26 @@ class ExecutionUpdatingTask(Plugin, abc.ABC):
         """Change the execution document (``m.ex``) for task run ``tr``."""
 
 
+#: trigger kinds: what the engine does with a trigger of the class (:attr:`Trigger.kind`)
+CRON = "cron"              # the scheduler starts an execution at each date of the ``cron`` property
+DATES = "dates"            # the scheduler starts an execution at each of the ``dates``
+EXECUTIONS = "executions"  # the end (or a state) of other executions starts one (conditions, preconditions)
+WEBHOOK = "webhook"        # ``/api/v1/executions/webhook/{ns}/{flowId}/{key}`` starts one
+
+
 class Trigger(Plugin):
-    """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
+    """A trigger type (Schedule, Flow, Webhook, polling triggers).
+
+    :attr:`kind` tells the engine how executions are started for it; polling triggers derive from
+    :class:`PollingTrigger` instead."""
+
+    kind: ClassVar[str] = ""
+
+    @classmethod
+    def upstream_flows(cls, spec: Any) -> "list[Mapping[str, Any]]":
+        """The flows (``{namespace, flowId}`` mappings) whose executions this trigger (a ``TriggerSpec``)
+        reacts to, for the flow topology (default: none)."""
+        return []
 
 
 class PollingTrigger(Trigger, abc.ABC):
@@ -278,6 +296,12 @@ class PollingTrigger(Trigger, abc.ABC):
 
 class Condition(Plugin):
     """A condition type used by triggers (ExecutionStatus, Expression, …)."""
+
+    #: true for a condition over a window of executions (MultipleCondition): flow triggers keep its
+    #: state between executions; a webhook trigger refuses it
+    multiple: ClassVar[bool] = False
+    #: true when its ``namespace`` and ``flowId`` properties name the flow whose executions it matches
+    names_flow: ClassVar[bool] = False
 
 
 #### Errors plugins raise ###################################################################################
@@ -446,6 +470,7 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, type[Plugin]] = {}
         self._canonical: dict[str, type[Plugin]] = {}
+        self._groups: dict[str, tuple[str, str]] = {}
 
     def register(self, cls: type[Plugin]) -> type[Plugin]:
         if not cls.type:
@@ -465,6 +490,13 @@ class Registry:
     def __contains__(self, type_name: str) -> bool:
         return type_name in self._types
 
+    def describe_group(self, name: str, title: str, description: str) -> None:
+        self._groups[name] = (title, description)
+
+    def group_texts(self, name: str) -> tuple[str, str]:
+        """The title and description declared for a plugin group or subgroup (empty when none)."""
+        return self._groups.get(name, ("", ""))
+
 
 #: the process-wide registry; ``falconet.plugins`` modules and entry points fill it (see ``load_plugins``)
 registry = Registry()
@@ -473,6 +505,12 @@ registry = Registry()
 def register(cls: type[Plugin]) -> type[Plugin]:
     """Class decorator: add a plugin type to the process-wide registry."""
     return registry.register(cls)
+
+
+def describe_group(name: str, title: str, description: str) -> None:
+    """Give a plugin group (the package prefix its types share) or subgroup a title and a description for
+    the plugin catalogue (Kestra's ``@PluginSubGroup`` texts)."""
+    registry.describe_group(name, title, description)
 
 
 _loaded = False

@@ -9,7 +9,7 @@ classes carry the declarations used for validation and docs. ``http.Trigger`` is
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 from ...runtime import safe_regex
 from ...runtime.expressions import ExpressionError, is_truthy
@@ -17,8 +17,11 @@ from ...runtime.plugin import (
     ANY,
     BOOLEAN,
     CONDITIONS,
+    CRON,
+    DATES,
     DURATION,
     ENUM,
+    EXECUTIONS,
     LIST,
     MAP,
     OBJECT,
@@ -29,6 +32,7 @@ from ...runtime.plugin import (
     TaskFailed,
     Trigger,
     TriggerEvaluationError,
+    WEBHOOK,
     register,
     Example, Output,
 )
@@ -46,6 +50,7 @@ class Schedule(Trigger):
 
     type = f"{_PKG}.Schedule"
     aliases = (f"{_OLD}.Schedule",)
+    kind: ClassVar[str] = CRON
     title = "Schedule a flow with a cron expression."
     examples = (
         Example("Run every day at 9:00 in Paris.",
@@ -95,6 +100,7 @@ class ScheduleOnDates(Trigger):
     """Create an execution at each of a list of dates."""
 
     type = f"{_PKG}.ScheduleOnDates"
+    kind: ClassVar[str] = DATES
     title = "Schedule a flow on given dates."
     examples = (
         Example("Run on given dates.",
@@ -131,6 +137,16 @@ class Flow(Trigger):
 
     type = f"{_PKG}.Flow"
     aliases = (f"{_OLD}.Flow",)
+    kind: ClassVar[str] = EXECUTIONS
+
+    @classmethod
+    def upstream_flows(cls, spec: Any) -> list[Mapping[str, Any]]:
+        """The flows named by its flow-naming conditions (``ExecutionFlow``) and ``preconditions.flows``."""
+        sources: list[Mapping[str, Any]] = [c.props for c in spec.conditions if c.cls.names_flow]
+        pre = spec.props.get("preconditions")
+        if isinstance(pre, dict) and isinstance(pre.get("flows"), list):
+            sources.extend(f for f in pre["flows"] if isinstance(f, dict))
+        return sources
     title = "Trigger a flow from another flow's execution."
     examples = (
         Example("Start when an execution of an upstream flow succeeds.",
@@ -203,6 +219,7 @@ class Webhook(Trigger):
 
     type = f"{_PKG}.Webhook"
     aliases = (f"{_OLD}.Webhook",)
+    kind: ClassVar[str] = WEBHOOK
     title = "Trigger a flow from an HTTP request."
     examples = (
         Example("Start on POST /api/v1/executions/webhook/company.team/example/<key>.",

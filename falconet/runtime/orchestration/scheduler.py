@@ -31,6 +31,7 @@ import trio
 from ..errors import IllegalArgument, NotFound
 from ..flowmodel import Flow, TriggerSpec
 from ..model import format_instant, parse_instant
+from ..plugin import CRON, DATES, Trigger
 from ..store.base import ExecutionQuery
 from .context import ConditionContext
 
@@ -56,12 +57,8 @@ def utc_now() -> datetime:
 DEFAULTS: dict[str, Any] = {"clock": utc_now, "poll": 1.0}
 
 
-def _short(type_name: str) -> str:
-    return type_name.rsplit(".", 1)[-1]
-
-
 def is_schedulable(spec: TriggerSpec) -> bool:
-    return _short(spec.type) in ("Schedule", "ScheduleOnDates")
+    return issubclass(spec.cls, Trigger) and spec.cls.kind in (CRON, DATES)
 
 
 #### Dates ##################################################################################################
@@ -126,7 +123,7 @@ class OnDates:
 
 def schedule_of(engine: "Engine", flow: Flow, spec: TriggerSpec) -> Cron | OnDates:
     zone = zone_of(spec)
-    if _short(spec.type) == "Schedule":
+    if spec.cls.kind == CRON:
         return Cron(str(spec.props.get("cron") or ""), zone, bool(spec.props.get("withSeconds")))
     raw = spec.props.get("dates") or []
     if isinstance(raw, str):

@@ -21,6 +21,7 @@ from ..errors import IllegalArgument, IllegalState, NotFound
 from ..limits import json_loads
 from ..expressions import ExpressionError
 from ..flowmodel import Flow, TriggerSpec
+from ..plugin import WEBHOOK, Condition, Trigger
 from ..runcontext import to_bool
 from ..state import State
 from .context import ConditionContext
@@ -44,7 +45,7 @@ def parse_body(body: bytes) -> Any:
 
 
 def _is_webhook(spec: TriggerSpec) -> bool:
-    return spec.type.rsplit(".", 1)[-1] == "Webhook"
+    return issubclass(spec.cls, Trigger) and spec.cls.kind == WEBHOOK
 
 
 def _bool_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
@@ -84,7 +85,7 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
     spec, candidate, base = match
     ctx = ConditionContext(engine, flow, base, execution=candidate, state=State.CREATED)
     for cond in spec.conditions:
-        if cond.type.rsplit(".", 1)[-1] in ("MultipleCondition", "Multiple"):
+        if issubclass(cond.cls, Condition) and cond.cls.multiple:
             raise IllegalArgument("MultipleCondition is not supported on a Webhook trigger")
         if not ctx.test(cond):
             return None
