@@ -49,6 +49,12 @@ def test_runtime_imports_neither_plugins_nor_http() -> None:
     assert violations(RUNTIME) == []
 
 
+def test_sdk_imports_neither_plugins_nor_http() -> None:
+    sdk = RUNTIME.parent / "sdk"
+    assert (sdk / "plugin.py").exists(), "sdk sources not found"
+    assert violations(sdk) == []
+
+
 def test_http_does_not_import_plugins() -> None:
     http = RUNTIME.parent / "http"
     assert violations(http, ("falconet.plugins",)) == []
@@ -75,7 +81,7 @@ def test_the_scan_sees_relative_absolute_and_function_level_imports(tmp_path: Pa
 
 def plugin_short_names() -> set[str]:
     """The last segment of every registered type name and alias (``Switch``, ``Subflow``, ``Schedule``…)."""
-    from falconet.runtime.plugin import load_plugins
+    from falconet.sdk.plugin import load_plugins
 
     registry = load_plugins()
     names: set[str] = set()

@@ -2,7 +2,7 @@
 texts), shown by the plugin catalogue (``GET /api/v1/plugins``, ``/plugins/groups/subgroups``)."""
 from __future__ import annotations
 
-from ..runtime.plugin import describe_group
+from falconet.sdk import describe_group
 
 GROUPS: dict[str, tuple[str, str]] = {
     "io.kestra.plugin.core": ("Core", "Tasks and triggers built into the engine: flow control, logs, outputs, "

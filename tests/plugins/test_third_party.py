@@ -7,14 +7,14 @@ import textwrap
 
 import pytest
 
-from falconet.runtime import plugin
+from falconet.sdk import plugin
 
 from .e2e import engine_at, messages, task_runs
 
 # The README's "Write your own plugin" example, verbatim.
 EXAMPLE_MODULE = '''
 """acme_falconet: an example Falconet plugin package."""
-from falconet.runtime.plugin import INTEGER, STRING, Prop, RunnableTask, TaskFailed, register
+from falconet.sdk.plugin import INTEGER, STRING, Prop, RunnableTask, TaskFailed, register
 
 
 @register
@@ -40,7 +40,7 @@ class Greet(RunnableTask):
 
 # The README's flowable example ("A flowable task"), verbatim: the same module, a second class.
 EXAMPLE_FLOWABLE = '''
-from falconet.runtime.plugin import INTEGER, TASKS, FlowableTask, Prop, register
+from falconet.sdk.plugin import INTEGER, TASKS, FlowableTask, Prop, register
 
 
 @register

@@ -1,28 +1,23 @@
 """``io.kestra.plugin.core.execution.*``: fail or assert from a flow; declarations of the execution-updating
 tasks (``Labels``, ``Exit``), which the state machine applies to the execution document.
 
-Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expressions.is_truthy`).
+Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expr.render.is_truthy`).
 """
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from ...runtime.executor import FlowableError
-from ...runtime.expr.output import to_output_string
-from ...runtime.expressions import is_truthy
-from ...runtime.plugin import (ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, Metric, Prop, RunContext,
-                               RunnableTask, TaskFailed, register)
-from ...runtime.state import State
+from falconet.sdk import (
+    ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, ExpressionError, FlowableError, is_truthy, Metric, Prop,
+    register, RunContext, RunnableTask, State, TaskFailed, to_output_string,
+)
 
 if TYPE_CHECKING:
-    from ...runtime.executor import Machine
-    from ...runtime.flowmodel import TaskSpec
-    from ...runtime.model import TaskRun
+    from falconet.sdk import Machine, TaskRun, TaskSpec
 
 
 def _render_error_type() -> type[BaseException]:
-    from ...runtime.expressions import ExpressionError
     return ExpressionError
 
 

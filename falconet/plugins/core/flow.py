@@ -5,16 +5,13 @@ live in :mod:`falconet.plugins.core.flowables`, one module per family.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from ...runtime.durations import parse_duration
-from ...runtime.plugin import DURATION, Example, Prop, RunnableTask, TaskFailed, register
-from .flowables.common import PKG
+from falconet.plugins.core.flowables.common import PKG
+from falconet.sdk import DURATION, Example, parse_duration, Prop, register, RunContext, RunnableTask, TaskFailed
 
-if TYPE_CHECKING:
-    from ...runtime.plugin import RunContext
 
 
 @register

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ....runtime.executor import FlowableError
-from ....runtime.plugin import ANY, STRING, TASK_MAP, TASKS, Example, FlowableTask, Output, Prop, register
-from ....runtime.state import State
-from .common import BRANCHES, OLD, PKG
+from falconet.sdk import (
+    ANY, STRING, TASK_MAP, TASKS, Example, FlowableError, FlowableTask, Output, Prop, register, State,
+)
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Dispatch, Machine, Resolved, TaskRun, TaskSpec
 
 @register
 class If(FlowableTask):

@@ -4,13 +4,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ....runtime.durations import parse_duration
-from ....runtime.plugin import TASKS, Prop
+from falconet.sdk import TASKS, parse_duration, Prop
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Machine
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Machine, TaskRun, TaskSpec
 
 PKG = "io.kestra.plugin.core.flow"
 OLD = "io.kestra.core.tasks.flows"

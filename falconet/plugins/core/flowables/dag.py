@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ....runtime.plugin import DAG_TASKS, INTEGER, Example, FlowableTask, Prop, register
-from .common import BRANCHES, OLD, PKG
+from falconet.sdk import DAG_TASKS, INTEGER, Example, FlowableTask, Prop, register
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Machine, Resolved, TaskRun, TaskSpec
 
 
 @register

@@ -28,20 +28,15 @@ from urllib.parse import unquote, urlparse
 
 import trio
 
-from ....runtime.executor import StartSubflow
-from ....runtime.flowmodel import TaskSpec
-from ....runtime.model import Attempt, StateHistory
-from ....runtime.plugin import (
-    BOOLEAN, INTEGER, OBJECT, STRING, Example, FlowableTask, Output, Prop, RunnableTask, TaskFailed, register,
+from falconet.sdk import (
+    BOOLEAN, INTEGER, OBJECT, STRING, Attempt, Example, FlowableTask, Output, Prop, register, RunnableTask,
+    StartSubflow, State, StateHistory, TaskFailed, TaskSpec,
 )
-from ....runtime.state import State
-from .common import BRANCHES, OLD, PKG
-from .subflow import SUBFLOW_COMMON, ChildExecution
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
+from falconet.plugins.core.flowables.subflow import SUBFLOW_COMMON, ChildExecution
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.model import TaskRun
-    from ....runtime.runcontext import TaskRunContext
+    from falconet.sdk import Dispatch, Machine, Resolved, RunContext, TaskRun
 
 _OUTER = f"{PKG}.ForEachItem"
 SPLIT_TYPE = f"{_OUTER}$ForEachItemSplit"
@@ -115,7 +110,7 @@ class ForEachItemSplit(RunnableTask):
         "batch": Prop(OBJECT, dynamic=False, default={"rows": 1}),
     }
 
-    async def run(self, ctx: "TaskRunContext") -> dict[str, Any] | None:  # type: ignore[override]
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:  # type: ignore[override]
         items = ctx.prop("items")
         if not isinstance(items, str) or not items.startswith("kestra://"):
             raise TaskFailed(f"Unable to split '{items}': items must be a kestra:// URI")
@@ -165,7 +160,7 @@ class ForEachItemMergeOutputs(RunnableTask):
     type = MERGE_TYPE
     props = {"itemsTaskId": Prop(STRING, dynamic=False)}
 
-    async def run(self, ctx: "TaskRunContext") -> dict[str, Any] | None:  # type: ignore[override]
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:  # type: ignore[override]
         items_id = ctx.raw("itemsTaskId")
         outputs = (ctx.variables.get("outputs") or {}).get(items_id) or {}
         base = outputs.get("uri")

@@ -5,19 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ....runtime.durations import parse_duration
-from ....runtime.executor import Resolved, StartTimer, loop_values_to_strings
-from ....runtime.model import now
-from ....runtime.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, OBJECT, STRING, TASKS, Example, FlowableTask, Output, Prop, register,
+from falconet.sdk import (
+    ANY, BOOLEAN, DURATION, INTEGER, OBJECT, STRING, TASKS, Example, FlowableTask, loop_values_to_strings, now,
+    Output, parse_duration, Prop, register, Resolved, StartTimer, State,
 )
-from ....runtime.state import State
-from .common import BRANCHES, OLD, PKG
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Dispatch, Machine, TaskRun, TaskSpec
 
 _INTERVAL = "waitfor-interval"
 

@@ -6,16 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ....runtime.executor import StartTimer
-from ....runtime.model import now
-from ....runtime.plugin import DURATION, ENUM, INPUTS, TASKS, Example, FlowableTask, Output, Prop, register
-from ....runtime.state import State
-from .common import BRANCHES, OLD, PKG, rendered_duration
+from falconet.sdk import (
+    DURATION, ENUM, INPUTS, TASKS, Example, FlowableTask, now, Output, Prop, register, StartTimer, State,
+)
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG, rendered_duration
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Dispatch, Machine, Resolved, TaskRun, TaskSpec
 
 _DELAY, _TIMEOUT = "pause-delay", "pause-timeout"
 

@@ -1,17 +1,14 @@
 """Sequential, Parallel, AllowFailure and Template: the ``tasks`` children one after the other (the
-:class:`~falconet.runtime.plugin.FlowableTask` defaults) or all at once (Parallel)."""
+:class:`~falconet.sdk.plugin.FlowableTask` defaults) or all at once (Parallel)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ....runtime.plugin import INTEGER, MAP, STRING, TASKS, Example, FlowableTask, Prop, register
-from .common import BRANCHES, OLD, PKG
+from falconet.sdk import INTEGER, MAP, STRING, TASKS, Example, FlowableTask, Prop, register
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
-    from ....runtime.state import State
+    from falconet.sdk import Dispatch, Machine, Resolved, State, TaskRun, TaskSpec
 
 @register
 class Sequential(FlowableTask):

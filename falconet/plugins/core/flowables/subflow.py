@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ....runtime.executor import StartSubflow, StartTimer, next_retry_delay
-from ....runtime.model import Attempt, StateHistory, now
-from ....runtime.plugin import ANY, BOOLEAN, INTEGER, MAP, STRING, Example, FlowableTask, Output, Prop, register
-from ....runtime.state import State
-from .common import OLD, PKG
+from falconet.sdk import (
+    ANY, BOOLEAN, INTEGER, MAP, STRING, Attempt, Example, FlowableTask, next_retry_delay, now, Output, Prop,
+    register, StartSubflow, StartTimer, State, StateHistory,
+)
+from falconet.plugins.core.flowables.common import OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
+    from falconet.sdk import Dispatch, Machine, Resolved, TaskRun, TaskSpec
 
 _RETRY = "subflow-retry"
 

@@ -39,29 +39,15 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ....runtime.durations import parse_duration
-from ....runtime.errors import IllegalArgument
-from ....runtime.executor import StartJob
-from ....runtime.files import (
-    as_file_map,
-    copy_namespace_files,
-    glob_match,
-    upload_output_files,
-    walk_files,
-    write_input_files,
+from falconet.sdk import (
+    ANY, BOOLEAN, DURATION, LIST, OBJECT, TASKS, as_file_map, copy_namespace_files, Example, FlowableTask,
+    glob_match, IllegalArgument, namespace_path, parse_duration, Prop, register, RunnableTask, slugify, StartJob,
+    State, upload_output_files, walk_files, write_input_files,
 )
-from ....runtime.plugin import (
-    BOOLEAN, DURATION, LIST, OBJECT, TASKS, ANY, Example, FlowableTask, Prop, RunnableTask, register,
-)
-from ....runtime.state import State
-from ....runtime.storage import namespace_path, slugify
-from .common import BRANCHES, OLD, PKG
+from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
 if TYPE_CHECKING:
-    from ....runtime.executor import Dispatch, Machine, Resolved
-    from ....runtime.flowmodel import TaskSpec
-    from ....runtime.model import TaskRun
-    from ....runtime.plugin import FlowableServices
+    from falconet.sdk import Dispatch, FlowableServices, Machine, Resolved, TaskRun, TaskSpec
 
 PREPARING, READY, FINISHING, DONE = "preparing", "ready", "finishing", "done"
 
