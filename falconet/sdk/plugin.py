@@ -210,7 +210,8 @@ class FlowableTask(Plugin):
 
     async def run_job(self, services: "FlowableServices", tr: "TaskRun", task: "TaskSpec", job: str) -> Any:
         """Run the job a ``StartJob(tr, task, job)`` command asked for; what it returns reaches
-        :meth:`on_event`. Only flowables that return ``StartJob`` commands override it."""
+        :meth:`on_event` (an exception it raises is logged at ERROR on the task run and reaches
+        :meth:`on_event` instead). Only flowables that return ``StartJob`` commands override it."""
         raise NotImplementedError(f"{type(self).__name__} runs no job {job!r}")
 
     async def shared_directory(self, services: "FlowableServices", tr: "TaskRun") -> "Path | None":

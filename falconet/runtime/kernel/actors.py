@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -397,7 +398,11 @@ class ExecutionActor:
             self._nursery.start_soon(self._job, d)
 
     async def _job(self, d: StartJob) -> None:
-        result = await self.machine.flowable(d.task).run_job(self, d.task_run, d.task, d.job)
+        try:
+            result: Any = await self.machine.flowable(d.task).run_job(self, d.task_run, d.task, d.job)
+        except Exception as exc:  # plugin code failing is the job's result, never an engine crash
+            self._log(d.task_run, "ERROR", str(exc) or type(exc).__name__)
+            result = exc
         await self.send(JobEnded(d.task_run.id, result))
 
     #### what flowables reach (FlowableServices) ###########################################################
@@ -410,16 +415,16 @@ class ExecutionActor:
         return TaskRunContext(self.engine, self.ex, tr, task, self.variables_for(tr, task), 0, self.error_logs,
                               self.secrets)
 
-    def directory_for(self, task_run_id: str) -> Any:
+    def directory_for(self, task_run_id: str) -> Path:
         return task_run_directory(self.engine.temp_root(), task_run_id)
 
-    def temp_root(self) -> Any:
+    def temp_root(self) -> Path:
         return self.engine.temp_root()
 
     def task_run(self, task_run_id: str) -> TaskRun | None:
         return self.machine.by_id.get(task_run_id)
 
-    async def _shared_directory(self, tr: TaskRun) -> Any:
+    async def _shared_directory(self, tr: TaskRun) -> Path | None:
         """The directory an enclosing flowable shares with ``tr`` (the nearest one), or None."""
         by_id = self.machine.by_id
         cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None

@@ -195,9 +195,10 @@ class WorkingDirectory(FlowableTask):
         return None
 
     def on_event(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", event: Any) -> None:
-        """Record a prepare/finish result (a :class:`WorkingDirectoryEvent`)."""
-        if event.error is not None:
-            m.log(tr, "ERROR", event.error)
+        """Record a prepare/finish result (a :class:`WorkingDirectoryEvent`, or the exception the job raised)."""
+        error = f"Working directory job failed: {event}" if isinstance(event, Exception) else event.error
+        if error is not None:
+            m.log(tr, "ERROR", error)
             tr.extra["wdState"] = DONE
             tr.extra["wdResult"] = (State.WARNING if task.allow_failure else State.FAILED).value
         elif event.phase == PREPARING:
