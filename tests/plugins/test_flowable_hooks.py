@@ -35,11 +35,11 @@ class Gate(FlowableTask):
 
     def on_event(self, m, tr, task, event):
         tr.outputs = {**tr.outputs, "gate": "failed" if isinstance(event, Exception) else event}
-        m.changed(tr)
+        m.on_change(tr)
 
     def on_timer(self, m, tr, task, kind):
         tr.outputs = {**tr.outputs, "ticked": kind == "tick"}
-        m.changed(tr)
+        m.on_change(tr)
 
     def _open(self, tr) -> bool:
         return tr.outputs["ticked"] and tr.outputs["gate"] not in ("closed", "failed")

@@ -165,7 +165,7 @@ class Labels(ExecutionUpdatingTask):
             else:
                 labels.append({"key": key, "value": value})
         m.ex.labels = labels
-        m.changed(None)
+        m.on_change(None)
 
 
 @register

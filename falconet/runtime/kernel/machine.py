@@ -150,11 +150,11 @@ class Machine:
                  on_state: Callable[[], None] | None = None):
         self.ex = execution
         self.flow = flow
-        self._render = render
-        self._render_typed = render_typed
-        self._truthy = truthy
-        self._log = log
-        self._changed = on_change
+        self.render = render
+        self.render_typed = render_typed
+        self.truthy = truthy
+        self.log = log
+        self.on_change = on_change
         self._state_changed = on_state
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
@@ -199,24 +199,6 @@ class Machine:
 
     #### what flowables use ################################################################################
 
-    def render(self, tr: TaskRun | None, task: TaskSpec | None, template: Any) -> Any:
-        """Render ``template`` in the context of ``tr`` (raises on a render error)."""
-        return self._render(tr, task, template)
-
-    def render_typed(self, tr: TaskRun, task: TaskSpec, template: Any) -> Any:
-        """Like :meth:`render`; a string that is one single expression keeps its native type."""
-        return self._render_typed(tr, task, template)
-
-    def truthy(self, value: Any) -> bool:
-        return self._truthy(value)
-
-    def log(self, tr: TaskRun | None, level: str, message: str) -> None:
-        self._log(tr, level, message)
-
-    def changed(self, tr: TaskRun | None) -> None:
-        """Record that ``tr`` (None: the execution) changed outside :meth:`set_state`."""
-        self._changed(tr)
-
     @staticmethod
     def resolve_tasks(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str | None = None,
                       iteration: int | None = None) -> list[Resolved] | None:
@@ -243,7 +225,7 @@ class Machine:
         self._index(tr)
         if self.ex.state.current in (State.CREATED, State.RESTARTED, State.QUEUED):
             self.set_execution_state(State.RUNNING)
-        self._changed(tr)
+        self.on_change(tr)
         return tr
 
     def retry_policy(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
@@ -261,12 +243,12 @@ class Machine:
 
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
-            self._changed(tr)
+            self.on_change(tr)
 
     def set_execution_state(self, state: State) -> None:
         """Move the execution to ``state``; each change is reported (``on_state``) as it happens."""
         if self.ex.state.set(state):
-            self._changed(None)
+            self.on_change(None)
             if self._state_changed is not None:
                 self._state_changed()
 
@@ -490,9 +472,9 @@ class Machine:
         task = self.task_of(tr)
         if task.run_if is not None:
             try:
-                ok = self._truthy(self._render(tr, task, task.run_if))
+                ok = self.truthy(self.render(tr, task, task.run_if))
             except Exception as exc:  # render error -> FAILED
-                self._log(tr, "ERROR", str(exc))
+                self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
                 return True
             if not ok:
@@ -503,7 +485,7 @@ class Machine:
             try:
                 self.flowable(task).on_start(self, tr, task, dispatches)
             except Exception as exc:
-                self._log(tr, "ERROR", str(exc))
+                self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
             return True
         if is_execution_updating(task):
@@ -519,7 +501,7 @@ class Machine:
         try:
             task.cls().apply(self, tr, task)  # type: ignore[attr-defined]
         except Exception as exc:
-            self._log(tr, "ERROR", str(exc))
+            self.log(tr, "ERROR", str(exc))
             tr.attempts[-1].state.set(State.FAILED)
             self.set_state(tr, State.WARNING if task.allow_failure else State.FAILED)
             return
@@ -530,7 +512,7 @@ class Machine:
         try:
             return self.flowable(task).next_task_runs(self, tr, task)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
-            self._log(tr, "ERROR", str(exc))
+            self.log(tr, "ERROR", str(exc))
             self.set_state(tr, State.FAILED)
             return []
 
@@ -538,7 +520,7 @@ class Machine:
         try:
             state = self.flowable(task).resolve_state(self, tr, task, dispatches)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
-            self._log(tr, "ERROR", str(exc))
+            self.log(tr, "ERROR", str(exc))
             state = State.FAILED
         if state is None:
             return False
@@ -597,14 +579,14 @@ class Machine:
         if chosen is None:
             from falconet.runtime.flow.conditions import ListenerContext, listener_matches
 
-            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self._truthy)
+            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self.truthy)
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.extra["listeners"] = chosen
         return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
 
     def _render_plain(self, template: Any) -> Any:
-        return self._render(None, None, template)  # type: ignore[arg-type]
+        return self.render(None, None, template)  # type: ignore[arg-type]
 
     #### results from actors ###############################################################################
 

@@ -270,7 +270,7 @@ class WaitFor(FlowableTask):
             return  # already started (a timer restored after a restart fired twice)
         tr.extra.pop("waitUntil", None)
         tr.iteration = (tr.iteration or 0) + 1
-        m.changed(tr)
+        m.on_change(tr)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
         if tr.state.current is not State.RUNNING or not tr.extra.get("waiting"):

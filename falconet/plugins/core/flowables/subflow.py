@@ -45,7 +45,7 @@ class ChildExecution(FlowableTask):
         if outputs is not None:
             tr.outputs = outputs
         tr.extra["subflowState"] = state.value
-        m.changed(tr)
+        m.on_change(tr)
 
     @staticmethod
     def child_state(tr: "TaskRun") -> "State | None":
@@ -96,7 +96,7 @@ class Subflow(ChildExecution):
         if tr.extra.pop("subflowRetryDue", None):  # the retry delay elapsed: a new attempt, a new child
             tr.extra.pop("retryAt", None)
             tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
-            m.changed(tr)
+            m.on_change(tr)
             dispatches.append(StartSubflow(tr, task))
             return State.RUNNING
         state = self.child_state(tr)

@@ -190,7 +190,7 @@ class WorkingDirectory(FlowableTask):
             return None
         tr.extra["wdState"] = FINISHING
         tr.extra["wdResult"] = children_state.value
-        m.changed(tr)
+        m.on_change(tr)
         dispatches.append(StartJob(tr, task, FINISHING))
         return None
 
@@ -207,7 +207,7 @@ class WorkingDirectory(FlowableTask):
             if event.outputs:
                 tr.outputs = event.outputs
             tr.extra["wdState"] = DONE
-        m.changed(tr)
+        m.on_change(tr)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
         """An unfinished task run found at start-up (or re-opened by a restart/replay) prepares its
