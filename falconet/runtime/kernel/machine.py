@@ -139,6 +139,11 @@ class Machine:
     ``render(task_run, task, template)`` renders an expression in the context of a task run and
     ``render_condition`` returns its truthiness; both raise on render errors. ``log(task_run, level, msg)``
     records a log line. All three are provided by the actor.
+
+    It never looks at a task's type: a flowable task run is driven by the ``FlowableTask`` hooks of its
+    class (:meth:`flowable`), which get the machine and use its public helpers (``render``, ``truthy``,
+    ``log``, ``on_change``, :meth:`resolve_tasks`, :meth:`branches`, :meth:`sequential_nexts`,
+    :meth:`parallel_nexts`, :meth:`resolve_state`, :meth:`set_state`…).
     """
 
     def __init__(self, execution: Execution, flow: Flow, *,
