@@ -13,19 +13,22 @@ its exit, then KILLED is set and written by the engine in a shielded write bound
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
-from falconet.runtime import workingdir
-from falconet.runtime.kernel.machine import Finished, Machine, RunTask, StartSubflow, StartTimer, next_retry_delay
+from falconet.runtime.kernel.machine import (
+    Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
+)
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun, now
-from falconet.sdk.plugin import FlowableTask, TaskFailed
+from falconet.runtime.kernel.recovery import task_run_directory
+from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
 from falconet.runtime.kernel.messages import (
-    AttemptEnded, AttemptStarted, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline, SubflowEnded,
-    TaskRunExited, TimerFired,
+    AttemptEnded, AttemptStarted, JobEnded, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline,
+    SubflowEnded, TaskRunExited, TimerFired,
 )
 from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
@@ -86,7 +89,6 @@ class ExecutionActor:
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
         self._to_start: list[TaskRunActor] = []  # dispatched by the last step, started by the loop
-        self.wd_ready: dict[str, trio.Event] = {}  # WorkingDirectory task run id -> set once its directory exists
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
@@ -185,9 +187,8 @@ class ExecutionActor:
         elif isinstance(msg, SubflowEnded):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
-                tr.outputs = msg.outputs if msg.outputs is not None else tr.outputs
-                tr.runtime.subflow_state = msg.state
-                self.on_change(tr)
+                task = m.task_of(tr)
+                m.flowable(task).on_child_end(m, tr, task, msg.state, msg.outputs)
         elif isinstance(msg, KillRequested):
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
@@ -196,10 +197,11 @@ class ExecutionActor:
             for sla in self.flow.sla:
                 if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
                     self._sla_violated(sla, f"execution duration exceeded {sla.duration}")
-        elif isinstance(msg, workingdir.WorkingDirectoryEvent):
+        elif isinstance(msg, JobEnded):
             tr = m.by_id.get(msg.task_run_id)
-            if tr is not None:
-                workingdir.apply_event(m, tr, msg, self.log)
+            if tr is not None and not tr.state.current.is_terminated:
+                task = m.task_of(tr)
+                m.flowable(task).on_event(m, tr, task, msg.result)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.runtime.manual_pause = True
@@ -207,38 +209,16 @@ class ExecutionActor:
         return True
 
     def _timer(self, msg: TimerFired) -> None:
-        from falconet.runtime import flowables
-
-        m = self.machine
-        tr = m.by_id.get(msg.task_run_id)
-        if tr is None or tr.state.current.is_terminated:
-            return
-        task = m.task_of(tr)
-        if msg.kind == "pause-delay" and tr.state.current is State.PAUSED:
-            flowables.resume_pause(m, tr, task, None)
-        elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
-            self.log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
-            tr.runtime.resumed = True
-            m.set_state(tr, State.FAILED)
-        elif msg.kind == "waitfor-interval":
-            flowables.next_iteration(m, tr)
-        elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
-            flowables.retry_subflow_due(m, tr)
-        elif msg.kind == "task-retry" and tr.state.current is State.RETRYING and not tr.runtime.dispatched:
-            tr.runtime.retry_at = None  # restored after a restart: the next step attempts it again
-            m.set_state(tr, State.RESTARTED)
+        tr = self.machine.by_id.get(msg.task_run_id)
+        if tr is not None and not tr.state.current.is_terminated:
+            self.machine.on_timer(tr, msg.kind)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
-        from falconet.runtime import flowables
-
-        m = self.machine
         if self.ex.runtime.manual_pause:
             self.ex.runtime.manual_pause = False
-            m.set_execution_state(State.RUNNING)
+            self.machine.set_execution_state(State.RUNNING)
             return
-        for tr in self.ex.task_run_list:
-            if tr.state.current is State.PAUSED:
-                flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
+        self.machine.resume_paused(on_resume)
 
     def _start_kill(self, reason: str, target: State = State.KILLED, *, cascade: bool = True) -> None:
         """Stop every running task run; the execution ends in ``target`` (KILLED goes through KILLING)."""
@@ -255,23 +235,6 @@ class ExecutionActor:
             handle.cancel(reason)
         if cascade:
             self.engine.kill_children(self.ex, "parent execution KILLING")
-
-    def _reattach_subflows(self) -> None:
-        """Resuming after a restart: RUNNING Subflow / ForEachItem task runs wait for their children again."""
-        from falconet.runtime.kernel.executions import resume_subflow
-
-        assert self._nursery is not None
-        for tr in self.ex.task_run_list:
-            if (tr.state.current is not State.RUNNING or tr.runtime.subflow_state is not None
-                    or tr.runtime.subflow_retry_due):
-                continue
-            task = self.machine.task_of(tr)
-            name = task.type.rsplit(".", 1)[-1]
-            if name in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
-                self._nursery.start_soon(resume_subflow, self.engine, self, tr, task)
-            elif name.startswith("ForEachItem$") and issubclass(task.cls, FlowableTask):
-                # ForEachItem's ``_items``: it watches the children it created and creates the missing ones
-                self._nursery.start_soon(self.engine.run_subflow, self, tr, task)
 
     #### SLA ###############################################################################################
 
@@ -314,8 +277,6 @@ class ExecutionActor:
 
     async def run(self) -> None:
         """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
-        from falconet.runtime import flowables
-
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -323,13 +284,11 @@ class ExecutionActor:
                     self._start_kill("server restarted while the execution was KILLING",
                                      cascade=not self.ex.runtime.no_kill_cascade)
                 else:
-                    workingdir.recover(self)
                     for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
                             nursery.start_soon(self._sla_timer, sla)
-                    self._reattach_subflows()
-                    for timer in flowables.restore_timers(self.machine):
-                        nursery.start_soon(self._timer_task, timer)
+                    for d in self.machine.restore():
+                        self._carry_out(d)
                 self._advance()
                 await self._start_task_runs()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
@@ -347,7 +306,7 @@ class ExecutionActor:
                 nursery.cancel_scope.cancel()
         finally:
             if self.ex.state.current.is_terminated:
-                await workingdir.cleanup(self)
+                await self._release_flowables()
             if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
                 self._dirty = False
                 self.engine.persist(self.ex)
@@ -374,25 +333,10 @@ class ExecutionActor:
             return
         finished: Finished | None = None
         for d in decisions:
-            if isinstance(d, RunTask):
-                self.machine.apply_attempt_start(d.task_run)
-                handle = TaskRunActor(self, d.task_run, d.task)
-                self.task_runs[d.task_run.id] = handle
-                self._to_start.append(handle)
-            elif isinstance(d, Finished):
+            if isinstance(d, Finished):
                 finished = d
-            elif isinstance(d, StartTimer):
-                assert self._nursery is not None
-                self._nursery.start_soon(self._timer_task, d)
-            elif isinstance(d, StartSubflow):
-                assert self._nursery is not None
-                self._nursery.start_soon(self.engine.run_subflow, self, d.task_run, d.task)
-            elif isinstance(d, workingdir.PrepareWorkingDirectory):
-                assert self._nursery is not None
-                self._nursery.start_soon(workingdir.prepare, self, d.task_run, d.task)
-            elif isinstance(d, workingdir.FinishWorkingDirectory):
-                assert self._nursery is not None
-                self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
+            else:
+                self._carry_out(d)
         if finished is not None and not self.ex.state.current.is_terminated:
             self._end(finished.state)
             if not self.machine.after_execution_done():
@@ -400,6 +344,74 @@ class ExecutionActor:
                 return
         self._flush()
         self._ack()
+
+    def _carry_out(self, d: Dispatch) -> None:
+        """Start what a command of the state machine asks for, in the actor's nursery."""
+        assert self._nursery is not None
+        if isinstance(d, RunTask):
+            self.machine.apply_attempt_start(d.task_run)
+            handle = TaskRunActor(self, d.task_run, d.task)
+            self.task_runs[d.task_run.id] = handle
+            self._to_start.append(handle)  # started by the loop, with nursery.start
+        elif isinstance(d, StartTimer):
+            self._nursery.start_soon(self._timer_task, d)
+        elif isinstance(d, StartSubflow):
+            self._nursery.start_soon(self.engine.start_subflow, self, d)
+        elif isinstance(d, StartJob):
+            self._nursery.start_soon(self._job, d)
+
+    async def _job(self, d: StartJob) -> None:
+        try:
+            result: Any = await self.machine.flowable(d.task).run_job(self, d.task_run, d.task, d.job)
+        except Exception as exc:  # plugin code failing is the job's result, never an engine crash
+            self.log(d.task_run, "ERROR", str(exc) or type(exc).__name__)
+            result = exc
+        await self.send(JobEnded(d.task_run.id, result))
+
+    #### what flowables reach (FlowableServices) ###########################################################
+
+    @property
+    def storage(self) -> Any:
+        return self.engine.storage
+
+    def context(self, tr: TaskRun, task: TaskSpec) -> TaskRunContext:
+        return TaskRunContext(self.engine, self.ex, tr, task, self.variables_for(tr, task), 0, self.error_logs,
+                              self.secrets)
+
+    def directory_for(self, task_run_id: str) -> Path:
+        return task_run_directory(self.engine.temp_root(), task_run_id)
+
+    def temp_root(self) -> Path:
+        return self.engine.temp_root()
+
+    def task_run(self, task_run_id: str) -> TaskRun | None:
+        return self.machine.by_id.get(task_run_id)
+
+    async def shared_directory(self, tr: TaskRun) -> Path | None:
+        """The directory an enclosing flowable shares with ``tr`` (the nearest one), or None."""
+        by_id = self.machine.by_id
+        cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            task = self.machine.task_of(cur)
+            if is_flowable(task):
+                path = await self.machine.flowable(task).shared_directory(self, cur)
+                if path is not None:
+                    return path
+            cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return None
+
+    async def _release_flowables(self) -> None:
+        """The execution ended: each flowable type releases what its task runs hold."""
+        by_class: dict[type, tuple[TaskSpec, list[TaskRun]]] = {}
+        for tr in self.ex.task_run_list:
+            try:
+                task = self.machine.task_of(tr)
+            except KeyError:
+                continue
+            if is_flowable(task):
+                by_class.setdefault(task.cls, (task, []))[1].append(tr)
+        for task, runs in by_class.values():
+            await self.machine.flowable(task).cleanup(self, runs)
 
     def _ack(self) -> None:
         """Release the requests applied by this step; their change is queued to the store first (the engine
@@ -437,7 +449,7 @@ class ExecutionActor:
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)
                 return
-        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+        if state.is_terminated:  # afterExecution progress: written at once (see TaskRunActor.run)
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
             return
@@ -556,7 +568,7 @@ class TaskRunActor:
         from falconet.runtime.expr.durations import parse_duration
 
         owner, tr, task = self.owner, self.task_run, self.task
-        shared_dir = await workingdir.shared_directory(owner, tr)
+        shared_dir = await owner.shared_directory(tr)
         variables = owner.variables_for(tr, task)
         ctx = TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number, owner.error_logs,
                              owner.secrets, shared_dir=shared_dir)

@@ -63,6 +63,14 @@ class SlaDeadline:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class JobEnded:
+    """A flowable's job (``StartJob``) returned ``result``; the flowable gets it in ``on_event``."""
+
+    task_run_id: str
+    result: Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class TaskRunExited:
     """The last message of a TaskRunActor (its attempts reported, or cancelled): its handle is dropped."""
 
@@ -70,4 +78,4 @@ class TaskRunExited:
 
 
 Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
-           | SlaDeadline | TaskRunExited)
+           | SlaDeadline | JobEnded | TaskRunExited)
