@@ -22,6 +22,7 @@ from . import executions as _ex_ops
 from . import workingdir
 from .actors import ExecutionActor, KillRequested, PauseRequested, ResumeRequested
 from .bus import Bus, Event
+from .clock import SYSTEM, Clock, installed
 from .config import Config
 from .errors import FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
 from .expressions import Renderer
@@ -61,11 +62,12 @@ def _parse_in_thread(source: str) -> bool:
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store, storage: InternalStorage):
+    def __init__(self, config: Config, store: Store, storage: InternalStorage, *, clock: Clock = SYSTEM):
         self.config = config
+        self.clock = clock  # every date and deadline of the engine (see clock.py)
         self.store = store
         self.storage = storage
-        self.bus = Bus()
+        self.bus = Bus(clock)
         self.renderer = Renderer()
         self.registry = load_plugins()
         self.envs = kestra_envs(config.env_prefix)
@@ -93,8 +95,9 @@ class Engine:
     #### lifecycle #######################################################################################
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Resume unfinished executions, then serve until cancelled. Raises :class:`DataDirInUse` when another
-        live engine owns the data folder (two engines would resume the same executions twice)."""
+        """Resume unfinished executions, then serve until cancelled (inside :func:`open_engine`, which installs
+        the engine's clock in the trio run). Raises :class:`DataDirInUse` when another live engine owns the
+        data folder (two engines would resume the same executions twice)."""
         from .orchestration import install, run_services
 
         self.lock_data_dir()
@@ -103,7 +106,7 @@ class Engine:
                 self._nursery = nursery
                 install(self)
                 # scripts of a crashed server die before their task runs are attempted again
-                await trio.to_thread.run_sync(self.processes.reap)
+                await self.clock.run_sync_in_thread(self.processes.reap)
                 await self._load()
                 await nursery.start(run_services, self)
                 task_status.started(self)
@@ -128,8 +131,8 @@ class Engine:
         _ex_ops.propagate_killing(unfinished)
         keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
                 if "wdState" in tr.extra and not tr.state.current.is_terminated}
-        await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
-        await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        await self.clock.run_sync_in_thread(clean_temp, self.temp_root(), keep)
+        await self.clock.run_sync_in_thread(clean_partial_storage, self.storage.base_dir)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
@@ -150,7 +153,7 @@ class Engine:
     async def _after_execution_pending(self, unfinished: set[str]) -> list[Execution]:
         """Terminated executions whose ``afterExecution`` tasks had not finished when the server stopped."""
         out = []
-        for execution_id in await trio.to_thread.run_sync(self.after_execution.ids):
+        for execution_id in await self.clock.run_sync_in_thread(self.after_execution.ids):
             doc = None if execution_id in unfinished else await self.store.get_execution(execution_id)
             if doc is not None and State(doc["state"]["current"]).is_terminated:
                 out.append(Execution.from_dict(doc))
@@ -171,7 +174,7 @@ class Engine:
         if not _parse_in_thread(source):
             return parse_flow(source, registry=self.registry, revision=revision,
                               plugin_defaults=self.config.plugin_defaults)
-        return await trio.to_thread.run_sync(
+        return await self.clock.run_sync_in_thread(
             lambda: parse_flow(source, registry=self.registry, revision=revision,
                                plugin_defaults=self.config.plugin_defaults),
             limiter=self.parse_limiter)
@@ -285,8 +288,8 @@ class Engine:
         """``POST /flows/validate``: one result per document (a long source on a worker thread)."""
         if not _parse_in_thread(source):
             return validate_flow_source(source, registry=self.registry)
-        return await trio.to_thread.run_sync(lambda: validate_flow_source(source, registry=self.registry),
-                                             limiter=self.parse_limiter)
+        return await self.clock.run_sync_in_thread(lambda: validate_flow_source(source, registry=self.registry),
+                                                   limiter=self.parse_limiter)
 
     def plugins(self) -> list[type]:
         return list(self.registry.canonical().values())
@@ -328,7 +331,7 @@ class Engine:
 
     async def _start_later(self, ex: Execution, flow: Flow) -> None:
         assert ex.schedule_date is not None
-        await trio.sleep(max((ex.schedule_date - now()).total_seconds(), 0))
+        await self.clock.sleep_until(ex.schedule_date)
         _ex_ops.admit(self, ex, flow)
 
     def _start_actor(self, ex: Execution, flow: Flow) -> ExecutionActor:
@@ -491,7 +494,7 @@ class Engine:
         if delete_metrics:
             await self.store.delete_metrics(execution_id)
         if delete_storage:
-            await trio.to_thread.run_sync(
+            await self.clock.run_sync_in_thread(
                 self.storage.delete_prefix, self.storage.execution_prefix(ex.namespace, ex.flow_id, ex.id))
         await self.store.delete_execution(execution_id)
 
@@ -632,12 +635,22 @@ class Engine:
 
 @contextlib.asynccontextmanager
 async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
-                      config: Config | None = None) -> AsyncIterator[Engine]:
+                      config: Config | None = None, clock: Clock = SYSTEM) -> AsyncIterator[Engine]:
     """Open an engine inside the current trio run; cancelled and closed on exit.
 
-    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance.
-    With no ``data_dir`` a temporary folder is used and removed on exit.
+    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance
+    (built with the same ``clock``). With no ``data_dir`` a temporary folder is used and removed on exit.
+    ``clock`` gives the engine its dates and deadlines (:class:`~falconet.runtime.clock.VirtualClock`
+    runs them on trio's clock).
     """
+    with installed(clock):
+        async with _open_engine(data_dir, store, config, clock) as engine:
+            yield engine
+
+
+@contextlib.asynccontextmanager
+async def _open_engine(data_dir: str | Path | None, store: str | Store | None, config: Config | None,
+                       clock: Clock) -> AsyncIterator[Engine]:
     import tempfile
 
     from .recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
@@ -648,7 +661,7 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     if data_dir is not None:
         cfg.data_dir = Path(data_dir)
     elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
-        await trio.to_thread.run_sync(clean_abandoned_temp_dirs)
+        await clock.run_sync_in_thread(clean_abandoned_temp_dirs)
         tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         cfg.data_dir = tmp
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -656,17 +669,17 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     if isinstance(kind, Store):
         st = kind
     elif kind == "memory":
-        st = MemoryStore()
+        st = MemoryStore(clock=clock)
     elif kind == "sqlite":
         from .store.sqlite import SQLiteStore
 
-        st = SQLiteStore(cfg.data_dir / "falconet.db")
+        st = SQLiteStore(cfg.data_dir / "falconet.db", clock=clock)
     else:
         raise ValueError(f"unknown store {kind!r}")
     storage = InternalStorage(cfg.storage_dir)
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
-    engine = Engine(cfg, st, storage)
+    engine = Engine(cfg, st, storage, clock=clock)
     try:
         engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
     except BaseException:

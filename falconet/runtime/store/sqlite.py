@@ -48,11 +48,12 @@ from typing import Any, Callable, Iterable
 import outcome
 import trio
 
+from ..clock import SYSTEM, Clock
 from ..errors import FalconetError, IllegalArgument
 from . import _sqlite_sql as sql
 from ._common import (
     ExecRow, StoreError, check_flow, check_paging, dt_ms, dt_us, dumps, execution_row, kv_expiration_ms, log_row, metric_row,
-    trigger_key, utcnow,
+    trigger_key,
 )
 from .base import ExecutionQuery, FlowRecord, LogQuery, Store
 
@@ -99,10 +100,11 @@ class _Job:
 #### The store ##############################################################################################
 
 class SQLiteStore(Store):
-    """Durable store in one SQLite file. ``clock`` returns the current aware datetime (KV expiry);
+    """Durable store in one SQLite file. ``clock`` tells the current date (KV expiry) and
+    holds trio's mock clock still while a caller waits on the writer thread;
     ``max_batch`` bounds the rows written per transaction."""
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow, max_batch: int = 20_000) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
         self.path = Path(path)
         self._clock = clock
         self._max_batch = max_batch
@@ -161,7 +163,8 @@ class SQLiteStore(Store):
                     self._conn.interrupt()
             return trio.lowlevel.Abort.SUCCEEDED
 
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+        with self._clock.hold():
+            return await trio.lowlevel.wait_task_rescheduled(abort)
 
     @staticmethod
     def _deliver(done: list[tuple[_Job, outcome.Outcome]]) -> None:
@@ -198,7 +201,8 @@ class SQLiteStore(Store):
             return trio.lowlevel.Abort.FAILED  # opening is short; let it finish so the state is consistent
 
         self._thread.start()
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        with self._clock.hold():
+            await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def close(self) -> None:
         """Commit everything queued, close the connection and stop the thread; returns once closed (also
@@ -531,23 +535,23 @@ class SQLiteStore(Store):
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         rows = await self._call(sql.select, "SELECT entry FROM kv WHERE namespace = ? AND key = ? AND "
-                                "(expiration IS NULL OR expiration > ?)", (namespace, key, dt_ms(self._clock())),
+                                "(expiration IS NULL OR expiration > ?)", (namespace, key, dt_ms(self._clock.now())),
                                 read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
-        return await self._call(sql.kv_delete, namespace, key, dt_ms(self._clock()))
+        return await self._call(sql.kv_delete, namespace, key, dt_ms(self._clock.now()))
 
     async def kv_list(self, namespace: str) -> list[dict[str, Any]]:
         rows = await self._call(sql.select, "SELECT key, entry FROM kv WHERE namespace = ? AND "
                                 "(expiration IS NULL OR expiration > ?) ORDER BY key",
-                                (namespace, dt_ms(self._clock())), read=True)
+                                (namespace, dt_ms(self._clock.now())), read=True)
         return [{"key": k, **json.loads(e)} for k, e in rows]
 
     async def kv_list_all(self) -> list[dict[str, Any]]:
         rows = await self._call(sql.select, "SELECT namespace, key, entry FROM kv WHERE "
                                 "(expiration IS NULL OR expiration > ?) ORDER BY namespace, key",
-                                (dt_ms(self._clock()),), read=True)
+                                (dt_ms(self._clock.now()),), read=True)
         return [{"namespace": ns, "key": k, **json.loads(e)} for ns, k, e in rows]
 
     #### triggers #########################################################################################
