@@ -541,7 +541,7 @@ class ExecutionActor:
                         delay = next_retry_delay(retry, attempt_number, first_start, at)
                         if delay is not None:
                             await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
-                            await self.engine.clock.sleep_until(at + delay)
+                            await self.engine.clock.sleep(delay.total_seconds())
                             await self.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()
                             continue

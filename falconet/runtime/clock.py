@@ -62,7 +62,7 @@ class Clock(ABC):
 
     def deadline_for(self, when: datetime) -> float:
         """The trio time (``trio.current_time()`` scale) at which the date ``when`` is reached."""
-        return trio.current_time() + (when - self.now()).total_seconds()
+        return trio.current_time() + (when.timestamp() - self.timestamp())
 
     async def sleep_until(self, when: datetime) -> None:
         """Wait until the date ``when`` (returns at once when it is past)."""

@@ -206,7 +206,9 @@ class RunContext(Protocol):
     Attributes (read-only):
       task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
       value (loop value or None), variables (the full expression context as a mapping),
-      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.InternalStorage`).
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.InternalStorage`), clock (the
+      engine's :class:`falconet.runtime.clock.Clock`: ``now()``, ``sleep_until(date)``,
+      ``run_sync_in_thread(fn, …)``).
     """
 
     task_id: str
@@ -221,6 +223,7 @@ class RunContext(Protocol):
     variables: Mapping[str, Any]
     logger: Logger
     storage: Any  # falconet.runtime.storage.InternalStorage (open_read(uri), local_path(uri), …)
+    clock: Any  # falconet.runtime.clock.Clock
 
     # -- properties -----------------------------------------------------------------------------------
     def prop(self, name: str) -> Any:
@@ -304,7 +307,8 @@ class PollingContext(Protocol):
 
     Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
     expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
-    storage (:class:`falconet.runtime.storage.InternalStorage`).
+    storage (:class:`falconet.runtime.storage.InternalStorage`), clock (the engine's
+    :class:`falconet.runtime.clock.Clock`).
     """
 
     trigger_id: str
@@ -314,6 +318,7 @@ class PollingContext(Protocol):
     flow_revision: int
     variables: Mapping[str, Any]
     storage: Any
+    clock: Any  # falconet.runtime.clock.Clock
 
     def prop(self, name: str) -> Any:
         """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None

@@ -25,7 +25,8 @@ restart or replay) prepares its directory again (:func:`recover`): the
 files the earlier children wrote are lost if the directory did not survive, and a child that was running
 is re-attempted once the directory is back (``ctx.open_temp_dir`` waits for it).
 
-Blocking file work runs in ``trio.to_thread.run_sync``; the state machine only flips ``wdState``.
+Blocking file work runs on a thread (``engine.clock.run_sync_in_thread``); the state machine only flips
+``wdState``.
 """
 from __future__ import annotations
 
@@ -172,7 +173,7 @@ async def prepare(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
     error = None
     try:
         ctx = _context(actor, tr, task)
-        await trio.to_thread.run_sync(lambda: path.mkdir(parents=True, exist_ok=True))
+        await actor.engine.clock.run_sync_in_thread(lambda: path.mkdir(parents=True, exist_ok=True))
         cache = task.props.get("cache")
         if cache:
             await _restore_cache(actor, tr, task, ctx, path, cache)
@@ -182,7 +183,7 @@ async def prepare(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
         raise
     except Exception as exc:  # a render error, a missing kestra:// file, a bad cache: the task run FAILS
         error = f"Unable to prepare the working directory: {exc}"
-        await trio.to_thread.run_sync(shutil.rmtree, path, True)
+        await actor.engine.clock.run_sync_in_thread(shutil.rmtree, path, True)
     finally:
         event.set()
     await actor.send(WorkingDirectoryEvent(tr.id, PREPARING, error))
@@ -214,7 +215,7 @@ async def _restore_cache(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, ctx
             archive.extractall(root)
         return True
 
-    if await trio.to_thread.run_sync(restore):
+    if await actor.engine.clock.run_sync_in_thread(restore):
         ctx.logger.debug(f"Cache restored from {uri}")
 
 
@@ -242,7 +243,7 @@ async def finish(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, state: Stat
         error = f"Unable to collect the working directory's files: {exc}"
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(shutil.rmtree, path, True)
+            await actor.engine.clock.run_sync_in_thread(shutil.rmtree, path, True)
     await actor.send(WorkingDirectoryEvent(tr.id, FINISHING, error, outputs))
 
 
@@ -267,7 +268,7 @@ async def _save_cache(actor: ExecutionActor, task: TaskSpec, path: Path, cache: 
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    await trio.to_thread.run_sync(save)
+    await actor.engine.clock.run_sync_in_thread(save)
 
 
 async def shared_directory(actor: ExecutionActor, tr: TaskRun) -> Path | None:
@@ -317,4 +318,4 @@ async def cleanup(actor: ExecutionActor) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
     with trio.CancelScope(shield=True):
-        await trio.to_thread.run_sync(remove)
+        await actor.engine.clock.run_sync_in_thread(remove)

@@ -65,6 +65,7 @@ class TriggerProps:
         self.flow_revision = flow.revision
         self.variables = variables
         self.storage = engine.storage
+        self.clock = engine.clock
 
     def prop(self, name: str) -> Any:
         from ..runcontext import coerce
