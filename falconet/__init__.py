@@ -15,6 +15,7 @@ The embedding API::
     trio.run(main)
 """
 from .runtime.bus import Event, Overflow
+from .runtime.clock import Clock, SystemClock, VirtualClock
 from .runtime.config import Config, ConfigError, load_config
 from .runtime.engine import Engine, open_engine
 from .runtime.errors import (FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity,
@@ -25,6 +26,7 @@ from .runtime.state import State
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
-    "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
+    "Clock", "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError",
+    "IllegalArgument", "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "SystemClock",
+    "VirtualClock", "load_config", "open_engine",
 ]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import trio
+import trio.testing
 
 from falconet import open_engine
 from falconet.runtime import clock as clock_mod
@@ -44,6 +45,19 @@ async def test_the_system_clock_reads_the_wall_clock_in_milliseconds():
     assert now.tzinfo is not None and now.microsecond % 1000 == 0
     assert abs((datetime.now(UTC) - now).total_seconds()) < 5
     assert abs(SYSTEM.deadline_for(now + timedelta(seconds=60)) - trio.current_time() - 60) < 5
+
+
+def test_a_virtual_clock_continues_in_a_later_run():
+    clock = VirtualClock(START)
+
+    async def an_hour() -> None:
+        clock.now()
+        await trio.sleep(3600)
+        clock.now()
+
+    for _ in range(2):
+        trio.run(an_hour, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert clock.now() == START + timedelta(hours=2)
 
 
 def test_a_virtual_clock_needs_an_aware_start():

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, TypeVar
 
 import trio
-from trio.testing import MockClock
 
 UTC = timezone.utc
 T = TypeVar("T")
@@ -36,14 +36,24 @@ def _millis(t: datetime) -> datetime:
     return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
 
 
+def _mock_clock() -> Any:
+    """The run's ``trio.testing.MockClock``, or None (without importing trio.testing, which is slow: no mock
+    clock exists unless it was imported)."""
+    testing = sys.modules.get("trio.testing")
+    if testing is None:
+        return None
+    clock = trio.lowlevel.current_clock()
+    return clock if isinstance(clock, testing.MockClock) else None
+
+
 class _Held:
     """How many blocks hold the run's mock clock, and its autojump threshold before the first."""
 
     __slots__ = ("count", "threshold")
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(self) -> None:
         self.count = 0
-        self.threshold = threshold
+        self.threshold = 0.0
 
 
 _HELD: trio.lowlevel.RunVar[_Held] = trio.lowlevel.RunVar("falconet.clock.held")
@@ -61,8 +71,9 @@ class Clock(ABC):
         return self.now().timestamp()
 
     def deadline_for(self, when: datetime) -> float:
-        """The trio time (``trio.current_time()`` scale) at which the date ``when`` is reached."""
-        return trio.current_time() + (when.timestamp() - self.timestamp())
+        """The trio time (``trio.current_time()`` scale) at which the date ``when`` is reached. Both dates
+        are in milliseconds: a deadline computed as ``now() + delay`` is ``delay`` away, never less."""
+        return trio.current_time() + (when - self.now()).total_seconds()
 
     async def sleep_until(self, when: datetime) -> None:
         """Wait until the date ``when`` (returns at once when it is past)."""
@@ -75,13 +86,13 @@ class Clock(ABC):
     def hold(self) -> Iterator[None]:
         """Keep trio's mock clock from jumping while the block waits on work outside trio (a thread): its
         autojump sees every task blocked and would leap to the next deadline. A no-op on a real clock."""
-        mock = trio.lowlevel.current_clock()
-        if not isinstance(mock, MockClock):
+        mock = _mock_clock()
+        if mock is None:
             yield
             return
         held = _HELD.get(None)
         if held is None:
-            held = _Held(mock.autojump_threshold)
+            held = _Held()
             _HELD.set(held)
         if held.count == 0:
             held.threshold = mock.autojump_threshold
@@ -114,26 +125,35 @@ class SystemClock(Clock):
 
 
 class VirtualClock(Clock):
-    """``start`` + the trio time elapsed since the clock was first read in the run: dates follow trio's
-    (mock) clock. Outside a trio run it reads ``start`` plus the time elapsed until the run ended."""
+    """``start`` + the trio time elapsed while the clock is read: dates follow trio's (mock) clock. Time
+    starts at the first reading; a later trio run continues from the last date read."""
 
     def __init__(self, start: datetime | None = None) -> None:
         start = start if start is not None else datetime.now(UTC)
         if start.tzinfo is None:
             raise ValueError("VirtualClock needs an aware start date")
         self.start = start.astimezone(UTC)
-        self._origin: float | None = None  # trio time at the first reading
-        self._elapsed = 0.0                # last reading, for reads outside the run
+        self._last = self.start      # the last date read
+        self._base = self.start      # the date at trio time _origin of run _run
+        self._origin = 0.0
+        self._run: object = None     # the trio token of the run being read
 
-    def now(self) -> datetime:
+    def _read(self) -> datetime:
         try:
             t = trio.current_time()
+            run = trio.lowlevel.current_trio_token()
         except RuntimeError:  # outside a trio run
-            return _millis(self.start + timedelta(seconds=self._elapsed))
-        if self._origin is None:
-            self._origin = t
-        self._elapsed = t - self._origin
-        return _millis(self.start + timedelta(seconds=self._elapsed))
+            return self._last
+        if run is not self._run:
+            self._run, self._base, self._origin = run, self._last, t
+        self._last = self._base + timedelta(seconds=t - self._origin)
+        return self._last
+
+    def now(self) -> datetime:
+        return _millis(self._read())
+
+    def timestamp(self) -> float:
+        return self._read().timestamp()
 
     def __repr__(self) -> str:
         return f"VirtualClock(start={self.start.isoformat()})"
@@ -141,6 +161,7 @@ class VirtualClock(Clock):
 
 #: the default clock of engines
 SYSTEM = SystemClock()
+
 
 class _Installed:
     """The clock of a trio run and how many engines (or blocks) use it."""
