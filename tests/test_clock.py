@@ -11,9 +11,9 @@ import trio
 import trio.testing
 
 from falconet import open_engine
-from falconet.runtime import clock as clock_mod
-from falconet.runtime.clock import SYSTEM, SystemClock, VirtualClock
-from falconet.runtime.model import parse_instant
+from falconet.runtime.kernel import clock as clock_mod
+from falconet.runtime.kernel.clock import SYSTEM, SystemClock, VirtualClock
+from falconet.runtime.kernel.execution import parse_instant
 from falconet.runtime.store.base import ExecutionQuery
 from falconet.runtime.store.sqlite import SQLiteStore
 

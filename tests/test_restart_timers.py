@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from falconet import open_engine
-from falconet.runtime.clock import VirtualClock
+from falconet.runtime.kernel.clock import VirtualClock
 from falconet.runtime.store.base import ExecutionQuery
 
 NS = "tests.timers"

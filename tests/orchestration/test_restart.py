@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import trio
 
-from falconet.runtime.clock import VirtualClock
-from falconet.runtime.engine import open_engine
-from falconet.runtime.model import parse_instant
+from falconet.runtime.kernel.clock import VirtualClock
+from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.execution import parse_instant
 
 from .conftest import executions_of, wait_until
 
