@@ -57,6 +57,25 @@ class _Held:
 
 
 _HELD: trio.lowlevel.RunVar[_Held] = trio.lowlevel.RunVar("falconet.clock.held")
+_NOTHING = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _hold(mock: Any) -> Iterator[None]:
+    held = _HELD.get(None)
+    if held is None:
+        held = _Held()
+        _HELD.set(held)
+    if held.count == 0:
+        held.threshold = mock.autojump_threshold
+        mock.autojump_threshold = math.inf
+    held.count += 1
+    try:
+        yield
+    finally:
+        held.count -= 1
+        if held.count == 0:
+            mock.autojump_threshold = held.threshold
 
 
 class Clock(ABC):
@@ -82,28 +101,11 @@ class Clock(ABC):
     async def sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
 
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self) -> contextlib.AbstractContextManager[None]:
         """Keep trio's mock clock from jumping while the block waits on work outside trio (a thread): its
         autojump sees every task blocked and would leap to the next deadline. A no-op on a real clock."""
         mock = _mock_clock()
-        if mock is None:
-            yield
-            return
-        held = _HELD.get(None)
-        if held is None:
-            held = _Held()
-            _HELD.set(held)
-        if held.count == 0:
-            held.threshold = mock.autojump_threshold
-            mock.autojump_threshold = math.inf
-        held.count += 1
-        try:
-            yield
-        finally:
-            held.count -= 1
-            if held.count == 0:
-                mock.autojump_threshold = held.threshold
+        return _NOTHING if mock is None else _hold(mock)
 
     async def run_sync_in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``trio.to_thread.run_sync`` under :meth:`hold`."""
