@@ -16,8 +16,9 @@ Recovery (``recoverMissedSchedules``, server default ALL) applies to the dates m
 was down, i.e. dates due at the first evaluation after start: ALL runs each of them, LAST only the most
 recent, NONE none (the next date after now is kept).
 
-Time: the engine's clock (``engine.clock``, see clock.py) gives the current date and the trio deadline of
-a due date, so under a ``VirtualClock`` trio's ``autojump_clock`` moves schedules too.
+Time: the engine's clock (``engine.clock``, see falconet/runtime/kernel/clock.py) gives the current date
+and the trio deadline of a due date, so under a ``VirtualClock`` trio's ``autojump_clock`` moves schedules
+too.
 """
 from __future__ import annotations
 
