@@ -6,9 +6,8 @@ actor's last message, :class:`TaskRunExited`), and applies the frozen-dataclass 
 the engine: kill, resume, timers, subflow results) send on its bounded inbox. Several queued messages are
 applied before the next step, so a burst of results costs one pass and one store write.
 
-Kill: the document goes KILLING (persisted), every TaskRunActor is cancelled with a reason and reports
-its exit, then KILLED is set and written by the engine in a shielded write bounded by
-:data:`FINAL_WRITE_TIMEOUT` (past it the execution is left, KILLING, to the recovery of the next start).
+Kill: the document goes KILLING (persisted), every TaskRunActor is cancelled with a reason and reports its
+exit, then KILLED is set and written by the engine (a shielded write bounded by :data:`FINAL_WRITE_TIMEOUT`).
 """
 from __future__ import annotations
 
@@ -269,8 +268,7 @@ class ExecutionActor:
         return state
 
     async def _sla_timer(self, sla: Any) -> None:
-        deadline = self.ex.state.start_date + sla.duration
-        await trio.sleep(max((deadline - now()).total_seconds(), 0))
+        await self.engine.clock.sleep_until(self.ex.state.start_date + sla.duration)
         await self.send(SlaDeadline(sla.id))
 
     #### the loop ##########################################################################################
@@ -374,6 +372,10 @@ class ExecutionActor:
     def storage(self) -> Any:
         return self.engine.storage
 
+    @property
+    def clock(self) -> Any:
+        return self.engine.clock
+
     def context(self, tr: TaskRun, task: TaskSpec) -> TaskRunContext:
         return TaskRunContext(self.engine, self.ex, tr, task, self.variables_for(tr, task), 0, self.error_logs,
                               self.secrets)
@@ -473,9 +475,7 @@ class ExecutionActor:
             self.engine.persist(self.ex, publish=False)
 
     async def _timer_task(self, d: StartTimer) -> None:
-        delay = (d.deadline - now()).total_seconds()
-        if delay > 0:
-            await trio.sleep(delay)
+        await self.engine.clock.sleep_until(d.deadline)
         await self.send(TimerFired(d.task_run_id, d.kind))
 
     #### end ###############################################################################################
@@ -525,8 +525,7 @@ class TaskRunActor:
         self._alive = True
 
     @property
-    def alive(self) -> bool:
-        """False once :meth:`run` returned (or will never run: cancelled before it started)."""
+    def alive(self) -> bool:  # False once run() returned
         return self._alive
 
     def cancel(self, reason: str | None = None) -> None:
@@ -549,10 +548,11 @@ class TaskRunActor:
                     attempt_number = len(tr.attempts)
                     state, outputs = await self._one_attempt(attempt_number)
                     if state is State.FAILED and retry is not None:
-                        delay = next_retry_delay(retry, attempt_number, first_start, now())
+                        at = now()
+                        delay = next_retry_delay(retry, attempt_number, first_start, at)
                         if delay is not None:
-                            await owner.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=now() + delay))
-                            await trio.sleep(delay.total_seconds())
+                            await owner.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
+                            await owner.engine.clock.sleep(delay.total_seconds())
                             await owner.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()
                             continue
