@@ -1,4 +1,4 @@
-"""The common machinery of script tasks (``shell.*``, ``python.*``) run by the Process task runner.
+"""The common machinery of script tasks (``shell.*``, ``python.*``, ``node.*``) run by the Process task runner.
 
 One attempt:
 
@@ -137,6 +137,11 @@ class ScriptTask(RunnableTask):
         first on PATH), or None to leave PATH alone."""
         return None
 
+    async def prepare_env(self, ctx: RunContext, root: Path, working_dir: Path, extra: Mapping[str, Any],
+                          env: dict[str, str]) -> None:
+        """Adjust the process environment ``env`` before the commands run (a language's package folder);
+        ``root`` is the attempt's private scratch folder."""
+
     def interpreter(self, ctx: RunContext, extra: Mapping[str, Any]) -> list[str]:
         raw = ctx.raw("interpreter", None)
         interpreter = render_list(ctx, raw, extra, "interpreter") if raw is not None else list(DEFAULT_INTERPRETER)
@@ -208,6 +213,7 @@ class ScriptTask(RunnableTask):
         python = await self.python_executable(ctx, root, extra)
         if python is not None:
             env["PATH"] = str(_python_shim(root, python)) + os.pathsep + env.get("PATH", "")
+        await self.prepare_env(ctx, root, working_dir, extra, env)
         task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
         env.update({str(k): to_output_string(v)
                     for k, v in task_env.items()})
