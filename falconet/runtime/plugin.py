@@ -189,6 +189,16 @@ class TriggerEvaluationError(Exception):
 
 #### The run context facade #################################################################################
 
+@dataclasses.dataclass(frozen=True)
+class FlowSource:
+    """A stored flow's latest revision as a plugin sees it (``git.PushFlows``, ``git.SyncFlows``)."""
+
+    namespace: str
+    id: str
+    revision: int
+    source: str
+
+
 class Logger(Protocol):
     """Per-task-run logger: buffered, non-blocking; lines are stored and published as LogEntry."""
 
@@ -297,6 +307,34 @@ class RunContext(Protocol):
                          min_level: str = "INFO") -> list[dict[str, Any]]:
         """LogEntry dicts of an execution in timestamp order, optionally only of ``task_ids``, at least
         ``min_level`` (TRACE < DEBUG < INFO < WARN < ERROR). Used by ``log.Fetch``."""
+
+    # -- flows and namespace files (the API's validation and revision paths) ------------------------
+    async def list_flow_sources(self, namespace: str, *, children: bool = False) -> list[FlowSource]:
+        """The latest revision of every flow of ``namespace`` (and of its sub-namespaces with
+        ``children``), sorted by namespace and id."""
+
+    async def check_flow(self, source: str) -> FlowSource:
+        """Validate a flow source without saving it (``revision`` 0); TaskFailed listing the violations, one
+        per line, when it is invalid or holds more than one flow."""
+
+    async def save_flow(self, source: str) -> FlowSource:
+        """Create or update a flow like ``PUT /api/v1/flows`` (a new revision only when the source changed);
+        TaskFailed listing the violations when it is invalid."""
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        """Delete a flow (a deleted revision is kept, as the API does)."""
+
+    async def list_namespace_files(self, namespace: str) -> list[str]:
+        """Every namespace file's path (``/a/b.txt``), sorted."""
+
+    async def read_namespace_file(self, namespace: str, path: str) -> bytes:
+        """The content of a namespace file."""
+
+    async def put_namespace_file(self, namespace: str, path: str, source: "Path") -> int:
+        """Store the local file ``source`` as namespace file ``path`` (a new revision); returns the revision."""
+
+    async def delete_namespace_file(self, namespace: str, path: str) -> bool:
+        """Delete a namespace file with its revisions; False when it did not exist."""
 
 
 class PollingContext(Protocol):

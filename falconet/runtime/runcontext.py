@@ -17,8 +17,11 @@ import trio
 from .expr.output import to_json, to_output_string
 from .model import format_instant, now
 from .state import State
-from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,
-                     TaskFailed)
+from .errors import FalconetError
+from .nsfiles import NamespaceFiles, clean_path, guard
+from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource,
+                     Prop, TaskFailed)
+from .storage import InvalidStoragePath
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -422,3 +425,55 @@ class TaskRunContext:
         if task_ids:
             rows = [r for r in rows if r.get("taskId") in task_ids]
         return rows
+
+    # -- flows and namespace files --------------------------------------------------------------------
+    async def list_flow_sources(self, namespace: str, *, children: bool = False) -> list[FlowSource]:
+        flows = await self._engine.list_flows(namespace)
+        return sorted((FlowSource(f.namespace, f.id, f.revision, f.source) for f in flows
+                       if f.namespace == namespace or children), key=lambda f: (f.namespace, f.id))
+
+    async def check_flow(self, source: str) -> FlowSource:
+        results = await self._engine.validate_source(source)
+        problems = [r["constraints"] for r in results if r.get("constraints")]
+        if problems:
+            raise TaskFailed("\n".join(problems))
+        if len(results) != 1:
+            raise TaskFailed("a flow file holds exactly one flow")
+        return FlowSource(results[0]["namespace"], results[0]["flow"], 0, source)
+
+    async def save_flow(self, source: str) -> FlowSource:
+        try:
+            flow = await self._engine.put_flow(source)
+        except FalconetError as exc:
+            raise TaskFailed(str(exc)) from exc
+        return FlowSource(flow.namespace, flow.id, flow.revision, flow.source)
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        try:
+            await self._engine.delete_flow(namespace, flow_id)
+        except FalconetError as exc:
+            raise TaskFailed(str(exc)) from exc
+
+    def _ns_path(self, path: str) -> str:
+        try:
+            return guard(clean_path(path, allow_root=False))
+        except InvalidStoragePath as exc:
+            raise TaskFailed(f"Invalid namespace file path {path[:200]!r}: {exc}") from exc
+
+    async def list_namespace_files(self, namespace: str) -> list[str]:
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).all_files, namespace)
+
+    async def read_namespace_file(self, namespace: str, path: str) -> bytes:
+        clean = self._ns_path(path)
+
+        def read() -> bytes:
+            with NamespaceFiles(self.storage).open(namespace, clean) as f:
+                return f.read()
+        return await trio.to_thread.run_sync(read)
+
+    async def put_namespace_file(self, namespace: str, path: str, source: Path) -> int:
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).put, namespace, self._ns_path(path),
+                                             source)
+
+    async def delete_namespace_file(self, namespace: str, path: str) -> bool:
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).delete, namespace, self._ns_path(path))

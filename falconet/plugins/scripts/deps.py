@@ -50,16 +50,16 @@ async def cached_environment(ctx: RunContext, cache: Path, key: str, build: Call
     ``what`` names the dependencies in the log line. Checkpoint; a cancelled build leaves nothing behind."""
     target = cache / key
     async with _build_locks.setdefault((str(cache), key), trio.Lock()):
-        if not ready(target):
+        if not await trio.to_thread.run_sync(ready, target):
             ctx.logger.info(f"Installing dependencies: {what} (cached for later tasks)")
-            cache.mkdir(parents=True, exist_ok=True)
+            await trio.to_thread.run_sync(lambda: cache.mkdir(parents=True, exist_ok=True))
             build_dir = cache / f".build-{key}-{uuid.uuid4().hex[:8]}"
             try:
                 await build(build_dir)
                 try:
                     os.replace(build_dir, target)      # atomic: other processes see all or nothing
                 except OSError:
-                    if not ready(target):
+                    if not await trio.to_thread.run_sync(ready, target):
                         raise
             finally:
                 with trio.CancelScope(shield=True):

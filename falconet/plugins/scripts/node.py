@@ -71,11 +71,19 @@ async def _npm_install(ctx: RunContext, target: Path, deps: list[str], env: Mapp
     if npm is None:
         raise TaskFailed("npm is not installed on this server: cannot install dependencies "
                          f"{', '.join(deps)}")
-    await trio.to_thread.run_sync(lambda: (target.mkdir(parents=True, exist_ok=True), (target / "package.json")
-                                           .write_text(json.dumps({"private": True}), "utf-8")))
+    def package_json() -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "package.json").write_text(json.dumps({"private": True}), "utf-8")
+    await trio.to_thread.run_sync(package_json)
     await run_logged(ctx, [npm, "install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix",
                            str(target), "--", *deps],
                      f"install dependencies {', '.join(deps)}", cwd=target, env=env)
+
+
+def _link_modules(link: Path, modules: Path) -> None:
+    """Link ``modules`` as the working directory's ``node_modules`` unless it already has one. Blocking."""
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(modules, target_is_directory=True)
 
 
 class _NodeTask(ScriptTask):
@@ -97,9 +105,7 @@ class _NodeTask(ScriptTask):
         modules = folder / "node_modules"
         env["NODE_PATH"] = os.pathsep.join(p for p in (str(modules), env.get("NODE_PATH", "")) if p)
         env["PATH"] = str(modules / ".bin") + os.pathsep + env.get("PATH", "")
-        link = working_dir / "node_modules"
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to(modules, target_is_directory=True)
+        await trio.to_thread.run_sync(_link_modules, working_dir / "node_modules", modules)
 
 
 @register

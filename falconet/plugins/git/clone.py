@@ -1,0 +1,75 @@
+"""``io.kestra.plugin.git.Clone``: clone a repository into the task's working directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ...runtime.plugin import INTEGER, STRING, Example, Output, Prop, RunContext, RunnableTask, TaskFailed, register
+from ..scripts.files import safe_join
+from .repo import CONNECTION_PROPS, Git, check_ref, open_scratch, remove_scratch
+
+
+@register
+class Clone(RunnableTask):
+    """Clone ``url`` into the working directory (or its ``directory`` sub-folder), shallow by default, then
+    check out ``commit`` or ``tag`` when given. Inside a ``WorkingDirectory`` the next tasks see the files."""
+
+    type = "io.kestra.plugin.git.Clone"
+    title = "Clone a Git repository."
+    examples = (
+        Example("Clone a repository and list its files in the same working directory.",
+                "id: git_clone\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: wdir\n"
+                "    type: io.kestra.plugin.core.flow.WorkingDirectory\n"
+                "    tasks:\n"
+                "      - id: clone\n"
+                "        type: io.kestra.plugin.git.Clone\n"
+                "        url: https://github.com/kestra-io/examples\n"
+                "        branch: main\n"
+                "      - id: list\n"
+                "        type: io.kestra.plugin.scripts.shell.Commands\n"
+                "        commands:\n"
+                "          - ls -R\n", full=True),
+    )
+    outputs = {"directory": Output("string", "The absolute path of the clone on the server.")}
+    props = {
+        **CONNECTION_PROPS,
+        "directory": Prop(STRING, description="The folder of the working directory to clone into."),
+        "branch": Prop(STRING, description="The branch to check out (the remote's default branch otherwise)."),
+        "depth": Prop(INTEGER, default=1, description="Shallow clone depth (ignored with commit or tag)."),
+        "commit": Prop(STRING, description="A commit SHA to check out (detached HEAD)."),
+        "tag": Prop(STRING, description="A tag to check out (detached HEAD)."),
+    }
+
+    async def run(self, ctx: RunContext) -> dict[str, Any]:
+        url = ctx.prop("url")
+        if not url:
+            raise TaskFailed("url is required")
+        working_dir = Path(await ctx.open_temp_dir())
+        directory = ctx.prop("directory")
+        target = safe_join(working_dir, directory) if directory else working_dir
+        if await trio.to_thread.run_sync(lambda: target.exists() and any(target.iterdir())):
+            raise TaskFailed(f"Unable to clone into '{directory or '.'}': the folder is not empty")
+        commit, tag = ctx.prop("commit"), ctx.prop("tag")
+        depth = ctx.prop("depth")
+        if depth is not None and depth < 1:
+            raise TaskFailed("depth must be at least 1")
+        scratch = await open_scratch("falconet-git-")
+        try:
+            git = await Git.open(ctx, scratch)
+            await git.clone(url, target, branch=ctx.prop("branch"), depth=None if commit or tag else depth,
+                            submodules=bool(ctx.prop("cloneSubmodules")))
+            if commit:
+                await git.run(["checkout", "--quiet", "--detach", check_ref(commit, "commit"), "--"], cwd=target,
+                              what=f"check out commit {commit}")
+            elif tag:
+                await git.run(["checkout", "--quiet", "--detach", f"refs/tags/{check_ref(tag, 'tag')}", "--"],
+                              cwd=target, what=f"check out tag {tag}")
+        finally:
+            await remove_scratch(scratch)
+        return {"directory": str(target)}
