@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import shutil
+import socket
+import uuid
 
 import pytest
+import trio
 
 from falconet.plugins.ion import read_ion_rows
 from falconet.runtime.nsfiles import NamespaceFiles
@@ -423,3 +427,47 @@ tasks:
         assert ex["state"]["current"] == "FAILED"
         assert any("points outside the repository" in m for _, m in await messages(engine, ex))
     assert list(outside.iterdir()) == []
+
+
+def _processes_with_argument(marker: str) -> list[int]:
+    """Live (non-zombie) processes with an argument containing ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in args and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+async def test_kill_ends_a_hanging_clone(tmp_path):
+    marker = uuid.uuid4().hex
+    with socket.socket() as server:            # accepts connections (backlog) and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/{marker}.git"
+        async with engine_at(tmp_path) as engine:
+            await engine.create_flow(f"""
+id: hang
+namespace: company.team
+tasks:
+  - id: clone
+    type: io.kestra.plugin.git.Clone
+    url: {url}
+""")
+            ex = await engine.execute("company.team", "hang", wait=False)
+            with trio.fail_after(10):
+                while not _processes_with_argument(marker):
+                    await trio.sleep(0.01)
+            await engine.kill(ex["id"])
+            with trio.fail_after(10):
+                ex = await engine.wait_for_end(ex["id"])
+            assert ex["state"]["current"] == "KILLED"
+            assert _processes_with_argument(marker) == []

@@ -197,7 +197,7 @@ async def _staged_diff(git: Git, clone: Path) -> list[dict[str, Any]]:
                                 what="diff the staged flows", log_stdout=False))
     fields = [f for f in raw.split("\0") if f]
     rows = []
-    for status, path in zip(fields[0::2], fields[1::2]):
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
         old = "" if status == "A" or not has_head else "\n".join(
             await git.run(["show", f"HEAD:{path}"], cwd=clone, what=f"read {path}", log_stdout=False))
         new = "" if status == "D" else await trio.to_thread.run_sync((clone / path).read_text, "utf-8")

@@ -174,7 +174,8 @@ class SyncFlows(_SyncTask):
             parent = PurePosixPath(rel).parent
             namespace = ".".join([target, *parent.parts]) if parent.parts else target
             source = await _read_flow_file(folder / rel, rel)
-            source = _NAMESPACE_LINE.sub(lambda _: f"namespace: {namespace}", source, count=1).rstrip()
+            line = f"namespace: {namespace}"
+            source = _NAMESPACE_LINE.sub(lambda _m, line=line: line, source, count=1).rstrip()
             git_path = f"{git_dir}/{rel}"
             try:
                 checked = await ctx.check_flow(source)
