@@ -78,6 +78,37 @@ tasks:
         assert [m for _, m in await messages(engine, ex, "ls")] == ["only on feature", "a,b", "1,2"]
 
 
+async def test_clone_into_a_folder_that_already_has_files(tmp_path, remote):
+    remote.commit({"config.yml": "from: git\n", "run.sh": "echo ran\n"})
+    remote.commit({"config.yml": "from: feature\n"}, branch="feature")
+    async with engine_at(tmp_path) as engine:
+        await engine.create_flow(f"""
+id: filled
+namespace: company.team
+tasks:
+  - id: wdir
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    inputFiles:
+      local.txt: |
+        mine
+      config.yml: "from: local"
+    tasks:
+      - id: clone
+        type: io.kestra.plugin.git.Clone
+        url: {remote.url}
+        branch: feature
+      - id: check
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - cat local.txt config.yml
+          - sh run.sh
+          - git rev-parse --abbrev-ref HEAD
+""")
+        ex = await engine.execute("company.team", "filled")
+        assert ex["state"]["current"] == "SUCCESS", await messages(engine, ex)
+        assert [m for _, m in await messages(engine, ex, "check")] == ["mine", "from: feature", "ran", "feature"]
+
+
 async def test_clone_commit_and_errors(tmp_path, remote):
     first = remote.commit({"v.txt": "1\n"})
     remote.commit({"v.txt": "2\n"})

@@ -48,22 +48,25 @@ class Clone(RunnableTask):
 
     async def run(self, ctx: RunContext) -> dict[str, Any]:
         url = ctx.prop("url")
-        if not url:
-            raise TaskFailed("url is required")
+        if not url or url.startswith("-"):
+            raise TaskFailed(f"Invalid url {str(url)[:200]!r}")
         working_dir = Path(await ctx.open_temp_dir())
         directory = ctx.prop("directory")
         target = safe_join(working_dir, directory) if directory else working_dir
-        if await trio.to_thread.run_sync(lambda: target.exists() and any(target.iterdir())):
-            raise TaskFailed(f"Unable to clone into '{directory or '.'}': the folder is not empty")
-        commit, tag = ctx.prop("commit"), ctx.prop("tag")
+        commit, tag, branch = ctx.prop("commit"), ctx.prop("tag"), ctx.prop("branch")
         depth = ctx.prop("depth")
         if depth is not None and depth < 1:
             raise TaskFailed("depth must be at least 1")
+        depth = None if commit or tag else depth
+        filled = await trio.to_thread.run_sync(lambda: target.is_dir() and any(target.iterdir()))
         scratch = await open_scratch("falconet-git-")
         try:
             git = await Git.open(ctx, scratch)
-            await git.clone(url, target, branch=ctx.prop("branch"), depth=None if commit or tag else depth,
-                            submodules=bool(ctx.prop("cloneSubmodules")))
+            if filled:
+                # files already there (inputFiles, earlier tasks): fetch into them, as Kestra's init+fetch
+                await _fetch_into(git, url, target, branch=branch, commit=commit, tag=tag, depth=depth)
+                return {"directory": str(target)}
+            await git.clone(url, target, branch=branch, depth=depth, submodules=bool(ctx.prop("cloneSubmodules")))
             if commit:
                 await git.run(["checkout", "--quiet", "--detach", check_ref(commit, "commit"), "--"], cwd=target,
                               what=f"check out commit {commit}")
@@ -73,3 +76,27 @@ class Clone(RunnableTask):
         finally:
             await remove_scratch(scratch)
         return {"directory": str(target)}
+
+
+async def _fetch_into(git: Git, url: str, target: Path, *, branch: str | None, commit: str | None,
+                      tag: str | None, depth: int | None) -> None:
+    """``git init`` in a folder that already holds files, fetch one ref from ``url`` and check it out over
+    them (files of the folder that the commit also has are replaced)."""
+    if commit:
+        ref = check_ref(commit, "commit")
+    elif tag:
+        ref = f"refs/tags/{check_ref(tag, 'tag')}"
+    elif branch:
+        ref = f"refs/heads/{check_ref(branch, 'branch')}"
+    else:
+        ref = "HEAD"
+    git.ctx.logger.info(f"Fetching {git.mask(url)} ({ref}) into a folder that is not empty")
+    await git.run(["init", "--quiet"], cwd=target, what="initialise the repository")
+    await git.run(["config", "remote.origin.url", url], cwd=target, what="set the remote")
+    await git.run(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], cwd=target,
+                  what="set the remote")
+    await git.run(["fetch", "--quiet", *([f"--depth={depth}"] if depth else []), "origin", "--", ref],
+                  cwd=target, what=f"fetch {git.mask(url)}")
+    checkout = ["-B", branch] if branch and not (commit or tag) else ["--detach"]
+    await git.run(["checkout", "--quiet", "--force", *checkout, "FETCH_HEAD"], cwd=target,
+                  what=f"check out {ref}")

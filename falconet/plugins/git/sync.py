@@ -186,7 +186,7 @@ class SyncFlows(_SyncTask):
                 raise TaskFailed(f"Invalid flow imported from Git ({rel}): {exc}") from exc
             old = before.get((checked.namespace, checked.id))
             if dry_run:
-                unchanged = old is not None and _normalized(old.source) == _normalized(source)
+                unchanged = old is not None and old.source == source     # as save_flow decides
                 after = FlowSource(checked.namespace, checked.id,
                                    1 if old is None else old.revision if unchanged else old.revision + 1, source)
             else:
@@ -206,10 +206,6 @@ class SyncFlows(_SyncTask):
 
 def _flow_fields(flow: FlowSource) -> dict[str, Any]:
     return {"flowId": flow.id, "namespace": flow.namespace, "revision": flow.revision}
-
-
-def _normalized(source: str) -> str:
-    return source.replace("\r\n", "\n").strip()
 
 
 async def _read_flow_file(path: Path, rel: str) -> str:
