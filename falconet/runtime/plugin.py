@@ -327,8 +327,8 @@ class RunContext(Protocol):
     async def list_namespace_files(self, namespace: str) -> list[str]:
         """Every namespace file's path (``/a/b.txt``), sorted."""
 
-    async def read_namespace_file(self, namespace: str, path: str) -> bytes:
-        """The content of a namespace file."""
+    async def namespace_file_sha256(self, namespace: str, path: str) -> str:
+        """The SHA-256 (hex) of a namespace file's content, read in constant memory."""
 
     async def put_namespace_file(self, namespace: str, path: str, source: "Path") -> int:
         """Store the local file ``source`` as namespace file ``path`` (a new revision); returns the revision."""

@@ -4,6 +4,7 @@ per-task-run logger, and the hooks that context-bound expression functions (``re
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -463,13 +464,13 @@ class TaskRunContext:
     async def list_namespace_files(self, namespace: str) -> list[str]:
         return await trio.to_thread.run_sync(NamespaceFiles(self.storage).all_files, namespace)
 
-    async def read_namespace_file(self, namespace: str, path: str) -> bytes:
+    async def namespace_file_sha256(self, namespace: str, path: str) -> str:
         clean = self._ns_path(path)
 
-        def read() -> bytes:
+        def digest() -> str:
             with NamespaceFiles(self.storage).open(namespace, clean) as f:
-                return f.read()
-        return await trio.to_thread.run_sync(read)
+                return hashlib.file_digest(f, "sha256").hexdigest()
+        return await trio.to_thread.run_sync(digest)
 
     async def put_namespace_file(self, namespace: str, path: str, source: Path) -> int:
         return await trio.to_thread.run_sync(NamespaceFiles(self.storage).put, namespace, self._ns_path(path),

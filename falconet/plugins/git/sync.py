@@ -14,6 +14,7 @@ OVERWRITTEN (files), UNCHANGED, DELETED.
 from __future__ import annotations
 
 import abc
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -270,7 +271,7 @@ class SyncNamespaceFiles(_SyncTask):
             synced.add(path)
             if path not in before:
                 state = "ADDED"
-            elif await _same_content(folder / rel, await ctx.read_namespace_file(namespace, path)):
+            elif await _sha256(folder / rel) == await ctx.namespace_file_sha256(namespace, path):
                 state = "UNCHANGED"
             else:
                 state = "OVERWRITTEN"
@@ -285,8 +286,8 @@ class SyncNamespaceFiles(_SyncTask):
         return rows
 
 
-async def _same_content(path: Path, stored: bytes) -> bool:
-    def same() -> bool:
+async def _sha256(path: Path) -> str:
+    def digest() -> str:
         with open(path, "rb") as f:
-            return f.read(len(stored) + 1) == stored
-    return await trio.to_thread.run_sync(same)
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    return await trio.to_thread.run_sync(digest)
