@@ -22,7 +22,7 @@ from .errors import FalconetError
 from .nsfiles import NamespaceFiles, clean_path, guard
 from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource,
                      Prop, TaskFailed)
-from .storage import InvalidStoragePath
+from .storage import InvalidStoragePath, namespace_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -455,17 +455,21 @@ class TaskRunContext:
         except FalconetError as exc:
             raise TaskFailed(str(exc)) from exc
 
-    def _ns_path(self, path: str) -> str:
+    @staticmethod
+    def _ns_path(namespace: str, path: str | None = None) -> str:
+        """The clean namespace file ``path`` (TaskFailed for an unusable namespace or path, or ``/_flows``)."""
         try:
-            return guard(clean_path(path, allow_root=False))
+            namespace_path(namespace)
+            return "" if path is None else guard(clean_path(path, allow_root=False))
         except InvalidStoragePath as exc:
-            raise TaskFailed(f"Invalid namespace file path {path[:200]!r}: {exc}") from exc
+            raise TaskFailed(f"Invalid namespace file {namespace[:200]!r} {str(path)[:200]!r}: {exc}") from exc
 
     async def list_namespace_files(self, namespace: str) -> list[str]:
+        self._ns_path(namespace)
         return await trio.to_thread.run_sync(NamespaceFiles(self.storage).all_files, namespace)
 
     async def namespace_file_sha256(self, namespace: str, path: str) -> str:
-        clean = self._ns_path(path)
+        clean = self._ns_path(namespace, path)
 
         def digest() -> str:
             with NamespaceFiles(self.storage).open(namespace, clean) as f:
@@ -473,8 +477,9 @@ class TaskRunContext:
         return await trio.to_thread.run_sync(digest)
 
     async def put_namespace_file(self, namespace: str, path: str, source: Path) -> int:
-        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).put, namespace, self._ns_path(path),
-                                             source)
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).put, namespace,
+                                             self._ns_path(namespace, path), source)
 
     async def delete_namespace_file(self, namespace: str, path: str) -> bool:
-        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).delete, namespace, self._ns_path(path))
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).delete, namespace,
+                                             self._ns_path(namespace, path))

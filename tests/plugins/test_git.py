@@ -502,3 +502,24 @@ tasks:
                 ex = await engine.wait_for_end(ex["id"])
             assert ex["state"]["current"] == "KILLED"
             assert _processes_with_argument(marker) == []
+
+
+async def test_sync_namespace_files_refuses_bad_namespaces_and_reserved_paths(tmp_path, remote):
+    remote.commit({"files/_flows/x.yml": FLOW_A, "files/ok.txt": "ok\n"})
+    async with engine_at(tmp_path) as engine:
+        for i, namespace in enumerate(("../../etc", "company.team")):
+            await engine.put_flow(f"""
+id: files{i}
+namespace: company.ops
+tasks:
+  - id: git
+    type: io.kestra.plugin.git.SyncNamespaceFiles
+    url: {remote.url}
+    namespace: "{namespace}"
+    gitDirectory: files
+""")
+            ex = await engine.execute("company.ops", f"files{i}")
+            assert ex["state"]["current"] == "FAILED"
+            assert any("Invalid namespace file" in m for _, m in await messages(engine, ex)), \
+                await messages(engine, ex)
+        assert not (tmp_path / "etc").exists()

@@ -1,4 +1,5 @@
-"""The common machinery of script tasks (``shell.*``, ``python.*``, ``node.*``) run by the Process task runner.
+"""The common machinery of script tasks (``shell.*``, ``python.*``, ``node.*``) run by the Process task
+runner.
 
 One attempt:
 
