@@ -51,7 +51,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "io.kestra.plugin.core.runner": ("Task runners", "Where script tasks run."),
     "io.kestra.plugin.core.storage": ("Storage", "Tasks on files of the internal storage."),
     "io.kestra.plugin.core.trigger": ("Triggers", "Schedules, flow, webhook and polling triggers."),
-    "io.kestra.plugin.scripts": ("Scripts", "Run shell and Python scripts as local processes."),
+    "io.kestra.plugin.git": ("Git", "Clone repositories, sync flows and namespace files from Git, push flows "
+                             "to Git."),
+    "io.kestra.plugin.scripts": ("Scripts", "Run shell, Python and Node.js scripts as local processes."),
+    "io.kestra.plugin.scripts.node": ("Node.js", "Run Node.js code."),
     "io.kestra.plugin.scripts.python": ("Python", "Run Python code."),
     "io.kestra.plugin.scripts.shell": ("Shell", "Run shell commands."),
     "io.kestra.plugin.jdbc.duckdb": ("DuckDB", "Query DuckDB databases."),
