@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from falconet.plugins.scripts import node
-from falconet.runtime.nsfiles import NamespaceFiles
+from falconet.runtime.storage.nsfiles import NamespaceFiles
 
 from .e2e import engine_at, messages, task_runs
 from .gitrepo import Remote, git, serve_http

@@ -12,8 +12,8 @@ import uuid
 import pytest
 import trio
 
-from falconet.plugins.ion import read_ion_rows
-from falconet.runtime.nsfiles import NamespaceFiles
+from falconet.sdk import read_ion_rows
+from falconet.runtime.storage.nsfiles import NamespaceFiles
 
 from .e2e import engine_at, messages, task_runs
 from .gitrepo import Remote, serve_http

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from falconet.plugins.scripts import node
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 
 from .e2e import engine_at, messages, task_runs
 

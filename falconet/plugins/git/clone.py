@@ -6,9 +6,10 @@ from typing import Any
 
 import trio
 
-from ...runtime.plugin import INTEGER, STRING, Example, Output, Prop, RunContext, RunnableTask, TaskFailed, register
-from ..scripts.files import safe_join
-from .repo import CONNECTION_PROPS, Git, check_ref, open_scratch, remove_scratch
+from falconet.plugins.git.repo import CONNECTION_PROPS, Git, check_ref, open_scratch, remove_scratch
+from falconet.sdk import (
+    INTEGER, STRING, Example, Output, Prop, RunContext, RunnableTask, TaskFailed, register, safe_join,
+)
 
 
 @register

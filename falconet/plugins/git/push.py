@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ...runtime.plugin import ANY, BOOLEAN, STRING, Example, Output, Prop, RunContext, RunnableTask, \
-    TaskFailed, register
-from ..ion import write_ion_rows
-from ..scripts.files import glob_match
-from .repo import BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, check_ref, open_scratch, relative_dir, \
-    remove_scratch, repository_files
+from falconet.plugins.git.repo import (
+    BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, check_ref, open_scratch, relative_dir, remove_scratch,
+    repository_files,
+)
+from falconet.sdk import (
+    ANY, BOOLEAN, STRING, Example, Output, Prop, RunContext, RunnableTask, TaskFailed, glob_match, register,
+    write_ion_rows,
+)
 
 _REVISION_LINE = re.compile(r"(?m)^revision:\s*\d+\n?")
 _FLOW_SUFFIXES = (".yml", ".yaml")

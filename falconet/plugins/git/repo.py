@@ -25,9 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, MAP, STRING, Prop, RunContext, TaskFailed
-from ..scripts import process as _process
+from falconet.plugins.scripts import process as _process
+from falconet.sdk import BOOLEAN, MAP, STRING, Prop, RunContext, TaskFailed, to_output_string
 
 #: properties of every git task (Kestra's AbstractGitTask)
 CONNECTION_PROPS: dict[str, Prop] = {

@@ -22,11 +22,13 @@ from typing import Any
 
 import trio
 
-from ...runtime.plugin import BOOLEAN, STRING, Example, FlowSource, Output, Prop, RunContext, RunnableTask, \
-    TaskFailed, register
-from ..ion import write_ion_rows
-from .repo import BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, open_scratch, relative_dir, remove_scratch, \
-    repository_files
+from falconet.plugins.git.repo import (
+    BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, open_scratch, relative_dir, remove_scratch, repository_files,
+)
+from falconet.sdk import (
+    BOOLEAN, STRING, Example, FlowSource, Output, Prop, RunContext, RunnableTask, TaskFailed, register,
+    write_ion_rows,
+)
 
 #: a flow file read from git is at most this long (as a flow uploaded through the API)
 MAX_FLOW_FILE = 1024 * 1024

@@ -17,8 +17,8 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 import trio
 
-from ...runtime.plugin import RunContext, TaskFailed
-from . import process as _process
+from falconet.plugins.scripts import process as _process
+from falconet.sdk import RunContext, TaskFailed
 
 _build_locks: dict[tuple[str, str], trio.Lock] = {}
 

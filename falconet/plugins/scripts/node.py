@@ -20,12 +20,13 @@ from typing import Any, Mapping
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, Example, LIST, Output, Prop, RunContext, STRING, TaskFailed, register
-from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
-from .deps import cache_key, cached_environment, run_logged
-from .files import localize_storage_uris
-from .shell import write_script
+from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
+from falconet.plugins.scripts.deps import cache_key, cached_environment, run_logged
+from falconet.plugins.scripts.shell import write_script
+from falconet.sdk import (
+    BOOLEAN, LIST, STRING, Example, Output, Prop, RunContext, TaskFailed, localize_storage_uris, register,
+    to_output_string,
+)
 
 NODE_PROPS: dict[str, Prop] = {
     **COMMON_PROPS,
