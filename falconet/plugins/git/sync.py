@@ -51,9 +51,6 @@ class _SyncTask(RunnableTask, abc.ABC):
 
     output_name = ""
 
-    def default_directory(self) -> str:
-        return ""
-
     @abc.abstractmethod
     async def apply(self, ctx: RunContext, folder: Path, git_dir: str, dry_run: bool, delete: bool) -> list[_Row]:
         """Apply (or simulate) the files of ``folder`` (``git_dir`` as written in the flow)."""
@@ -63,7 +60,7 @@ class _SyncTask(RunnableTask, abc.ABC):
         if not url:
             raise TaskFailed("url is required")
         branch = ctx.prop("branch") or "main"
-        git_dir = ctx.prop("gitDirectory") or self.default_directory()
+        git_dir = ctx.prop("gitDirectory") or "."
         rel = relative_dir(git_dir, "gitDirectory")
         dry_run, delete = bool(ctx.prop("dryRun")), bool(ctx.prop("delete"))
         scratch = await open_scratch("falconet-git-")
@@ -161,9 +158,6 @@ class SyncFlows(_SyncTask):
                                                                        "failing."),
     }
 
-    def default_directory(self) -> str:
-        return "_flows"
-
     async def apply(self, ctx: RunContext, folder: Path, git_dir: str, dry_run: bool, delete: bool) -> list[_Row]:
         target = ctx.prop("targetNamespace")
         children = bool(ctx.prop("includeChildNamespaces"))
@@ -259,9 +253,6 @@ class SyncNamespaceFiles(_SyncTask):
         "gitDirectory": Prop(STRING, default="_files", description="The folder of the branch holding the files."),
         "delete": Prop(BOOLEAN, default=False, description="Delete the namespace files missing in git."),
     }
-
-    def default_directory(self) -> str:
-        return "_files"
 
     async def apply(self, ctx: RunContext, folder: Path, git_dir: str, dry_run: bool, delete: bool) -> list[_Row]:
         namespace = ctx.prop("namespace") or ctx.namespace
