@@ -96,14 +96,15 @@ class Git:
             config[key] = "true" if value is True else "false" if value is False else to_output_string(value)
         git = cls(ctx, scratch, username or None, password or None, config)
         if git.password is not None or git.username is not None:
-            await trio.to_thread.run_sync(git._write_askpass)
+            await trio.to_thread.run_sync(git.write_askpass)
         return git
 
     @property
     def _askpass(self) -> Path:
         return self.scratch / "git-askpass.sh"
 
-    def _write_askpass(self) -> None:
+    def write_askpass(self) -> None:
+        """Write the GIT_ASKPASS helper (owner-only) into the scratch folder. Blocking."""
         self._askpass.write_text(_ASKPASS, "utf-8")
         self._askpass.chmod(stat.S_IRWXU)
 

@@ -435,7 +435,7 @@ class TaskRunContext:
                        if f.namespace == namespace or children), key=lambda f: (f.namespace, f.id))
 
     async def check_flow(self, source: str) -> FlowSource:
-        results = await self._engine.validate_source(source)
+        results = await self._engine.flows.validate_source(source)
         problems = [r["constraints"] for r in results if r.get("constraints")]
         if problems:
             raise TaskFailed("\n".join(problems))
