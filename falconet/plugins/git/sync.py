@@ -171,8 +171,7 @@ class SyncFlows(_SyncTask):
             parent = PurePosixPath(rel).parent
             namespace = ".".join([target, *parent.parts]) if parent.parts else target
             source = await _read_flow_file(folder / rel, rel)
-            line = f"namespace: {namespace}"
-            source = _NAMESPACE_LINE.sub(lambda _m, line=line: line, source, count=1).rstrip()
+            source = _with_namespace(source, namespace).rstrip()
             git_path = f"{git_dir}/{rel}"
             try:
                 checked = await ctx.check_flow(source)
@@ -199,6 +198,11 @@ class SyncFlows(_SyncTask):
                     await ctx.delete_flow(old.namespace, old.id)
                 rows.append(_Row(None, "DELETED", _flow_fields(old)))
         return rows
+
+
+def _with_namespace(source: str, namespace: str) -> str:
+    """``source`` with its first top-level ``namespace: …`` line naming ``namespace`` (as Kestra rewrites it)."""
+    return _NAMESPACE_LINE.sub(lambda _m: f"namespace: {namespace}", source, count=1)
 
 
 def _flow_fields(flow: FlowSource) -> dict[str, Any]:

@@ -473,8 +473,11 @@ class TaskRunContext:
         clean = self._ns_path(namespace, path)
 
         def digest() -> str:
+            sha = hashlib.sha256()
             with NamespaceFiles(self.storage).open(namespace, clean) as f:
-                return hashlib.file_digest(f, "sha256").hexdigest()
+                while chunk := f.read(1 << 20):
+                    sha.update(chunk)
+            return sha.hexdigest()
         return await trio.to_thread.run_sync(digest)
 
     async def put_namespace_file(self, namespace: str, path: str, source: Path) -> int:
