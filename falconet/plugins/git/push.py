@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import trio
 
 from falconet.plugins.git.repo import (
-    BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, check_ref, open_scratch, relative_dir, remove_scratch,
+    API_PROPS, BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, check_ref, open_scratch, relative_dir, remove_scratch,
     repository_files,
 )
 from falconet.sdk import (
@@ -67,6 +67,7 @@ class PushFlows(RunnableTask):
     }
     props = {
         **CONNECTION_PROPS,
+        **API_PROPS,
         "branch": BRANCH_PROP,
         "dryRun": DRY_RUN_PROP,
         "gitDirectory": Prop(STRING, default="_flows", description="The folder of the branch to write the flows to."),

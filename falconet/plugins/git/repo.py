@@ -26,7 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import trio
 
 from falconet.plugins.scripts import process as _process
-from falconet.sdk import BOOLEAN, MAP, STRING, Prop, RunContext, TaskFailed, to_output_string
+from falconet.sdk import BOOLEAN, MAP, OBJECT, STRING, Prop, RunContext, TaskFailed, to_output_string
 
 #: properties of every git task (Kestra's AbstractGitTask)
 CONNECTION_PROPS: dict[str, Prop] = {
@@ -36,6 +36,13 @@ CONNECTION_PROPS: dict[str, Prop] = {
     "gitConfig": Prop(MAP, description="git configuration values applied to the commands "
                                        "(e.g. core.autocrlf: false)."),
     "cloneSubmodules": Prop(BOOLEAN, default=False, description="Also clone the repository's submodules."),
+}
+
+#: properties of the tasks that change flows or namespace files (Kestra's AbstractCloningTask): Kestra calls
+#: its own API with them; here the tasks use the server's services directly, so they are accepted and unused
+API_PROPS: dict[str, Prop] = {
+    "kestraUrl": Prop(STRING, description="Kestra's API URL (unused: the server's own services are called)."),
+    "auth": Prop(OBJECT, description="Kestra API credentials (unused: the server's own services are called)."),
 }
 
 BRANCH_PROP = Prop(STRING, default="main", description="The branch to read from / write to.")

@@ -23,7 +23,8 @@ from typing import Any
 import trio
 
 from falconet.plugins.git.repo import (
-    BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, open_scratch, relative_dir, remove_scratch, repository_files,
+    API_PROPS, BRANCH_PROP, CONNECTION_PROPS, DRY_RUN_PROP, Git, open_scratch, relative_dir, remove_scratch,
+    repository_files,
 )
 from falconet.sdk import (
     BOOLEAN, STRING, Example, FlowSource, Output, Prop, RunContext, RunnableTask, TaskFailed, register,
@@ -106,6 +107,7 @@ def _inside(clone: Path, folder: Path) -> bool:
 
 _SYNC_PROPS: dict[str, Prop] = {
     **CONNECTION_PROPS,
+    **API_PROPS,
     "branch": BRANCH_PROP,
     "dryRun": DRY_RUN_PROP,
     "failOnMissingDirectory": Prop(BOOLEAN, default=True, description="Fail when gitDirectory does not exist "
