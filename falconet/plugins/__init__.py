@@ -15,6 +15,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "falconet.plugins.core.storage",
     "falconet.plugins.scripts",
     "falconet.plugins.duckdb",
+    "falconet.plugins.serdes",
 )
 
 # top-level modules whose absence only disables the plugin family that needs them (optional extras)
