@@ -5,7 +5,9 @@ from typing import Any
 
 SERDES = {"io.kestra.plugin.serdes.csv.CsvToIon", "io.kestra.plugin.serdes.csv.IonToCsv",
           "io.kestra.plugin.serdes.json.JsonToIon", "io.kestra.plugin.serdes.json.IonToJson",
-          "io.kestra.plugin.serdes.excel.ExcelToIon", "io.kestra.plugin.serdes.excel.IonToExcel"}
+          "io.kestra.plugin.serdes.excel.ExcelToIon", "io.kestra.plugin.serdes.excel.IonToExcel",
+          "io.kestra.plugin.serdes.avro.IonToAvro", "io.kestra.plugin.serdes.avro.AvroToIon",
+          "io.kestra.plugin.serdes.parquet.IonToParquet", "io.kestra.plugin.serdes.parquet.ParquetToIon"}
 
 
 async def test_serdes_group_lists_every_type(api: Any) -> None:

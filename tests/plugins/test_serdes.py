@@ -233,3 +233,112 @@ trio.run(main)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "needs the 'openpyxl' library, the 'serdes' extra: pip install 'falconet[serdes]'" in out.stdout
+
+
+#### Avro and Parquet ####################################################################################
+
+SCHEMA = json.dumps({
+    "type": "record", "name": "Sale", "namespace": "company.sales",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "label", "type": "string", "aliases": ["name"]},
+        {"name": "active", "type": "boolean"},
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        {"name": "ratio", "type": ["null", "double"]},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B"]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+    ]})
+SALES = ('{id:"1",name:"first",active:"yes",amount:"12,345",ratio:"n/a",day:"2024-01-02",'
+         'at:"2024-01-02T10:00:00Z",kind:"A",tags:["x"]}\n'
+         '["2","second","0","7","0,5","2024-01-03","1704276000000","B",[]]\n')
+SALES_ROWS = [
+    {"id": 1, "label": "first", "active": True, "amount": 12.34, "ratio": None, "day": "2024-01-02T00:00:00Z",
+     "at": "2024-01-02T10:00:00Z", "kind": "A", "tags": ["x"]},
+    {"id": 2, "label": "second", "active": False, "amount": 7, "ratio": 0.5, "day": "2024-01-03T00:00:00Z",
+     "at": "2024-01-03T10:00:00Z", "kind": "B", "tags": []},
+]
+
+
+async def test_avro_round_trip_converts_strings_like_kestra(run_task, make_ctx):
+    pytest.importorskip("fastavro")
+    from falconet.plugins.serdes import avro
+
+    uri = seed(make_ctx, SALES, "sales.ion")
+    out, ctx = await run_task(avro.IonToAvro, {"from": uri, "schema": SCHEMA, "decimalSeparator": ","})
+    assert out["uri"].endswith(".avro") and ctx.metrics == [("counter", "records", 2, {})]
+    back, ctx = await run_task(avro.AvroToIon, {"from": out["uri"]})
+    assert ion_rows(ctx, back["uri"]) == SALES_ROWS
+    assert ctx.metrics == [("counter", "records", 2, {})]
+
+
+async def test_avro_conversion_errors(run_task, make_ctx):
+    pytest.importorskip("fastavro")
+    from falconet.plugins.serdes import avro
+
+    uri = seed(make_ctx, '{id:"x"}\n', "bad.ion")
+    with pytest.raises(TaskFailed, match="Field 'id': Invalid value 'x'"):
+        await run_task(avro.IonToAvro, {"from": uri, "schema": SCHEMA})
+    with pytest.raises(TaskFailed, match="Invalid Avro schema"):
+        await run_task(avro.IonToAvro, {"from": uri, "schema": '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "nope"}]}'})
+    extra = seed(make_ctx, '{a:"1",b:"2"}\n', "extra.ion")
+    strict = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
+    out, ctx = await run_task(avro.IonToAvro, {"from": extra, "schema": strict})
+    assert ctx.metrics == [("counter", "records", 1, {})]
+    with pytest.raises(TaskFailed, match="Row has 2 fields"):
+        await run_task(avro.IonToAvro, {"from": extra, "schema": strict, "strictSchema": True})
+    with pytest.raises(TaskFailed, match="Unable to read the Avro file"):
+        await run_task(avro.AvroToIon, {"from": seed(make_ctx, "not avro", "x.avro")})
+
+
+async def test_parquet_round_trip(run_task, make_ctx):
+    pytest.importorskip("pyarrow")
+    from falconet.plugins.serdes import parquet
+
+    uri = seed(make_ctx, SALES, "sales.ion")
+    out, ctx = await run_task(parquet.IonToParquet, {"from": uri, "schema": SCHEMA, "decimalSeparator": ",",
+                                                     "compressionCodec": "SNAPPY", "version": "V1"})
+    assert out["uri"].endswith(".parquet") and ctx.metrics == [("counter", "records", 2, {})]
+    back, ctx = await run_task(parquet.ParquetToIon, {"from": out["uri"]})
+    assert ion_rows(ctx, back["uri"]) == SALES_ROWS
+    with pytest.raises(TaskFailed, match="Unable to read the Parquet file"):
+        await run_task(parquet.ParquetToIon, {"from": seed(make_ctx, "not parquet", "x.parquet")})
+    union = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": ["int", "string"]}]})
+    with pytest.raises(TaskFailed, match="Parquet takes only null plus one type"):
+        await run_task(parquet.IonToParquet, {"from": uri, "schema": union})
+
+
+async def test_parquet_writes_row_groups_of_the_given_size(run_task, make_ctx):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    from falconet.plugins.serdes import parquet
+
+    uri = seed(make_ctx, "".join(f'{{id:{i},label:"row {i}"}}\n' for i in range(25_000)), "many.ion")
+    schema = json.dumps({"type": "record", "name": "R", "fields": [{"name": "id", "type": "long"},
+                                                                   {"name": "label", "type": "string"}]})
+    out, ctx = await run_task(parquet.IonToParquet, {"from": uri, "schema": schema, "rowGroupSize": 1})
+    with ctx.storage.open_read(out["uri"]) as f:
+        meta = pq.ParquetFile(f).metadata
+        assert (meta.num_rows, meta.num_row_groups) == (25_000, 3)
+    assert pa is not None
+
+
+@pytest.mark.parametrize("module, cls, library", [("avro", "AvroToIon", "fastavro"),
+                                                  ("parquet", "ParquetToIon", "pyarrow")])
+def test_avro_and_parquet_without_their_library_name_the_extra(module, cls, library):
+    script = f"""
+import sys, trio
+sys.modules["{library}"] = None
+from falconet.plugins.serdes.{module} import {cls}
+from falconet.runtime.plugin import TaskFailed
+async def main():
+    try:
+        await {cls}().run(None)
+    except TaskFailed as exc:
+        print(exc)
+trio.run(main)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"needs the '{library}' library, the 'serdes' extra: pip install 'falconet[serdes]'" in out.stdout

@@ -1,7 +1,8 @@
-"""Serdes plugins (``io.kestra.plugin.serdes.*``): convert files between CSV, JSON, Excel and Ion rows.
+"""Serdes plugins (``io.kestra.plugin.serdes.*``): convert files between CSV, JSON, Excel, Avro, Parquet
+and Ion rows.
 
-CSV and JSON need no extra library. Excel needs ``openpyxl`` (the ``serdes`` extra): those types are
-always registered (validation and docs list them) and fail at run time with the install hint when the
-library is absent.
+CSV and JSON need no extra library. Excel (``openpyxl``), Avro (``fastavro``) and Parquet (``pyarrow``)
+are the ``serdes`` extra: those types are always registered (validation and docs list them), import their
+library only when a task runs, and fail with the install hint when it is absent.
 """
-from . import csv, excel, json  # noqa: F401  (registration side effects)
+from . import avro, csv, excel, json, parquet  # noqa: F401  (registration side effects)
