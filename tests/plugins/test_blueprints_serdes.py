@@ -26,6 +26,8 @@ FILES: dict[str, bytes] = {
     "/users.json": json.dumps([{"id": 1, "name": "Ann", "country": "FR"},
                                {"id": 2, "name": "Bob", "country": "DE"},
                                {"id": 3, "name": "Chloé", "country": "FR"}]).encode(),
+    "/payments.csv": b"id,customer,amount,paid_at,refunded,note\n1,acme,120.50,2024-03-01T09:30:00Z,false,\n"
+                     b"2,globex,99.99,2024-03-01T11:00:00Z,true,duplicate\n3,acme,10,1709290800000,no,\n",
     "/legacy/stock-north.csv": "sku|label|qty\n--- export v2 ---\n\nA1|Crème|4\nB2|Eau|10\n\n".encode("latin-1"),
     "/legacy/stock-south.csv": "sku|label|qty\n--- export v2 ---\nC3|Pâte|7\n".encode("latin-1"),
 }
@@ -135,3 +137,17 @@ async def test_legacy_csv_cleanup_blueprint(tmp_path, base_url):
     jsonl = [engine.storage.read_text(tr["outputs"]["uri"]) for tr in ex["taskRunList"]
              if tr["taskId"] == "to_jsonl" and tr["value"] == "stock-south.csv"]
     assert jsonl == ['{"sku":"C3","label":"Pâte","qty":"7"}\n']
+
+
+async def test_parquet_avro_lake_blueprint(tmp_path, base_url):
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("fastavro")
+    engine, ex, runs = await run_blueprint(tmp_path, "serdes-parquet-avro-lake.yaml",
+                                           {"payments_url": f"{base_url}/payments.csv"})
+    assert runs["check"]["outputs"]["row"] == {"payments": 3, "total": 230.49, "refunds": 1}
+    archived = engine.storage.read_text(runs["archive_check"]["outputs"]["uri"]).splitlines()
+    assert archived[1] == ('{id:2,customer:"globex",amount:99.99,paid_at:2024-03-01T11:00:00.000000Z,'
+                          'refunded:true,note:"duplicate"}')
+    assert engine.storage.read_text(runs["back_from_parquet"]["outputs"]["uri"]).splitlines()[2] == \
+        '{id:3,customer:"acme",amount:10.00,paid_at:2024-03-01T11:00:00.000000Z,refunded:false,note:null}'
