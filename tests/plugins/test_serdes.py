@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -342,3 +343,35 @@ trio.run(main)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert f"needs the '{library}' library, the 'serdes' extra: pip install 'falconet[serdes]'" in out.stdout
+
+
+def test_without_the_ion_extra_csv_converts_and_ion_readers_name_the_extra(tmp_path):
+    """CsvToIon writes Ion text itself (no amazon.ion); a converter reading Ion fails with the install hint."""
+    tests_dir = Path(__file__).resolve().parents[1]
+    script = f"""
+import sys, trio
+from pathlib import Path
+sys.modules["amazon"] = None          # as if the 'ion' extra were not installed
+sys.path.insert(0, {str(tests_dir)!r})
+from plugins.conftest import TestRunContext
+from falconet.plugins.serdes import csv
+from falconet.runtime.plugin import TaskFailed
+
+async def main():
+    base = Path({str(tmp_path)!r})
+    seed = TestRunContext(csv.CsvToIon, {{}}, base=base)
+    uri = seed.storage.put_bytes(b"a,b\\n1,2\\n", "/company/team/flow/executions/e/tasks/t/r/in.csv")
+    ctx = TestRunContext(csv.CsvToIon, {{"from": uri}}, base=base)
+    out = await csv.CsvToIon().run(ctx)
+    print(ctx.storage.read_text(out["uri"]).strip())
+    try:
+        await csv.IonToCsv().run(TestRunContext(csv.IonToCsv, {{"from": out["uri"]}}, base=base))
+    except TaskFailed as exc:
+        print(exc)
+trio.run(main)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()[:2]
+    assert first == '{a:"1",b:"2"}'
+    assert "pip install 'falconet[ion]'" in second
