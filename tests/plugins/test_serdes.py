@@ -375,3 +375,12 @@ trio.run(main)
     first, second = out.stdout.splitlines()[:2]
     assert first == '{a:"1",b:"2"}'
     assert "pip install 'falconet[ion]'" in second
+
+
+async def test_ion_to_csv_line_delimiter_is_one_of_kestras(run_task, make_ctx):
+    uri = seed(make_ctx, '{a:1}\n', "one.ion")
+    with pytest.raises(TaskFailed, match="Invalid lineDelimiter"):
+        await run_task(serdes_csv.IonToCsv, {"from": uri, "lineDelimiter": "||"})
+    out, ctx = await run_task(serdes_csv.IonToCsv, {"from": uri, "lineDelimiter": "\r"})
+    with ctx.storage.open_read(out["uri"]) as f:
+        assert f.read() == b"a\r1\r"

@@ -222,7 +222,7 @@ class IonToCsv(RunnableTask):
         quote = one_char(ctx.prop("textDelimiter"), "textDelimiter")
         charset = check_charset(ctx.prop("charset"))
         line_delimiter = str(ctx.prop("lineDelimiter"))
-        if not line_delimiter or len(line_delimiter) > 2:
+        if line_delimiter not in ("\n", "\r\n", "\r"):
             raise TaskFailed(f"Invalid lineDelimiter {line_delimiter!r}: expected \\n, \\r\\n or \\r")
         quoting = csv.QUOTE_ALL if ctx.prop("alwaysDelimitText") else csv.QUOTE_MINIMAL
         formatter = TextFormatter(str(ctx.prop("dateFormat")), str(ctx.prop("timeFormat")),
