@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from falconet.plugins.ion import from_ion_value, read_ion_rows, to_ion_line
 from falconet.plugins.serdes import csv as serdes_csv
 from falconet.plugins.serdes import excel, json as serdes_json
-from falconet.runtime.ionfiles import text_row_encoder
-from falconet.runtime.ionvalues import simpleion
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed, from_ion_value, read_ion_rows, simpleion, text_row_encoder, to_ion_line
 
 PREFIX = "/company/team/flow/executions/exec1/tasks/dl/tr0"
 
@@ -223,7 +220,7 @@ def test_excel_without_openpyxl_names_the_extra(tmp_path):
 import sys, trio
 sys.modules["openpyxl"] = None        # as if the 'serdes' extra were not installed
 from falconet.plugins.serdes.excel import ExcelToIon
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 async def main():
     try:
         await ExcelToIon().run(None)
@@ -332,7 +329,7 @@ def test_avro_and_parquet_without_their_library_name_the_extra(module, cls, libr
 import sys, trio
 sys.modules["{library}"] = None
 from falconet.plugins.serdes.{module} import {cls}
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 async def main():
     try:
         await {cls}().run(None)
@@ -355,7 +352,7 @@ sys.modules["amazon"] = None          # as if the 'ion' extra were not installed
 sys.path.insert(0, {str(tests_dir)!r})
 from plugins.conftest import TestRunContext
 from falconet.plugins.serdes import csv
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 
 async def main():
     base = Path({str(tmp_path)!r})

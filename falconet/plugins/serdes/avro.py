@@ -20,12 +20,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from ...runtime.expr.base import ExpressionError
-from ...runtime.expr.dates import parse_with_format, zone
-from ...runtime.plugin import BOOLEAN, LIST, STRING, Example, Prop, RunContext, RunnableTask, TaskFailed, register
-from ..ion import write_ion_rows
-from .common import checked, convert, missing_library, one_char, output_path, typed_ion_rows
-from .csv import FROM, RECORDS, URI_OUTPUT
+from falconet.sdk import (
+    BOOLEAN, LIST, STRING, Example, ExpressionError, Prop, register, RunContext, RunnableTask, TaskFailed,
+    write_ion_rows,
+)
+from falconet.runtime.expr.dates import parse_with_format, zone
+from falconet.plugins.serdes.common import checked, convert, missing_library, one_char, output_path, typed_ion_rows
+from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 DATE_FORMAT = "yyyy-MM-dd[XXX]"
 TIME_FORMAT = "HH:mm[:ss][.SSSSSS][XXX]"

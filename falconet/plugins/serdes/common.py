@@ -21,11 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ...runtime.errors import IllegalArgument
-from ...runtime.ionvalues import plain_ion
-from ...runtime.plugin import RunContext, TaskFailed
-from ..core.storage import Stopped, open_uri, run_in_worker
-from ..ion import read_ion_rows
+from falconet.sdk import IllegalArgument, read_ion_rows, RunContext, TaskFailed
+from falconet.runtime.storage.ionvalues import plain_ion
+from falconet.plugins.core.storage import Stopped, open_uri, run_in_worker
 
 #: rows between two checks of the stop flag (kill, timeout)
 CHECK_EVERY = 1024

@@ -18,13 +18,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ...runtime.expr.base import ExpressionError
-from ...runtime.expr.dates import format_datetime, zone
-from ...runtime.expr.output import java_double
-from ...runtime.plugin import BOOLEAN, INTEGER, STRING, Example, Metric, Output, Prop, RunContext, RunnableTask, \
-    TaskFailed, register
-from ..ion import text_row_encoder
-from .common import check_charset, checked, convert, one_char, output_path, reading_charset, typed_ion_rows
+from falconet.sdk import (
+    BOOLEAN, INTEGER, STRING, Example, ExpressionError, Metric, Output, Prop, register, RunContext, RunnableTask,
+    TaskFailed, text_row_encoder,
+)
+from falconet.runtime.expr.dates import format_datetime, zone
+from falconet.runtime.expr.output import java_double
+from falconet.plugins.serdes.common import (
+    check_charset, checked, convert, one_char, output_path, reading_charset, typed_ion_rows,
+)
 
 URI_OUTPUT = {"uri": Output("string", "URI of a temporary result file.")}
 RECORDS = (Metric("records", "counter", "Number of rows converted.", unit="rows"),)

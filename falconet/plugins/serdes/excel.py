@@ -17,14 +17,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Example, Metric, Output, Prop, \
-    RunContext, RunnableTask, TaskFailed, register
-from ...runtime.expr.base import ExpressionError
-from ...runtime.expr.dates import zone
-from ..core.storage import Stopped, open_uri, run_in_worker
-from ..ion import write_ion_rows
-from .common import CHECK_EVERY, check_charset, conversion_errors, missing_library, output_path, typed_ion_rows
-from .csv import FROM
+from falconet.sdk import (
+    ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Example, ExpressionError, Metric, Output, Prop, register, RunContext,
+    RunnableTask, TaskFailed, write_ion_rows,
+)
+from falconet.runtime.expr.dates import zone
+from falconet.plugins.core.storage import Stopped, open_uri, run_in_worker
+from falconet.plugins.serdes.common import (
+    CHECK_EVERY, check_charset, conversion_errors, missing_library, output_path, typed_ion_rows,
+)
+from falconet.plugins.serdes.csv import FROM
 
 
 def _openpyxl(type_name: str) -> Any:

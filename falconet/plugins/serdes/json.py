@@ -15,13 +15,15 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from ...runtime.expr.base import ExpressionError
-from ...runtime.expr.dates import zone
-from ...runtime.expr.output import to_json
-from ...runtime.plugin import BOOLEAN, STRING, Example, Prop, RunContext, RunnableTask, TaskFailed, register
-from ..ion import to_ion_line
-from .common import check_charset, checked, convert, output_path, reading_charset, typed_ion_rows
-from .csv import FROM, RECORDS, URI_OUTPUT
+from falconet.sdk import (
+    BOOLEAN, STRING, Example, ExpressionError, Prop, register, RunContext, RunnableTask, TaskFailed, to_ion_line,
+)
+from falconet.runtime.expr.dates import zone
+from falconet.runtime.expr.output import to_json
+from falconet.plugins.serdes.common import (
+    check_charset, checked, convert, output_path, reading_charset, typed_ion_rows,
+)
+from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 NEW_LINE = Prop(BOOLEAN, default=True, description=(
     "Is the file a JSON new line (JSON-NL) file, one value per line. If not, the whole file is loaded in "

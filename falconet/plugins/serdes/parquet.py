@@ -12,11 +12,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from ...runtime.plugin import ENUM, INTEGER, Example, Prop, RunContext, RunnableTask, TaskFailed, register
-from ..ion import write_ion_rows
-from .avro import CONVERTER_PROPS, AvroConverter, parse_schema, records
-from .common import CHECK_EVERY, checked, convert, missing_library, output_path
-from .csv import FROM, RECORDS, URI_OUTPUT
+from falconet.sdk import ENUM, INTEGER, Example, Prop, register, RunContext, RunnableTask, TaskFailed, write_ion_rows
+from falconet.plugins.serdes.avro import CONVERTER_PROPS, AvroConverter, parse_schema, records
+from falconet.plugins.serdes.common import CHECK_EVERY, checked, convert, missing_library, output_path
+from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 _BATCH = 10_000
 _CODECS = ("UNCOMPRESSED", "SNAPPY", "GZIP", "ZSTD")
