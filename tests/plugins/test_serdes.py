@@ -280,6 +280,9 @@ async def test_avro_conversion_errors(run_task, make_ctx):
         await run_task(avro.IonToAvro, {"from": uri, "schema": SCHEMA})
     with pytest.raises(TaskFailed, match="Invalid Avro schema"):
         await run_task(avro.IonToAvro, {"from": uri, "schema": '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "nope"}]}'})
+    deep = '{"type": "record", "name": "R", "fields": [{"name": "a", "type": ' + "[" * 50_000 + "]" * 50_000 + "}]}"
+    with pytest.raises(TaskFailed, match="Invalid Avro schema"):
+        await run_task(avro.IonToAvro, {"from": uri, "schema": deep})
     extra = seed(make_ctx, '{a:"1",b:"2"}\n', "extra.ion")
     strict = json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
     out, ctx = await run_task(avro.IonToAvro, {"from": extra, "schema": strict})

@@ -353,11 +353,13 @@ def parse_schema(text: Any, converter: AvroConverter) -> dict[str, Any]:
     try:
         schema = json.loads(text) if isinstance(text, str) else text
         fastavro_parse(schema)
+        if not isinstance(schema, dict) or schema.get("type") != "record":
+            raise TaskFailed("Invalid Avro schema: the schema must be a record")
+        converter.register_names(schema)
     except (ValueError, SchemaParseException, UnknownType, TypeError, AttributeError, KeyError) as exc:
         raise TaskFailed(f"Invalid Avro schema: {exc}") from exc
-    if not isinstance(schema, dict) or schema.get("type") != "record":
-        raise TaskFailed("Invalid Avro schema: the schema must be a record")
-    converter.register_names(schema)
+    except RecursionError:
+        raise TaskFailed("Invalid Avro schema: nested too deeply") from None
     return schema
 
 
