@@ -75,11 +75,12 @@ async def test_csv_to_ion_errors(run_task, make_ctx):
 
 
 def test_text_row_encoder_writes_the_ion_the_library_reads():
-    columns = ["id", "a b", "null", "", "x'y", "id", "é"]
-    values = ['q"uote\\', "tab\tnl\nnul\x00", "\x7f\u2028", "😀", None, "last", "ok"]
+    columns = ["id", "a b", "null", "", "x'y", "id", "é", "{0}", "}"]
+    values = ['q"uote\\', "tab\tnl\nnul\x00", "\x7f\u2028", "😀", None, "last", "ok", "{1}", "{"]
     line = text_row_encoder(columns)(values)
     assert from_ion_value(simpleion().loads(line)) == {"id": "last", "a b": "tab\tnl\nnul\x00", "null": "\x7f\u2028",
-                                             "": "😀", "x'y": None, "é": "ok"}
+                                             "": "😀", "x'y": None, "é": "ok", "{0}": "{1}", "}": "{"}
+    assert from_ion_value(simpleion().loads(text_row_encoder(["a", "b"])(["1"]))) == {"a": "1", "b": None}
     assert from_ion_value(simpleion().loads(text_row_encoder(None)(["a", None]))) == ["a", None]
     assert text_row_encoder(["a", "b"])(["1", "2"]) == to_ion_line({"a": "1", "b": "2"})
 
@@ -384,3 +385,19 @@ async def test_ion_to_csv_line_delimiter_is_one_of_kestras(run_task, make_ctx):
     out, ctx = await run_task(serdes_csv.IonToCsv, {"from": uri, "lineDelimiter": "\r"})
     with ctx.storage.open_read(out["uri"]) as f:
         assert f.read() == b"a\r1\r"
+
+
+async def test_a_cancelled_conversion_stops_its_worker(make_ctx):
+    """Kill/timeout: the worker thread sees the stop flag within CHECK_EVERY rows and stops writing."""
+    import trio
+
+    uri = seed(make_ctx, "a,b\n" + "1,2\n" * 200_000)
+    ctx = make_ctx(serdes_csv.CsvToIon, {"from": uri})
+    with trio.move_on_after(0) as scope:
+        await serdes_csv.CsvToIon().run(ctx)
+    assert scope.cancelled_caught
+    target = ctx.temp_dirs[0] / "t1.ion"
+    for _ in range(10):                       # the abandoned thread finishes on its own
+        await trio.sleep(0.05)
+    rows = target.read_text().count("\n") if target.exists() else 0
+    assert rows <= 2 * 1024, rows

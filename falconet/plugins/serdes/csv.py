@@ -24,8 +24,9 @@ from falconet.sdk import (
 )
 from falconet.runtime.expr.dates import format_datetime, zone
 from falconet.runtime.expr.output import java_double
+from falconet.plugins.core.storage import Stopped
 from falconet.plugins.serdes.common import (
-    check_charset, checked, convert, one_char, output_path, reading_charset, typed_ion_rows,
+    CHECK_EVERY, check_charset, checked, convert, one_char, output_path, reading_charset, typed_ion_rows,
 )
 
 URI_OUTPUT = {"uri": Output("string", "URI of a temporary result file.")}
@@ -94,7 +95,9 @@ class CsvToIon(RunnableTask):
             width, skipped, count = -1, 0, 0
             with open(target, "w", encoding="utf-8", newline="\n") as out:
                 try:
-                    for record in checked(records, stop):
+                    for n, record in enumerate(records):
+                        if n % CHECK_EVERY == 0 and stop.is_set():
+                            raise Stopped()
                         if not record:
                             if skip_empty:
                                 continue

@@ -83,20 +83,24 @@ def text_row_encoder(columns: Sequence[str] | None) -> Callable[[Sequence[str | 
     """A fast encoder of rows of strings (or None) as Ion text lines: a struct of ``columns`` (missing
     values null, extra ones dropped; a repeated column keeps its first place and its last value, as a map
     does), or a list when ``columns`` is None. The same Ion as :func:`to_ion_line`, several times faster:
-    JSON string escapes are valid Ion escapes, and the field names are encoded once."""
-    def value(v: str | None) -> str:
-        return "null" if v is None else encode_basestring(v)
+    JSON string escapes are valid Ion escapes, and the struct is one format string built once."""
+    def encoded(values: Sequence[str | None]) -> list[str]:
+        if None in values:
+            return ["null" if v is None else encode_basestring(v) for v in values]
+        return list(map(encode_basestring, values))
 
     if columns is None:
-        return lambda values: "[" + ",".join(map(value, values)) + "]"
+        return lambda values: "[" + ",".join(encoded(values)) + "]"
     last = {str(c): i for i, c in enumerate(columns)}
-    fields = [(_field_name(name) + ":", i) for name, i in last.items()]
+    template = "{{" + ",".join(_field_name(name).replace("{", "{{").replace("}", "}}") + ":{%d}" % i
+                               for name, i in last.items()) + "}}"
     width = len(columns)
 
     def struct(values: Sequence[str | None]) -> str:
-        if len(values) < width:
-            values = [*values, *([None] * (width - len(values)))]
-        return "{" + ",".join([p + value(values[i]) for p, i in fields]) + "}"
+        texts = encoded(values)
+        if len(texts) < width:
+            texts += ["null"] * (width - len(texts))
+        return template.format(*texts)
     return struct
 
 
