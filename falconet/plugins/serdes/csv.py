@@ -16,7 +16,7 @@ import re
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from falconet.sdk import (
     BOOLEAN, INTEGER, STRING, Example, ExpressionError, Metric, Output, Prop, register, RunContext, RunnableTask,
@@ -91,7 +91,7 @@ class CsvToIon(RunnableTask):
         def work(source: IO[bytes], target: Path, stop: threading.Event) -> int:
             text = io.TextIOWrapper(source, encoding=charset, newline="")
             records = csv.reader(text, delimiter=separator, quotechar=quote)
-            encode = None if header else text_row_encoder(None)
+            encode = text_row_encoder(None)
             width, skipped, count = -1, 0, 0
             with open(target, "w", encoding="utf-8", newline="\n") as out:
                 try:
@@ -104,7 +104,7 @@ class CsvToIon(RunnableTask):
                             record = [""]
                         if width < 0:
                             width = len(record)
-                            if encode is None:
+                            if header:
                                 encode = text_row_encoder(record)
                                 continue
                         if skipped < skip_rows:
@@ -229,7 +229,7 @@ class IonToCsv(RunnableTask):
         line_delimiter = str(ctx.prop("lineDelimiter"))
         if line_delimiter not in ("\n", "\r\n", "\r"):
             raise TaskFailed(f"Invalid lineDelimiter {line_delimiter!r}: expected \\n, \\r\\n or \\r")
-        quoting = csv.QUOTE_ALL if ctx.prop("alwaysDelimitText") else csv.QUOTE_MINIMAL
+        quoting: Literal[0, 1, 2, 3] = csv.QUOTE_ALL if ctx.prop("alwaysDelimitText") else csv.QUOTE_MINIMAL
         formatter = TextFormatter(str(ctx.prop("dateFormat")), str(ctx.prop("timeFormat")),
                                   str(ctx.prop("dateTimeFormat")), ctx.prop("timeZoneId"))
         target = await output_path(ctx, ".csv")

@@ -15,7 +15,7 @@ import datetime as _dt
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from falconet.sdk import (
     ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Example, ExpressionError, Metric, Output, Prop, register, RunContext,
@@ -138,7 +138,8 @@ class ExcelToIon(RunnableTask):
                                 if columns is None:
                                     yield values
                                 else:   # a row's trailing empty cells are not stored
-                                    yield dict(zip(columns, values + [None] * (len(columns) - len(values))))
+                                    padded = values + [None] * (len(columns) - len(values))
+                                    yield dict(zip(columns, padded, strict=False))
 
                         with open(path, "w", encoding="utf-8", newline="\n") as out:
                             done.append((sheet.title, path, write_ion_rows(out, rows())))

@@ -83,7 +83,9 @@ class IonToParquet(RunnableTask):
                 "    \"fields\": [\n"
                 "      {\"name\": \"id\", \"type\": \"long\"},\n"
                 "      {\"name\": \"day\", \"type\": {\"type\": \"int\", \"logicalType\": \"date\"}},\n"
-                "      {\"name\": \"amount\", \"type\": {\"type\": \"bytes\", \"logicalType\": \"decimal\", \"precision\": 10, \"scale\": 2}}\n"
+                "      {\"name\": \"amount\",\n"
+                "       \"type\": {\"type\": \"bytes\", \"logicalType\": \"decimal\",\n"
+                "                \"precision\": 10, \"scale\": 2}}\n"
                 "    ]\n"
                 "  }\n"),
     )
@@ -114,8 +116,10 @@ class IonToParquet(RunnableTask):
         def work(source: IO[bytes], target: Path, stop: threading.Event) -> int:
             import pyarrow.parquet as pq
 
-            count, pending, pending_bytes = 0, [], 0
-            with pq.ParquetWriter(str(target), arrow_schema, compression=codec.lower() if codec != "UNCOMPRESSED" else "none",
+            count, pending_bytes = 0, 0
+            pending: list[Any] = []
+            compression = codec.lower() if codec != "UNCOMPRESSED" else "none"
+            with pq.ParquetWriter(str(target), arrow_schema, compression=compression,
                                   version="1.0" if v1 else "2.6", data_page_version="1.0" if v1 else "2.0",
                                   data_page_size=sizes["pageSize"],
                                   dictionary_pagesize_limit=sizes["dictionaryPageSize"]) as writer:

@@ -22,7 +22,7 @@ import datetime as _dt
 import decimal
 import re
 from json.encoder import encode_basestring
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.storage.ionvalues import plain_ion, simpleion
@@ -87,7 +87,7 @@ def text_row_encoder(columns: Sequence[str] | None) -> Callable[[Sequence[str | 
     def encoded(values: Sequence[str | None]) -> list[str]:
         if None in values:
             return ["null" if v is None else encode_basestring(v) for v in values]
-        return list(map(encode_basestring, values))
+        return list(map(encode_basestring, cast("Sequence[str]", values)))
 
     if columns is None:
         return lambda values: "[" + ",".join(encoded(values)) + "]"
