@@ -25,6 +25,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "falconet.plugins.scripts",
     "falconet.plugins.duckdb",
     "falconet.plugins.git",
+    "falconet.plugins.serdes",
 )
 
 # top-level modules whose absence only disables the plugin family that needs them (optional extras)

@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     )
     from falconet.runtime.kernel.state import State
     from falconet.runtime.storage.internal import namespace_path, slugify
-    from falconet.runtime.storage.ionfiles import from_ion_value, read_ion_rows, to_ion_line, write_ion_rows
+    from falconet.runtime.storage.ionfiles import (
+        from_ion_value, read_ion_rows, text_row_encoder, to_ion_line, write_ion_rows,
+    )
     from falconet.runtime.storage.ionvalues import simpleion
     from falconet.sdk.files import (
         as_file_map, copy_from_storage, copy_namespace_files, glob_match, glob_regex, localize_storage_uris, safe_join,
@@ -54,7 +56,8 @@ _WHERE: dict[str, str] = {
                      'loop_values_to_strings', 'next_retry_delay'), 'falconet.runtime.kernel.machine'),
     **dict.fromkeys(('State',), 'falconet.runtime.kernel.state'),
     **dict.fromkeys(('namespace_path', 'slugify'), 'falconet.runtime.storage.internal'),
-    **dict.fromkeys(('from_ion_value', 'read_ion_rows', 'to_ion_line', 'write_ion_rows'), 'falconet.runtime.storage.ionfiles'),
+    **dict.fromkeys(('from_ion_value', 'read_ion_rows', 'text_row_encoder', 'to_ion_line', 'write_ion_rows'),
+                   'falconet.runtime.storage.ionfiles'),
     **dict.fromkeys(('simpleion',), 'falconet.runtime.storage.ionvalues'),
     **dict.fromkeys(('as_file_map', 'copy_from_storage', 'copy_namespace_files', 'glob_match', 'glob_regex', 'localize_storage_uris', 'safe_join', 'upload_output_files', 'walk_files', 'write_input_files'), 'falconet.sdk.files'),
     **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS', 'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES', 'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices', 'describe_group', 'FlowableTask', 'FlowSource', 'Logger', 'Metric', 'Output', 'Plugin', 'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger', 'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
@@ -73,7 +76,7 @@ __all__ = [
     "namespace_path", "slugify",
     "as_file_map", "copy_from_storage", "copy_namespace_files", "glob_match", "glob_regex", "localize_storage_uris",
     "safe_join", "upload_output_files", "walk_files", "write_input_files",
-    "from_ion_value", "read_ion_rows", "simpleion", "to_ion_line", "write_ion_rows",
+    "from_ion_value", "read_ion_rows", "simpleion", "text_row_encoder", "to_ion_line", "write_ion_rows",
     "format_duration", "parse_duration", "ExpressionError", "is_truthy", "to_output_string", "TaskSpec",
     "FalconetError", "IllegalArgument", "NotFound", "parse_instant",
 ]
