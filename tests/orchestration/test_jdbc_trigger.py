@@ -93,3 +93,45 @@ async def test_a_failing_query_is_logged_and_polling_goes_on(engine, clock, pg_u
     poller = engine.orchestration.polling
     assert poller.evaluations == 2 and poller.created == 0
     assert any('relation "missing_table" does not exist' in r.getMessage() for r in caplog.records)
+
+
+async def test_new_orders_blueprint(engine, clock, pg_url, pg_server, monkeypatch):
+    """tests/flows/blueprints/jdbc-postgres-new-orders-trigger.yaml: the trigger picks the unprocessed orders,
+    the execution marks them processed and posts a summary to a (local) Teams webhook."""
+    import base64
+    import json
+    from pathlib import Path
+
+    from ..plugins.notifyservers import webhook_server
+
+    source = (Path(__file__).resolve().parents[1] / "flows" / "blueprints"
+              / "jdbc-postgres-new-orders-trigger.yaml").read_text()
+    database = pg_url.rsplit("/", 1)[1]
+
+    def sql(statement: str) -> None:
+        with pg_server.connect(database) as conn:
+            conn.execute(statement)
+
+    await trio.to_thread.run_sync(sql, "CREATE TABLE orders (id int PRIMARY KEY, customer text, "
+                                       "processed boolean DEFAULT false)")
+    await trio.to_thread.run_sync(sql, "INSERT INTO orders (id, customer) VALUES (1, 'ada'), (2, 'bob'), (3, 'cy')")
+    with webhook_server() as hooks:
+        for key, value in {"PG_URL": pg_url, "PG_USERNAME": pg_server.user, "PG_PASSWORD": pg_server.password,
+                           "TEAMS_WEBHOOK": hooks.url + "/teams"}.items():
+            monkeypatch.setenv(f"SECRET_{key}", base64.b64encode(value.encode()).decode())
+        await engine.create_flow(source)
+        engine.orchestration.polling.wake()
+        await trio.sleep(65)                           # first evaluation one interval (PT1M) after the start
+
+        async def ended() -> bool:
+            rows = await executions_of(engine, "company.team", "new_orders")
+            return len(rows) == 1 and rows[0]["state"]["current"] in ("SUCCESS", "FAILED")
+
+        await wait_until(ended, step=0.5)
+        await trio.sleep(120)                          # two more evaluations: every order is processed
+    [ex] = await executions_of(engine, "company.team", "new_orders")
+    assert ex["state"]["current"] == "SUCCESS"
+    assert engine.orchestration.polling.created == 1
+    assert [json.loads(c.body)["text"] for c in hooks.calls] == ["3 new orders processed, 0 waiting"]
+    logs = [row["message"] for row in await engine.get_logs(ex["id"]) if row.get("taskId") == "handle"]
+    assert sorted(logs) == ["Order 1 for ada", "Order 2 for bob", "Order 3 for cy"]

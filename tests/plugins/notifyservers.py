@@ -30,6 +30,13 @@ class _Hooks(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
 
+    def do_GET(self) -> None:
+        body = self.server.files.get(self.path)  # type: ignore[attr-defined]
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8")
@@ -47,12 +54,14 @@ class WebhookServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Hooks)
         self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}    # path → body served to GET
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @contextlib.contextmanager
 def webhook_server() -> Iterator[WebhookServer]:
-    """Records each POST (``calls``); a path starting with ``/fail`` answers 500 ``invalid_payload``."""
+    """Records each POST (``calls``); a path starting with ``/fail`` answers 500 ``invalid_payload``; a GET
+    answers the body ``files`` holds for its path (404 otherwise)."""
     server = WebhookServer()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
