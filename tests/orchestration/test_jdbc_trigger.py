@@ -5,6 +5,8 @@ clock cannot see) completes before trio time moves on.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import trio
 import trio.testing
@@ -14,6 +16,7 @@ from .conftest import executions_of, wait_until
 pytest.importorskip("psycopg")
 
 NS = "orch.jdbc"
+BLUEPRINT = Path(__file__).resolve().parents[1] / "flows" / "blueprints" / "jdbc-postgres-new-orders-trigger.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -100,12 +103,10 @@ async def test_new_orders_blueprint(engine, clock, pg_url, pg_server, monkeypatc
     the execution marks them processed and posts a summary to a (local) Teams webhook."""
     import base64
     import json
-    from pathlib import Path
 
     from ..plugins.notifyservers import webhook_server
 
-    source = (Path(__file__).resolve().parents[1] / "flows" / "blueprints"
-              / "jdbc-postgres-new-orders-trigger.yaml").read_text()
+    source = await trio.Path(BLUEPRINT).read_text()
     database = pg_url.rsplit("/", 1)[1]
 
     def sql(statement: str) -> None:

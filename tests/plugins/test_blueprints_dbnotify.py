@@ -40,7 +40,8 @@ async def run(engine, name: str, inputs: dict | None = None) -> dict:
 async def test_postgres_extract_store_then_mail(tmp_path, monkeypatch, pg_url, pg_server):
     pytest.importorskip("psycopg")
     with pg_server.connect(pg_url.rsplit("/", 1)[1]) as conn:
-        conn.execute("CREATE TABLE orders (id int, customer text, amount numeric(8,2), status text, created timestamptz)")
+        conn.execute("CREATE TABLE orders (id int, customer text, amount numeric(8,2), status text, "
+                     "created timestamptz)")
         conn.execute("INSERT INTO orders VALUES (1, 'ada', 10.5, 'paid', '2024-03-01 08:00Z'),"
                      " (2, 'bob', 4, 'open', '2024-03-01 09:00Z'), (3, 'ada', 2.25, 'paid', '2024-03-02 10:00Z')")
     with smtp_server(tmp_path, tls="starttls", user="kestra", password="pw") as smtp:

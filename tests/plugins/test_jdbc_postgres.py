@@ -106,10 +106,10 @@ async def test_kill_cancels_the_running_statement(run_task, pg_url, pg_server):
             await run_task(pg.Query, props(pg_url, pg_server, sql="SELECT pg_sleep(600)"))
 
         nursery.start_soon(query)
-        while not await trio.to_thread.run_sync(_running, pg_server, database):   # the statement runs
+        while not await trio.to_thread.run_sync(_running, pg_server, database):  # noqa: ASYNC110 - polls the server
             await trio.sleep(0.02)
         nursery.cancel_scope.cancel()
-    while await trio.to_thread.run_sync(_running, pg_server, database):
+    while await trio.to_thread.run_sync(_running, pg_server, database):  # noqa: ASYNC110 - polls the server
         assert time.monotonic() - started < 10, "the statement is still running after the kill"
         await trio.sleep(0.02)
 
@@ -131,7 +131,7 @@ tasks:
     async with engine_at(tmp_path) as engine:
         await engine.create_flow(flow)
         ex = await engine.create_execution("company.team", "long_query")
-        while not await trio.to_thread.run_sync(_running, pg_server, database):
+        while not await trio.to_thread.run_sync(_running, pg_server, database):  # noqa: ASYNC110 - polls the server
             await trio.sleep(0.02)
         await engine.kill(ex["id"])
         with trio.fail_after(30):

@@ -89,7 +89,8 @@ async def test_queries_outputs_per_statement_and_transaction_rollback(run_task, 
     with sqlite3.connect(tmp_path / "q.db") as conn:    # the DELETE was rolled back with the transaction
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (3,)
     with pytest.raises(TaskFailed, match="no such table: nope"):
-        await run_task(sqlite.Queries, {"url": url, "transaction": False, "sql": "DELETE FROM orders; SELECT * FROM nope"})
+        await run_task(sqlite.Queries, {"url": url, "transaction": False,
+                                        "sql": "DELETE FROM orders; SELECT * FROM nope"})
     with sqlite3.connect(tmp_path / "q.db") as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (0,)
 

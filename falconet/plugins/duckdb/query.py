@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 
 from ...runtime.plugin import (
@@ -27,10 +27,6 @@ from ...runtime.plugin import (
 from ..jdbc.common import FETCH_TYPES, METRICS, QUERY_OUTPUTS, consume, emit_size, fetch_type
 from ..scripts.files import as_file_map, safe_join, write_input_files
 from ..threads import run_interruptible
-
-if TYPE_CHECKING:  # pragma: no cover
-    import duckdb
-
 
 _BATCH = 2048
 

@@ -31,7 +31,7 @@ import trio  # noqa: E402
 
 from ...runtime.expressions import ExpressionError  # noqa: E402
 from ...runtime.plugin import (  # noqa: E402
-    BOOLEAN, DURATION, ENUM, Example, Output, PollingContext, PollingTrigger, Prop, RunContext, STRING, TaskFailed,
+    BOOLEAN, DURATION, ENUM, Example, PollingContext, PollingTrigger, Prop, RunContext, STRING, TaskFailed,
     TriggerEvaluationError, register,
 )
 from ..ion import write_ion_rows  # noqa: E402
