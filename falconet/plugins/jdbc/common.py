@@ -162,7 +162,8 @@ def _tokens(sql: str) -> Iterator[tuple[str, str]]:
 def split_statements(sql: str) -> list[str]:
     """The statements of ``sql``, split on the semicolons outside quotes, comments and dollar-quoted bodies
     (blank statements dropped)."""
-    out, current = [], []
+    out: list[str] = []
+    current: list[str] = []
     for kind, text in _tokens(sql):
         if kind == "semicolon":
             out.append("".join(current))
@@ -203,9 +204,10 @@ def json_value(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int):   # NaN, infinity
             return str(value)
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return int(value) if value == value.to_integral_value() and exponent >= 0 else float(value)
     if isinstance(value, _dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, (_dt.date, _dt.time)):
@@ -247,14 +249,15 @@ def consume(cursor: Any, kind: str, store_path: Path, fetch_size: int) -> Result
     if kind == "FETCH_ONE":
         row = cursor.fetchone()
         size = int(row is not None)
-        return Result({"row": None if row is None else json_value(dict(zip(columns, row))), "size": size}, size)
+        first = None if row is None else json_value(dict(zip(columns, row, strict=True)))
+        return Result({"row": first, "size": size}, size)
     if kind == "FETCH":
-        rows = [json_value(dict(zip(columns, r))) for r in cursor.fetchall()]
+        rows = [json_value(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]
         return Result({"rows": rows, "size": len(rows)}, len(rows))
     size = 0
     with open(store_path, "w", encoding="utf-8") as out:
         while batch := cursor.fetchmany(max(1, fetch_size)):
-            size += write_ion_rows(out, (ion_value(dict(zip(columns, r))) for r in batch))
+            size += write_ion_rows(out, (ion_value(dict(zip(columns, r, strict=True))) for r in batch))
     return Result({"size": size}, size, store_path)
 
 

@@ -149,9 +149,12 @@ class PostgresSession(Session):
                     return None
                 return consume(cursor, kind, store_path, fetch_size)
             rows = cursor.stream(sql, args, size=max(1, fetch_size))
+            def named(row: Any) -> Any:
+                # the description is known once the first row has arrived
+                return ion_value(dict(zip([d.name for d in cursor.description or ()], row, strict=True)))
+
             with open(store_path, "w", encoding="utf-8") as out:
-                size = write_ion_rows(out, (ion_value(dict(zip([d.name for d in cursor.description or ()], r)))
-                                            for r in rows))
+                size = write_ion_rows(out, (named(r) for r in rows))
             if cursor.description is None:
                 store_path.unlink()
                 return None

@@ -104,7 +104,8 @@ async def build_message(ctx: RunContext) -> tuple[EmailMessage, str, list[str]]:
     msg.set_content(str(ctx.prop("plainTextContent") or DEFAULT_TEXT))
     if html is not None:
         msg.add_alternative(str(html), subtype="html")
-        html_part = msg.get_payload()[-1]
+        html_part = msg.get_body(("html",))
+        assert html_part is not None
         for name, data, content_type in images:
             main, sub = _split_type(content_type)
             html_part.add_related(data, main, sub, cid=f"<{name}>", filename=name, disposition="inline")
@@ -134,7 +135,7 @@ class _Transport:
             self.smtp = smtplib.SMTP(timeout=self.timeout)
         # the constructor connects (and waits for the greeting) only when given the host: connecting after it
         # lets interrupt() reach the socket; _host is the TLS server name the constructor would have set
-        self.smtp._host = self.host
+        self.smtp._host = self.host  # type: ignore[attr-defined]  # set by the constructor when it connects
         with self.smtp as smtp:
             if self.interrupted:
                 raise OSError("interrupted")
