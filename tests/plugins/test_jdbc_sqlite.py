@@ -16,11 +16,11 @@ from falconet.runtime.plugin import TaskFailed
 #### shared helpers #########################################################################################
 
 def test_split_statements_ignores_semicolons_in_quotes_comments_and_dollar_bodies():
-    sql = ("INSERT INTO t VALUES ('a;b', \"c;d\"); -- x; y\n"
-           "SELECT 1 /* ; */; DO $$ BEGIN PERFORM 1; END $$; SELECT $tag$;$tag$;;")
+    sql = ("INSERT INTO t VALUES ('a;b', \"c;d\", 'it''s;'); -- x; y\n"
+           "SELECT 1 /* ; */; DO $$ BEGIN PERFORM 1; END $$; SELECT $tag$;$tag$;; SELECT E'\\';', 'e\\';")
     assert common.split_statements(sql) == [
-        "INSERT INTO t VALUES ('a;b', \"c;d\")", "-- x; y\nSELECT 1 /* ; */",
-        "DO $$ BEGIN PERFORM 1; END $$", "SELECT $tag$;$tag$"]
+        "INSERT INTO t VALUES ('a;b', \"c;d\", 'it''s;')", "-- x; y\nSELECT 1 /* ; */",
+        "DO $$ BEGIN PERFORM 1; END $$", "SELECT $tag$;$tag$", "SELECT E'\\';', 'e\\'"]
 
 
 def test_bind_parameters_in_order_skipping_casts_quotes_and_escaping_percent():
@@ -127,3 +127,35 @@ async def test_kill_interrupts_a_running_statement_and_releases_its_lock(run_tas
     finally:
         conn.close()
     assert time.monotonic() - started < 3.0
+
+
+async def test_task_timeout_through_the_engine_interrupts_the_statement(tmp_path):
+    """A task ``timeout`` cancels the attempt like a kill: the run fails on the timeout and the interrupted
+    statement's lock is gone."""
+    from .e2e import engine_at, states
+
+    db = tmp_path / "timeout.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    flow = f"""
+id: slow_query
+namespace: company.team
+tasks:
+  - id: forever
+    type: io.kestra.plugin.jdbc.sqlite.Query
+    timeout: PT0.3S
+    url: jdbc:sqlite:{db}
+    sql: INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c
+"""
+    async with engine_at(tmp_path) as engine:
+        await engine.create_flow(flow)
+        ex = await engine.create_execution("company.team", "slow_query")
+        with trio.fail_after(20):
+            done = await engine.wait_for_end(ex["id"])
+    assert done["state"]["current"] == "FAILED" and states(done) == {"forever": "FAILED"}
+    conn = sqlite3.connect(db, timeout=3.0)
+    try:
+        conn.execute("INSERT INTO t VALUES (-1)")
+        conn.commit()
+    finally:
+        conn.close()

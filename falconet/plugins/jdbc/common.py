@@ -104,6 +104,10 @@ def rendered_sql(ctx: Any, extra: Mapping[str, Any] | None = None) -> str:
 
 #### SQL text: statements and named parameters #############################################################
 
+def _word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
 def _tokens(sql: str) -> Iterator[tuple[str, str]]:
     """``(kind, text)`` pieces of ``sql``: ``quoted`` (strings, quoted identifiers, comments, dollar-quoted
     bodies — copied verbatim), ``semicolon``, ``param`` (``:name``) and ``text``."""
@@ -112,8 +116,13 @@ def _tokens(sql: str) -> Iterator[tuple[str, str]]:
         c = sql[i]
         end = -1
         if c in "'\"`":
+            # PostgreSQL's E'…' strings escape with backslashes
+            escapes = c == "'" and i > 0 and sql[i - 1] in "eE" and (i < 2 or not _word(sql[i - 2]))
             end = i + 1
             while end < n:
+                if escapes and sql[end] == "\\":
+                    end += 2
+                    continue
                 if sql[end] == c:
                     if end + 1 < n and sql[end + 1] == c:   # doubled quote inside the literal
                         end += 2
