@@ -49,6 +49,12 @@ def test_runtime_imports_neither_plugins_nor_http() -> None:
     assert violations(RUNTIME) == []
 
 
+def test_sdk_imports_neither_plugins_nor_http() -> None:
+    sdk = RUNTIME.parent / "sdk"
+    assert (sdk / "plugin.py").exists(), "sdk sources not found"
+    assert violations(sdk) == []
+
+
 def test_http_does_not_import_plugins() -> None:
     http = RUNTIME.parent / "http"
     assert violations(http, ("falconet.plugins",)) == []

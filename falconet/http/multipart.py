@@ -40,7 +40,7 @@ except ModuleNotFoundError:  # python-multipart < 0.0.13 installs its package as
 
 from werkzeug.exceptions import RequestTimeout
 
-from ..runtime.errors import BadRequest, PayloadTooLarge
+from falconet.runtime.kernel.errors import BadRequest, PayloadTooLarge
 
 #: a text part larger than this is refused (413): text parts are input values, kept in memory
 MAX_FIELD_SIZE = 8 * 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from falconet.runtime import stats
+from falconet.runtime.reports import stats
 
 OK = """id: ok
 namespace: company.team

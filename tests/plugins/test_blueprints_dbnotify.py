@@ -13,7 +13,7 @@ import pytest
 import trio
 import yaml
 
-from falconet.plugins.ion import read_ion_rows
+from falconet.sdk import read_ion_rows
 
 from .e2e import engine_at, states
 from .notifyservers import smtp_server, webhook_server

@@ -10,9 +10,9 @@ import trio
 
 pytest.importorskip("psycopg")
 
-from falconet.plugins.ion import read_ion_rows  # noqa: E402
+from falconet.sdk import read_ion_rows  # noqa: E402
 from falconet.plugins.jdbc import postgresql as pg  # noqa: E402
-from falconet.runtime.plugin import TaskFailed  # noqa: E402
+from falconet.sdk import TaskFailed  # noqa: E402
 
 from .e2e import engine_at, states  # noqa: E402
 

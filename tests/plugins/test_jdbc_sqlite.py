@@ -8,9 +8,9 @@ import time
 import pytest
 import trio
 
-from falconet.plugins.ion import read_ion_rows
+from falconet.sdk import read_ion_rows
 from falconet.plugins.jdbc import common, sqlite
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 
 
 #### shared helpers #########################################################################################

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from falconet.plugins.notifications import mail, webhooks
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk import TaskFailed
 
 from .notifyservers import smtp_server, webhook_server
 

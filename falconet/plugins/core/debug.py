@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...runtime.plugin import ENUM, Example, Metric, Output, Prop, RunContext, RunnableTask, STRING, register
-from .log import LEVELS, level_prop
+from falconet.sdk import ENUM, STRING, Example, Metric, Output, Prop, register, RunContext, RunnableTask
+from falconet.plugins.core.log import LEVELS, level_prop
 
 
 @register

@@ -20,13 +20,12 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-
-from ...runtime.plugin import (
-    ANY, BOOLEAN, ENUM, Example, LIST, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+from falconet.plugins.jdbc.common import FETCH_TYPES, METRICS, QUERY_OUTPUTS, consume, emit_size, fetch_type
+from falconet.plugins.threads import run_interruptible
+from falconet.sdk import (
+    ANY, BOOLEAN, ENUM, LIST, STRING, as_file_map, Example, Output, Prop, register, RunContext, RunnableTask,
+    safe_join, TaskFailed, write_input_files,
 )
-from ..jdbc.common import FETCH_TYPES, METRICS, QUERY_OUTPUTS, consume, emit_size, fetch_type
-from ..scripts.files import as_file_map, safe_join, write_input_files
-from ..threads import run_interruptible
 
 _BATCH = 2048
 

@@ -26,11 +26,10 @@ from typing import Any, ClassVar
 
 import trio
 
-from ...runtime.plugin import (
-    BOOLEAN, ENUM, INTEGER, MAP, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed,
+from falconet.plugins.threads import run_interruptible
+from falconet.sdk import (
+    BOOLEAN, ENUM, INTEGER, MAP, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, write_ion_rows,
 )
-from ..ion import write_ion_rows
-from ..threads import run_interruptible
 
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
 #: rows read per round trip when storing (``fetchSize`` overrides it)

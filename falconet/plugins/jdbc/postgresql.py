@@ -29,13 +29,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit  # noqa: E402
 
 import trio  # noqa: E402
 
-from ...runtime.expressions import ExpressionError  # noqa: E402
-from ...runtime.plugin import (  # noqa: E402
-    BOOLEAN, DURATION, ENUM, Example, PollingContext, PollingTrigger, Prop, RunContext, STRING, TaskFailed,
-    TriggerEvaluationError, register,
+from falconet.sdk import (  # noqa: E402
+    BOOLEAN, DURATION, ENUM, Example, ExpressionError, PollingContext, PollingTrigger, Prop, RunContext, STRING,
+    TaskFailed, TriggerEvaluationError, register, write_ion_rows,
 )
-from ..ion import write_ion_rows  # noqa: E402
-from .common import (  # noqa: E402
+from falconet.plugins.jdbc.common import (  # noqa: E402
     METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, QueryTask, Result, Session, connection_props, consume,
     execute, fetch_type, ion_value,
 )

@@ -14,9 +14,10 @@ import sqlite3
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ...runtime.files import copy_from_storage, safe_join
-from ...runtime.plugin import BOOLEAN, Example, Output, Prop, RunContext, STRING, TaskFailed, register
-from .common import (
+from falconet.sdk import (
+    BOOLEAN, Example, Output, Prop, RunContext, STRING, TaskFailed, copy_from_storage, register, safe_join,
+)
+from falconet.plugins.jdbc.common import (
     METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, QueryTask, Result, Session, connection_props, consume,
 )
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import (
-    ENUM, Example, INTEGER, LIST, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+from falconet.plugins.threads import run_interruptible
+from falconet.sdk import (
+    ENUM, Example, INTEGER, IllegalArgument, LIST, NotFound, Prop, RunContext, RunnableTask, STRING, TaskFailed,
+    register,
 )
-from ..threads import run_interruptible
 
 if TYPE_CHECKING:  # pragma: no cover
     import smtplib

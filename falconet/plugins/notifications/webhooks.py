@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ...runtime.plugin import Example, OBJECT, Prop, RunContext, RunnableTask, STRING, TaskFailed, register
-from ..core.http import _httpx, new_client
+from falconet.plugins.core.http import _httpx, new_client
+from falconet.sdk import Example, OBJECT, Prop, RunContext, RunnableTask, STRING, TaskFailed, register
 
 #: bytes of an error response kept for the failure message
 _ERROR_BODY = 1000

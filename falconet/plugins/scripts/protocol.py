@@ -18,8 +18,7 @@ import json
 import re
 from typing import Any
 
-from ...runtime.durations import parse_duration
-from ...runtime.plugin import RunContext
+from falconet.sdk import parse_duration, RunContext
 
 LINE_RE = re.compile(r"^::(\{.*\})::$", re.S)
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
