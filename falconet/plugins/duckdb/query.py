@@ -20,6 +20,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from falconet.plugins.jdbc.common import FETCH_TYPES, METRICS, QUERY_OUTPUTS, consume, emit_size, fetch_type
 from falconet.plugins.threads import run_interruptible
 from falconet.sdk import (
@@ -65,7 +67,8 @@ class Query(RunnableTask):
     }
     metrics = METRICS
     props = {
-        "sql": Prop(STRING, required=True, dynamic=False, description="The SQL (rendered; may hold several statements)."),
+        "sql": Prop(STRING, required=True, dynamic=False,
+                    description="The SQL (rendered; may hold several statements)."),
         "url": Prop(STRING, default="jdbc:duckdb:", description="jdbc:duckdb: (in memory) or jdbc:duckdb:<file path>."),
         "inputFiles": Prop(ANY, description="Files to create in the working directory: name → content or URI."),
         "outputFiles": Prop(LIST, description="Names of files the SQL creates ({{ outputFiles.<name> }})."),
@@ -118,7 +121,7 @@ class Query(RunnableTask):
         emit_size(ctx, kind, outputs.get("size", 0))
         files = {}
         for name, path in output_paths.items():
-            if Path(path).is_file():
+            if await trio.Path(path).is_file():
                 files[name] = await ctx.put_file(Path(path), name)
         if files:
             outputs["outputFiles"] = files

@@ -92,8 +92,9 @@ def emit_size(ctx: Any, kind: str, size: int) -> None:
                                                "store": str(kind == "STORE").lower()})
 
 
-def rendered_sql(ctx: Any, extra: Mapping[str, Any] | None = None) -> str:
-    sql = ctx.render(ctx.raw("sql"), extra) if extra else ctx.prop("sql")
+def rendered_sql(ctx: Any) -> str:
+    """The rendered ``sql`` property; TaskFailed when blank or too large."""
+    sql = ctx.prop("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise TaskFailed("sql must be a non-empty string")
     if len(sql) > MAX_SQL:
