@@ -1,4 +1,5 @@
-"""The polling ``jdbc.postgresql.Trigger`` on a fake clock against a real PostgreSQL server (tests/pg.py).
+"""The polling ``jdbc.postgresql.Trigger`` on a fake clock against a real PostgreSQL server (tests/pg.py), and
+``jdbc.sqlite.Trigger`` on a database file.
 
 The clock autojumps only after 0.1 s of real idleness, so a query on the worker thread (real I/O the fake
 clock cannot see) completes before trio time moves on.
@@ -12,8 +13,6 @@ import trio
 import trio.testing
 
 from .conftest import executions_of, wait_until
-
-pytest.importorskip("psycopg")
 
 NS = "orch.jdbc"
 BLUEPRINT = Path(__file__).resolve().parents[1] / "flows" / "blueprints" / "jdbc-postgres-new-orders-trigger.yaml"
@@ -136,3 +135,52 @@ async def test_new_orders_blueprint(engine, clock, pg_url, pg_server, monkeypatc
     assert [json.loads(c.body)["text"] for c in hooks.calls] == ["3 new orders processed, 0 waiting"]
     logs = [row["message"] for row in await engine.get_logs(ex["id"]) if row.get("taskId") == "handle"]
     assert sorted(logs) == ["Order 1 for ada", "Order 2 for bob", "Order 3 for cy"]
+
+
+async def test_sqlite_trigger_on_a_database_file(engine, clock, tmp_path, caplog):
+    import sqlite3
+
+    db = tmp_path / "queue.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE jobs (id INTEGER, queue TEXT, done INTEGER DEFAULT 0)")
+    await engine.create_flow(f"""
+id: jobs
+namespace: {NS}
+tasks:
+  - id: count
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ trigger.row.id }}}} of {{{{ trigger.size }}}}"
+triggers:
+  - id: queue
+    type: io.kestra.plugin.jdbc.sqlite.Trigger
+    interval: PT30S
+    url: jdbc:sqlite:{db}
+    sql: SELECT id FROM jobs WHERE done = 0 AND queue = :queue ORDER BY id
+    parameters:
+      queue: reports
+    fetchType: FETCH_ONE
+  - id: relative
+    type: io.kestra.plugin.jdbc.sqlite.Trigger
+    url: jdbc:sqlite:queue.db
+    interval: PT30S
+    sql: SELECT 1
+    fetchType: FETCH_ONE
+""")
+    engine.orchestration.polling.wake()
+    await trio.sleep(35)
+    poller = engine.orchestration.polling
+    assert poller.created == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO jobs (id, queue) VALUES (7, 'reports'), (8, 'other')")
+    await trio.sleep(30)
+    assert poller.created == 1
+
+    async def ended() -> bool:
+        rows = await executions_of(engine, NS, "jobs")
+        return len(rows) == 1 and rows[0]["state"]["current"] == "SUCCESS"
+
+    await wait_until(ended, step=0.5)
+    [ex] = await executions_of(engine, NS, "jobs")
+    assert ex["trigger"]["variables"] == {"row": {"id": 7}, "size": 1}
+    assert ex["taskRunList"][0]["outputs"]["value"] == "7 of 1"
+    assert any("absolute path" in r.getMessage() for r in caplog.records)

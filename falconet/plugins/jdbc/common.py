@@ -18,6 +18,8 @@ import abc
 import datetime as _dt
 import decimal
 import functools
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,8 @@ import trio
 
 from falconet.plugins.threads import run_interruptible
 from falconet.sdk import (
-    BOOLEAN, ENUM, INTEGER, MAP, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, write_ion_rows,
+    BOOLEAN, DURATION, ENUM, INTEGER, MAP, ExpressionError, Metric, Output, PollingContext, PollingTrigger, Prop,
+    RunContext, RunnableTask, STRING, TaskFailed, TriggerEvaluationError, write_ion_rows,
 )
 
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
@@ -60,6 +63,14 @@ QUERY_PROPS: dict[str, Prop] = {
     "store": Prop(BOOLEAN, default=False, dynamic=False, description="Deprecated: fetchType STORE."),
     "fetchOne": Prop(BOOLEAN, default=False, dynamic=False, description="Deprecated: fetchType FETCH_ONE."),
     "fetch": Prop(BOOLEAN, default=False, dynamic=False, description="Deprecated: fetchType FETCH."),
+}
+
+#: a polling trigger's: no STORE (an evaluation has no execution storage to write to yet)
+TRIGGER_PROPS: dict[str, Prop] = {
+    **{k: v for k, v in QUERY_PROPS.items() if k != "store"},
+    "fetchType": Prop(ENUM, default="NONE", values=("NONE", "FETCH_ONE", "FETCH"),
+                      description="FETCH_ONE: the first row as trigger.row; FETCH: all rows as trigger.rows."),
+    "interval": Prop(DURATION, default="PT60S", dynamic=False, description="Time between two queries."),
 }
 
 QUERY_OUTPUTS = {
@@ -399,3 +410,33 @@ class QueryTask(RunnableTask):
             if r.store_path is not None:
                 await trio.to_thread.run_sync(functools.partial(r.store_path.unlink, missing_ok=True))
         return await self.finish(ctx, work_dir, outputs)
+
+
+class QueryTrigger(PollingTrigger):
+    """A driver's polling ``Trigger`` (Kestra's ``AbstractJdbcTrigger``): run ``sql`` every ``interval`` and
+    create an execution when it returns rows, with ``trigger.row`` (FETCH_ONE) or ``trigger.rows`` (FETCH)
+    and ``trigger.size``. A failing query is logged by the poller, which keeps polling."""
+
+    placeholder: ClassVar[str] = "?"
+    escape_percent: ClassVar[bool] = False
+    outputs = {k: v for k, v in QUERY_OUTPUTS.items() if k != "uri"}
+
+    @abc.abstractmethod
+    async def session(self, ctx: PollingContext, work_dir: Path) -> Session:
+        """The (not yet connected) session of one evaluation; files it needs go in ``work_dir``."""
+
+    async def evaluate(self, ctx: PollingContext) -> dict[str, Any] | None:
+        work_dir = Path(await trio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="jdbc-trigger-")))
+        try:
+            session = await self.session(ctx, work_dir)
+            results = await execute(ctx, session, fetch_type(ctx), lambda i: work_dir / f"{i}.ion",
+                                    transaction=False, placeholder=self.placeholder,
+                                    escape_percent=self.escape_percent)
+        except (TaskFailed, ExpressionError) as exc:
+            raise TriggerEvaluationError(str(exc)) from exc
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(functools.partial(shutil.rmtree, work_dir, ignore_errors=True))
+        if not results or not results[-1].size:
+            return None
+        return dict(results[-1].outputs)

@@ -19,10 +19,7 @@ import importlib.util
 if importlib.util.find_spec("psycopg") is None:
     raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
 
-import functools  # noqa: E402
 import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 from urllib.parse import parse_qsl, unquote, urlsplit  # noqa: E402
@@ -30,12 +27,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit  # noqa: E402
 import trio  # noqa: E402
 
 from falconet.sdk import (  # noqa: E402
-    BOOLEAN, DURATION, ENUM, Example, ExpressionError, PollingContext, PollingTrigger, Prop, RunContext, STRING,
-    TaskFailed, TriggerEvaluationError, register, write_ion_rows,
+    BOOLEAN, ENUM, Example, PollingContext, Prop, RunContext, STRING, TaskFailed, register, write_ion_rows,
 )
 from falconet.plugins.jdbc.common import (  # noqa: E402
-    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, QueryTask, Result, Session, connection_props, consume,
-    execute, fetch_type, ion_value,
+    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result, Session,
+    connection_props, consume, ion_value,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -257,13 +253,13 @@ class Queries(_PostgresTask):
 
 
 @register
-class Trigger(PollingTrigger):
-    """Run ``sql`` every ``interval``; create an execution when it returns rows (``trigger.row`` /
-    ``trigger.rows``, ``trigger.size``). ``fetchType`` is FETCH or FETCH_ONE (STORE is not supported here:
-    a trigger has no execution storage yet)."""
+class Trigger(QueryTrigger):
+    """Run ``sql`` on a PostgreSQL server every ``interval``; an execution when it returns rows."""
 
     type = "io.kestra.plugin.jdbc.postgresql.Trigger"
     title = "Wait for a query on a PostgreSQL database to return rows."
+    placeholder = "%s"
+    escape_percent = True
     examples = (
         Example("Start an execution for the new rows of a table, checked every five minutes.",
                 "id: jdbc_trigger\n"
@@ -288,28 +284,7 @@ class Trigger(PollingTrigger):
                 "    sql: SELECT * FROM orders WHERE processed = false\n"
                 "    fetchType: FETCH\n", full=True),
     )
-    outputs = {k: v for k, v in QUERY_OUTPUTS.items() if k != "uri"}
-    props = {
-        **connection_props(_URL),
-        **{k: v for k, v in QUERY_PROPS.items() if k != "store"},
-        "fetchType": Prop(ENUM, default="NONE", values=("NONE", "FETCH_ONE", "FETCH"),
-                          description="FETCH_ONE: the first row as trigger.row; FETCH: all rows as trigger.rows."),
-        **SSL_PROPS,
-        "interval": Prop(DURATION, default="PT60S", dynamic=False, description="Time between two queries."),
-    }
+    props = {**connection_props(_URL), **TRIGGER_PROPS, **SSL_PROPS}
 
-    async def evaluate(self, ctx: PollingContext) -> dict[str, Any] | None:
-        work_dir = Path(await trio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="pg-trigger-")))
-        try:
-            kind = fetch_type(ctx)
-            session = await session_for(ctx, work_dir)
-            results = await execute(ctx, session, kind, lambda i: work_dir / f"{i}.ion", transaction=False,
-                                    placeholder="%s", escape_percent=True)
-        except (TaskFailed, ExpressionError) as exc:
-            raise TriggerEvaluationError(str(exc)) from exc
-        finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(functools.partial(shutil.rmtree, work_dir, ignore_errors=True))
-        if not results or not results[-1].size:
-            return None
-        return dict(results[-1].outputs)
+    async def session(self, ctx: PollingContext, work_dir: Path) -> Session:
+        return await session_for(ctx, work_dir)

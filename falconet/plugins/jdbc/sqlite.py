@@ -15,10 +15,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from falconet.sdk import (
-    BOOLEAN, Example, Output, Prop, RunContext, STRING, TaskFailed, copy_from_storage, register, safe_join,
+    BOOLEAN, Example, Output, PollingContext, Prop, RunContext, STRING, TaskFailed, copy_from_storage, register,
+    safe_join,
 )
 from falconet.plugins.jdbc.common import (
-    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, QueryTask, Result, Session, connection_props, consume,
+    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result, Session,
+    connection_props, consume,
 )
 
 _SCHEME = "jdbc:sqlite:"
@@ -83,12 +85,14 @@ def database_name(url: Any) -> str:
     return "" if name in _MEMORY else name
 
 
+_URL_DOC = "jdbc:sqlite:<file> (relative to the working directory), jdbc:sqlite:/path or jdbc:sqlite: (in memory)."
+
+
 class _SqliteTask(QueryTask):
     outputs_extra = {"databaseUri": Output("string", "URI of the database file (outputDbFile: true).",
                                            required=False)}
     props = {
-        **connection_props("jdbc:sqlite:<file> (relative to the working directory), jdbc:sqlite:/path or "
-                           "jdbc:sqlite: (in memory).", url_default=_SCHEME),
+        **connection_props(_URL_DOC, url_default=_SCHEME),
         **QUERY_PROPS,
         "sqliteFile": Prop(STRING, description="A kestra:// URI of a database file to query (copied into the "
                                                "working directory as the URL's file)."),
@@ -181,3 +185,37 @@ class Queries(_SqliteTask):
     props = {**_SqliteTask.props,
              "transaction": Prop(BOOLEAN, default=True,
                                  description="Run all statements in one transaction, rolled back if one fails.")}
+
+
+@register
+class Trigger(QueryTrigger):
+    """Run ``sql`` on a SQLite database file every ``interval``; an execution when it returns rows. The URL
+    names the file by its absolute path (a trigger has no working directory)."""
+
+    type = "io.kestra.plugin.jdbc.sqlite.Trigger"
+    title = "Wait for a query on a SQLite database to return rows."
+    examples = (
+        Example("Start an execution when the queue table holds jobs, checked every minute.",
+                "id: sqlite_trigger\n"
+                "namespace: company.team\n"
+                "\n"
+                "tasks:\n"
+                "  - id: log\n"
+                "    type: io.kestra.plugin.core.log.Log\n"
+                "    message: \"{{ trigger.size }} jobs waiting\"\n"
+                "\n"
+                "triggers:\n"
+                "  - id: watch\n"
+                "    type: io.kestra.plugin.jdbc.sqlite.Trigger\n"
+                "    interval: PT1M\n"
+                "    url: jdbc:sqlite:/var/lib/app/queue.db\n"
+                "    sql: SELECT id FROM jobs WHERE done = 0\n"
+                "    fetchType: FETCH\n", full=True),
+    )
+    props = {**connection_props("jdbc:sqlite:/absolute/path/to/file.db"), **TRIGGER_PROPS}
+
+    async def session(self, ctx: PollingContext, work_dir: Path) -> Session:
+        name = database_name(ctx.prop("url"))
+        if not name or not PurePosixPath(name).is_absolute():
+            raise TaskFailed(f"url must name a database file by its absolute path, not '{ctx.prop('url')}'")
+        return SqliteSession(name)
