@@ -167,7 +167,7 @@ def _query(args: Any) -> ExecutionQuery:
     start, end = params.time_window(args)
     child = params.opt_str(args, "childFilter")
     if child is not None and child.upper() not in ("CHILD", "MAIN"):
-        raise params._convert_error("childFilter", child)
+        raise params.convert_error("childFilter", child)
     return ExecutionQuery(
         q=params.opt_str(args, "q"),
         namespace=params.opt_str(args, "namespace"),
@@ -199,7 +199,7 @@ class Selection:
         query = _query(args)
         scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
         if scopes:
-            leaf = filters._typed("scope", "IN", "scope", tuple(scopes))
+            leaf = filters.typed_leaf("scope", "IN", "scope", tuple(scopes))
             where = filters.Group("and", (*where.children, leaf))
         for leaf in where.children:  # narrow the store scan with what the store can filter itself
             if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \
@@ -358,7 +358,8 @@ async def set_task_run_state(execution_id: str) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("taskRunId"), str) or not isinstance(body.get("state"), str):
         raise InvalidEntity([Violation("body", "expected {\"taskRunId\": string, \"state\": string}")])
     new_state = params.parse_state("state", body["state"])
-    return json_response(public_execution(await engine().set_task_run_state(execution_id, body["taskRunId"], new_state)))
+    doc = await engine().lifecycle.set_task_run_state(execution_id, body["taskRunId"], new_state)
+    return json_response(public_execution(doc))
 
 
 def parse_label_body(body: Any) -> list[tuple[str, str]]:
@@ -391,7 +392,7 @@ async def set_labels(execution_id: str) -> Any:
 @or_create("unqueue")
 async def unqueue(execution_id: str) -> Any:
     new_state = params.opt_str(request.args, "state")
-    doc = await engine().unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
+    doc = await engine().lifecycle.unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
     return json_response(public_execution(doc))
 
 
@@ -399,14 +400,14 @@ async def unqueue(execution_id: str) -> Any:
 @bp.post("/executions/<execution_id>/actions/force-run")
 @or_create("force-run")
 async def force_run(execution_id: str) -> Any:
-    return json_response(public_execution(await engine().force_run(execution_id)))
+    return json_response(public_execution(await engine().lifecycle.force_run(execution_id)))
 
 
 @bp.delete("/executions/<execution_id>")
 async def delete_execution(execution_id: str) -> Any:
     """204; the logs, metrics and storage of the execution go too unless told otherwise."""
     args = request.args
-    await engine().delete_execution(
+    await engine().lifecycle.delete(
         execution_id,
         delete_logs=params.opt_bool(args, "deleteLogs", True),
         delete_metrics=params.opt_bool(args, "deleteMetrics", True),
@@ -475,7 +476,7 @@ async def bulk_delete() -> Any:
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated
                        else "execution not terminated",
-                       lambda i: engine().delete_execution(i, **flags))
+                       lambda i: engine().lifecycle.delete(i, **flags))
 
 
 @bp.post("/executions/restart/by-ids")
@@ -518,7 +519,7 @@ async def bulk_delete_by_query() -> Any:
                  delete_storage=params.opt_bool(args, "deleteStorage", True))
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated else "execution not terminated",
-                       lambda i: engine().delete_execution(i, **flags), strict=False)
+                       lambda i: engine().lifecycle.delete(i, **flags), strict=False)
 
 
 @bp.post("/executions/restart/by-query")

@@ -33,7 +33,7 @@ def group_type(start: datetime, end: datetime) -> str:
     return "minute"
 
 
-def _floor(t: datetime, kind: str) -> datetime:
+def floor_time(t: datetime, kind: str) -> datetime:
     t = t.astimezone(UTC)
     if kind == "month":
         return t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -61,7 +61,7 @@ MAX_BUCKETS = 2000
 def buckets(start: datetime, end: datetime) -> tuple[str, list[datetime]]:
     """(group type, bucket starts from the one holding ``start`` to the one holding ``end``)."""
     kind = group_type(start, end)
-    out, t, last = [], _floor(start, kind), _floor(end, kind)
+    out, t, last = [], floor_time(start, kind), floor_time(end, kind)
     while t <= last and len(out) < MAX_BUCKETS:
         out.append(t)
         t = _next(t, kind)
@@ -110,7 +110,7 @@ def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime, wh
     for doc in docs:
         t = when(doc)
         if t is not None and start <= t <= end:
-            slots.setdefault(_floor(t, kind), []).append(doc)
+            slots.setdefault(floor_time(t, kind), []).append(doc)
     return kind, grid, slots
 
 
