@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+import smtplib
 import socket
+import ssl
 from email.message import EmailMessage
 from email.utils import getaddresses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -26,9 +28,6 @@ from falconet.sdk import (
     ENUM, Example, INTEGER, IllegalArgument, LIST, NotFound, Prop, RunContext, RunnableTask, STRING, TaskFailed,
     register,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    import smtplib
 
 STRATEGIES = ("SMTP", "SMTPS", "SMTP_TLS")
 PORTS = {"SMTP": 25, "SMTPS": 465, "SMTP_TLS": 587}
@@ -115,6 +114,21 @@ async def build_message(ctx: RunContext) -> tuple[EmailMessage, str, list[str]]:
     return msg, _addresses(sender, "from")[0], to + cc
 
 
+class _SMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` created unconnected, so that :meth:`_Transport.interrupt` reaches the socket while the
+    server's greeting is awaited."""
+
+    def connect(self, host: str = "localhost", port: int = 0,
+                source_address: Any = None) -> tuple[int, bytes]:
+        # the TLS server name of starttls() (and of SMTP_SSL): smtplib sets it only when its constructor connects
+        self._host = host
+        return super().connect(host, port, source_address)
+
+
+class _SMTPS(_SMTP, smtplib.SMTP_SSL):
+    """:class:`_SMTP` with TLS from the first byte."""
+
+
 class _Transport:
     """The SMTP conversation of one send, on the worker thread; :meth:`interrupt` shuts its socket down."""
 
@@ -126,16 +140,10 @@ class _Transport:
         self.interrupted = False
 
     def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
-        import smtplib
-        import ssl
-
         if self.strategy == "SMTPS":
-            self.smtp = smtplib.SMTP_SSL(timeout=self.timeout, context=ssl.create_default_context())
+            self.smtp = _SMTPS(timeout=self.timeout, context=ssl.create_default_context())
         else:
-            self.smtp = smtplib.SMTP(timeout=self.timeout)
-        # the constructor connects (and waits for the greeting) only when given the host: connecting after it
-        # lets interrupt() reach the socket; _host is the TLS server name the constructor would have set
-        self.smtp._host = self.host  # type: ignore[attr-defined]  # set by the constructor when it connects
+            self.smtp = _SMTP(timeout=self.timeout)
         with self.smtp as smtp:
             if self.interrupted:
                 raise OSError("interrupted")
@@ -218,8 +226,6 @@ class MailSend(RunnableTask):
         transport = _Transport(strategy, str(ctx.prop("host")), int(port), timeout, ctx.prop("username"),
                                ctx.prop("password"))
         ctx.logger.debug(f"Sending an email to {', '.join(recipients)}")
-        import smtplib
-
         try:
             await run_interruptible(lambda: transport.send(msg, sender, recipients), transport.interrupt,
                                     name="smtp-interrupt")
