@@ -74,8 +74,12 @@ def _truthy(value: Any, default: bool) -> bool:
 
 def open_client(ctx: RunContext) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` configured from the task's ``options`` and ``sslOptions``."""
-    options = ctx.prop("options") or {}
-    ssl = ctx.prop("sslOptions") or {}
+    return new_client(ctx.prop("options") or {}, ctx.prop("sslOptions") or {})
+
+
+def new_client(options: Any, ssl: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` configured from rendered ``options`` and ``sslOptions`` objects (TaskFailed on
+    bad values)."""
     if not isinstance(options, dict) or not isinstance(ssl, dict):
         raise TaskFailed("options and sslOptions must be objects")
     connect = _seconds(options.get("connectTimeout"), "connectTimeout")
