@@ -25,6 +25,6 @@ from .runtime.state import State
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
-    "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
+    "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError",
+    "IllegalArgument", "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
 ]

@@ -192,8 +192,9 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
     - no body, or no Content-Type: an empty form.
 
     Raises :class:`BadRequest` for a malformed or truncated body or another content type with a body;
-    :class:`PayloadTooLarge` for a text part over ``MAX_FIELD_SIZE`` or an oversized urlencoded body. On exit (normal, error or cancel) every temp file left in the
-    folder is deleted; callers that keep a file must move it away inside the block.
+    :class:`PayloadTooLarge` for a text part over ``MAX_FIELD_SIZE`` or an oversized urlencoded body. On exit
+    (normal, error or cancel) every temp file left in the folder is deleted; callers that keep a file must move
+    it away inside the block.
     """
     content_type = request.headers.get("Content-Type")
     collector: _PartCollector | None = None

@@ -433,7 +433,7 @@ def rows(chart: dict[str, Any], docs: Iterable[dict[str, Any]], start: datetime,
             groups.setdefault(tuple(key), []).append(doc)
         out = []
         for key, members in groups.items():
-            row = dict(zip(keys, key))
+            row = dict(zip(keys, key, strict=True))
             for n in aggs:
                 vals = [value(n, d) for d in members] if columns[n].get("field") else members
                 row[n] = _aggregate(columns[n]["agg"], vals)

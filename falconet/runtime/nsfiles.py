@@ -181,7 +181,7 @@ class NamespaceFiles:
                                          f"{MAX_ZIP_BYTES} bytes")
             paths = [clean_path("/" + e.filename, allow_root=False) for e in entries]
             stored = []
-            for entry, path in zip(entries, paths):
+            for entry, path in zip(entries, paths, strict=True):
                 if is_flows_path(path):
                     if path.count("/") != 2:
                         raise InvalidStoragePath(f"Invalid flow file path: {path}")

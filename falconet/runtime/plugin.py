@@ -39,7 +39,8 @@ TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `ca
 DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
 CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
 INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
-CONDITION_MAP = "condition_map"  # mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+# mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+CONDITION_MAP = "condition_map"
 
 STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
 

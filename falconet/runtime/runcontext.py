@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import trio
 
-from .expr.output import to_json, to_output_string
+from .expr.output import to_output_string
 from .model import format_instant, now
 from .state import State
 from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,

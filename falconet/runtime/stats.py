@@ -104,7 +104,8 @@ def _daily_entry(day: datetime, kind: str, docs: list[dict[str, Any]]) -> dict[s
     return {"startDate": format_instant(day), "duration": duration, "executionCounts": counts, "groupBy": kind}
 
 
-def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime, when: Any) -> tuple[str, list[datetime], dict[datetime, list[dict[str, Any]]]]:
+def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime,
+              when: Any) -> tuple[str, list[datetime], dict[datetime, list[dict[str, Any]]]]:
     kind, grid = buckets(start, end)
     slots: dict[datetime, list[dict[str, Any]]] = {t: [] for t in grid}
     for doc in docs:

@@ -81,7 +81,8 @@ def slugify(value: str) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
+    if (not isinstance(value, str) or not value or value in (".", "..")
+            or "/" in value or "\\" in value or "\x00" in value):
         raise InvalidStoragePath(f"invalid {what} {value!r} for a storage path")
     try:
         size = len(value.encode("utf-8"))

@@ -12,8 +12,8 @@
   ``PagedResults<row>``. ``startDate``/``endDate``/``timeRange`` filters set the window (a dashboard's
   defaults to its ``timeWindow.default`` and may not exceed its ``max``; a preview's to the last 8 days);
   the other filters are Kestra's ``QueryFilter`` on the chart's source (executions, logs, triggers: every
-  field of their search routes; metrics: namespace and flowId; flows: namespace) and replace the chart's own ``where`` on
-  namespace, flowId, state and labels (flows: namespace), as Kestra's ``whereWithGlobalFilters``. A
+  field of their search routes; metrics: namespace and flowId; flows: namespace) and replace the chart's own
+  ``where`` on namespace, flowId, state and labels (flows: namespace), as Kestra's ``whereWithGlobalFilters``. A
   Markdown chart's data is its ``FlowDescription`` source's ``[{description}]``; other Markdown charts have
   no data (422, as Kestra).
 

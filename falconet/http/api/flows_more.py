@@ -239,7 +239,8 @@ async def import_flows() -> Any:
     YAML, entry names for a zip). Another file type is a 422."""
     failed: list[str] = []
     async with read_form(request, state().upload_dir) as form:
-        upload = next((f for f in form.files if f.name == "fileUpload"), None) or (form.files[0] if form.files else None)
+        upload = (next((f for f in form.files if f.name == "fileUpload"), None)
+                  or (form.files[0] if form.files else None))
         if upload is None:
             raise InvalidEntity([Violation("fileUpload", "Required Part [fileUpload] not specified")])
         name = (upload.filename or "").lower()

@@ -372,7 +372,8 @@ async def _resync(eng: Any, namespace: str | None, flow_id: str | None, states: 
             query = ExecutionQuery(namespace=namespace, flow_id=flow_id, states=wanted, page=page, size=BUFFER,
                                    sort=["state.endDate:desc"])
             docs, _ = await eng.store.search_executions(query)
-            recent = [d for d in docs if not d["state"].get("endDate") or parse_instant(d["state"]["endDate"]) >= cutoff]
+            recent = [d for d in docs
+                      if not d["state"].get("endDate") or parse_instant(d["state"]["endDate"]) >= cutoff]
             ended.extend(recent[:limit - len(ended)])
             if len(recent) < len(docs) or len(docs) < BUFFER:
                 break

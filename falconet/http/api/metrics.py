@@ -90,7 +90,8 @@ async def aggregates(namespace: str, flow_id: str, metric: str, task_id: str | N
         stamp = e.get("timestamp")
         if not isinstance(stamp, str) or not isinstance(e.get("value"), (int, float)):
             continue
-        buckets.setdefault(_bucket(parse_instant(stamp).astimezone(timezone.utc), group_by), []).append(float(e["value"]))
+        bucket = _bucket(parse_instant(stamp).astimezone(timezone.utc), group_by)
+        buckets.setdefault(bucket, []).append(float(e["value"]))
     out = []
     for when in sorted(buckets):
         values = buckets[when]

@@ -120,7 +120,8 @@ class Query(RunnableTask):
         Metric("size", "counter", "Number of rows fetched or stored.", unit="rows"),
     )
     props = {
-        "sql": Prop(STRING, required=True, dynamic=False, description="The SQL (rendered; may hold several statements)."),
+        "sql": Prop(STRING, required=True, dynamic=False,
+                    description="The SQL (rendered; may hold several statements)."),
         "url": Prop(STRING, default="jdbc:duckdb:", description="jdbc:duckdb: (in memory) or jdbc:duckdb:<file path>."),
         "inputFiles": Prop(ANY, description="Files to create in the working directory: name → content or URI."),
         "outputFiles": Prop(LIST, description="Names of files the SQL creates ({{ outputFiles.<name> }})."),
@@ -170,14 +171,16 @@ class Query(RunnableTask):
                 columns = [d[0] for d in cursor.description]
                 if fetch_type == "FETCH_ONE":
                     row = cursor.fetchone()
-                    return {"row": None if row is None else json_value(dict(zip(columns, row)))}, int(row is not None)
+                    if row is None:
+                        return {"row": None}, 0
+                    return {"row": json_value(dict(zip(columns, row, strict=True)))}, 1
                 if fetch_type == "FETCH":
-                    rows = [json_value(dict(zip(columns, r))) for r in cursor.fetchall()]
+                    rows = [json_value(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]
                     return {"rows": rows}, len(rows)
                 size = 0
                 with open(store_path, "w", encoding="utf-8") as out:
                     while batch := cursor.fetchmany(_BATCH):
-                        size += write_ion_rows(out, (ion_value(dict(zip(columns, r))) for r in batch))
+                        size += write_ion_rows(out, (ion_value(dict(zip(columns, r, strict=True))) for r in batch))
                 return {}, size
             finally:
                 conn.close()
@@ -199,7 +202,7 @@ class Query(RunnableTask):
             ctx.metric("counter", "size", size)
         files = {}
         for name, path in output_paths.items():
-            if Path(path).is_file():
+            if await trio.Path(path).is_file():
                 files[name] = await ctx.put_file(Path(path), name)
         if files:
             outputs["outputFiles"] = files

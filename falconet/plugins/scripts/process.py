@@ -62,7 +62,8 @@ async def _kill_group(pgid: int) -> None:
     with trio.CancelScope(shield=True):
         if _signal_group(pgid, signal.SIGKILL):
             with trio.move_on_after(2.0):
-                while group_has_live_members(pgid):
+                # The kernel signals no event when a process group empties: polling is the only way.
+                while group_has_live_members(pgid):  # noqa: ASYNC110
                     await trio.sleep(0.002)
 
 

@@ -117,7 +117,7 @@ def _sort_values(value: Any, reverse: bool) -> Any:
     if value is None:
         return None
     try:
-        return sorted(list(value), reverse=reverse)
+        return sorted(value, reverse=reverse)
     except TypeError:
         raise ExpressionError("The 'sort' filter needs values of one comparable type") from None
 

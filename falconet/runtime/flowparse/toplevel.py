@@ -93,7 +93,8 @@ def parse_flow_mapping(ctx: ParseContext, value: dict[str, Any], source: str, re
             ctx.error(key, "Invalid value: expected a list of {type, forced, values}")
             defaults = []
         for i, d in enumerate(defaults):
-            if not isinstance(d, dict) or not isinstance(d.get("type"), str) or not isinstance(d.get("values", {}), dict):
+            if (not isinstance(d, dict) or not isinstance(d.get("type"), str)
+                    or not isinstance(d.get("values", {}), dict)):
                 ctx.error(f"{key}[{i}]", "Invalid plugin default: expected {type, forced, values}")
             else:
                 for k in d:

@@ -25,7 +25,7 @@ import itertools
 import re
 import threading
 import weakref
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
@@ -318,7 +318,7 @@ class _Iterations:
             self._move("RUNNING", "SUCCESS")
 
     def ended(self, history: list[str]) -> None:
-        for prev, cur in zip(history, history[1:]):
+        for prev, cur in itertools.pairwise(history):
             self._move(prev, cur)
 
     def terminated(self) -> int:

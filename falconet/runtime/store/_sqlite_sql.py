@@ -211,7 +211,8 @@ def execution_search(query: ExecutionQuery) -> tuple[str, str, list[Any]]:
         w.add(f"state IN ({','.join('?' * len(states))})", *states)
     for key, value in query.labels:
         w.add("EXISTS (SELECT 1 FROM json_each(executions.labels) j "
-              "WHERE json_extract(j.value, '$.key') = ? AND json_extract(j.value, '$.value') = ?)", str(key), str(value))
+              "WHERE json_extract(j.value, '$.key') = ? AND json_extract(j.value, '$.value') = ?)",
+              str(key), str(value))
     if query.start_date is not None:
         w.add("start_date >= ?", dt_ms(query.start_date))
     if query.end_date is not None:

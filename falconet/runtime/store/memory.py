@@ -103,7 +103,7 @@ class MemoryStore(Store):
     async def list_flows(self, namespace: str | None = None, include_deleted: bool = False) -> list[FlowRecord]:
         await self._enter()
         out = []
-        for (ns, fid), revs in sorted(self._flows.items()):
+        for (ns, _fid), revs in sorted(self._flows.items()):
             if namespace is not None and not namespace_matches(ns, namespace):
                 continue
             rec = revs[max(revs)]
