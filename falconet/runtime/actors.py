@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import workingdir
+from .expr.output import is_truthy
 from .executor import Machine, RunTask, StartSubflow, StartTimer, next_retry_delay
 from .flowmodel import TaskSpec
 from .model import Execution, TaskRun, now
@@ -130,7 +131,7 @@ class ExecutionActor:
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
-                               truthy=engine.renderer.is_truthy, log=self._log, on_change=self._on_change,
+                               truthy=is_truthy, log=self._log, on_change=self._on_change,
                                on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
@@ -331,7 +332,7 @@ class ExecutionActor:
             if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
                 continue
             try:
-                ok = self.engine.renderer.is_truthy(self._render(None, None, sla.assert_))
+                ok = is_truthy(self._render(None, None, sla.assert_))
             except Exception as exc:
                 self._log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
                 ok = False

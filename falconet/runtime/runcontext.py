@@ -17,8 +17,8 @@ import trio
 from .expr.output import to_output_string
 from .model import format_instant, now
 from .state import State
-from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop,
-                     TaskFailed)
+from .plugin import (ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, LogLevel,
+                     Prop, TaskFailed)
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import Execution, TaskRun
 
 _SEARCH_PAGE = 500  # executions read per store query by search_executions
-LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 _THREAD = threading.current_thread().name
 
 
@@ -56,14 +55,13 @@ class TaskLogger:
             "taskRunId": tr.id if tr is not None else None,
             "attemptNumber": attempt,
         }
-        self._min = LEVELS.get((min_level or "TRACE").upper(), 0)
+        self._min = LogLevel.parse(min_level) or LogLevel.TRACE
         self._errors = errors
 
     def log(self, level: str, msg: str) -> None:
-        level = level.upper()
-        if level == "WARNING":
-            level = "WARN"
-        if LEVELS.get(level, 2) < self._min:
+        parsed = LogLevel.parse(level)
+        level = level.upper() if parsed is None else parsed.name
+        if (LogLevel.INFO if parsed is None else parsed) < self._min:
             return
         text = str(msg)
         for secret in self._mask:

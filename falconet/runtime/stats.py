@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable
 
 from .model import format_duration, format_instant, parse_instant
+from .plugin import LogLevel
 
-__all__ = ["STATES", "LEVELS", "group_type", "buckets", "daily_executions", "counts_by_namespace",
+__all__ = ["STATES", "group_type", "buckets", "daily_executions", "counts_by_namespace",
            "daily_by_flow", "daily_logs", "latest_by_flow"]
 
 STATES = ("CREATED", "RUNNING", "RESTARTED", "KILLING", "SUCCESS", "WARNING", "FAILED", "KILLED", "PAUSED",
           "QUEUED", "CANCELLED")
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 def group_type(start: datetime, end: datetime) -> str:
@@ -168,7 +168,7 @@ def daily_logs(logs: Iterable[dict[str, Any]], start: datetime, end: datetime) -
     kind, grid, slots = _bucketed(logs, start, end, when)
     out = []
     for t in grid:
-        counts = dict.fromkeys(LEVELS, 0)
+        counts = dict.fromkeys(LogLevel.names(), 0)
         for entry in slots.get(t, []):
             if entry.get("level") in counts:
                 counts[entry["level"]] += 1

@@ -47,6 +47,7 @@ from quart import Blueprint, Response, request, websocket
 
 from ...runtime.errors import InvalidEntity, NotFound
 from ...runtime.model import parse_instant
+from ...runtime.plugin import LogLevel
 from ...runtime.state import State
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from . import params
@@ -61,7 +62,6 @@ CLOSE_DEADLINE = 1.0
 FOLLOW_LOOKUP = 10.0          # Kestra retries the execution lookup for up to 10 s …
 FOLLOW_LOOKUP_INTERVAL = 0.5  # … every 500 ms
 TOO_SLOW = (1013, "subscriber too slow")
-_LEVELS = {name: i for i, name in enumerate(params.LOG_LEVELS)}
 
 
 def _overflow_type() -> type[BaseException]:
@@ -189,7 +189,7 @@ def _log_key(entry: dict[str, Any]) -> tuple[Any, ...]:
 async def follow_logs(execution_id: str) -> Any:
     """Stored lines, then live ones; a live line already sent from the store is skipped."""
     min_level = params.opt_level(request.args)
-    floor = _LEVELS.get(min_level or "TRACE", 0)
+    floor = LogLevel[min_level] if min_level else LogLevel.TRACE
     eng = engine()
     overflow = _overflow_type()
 
@@ -219,7 +219,7 @@ async def follow_logs(execution_id: str) -> Any:
                 except overflow:
                     pending = await stored(last_ts)  # what the dropped events carried is in the store
                     continue
-                if event.kind == "log" and _LEVELS.get(event.data.get("level"), 0) >= floor:
+                if event.kind == "log" and (LogLevel.parse(event.data.get("level")) or LogLevel.TRACE) >= floor:
                     pending = [event.data]
                 else:
                     pending = []

@@ -25,6 +25,7 @@ from quart import Blueprint, request
 from ...runtime import stats
 from ...runtime.errors import BadRequest, IllegalArgument
 from ...runtime.limits import json_loads
+from ...runtime.plugin import LogLevel
 from ...runtime.store.base import ExecutionQuery, LogQuery
 from ..multipart import read_body
 from .common import engine, json_response, public_execution
@@ -36,7 +37,6 @@ BODY_LIMIT = 1024 * 1024
 SCAN_LIMIT = 200_000
 _PAGE = 1000
 SYSTEM_NAMESPACE = "system"
-_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 
 
 async def _body() -> dict[str, Any]:
@@ -190,8 +190,8 @@ async def logs_daily() -> Any:
     body = await _body()
     start, end = _window(body)
     level = _str(body, "logLevel")
-    if level is not None and level not in _LEVELS:
-        raise BadRequest(f"Invalid logLevel '{level}': expected one of {', '.join(_LEVELS)}")
+    if level is not None and level not in LogLevel.names():
+        raise BadRequest(f"Invalid logLevel '{level}': expected one of {', '.join(LogLevel.names())}")
     query = LogQuery(namespace=_str(body, "namespace"), flow_id=_str(body, "flowId"), min_level=level,
                      q=_str(body, "q"), start_date=start, end_date=end, page=1, size=10 * _PAGE)
     logs: list[dict[str, Any]] = []

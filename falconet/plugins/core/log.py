@@ -16,19 +16,18 @@ import trio
 
 from ...runtime.expressions import to_output_string
 from ...runtime.plugin import (
-    ANY, ENUM, Example, LIST, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+    ANY, ENUM, Example, LIST, LogLevel, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
 )
 from ...runtime.model import parse_instant
 from ..ion import write_ion_rows
 
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 def level_prop(ctx: RunContext, name: str = "level") -> str:
     """The log level property, validated (TaskFailed naming the allowed levels)."""
     level = str(ctx.prop(name)).upper()
-    if level not in LEVELS:
-        raise TaskFailed(f"Invalid level '{level}': expected one of {', '.join(LEVELS)}")
+    if level not in LogLevel.names():
+        raise TaskFailed(f"Invalid level '{level}': expected one of {', '.join(LogLevel.names())}")
     return level
 
 
@@ -52,7 +51,7 @@ class Log(RunnableTask):
     )
     props = {
         "message": Prop(ANY, required=True, description="A message or a list of messages to log (rendered)."),
-        "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
+        "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="The log level."),
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -97,7 +96,7 @@ class Fetch(RunnableTask):
         "flowId": Prop(STRING, description="Flow of the execution (default: the current one)."),
         "executionId": Prop(STRING, description="The execution whose logs are fetched (default: the current one)."),
         "tasksId": Prop(LIST, description="Only the logs of these task ids."),
-        "level": Prop(ENUM, default="INFO", values=LEVELS, description="Minimum level of the fetched lines."),
+        "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="Minimum level of the fetched lines."),
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:

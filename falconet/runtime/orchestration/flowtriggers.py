@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .. import safe_regex
+from ..expr.output import is_truthy
 from ..flowmodel import ConditionSpec, Flow, TriggerSpec
 from ..model import Execution, format_instant, now, parse_instant
 from ..state import State
@@ -112,9 +113,9 @@ def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionC
     if kind == "NOT_IN":
         return text not in [str(v) for v in values]
     if kind == "IS_TRUE":
-        return ctx.engine.renderer.is_truthy(actual)
+        return is_truthy(actual)
     if kind == "IS_FALSE":
-        return not ctx.engine.renderer.is_truthy(actual)
+        return not is_truthy(actual)
     if kind == "IS_NULL":
         return actual is None or text == ""
     if kind == "IS_NOT_NULL":

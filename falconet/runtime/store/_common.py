@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from ..errors import FalconetError, IllegalArgument
+from ..plugin import LogLevel
 from .base import FlowRecord
 from ..model import parse_instant
 from ..state import TERMINATED, State
@@ -28,21 +29,15 @@ class StoreError(FalconetError):
 
 #### Levels, dates, JSON ####################################################################################
 
-#: Kestra's log levels, least to most severe.
-LEVELS: dict[str, int] = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
-
 TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINATED)
 
 
 def level_value(level: Any) -> int:
     """The rank of a level name (``WARNING`` is accepted for ``WARN``); IllegalArgument otherwise."""
-    if isinstance(level, str):
-        name = level.upper()
-        if name == "WARNING":
-            name = "WARN"
-        if name in LEVELS:
-            return LEVELS[name]
-    raise IllegalArgument(f"unknown log level {level!r} (expected one of {', '.join(LEVELS)})")
+    parsed = LogLevel.parse(level)
+    if parsed is None:
+        raise IllegalArgument(f"unknown log level {level!r} (expected one of {', '.join(LogLevel.names())})")
+    return int(parsed)
 
 
 def _epoch(t: datetime, scale: int) -> int:
