@@ -6,7 +6,7 @@ once up to ``concurrent``, errors and finally branches…), resolves flowable ta
 done, and returns the :class:`Dispatch` commands the actor must carry out (start a runnable task run,
 start a subflow, arm a timer). It never awaits and never does I/O, so it is unit-tested without trio.
 
-The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution`` (reference §3.5, §4.2).
+The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str
 #### Retry policy ###########################################################################################
 
 def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
-    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    """Delay before the next attempt, or None when no retry remains (Kestra's ``AbstractRetry``)."""
     if retry.max_attempt is not None and attempts >= retry.max_attempt:
         return None
     if retry.type == "exponential":

@@ -1,6 +1,6 @@
 """Kestra's expression language (Pebble dialect) for Falconet, built on Jinja2's sandbox.
 
-The engine calls :class:`Renderer`; the rules are Kestra's (reference §6):
+The engine calls :class:`Renderer`; the rules are Kestra's (its Pebble ``Extension``):
 
 * a string without ``{`` (or without any ``{{``/``{%``/``{#``) is returned untouched (no parsing at all);
 * strict variables: using an undefined variable or attribute fails with :class:`ExpressionError`

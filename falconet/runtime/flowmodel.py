@@ -15,7 +15,7 @@ from .plugin import Plugin
 
 @dataclasses.dataclass(frozen=True)
 class RetrySpec:
-    """``retry:`` of a task or a flow (reference §3.4). Durations are parsed; ``max_attempt`` None = unbounded."""
+    """``retry:`` of a task or a flow (Kestra's ``AbstractRetry``). Durations are parsed; ``max_attempt`` None = unbounded."""
 
     type: str  # "constant" | "exponential" | "random"
     max_attempt: int | None = None
@@ -82,7 +82,7 @@ class TaskSpec:
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
-    """One flow input (reference §3.2). ``props`` holds the type-specific fields as written
+    """One flow input (Kestra's ``Input``). ``props`` holds the type-specific fields as written
     (validator, min, max, after, before, values, options, itemType, expression, allowCustomValue, extension…)."""
 
     id: str

@@ -1,4 +1,5 @@
-"""Typing and validation of execution inputs, flow outputs and Pause ``onResume`` inputs (reference §3.2).
+"""Typing and validation of execution inputs, flow outputs and Pause ``onResume`` inputs
+(Kestra's ``FlowInputOutput``).
 
 Values arrive as strings (multipart form fields), as already-typed values (JSON, trigger inputs, subflow
 inputs) or, for FILE inputs, as an uploaded file (a :class:`~pathlib.Path` its caller created) or a URI

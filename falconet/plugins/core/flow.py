@@ -1,4 +1,4 @@
-"""Declarations of the core ``io.kestra.plugin.core.flow.*`` types (reference §4.2).
+"""Declarations of the core ``io.kestra.plugin.core.flow.*`` types.
 
 The flowable classes carry declarations only: their semantics live in the executor
 (``falconet.runtime.executor``), which recognises them by class. Each class lists its ``props`` (the single

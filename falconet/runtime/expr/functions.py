@@ -1,4 +1,4 @@
-"""Kestra's Pebble functions (reference §6.5). Registered in the environment as ``__f_fn_<name>`` so that a
+"""Kestra's Pebble functions (``io.kestra.core.runners.pebble.functions``). Registered in the environment as ``__f_fn_<name>`` so that a
 variable can never shadow a function.
 
 Functions that need the engine (``read``, ``fileURI``, ``fileSize``, ``kv``, ``secret``, ``errorLogs``,

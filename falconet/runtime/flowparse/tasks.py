@@ -12,7 +12,7 @@ from typing import Any
 from .. import plugin as P
 from ..flowmodel import ConditionSpec, DagEntry, TaskSpec, TriggerSpec
 from .context import ParseContext
-from .props import _names, check_scalar, parse_retry
+from .props import _names, check_scalar, parse_labels, parse_retry
 
 __all__ = ["parse_tasks", "parse_task", "parse_conditions", "parse_trigger", "TASK_ID_RE", "COMMON_TASK_PROPS"]
 
@@ -275,7 +275,6 @@ def parse_trigger(ctx: ParseContext, item: Any, path: str) -> TriggerSpec | None
     if not isinstance(stop_after, list):
         ctx.error(f"{path}.stopAfter", "Invalid value: expected a list of states")
         stop_after = []
-    from .toplevel import parse_labels
     labels = parse_labels(ctx, item.get("labels"), f"{path}.labels")
     spec = TriggerSpec(
         id=str(trigger_id or ""),

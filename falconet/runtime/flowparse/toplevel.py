@@ -1,4 +1,4 @@
-"""The flow mapping itself (reference §3.1): id, namespace, labels, inputs, tasks, triggers, … and the
+"""The flow mapping itself (Kestra's ``Flow``): id, namespace, labels, inputs, tasks, triggers, … and the
 whole-flow checks Kestra's ``FlowValidator`` makes (duplicate task/trigger ids, recursive subflow calls,
 system labels)."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ from ..durations import parse_duration
 from ..flowmodel import ConcurrencySpec, Flow, ListenerSpec, SlaSpec
 from .context import ParseContext
 from .inputdefs import check_input_graph, parse_input_defs, parse_output_defs
-from .props import parse_retry
+from .props import parse_labels, parse_retry
 from .tasks import parse_conditions, parse_tasks, parse_trigger
 
-__all__ = ["parse_flow_mapping", "parse_labels", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
+__all__ = ["parse_flow_mapping", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
 
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -24,31 +24,6 @@ _TOP_LEVEL = frozenset({
     "finally", "afterExecution", "listeners", "triggers", "pluginDefaults", "taskDefaults", "concurrency", "retry",
     "sla", "disabled", "deleted", "tenantId", "checks", "workerGroup",
 })
-
-
-def parse_labels(ctx: ParseContext, value: Any, path: str) -> list[dict[str, str]]:
-    """``labels`` as a map or a list of ``{key, value}`` -> ``[{key, value}]`` (values as strings)."""
-    if value is None:
-        return []
-    out: list[dict[str, str]] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.append({"key": str(k), "value": _label_value(v)})
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if not isinstance(item, dict) or "key" not in item or set(item) - {"key", "value"}:
-                ctx.error(f"{path}[{i}]", "Invalid label: expected an object with `key` and `value`")
-                continue
-            out.append({"key": str(item["key"]), "value": _label_value(item.get("value"))})
-    else:
-        ctx.error(path, "Invalid value: labels must be a map or a list of {key, value}")
-    return out
-
-
-def _label_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return "" if v is None else str(v)
 
 
 def _bool(ctx: ParseContext, value: Any, path: str) -> bool:

@@ -1,4 +1,4 @@
-"""Flow triggers (reference §5.2): start an execution when an execution of another flow reaches a state.
+"""Flow triggers (Kestra's ``Flow`` trigger): start an execution when an execution of another flow reaches a state.
 
 For each execution state change (terminal ends through ``on_execution_end``; every non-terminal
 transition — RUNNING, PAUSED, RUNNING again after a resume… — from the execution's state history, see

@@ -1,4 +1,4 @@
-"""ForEachItem (reference §4.2): split a file into batches and run one subflow execution per batch.
+"""ForEachItem (Kestra's ``ForEachItem``): split a file into batches and run one subflow execution per batch.
 
 A ForEachItem task run is a sequential flowable with three internal children, exactly as Kestra 0.21
 builds them:

@@ -1,4 +1,4 @@
-"""Polling triggers (reference §5.4): every registered :class:`~falconet.runtime.plugin.PollingTrigger` type
+"""Polling triggers (Kestra's ``PollingTriggerInterface``): every registered :class:`~falconet.runtime.plugin.PollingTrigger` type
 (``io.kestra.plugin.core.http.Trigger`` among the built-ins, third-party ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the

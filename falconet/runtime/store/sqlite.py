@@ -1,6 +1,6 @@
 """SQLiteStore: the durable store — standard ``sqlite3`` on one dedicated thread, with group commit.
 
-Why not aiosqlite: it is bound to asyncio; see DESIGN.md "Dependencies".
+Why not aiosqlite: it is bound to asyncio; see the README's "Dependencies, and why".
 
 Threading model
     One writer thread owns the only connection (WAL, ``synchronous=NORMAL``). Everything — writes and
