@@ -15,7 +15,8 @@ from .plugin import Plugin
 
 @dataclasses.dataclass(frozen=True)
 class RetrySpec:
-    """``retry:`` of a task or a flow (Kestra's ``AbstractRetry``). Durations are parsed; ``max_attempt`` None = unbounded."""
+    """``retry:`` of a task or a flow (Kestra's ``AbstractRetry``). Durations are parsed; ``max_attempt``
+    None = unbounded."""
 
     type: str  # "constant" | "exponential" | "random"
     max_attempt: int | None = None

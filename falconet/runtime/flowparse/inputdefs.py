@@ -1,4 +1,5 @@
-"""Input and output *definitions* (Kestra's ``Input``, ``Output``): flow ``inputs``, flow ``outputs`` and Pause ``onResume``.
+"""Input and output *definitions* (Kestra's ``Input``, ``Output``): flow ``inputs``, flow ``outputs`` and
+Pause ``onResume``.
 
 Checks what Kestra checks when a flow is saved: the id pattern, a known type, the fields that type
 accepts, a compilable ``validator``, no ``defaults`` on FILE, an ``itemType`` on ARRAY (never ARRAY),

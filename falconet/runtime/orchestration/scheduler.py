@@ -1,4 +1,5 @@
-"""The scheduler (Kestra's ``AbstractScheduler``): Schedule and ScheduleOnDates triggers, recovery after downtime, backfills.
+"""The scheduler (Kestra's ``AbstractScheduler``): Schedule and ScheduleOnDates triggers, recovery after
+downtime, backfills.
 
 Each schedulable trigger has a persisted context (``store.save_trigger``, Kestra's ``Trigger`` record):
 ``date`` (last schedule date handled), ``nextExecutionDate``, ``disabled``, ``backfill``, ``executionId``…
