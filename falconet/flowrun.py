@@ -201,6 +201,9 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
                 return INTERRUPTED
             reporter.drain(events)
             final = outcome.get("final") or await engine.get_execution(execution_id)
+    if final is None:
+        print(f"falconet: execution {execution_id} no longer exists", file=stderr)
+        return 1
     print(json.dumps(final, indent=2), file=stdout, flush=True)
     return 0 if final["state"]["current"] in ("SUCCESS", "WARNING") else 1
 

@@ -28,7 +28,7 @@ from .expressions import Renderer
 from .flowmodel import Flow, TaskSpec
 from .flows import parse_flow, validate_flow_source
 from .model import Execution, TaskRun, format_instant, now
-from .plugin import load_plugins
+from .plugin import Plugin, load_plugins
 from .recovery import DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp
 from .state import State
 from .storage import InternalStorage
@@ -288,7 +288,7 @@ class Engine:
         return await trio.to_thread.run_sync(lambda: validate_flow_source(source, registry=self.registry),
                                              limiter=self.parse_limiter)
 
-    def plugins(self) -> list[type]:
+    def plugins(self) -> list[type[Plugin]]:
         return list(self.registry.canonical().values())
 
     #### executions: creation and lookup ################################################################

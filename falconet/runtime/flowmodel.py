@@ -6,9 +6,10 @@ are already turned into TaskSpec objects.
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from .plugin import Plugin
 
@@ -41,7 +42,7 @@ class TaskSpec:
 
     id: str
     type: str                   # the canonical type name (aliases resolved)
-    cls: type[Plugin]           # the plugin class
+    cls: builtins.type[Plugin]  # the plugin class
     props: dict[str, Any]       # plugin properties, unrendered; TASKS -> list[TaskSpec], TASK_MAP ->
                                 # dict[str, list[TaskSpec]], DAG_TASKS -> list[DagEntry]
     line: int | None = None     # 1-based line in the source
@@ -111,7 +112,7 @@ class OutputSpec:
 @dataclasses.dataclass(frozen=True)
 class ConditionSpec:
     type: str
-    cls: type[Plugin]
+    cls: builtins.type[Plugin]
     props: dict[str, Any]
 
 
@@ -119,7 +120,7 @@ class ConditionSpec:
 class TriggerSpec:
     id: str
     type: str
-    cls: type[Plugin]
+    cls: builtins.type[Plugin]
     props: dict[str, Any]
     conditions: tuple[ConditionSpec, ...] = ()
     disabled: bool = False
@@ -169,7 +170,7 @@ class Flow:
     after_execution: list[TaskSpec] = dataclasses.field(default_factory=list)
     listeners: list[ListenerSpec] = dataclasses.field(default_factory=list)
     triggers: list[TriggerSpec] = dataclasses.field(default_factory=list)
-    plugin_defaults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    plugin_defaults: list[Mapping[str, Any]] = dataclasses.field(default_factory=list)
     concurrency: ConcurrencySpec | None = None
     retry: RetrySpec | None = None
     sla: list[SlaSpec] = dataclasses.field(default_factory=list)

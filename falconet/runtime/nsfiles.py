@@ -126,7 +126,8 @@ class NamespaceFiles:
         folder = self._revisions(namespace, path)
         if not self.storage.is_dir(folder):
             return []
-        return sorted(int(e["fileName"]) for e in self.storage.list_dir(folder) if str(e["fileName"]).isdigit())
+        names = (str(e["fileName"]) for e in self.storage.list_dir(folder))
+        return sorted(int(name) for name in names if name.isdigit())
 
     def open(self, namespace: str, path: str, revision: int | None = None) -> IO[bytes]:
         """The content of a file (its latest revision unless ``revision`` is given)."""

@@ -61,7 +61,8 @@ MAX_BUCKETS = 2000
 def buckets(start: datetime, end: datetime) -> tuple[str, list[datetime]]:
     """(group type, bucket starts from the one holding ``start`` to the one holding ``end``)."""
     kind = group_type(start, end)
-    out, t, last = [], _floor(start, kind), _floor(end, kind)
+    out: list[datetime] = []
+    t, last = _floor(start, kind), _floor(end, kind)
     while t <= last and len(out) < MAX_BUCKETS:
         out.append(t)
         t = _next(t, kind)

@@ -402,7 +402,8 @@ _METRIC_OPS = {"EQUALS": "EQUAL_TO", "NOT_EQUALS": "NOT_EQUAL_TO", "IN": "IN", "
 
 
 def _overrides(source: str, others: list[dict[str, Any]]) -> set[str]:
-    return {_OVERRIDES[source][i.get("field")] for i in others if i.get("field") in _OVERRIDES[source]}
+    overrides = _OVERRIDES[source]
+    return {overrides[f] for f in (i.get("field") for i in others) if isinstance(f, str) and f in overrides}
 
 
 async def _markdown(chart: dict[str, Any]) -> list[dict[str, Any]]:

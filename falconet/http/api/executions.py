@@ -200,8 +200,8 @@ class Selection:
         query = _query(args)
         scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
         if scopes:
-            leaf = filters._typed("scope", "IN", "scope", tuple(scopes))
-            where = filters.Group("and", (*where.children, leaf))
+            scope = filters._typed("scope", "IN", "scope", tuple(scopes))
+            where = filters.Group("and", (*where.children, scope))
         for leaf in where.children:  # narrow the store scan with what the store can filter itself
             if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \
                     and len(leaf.value) == 1:

@@ -252,8 +252,8 @@ async def import_flows() -> Any:
                 if not await _import(source):
                     failed.append(str(index))
         elif name.endswith(".zip"):
-            for entry, source in await trio.to_thread.run_sync(_zip_sources, upload.path):
-                if source is None or not await _import(source):
+            for entry, content in await trio.to_thread.run_sync(_zip_sources, upload.path):
+                if content is None or not await _import(content):
                     failed.append(entry)
         else:
             raise IllegalArgument(f"Cannot import file of type {Path(name).suffix or name!r}")

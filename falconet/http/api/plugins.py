@@ -20,6 +20,7 @@ from quart import Blueprint, request
 from ... import __version__
 from ...runtime import plugincatalog as catalog
 from ...runtime.errors import BadRequest, NotFound
+from ...runtime.plugin import Plugin
 from ...runtime.plugindocs import plugin_doc
 from .common import engine, json_response
 from .params import opt_bool
@@ -35,11 +36,11 @@ def _cached(body: Any) -> Any:
     return response
 
 
-def _classes() -> list[type]:
+def _classes() -> list[type[Plugin]]:
     return engine().plugins()
 
 
-def _find(type_name: str) -> type:
+def _find(type_name: str) -> type[Plugin]:
     for cls in _classes():
         if type_name == cls.type or type_name in cls.aliases:
             return cls

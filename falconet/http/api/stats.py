@@ -78,10 +78,13 @@ def _flows(body: dict[str, Any]) -> set[tuple[str, str]] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
         raise BadRequest("'flows' must be a list of {namespace, id}")
-    pairs = {(f.get("namespace"), f.get("id")) for f in value}
-    if any(not isinstance(ns, str) or not isinstance(fid, str) for ns, fid in pairs):
-        return None   # Kestra ignores a flows filter without namespace and id
-    return pairs  # type: ignore[return-value]
+    pairs: set[tuple[str, str]] = set()
+    for f in value:
+        namespace, flow_id = f.get("namespace"), f.get("id")
+        if not isinstance(namespace, str) or not isinstance(flow_id, str):
+            return None   # Kestra ignores a flows filter without namespace and id
+        pairs.add((namespace, flow_id))
+    return pairs
 
 
 def _scope_ok(doc: dict[str, Any], scope: list[str] | None) -> bool:
@@ -178,7 +181,8 @@ async def latest_by_flow() -> Any:
     body = await _body()
     flows = _flows(body)
     docs: list[dict[str, Any]] = []
-    for namespace, flow_id in sorted(flows or {(None, None)}):
+    selected: list[tuple[str | None, str | None]] = sorted(flows) if flows else [(None, None)]
+    for namespace, flow_id in selected:
         query = ExecutionQuery(namespace=namespace, flow_id=flow_id, size=_PAGE, sort=["state.endDate:desc"])
         page, _ = await engine().store.search_executions(query)
         docs.extend(d for d in page if namespace is None or d.get("namespace") == namespace)

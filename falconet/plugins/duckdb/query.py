@@ -28,6 +28,7 @@ import trio
 from ...runtime.plugin import (
     ANY, BOOLEAN, ENUM, Example, LIST, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
 )
+from ...runtime.ionfiles import decimal_number
 from ..ion import write_ion_rows
 from ..scripts.files import as_file_map, safe_join, write_input_files
 
@@ -53,7 +54,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return decimal_number(value)
     if isinstance(value, _dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, (_dt.date, _dt.time)):

@@ -140,6 +140,8 @@ def parse_retry(ctx: ParseContext, value: Any, path: str):
     before = len(ctx.violations)
     check_object(ctx, RETRY_FIELDS, value, path)
     rtype = value.get("type")
+    if not isinstance(rtype, str):  # check_object reported it
+        return None
     for name in _RETRY_REQUIRED.get(rtype, ()):
         if value.get(name) is None:
             ctx.error(f"{path}.{name}", "must not be null")

@@ -280,7 +280,7 @@ def _parse_sla(ctx: ParseContext, value: Any) -> list[SlaSpec]:
             if lb["key"].startswith("system."):
                 ctx.error(f"{p}.labels", "System labels can only be set by Kestra itself, offending label: "
                                          f"{lb['key']}={lb['value']}")
-        if len(ctx.violations) == before:
+        if len(ctx.violations) == before and isinstance(stype, str):
             out.append(SlaSpec(id=str(item["id"]), type=stype, behavior=behavior, duration=duration,
                                assert_=item.get("assert"),
                                labels=tuple((lb["key"], lb["value"]) for lb in labels)))

@@ -126,11 +126,10 @@ def execution_row(doc: Any) -> ExecRow:
     what = "execution"
     eid = require_str(doc, "id", what)
     state = require_dict(doc.get("state"), f"execution {eid}: state")
-    current = state.get("current")
     try:
-        State(current)
+        current = State(state.get("current")).value
     except ValueError:
-        raise IllegalArgument(f"execution {eid}: unknown state {current!r}") from None
+        raise IllegalArgument(f"execution {eid}: unknown state {state.get('current')!r}") from None
     start = state.get("startDate")
     if start is None:
         hist = state.get("histories") or []
