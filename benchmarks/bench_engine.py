@@ -17,7 +17,7 @@ import time
 import trio
 
 from falconet import open_engine
-from falconet.runtime.model import parse_instant
+from falconet.runtime.kernel.execution import parse_instant
 
 SEQ40 = "id: seq40\nnamespace: bench\ntasks:\n" + "".join(
     f"  - id: r{i}\n    type: io.kestra.plugin.core.debug.Return\n    format: '{{{{ task.id }}}}'\n" for i in range(40))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import trio
 
-from falconet.runtime.model import Attempt, Execution, StateHistory, TaskRun, format_instant
-from falconet.runtime.state import State
+from falconet.runtime.kernel.execution import Attempt, Execution, StateHistory, TaskRun, format_instant
+from falconet.runtime.kernel.state import State
 from falconet.runtime.store.memory import MemoryStore
 from falconet.runtime.store.sqlite import SQLiteStore
 

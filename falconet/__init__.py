@@ -14,13 +14,14 @@ The embedding API::
 
     trio.run(main)
 """
-from .runtime.bus import Event, Overflow
-from .runtime.config import Config, ConfigError, load_config
-from .runtime.engine import Engine, open_engine
-from .runtime.errors import (FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity,
-                             NotFound)
-from .runtime.recovery import DataDirInUse
-from .runtime.state import State
+from falconet.runtime.kernel.bus import Event, Overflow
+from falconet.runtime.config import Config, ConfigError, load_config
+from falconet.runtime.kernel.engine import Engine, open_engine
+from falconet.runtime.kernel.errors import (
+    FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound,
+)
+from falconet.runtime.kernel.recovery import DataDirInUse
+from falconet.runtime.kernel.state import State
 
 __version__ = "0.1.0"
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import trio
 
-from .runtime.config import Config, ConfigError, load_config
-from .runtime.errors import FlowValidationError
-from .runtime.recovery import DataDirInUse
+from falconet.runtime.config import Config, ConfigError, load_config
+from falconet.runtime.kernel.errors import FlowValidationError
+from falconet.runtime.kernel.recovery import DataDirInUse
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -71,7 +71,7 @@ def flow_files(paths: Sequence[str]) -> list[Path]:
 #### flow validate ##########################################################################################
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .runtime.flows import parse_flow
+    from falconet.runtime.flow.parsing import parse_flow
 
     try:
         files = flow_files(args.paths)
@@ -102,9 +102,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 #### server local ###########################################################################################
 
 async def _serve(args: argparse.Namespace, config: Config) -> None:
-    from .http.app import create_app
-    from .http.serve import serve
-    from .runtime.engine import open_engine
+    from falconet.http.app import create_app
+    from falconet.http.serve import serve
+    from falconet.runtime.kernel.engine import open_engine
 
     async with open_engine(config.data_dir, store=config.store, config=config) as engine:
         for f in flow_files(args.flows):
@@ -187,7 +187,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 overrides["basic_auth"] = (user, password)
         config = load_config(args.config, **overrides)
         if args.command == "flow" and args.action == "run":
-            from . import flowrun
+            from falconet import flowrun
 
             if not Path(args.file).is_file():
                 print(f"falconet: no such file: {args.file}", file=sys.stderr)

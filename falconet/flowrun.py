@@ -19,10 +19,10 @@ from typing import Any, Sequence, TextIO
 
 import trio
 
-from .runtime.bus import Event, Overflow, Subscription
-from .runtime.config import Config
-from .runtime.errors import FalconetError, FlowValidationError
-from .runtime.state import State
+from falconet.runtime.kernel.bus import Event, Overflow, Subscription
+from falconet.runtime.config import Config
+from falconet.runtime.kernel.errors import FalconetError, FlowValidationError
+from falconet.runtime.kernel.state import State
 
 INTERRUPTED = 130
 
@@ -121,7 +121,7 @@ class Reporter:
 async def run(args: argparse.Namespace, config: Config, *, stdin: TextIO | None = None,
               stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """The ``flow run`` command; returns the exit code."""
-    from .runtime.recovery import clean_abandoned_temp_dirs, private_temp_dir
+    from falconet.runtime.kernel.recovery import clean_abandoned_temp_dirs, private_temp_dir
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     await trio.to_thread.run_sync(clean_abandoned_temp_dirs)  # what killed runs left behind
@@ -138,8 +138,8 @@ async def run(args: argparse.Namespace, config: Config, *, stdin: TextIO | None 
 
 async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextIO, stdout: TextIO,
                stderr: TextIO) -> int:
-    from .cli import flow_files
-    from .runtime.engine import open_engine
+    from falconet.cli import flow_files
+    from falconet.runtime.kernel.engine import open_engine
 
     path = Path(args.file)
     inputs, files = parse_values(args.input, "--input", tmp)

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from falconet import open_engine
-from falconet.runtime.plugin import INTEGER, Prop, RunnableTask, register
+from falconet.sdk.plugin import INTEGER, Prop, RunnableTask, register
 from falconet.runtime.store.base import ExecutionQuery
 
 #### A task that records what it saw ########################################################################

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from falconet.runtime.executor import Machine, RunTask, StartTimer
-from falconet.runtime.expressions import Renderer, is_truthy
-from falconet.runtime.flows import parse_flow
-from falconet.runtime.model import Execution
-from falconet.runtime.plugin import load_plugins
-from falconet.runtime.state import State, worst
+from falconet.runtime.kernel.machine import Machine, RunTask, StartTimer
+from falconet.runtime.expr.render import Renderer, is_truthy
+from falconet.runtime.flow.parsing import parse_flow
+from falconet.runtime.kernel.execution import Execution
+from falconet.sdk.plugin import load_plugins
+from falconet.runtime.kernel.state import State, worst
 
 RENDERER = Renderer()
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from falconet.runtime.errors import IllegalArgument
-from falconet.runtime.expressions import ExpressionError, Renderer, is_truthy, to_output_string
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.expr.render import ExpressionError, Renderer, is_truthy, to_output_string
 
 R = Renderer()
 

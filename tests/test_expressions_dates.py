@@ -7,7 +7,7 @@ import re
 import pytest
 
 from falconet.runtime.expr import dates
-from falconet.runtime.expressions import ExpressionError, Renderer
+from falconet.runtime.expr.render import ExpressionError, Renderer
 
 R = Renderer()
 UTC = dt.timezone.utc

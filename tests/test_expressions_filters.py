@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from falconet.runtime.expressions import ExpressionError, Renderer
+from falconet.runtime.expr.render import ExpressionError, Renderer
 
 R = Renderer()
 VARS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from falconet.runtime.expressions import HOOKS_KEY, DefaultHooks, ExpressionError, Renderer
+from falconet.runtime.expr.render import HOOKS_KEY, DefaultHooks, ExpressionError, Renderer
 
 
 #### Rendering with engine-shaped variables #################################################################

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.expr.jq import JqError, jq
-from falconet.runtime.expressions import HOOKS_KEY, DefaultHooks, ExpressionError, Renderer
+from falconet.runtime.expr.render import HOOKS_KEY, DefaultHooks, ExpressionError, Renderer
 
 R = Renderer()
 

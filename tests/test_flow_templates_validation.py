@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from falconet.cli import main
-from falconet.runtime.errors import FlowValidationError
-from falconet.runtime.flows import parse_flow, validate_flow_source
+from falconet.runtime.kernel.errors import FlowValidationError
+from falconet.runtime.flow.parsing import parse_flow, validate_flow_source
 
 BROKEN = """id: broken
 namespace: company.team

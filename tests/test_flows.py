@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from falconet.runtime import plugin as P
-from falconet.runtime.errors import FlowValidationError
-from falconet.runtime.flowmodel import ConditionSpec, DagEntry
-from falconet.runtime.flows import parse_flow, validate_flow_source
+from falconet.sdk import plugin as P
+from falconet.runtime.kernel.errors import FlowValidationError
+from falconet.runtime.flow.model import ConditionSpec, DagEntry
+from falconet.runtime.flow.parsing import parse_flow, validate_flow_source
 
 FLOWS = Path(__file__).with_name("flows")
 
@@ -47,7 +47,7 @@ def violations(source: str, **kw) -> list:
 
 def _types_in(path: Path) -> set[str]:
     """Every task/trigger/condition type named in a flow file."""
-    from falconet.runtime.flowparse.yamlload import load_documents
+    from falconet.runtime.flow.parse.yamlload import load_documents
 
     found: set[str] = set()
 

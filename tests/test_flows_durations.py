@@ -7,8 +7,8 @@ import pytest
 import trio
 
 from falconet.plugins.core.flow import Sleep
-from falconet.runtime.durations import format_duration, is_duration, parse_duration
-from falconet.runtime.plugin import TaskFailed
+from falconet.runtime.expr.durations import format_duration, is_duration, parse_duration
+from falconet.sdk.plugin import TaskFailed
 
 
 @pytest.mark.parametrize("text, expected", [

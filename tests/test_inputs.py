@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from falconet.runtime import plugin as P
-from falconet.runtime.errors import InvalidEntity
-from falconet.runtime.fileinputs import FileSources
-from falconet.runtime.flowmodel import InputSpec, OutputSpec
-from falconet.runtime.flows import parse_flow
-from falconet.runtime.inputs import (
+from falconet.sdk import plugin as P
+from falconet.runtime.kernel.errors import InvalidEntity
+from falconet.runtime.flow.fileinputs import FileSources
+from falconet.runtime.flow.model import InputSpec, OutputSpec
+from falconet.runtime.flow.parsing import parse_flow
+from falconet.runtime.flow.inputs import (
     decrypt_secret, encrypt_secret, input_to_dict, resolve_inputs, type_outputs, validate_inputs_report,
 )
-from falconet.runtime.storage import InternalStorage
+from falconet.runtime.storage.internal import InternalStorage
 
 FLOWS = Path(__file__).with_name("flows")
 KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"  # 32 characters: AES-256, as Kestra's docs configure it

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from falconet.runtime.errors import InvalidEntity
-from falconet.runtime.flowmodel import InputSpec
-from falconet.runtime.inputs import resolve_inputs, validate_inputs_report
+from falconet.runtime.kernel.errors import InvalidEntity
+from falconet.runtime.flow.model import InputSpec
+from falconet.runtime.flow.inputs import resolve_inputs, validate_inputs_report
 
-expressions = pytest.importorskip("falconet.runtime.expressions")
+expressions = pytest.importorskip("falconet.runtime.expr.render")
 
 CLOUD = InputSpec(id="cloud", type="SELECT", props={"values": ["AWS", "GCP"]})
 REGION = InputSpec(id="region", type="SELECT", depends_on_inputs=("cloud",),

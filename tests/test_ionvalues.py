@@ -2,8 +2,8 @@
 import pytest
 from amazon.ion import simpleion
 
-from falconet.plugins.ion import from_ion_value
-from falconet.runtime.expressions import Renderer
+from falconet.runtime.storage.ionfiles import from_ion_value
+from falconet.runtime.expr.render import Renderer
 
 
 def test_ion_booleans_are_booleans():
@@ -24,8 +24,8 @@ def test_without_the_ion_extra_ion_files_fail_with_the_install_hint():
     script = """
 import io, sys
 sys.modules["amazon"] = None          # as if the 'ion' extra were not installed
-from falconet.runtime.errors import IllegalArgument
-from falconet.runtime.ionfiles import read_ion_rows
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.storage.ionfiles import read_ion_rows
 try:
     list(read_ion_rows(io.StringIO("{a: 1}")))
 except IllegalArgument as exc:
@@ -41,6 +41,6 @@ except IllegalArgument as exc:
 def test_decimals_become_json_numbers(text, expected):
     import decimal
 
-    from falconet.runtime.ionfiles import decimal_number
+    from falconet.sdk import decimal_number
     value = decimal_number(decimal.Decimal(text))
     assert value == expected and type(value) is type(expected)

@@ -369,7 +369,7 @@ tasks:
 async def test_an_executor_error_ends_an_execution_that_has_after_execution_tasks(tmp_path, monkeypatch):
     """The machine raising (an engine bug, a broken revision) fails the execution; with afterExecution tasks
     declared, the actor must not wait for tasks that the broken machine can no longer create."""
-    from falconet.runtime.executor import Machine
+    from falconet.runtime.kernel.machine import Machine
 
     step = Machine.step
 

@@ -1,4 +1,4 @@
-"""The plugin documentation built from the one declaration (``falconet.runtime.plugindocs``)."""
+"""The plugin documentation built from the one declaration (``falconet.runtime.catalog.docs``)."""
 from __future__ import annotations
 
 import json
@@ -6,11 +6,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from falconet.runtime import plugin as P
-from falconet.runtime.flowparse.tasks import COMMON_TRIGGER_PROPS
-from falconet.runtime.flows import validate_flow_source
-from falconet.runtime.plugindocs import (CONDITION_REF, DRAFT_07, INPUT_REF, TASK_REF, example_code, plugin_doc,
-                                         plugin_group, plugin_kind, plugin_markdown, plugin_schema, prop_schema)
+from falconet.sdk import plugin as P
+from falconet.runtime.flow.parse.tasks import COMMON_TRIGGER_PROPS
+from falconet.runtime.flow.parsing import validate_flow_source
+from falconet.runtime.catalog.docs import (
+    CONDITION_REF, DRAFT_07, INPUT_REF, TASK_REF, example_code, plugin_doc, plugin_group, plugin_kind,
+    plugin_markdown, plugin_schema, prop_schema,
+)
 
 REGISTRY = P.load_plugins()
 ALL_TYPES = sorted(REGISTRY.canonical())

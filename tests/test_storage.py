@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from falconet.runtime.errors import IllegalArgument, NotFound
-from falconet.runtime.storage import (
+from falconet.runtime.kernel.errors import IllegalArgument, NotFound
+from falconet.runtime.storage.internal import (
     InternalStorage, InvalidStoragePath, StorageError, StorageFileNotFound, namespace_path, slugify,
 )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from falconet.runtime.errors import IllegalArgument, IllegalState
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState
 from falconet.runtime.store import StoreError, open_store
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery
 from falconet.runtime.store.memory import MemoryStore

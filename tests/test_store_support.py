@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from falconet.runtime.model import Execution, StateHistory, format_instant
-from falconet.runtime.state import State
+from falconet.runtime.kernel.execution import Execution, StateHistory, format_instant
+from falconet.runtime.kernel.state import State
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

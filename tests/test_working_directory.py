@@ -11,8 +11,8 @@ from typing import Any
 import trio
 
 from falconet import open_engine
-from falconet.plugins.scripts.files import walk_files
-from falconet.runtime.plugin import STRING, Prop, RunnableTask, TaskFailed, register
+from falconet.sdk.files import walk_files
+from falconet.sdk.plugin import STRING, Prop, RunnableTask, TaskFailed, register
 
 NS = "tests.wd"
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"

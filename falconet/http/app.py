@@ -28,11 +28,13 @@ from typing import Any
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from .api import (dashboards, executions, executions_bulk, executions_views, extras, files, flows, flows_more, kv, live,
-                  logs, metrics, misc, namespaces, openapi, plugins, stats, triggers, triggers_bulk)
-from .api.common import EXTENSION, AppState, is_open_view
-from .errors import error_response, response_for_exception
-from .guard import BUFFER_LIMIT, BoundedRequest
+from falconet.http.api import (
+    dashboards, executions, executions_bulk, executions_views, extras, files, flows, flows_more, kv, live, logs,
+    metrics, misc, namespaces, openapi, plugins, stats, triggers, triggers_bulk,
+)
+from falconet.http.api.common import EXTENSION, AppState, is_open_view
+from falconet.http.errors import error_response, response_for_exception
+from falconet.http.guard import BUFFER_LIMIT, BoundedRequest
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,

@@ -28,7 +28,9 @@ from typing import Any, Mapping
 from quart import Response, has_request_context, has_websocket_context, request, websocket
 from werkzeug.exceptions import HTTPException
 
-from ..runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound, PayloadTooLarge
+from falconet.runtime.kernel.errors import (
+    BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound, PayloadTooLarge,
+)
 
 log = logging.getLogger("falconet.http")
 

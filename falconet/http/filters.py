@@ -32,11 +32,11 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..runtime import safe_regex
-from ..runtime.errors import BadRequest, InvalidEntity, Violation
-from ..runtime.model import now, parse_instant
-from ..runtime.plugin import LogLevel
-from .api import params
+from falconet.runtime.expr import safe_regex
+from falconet.runtime.kernel.errors import BadRequest, InvalidEntity, Violation
+from falconet.runtime.kernel.execution import now, parse_instant
+from falconet.sdk.plugin import LogLevel
+from falconet.http.api import params
 
 OPS = ("EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO",
        "LESS_THAN_OR_EQUAL_TO", "IN", "NOT_IN", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "REGEX", "PREFIX")

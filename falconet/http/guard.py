@@ -28,8 +28,8 @@ from typing import Any, Awaitable, Callable
 import trio
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 
-from ..runtime.errors import PayloadTooLarge
-from .errors import error_body
+from falconet.runtime.kernel.errors import PayloadTooLarge
+from falconet.http.errors import error_body
 
 #: request-body bytes Quart may hold for a view that has not consumed them yet
 BUFFER_LIMIT = 16 * 1024 * 1024

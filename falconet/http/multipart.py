@@ -35,7 +35,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from werkzeug.exceptions import RequestTimeout
 
-from ..runtime.errors import BadRequest, PayloadTooLarge
+from falconet.runtime.kernel.errors import BadRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -19,7 +19,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
-from .guard import ConnectionGuard
+from falconet.http.guard import ConnectionGuard
 
 GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0

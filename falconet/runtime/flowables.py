@@ -12,16 +12,16 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from .durations import parse_duration
-from .executor import (
+from falconet.runtime.expr.durations import parse_duration
+from falconet.runtime.kernel.machine import (
     Dispatch, FlowableError, Machine, Resolved, StartSubflow, StartTimer, _resolve, loop_values_to_strings,
     next_retry_delay,
 )
-from .expr.output import to_output_string
-from .flowmodel import TaskSpec
-from .model import Attempt, StateHistory, TaskRun, now
-from .state import State
-from . import workingdir
+from falconet.runtime.expr.output import to_output_string
+from falconet.runtime.flow.model import TaskSpec
+from falconet.runtime.kernel.execution import Attempt, StateHistory, TaskRun, now
+from falconet.runtime.kernel.state import State
+from falconet.runtime import workingdir
 
 EACH_TYPES = {"ForEach", "EachSequential", "EachParallel"}
 EXECUTABLE = {"Subflow", "Flow", "ForEachItem$ForEachItemExecutable"}  # ForEachItem runs its internal children
@@ -72,7 +72,7 @@ def children(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved] | None:
     if name == "Dag":
         return _resolve([e.task for e in task.props.get("tasks") or []], tr.id)
     if name == "ForEachItem":
-        from .orchestration.foreachitem import internal_tasks
+        from falconet.runtime.orchestration.foreachitem import internal_tasks
 
         return _resolve(internal_tasks(task), tr.id)
     if name in ("WaitFor", "LoopUntil"):

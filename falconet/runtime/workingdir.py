@@ -40,23 +40,18 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .durations import parse_duration
-from .files import (
-    as_file_map,
-    copy_namespace_files,
-    glob_match,
-    upload_output_files,
-    walk_files,
-    write_input_files,
+from falconet.runtime.expr.durations import parse_duration
+from falconet.sdk.files import (
+    as_file_map, copy_namespace_files, glob_match, upload_output_files, walk_files, write_input_files,
 )
-from .model import TaskRun
-from .state import State
+from falconet.runtime.kernel.execution import TaskRun
+from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .actors import ExecutionActor
-    from .engine import Engine
-    from .executor import Machine
-    from .flowmodel import TaskSpec
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.machine import Machine
+    from falconet.runtime.flow.model import TaskSpec
 
 PREPARING, READY, FINISHING, DONE = "preparing", "ready", "finishing", "done"
 KINDS = frozenset({"WorkingDirectory", "Worker"})
@@ -102,7 +97,7 @@ def directory_for(engine: Engine, task_run_id: str) -> Path:
 
 def cache_path(namespace: str, flow_id: str, task_id: str) -> str:
     """``/{ns}/{flowId}/{taskId}/cache/cache.zip`` (namespace dots as folders, ids slugified)."""
-    from .storage import namespace_path, slugify
+    from falconet.runtime.storage.internal import namespace_path, slugify
 
     return f"/{namespace_path(namespace)}/{slugify(flow_id)}/{slugify(task_id)}/cache/cache.zip"
 
@@ -155,7 +150,7 @@ def apply_event(m: Machine, tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) ->
 #### Actor side (async) #####################################################################################
 
 def _context(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> Any:
-    from .runcontext import TaskRunContext
+    from falconet.runtime.kernel.runcontext import TaskRunContext
 
     return TaskRunContext(actor.engine, actor.ex, tr, task, actor.variables_for(tr, task), 0,
                           actor.error_logs, actor.secrets)
@@ -190,7 +185,7 @@ async def prepare(actor: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
 
 async def _restore_cache(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, ctx: Any, path: Path,
                          cache: Any) -> None:
-    from .errors import IllegalArgument
+    from falconet.runtime.kernel.errors import IllegalArgument
 
     if not isinstance(cache, dict):
         raise IllegalArgument("cache must be an object {patterns, ttl}")
@@ -247,7 +242,7 @@ async def finish(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, state: Stat
 
 
 async def _save_cache(actor: ExecutionActor, task: TaskSpec, path: Path, cache: Any) -> None:
-    from .errors import IllegalArgument
+    from falconet.runtime.kernel.errors import IllegalArgument
 
     patterns = cache.get("patterns") if isinstance(cache, dict) else None
     if not isinstance(patterns, list) or not patterns:

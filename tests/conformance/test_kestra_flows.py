@@ -9,8 +9,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from falconet.runtime.errors import FlowValidationError
-from falconet.runtime.expressions import ExpressionError, Renderer
+from falconet.runtime.kernel.errors import FlowValidationError
+from falconet.runtime.expr.render import ExpressionError, Renderer
 
 
 def _load_test_flows() -> Any:

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from falconet.http.app import create_app
-from falconet.runtime.engine import open_engine
+from falconet.runtime.kernel.engine import open_engine
 
 #: (status, method, path) of every response of every test app in this session
 RESPONSES: list[tuple[int, str, str]] = []

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from falconet.runtime.engine import open_engine
+from falconet.runtime.kernel.engine import open_engine
 from falconet.http.app import create_app
 
 from .conftest import YAML, record_responses

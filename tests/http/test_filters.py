@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from falconet.runtime.model import format_instant
+from falconet.runtime.kernel.execution import format_instant
 
 NOW = datetime.now(timezone.utc)
 RECENT = format_instant(NOW - timedelta(hours=1))

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from falconet.runtime import stats
-from falconet.runtime.plugin import LogLevel
+from falconet.runtime.reports import stats
+from falconet.sdk.plugin import LogLevel
 
 OK = """id: ok
 namespace: company.team

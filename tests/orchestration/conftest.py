@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 import trio
 
-from falconet.runtime.engine import Engine, open_engine
+from falconet.runtime.kernel.engine import Engine, open_engine
 from falconet.runtime.store.base import ExecutionQuery
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -8,8 +8,8 @@ import pytest
 import trio
 
 from falconet.runtime.orchestration import foreachitem
-from falconet.runtime.plugin import TaskFailed
-from falconet.runtime.storage import InternalStorage
+from falconet.sdk.plugin import TaskFailed
+from falconet.runtime.storage.internal import InternalStorage
 
 from .conftest import executions_of
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import trio
 
-from falconet.runtime.engine import open_engine
-from falconet.runtime.model import now, parse_instant
+from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.execution import now, parse_instant
 
 from .conftest import executions_of, wait_until
 

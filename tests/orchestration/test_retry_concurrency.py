@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from falconet.runtime.errors import IllegalArgument
+from falconet.runtime.kernel.errors import IllegalArgument
 
 from .conftest import executions_of, wait_until
 
@@ -129,7 +129,7 @@ async def test_unqueue_and_force_run_bypass_the_limit(engine, autojump_clock):
 async def test_schedule_date_keeps_the_execution_created(engine, autojump_clock):
     from datetime import timedelta
 
-    from falconet.runtime.model import now
+    from falconet.runtime.kernel.execution import now
 
     await engine.create_flow(limited("QUEUE").replace("limited-queue", "later"))
     ex = await engine.create_execution("orch.conc", "later", schedule_date=now() + timedelta(hours=2))

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import trio
 
-from falconet.runtime.engine import open_engine
-from falconet.runtime.errors import IllegalArgument
+from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.orchestration.scheduler import Cron, format_zoned
 
 from .conftest import EPOCH, FakeWallClock, executions_of

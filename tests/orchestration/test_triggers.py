@@ -7,7 +7,7 @@ import json
 import pytest
 import trio
 
-from falconet.runtime.errors import NotFound
+from falconet.runtime.kernel.errors import NotFound
 
 from .conftest import executions_of
 
@@ -374,7 +374,7 @@ async def test_webhook_wait_and_return_outputs(engine):
 
 
 async def test_webhook_refuses_multiple_condition(engine):
-    from falconet.runtime.errors import IllegalArgument
+    from falconet.runtime.kernel.errors import IllegalArgument
 
     await engine.create_flow("""
 id: hook2

@@ -1,8 +1,8 @@
 """A test double of the RunContext protocol for unit-testing plugins without the engine.
 
 It is a real, in-memory implementation: files go to a temp dir, storage is the real
-:class:`~falconet.runtime.storage.InternalStorage`, rendering is the engine's
-:class:`~falconet.runtime.expressions.Renderer` with the engine's property rules, KV and logs live in dicts/lists. The end-to-end tests (``test_e2e_*.py``) run the
+:class:`~falconet.runtime.storage.internal.InternalStorage`, rendering is the engine's
+:class:`~falconet.runtime.expr.render.Renderer` with the engine's property rules, KV and logs live in dicts/lists. The end-to-end tests (``test_e2e_*.py``) run the
 plugins in flows through the engine itself.
 """
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any, Mapping
 import pytest
 import trio
 
-from falconet.runtime import plugin as P
-from falconet.runtime.plugin import LogLevel, TaskFailed
-from falconet.runtime.expressions import Renderer
-from falconet.runtime.recovery import ProcessRegistry
-from falconet.runtime.runcontext import coerce
-from falconet.runtime.storage import InternalStorage
+from falconet.sdk import plugin as P
+from falconet.sdk.plugin import LogLevel, TaskFailed
+from falconet.runtime.expr.render import Renderer
+from falconet.runtime.kernel.recovery import ProcessRegistry
+from falconet.runtime.kernel.runcontext import coerce
+from falconet.runtime.storage.internal import InternalStorage
 
 
 
@@ -60,7 +60,7 @@ class Logger:
 
 
 class TestRunContext:
-    """Implements :class:`falconet.runtime.plugin.RunContext` for one attempt of one task."""
+    """Implements :class:`falconet.sdk.plugin.RunContext` for one attempt of one task."""
 
     __test__ = False
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from falconet.plugins.core import debug, execution, kv, log, output
-from falconet.plugins.ion import read_ion_rows
-from falconet.runtime.expressions import is_truthy
-from falconet.runtime.plugin import ExecutionUpdatingTask, TaskFailed, registry
+from falconet.runtime.storage.ionfiles import read_ion_rows
+from falconet.runtime.expr.render import is_truthy
+from falconet.sdk.plugin import ExecutionUpdatingTask, TaskFailed, registry
 
 
 #### log ####################################################################################################

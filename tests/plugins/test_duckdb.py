@@ -10,8 +10,8 @@ import trio
 duckdb = pytest.importorskip("duckdb")
 
 from falconet.plugins.duckdb import query  # noqa: E402
-from falconet.plugins.ion import read_ion_rows  # noqa: E402
-from falconet.runtime.plugin import TaskFailed  # noqa: E402
+from falconet.runtime.storage.ionfiles import read_ion_rows  # noqa: E402
+from falconet.sdk.plugin import TaskFailed  # noqa: E402
 
 CSV = "id,name,amount,day\n1,a,1.50,2024-01-01\n2,b,2.25,2024-01-02\n3,c,3.00,2024-01-03\n"
 

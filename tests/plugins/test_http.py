@@ -6,7 +6,7 @@ import json
 import pytest
 
 from falconet.plugins.core import http
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk.plugin import TaskFailed
 
 from .httpserver import BIG, serve
 

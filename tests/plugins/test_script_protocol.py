@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from falconet.plugins.scripts.files import glob_match
+from falconet.sdk.files import glob_match
 from falconet.plugins.scripts.protocol import InvalidLine, LineConsumer, parse_protocol_line
 from falconet.plugins.core.log import Log
 

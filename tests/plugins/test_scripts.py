@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from falconet.plugins.scripts import legacy, process, python, shell
-from falconet.runtime.plugin import TaskFailed
+from falconet.sdk.plugin import TaskFailed
 
 
 def read_uri(ctx, uri: str) -> str:

@@ -8,8 +8,8 @@ import pytest
 import trio
 
 from falconet.plugins.core import storage as st
-from falconet.plugins.ion import read_ion_rows, to_ion_line, write_ion_rows
-from falconet.runtime.plugin import TaskFailed
+from falconet.runtime.storage.ionfiles import read_ion_rows, to_ion_line, write_ion_rows
+from falconet.sdk.plugin import TaskFailed
 
 PREV = "/company/team/flow/executions/exec1/tasks/prev/tr0/"
 

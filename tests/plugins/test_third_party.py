@@ -7,14 +7,14 @@ import textwrap
 
 import pytest
 
-from falconet.runtime import plugin
+from falconet.sdk import plugin
 
 from .e2e import engine_at, messages, task_runs
 
 # The README's "Write your own plugin" example, verbatim.
 EXAMPLE_MODULE = '''
 """acme_falconet: an example Falconet plugin package."""
-from falconet.runtime.plugin import INTEGER, STRING, Prop, RunnableTask, TaskFailed, register
+from falconet.sdk.plugin import INTEGER, STRING, Prop, RunnableTask, TaskFailed, register
 
 
 @register

@@ -1,7 +1,7 @@
 """Issue 9.1 — a FILE input never names a server path, through a real socket.
 
 A text value for a FILE input (create, validate, resume, Subflow inputs) is a URI checked by
-``falconet.runtime.fileinputs``: never a local path, never moved, its existence never revealed.
+``falconet.runtime.flow.fileinputs``: never a local path, never moved, its existence never revealed.
 """
 from __future__ import annotations
 

@@ -17,11 +17,11 @@ import trio
 from falconet.cli import main
 from falconet.http.app import create_app
 from falconet.http.serve import serve
-from falconet.runtime.engine import PARSE_IN_THREAD, open_engine
-from falconet.runtime.flowparse.yamlload import YamlError, load_documents
-from falconet.runtime.limits import MAX_ALIAS_NODES, MAX_DEPTH
+from falconet.runtime.kernel.engine import PARSE_IN_THREAD, open_engine
+from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
+from falconet.runtime.kernel.limits import MAX_ALIAS_NODES, MAX_DEPTH
 from falconet.runtime.store.base import FlowRecord
-from falconet.runtime.model import now
+from falconet.runtime.kernel.execution import now
 
 from .conftest import call, served
 

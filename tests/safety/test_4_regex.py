@@ -1,7 +1,7 @@
 """Issue 9 point 4: user regular expressions run on RE2 (linear time), never on a backtracking engine.
 
 ``^(a+)+$`` against thirty ``a`` and a ``!`` takes Python's ``re`` minutes; every place a flow, an input,
-an expression or a trigger condition supplies a pattern goes through ``falconet.runtime.safe_regex``.
+an expression or a trigger condition supplies a pattern goes through ``falconet.runtime.expr.safe_regex``.
 Patterns RE2 cannot run in linear time are refused with a 422 when the flow is validated. Requests go
 through hypercorn on a real socket.
 """
@@ -12,9 +12,9 @@ import time
 import pytest
 import trio
 
-from falconet.runtime import safe_regex
-from falconet.runtime.errors import IllegalArgument
-from falconet.runtime.files import glob_match
+from falconet.runtime.expr import safe_regex
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.sdk.files import glob_match
 from falconet.runtime.store.base import ExecutionQuery
 
 from .conftest import call

@@ -21,8 +21,8 @@ from typing import Any, Callable
 import pytest
 import trio
 
-from falconet.runtime.engine import open_engine
-from falconet.runtime.recovery import DataDirInUse, group_has_live_members
+from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.recovery import DataDirInUse, group_has_live_members
 from falconet.runtime.store.sqlite import SQLiteStore
 
 DEADLINE = 30.0
@@ -349,7 +349,7 @@ def test_a_second_server_on_a_locked_folder_exits_with_one_line(tmp_path: Path) 
 #### A recorded pid is only signalled while it is the recorded process #####################################
 
 def test_reap_kills_recorded_groups_and_never_a_recycled_pid(tmp_path: Path) -> None:
-    from falconet.runtime.recovery import ProcessRegistry, process_start_time
+    from falconet.runtime.kernel.recovery import ProcessRegistry, process_start_time
 
     registry = ProcessRegistry(tmp_path / "processes")
     recorded = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -462,7 +462,7 @@ def test_after_execution_tasks_resume_after_a_crash(tmp_path: Path) -> None:
 #### Temporary folders in the system temp dir: those of dead processes are deleted by the next one ##########
 
 def test_abandoned_temp_folders_are_deleted_and_live_ones_kept(tmp_path: Path) -> None:
-    from falconet.runtime.recovery import LOCK_GRACE, DataDirLock, clean_abandoned_temp_dirs
+    from falconet.runtime.kernel.recovery import LOCK_GRACE, DataDirLock, clean_abandoned_temp_dirs
 
     old = time.time() - LOCK_GRACE - 10
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,8 +19,8 @@ import trio
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)").expect
 
-from falconet.runtime.model import Execution, StateHistory, format_instant
-from falconet.runtime.state import State
+from falconet.runtime.kernel.execution import Execution, StateHistory, format_instant
+from falconet.runtime.kernel.state import State
 from falconet.runtime.store.sqlite import SQLiteStore
 
 from .conftest import run_server, shot

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from quart import Response, current_app
 
-from ...runtime.model import format_instant
+from falconet.runtime.kernel.execution import format_instant
 
 #: key of the :class:`AppState` in ``app.extensions``
 EXTENSION = "falconet"
@@ -19,7 +19,7 @@ EXTENSION = "falconet"
 
 @dataclasses.dataclass
 class AppState:
-    engine: Any          # falconet.runtime.engine.Engine (the facade the API is written against)
+    engine: Any          # falconet.runtime.kernel.engine.Engine (the facade the API is written against)
     config: Any          # .url, .basic_auth, .data_dir
     upload_dir: Path     # temp folder of streamed uploads (same file system as the storage: moves are renames)
 

@@ -1,4 +1,5 @@
-"""``/api/v1/dashboards``: Kestra 1.x dashboards (``DashboardController``) over :mod:`falconet.runtime.dashboards`.
+"""``/api/v1/dashboards``: Kestra 1.x dashboards (``DashboardController``) over
+:mod:`falconet.runtime.reports.dashboards`.
 
 - ``GET dashboards`` ``?page&size&q&sort`` → ``PagedResults<Dashboard>`` (``q``: in the id or title)
 - ``POST dashboards`` (YAML, no ``id``: Kestra generates it) → the dashboard; ``PUT dashboards/{id}`` (YAML)
@@ -30,15 +31,15 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from ...runtime import dashboards as model
-from ...runtime.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
-from ...runtime.flowparse.yamlload import YamlError, load_documents
-from ...runtime.limits import json_loads
-from ...runtime.store.base import ExecutionQuery, LogQuery
-from .. import filters
-from ..multipart import read_body
-from . import executions as executions_api, logs as logs_api, triggers as triggers_api
-from .common import TENANT, content_disposition, empty, engine, json_response, page_slice, paged
+from falconet.runtime.reports import dashboards as model
+from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
+from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.store.base import ExecutionQuery, LogQuery
+from falconet.http import filters
+from falconet.http.multipart import read_body
+from falconet.http.api import executions as executions_api, logs as logs_api, triggers as triggers_api
+from falconet.http.api.common import TENANT, content_disposition, empty, engine, json_response, page_slice, paged
 
 bp = Blueprint("dashboards", __name__)
 

@@ -13,15 +13,15 @@ from typing import Any, AsyncIterator, Iterable, Mapping
 import trio
 from quart import Blueprint, Response, request
 
-from ...runtime.bus import Overflow
-from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
-from ...runtime.limits import json_loads
-from ...runtime.state import State
-from ...runtime.store.base import ExecutionQuery
-from .. import filters
-from ..multipart import Form, read_body, read_form
-from . import params
-from .common import dumps, empty, engine, json_response, paged, public_execution, public_flow, state
+from falconet.runtime.kernel.bus import Overflow
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.kernel.state import State
+from falconet.runtime.store.base import ExecutionQuery
+from falconet.http import filters
+from falconet.http.multipart import Form, read_body, read_form
+from falconet.http.api import params
+from falconet.http.api.common import dumps, empty, engine, json_response, paged, public_execution, public_flow, state
 
 bp = Blueprint("executions", __name__)
 

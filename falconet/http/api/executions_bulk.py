@@ -12,12 +12,12 @@ from typing import Any, Awaitable, Callable
 
 from quart import Blueprint, request
 
-from ...runtime.errors import InvalidEntity, Violation
-from ...runtime.state import State
-from .. import filters
-from . import params
-from .common import engine
-from .executions import _bulk, _current, _ids_body, ids_by_query, json_body, parse_label_body
+from falconet.runtime.kernel.errors import InvalidEntity, Violation
+from falconet.runtime.kernel.state import State
+from falconet.http import filters
+from falconet.http.api import params
+from falconet.http.api.common import engine
+from falconet.http.api.executions import _bulk, _current, _ids_body, ids_by_query, json_body, parse_label_body
 
 bp = Blueprint("executions_bulk", __name__)
 

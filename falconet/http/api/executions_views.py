@@ -14,20 +14,20 @@ from typing import Any, AsyncIterator
 
 from quart import Blueprint, Response, request
 
-from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
-from ...runtime.expressions import ExpressionError
-from ...runtime.bus import Overflow
-from ...runtime.model import Execution
-from ...runtime.state import State
-from ...runtime.store.base import ExecutionQuery
-from ...runtime.variables import OutputsCache, execution_variables, task_run_variables
-from .. import filters
-from ..multipart import read_body, read_form
-from . import params
-from .common import TENANT, engine, json_response, primed, public_execution, public_flow, state
-from .executions import Selection, get_or_404, json_body, split_form
-from .graph import flow_graph
-from .live import sse, sse_response
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from falconet.runtime.expr.render import ExpressionError
+from falconet.runtime.kernel.bus import Overflow
+from falconet.runtime.kernel.execution import Execution
+from falconet.runtime.kernel.state import State
+from falconet.runtime.store.base import ExecutionQuery
+from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
+from falconet.http import filters
+from falconet.http.multipart import read_body, read_form
+from falconet.http.api import params
+from falconet.http.api.common import TENANT, engine, json_response, primed, public_execution, public_flow, state
+from falconet.http.api.executions import Selection, get_or_404, json_body, split_form
+from falconet.http.api.graph import flow_graph
+from falconet.http.api.live import sse, sse_response
 
 bp = Blueprint("executions_views", __name__)
 
@@ -264,8 +264,8 @@ async def replay_with_inputs(execution_id: str) -> Any:
 async def validate_resume(execution_id: str) -> Any:
     """Type and validate the ``onResume`` inputs of the paused task without resuming:
     ``{id, namespace, inputs: [{input, value, enabled, errors}]}``; 409 when not paused."""
-    from ...runtime.executions import file_sources
-    from ...runtime.inputs import validate_inputs_report
+    from falconet.runtime.kernel.executions import file_sources
+    from falconet.runtime.flow.inputs import validate_inputs_report
 
     doc = await get_or_404(execution_id)
     if doc["state"]["current"] != "PAUSED":

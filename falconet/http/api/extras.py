@@ -16,12 +16,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ... import __version__
-from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugindocs import plugin_kind
-from ...runtime.store.base import ExecutionQuery
-from .common import engine, json_response, paged, state
-from .params import paging
+from falconet import __version__
+from falconet.runtime.kernel.errors import IllegalArgument, NotFound
+from falconet.runtime.catalog.docs import plugin_kind
+from falconet.runtime.store.base import ExecutionQuery
+from falconet.http.api.common import engine, json_response, paged, state
+from falconet.http.api.params import paging
 
 bp = Blueprint("extras", __name__)
 

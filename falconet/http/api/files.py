@@ -5,7 +5,7 @@ execution's storage prefix ``/{ns}/{flowId}/executions/{id}/`` or the flow's sta
 ``/{ns}/{flowId}/states/``. A URI under *another* execution's prefix answers 302 to that execution's
 file URL when that execution exists and 404 ``Unable to find execution id '…'`` when it does not;
 anything else is 422 ``Invalid prefix path``. Malformed URIs and traversal attempts (``..``, encoded or
-not, symlinks out of the folder) are refused by :class:`falconet.runtime.storage.InternalStorage` (422)
+not, symlinks out of the folder) are refused by :class:`falconet.runtime.storage.internal.InternalStorage` (422)
 before anything touches the disk.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ import trio
 from quart import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.storage import namespace_path, slugify
-from . import params
-from .common import content_disposition, engine, json_response
-from .executions import get_or_404
+from falconet.runtime.kernel.errors import IllegalArgument, NotFound
+from falconet.runtime.storage.internal import namespace_path, slugify
+from falconet.http.api import params
+from falconet.http.api.common import content_disposition, engine, json_response
+from falconet.http.api.executions import get_or_404
 
 bp = Blueprint("files", __name__)
 
@@ -178,7 +178,7 @@ def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encod
     with storage.open_read(uri) as raw:
         text = codecs.getreader(_without_bom(encoding, raw))(raw, "replace")
         if extension == "ion":
-            from ...runtime.ionfiles import read_ion_rows
+            from falconet.runtime.storage.ionfiles import read_ion_rows
 
             for row in read_ion_rows(text):
                 if len(rows) == max_rows:

@@ -12,13 +12,13 @@ from typing import Any
 import yaml
 from quart import Blueprint, request
 
-from ...runtime.errors import InvalidEntity, NotFound, Violation
-from ...runtime.flowparse.yamlload import safe_load as safe_load_yaml
-from ...runtime.limits import json_loads
-from .. import filters
-from ..multipart import read_body
-from . import params
-from .common import empty, engine, json_response, page_slice, paged, public_flow
+from falconet.runtime.kernel.errors import InvalidEntity, NotFound, Violation
+from falconet.runtime.flow.parse.yamlload import safe_load as safe_load_yaml
+from falconet.runtime.kernel.limits import json_loads
+from falconet.http import filters
+from falconet.http.multipart import read_body
+from falconet.http.api import params
+from falconet.http.api.common import empty, engine, json_response, page_slice, paged, public_flow
 
 bp = Blueprint("flows", __name__)
 

@@ -18,16 +18,16 @@ import trio
 import yaml
 from quart import Blueprint, Response, request
 
-from ...runtime import topology
-from ...runtime.errors import FlowValidationError, IllegalArgument, InvalidEntity, NotFound, Violation
-from ...runtime.flowparse.yamlload import safe_load as safe_load_yaml
-from ...runtime.limits import json_loads
-from .. import filters
-from ..multipart import read_body, read_form
-from . import params
-from .common import engine, json_response, state
-from .flows import SOURCE_LIMIT, flow_json, select_flows, source_body, split_documents
-from .graph import flow_graph
+from falconet.runtime.flow import topology
+from falconet.runtime.kernel.errors import FlowValidationError, IllegalArgument, InvalidEntity, NotFound, Violation
+from falconet.runtime.flow.parse.yamlload import safe_load as safe_load_yaml
+from falconet.runtime.kernel.limits import json_loads
+from falconet.http import filters
+from falconet.http.multipart import read_body, read_form
+from falconet.http.api import params
+from falconet.http.api.common import engine, json_response, state
+from falconet.http.api.flows import SOURCE_LIMIT, flow_json, select_flows, source_body, split_documents
+from falconet.http.api.graph import flow_graph
 
 bp = Blueprint("flows_more", __name__)
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...runtime.errors import InvalidEntity, NotFound, Violation
-from ...runtime.limits import json_loads
-from .. import filters
-from ..multipart import read_body
-from . import params
-from .common import empty, engine, json_response, page_slice, paged
+from falconet.runtime.kernel.errors import InvalidEntity, NotFound, Violation
+from falconet.runtime.kernel.limits import json_loads
+from falconet.http import filters
+from falconet.http.multipart import read_body
+from falconet.http.api import params
+from falconet.http.api.common import empty, engine, json_response, page_slice, paged
 
 bp = Blueprint("kv", __name__)
 

@@ -21,7 +21,7 @@ Websockets (Falconet's own protocol, one JSON text message per frame)
 - ``/ws?namespace=&flowId=&state=``: ``{"type": "execution", "execution": {...}}`` per execution state
   change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
   may repeat); it never ends by itself. Each change is serialised once, whatever the number of
-  subscribers (:meth:`Event.shared <falconet.runtime.bus.Event.shared>`).
+  subscribers (:meth:`Event.shared <falconet.runtime.kernel.bus.Event.shared>`).
 
 Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
@@ -45,14 +45,14 @@ from typing import Any, AsyncGenerator, AsyncIterator
 import trio
 from quart import Blueprint, Response, request, websocket
 
-from ...runtime.bus import Overflow
-from ...runtime.errors import InvalidEntity, NotFound
-from ...runtime.model import parse_instant
-from ...runtime.plugin import LogLevel
-from ...runtime.state import State
-from ...runtime.store.base import ExecutionQuery, LogQuery
-from . import params
-from .common import dumps, engine, public_execution, public_task_run, with_tenant
+from falconet.runtime.kernel.bus import Overflow
+from falconet.runtime.kernel.errors import InvalidEntity, NotFound
+from falconet.runtime.kernel.execution import parse_instant
+from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import LogLevel
+from falconet.runtime.store.base import ExecutionQuery, LogQuery
+from falconet.http.api import params
+from falconet.http.api.common import dumps, engine, public_execution, public_task_run, with_tenant
 
 bp = Blueprint("live", __name__)
 

@@ -14,11 +14,11 @@ from typing import Any, AsyncIterator
 
 from quart import Blueprint, Response, request
 
-from ...runtime.errors import IllegalArgument
-from ...runtime.store.base import LogQuery
-from .. import filters
-from . import params
-from .common import content_disposition, empty, engine, json_response, paged, primed, with_tenant
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.store.base import LogQuery
+from falconet.http import filters
+from falconet.http.api import params
+from falconet.http.api.common import content_disposition, empty, engine, json_response, paged, primed, with_tenant
 
 bp = Blueprint("logs", __name__)
 

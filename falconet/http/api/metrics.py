@@ -9,11 +9,11 @@ from typing import Any, Callable
 
 from quart import Blueprint, request
 
-from ...runtime.errors import IllegalArgument
-from ...runtime.model import format_instant, now, parse_instant
-from .. import filters
-from . import params
-from .common import engine, json_response, page_slice, paged
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.kernel.execution import format_instant, now, parse_instant
+from falconet.http import filters
+from falconet.http.api import params
+from falconet.http.api.common import engine, json_response, page_slice, paged
 
 bp = Blueprint("metrics", __name__)
 

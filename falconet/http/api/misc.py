@@ -7,8 +7,8 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from ... import __version__
-from .common import json_response, open_route, state
+from falconet import __version__
+from falconet.http.api.common import json_response, open_route, state
 
 root_bp = Blueprint("root", __name__)
 

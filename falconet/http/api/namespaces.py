@@ -6,9 +6,9 @@ Namespaces (there is no namespace entity in Kestra OSS: a namespace exists throu
   the namespaces of the flows and their parents, plus ``system``; ``filters[q][EQUALS|CONTAINS]=`` too
 - ``GET namespaces/{id}`` → ``{id, deleted: false}``
 - ``POST namespaces/autocomplete`` ``{q, ids, existingOnly}`` → ``[id]``
-- ``GET namespaces/{ns}/dependencies`` → ``{nodes, edges}`` (:func:`falconet.runtime.topology.namespace_graph`)
+- ``GET namespaces/{ns}/dependencies`` → ``{nodes, edges}`` (:func:`falconet.runtime.flow.topology.namespace_graph`)
 
-Namespace files (:mod:`falconet.runtime.nsfiles`; every ``path`` is checked, a bad one is a 422):
+Namespace files (:mod:`falconet.runtime.storage.nsfiles`; every ``path`` is checked, a bad one is a 422):
 
 - ``GET …/files?path=[&revision=]`` content; ``POST …/files?path=`` multipart ``fileContent`` creates or
   replaces a file (a ``.zip`` file name unpacks it; ``/_flows/<id>.yml`` imports a flow); ``PUT …/files``
@@ -27,14 +27,14 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, request
 
-from ...runtime.errors import BadRequest, IllegalArgument, NotFound
-from ...runtime.limits import json_loads
-from ...runtime.nsfiles import MAX_FLOW_BYTES, NamespaceFiles, clean_path, guard, is_flows_path
-from ...runtime.storage import InvalidStoragePath, namespace_path
-from ...runtime.topology import namespace_graph
-from ..multipart import is_multipart, read_body, read_form
-from .common import content_disposition, empty, engine, json_response, paged, state
-from .params import opt_bool, opt_int, paging, required
+from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, NotFound
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.storage.nsfiles import MAX_FLOW_BYTES, NamespaceFiles, clean_path, guard, is_flows_path
+from falconet.runtime.storage.internal import InvalidStoragePath, namespace_path
+from falconet.runtime.flow.topology import namespace_graph
+from falconet.http.multipart import is_multipart, read_body, read_form
+from falconet.http.api.common import content_disposition, empty, engine, json_response, paged, state
+from falconet.http.api.params import opt_bool, opt_int, paging, required
 
 bp = Blueprint("namespaces", __name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from quart import Blueprint, Response, current_app
 
-from ... import __version__
+from falconet import __version__
 
 root_bp = Blueprint("openapi", __name__)
 
@@ -26,8 +26,8 @@ API_PREFIXES = ("/api/v1", "/ping", "/health")
 
 def _query_parameters() -> dict[str, tuple[str, ...]]:
     """Query parameters of the routes that take filters, by ``blueprint.view``."""
-    from .. import filters
-    from . import executions, flows, logs, triggers
+    from falconet.http import filters
+    from falconet.http.api import executions, flows, logs, triggers
 
     return {
         "executions.search_executions": tuple(sorted(executions.SEARCH_PARAMS)),

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 from werkzeug.datastructures import MultiDict
 
-from ...runtime.errors import BadRequest, IllegalArgument, InvalidEntity, Violation
-from ...runtime.model import now
-from ...runtime.plugin import LogLevel
-from ...runtime.state import State
+from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, Violation
+from falconet.runtime.kernel.execution import now
+from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import LogLevel
 
 UTC = timezone.utc
 JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1

@@ -17,13 +17,13 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ... import __version__
-from ...runtime import plugincatalog as catalog
-from ...runtime.errors import BadRequest, NotFound
-from ...runtime.plugin import Plugin
-from ...runtime.plugindocs import plugin_doc
-from .common import engine, json_response
-from .params import opt_bool
+from falconet import __version__
+from falconet.runtime.catalog import plugins as catalog
+from falconet.runtime.kernel.errors import BadRequest, NotFound
+from falconet.runtime.catalog.docs import plugin_doc
+from falconet.sdk.plugin import Plugin
+from falconet.http.api.common import engine, json_response
+from falconet.http.api.params import opt_bool
 
 bp = Blueprint("plugins", __name__)
 
@@ -106,7 +106,7 @@ async def input_schema(input_type: str) -> Any:
 @bp.get("/plugins/<type_name>")
 async def plugin_documentation(type_name: str) -> Any:
     """One type (canonical name or alias): Kestra's ``{markdown, schema: {properties, outputs,
-    definitions}}`` (see :func:`falconet.runtime.plugindocs.plugin_doc`); 404 when unknown."""
+    definitions}}`` (see :func:`falconet.runtime.catalog.docs.plugin_doc`); 404 when unknown."""
     return json_response(plugin_doc(_find(type_name)))
 
 

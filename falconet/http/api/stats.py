@@ -1,5 +1,5 @@
 """``/api/v1/stats/...``: the 0.x statistics Kestra's UI charts (home, flows, executions, logs, namespace
-pages), computed from the store by :mod:`falconet.runtime.stats`.
+pages), computed from the store by :mod:`falconet.runtime.reports.stats`.
 
 Every route is a ``POST`` with a JSON body (Kestra's request records). Other keys are ignored, as Kestra's
 JSON binding ignores them — Kestra's UI sends whole trigger objects to ``logs/daily``:
@@ -22,14 +22,14 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...runtime import stats
-from ...runtime.errors import BadRequest, IllegalArgument
-from ...runtime.limits import json_loads
-from ...runtime.plugin import LogLevel
-from ...runtime.store.base import ExecutionQuery, LogQuery
-from ..multipart import read_body
-from .common import engine, json_response, public_execution
-from .params import parse_datetime, parse_state
+from falconet.runtime.reports import stats
+from falconet.runtime.kernel.errors import BadRequest, IllegalArgument
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.store.base import ExecutionQuery, LogQuery
+from falconet.sdk.plugin import LogLevel
+from falconet.http.multipart import read_body
+from falconet.http.api.common import engine, json_response, public_execution
+from falconet.http.api.params import parse_datetime, parse_state
 
 bp = Blueprint("stats", __name__)
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from quart import Blueprint, request
 
-from ...runtime.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, Violation
-from ...runtime.limits import json_loads
-from .. import filters
-from ..multipart import read_body
-from . import params
-from .common import empty, engine, json_response, open_route, page_slice, paged, with_tenant
-from .executions import with_url
+from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, IllegalState, InvalidEntity, Violation
+from falconet.runtime.kernel.limits import json_loads
+from falconet.http import filters
+from falconet.http.multipart import read_body
+from falconet.http.api import params
+from falconet.http.api.common import empty, engine, json_response, open_route, page_slice, paged, with_tenant
+from falconet.http.api.executions import with_url
 
 bp = Blueprint("triggers", __name__)
 

@@ -19,11 +19,11 @@ from typing import Any, Awaitable, Callable
 
 from quart import Blueprint, Response, request
 
-from ...runtime.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
-from .. import filters
-from . import params
-from .common import empty, engine, json_response, with_tenant
-from .triggers import ACCESSORS, _json_body, _scheduler, _trigger_key, select_triggers
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState, InvalidEntity, NotFound, Violation
+from falconet.http import filters
+from falconet.http.api import params
+from falconet.http.api.common import empty, engine, json_response, with_tenant
+from falconet.http.api.triggers import ACCESSORS, _json_body, _scheduler, _trigger_key, select_triggers
 
 bp = Blueprint("triggers_bulk", __name__)
 

@@ -5,7 +5,7 @@ One class per type; each carries its evaluation, ``test(props, ctx) -> bool``, w
 :class:`falconet.runtime.orchestration.context.ConditionContext` (the upstream execution and its state
 for Flow triggers, the schedule date for Schedule triggers, the render variables for both). A condition
 that cannot be evaluated in a context (an execution condition on a schedule) raises
-:class:`~falconet.runtime.errors.IllegalArgument`. Aliases:
+:class:`~falconet.runtime.kernel.errors.IllegalArgument`. Aliases:
 ``io.kestra.core.models.conditions.types.<X>Condition`` and ``io.kestra.plugin.core.condition.<X>Condition``
 resolve to ``io.kestra.plugin.core.condition.<X>`` (``VariableCondition``/``ExpressionCondition`` to
 ``Expression``).
@@ -16,10 +16,9 @@ import re
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from ...runtime.errors import IllegalArgument
-from ...runtime.plugin import (
-    ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DURATION, ENUM, LIST, STRING, Condition, Prop, register,
-    Example,
+from falconet.sdk import (
+    ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DURATION, ENUM, LIST, STRING, Condition, Example, IllegalArgument, Prop,
+    register,
 )
 
 _PKG = "io.kestra.plugin.core.condition"

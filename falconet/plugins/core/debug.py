@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ...runtime.plugin import ENUM, Example, LogLevel, Metric, Output, Prop, RunContext, RunnableTask, STRING, register
-from .log import level_prop
+from falconet.sdk import ENUM, STRING, Example, LogLevel, Metric, Output, Prop, register, RunContext, RunnableTask
+from falconet.plugins.core.log import level_prop
 
 
 @register

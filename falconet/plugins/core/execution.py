@@ -1,19 +1,19 @@
 """``io.kestra.plugin.core.execution.*``: fail or assert from a flow; declarations of the execution-updating
 tasks (``Labels``, ``Exit``) that the executor applies itself.
 
-Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expressions.is_truthy`).
+Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expr.render.is_truthy`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.expressions import is_truthy
-from ...runtime.plugin import (ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, Metric, Prop, RunContext,
-                               RunnableTask, TaskFailed, register)
+from falconet.sdk import (
+    ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, ExpressionError, is_truthy, Metric, Prop, register,
+    RunContext, RunnableTask, TaskFailed,
+)
 
 
 def _render_error_type() -> type[BaseException]:
-    from ...runtime.expressions import ExpressionError
     return ExpressionError
 
 

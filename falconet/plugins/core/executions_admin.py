@@ -10,21 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...runtime.errors import FalconetError
-from ...runtime.model import now, parse_instant
-from ...runtime.plugin import (
-    BOOLEAN,
-    INTEGER,
-    LIST,
-    STRING,
-    Prop,
-    RunContext,
-    RunnableTask,
-    TaskFailed,
-    register,
-    Example, Output,
+from falconet.sdk import (
+    BOOLEAN, INTEGER, LIST, STRING, Example, FalconetError, is_truthy, Output, parse_instant, Prop, register,
+    RunContext, RunnableTask, TaskFailed,
 )
-from ...runtime.expressions import is_truthy
+from falconet.runtime.kernel.execution import now
 
 
 def _instant(ctx: RunContext, name: str) -> datetime | None:

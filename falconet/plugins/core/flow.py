@@ -1,7 +1,7 @@
 """Declarations of the core ``io.kestra.plugin.core.flow.*`` types.
 
 The flowable classes carry declarations only: their semantics live in the executor
-(``falconet.runtime.executor``), which recognises them by class. Each class lists its ``props`` (the single
+(``falconet.runtime.kernel.machine``), which recognises them by class. Each class lists its ``props`` (the single
 source for flow validation and the plugin docs), its canonical ``type`` and Kestra's legacy ``aliases``.
 A class may define ``validate_spec(spec) -> list[str]``: type-specific checks that flow validation runs
 after the properties were parsed (messages as Kestra words them).
@@ -11,20 +11,15 @@ after the properties were parsed (messages as Kestra words them).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import trio
 
-from ...runtime.durations import parse_duration
-from ...runtime.plugin import (
-    ANY, BOOLEAN, DAG_TASKS, DURATION, ENUM, INPUTS, INTEGER, LIST, MAP, OBJECT, STRING, TASK_MAP, TASKS,
-    FlowableTask, Prop, RunnableTask, TaskFailed, register,
-    Example, Output,
+from falconet.sdk import (
+    ANY, BOOLEAN, DAG_TASKS, DURATION, ENUM, INPUTS, INTEGER, LIST, MAP, OBJECT, STRING, TASK_MAP, TASKS, Example,
+    FlowableTask, Output, parse_duration, Prop, register, RunContext, RunnableTask, TaskFailed, TaskSpec,
 )
 
-if TYPE_CHECKING:
-    from ...runtime.flowmodel import TaskSpec
-    from ...runtime.plugin import RunContext
 
 _PKG = "io.kestra.plugin.core.flow"
 _OLD = "io.kestra.core.tasks.flows"

@@ -21,10 +21,9 @@ from urllib.parse import unquote, urlsplit
 
 import trio
 
-from ...runtime.durations import parse_duration
-from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import (
-    BOOLEAN, Example, MAP, Metric, OBJECT, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+from falconet.sdk import (
+    BOOLEAN, MAP, OBJECT, STRING, Example, IllegalArgument, Metric, NotFound, Output, parse_duration, Prop, register,
+    RunContext, RunnableTask, TaskFailed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover

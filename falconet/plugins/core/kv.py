@@ -10,10 +10,10 @@ import json
 import re
 from typing import Any
 
-from ...runtime.durations import format_duration
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import (ANY, BOOLEAN, DURATION, ENUM, STRING, Example, Output, Prop, RunContext, RunnableTask,
-                               TaskFailed, register)
+from falconet.sdk import (
+    ANY, BOOLEAN, DURATION, ENUM, STRING, Example, format_duration, Output, Prop, register, RunContext, RunnableTask,
+    TaskFailed, to_output_string,
+)
 
 KEY_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 KV_TYPES = ("STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON")

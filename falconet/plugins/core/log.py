@@ -14,12 +14,10 @@ from typing import Any
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import (
-    ANY, ENUM, Example, LIST, LogLevel, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+from falconet.sdk import (
+    ANY, ENUM, LIST, STRING, Example, LogLevel, Output, parse_instant, Prop, register, RunContext, RunnableTask,
+    TaskFailed, to_output_string, write_ion_rows,
 )
-from ...runtime.model import parse_instant
-from ..ion import write_ion_rows
 
 
 

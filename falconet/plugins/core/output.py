@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.plugin import Example, MAP, Output, Prop, RunContext, RunnableTask, TaskFailed, register
+from falconet.sdk import MAP, Example, Output, Prop, register, RunContext, RunnableTask, TaskFailed
 
 
 @register

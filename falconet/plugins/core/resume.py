@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.plugin import Example, MAP, Prop, RunContext, RunnableTask, STRING, TaskFailed, register
+from falconet.sdk import MAP, STRING, Example, Prop, register, RunContext, RunnableTask, TaskFailed
 
 
 @register

@@ -19,12 +19,13 @@ from urllib.parse import unquote, urlsplit
 
 import trio
 
-from ...runtime.errors import IllegalArgument, NotFound
-from ...runtime.plugin import ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, Example, Output, Prop, RunContext, \
+from falconet.sdk import (
+    ANY, BOOLEAN, ENUM, INTEGER, LIST, STRING, as_file_map, Example, ExpressionError, from_ion_value, glob_match,
+    IllegalArgument, is_truthy, NotFound, Output, Prop, RunContext, safe_join, simpleion, walk_files,
+    write_input_files,
+)
+from falconet.sdk.plugin import \
     RunnableTask, TaskFailed, register
-from ..ion import from_ion_value, simpleion
-from ..scripts.files import glob_match, safe_join, walk_files
-from ...runtime.expressions import is_truthy
 
 T = TypeVar("T")
 
@@ -336,7 +337,6 @@ def _item_vars(line: str) -> dict[str, Any]:
 
 
 def _render_error() -> type[Exception]:
-    from ...runtime.expressions import ExpressionError
     return ExpressionError
 
 
@@ -490,7 +490,6 @@ class LocalFiles(RunnableTask):
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        from ..scripts.files import as_file_map, write_input_files
 
         root = Path(await ctx.open_temp_dir())
         await write_input_files(ctx, root, as_file_map(ctx.prop("inputs"), "inputs"))

@@ -5,34 +5,18 @@ Common trigger properties (id, type, description, conditions, disabled, labels, 
 logToFile) are handled by flow parsing; each class declares its own properties only. Schedule, Flow and
 Webhook are evaluated by the engine (the scheduler, the flow-trigger listener, the webhook endpoint): their
 classes carry the declarations used for validation and docs. ``http.Trigger`` is a
-:class:`~falconet.runtime.plugin.PollingTrigger`: the engine's polling loop calls its :meth:`evaluate`.
+:class:`~falconet.sdk.plugin.PollingTrigger`: the engine's polling loop calls its :meth:`evaluate`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ...runtime import safe_regex
-from ...runtime.expressions import ExpressionError, is_truthy
-from ...runtime.plugin import (
-    ANY,
-    BOOLEAN,
-    CONDITIONS,
-    DURATION,
-    ENUM,
-    LIST,
-    MAP,
-    OBJECT,
-    STRING,
-    PollingContext,
-    PollingTrigger,
-    Prop,
-    TaskFailed,
-    Trigger,
-    TriggerEvaluationError,
-    register,
-    Example, Output,
+from falconet.runtime.expr import safe_regex
+from falconet.sdk import (
+    ANY, BOOLEAN, CONDITIONS, DURATION, ENUM, LIST, MAP, OBJECT, STRING, Example, ExpressionError, is_truthy, Output,
+    PollingContext, PollingTrigger, Prop, register, TaskFailed, Trigger, TriggerEvaluationError,
 )
-from .http import _httpx, build_request, open_client, response_headers
+from falconet.plugins.core.http import _httpx, build_request, open_client, response_headers
 
 _PKG = "io.kestra.plugin.core.trigger"
 _OLD = "io.kestra.core.models.triggers.types"

@@ -9,4 +9,4 @@ import importlib.util
 if importlib.util.find_spec("duckdb") is None:
     raise ModuleNotFoundError("No module named 'duckdb'", name="duckdb")
 
-from . import query  # noqa: F401,E402  (registration side effects)
+from falconet.plugins.duckdb import query  # noqa: F401,E402  (registration side effects)

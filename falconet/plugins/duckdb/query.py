@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ...runtime.plugin import (
-    ANY, BOOLEAN, ENUM, Example, LIST, Metric, Output, Prop, RunContext, RunnableTask, STRING, TaskFailed, register,
+from falconet.sdk import (
+    ANY, BOOLEAN, ENUM, LIST, STRING, as_file_map, decimal_number, Example, Metric, Output, Prop, register, RunContext,
+    RunnableTask, safe_join, TaskFailed, write_input_files, write_ion_rows,
 )
-from ...runtime.ionfiles import decimal_number
-from ..ion import write_ion_rows
-from ..scripts.files import as_file_map, safe_join, write_input_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb

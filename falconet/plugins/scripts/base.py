@@ -33,12 +33,14 @@ from typing import Any, Mapping
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, LIST, MAP, OBJECT, STRING, ANY, Example, Plugin, Prop, RunContext, \
+from falconet.sdk import (
+    ANY, BOOLEAN, LIST, MAP, OBJECT, STRING, as_file_map, copy_namespace_files, Example, localize_storage_uris,
+    Plugin, Prop, RunContext, to_output_string, upload_output_files, write_input_files,
+)
+from falconet.sdk.plugin import \
     RunnableTask, TaskFailed, register
-from . import process as _process
-from .files import as_file_map, copy_namespace_files, localize_storage_uris, upload_output_files, write_input_files
-from .protocol import LineConsumer
+from falconet.plugins.scripts import process as _process
+from falconet.plugins.scripts.protocol import LineConsumer
 
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
 DEFAULT_INTERPRETER = ["/bin/sh", "-c"]

@@ -13,12 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ...runtime.plugin import (
-    ANY, BOOLEAN, Example, LIST, MAP, OBJECT, Output, Prop, RunContext, STRING, TaskFailed, register,
+from falconet.sdk import (
+    ANY, BOOLEAN, LIST, MAP, OBJECT, STRING, Example, Output, Prop, register, RunContext, safe_join, TaskFailed,
 )
-from .base import COMMANDS_PROP, CommandsTask, ScriptTask, render_list
-from .files import safe_join
-from .protocol import LineConsumer
+from falconet.plugins.scripts.base import COMMANDS_PROP, CommandsTask, ScriptTask, render_list
+from falconet.plugins.scripts.protocol import LineConsumer
 
 LEGACY_PROPS: dict[str, Prop] = {
     "interpreter": Prop(STRING, default="/bin/sh", description="The interpreter program."),

@@ -21,7 +21,7 @@ from typing import Callable, ContextManager, Mapping, Sequence
 
 import trio
 
-from ...runtime.recovery import group_has_live_members
+from falconet.runtime.kernel.recovery import group_has_live_members
 
 #: seconds between SIGTERM and SIGKILL when a running script is cancelled
 KILL_GRACE_SECONDS = 5.0

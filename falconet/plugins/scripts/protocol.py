@@ -18,8 +18,7 @@ import json
 import re
 from typing import Any
 
-from ...runtime.durations import parse_duration
-from ...runtime.plugin import LogLevel, RunContext
+from falconet.sdk import LogLevel, parse_duration, RunContext
 
 LINE_RE = re.compile(r"^::(\{.*\})::$", re.S)
 

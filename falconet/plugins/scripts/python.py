@@ -27,12 +27,13 @@ from typing import Any, Mapping
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import BOOLEAN, Example, LIST, Output, Prop, RunContext, STRING, TaskFailed, register
-from . import process as _process
-from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
-from .files import localize_storage_uris
-from .shell import write_script
+from falconet.sdk import (
+    BOOLEAN, LIST, STRING, Example, localize_storage_uris, Output, Prop, register, RunContext, TaskFailed,
+    to_output_string,
+)
+from falconet.plugins.scripts import process as _process
+from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
+from falconet.plugins.scripts.shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
     **COMMON_PROPS,

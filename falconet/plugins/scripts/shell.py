@@ -7,10 +7,10 @@ from typing import Any, Mapping
 
 import trio
 
-from ...runtime.expressions import to_output_string
-from ...runtime.plugin import Example, Output, Prop, RunContext, STRING, TaskFailed, register
-from .base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
-from .files import localize_storage_uris
+from falconet.sdk import (
+    STRING, Example, localize_storage_uris, Output, Prop, register, RunContext, TaskFailed, to_output_string,
+)
+from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
 
 
 async def write_script(working_dir: Path, text: str, suffix: str) -> Path:

@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 from jinja2 import StrictUndefined
 from jinja2.exceptions import UndefinedError
 
-from ..errors import IllegalArgument
+from falconet.runtime.kernel.errors import IllegalArgument
 
 
 class ExpressionError(IllegalArgument):

@@ -18,7 +18,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .base import ExpressionError
+from falconet.runtime.expr.base import ExpressionError
 
 UTC = _dt.timezone.utc
 _MONTHS = list(calendar.month_name)[1:]

@@ -17,8 +17,8 @@ from jinja2.runtime import Context, LoopContext
 from jinja2.utils import missing
 from jinja2.sandbox import SandboxedEnvironment
 
-from .base import ExpressionError, PebbleUndefined, UndefinedUse, check_defined
-from .output import to_output_string
+from falconet.runtime.expr.base import ExpressionError, PebbleUndefined, UndefinedUse, check_defined
+from falconet.runtime.expr.output import to_output_string
 
 #### Values #################################################################################################
 

@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Callable
 
-from .. import safe_regex
-from ..limits import json_loads
-from . import filters_data  # noqa: F401 - registers the collection, number, serialization and date filters
-from .base import ExpressionError, PebbleUndefined, check_defined
-from .registry import FILTERS, TESTS, is_empty, java_class, java_trim, register_filter, register_test
-from .registry import text as _text
+from falconet.runtime.expr import safe_regex
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.expr import filters_data  # noqa: F401 - registers the collection, number, serialization and date filters
+from falconet.runtime.expr.base import ExpressionError, PebbleUndefined, check_defined
+from falconet.runtime.expr.registry import (
+    FILTERS, TESTS, is_empty, java_class, java_trim, register_filter, register_test,
+)
+from falconet.runtime.expr.registry import text as _text
 
 __all__ = ["FILTERS", "TESTS"]
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import yaml as _yaml
 
-from . import dates
-from .base import ExpressionError, PebbleUndefined
-from .jq import jq as _run_jq
-from .output import to_json, to_output_string
-from .registry import is_empty, java_class, register_filter
-from .registry import text as _text
+from falconet.runtime.expr import dates
+from falconet.runtime.expr.base import ExpressionError, PebbleUndefined
+from falconet.runtime.expr.jq import jq as _run_jq
+from falconet.runtime.expr.output import to_json, to_output_string
+from falconet.runtime.expr.registry import is_empty, java_class, register_filter
+from falconet.runtime.expr.registry import text as _text
 
 
 #### Collections ############################################################################################

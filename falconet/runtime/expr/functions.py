@@ -3,7 +3,7 @@ as ``__f_fn_<name>`` so that a variable can never shadow a function.
 
 Functions that need the engine (``read``, ``fileURI``, ``fileSize``, ``kv``, ``secret``, ``errorLogs``,
 ``encrypt``, ``decrypt``) call the hooks object the engine puts in the variables under ``__falconet__``
-(see :class:`falconet.runtime.expressions.ExpressionHooks`); without it they raise ExpressionError.
+(see :class:`falconet.runtime.expr.render.ExpressionHooks`); without it they raise ExpressionError.
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ import yaml as _yaml
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from .. import ids
-from ..flowparse.yamlload import safe_load as _safe_load_yaml
-from ..limits import json_loads
-from . import dates
-from .base import ExpressionError, PebbleUndefined
-from .env import _range
-from .output import to_json
+from falconet.runtime.kernel import ids
+from falconet.runtime.flow.parse.yamlload import safe_load as _safe_load_yaml
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.expr import dates
+from falconet.runtime.expr.base import ExpressionError, PebbleUndefined
+from falconet.runtime.expr.env import _range
+from falconet.runtime.expr.output import to_json
 
 HOOKS_KEY = "__falconet__"
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
@@ -182,7 +182,7 @@ def _expression_scalar(value: Any) -> Any:
 
 
 def _plain_ion(value: Any) -> Any:
-    from ..ionvalues import plain_ion
+    from falconet.runtime.storage.ionvalues import plain_ion
 
     return plain_ion(value, _expression_scalar)
 
@@ -192,7 +192,7 @@ def _from_ion(ion: Any = None) -> Any:
     """Parse Ion text: one value → that value; several (a rows file) → the first one, like Kestra."""
     if ion is None:
         return None
-    from ..ionvalues import simpleion
+    from falconet.runtime.storage.ionvalues import simpleion
     try:
         values = simpleion().loads(str(ion), single_value=False)
     except Exception as exc:  # amazon.ion raises bare IonException/ValueError/TypeError variants

@@ -17,28 +17,9 @@ import json
 import re
 from typing import Any, Iterator
 
-from .jq_runtime import (  # noqa: F401 - JqError is part of this module's API
-    JqError,
-    Program,
-    _BUILTINS,
-    _COMPARE,
-    _add,
-    _as_key,
-    _binary,
-    _chain,
-    _div,
-    _index,
-    _index_const,
-    _iterate,
-    _mod,
-    _mul,
-    _neg,
-    _recurse,
-    _slice,
-    _sub,
-    _then,
-    _truthy,
-    _try,
+from falconet.runtime.expr.jq_runtime import (
+    JqError, Program, _BUILTINS, _COMPARE, _add, _as_key, _binary, _chain, _div, _index, _index_const, _iterate,
+    _mod, _mul, _neg, _recurse, _slice, _sub, _then, _truthy, _try,
 )
 
 #### Lexer ##################################################################################################

@@ -7,8 +7,8 @@ import json
 import math
 from typing import Any, Callable, Iterator
 
-from .. import safe_regex
-from .base import ExpressionError
+from falconet.runtime.expr import safe_regex
+from falconet.runtime.expr.base import ExpressionError
 
 Program = Callable[[Any], Iterator[Any]]
 

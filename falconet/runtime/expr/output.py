@@ -127,7 +127,7 @@ def to_json(value: Any) -> str:
             return "".join(out)
         return _FAST.encode(value)
     except (TypeError, ValueError) as exc:
-        from .base import ExpressionError
+        from falconet.runtime.expr.base import ExpressionError
         raise ExpressionError(f"Unable to serialize value to JSON: {exc}") from None
 
 

@@ -31,7 +31,7 @@ import dataclasses
 import re
 from typing import AbstractSet
 
-from .base import ExpressionError
+from falconet.runtime.expr.base import ExpressionError
 
 #### Tokens #################################################################################################
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Callable
 
-from .base import ExpressionError, PebbleUndefined
-from .output import to_output_string
+from falconet.runtime.expr.base import ExpressionError, PebbleUndefined
+from falconet.runtime.expr.output import to_output_string
 
 FILTERS: dict[str, Callable[..., Any]] = {}
 TESTS: dict[str, Callable[..., bool]] = {}

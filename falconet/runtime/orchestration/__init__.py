@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..flowmodel import Flow
-from ..model import Execution
-from ..state import State
-from . import foreachitem, retry
+from falconet.runtime.flow.model import Flow
+from falconet.runtime.kernel.execution import Execution
+from falconet.runtime.kernel.state import State
+from falconet.runtime.orchestration import foreachitem, retry
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..actors import ExecutionActor
-    from ..engine import Engine
-    from ..flowmodel import TaskSpec
-    from ..model import TaskRun
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.flow.model import TaskSpec
+    from falconet.runtime.kernel.execution import TaskRun
 
 log = logging.getLogger("falconet.orchestration")
 
@@ -41,9 +41,9 @@ class Orchestration:
     """Per-engine orchestration state; reachable as ``engine.orchestration``."""
 
     def __init__(self, engine: "Engine", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
-        from .flowtriggers import FlowTriggers
-        from .polling import Poller
-        from .scheduler import Scheduler
+        from falconet.runtime.orchestration.flowtriggers import FlowTriggers
+        from falconet.runtime.orchestration.polling import Poller
+        from falconet.runtime.orchestration.scheduler import Scheduler
 
         self.engine = engine
         self.foreach_max_live = foreach_max_live
@@ -91,7 +91,7 @@ class Orchestration:
         spec = next((t for t in flow.triggers if t.id == trig["id"]), None)
         if spec is None or ex.state.current.value not in spec.stop_after:
             return
-        from .scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import load_context
 
         ctx = await load_context(self.engine, flow, spec)
         ctx["disabled"] = True

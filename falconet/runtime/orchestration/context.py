@@ -5,15 +5,15 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import IllegalArgument
-from ..expr.output import is_truthy
-from ..flowmodel import ConditionSpec, Flow
-from ..model import Execution
-from ..state import State
-from ..variables import OutputsCache, execution_variables
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.expr.output import is_truthy
+from falconet.runtime.flow.model import ConditionSpec, Flow
+from falconet.runtime.kernel.execution import Execution
+from falconet.runtime.kernel.state import State
+from falconet.runtime.expr.variables import OutputsCache, execution_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 
 @dataclasses.dataclass
@@ -51,7 +51,7 @@ def upstream_variables(engine: "Engine", ex: Execution, flow: Flow | None,
                        trigger_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The expression context of a finished (or running) execution, as Kestra renders Flow-trigger inputs:
     its flow, execution, inputs, outputs (task outputs), labels, vars, and ``trigger`` = ``trigger_vars``."""
-    from ..runcontext import EngineHooks
+    from falconet.runtime.kernel.runcontext import EngineHooks
 
     if flow is None:
         v: dict[str, Any] = {"flow": {"id": ex.flow_id, "namespace": ex.namespace, "revision": ex.flow_revision},

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .. import safe_regex
-from ..expr.output import is_truthy
-from ..flowmodel import ConditionSpec, Flow, TriggerSpec
-from ..model import Execution, format_instant, now, parse_instant
-from ..state import State
-from .context import ConditionContext, upstream_variables
+from falconet.runtime.expr import safe_regex
+from falconet.runtime.expr.output import is_truthy
+from falconet.runtime.flow.model import ConditionSpec, Flow, TriggerSpec
+from falconet.runtime.kernel.execution import Execution, format_instant, now, parse_instant
+from falconet.runtime.kernel.state import State
+from falconet.runtime.orchestration.context import ConditionContext, upstream_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 log = logging.getLogger("falconet.orchestration.flowtriggers")
 
@@ -61,7 +61,7 @@ def _is_multiple(cond: ConditionSpec) -> bool:
 def window_bounds(kind: str, props: dict[str, Any], at: datetime) -> tuple[datetime, datetime] | None:
     """The [start, end) window containing ``at``; None when ``at`` is outside any window (DAILY_TIME_*).
     SLIDING_WINDOW returns (at - window, at)."""
-    from ..durations import parse_duration
+    from falconet.runtime.expr.durations import parse_duration
 
     window = parse_duration(str(props.get("window") or "PT24H"))
     advance = parse_duration(str(props.get("windowAdvance") or "PT0S"))
@@ -133,7 +133,7 @@ def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionC
 
 def _safe_filter(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionContext) -> bool:
     """A filter whose expression cannot be rendered for this execution (e.g. a missing label) is not met."""
-    from ..expressions import ExpressionError
+    from falconet.runtime.expr.render import ExpressionError
 
     try:
         return _filter_ok(flt, ex, state, ctx)
@@ -173,8 +173,8 @@ async def create_triggered_execution(engine: "Engine", flow: Flow, inputs: dict[
     """Create (and start) an execution for a trigger. Inputs are typed like an API call's; when they do not
     validate (e.g. a required input the trigger does not provide) the execution is still created with the
     rendered inputs as given, as Kestra 0.21 does for trigger-created executions, and a warning is logged."""
-    from .. import executions as ex_ops
-    from ..errors import InvalidEntity
+    from falconet.runtime.kernel import executions as ex_ops
+    from falconet.runtime.kernel.errors import InvalidEntity
 
     try:
         return await engine.create_execution(flow.namespace, flow.id, inputs=inputs, labels=labels, trigger=trigger)
@@ -336,7 +336,7 @@ class FlowTriggers:
         trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
         created = await create_triggered_execution(self.engine, flow, inputs, list(spec.labels), trigger)
         self.fired += 1
-        from .scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import load_context
 
         ctx = await load_context(self.engine, flow, spec)
         ctx.update(executionId=created["id"], date=format_instant(now()), updatedDate=format_instant(now()))

@@ -31,16 +31,16 @@ from urllib.parse import unquote, urlparse
 
 import trio
 
-from ..flowmodel import Flow, TaskSpec
-from ..plugin import BOOLEAN, OBJECT, STRING, FlowableTask, Prop, RunnableTask, TaskFailed
-from ..runcontext import to_bool
-from ..state import State
+from falconet.runtime.flow.model import Flow, TaskSpec
+from falconet.sdk.plugin import BOOLEAN, OBJECT, STRING, FlowableTask, Prop, RunnableTask, TaskFailed
+from falconet.runtime.kernel.runcontext import to_bool
+from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..actors import ExecutionActor
-    from ..engine import Engine
-    from ..model import TaskRun
-    from ..runcontext import TaskRunContext
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.execution import TaskRun
+    from falconet.runtime.kernel.runcontext import TaskRunContext
 
 _OUTER = "io.kestra.plugin.core.flow.ForEachItem"
 SPLIT_TYPE = f"{_OUTER}$ForEachItemSplit"
@@ -351,7 +351,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
     Cancellation (parent killed, engine stopping) stops the creation of children; children still alive
     are killed only when the parent execution is being killed.
     """
-    from ..actors import SubflowEnded
+    from falconet.runtime.kernel.actors import SubflowEnded
 
     ex = parent.ex
     wait = _bool_prop(engine, parent, tr, task, "wait", True)
@@ -415,7 +415,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         await parent.send(SubflowEnded(tr.id, State.FAILED, outputs))
     finally:
         if live and ex.state.current in (State.KILLING, State.KILLED):
-            from ..actors import KillRequested
+            from falconet.runtime.kernel.actors import KillRequested
 
             for child_id in list(live):
                 actor = engine.actors.get(child_id)
@@ -443,7 +443,7 @@ async def _batches(engine: "Engine", splits_uri: str) -> Any:
 
 async def _create_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec,
                         batch_uri: str, iteration: int) -> str:
-    from ..executions import CORRELATION
+    from falconet.runtime.kernel.executions import CORRELATION
 
     ex = parent.ex
     variables = parent.variables_for(tr, task)
@@ -472,7 +472,7 @@ async def _create_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun
 
 async def _existing_children(engine: "Engine", execution_id: str, task_run_id: str) -> dict[int, str]:
     """Iteration -> child execution id of the children an ``_items`` task run already created."""
-    from ..store.base import ExecutionQuery
+    from falconet.runtime.store.base import ExecutionQuery
 
     found: dict[int, str] = {}
     page = 1
@@ -502,7 +502,7 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
                 parent._on_change(tr)
         child_outputs = final.get("outputs")
         if child_outputs:
-            from ..ionvalues import simpleion
+            from falconet.runtime.storage.ionvalues import simpleion
 
             line = simpleion().dumps(_ion_ready(child_outputs), binary=False, omit_version_marker=True)
             line = line.replace("\n", "\\n") + "\n"

@@ -1,5 +1,5 @@
 """Polling triggers (Kestra's ``PollingTriggerInterface``): every registered
-:class:`~falconet.runtime.plugin.PollingTrigger` type (``io.kestra.plugin.core.http.Trigger`` among the
+:class:`~falconet.sdk.plugin.PollingTrigger` type (``io.kestra.plugin.core.http.Trigger`` among the
 built-ins, third-party ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the
@@ -10,7 +10,7 @@ http.Trigger; the first evaluation one interval after the trigger is first seen,
 ``date`` (last evaluation) and ``executionId`` (last execution created).
 
 An evaluation: the trigger's ``conditions`` are checked first; then the trigger's
-:meth:`~falconet.runtime.plugin.PollingTrigger.evaluate` runs with a :class:`TriggerProps` context (its
+:meth:`~falconet.sdk.plugin.PollingTrigger.evaluate` runs with a :class:`TriggerProps` context (its
 properties rendered against ``flow``, ``envs``, ``globals``, ``vars``; ``secret()``/``kv()`` work). When it
 returns variables an execution is created with ``trigger = {id, type, variables}`` and the trigger's
 labels. A failing evaluation (:class:`TriggerEvaluationError`, a failing condition or render) is logged
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..durations import parse_duration
-from ..flowmodel import Flow, TriggerSpec
-from ..model import format_instant, parse_instant
-from ..plugin import PollingTrigger, TriggerEvaluationError
-from .context import ConditionContext
+from falconet.runtime.expr.durations import parse_duration
+from falconet.runtime.flow.model import Flow, TriggerSpec
+from falconet.runtime.kernel.execution import format_instant, parse_instant
+from falconet.sdk.plugin import PollingTrigger, TriggerEvaluationError
+from falconet.runtime.orchestration.context import ConditionContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 log = logging.getLogger("falconet.orchestration.polling")
 
@@ -53,7 +53,7 @@ def is_polling(spec: TriggerSpec) -> bool:
 #### The evaluation context #################################################################################
 
 class TriggerProps:
-    """The :class:`~falconet.runtime.plugin.PollingContext` of one evaluation: ``prop(name)`` renders a
+    """The :class:`~falconet.sdk.plugin.PollingContext` of one evaluation: ``prop(name)`` renders a
     dynamic property, applies its default and coerces it to its declared kind; ``storage`` for file parts."""
 
     def __init__(self, engine: Engine, flow: Flow, spec: TriggerSpec, variables: dict[str, Any]):
@@ -68,7 +68,7 @@ class TriggerProps:
         self.storage = engine.storage
 
     def prop(self, name: str) -> Any:
-        from ..runcontext import coerce
+        from falconet.runtime.kernel.runcontext import coerce
 
         declared = self._spec.cls.props.get(name)
         if declared is None:  # a property the trigger does not declare (e.g. a request's allowFailed)
@@ -96,8 +96,8 @@ class TriggerProps:
 
 
 def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
-    from .. import executions as ex_ops
-    from ..runcontext import EngineHooks
+    from falconet.runtime.kernel import executions as ex_ops
+    from falconet.runtime.kernel.runcontext import EngineHooks
 
     candidate = ex_ops.new_execution(engine, flow, trigger={"id": spec.id, "type": spec.type})
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
@@ -112,7 +112,7 @@ class Poller:
 
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None,
                  poll: float | None = None):
-        from . import scheduler
+        from falconet.runtime.orchestration import scheduler
 
         self.engine = engine
         self.clock = clock if clock is not None else scheduler.DEFAULTS["clock"]
@@ -162,7 +162,7 @@ class Poller:
 
     async def _trigger_loop(self, flow: Flow, spec: TriggerSpec, scope: trio.CancelScope) -> None:
         """Evaluate one trigger at each due date, one evaluation at a time, until cancelled."""
-        from .scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import load_context
 
         with scope:
             try:
@@ -197,7 +197,7 @@ class Poller:
 
     async def _save(self, flow: Flow, spec: TriggerSpec, **fields: Any) -> None:
         """Update only ``fields`` of the stored context (a concurrent ``disabled`` change is kept)."""
-        from .scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import load_context
 
         ctx = await load_context(self.engine, flow, spec)
         ctx.update(fields)

@@ -21,13 +21,13 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..flowmodel import Flow, RetrySpec, TaskSpec
-from ..model import Execution, TaskRun, format_instant, now, parse_instant
-from ..state import State
+from falconet.runtime.flow.model import Flow, RetrySpec, TaskSpec
+from falconet.runtime.kernel.execution import Execution, TaskRun, format_instant, now, parse_instant
+from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..actors import ExecutionActor
-    from ..engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.engine import Engine
 
 NEW_EXECUTION = "CREATE_NEW_EXECUTION"
 #: key in ``Execution.extra`` holding the ISO date at which the retry execution must start

@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
 
-from ..errors import IllegalArgument, NotFound
-from ..flowmodel import Flow, TriggerSpec
-from ..model import format_instant, parse_instant
-from ..store.base import ExecutionQuery
-from .context import ConditionContext
+from falconet.runtime.kernel.errors import IllegalArgument, NotFound
+from falconet.runtime.flow.model import Flow, TriggerSpec
+from falconet.runtime.kernel.execution import format_instant, parse_instant
+from falconet.runtime.store.base import ExecutionQuery
+from falconet.runtime.orchestration.context import ConditionContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 log = logging.getLogger("falconet.orchestration.scheduler")
 
@@ -247,7 +247,7 @@ class Scheduler:
         late = spec.props.get("lateMaximumDelay")
         late_delta = None
         if late:
-            from ..durations import parse_duration
+            from falconet.runtime.expr.durations import parse_duration
 
             late_delta = parse_duration(str(late))
         burst = 0

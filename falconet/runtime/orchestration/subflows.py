@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..model import Execution
-from .context import upstream_variables
+from falconet.runtime.kernel.execution import Execution
+from falconet.runtime.orchestration.context import upstream_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 
 async def render_in_child(engine: "Engine", child_doc: Mapping[str, Any], value: Any) -> Any:

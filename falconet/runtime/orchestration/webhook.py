@@ -17,16 +17,16 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import IllegalArgument, IllegalState, NotFound
-from ..limits import json_loads
-from ..expressions import ExpressionError
-from ..flowmodel import Flow, TriggerSpec
-from ..runcontext import to_bool
-from ..state import State
-from .context import ConditionContext
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState, NotFound
+from falconet.runtime.kernel.limits import json_loads
+from falconet.runtime.expr.render import ExpressionError
+from falconet.runtime.flow.model import Flow, TriggerSpec
+from falconet.runtime.kernel.runcontext import to_bool
+from falconet.runtime.kernel.state import State
+from falconet.runtime.orchestration.context import ConditionContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import Engine
+    from falconet.runtime.kernel.engine import Engine
 
 RESPONSE_FIELDS = ("id", "namespace", "flowId", "flowRevision", "trigger", "outputs", "labels", "state")
 
@@ -55,8 +55,8 @@ def _bool_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
 async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
                  headers: Mapping[str, list[str]], parameters: Mapping[str, list[str]]) -> dict[str, Any] | None:
     """Create the execution of a webhook call; None when the trigger's conditions are not met."""
-    from .. import executions as ex_ops
-    from ..runcontext import EngineHooks
+    from falconet.runtime.kernel import executions as ex_ops
+    from falconet.runtime.kernel.runcontext import EngineHooks
 
     flow = await engine.get_flow(namespace, flow_id)
     if flow is None:
@@ -100,7 +100,7 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
 
 
 def _base(engine: "Engine", flow: Flow, candidate: Any, hooks: Any) -> dict[str, Any]:
-    from ..variables import labels_map
+    from falconet.runtime.expr.variables import labels_map
 
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
             "execution": {"id": candidate.id}, "labels": labels_map(candidate.labels),

@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import AsyncIterator
 
-from ..errors import IllegalArgument
-from ._common import StoreError
-from .base import ExecutionQuery, FlowRecord, LogQuery, Store
-from .memory import MemoryStore
-from .sqlite import SQLiteStore
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.store._common import StoreError
+from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
+from falconet.runtime.store.memory import MemoryStore
+from falconet.runtime.store.sqlite import SQLiteStore
 
 __all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "MemoryStore", "SQLiteStore",
            "make_store", "open_store"]

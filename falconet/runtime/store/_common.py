@@ -10,11 +10,11 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from ..errors import FalconetError, IllegalArgument
-from ..plugin import LogLevel
-from .base import FlowRecord
-from ..model import parse_instant
-from ..state import TERMINATED, State
+from falconet.runtime.kernel.errors import FalconetError, IllegalArgument
+from falconet.sdk.plugin import LogLevel
+from falconet.runtime.store.base import FlowRecord
+from falconet.runtime.kernel.execution import parse_instant
+from falconet.runtime.kernel.state import TERMINATED, State
 
 UTC = timezone.utc
 

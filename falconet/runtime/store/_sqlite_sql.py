@@ -7,12 +7,12 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from ._common import (
+from falconet.runtime.store._common import (
     TERMINAL_STATES, StoreError, check_child_filter, check_paging, check_states, dt_ms, dt_us, level_value,
     parse_sort,
 )
-from ..errors import IllegalState
-from .base import ExecutionQuery, FlowRecord, LogQuery
+from falconet.runtime.kernel.errors import IllegalState
+from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery
 
 #### Schema #################################################################################################
 

@@ -15,13 +15,13 @@ from typing import Any, Callable, Iterable
 
 import trio
 
-from ..errors import IllegalArgument, IllegalState
-from ._common import (
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState
+from falconet.runtime.store._common import (
     TERMINAL_STATES, ExecRow, LogRow, MetricRow, StoreError, check_child_filter, check_paging, check_states,
     check_flow, copy_flow, dt_ms, dt_us, dumps, execution_row, kv_expiration_ms, level_value, log_row, metric_row,
     namespace_matches, parse_sort, trigger_key, utcnow,
 )
-from .base import ExecutionQuery, FlowRecord, LogQuery, Store
+from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
 
 __all__ = ["MemoryStore"]
 

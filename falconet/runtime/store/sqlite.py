@@ -48,13 +48,13 @@ from typing import Any, Callable, Iterable
 import outcome
 import trio
 
-from ..errors import FalconetError, IllegalArgument
-from . import _sqlite_sql as sql
-from ._common import (
+from falconet.runtime.kernel.errors import FalconetError, IllegalArgument
+from falconet.runtime.store import _sqlite_sql as sql
+from falconet.runtime.store._common import (
     ExecRow, StoreError, check_flow, check_paging, dt_ms, dt_us, dumps, execution_row, kv_expiration_ms, log_row,
     metric_row, trigger_key, utcnow,
 )
-from .base import ExecutionQuery, FlowRecord, LogQuery, Store
+from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
 
 __all__ = ["SQLiteStore"]
 

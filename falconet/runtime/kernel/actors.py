@@ -1,0 +1,592 @@
+"""ExecutionActor (one per running execution) and TaskRunActor (one per runnable task run).
+
+The ExecutionActor owns the execution document. It runs :meth:`Machine.step`, starts a TaskRunActor per
+runnable task run inside its own nursery, and applies the frozen-dataclass messages those actors (and
+the engine: kill, resume, timers, subflow results) send on its bounded inbox. Several queued messages are
+applied before the next step, so a burst of results costs one pass and one store write.
+
+Kill: the document goes KILLING (persisted), the task nursery's cancel scope is cancelled with a reason,
+every TaskRunActor sees ``trio.Cancelled``, and KILLED is written inside a shielded cleanup.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from falconet.runtime import workingdir
+from falconet.runtime.expr.output import is_truthy
+from falconet.runtime.kernel.machine import Machine, RunTask, StartSubflow, StartTimer, next_retry_delay
+from falconet.runtime.flow.model import TaskSpec
+from falconet.runtime.kernel.execution import Execution, TaskRun, now
+from falconet.sdk.plugin import FlowableTask, TaskFailed
+from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
+from falconet.runtime.kernel.state import State
+from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.flow.model import Flow
+
+#### Messages ###############################################################################################
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    task_run_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptEnded:
+    task_run_id: str
+    state: State
+    outputs: dict[str, Any] | None
+    final: bool
+    retry_at: datetime | None = None  # not final: when the next attempt starts
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimerFired:
+    task_run_id: str
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubflowEnded:
+    task_run_id: str
+    state: State
+    outputs: dict[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KillRequested:
+    reason: str
+    cascade: bool = True  # also kill the subflow executions this one started
+    applied: trio.Event | None = None  # set once applied (KILLING queued to the store) or the actor ended
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResumeRequested:
+    on_resume: dict[str, Any] | None
+    applied: trio.Event | None = None  # set once applied and the execution advanced (or the actor ended)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PauseRequested:
+    applied: trio.Event | None = None  # set once applied (PAUSED queued to the store) or the actor ended
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlaDeadline:
+    sla_id: str
+
+
+Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
+           | SlaDeadline)
+
+INBOX_SIZE = 4096
+PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
+
+
+#### SECRET inputs ##########################################################################################
+
+def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
+    """The inputs as task runs see them (SECRET values decrypted) and the plaintexts to mask in logs."""
+    if not ex.inputs or not any(i.type == "SECRET" for i in flow.inputs):
+        return None, []
+    import copy
+
+    inputs = copy.deepcopy(ex.inputs)
+    secrets: list[str] = []
+    for spec in flow.inputs:
+        if spec.type != "SECRET":
+            continue
+        node: Any = inputs
+        parts = spec.id.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
+            continue
+        try:
+            plain = engine.decrypt(node[parts[-1]])
+        except Exception:  # not encrypted with this key: leave the value as stored
+            continue
+        node[parts[-1]] = plain
+        secrets.append(plain)
+    return inputs, secrets
+
+
+#### The execution actor ####################################################################################
+
+class ExecutionActor:
+    def __init__(self, engine: "Engine", execution: Execution, flow: "Flow"):
+        self.engine = engine
+        self.ex = execution
+        self.flow = flow
+        self.inbox_send, self.inbox_recv = trio.open_memory_channel[Message](INBOX_SIZE)
+        self.cache = OutputsCache()
+        self.error_logs: list[dict[str, Any]] = []
+        self.hooks = EngineHooks(engine, execution, self.error_logs)
+        self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
+                               truthy=is_truthy, log=self._log, on_change=self._on_change,
+                               on_state=self._publish_state)
+        self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
+        self.task_scopes: dict[str, trio.CancelScope] = {}
+        self.seen_cancel: set[str] = set()
+        self.wd_ready: dict[str, trio.Event] = {}  # WorkingDirectory task run id -> set once its directory exists
+        self.done = trio.Event()      # run() returned
+        self.finished = trio.Event()  # the engine persisted the end and forgot this actor
+        self._nursery: trio.Nursery | None = None
+        self._dirty = False
+        self._persisted_state: State | None = None
+        self._published = 0  # length of the execution's state history when its state was last published
+        self._persist_scheduled = False
+        self._killing = False
+        self._kill_target = State.KILLED
+        self._acks: list[trio.Event] = []  # requests waiting for the next _advance to finish
+
+    #### expression plumbing #############################################################################
+
+    def _base_variables(self) -> dict[str, Any]:
+        v = execution_variables(self.ex, self.flow, self.cache, envs=self.engine.envs,
+                                globals_=self.engine.config.globals, inputs=self.plain_inputs)
+        v["__falconet__"] = self.hooks
+        return v
+
+    def variables_for(self, tr: TaskRun, task: TaskSpec) -> dict[str, Any]:
+        return task_run_variables(self._base_variables(), self.ex, task, tr, self.cache)
+
+    def _variables(self, tr: TaskRun | None, task: TaskSpec | None) -> dict[str, Any]:
+        return self.variables_for(tr, task) if tr is not None and task is not None else self._base_variables()
+
+    def _render(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+        return self.engine.renderer.render_value(value, self._variables(tr, task))
+
+    def _render_typed(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+        return self.engine.renderer.render_value_typed(value, self._variables(tr, task))
+
+    def _log(self, tr: TaskRun | None, level: str, msg: str) -> None:
+        TaskLogger(self.engine, self.ex, tr, tr.task_id if tr else None,
+                   len(tr.attempts) if tr and tr.attempts else None, None, self.error_logs,
+                   self.secrets).log(level, msg)
+
+    def _on_change(self, tr: TaskRun | None) -> None:
+        self._dirty = True
+        self.cache.invalidate()
+        if tr is not None:
+            self.engine.publish_task_run(self.ex, tr)
+
+    def _publish_state(self) -> None:
+        """Publish an execution state change as it happens, so subscribers see every state (RESTARTED,
+        each PAUSED…). A terminal state is published by the engine once it is durable."""
+        if not self.ex.state.current.is_terminated:
+            self._published = len(self.ex.state.histories)
+            self.engine.publish_execution(self.ex)
+
+    #### messages ##########################################################################################
+
+    async def send(self, msg: Message) -> None:
+        await self.inbox_send.send(msg)
+        if self.done.is_set():  # nobody will apply it: release whoever waits for it
+            self._release_unapplied()
+
+    def _release_unapplied(self) -> None:
+        """Set the ``applied`` event of every message left in the inbox once the actor has stopped."""
+        while True:
+            try:
+                msg = self.inbox_recv.receive_nowait()
+            except trio.WouldBlock:
+                return
+            applied = getattr(msg, "applied", None)
+            if applied is not None:
+                applied.set()
+
+    def _apply(self, msg: Message) -> None:
+        m = self.machine
+        applied = getattr(msg, "applied", None)
+        if applied is not None:
+            self._acks.append(applied)
+        if isinstance(msg, AttemptEnded):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))
+                if msg.retry_at is not None:
+                    tr.extra["retryAt"] = msg.retry_at.isoformat()
+        elif isinstance(msg, AttemptStarted):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                m.apply_attempt_start(tr)
+        elif isinstance(msg, TimerFired):
+            self._timer(msg)
+        elif isinstance(msg, SubflowEnded):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None and not tr.state.current.is_terminated:
+                tr.outputs = msg.outputs if msg.outputs is not None else tr.outputs
+                tr.extra["subflowState"] = msg.state.value
+                self._on_change(tr)
+        elif isinstance(msg, KillRequested):
+            self._start_kill(msg.reason, cascade=msg.cascade)
+        elif isinstance(msg, ResumeRequested):
+            self._resume(msg.on_resume)
+        elif isinstance(msg, SlaDeadline):
+            for sla in self.flow.sla:
+                if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
+                    self._sla_violated(sla, f"execution duration exceeded {sla.duration}")
+        elif isinstance(msg, workingdir.WorkingDirectoryEvent):
+            tr = m.by_id.get(msg.task_run_id)
+            if tr is not None:
+                workingdir.apply_event(m, tr, msg, self._log)
+        elif isinstance(msg, PauseRequested):
+            if self.ex.state.current is State.RUNNING:
+                self.ex.extra["manualPause"] = True
+                m.set_execution_state(State.PAUSED)
+
+    def _timer(self, msg: TimerFired) -> None:
+        from falconet.runtime import flowables
+
+        m = self.machine
+        tr = m.by_id.get(msg.task_run_id)
+        if tr is None or tr.state.current.is_terminated:
+            return
+        task = m.task_of(tr)
+        if msg.kind == "pause-delay" and tr.state.current is State.PAUSED:
+            flowables.resume_pause(m, tr, task, None)
+        elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
+            self._log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
+            tr.extra["resumed"] = True
+            m.set_state(tr, State.FAILED)
+        elif msg.kind == "waitfor-interval":
+            flowables.next_iteration(m, tr)
+        elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
+            flowables.retry_subflow_due(m, tr)
+        elif msg.kind == "task-retry" and tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
+            tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
+            m.set_state(tr, State.RESTARTED)
+
+    def _resume(self, on_resume: dict[str, Any] | None) -> None:
+        from falconet.runtime import flowables
+
+        m = self.machine
+        if self.ex.extra.pop("manualPause", None):
+            m.set_execution_state(State.RUNNING)
+            return
+        for tr in self.ex.task_run_list:
+            if tr.state.current is State.PAUSED:
+                flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
+
+    def _start_kill(self, reason: str, target: State = State.KILLED, *, cascade: bool = True) -> None:
+        """Stop every running task run; the execution ends in ``target`` (KILLED goes through KILLING)."""
+        if self._killing or self.ex.state.current.is_terminated:
+            return
+        self._killing = True
+        self._kill_target = target
+        if not cascade:
+            self.ex.extra["noKillCascade"] = True  # a restart finishing this kill leaves the children alone
+        if target is State.KILLED:
+            self.machine.set_execution_state(State.KILLING)
+            self.engine.persist(self.ex, publish=False)
+        for scope in self.task_scopes.values():
+            scope.cancel(reason=reason)
+        if cascade:
+            self.engine.kill_children(self.ex, "parent execution KILLING")
+
+    def _reattach_subflows(self) -> None:
+        """Resuming after a restart: RUNNING Subflow / ForEachItem task runs wait for their children again."""
+        from falconet.runtime.kernel.executions import resume_subflow
+
+        assert self._nursery is not None
+        for tr in self.ex.task_run_list:
+            if (tr.state.current is not State.RUNNING or tr.extra.get("subflowState")
+                    or tr.extra.get("subflowRetryDue")):
+                continue
+            task = self.machine.task_of(tr)
+            name = task.type.rsplit(".", 1)[-1]
+            if name in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
+                self._nursery.start_soon(resume_subflow, self.engine, self, tr, task)
+            elif name.startswith("ForEachItem$") and issubclass(task.cls, FlowableTask):
+                # ForEachItem's ``_items``: it watches the children it created and creates the missing ones
+                self._nursery.start_soon(self.engine.run_subflow, self, tr, task)
+
+    #### SLA ###############################################################################################
+
+    def _sla_violated(self, sla: Any, why: str) -> State | None:
+        """Apply an SLA violation: labels, a log line, and FAIL/CANCEL behaviors. Returns the state it imposes."""
+        if self.ex.state.current.is_terminated:
+            return None
+        self._log(None, "WARN", f"SLA '{sla.id}' violated: {why}")
+        if sla.labels:
+            merged = self.ex.label_map()
+            merged.update(dict(sla.labels))
+            self.ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
+            self._on_change(None)
+        target = {"FAIL": State.FAILED, "CANCEL": State.CANCELLED}.get(sla.behavior)
+        if target is not None and sla.type == "MAX_DURATION":
+            self._start_kill(f"SLA '{sla.id}' violated", target)
+        return target
+
+    def _check_assertions(self, state: State) -> State:
+        for sla in self.flow.sla:
+            if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
+                continue
+            try:
+                ok = is_truthy(self._render(None, None, sla.assert_))
+            except Exception as exc:
+                self._log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
+                ok = False
+            if not ok:
+                target = self._sla_violated(sla, f"assertion {sla.assert_} is false")
+                if target is not None:
+                    state = target
+        return state
+
+    async def _sla_timer(self, sla: Any) -> None:
+        deadline = self.ex.state.start_date + sla.duration
+        await trio.sleep(max((deadline - now()).total_seconds(), 0))
+        await self.send(SlaDeadline(sla.id))
+
+    #### the loop ##########################################################################################
+
+    async def run(self) -> None:
+        """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
+        from falconet.runtime import flowables
+
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if self.ex.state.current is State.KILLING:  # found KILLING at start-up: finish the kill
+                    self._start_kill("server restarted while the execution was KILLING",
+                                     cascade=not self.ex.extra.get("noKillCascade"))
+                else:
+                    workingdir.recover(self)
+                    for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
+                        if sla.type == "MAX_DURATION" and sla.duration is not None:
+                            nursery.start_soon(self._sla_timer, sla)
+                    self._reattach_subflows()
+                    for timer in flowables.restore_timers(self.machine):
+                        nursery.start_soon(self._timer_task, timer)
+                self._advance()
+                while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
+                    msg = await self.inbox_recv.receive()
+                    self._apply(msg)
+                    while True:
+                        try:
+                            msg = self.inbox_recv.receive_nowait()
+                        except trio.WouldBlock:
+                            break
+                        self._apply(msg)
+                    self._advance()
+                nursery.cancel_scope.cancel()
+        finally:
+            if self.ex.state.current.is_terminated:
+                await workingdir.cleanup(self)
+            if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
+                self._dirty = False
+                self.engine.persist(self.ex)
+            self._ack()
+            self.done.set()
+            self._release_unapplied()
+
+    def _advance(self) -> None:
+        if self._killing and not self.ex.state.current.is_terminated:
+            if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
+                self._finish_kill()
+            if not self.ex.state.current.is_terminated or self.machine.after_execution_done():
+                self._flush()
+                self._ack()
+                return
+        try:
+            dispatches = self.machine.step()
+        except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
+            self._log(None, "ERROR", f"Executor error: {exc!r}")
+            self.machine.kill_all()
+            self.machine.abandon_after_execution()  # the machine cannot step again: nothing left to wait for
+            self._set_final(State.FAILED)
+            self._flush()
+            return
+        for d in dispatches:
+            if isinstance(d, RunTask):
+                self.machine.apply_attempt_start(d.task_run)
+                scope = trio.CancelScope()
+                self.task_scopes[d.task_run.id] = scope
+                assert self._nursery is not None
+                self._nursery.start_soon(self._task_run_actor, d.task_run, d.task, scope)
+            elif isinstance(d, StartTimer):
+                assert self._nursery is not None
+                self._nursery.start_soon(self._timer_task, d)
+            elif isinstance(d, StartSubflow):
+                assert self._nursery is not None
+                self._nursery.start_soon(self.engine.run_subflow, self, d.task_run, d.task)
+            elif isinstance(d, workingdir.PrepareWorkingDirectory):
+                assert self._nursery is not None
+                self._nursery.start_soon(workingdir.prepare, self, d.task_run, d.task)
+            elif isinstance(d, workingdir.FinishWorkingDirectory):
+                assert self._nursery is not None
+                self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
+        if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
+            self._end()
+            if not self.machine.after_execution_done():
+                self._advance()  # the execution just ended: start its afterExecution tasks
+                return
+        self._flush()
+        self._ack()
+
+    def _ack(self) -> None:
+        """Release the requests applied by this step; their change is queued to the store first (the engine
+        then waits for the store's flush before it answers the caller)."""
+        if self._acks and self._dirty and not self.ex.state.current.is_terminated:
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+        for ev in self._acks:
+            ev.set()
+        self._acks.clear()
+
+    def _flush(self) -> None:
+        """Persist and publish the document after a step.
+
+        An execution state change is published at once; PAUSED/KILLING/QUEUED are also written at once,
+        a terminal state is written (awaited, durable) by the engine before anyone is told the execution
+        ended. Task-run progress alone is written at most every PERSIST_INTERVAL: losing it in a crash
+        only re-runs work (at-least-once), and it saves serialising the whole document per task run."""
+        if not self._dirty:
+            return
+        state = self.ex.state.current
+        if state is not self._persisted_state:
+            self._persisted_state = state
+            if state.is_terminated:  # published by the engine once the end is durable
+                self._dirty = False
+                if not self.machine.after_execution_done():
+                    # the end is written before the afterExecution tasks run: a crash resumes them, never
+                    # the execution's own tasks
+                    self.engine.after_execution.add(self.ex.id)
+                    self.engine.persist(self.ex, publish=False)
+                return
+            if len(self.ex.state.histories) != self._published:
+                self._publish_state()
+            if state in (State.PAUSED, State.KILLING, State.QUEUED):
+                self._dirty = False
+                self.engine.persist(self.ex, publish=False)
+                return
+        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+            return
+        if not self._persist_scheduled and self._nursery is not None:
+            self._persist_scheduled = True
+            self._nursery.start_soon(self._persist_later)
+
+    async def _persist_later(self) -> None:
+        await trio.sleep(PERSIST_INTERVAL)
+        self._persist_scheduled = False
+        if self._dirty and not self.ex.state.current.is_terminated:
+            self._dirty = False
+            self.engine.persist(self.ex, publish=False)
+
+    async def _timer_task(self, d: StartTimer) -> None:
+        delay = (d.deadline - now()).total_seconds()
+        if delay > 0:
+            await trio.sleep(delay)
+        await self.send(TimerFired(d.task_run_id, d.kind))
+
+    #### end ###############################################################################################
+
+    def _end(self) -> None:
+        state = State(self.ex.extra.pop("finalState"))
+        exit_state = self.ex.extra.pop("exitState", None)
+        if exit_state:
+            state = State(exit_state)
+        # a flowable may resolve FAILED while siblings still run (Parallel): stop them
+        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
+            for _tr_id, scope in list(self.task_scopes.items()):
+                scope.cancel()
+            self.machine.kill_all()
+        state = self._check_assertions(state)
+        if self.flow.outputs and state not in (State.KILLED,):
+            try:
+                self.ex.outputs = self.engine.render_flow_outputs(self, self.flow)
+            except Exception as exc:
+                self._log(None, "ERROR", f"Failed to render flow outputs: {exc}")
+                state = State.FAILED
+        retry_state = getattr(self.engine, "retry_state", None)  # CREATE_NEW_EXECUTION retries
+        if retry_state is not None:
+            state = retry_state(self, state)
+        self._set_final(state)
+
+    def _set_final(self, state: State) -> None:
+        self.ex.state.set(state)
+        self._on_change(None)
+
+    def _finish_kill(self) -> None:
+        self.machine.kill_all()
+        self.ex.state.set(self._kill_target)
+        self._on_change(None)
+
+    #### the task-run actor ################################################################################
+
+    async def _task_run_actor(self, tr: TaskRun, task: TaskSpec, scope: trio.CancelScope) -> None:
+        """Run the attempts of one runnable task run; report each end on the inbox."""
+        retry = self.machine.retry_policy(tr, task)
+        if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
+            retry = None  # handled at the execution level by the engine
+        first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
+        try:
+            with scope:
+                if self.ex.state.current.is_terminated:
+                    # an afterExecution task starts once the end of the ones before is durable: a crash
+                    # never runs a finished one again
+                    await self.engine.store.flush()
+                while True:
+                    attempt_number = len(tr.attempts)
+                    state, outputs = await self._one_attempt(tr, task, attempt_number)
+                    if state is State.FAILED and retry is not None:
+                        delay = next_retry_delay(retry, attempt_number, first_start, now())
+                        if delay is not None:
+                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=now() + delay))
+                            await trio.sleep(delay.total_seconds())
+                            await self.send(AttemptStarted(tr.id))
+                            await trio.lowlevel.checkpoint()
+                            continue
+                    await self.send(AttemptEnded(tr.id, state, outputs, final=True))
+                    return
+        finally:
+            self.task_scopes.pop(tr.id, None)
+            if scope.cancelled_caught or scope.cancel_called:
+                self.seen_cancel.add(tr.id)
+                if self._killing:
+                    with trio.CancelScope(shield=True):
+                        await self.send(AttemptStarted("__wakeup__"))
+
+    async def _one_attempt(self, tr: TaskRun, task: TaskSpec, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
+        from falconet.runtime.expr.durations import parse_duration
+
+        shared_dir = await workingdir.shared_directory(self, tr)
+        variables = self.variables_for(tr, task)
+        ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs,
+                             self.secrets, shared_dir=shared_dir)
+        try:
+            instance = task.cls()
+            timeout = None
+            if task.timeout:
+                t = self.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
+                timeout = parse_duration(str(t)).total_seconds()
+            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
+                outputs = await instance.run(ctx)  # type: ignore[attr-defined]
+            if tscope.cancelled_caught:
+                ctx.logger.error(f"Timeout after {task.timeout}")
+                return State.FAILED, None
+            if outputs is not None and not isinstance(outputs, dict):
+                outputs = {"value": outputs}
+            return (State.WARNING if ctx.warning else State.SUCCESS), outputs
+        except trio.Cancelled:
+            raise
+        except TaskFailed as exc:
+            ctx.logger.error(str(exc))
+            return State.FAILED, exc.outputs
+        except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
+            message = str(exc) or type(exc).__name__
+            ctx.logger.error(message)
+            return State.FAILED, None
+        finally:
+            ctx.cleanup()

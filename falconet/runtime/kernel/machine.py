@@ -1,0 +1,619 @@
+"""The execution state machine: Kestra's ExecutorService as a synchronous function of the document.
+
+:meth:`Machine.step` looks at the execution document and its flow, creates the task runs that can be
+created now (Kestra's order: a parent before its children, Sequential one at a time, Parallel all at
+once up to ``concurrent``, errors and finally branches…), resolves flowable task runs whose children are
+done, and returns the :class:`Dispatch` commands the actor must carry out (start a runnable task run,
+start a subflow, arm a timer). It never awaits and never does I/O, so it is unit-tested without trio.
+
+The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Sequence
+
+from falconet.runtime.expr.output import to_json
+from falconet.runtime.flow.model import Flow, RetrySpec, TaskSpec
+from falconet.runtime.kernel.execution import Execution, TaskRun, now
+from falconet.sdk.plugin import ExecutionUpdatingTask, FlowableTask
+from falconet.runtime.kernel.state import State
+
+#### Commands for the actor #################################################################################
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTask:
+    """Start a TaskRunActor for a runnable task run (its state is already RUNNING)."""
+
+    task_run: TaskRun
+    task: TaskSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class StartTimer:
+    """Send ``TimerFired(task_run_id, kind)`` to the actor at ``deadline``."""
+
+    task_run_id: str
+    kind: str  # "pause-delay" | "pause-timeout" | "waitfor-interval"
+    deadline: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class StartSubflow:
+    """Create the child execution(s) of an executable task run (Subflow, ForEachItem)."""
+
+    task_run: TaskRun
+    task: TaskSpec
+
+
+Dispatch = RunTask | StartTimer | StartSubflow
+
+
+@dataclasses.dataclass(slots=True)
+class Resolved:
+    """A task that may get a task run under ``parent_id`` (with loop ``value`` / ``iteration``)."""
+
+    task: TaskSpec
+    parent_id: str | None
+    value: str | None = None
+    iteration: int | None = None
+
+
+class FlowableError(Exception):
+    """A flowable could not resolve its children (bad values, no matching case…): the task run FAILS."""
+
+
+#### Helpers ################################################################################################
+
+def _type_name(task: TaskSpec) -> str:
+    return task.type.rsplit(".", 1)[-1]
+
+
+def is_flowable(task: TaskSpec) -> bool:
+    return issubclass(task.cls, FlowableTask)
+
+
+def is_execution_updating(task: TaskSpec) -> bool:
+    return issubclass(task.cls, ExecutionUpdatingTask)
+
+
+def _enabled(tasks: Iterable[Resolved] | None) -> list[Resolved] | None:
+    if tasks is None:
+        return None
+    return [r for r in tasks if not r.task.disabled]
+
+
+def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str | None = None,
+             iteration: int | None = None) -> list[Resolved] | None:
+    if not tasks:
+        return None
+    return [Resolved(t, parent_id, value, iteration) for t in tasks]
+
+
+#### Retry policy ###########################################################################################
+
+def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
+    """Delay before the next attempt, or None when no retry remains (Kestra's ``AbstractRetry``)."""
+    if retry.max_attempt is not None and attempts >= retry.max_attempt:
+        return None
+    if retry.type == "exponential":
+        base = retry.interval or timedelta(seconds=1)
+        delay = base * (retry.delay_factor ** max(attempts - 1, 0))
+        if retry.max_interval is not None and delay > retry.max_interval:
+            delay = retry.max_interval
+    elif retry.type == "random":
+        lo = (retry.min_interval or timedelta(0)).total_seconds()
+        hi = (retry.max_interval or retry.min_interval or timedelta(0)).total_seconds()
+        delay = timedelta(seconds=random.uniform(lo, max(lo, hi)))
+    else:
+        delay = retry.interval or timedelta(0)
+    if retry.max_duration is not None and last_end + delay > first_start + retry.max_duration:
+        return None
+    return delay
+
+
+#### The machine ############################################################################################
+
+class Machine:
+    """Owns nothing but indexes; the Execution document is the state.
+
+    ``render(task_run, task, template)`` renders an expression in the context of a task run and
+    ``render_condition`` returns its truthiness; both raise on render errors. ``log(task_run, level, msg)``
+    records a log line. All three are provided by the actor.
+    """
+
+    def __init__(self, execution: Execution, flow: Flow, *,
+                 render: Callable[[TaskRun, TaskSpec, Any], Any],
+                 render_typed: Callable[[TaskRun, TaskSpec, Any], Any],
+                 truthy: Callable[[Any], bool],
+                 log: Callable[[TaskRun | None, str, str], None],
+                 on_change: Callable[[TaskRun | None], None],
+                 on_state: Callable[[], None] | None = None):
+        self.ex = execution
+        self.flow = flow
+        self._render = render
+        self._render_typed = render_typed
+        self._truthy = truthy
+        self._log = log
+        self._changed = on_change
+        self._state_changed = on_state
+        self.by_parent: dict[str | None, list[TaskRun]] = {}
+        self.by_id: dict[str, TaskRun] = {}
+        self._after_execution_abandoned = False
+        for tr in execution.task_run_list:
+            self._index(tr)
+
+    #### indexes and creation ############################################################################
+
+    def _index(self, tr: TaskRun) -> None:
+        self.by_id[tr.id] = tr
+        self.by_parent.setdefault(tr.parent_task_run_id, []).append(tr)
+
+    def reindex(self) -> None:
+        self.by_parent.clear()
+        self.by_id.clear()
+        for tr in self.ex.task_run_list:
+            self._index(tr)
+
+    def task_of(self, tr: TaskRun) -> TaskSpec:
+        task = self.flow.find_task(tr.task_id)
+        if task is None:  # ForEachItem's internal children are not declared in the flow
+            from falconet.runtime.orchestration.foreachitem import internal_task
+
+            task = internal_task(self.flow, tr.task_id)
+        if task is None:
+            raise KeyError(f"task {tr.task_id!r} is not in flow {self.flow.uid()} revision {self.flow.revision}")
+        return task
+
+    def create(self, r: Resolved) -> TaskRun:
+        tr = TaskRun(
+            execution_id=self.ex.id,
+            namespace=self.ex.namespace,
+            flow_id=self.ex.flow_id,
+            task_id=r.task.id,
+            parent_task_run_id=r.parent_id,
+            value=r.value,
+            iteration=r.iteration,
+        )
+        self.ex.task_run_list.append(tr)
+        self._index(tr)
+        if self.ex.state.current in (State.CREATED, State.RESTARTED, State.QUEUED):
+            self.set_execution_state(State.RUNNING)
+        self._changed(tr)
+        return tr
+
+    def retry_policy(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
+        """The retry that applies to ``tr`` (Kestra's ExecutorService): the task's own ``retry``, else the
+        nearest enclosing task's, else the flow's."""
+        if task.retry is not None:
+            return task.retry
+        cur = self.by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            parent_task = self.flow.find_task(cur.task_id)
+            if parent_task is not None and parent_task.retry is not None:
+                return parent_task.retry
+            cur = self.by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return self.flow.retry
+
+    def set_state(self, tr: TaskRun, state: State) -> None:
+        if tr.state.set(state):
+            self._changed(tr)
+
+    def set_execution_state(self, state: State) -> None:
+        """Move the execution to ``state``; each change is reported (``on_state``) as it happens."""
+        if self.ex.state.set(state):
+            self._changed(None)
+            if self._state_changed is not None:
+                self._state_changed()
+
+    def runs_for(self, resolved: Sequence[Resolved] | None, parent_id: str | None,
+                 iteration: int | None = None) -> list[TaskRun]:
+        """Task runs under ``parent_id`` that belong to ``resolved`` (FlowableUtils.isTaskRunFor)."""
+        if not resolved:
+            return []
+        any_value = {r.task.id for r in resolved if r.value is None}
+        valued = {(r.task.id, r.value) for r in resolved if r.value is not None}
+        out = []
+        for tr in self.by_parent.get(parent_id, ()):
+            if tr.task_id in any_value or (tr.task_id, tr.value) in valued:
+                if iteration is None or tr.iteration == iteration:
+                    out.append(tr)
+        return out
+
+    #### Kestra's flow-state helpers (Execution.java) ######################################################
+
+    def _has_failed(self, runs: list[TaskRun]) -> bool:
+        return any(tr.state.current is State.FAILED for tr in runs)
+
+    def _has_failed_no_retry(self, runs: list[TaskRun]) -> bool:
+        # a FAILED task run is final here: retries happen inside the TaskRunActor (RETRYING state)
+        return any(tr.state.current is State.FAILED for tr in runs)
+
+    def _is_terminated(self, resolved: Sequence[Resolved], parent_id: str | None, iteration: int | None = None) -> bool:
+        runs = self.runs_for(resolved, parent_id, iteration)
+        return sum(1 for tr in runs if tr.state.current.is_terminated) == len(resolved)
+
+    def current_tasks(self, tasks: list[Resolved] | None, errors: list[Resolved] | None,
+                      finally_: list[Resolved] | None, parent_id: str | None, terminal: State | None = None,
+                      iteration: int | None = None) -> list[Resolved]:
+        """Execution.findTaskDependingFlowState: which list (tasks, errors or finally) is current."""
+        tasks = _enabled(tasks) or []
+        errors = _enabled(errors)
+        finally_ = _enabled(finally_)
+        errors_runs = self.runs_for(errors, parent_id, iteration)
+        finally_runs = self.runs_for(finally_, parent_id, iteration)
+        if finally_runs:
+            return finally_ or []
+        if not errors_runs and terminal is State.FAILED:
+            return errors if errors is not None else (finally_ or [])
+        task_runs = self.runs_for(tasks, parent_id, iteration)
+        if errors_runs or self._has_failed(task_runs):
+            if not self._has_failed_no_retry(task_runs) and terminal is not State.FAILED:
+                return []
+            if finally_ is not None and errors is not None and not self._is_terminated(errors, parent_id, iteration):
+                return errors
+            if finally_ is None:
+                return errors or []
+        if finally_ is not None and (self._is_terminated(tasks, parent_id, iteration)
+                                     or self._has_failed_no_retry(task_runs)):
+            return finally_
+        return tasks
+
+    def guess_final_state(self, resolved: Sequence[Resolved] | None, parent_id: str | None,
+                          allow_failure: bool = False, allow_warning: bool = False,
+                          terminal: State = State.SUCCESS, iteration: int | None = None) -> State:
+        runs = self.runs_for(resolved, parent_id, iteration)
+        states = {tr.state.current for tr in runs}
+        if State.KILLED in states:
+            state = State.KILLED
+        elif State.FAILED in states:
+            state = State.FAILED
+        elif State.WARNING in states:
+            state = State.WARNING
+        elif State.PAUSED in states:
+            state = State.PAUSED
+        else:
+            state = terminal
+        if state is State.FAILED and allow_failure:
+            return State.SUCCESS if allow_warning else State.WARNING
+        if state is State.WARNING and allow_warning:
+            return State.SUCCESS
+        return state
+
+    def resolve_state(self, tasks: list[Resolved] | None, errors: list[Resolved] | None,
+                      finally_: list[Resolved] | None, parent: TaskRun, allow_failure: bool, allow_warning: bool,
+                      terminal: State = State.SUCCESS, iteration: int | None = None) -> State | None:
+        """FlowableUtils.resolveState (+ resolveSequentialState's all-disabled rule)."""
+        if not [r for r in tasks or [] if not r.task.disabled]:
+            return State.SUCCESS
+        current = self.current_tasks(tasks, errors, finally_, parent.id, terminal, iteration)
+        if current:
+            if all(r.task.disabled for r in current):
+                return terminal
+            if self._is_terminated(current, parent.id, iteration):
+                return self.guess_final_state(tasks, parent.id, allow_failure, allow_warning, terminal, iteration)
+        else:
+            if self._has_failed_no_retry(self.runs_for(tasks, parent.id, iteration)) or terminal is State.FAILED:
+                return self.guess_final_state(tasks, parent.id, allow_failure, allow_warning, terminal, iteration)
+        return None
+
+    #### next task runs ####################################################################################
+
+    def sequential_nexts(self, tasks, errors, finally_, parent_id, terminal=None, iteration=None) -> list[Resolved]:
+        current = self.current_tasks(tasks, errors, finally_, parent_id, terminal, iteration)
+        return self._inner_sequential(current, parent_id, iteration)
+
+    def _inner_sequential(self, current: list[Resolved], parent_id: str | None,
+                          iteration: int | None = None) -> list[Resolved]:
+        if not current or self.ex.state.current is State.KILLING:
+            return []
+        runs = self.runs_for(current, parent_id, iteration)
+        if not runs:
+            return [current[0]]
+        if any(tr.state.current.is_created or tr.state.current.is_running
+               or tr.state.current in (State.RETRYING, State.PAUSED) for tr in runs):
+            return []
+        last = next((tr for tr in reversed(runs) if tr.state.current.is_terminated), None)
+        if last is not None:
+            for i, r in enumerate(current):
+                if r.task.id == last.task_id and (r.value is None or r.value == last.value):
+                    if i + 1 < len(current):
+                        return [current[i + 1]]
+                    break
+        return []
+
+    def parallel_nexts(self, tasks, errors, finally_, parent_id, concurrency: int,
+                       ready: Callable[[Resolved, list[TaskRun]], bool] | None = None) -> list[Resolved]:
+        if self.ex.state.current is State.KILLING:
+            return []
+        current = self.current_tasks(tasks, errors, finally_, parent_id)
+        enabled = _enabled(tasks) or []
+        if [r.task.id for r in current] != [r.task.id for r in enabled] or len(current) != len(enabled):
+            return self._inner_sequential(current, parent_id)  # errors & finally run sequentially
+        runs = self.runs_for(current, parent_id)
+        running = sum(1 for tr in runs if tr.state.current.is_running or tr.state.current is State.RETRYING)
+        if concurrency > 0 and running >= concurrency:
+            return []
+        created_any = {tr.task_id for tr in runs}
+        created = {(tr.task_id, tr.value) for tr in runs}
+        not_found = [r for r in current
+                     if (r.value is None and r.task.id not in created_any)
+                     or (r.value is not None and (r.task.id, r.value) not in created)]
+        if not not_found or any(tr.state.current.is_created for tr in runs):
+            return []
+        if ready is not None:
+            not_found = [r for r in not_found if ready(r, runs)]
+        if concurrency > 0:
+            not_found = not_found[: max(concurrency - running, 0)]
+        return not_found
+
+    #### the step ##########################################################################################
+
+    def step(self) -> list[Dispatch]:
+        """Advance the document as far as possible without waiting; return what the actor must start.
+        Once the execution is terminated, only its ``afterExecution`` tasks advance."""
+        dispatches: list[Dispatch] = []
+        after = self.ex.state.current.is_terminated
+        if after and self.after_execution_done():
+            return dispatches
+        if self.ex.state.current is State.PAUSED:
+            # Kestra's Executor.canBeProcessed(): a PAUSED execution (pause API or a Pause task) is held —
+            # running task runs finish, nothing new is created, resolved or started until it runs again
+            if self.ex.extra.get("manualPause"):
+                return dispatches
+            self._pause_state()  # a resumed Pause task (API, delay) makes it RUNNING again
+            if self.ex.state.current is State.PAUSED:
+                return dispatches
+        if self.ex.state.current is State.RESTARTED:
+            self.set_execution_state(State.RUNNING)  # Kestra's handleRestart: the restarted runs start now
+        progressed = True
+        while progressed:
+            progressed = False
+            if self.ex.state.current is State.KILLING:
+                return dispatches
+            # 1. flowables whose children are done resolve their own state (deepest first)
+            for tr in reversed(self.ex.task_run_list):
+                if tr.state.current is State.RUNNING:
+                    task = self.task_of(tr)
+                    if is_flowable(task) and self._resolve_flowable(tr, task, dispatches):
+                        progressed = True
+            # 2. top-level next task runs (afterExecution ones once the execution is terminated)
+            if after:
+                top = self.sequential_nexts(_resolve(self.flow.after_execution, None), None, None, None)
+            else:
+                top = self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
+                                            _resolve(self.flow.finally_, None), None)
+            for r in top:
+                self.create(r)
+                progressed = True
+            # 3. children of running flowables
+            for tr in list(self.ex.task_run_list):
+                if tr.state.current is State.RUNNING:
+                    task = self.task_of(tr)
+                    if is_flowable(task):
+                        for r in self._flowable_nexts(tr, task, dispatches):
+                            self.create(r)
+                            progressed = True
+            # 4. start what was created (or restarted)
+            for tr in list(self.ex.task_run_list):
+                if tr.state.current.is_created and not tr.extra.get("dispatched"):
+                    if self._start(tr, dispatches):
+                        progressed = True
+            if after:
+                continue
+            # 5. end of the execution
+            self._pause_state()
+            end = self._end()
+            if end == "ended":
+                return dispatches
+            if end == "progressed":
+                progressed = True
+        if not after:
+            self._pause_state()
+        return dispatches
+
+    def after_execution_done(self) -> bool:
+        """True when the ``afterExecution`` tasks (Kestra's ExecutorService.handleAfterExecution: run in
+        sequence once the execution is terminated, a failure stops the rest) have nothing left to do."""
+        after = _resolve(self.flow.after_execution, None)
+        if not after or self._after_execution_abandoned:
+            return True
+        if any(not tr.state.current.is_terminated for tr in self.runs_for(after, None)):
+            return False
+        return not self.sequential_nexts(after, None, None, None)
+
+    def _start(self, tr: TaskRun, dispatches: list[Dispatch]) -> bool:
+        task = self.task_of(tr)
+        if task.run_if is not None:
+            try:
+                ok = self._truthy(self._render(tr, task, task.run_if))
+            except Exception as exc:  # render error -> FAILED
+                self._log(tr, "ERROR", str(exc))
+                self.set_state(tr, State.FAILED)
+                return True
+            if not ok:
+                self.set_state(tr, State.SKIPPED)
+                return True
+        if is_flowable(task):
+            from falconet.runtime import flowables
+
+            self.set_state(tr, State.RUNNING)
+            try:
+                flowables.on_start(self, tr, task, dispatches)
+            except Exception as exc:
+                self._log(tr, "ERROR", str(exc))
+                self.set_state(tr, State.FAILED)
+            return True
+        if is_execution_updating(task):
+            from falconet.runtime import flowables
+
+            flowables.apply_execution_update(self, tr, task)
+            return True
+        tr.extra["dispatched"] = True
+        dispatches.append(RunTask(tr, task))
+        return True
+
+    def _flowable_nexts(self, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> list[Resolved]:
+        from falconet.runtime import flowables
+
+        try:
+            return flowables.nexts(self, tr, task)
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
+            self._log(tr, "ERROR", str(exc))
+            self.set_state(tr, State.FAILED)
+            return []
+
+    def _resolve_flowable(self, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> bool:
+        from falconet.runtime import flowables
+
+        try:
+            state = flowables.resolve_state(self, tr, task, dispatches)
+        except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
+            self._log(tr, "ERROR", str(exc))
+            state = State.FAILED
+        if state is None:
+            return False
+        if state is State.RUNNING:
+            return True  # the flowable advanced internally (e.g. a new WaitFor iteration)
+        self.set_state(tr, state)
+        return True
+
+    def _pause_state(self) -> None:
+        paused = any(tr.state.current is State.PAUSED for tr in self.ex.task_run_list)
+        if paused and self.ex.state.current is State.RUNNING:
+            self.set_execution_state(State.PAUSED)
+        elif not paused and self.ex.state.current is State.PAUSED and not self.ex.extra.get("manualPause"):
+            self.set_execution_state(State.RESTARTED)
+            self.set_execution_state(State.RUNNING)
+
+    def _end(self) -> str | None:
+        """Kestra's handleEnd: all current top-level tasks terminated -> final state, then the deprecated
+        ``listeners`` run (their failures do not change the state). Returns "ended", "progressed" (listener
+        task runs were created) or None."""
+        if self.ex.state.current.is_terminated or self.ex.state.current is State.PAUSED:
+            return None
+        tasks = _resolve(self.flow.tasks, None)
+        current = self.current_tasks(tasks, _resolve(self.flow.errors, None), _resolve(self.flow.finally_, None), None)
+        if not self._is_terminated(current, None):
+            return None
+        listeners = self._listener_tasks()
+        if listeners:
+            nexts = self._inner_sequential(listeners, None)
+            if nexts:
+                for r in nexts:
+                    self.create(r)
+                return "progressed"
+        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list
+               if tr.parent_task_run_id is None):
+            return None
+        self.ex.extra["finalState"] = self.final_state().value
+        return "ended"
+
+    def final_state(self) -> State:
+        """The execution's state from its top-level task runs (+ a failed ``finally`` branch)."""
+        tasks = _resolve(self.flow.tasks, None)
+        state = self.guess_final_state(tasks, None)
+        fin = _resolve(self.flow.finally_, None)
+        if fin and state not in (State.KILLED, State.FAILED):
+            fstate = self.guess_final_state(fin, None)
+            if fstate in (State.FAILED, State.KILLED) or (fstate is State.WARNING and state is State.SUCCESS):
+                state = fstate
+        return state
+
+    def _listener_tasks(self) -> list[Resolved]:
+        """Tasks of the listeners whose conditions match the final state (decided once, then kept)."""
+        if not self.flow.listeners:
+            return []
+        chosen = self.ex.extra.get("listeners")
+        if chosen is None:
+            from falconet.runtime.flow.conditions import ListenerContext, listener_matches
+
+            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self._truthy)
+            chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
+                      for t in listener.tasks if not t.disabled]
+            self.ex.extra["listeners"] = chosen
+        return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
+
+    def _render_plain(self, template: Any) -> Any:
+        return self._render(None, None, template)  # type: ignore[arg-type]
+
+    #### results from actors ###############################################################################
+
+    def apply_attempt_start(self, tr: TaskRun) -> None:
+        from falconet.runtime.kernel.execution import Attempt, StateHistory
+
+        tr.extra.pop("retryAt", None)
+        tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
+        self.set_state(tr, State.RUNNING)
+
+    def apply_attempt_end(self, tr: TaskRun, attempt_state: State, outputs: dict[str, Any] | None,
+                          final: bool, task: TaskSpec) -> None:
+        if tr.attempts:
+            tr.attempts[-1].state.set(attempt_state)
+        if outputs is not None:
+            tr.outputs = outputs
+        if not final:
+            self.set_state(tr, State.RETRYING)
+            return
+        state = attempt_state
+        retry = self.retry_policy(tr, task)
+        if retry is not None and retry.warning_on_retry and len(tr.attempts) > 1 and state is State.SUCCESS:
+            state = State.WARNING
+        if state is State.FAILED and task.allow_failure:
+            state = State.WARNING
+        if state is State.WARNING and task.allow_warning:
+            state = State.SUCCESS
+        self.set_state(tr, state)
+
+    def abandon_after_execution(self) -> None:
+        """The machine failed (an executor error): no afterExecution task will be created."""
+        self._after_execution_abandoned = True
+
+    def kill_all(self) -> list[TaskRun]:
+        """Mark every non-terminal task run KILLED (children before parents); returns them."""
+        killed = []
+        for tr in reversed(self.ex.task_run_list):
+            if not tr.state.current.is_terminated:
+                if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
+                    tr.attempts[-1].state.set(State.KILLED)
+                self.set_state(tr, State.KILLED)
+                killed.append(tr)
+        return killed
+
+
+def loop_values_to_strings(values: Any) -> list[str]:
+    """ForEach/Each value rules: a JSON string is parsed; non-string items become JSON; duplicates removed;
+    a null item is an error."""
+    if isinstance(values, str):
+        try:
+            values = json.loads(values)
+        except ValueError as exc:
+            raise FlowableError(f"Unable to parse the values as JSON: {values!r}") from exc
+    if isinstance(values, dict):
+        values = [to_json({k: v}) for k, v in values.items()]
+    if not isinstance(values, list):
+        raise FlowableError(f"Unknown value type: {type(values).__name__}")
+    out: list[str] = []
+    nulls = sum(1 for v in values if v is None)
+    if nulls:
+        raise FlowableError(
+            f"Found '{nulls}' null values on Each, with values={json.dumps(values, separators=(',', ':'))}")
+    for v in values:
+        s = v if isinstance(v, str) else to_json(v)
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def pause_deadline(start: datetime, duration: timedelta) -> datetime:
+    return start + duration
+
+
+__all__ = [
+    "Machine", "RunTask", "StartTimer", "StartSubflow", "Dispatch", "Resolved", "FlowableError",
+    "is_flowable", "is_execution_updating", "loop_values_to_strings", "now",
+]

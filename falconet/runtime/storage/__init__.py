@@ -1,0 +1,1 @@
+"""Internal storage (``kestra:///`` files, :mod:`.internal`), namespace files and Ion row files."""

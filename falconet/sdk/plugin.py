@@ -1,0 +1,419 @@
+"""The plugin API: how a task or trigger type declares itself and what it may reach while it runs.
+
+A plugin is a class deriving from :class:`RunnableTask` (code that runs in a TaskRunActor),
+:class:`FlowableTask` (control flow resolved by the ExecutionActor) or :class:`Trigger`, registered with
+:func:`register`. Its :attr:`props` declaration is the single source for flow validation, the
+``/api/v1/plugins`` JSON schema and the UI documentation.
+
+Plugins reach the engine only through :class:`RunContext` (render, logger, metrics, outputs, storage,
+kv) — never through engine internals.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+    from typing import Sequence
+
+
+#### Property declarations ##################################################################################
+
+# Property kinds. Scalars are checked/coerced by flow validation; the structural kinds hold sub-tasks that
+# flow parsing turns into TaskSpec objects.
+STRING = "string"
+INTEGER = "integer"
+NUMBER = "number"
+BOOLEAN = "boolean"
+DURATION = "duration"      # ISO-8601 duration string (may be an expression when dynamic)
+ENUM = "enum"              # one of Prop.values
+LIST = "list"              # list of anything (or a string expression rendering to a JSON list when dynamic)
+MAP = "map"                # mapping (or a string expression rendering to a JSON object when dynamic)
+OBJECT = "object"          # nested object; its fields are Prop.fields when given
+ANY = "any"                # anything (string, number, list, map)
+TASKS = "tasks"            # list of task definitions -> list[TaskSpec]
+TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `cases`) -> dict[str, list[TaskSpec]]
+DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
+CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
+INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
+# mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+CONDITION_MAP = "condition_map"
+
+STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
+
+
+@dataclasses.dataclass(frozen=True)
+class Prop:
+    """One property of a plugin type.
+
+    ``dynamic`` properties are rendered as expressions by :meth:`RunContext.prop`; others are used as
+    written. ``default`` is used when the flow does not set the property (``None`` = no default).
+    """
+
+    kind: str = ANY
+    required: bool = False
+    default: Any = None
+    dynamic: bool = True
+    description: str = ""
+    values: tuple[str, ...] = ()            # allowed values for ENUM
+    fields: "Mapping[str, Prop] | None" = None   # sub-properties for OBJECT
+    aliases: tuple[str, ...] = ()           # other accepted names (e.g. maxAttempt / maxAttempts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A documented use of a plugin type (Kestra's ``@Example``): ``code`` is YAML; unless ``full``, it
+    is the body of one task (or trigger, condition) and the docs put ``id``/``type`` lines before it."""
+
+    title: str
+    code: str
+    full: bool = False
+    lang: str = "yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """One output a type produces (``outputs.<task>.<name>``)."""
+
+    kind: str = ANY
+    description: str = ""
+    required: bool = True                   # always present (False: only in some cases)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A metric a type emits (Kestra's ``@Metric``): ``type`` is ``counter`` or ``timer``."""
+
+    name: str
+    type: str
+    description: str = ""
+    unit: str = ""
+
+
+#### Plugin base classes ####################################################################################
+
+class Plugin:
+    """Common declaration of every task, trigger and condition type."""
+
+    #: canonical type name, e.g. ``io.kestra.plugin.core.log.Log``
+    type: ClassVar[str] = ""
+    #: older names that resolve to this type (Kestra's legacy aliases)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: property declarations (common task properties such as id, retry, timeout are added by the engine)
+    props: ClassVar[dict[str, Prop]] = {}
+    #: one-line title for docs / UI
+    title: ClassVar[str] = ""
+    #: documented uses (the docs page and ``GET /api/v1/plugins/{type}`` show them)
+    examples: ClassVar[tuple[Example, ...]] = ()
+    #: the outputs a run produces, by name
+    outputs: ClassVar[dict[str, Output]] = {}
+    #: the metrics a run emits
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+
+
+class RunnableTask(Plugin, abc.ABC):
+    """A task whose code runs in its own TaskRunActor.
+
+    ``run`` is called once per attempt. It returns the task's outputs (a JSON-able dict, or None) or
+    raises :class:`TaskFailed` (attempt FAILED with that message logged at ERROR) or
+    :class:`TaskWarning`-returning semantics via ``ctx.warn_state()``. Cancellation (kill, timeout) arrives
+    as ``trio.Cancelled``; plugins must not swallow it and must clean up subprocesses/threads.
+    """
+
+    @abc.abstractmethod
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:
+        """Run one attempt; return the outputs."""
+
+
+class FlowableTask(Plugin):
+    """Control flow resolved inside the ExecutionActor (If, Switch, ForEach, Parallel, …).
+
+    The executor (``falconet.runtime.kernel.machine``) knows each core flowable's semantics by its class; the
+    class here carries the declaration used for validation and docs.
+    """
+
+
+class ExecutionUpdatingTask(Plugin):
+    """A task evaluated inside the ExecutionActor that changes the execution itself (``execution.Labels``,
+    ``execution.Exit``). The executor applies it by its class; it gets a single SUCCESS attempt."""
+
+
+class Trigger(Plugin):
+    """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
+
+
+class PollingTrigger(Trigger, abc.ABC):
+    """A trigger the engine evaluates periodically (Kestra's ``PollingTriggerInterface``), e.g. ``http.Trigger``.
+
+    For every enabled trigger of this kind in the latest revision of an enabled flow, the engine calls
+    :meth:`evaluate` every ``interval`` (the trigger's ``interval`` property when the flow sets it, else
+    the class's :attr:`interval`), one evaluation at a time, after the trigger's ``conditions`` hold.
+    """
+
+    #: ISO-8601 duration between two evaluations when the flow sets no ``interval`` property
+    interval: ClassVar[str] = "PT60S"
+
+    @abc.abstractmethod
+    async def evaluate(self, ctx: "PollingContext") -> dict[str, Any] | None:
+        """One evaluation: the ``trigger.variables`` of the execution to create, or None for no execution.
+
+        Raises :class:`TriggerEvaluationError` when the evaluation cannot complete (logged at WARNING by
+        the engine, which keeps polling). Cancellation may arrive at any checkpoint (flow update, stop).
+        """
+
+
+class Condition(Plugin):
+    """A condition type used by triggers (ExecutionStatus, Expression, …)."""
+
+
+#### Errors plugins raise ###################################################################################
+
+class TaskFailed(Exception):
+    """The attempt failed; the message is logged at ERROR on the task run.
+
+    ``outputs`` (optional) are kept on the failed task run, as Kestra keeps a script's ``vars``,
+    ``exitCode`` and ``outputFiles`` when it exits non-zero.
+    """
+
+    def __init__(self, message: str = "", outputs: "dict[str, Any] | None" = None):
+        super().__init__(message)
+        self.outputs = outputs
+
+
+class TriggerEvaluationError(Exception):
+    """A polling trigger's evaluation could not complete (bad property, request error, render error): the
+    engine logs the message at WARNING, creates no execution and keeps polling."""
+
+
+#### The run context facade #################################################################################
+
+class LogLevel(enum.IntEnum):
+    """Kestra's log levels (slf4j's ``Level``), least to most severe: a line passes a minimum level when it
+    is at or above it."""
+
+    TRACE = 0
+    DEBUG = 1
+    INFO = 2
+    WARN = 3
+    ERROR = 4
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """``("TRACE", "DEBUG", "INFO", "WARN", "ERROR")``."""
+        return tuple(level.name for level in cls)
+
+    @classmethod
+    def parse(cls, name: Any) -> LogLevel | None:
+        """The level called ``name`` in any case (``WARNING`` is ``WARN``, as Python's logging says it), or
+        None when ``name`` names no level."""
+        if not isinstance(name, str):
+            return None
+        text = name.upper()
+        return cls.__members__.get("WARN" if text == "WARNING" else text)
+
+
+class Logger(Protocol):
+    """Per-task-run logger: buffered, non-blocking; lines are stored and published as LogEntry."""
+
+    def trace(self, msg: str) -> None: ...
+    def debug(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None: ...
+    def warn(self, msg: str) -> None: ...
+    def error(self, msg: str) -> None: ...
+    def log(self, level: str, msg: str) -> None: ...
+
+
+class RunContext(Protocol):
+    """What a runnable task sees while one attempt runs. Implemented by the engine.
+
+    Attributes (read-only):
+      task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
+      value (loop value or None), variables (the full expression context as a mapping),
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+    """
+
+    task_id: str
+    task_type: str
+    execution_id: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    task_run_id: str
+    attempt_number: int
+    value: str | None
+    variables: Mapping[str, Any]
+    logger: Logger
+    storage: Any  # falconet.runtime.storage.internal.InternalStorage (open_read(uri), local_path(uri), …)
+
+    # -- properties -----------------------------------------------------------------------------------
+    def prop(self, name: str) -> Any:
+        """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind.
+
+        Raises :class:`falconet.runtime.expr.render.ExpressionError` on a render error (the attempt FAILS).
+        """
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        """The property as written in the flow (pluginDefaults applied), not rendered."""
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render a string/list/dict recursively against the task-run variables (+ ``extra``)."""
+
+    def render_typed(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Like :meth:`render` but a string that is one single ``{{ expr }}`` keeps its native type."""
+
+    # -- results --------------------------------------------------------------------------------------
+    def metric(self, type: str, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:
+        """Record a metric: ``type`` is ``"counter"`` or ``"timer"`` (value in seconds for timers)."""
+
+    def set_warning(self) -> None:
+        """End this attempt in WARNING instead of SUCCESS (e.g. stderr output with warningOnStdErr)."""
+
+    # -- files ----------------------------------------------------------------------------------------
+    def task_storage_prefix(self) -> str:
+        """``/{ns as path}/{flowId}/executions/{executionId}/tasks/{taskId}/{taskRunId}`` (no scheme)."""
+
+    async def put_file(self, source: "Path", name: str | None = None) -> str:
+        """Copy a local file into this task run's storage folder; returns its ``kestra:///`` URI."""
+
+    #: True when :meth:`open_temp_dir` returns the directory shared by an enclosing WorkingDirectory
+    shared_temp_dir: bool
+
+    async def open_temp_dir(self) -> "Path":
+        """A fresh temporary working directory for this attempt, removed when the attempt ends; inside a
+        ``WorkingDirectory`` the directory shared by all its tasks (kept: the WorkingDirectory removes it)."""
+
+    # -- processes ------------------------------------------------------------------------------------
+    def track_process(self, pgid: int) -> ContextManager[None]:
+        """Record the process group led by ``pgid`` (started with ``start_new_session=True``) while the
+        block runs; end the group before leaving it. A server restarting after a crash kills the recorded
+        groups still alive before it attempts their task runs again."""
+
+    # -- key-value store ------------------------------------------------------------------------------
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        """The typed value of ``key`` in ``namespace``, or None when missing or expired."""
+
+    async def kv_set(self, namespace: str, key: str, value: Any, *, kv_type: str | None = None,
+                     ttl: str | None = None, overwrite: bool = True) -> None:
+        """Store ``value``; ``overwrite=False`` raises TaskFailed when the key exists."""
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        """Delete ``key``; True when it existed."""
+
+    async def kv_keys(self, namespace: str) -> list[str]:
+        """The keys of ``namespace`` (expired ones excluded)."""
+
+    # -- other executions -----------------------------------------------------------------------------
+    async def search_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                                states: "Sequence[str]" = (), start_date: "datetime | None" = None,
+                                end_date: "datetime | None" = None) -> list[dict[str, Any]]:
+        """Stored executions (Kestra JSON) matching the filters, oldest first: ``namespace`` matches itself
+        and its sub-namespaces, ``start_date``/``end_date`` bound ``state.startDate``. Used by
+        ``execution.Count`` and ``execution.PurgeExecutions``."""
+
+    async def purge_execution(self, execution_id: str, *, execution: bool = True, logs: bool = True,
+                              metrics: bool = True, storage: bool = True) -> dict[str, int]:
+        """Delete a terminated execution's document, logs, metrics and/or storage files; returns the counts
+        ``{"executions", "logs", "metrics", "storages"}``. Raises IllegalState while it runs."""
+
+    # -- logs -----------------------------------------------------------------------------------------
+    async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,
+                         min_level: str = "INFO") -> list[dict[str, Any]]:
+        """LogEntry dicts of an execution in timestamp order, optionally only of ``task_ids``, at least
+        ``min_level`` (TRACE < DEBUG < INFO < WARN < ERROR). Used by ``log.Fetch``."""
+
+
+class PollingContext(Protocol):
+    """What a :class:`PollingTrigger` sees during one evaluation. Implemented by the engine.
+
+    Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
+    expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
+    storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+    """
+
+    trigger_id: str
+    trigger_type: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    variables: Mapping[str, Any]
+    storage: Any
+
+    def prop(self, name: str) -> Any:
+        """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None
+        for a property the trigger does not declare."""
+
+    def raw(self, name: str, default: Any = None) -> Any:
+        """The property as written in the flow, not rendered."""
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render a string/list/dict recursively against :attr:`variables` (+ ``extra``)."""
+
+
+#### Registry ###############################################################################################
+
+class Registry:
+    """Type name (canonical or alias) -> plugin class."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[Plugin]] = {}
+        self._canonical: dict[str, type[Plugin]] = {}
+
+    def register(self, cls: type[Plugin]) -> type[Plugin]:
+        if not cls.type:
+            raise ValueError(f"{cls.__name__} has no type name")
+        self._canonical[cls.type] = cls
+        self._types[cls.type] = cls
+        for alias in cls.aliases:
+            self._types[alias] = cls
+        return cls
+
+    def get(self, type_name: str) -> type[Plugin] | None:
+        return self._types.get(type_name)
+
+    def canonical(self) -> dict[str, type[Plugin]]:
+        return dict(self._canonical)
+
+    def __contains__(self, type_name: str) -> bool:
+        return type_name in self._types
+
+
+#: the process-wide registry; ``falconet.plugins`` modules and entry points fill it (see ``load_plugins``)
+registry = Registry()
+
+
+def register(cls: type[Plugin]) -> type[Plugin]:
+    """Class decorator: add a plugin type to the process-wide registry."""
+    return registry.register(cls)
+
+
+_loaded = False
+
+#: the package listing the built-in plugin modules (``BUILTIN_MODULES``); found by name, as entry points are,
+#: so the runtime holds no import of ``falconet.plugins``
+BUILTIN_PLUGINS_PACKAGE = "falconet.plugins"
+
+
+def load_plugins() -> Registry:
+    """Import the built-in plugin modules and the ``falconet.plugins`` entry-point group (once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import importlib
+        from importlib.metadata import entry_points
+
+        builtin = importlib.import_module(BUILTIN_PLUGINS_PACKAGE)
+
+        for mod in builtin.BUILTIN_MODULES:
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:  # optional extras (e.g. duckdb) may be missing
+                if exc.name and exc.name.split(".")[0] in builtin.OPTIONAL_DEPENDENCIES:
+                    continue
+                raise
+        for ep in entry_points(group="falconet.plugins"):
+            ep.load()
+    return registry
