@@ -334,13 +334,20 @@ class PollingContext(Protocol):
     storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
     """
 
-    trigger_id: str
-    trigger_type: str
-    namespace: str
-    flow_id: str
-    flow_revision: int
-    variables: Mapping[str, Any]
-    storage: Any
+    @property
+    def trigger_id(self) -> str: ...
+    @property
+    def trigger_type(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def flow_id(self) -> str: ...
+    @property
+    def flow_revision(self) -> int: ...
+    @property
+    def variables(self) -> Mapping[str, Any]: ...
+    @property
+    def storage(self) -> Any: ...
 
     def prop(self, name: str) -> Any:
         """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None

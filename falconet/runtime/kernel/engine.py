@@ -228,8 +228,8 @@ class Engine:
         :class:`FlowValidationError` — or gives None with ``skip_invalid`` (background services, start-up);
         it is parsed once and logged once, never again."""
         if revision is not None and (namespace, flow_id, revision) in self._flows:
-            flow = self._flows[(namespace, flow_id, revision)]
-            return flow if (allow_deleted or not flow.deleted) else None
+            cached = self._flows[(namespace, flow_id, revision)]
+            return cached if (allow_deleted or not cached.deleted) else None
         rec = await self.store.get_flow(namespace, flow_id, revision, allow_deleted=allow_deleted)
         if rec is None:
             return None

@@ -536,7 +536,8 @@ class Machine:
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.extra["listeners"] = chosen
-        return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
+        tasks = [self.flow.find_task(tid) for tid in chosen]
+        return [Resolved(task, None) for task in tasks if task is not None]
 
     def _render_plain(self, template: Any) -> Any:
         return self._render(None, None, template)  # type: ignore[arg-type]

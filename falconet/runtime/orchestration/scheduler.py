@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
@@ -199,7 +199,7 @@ class Scheduler:
                     await self._wake.wait()
 
     async def schedulable(self) -> list[tuple[Flow, TriggerSpec]]:
-        out = []
+        out: list[tuple[Flow, TriggerSpec]] = []
         for (namespace, flow_id), revision in list(self.engine._latest.items()):
             flow = await self.engine.get_flow(namespace, flow_id, revision, skip_invalid=True)
             if flow is None or flow.disabled:
@@ -271,6 +271,7 @@ class Scheduler:
         if mode == "ALL":
             return nxt
         last = sched.previous_before(now + timedelta(seconds=1))
+        target: datetime | None
         if mode == "LAST":
             target = last if last is not None and last >= nxt else nxt
         else:
@@ -298,7 +299,7 @@ class Scheduler:
 
     async def _fire(self, flow: Flow, spec: TriggerSpec, sched: Cron | OnDates, ctx: dict[str, Any],
                     date: datetime, *, extra_inputs: dict[str, Any] | None = None,
-                    extra_labels: list[tuple[str, str]] = ()) -> str | None:
+                    extra_labels: Sequence[tuple[str, str]] = ()) -> str | None:
         """Create the execution of one schedule date (conditions permitting); returns its id."""
         tvars = self.trigger_variables(spec, sched, date)
         variables = dict(_flow_vars(self.engine, flow), trigger=tvars)
