@@ -112,7 +112,8 @@ def install(engine: "Engine", **options: Any) -> Orchestration:
 
 
 async def run_services(engine: "Engine", *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the engine loaded)."""
+    """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the
+    engine loaded)."""
     orch = install(engine)
     async with trio.open_nursery() as nursery:
         await nursery.start(orch.scheduler.run)

@@ -402,7 +402,8 @@ class Scheduler:
         self.wake()
         return ctx
 
-    async def pause_backfill(self, namespace: str, flow_id: str, trigger_id: str, paused: bool = True) -> dict[str, Any]:
+    async def pause_backfill(self, namespace: str, flow_id: str, trigger_id: str,
+                             paused: bool = True) -> dict[str, Any]:
         flow, spec = await self._spec(namespace, flow_id, trigger_id)
         ctx = await load_context(self.engine, flow, spec)
         if not ctx.get("backfill"):
