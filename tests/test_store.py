@@ -1,8 +1,10 @@
-"""The Store behaviour suite, run against every backend (memory and sqlite)."""
+"""The Store behaviour suite, run against every backend (memory, sqlite and postgresql — a real server, see
+tests/pg.py; its cases skip with the reason where PostgreSQL is not installed)."""
 from __future__ import annotations
 
 import importlib.util
 import sys
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,12 +47,23 @@ def wall() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def pg_store_url(request) -> str:
+    """A fresh database of the session's PostgreSQL server, as a store URL."""
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(f"store_{uuid.uuid4().hex[:12]}")
+    return f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{name}"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request, tmp_path, wall):
     if request.param == "memory":
         s = MemoryStore(clock=wall)
-    else:
+    elif request.param == "sqlite":
         s = SQLiteStore(tmp_path / "falconet.db", clock=wall)
+    else:
+        from falconet.runtime.store.postgres import PostgresStore
+
+        s = PostgresStore(pg_store_url(request), clock=wall)
     await s.open()
     yield s
     await s.close()
@@ -82,7 +95,7 @@ async def test_open_store_factory(tmp_path):
     async with open_store(f"sqlite:///{tmp_path / 'a.db'}") as s:
         assert (await s.get_execution("s1"))["id"] == "s1"
     with pytest.raises(IllegalArgument):
-        async with open_store("postgres://nope"):
+        async with open_store("mysql://nope"):
             pass
 
 

@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from falconet.runtime.store import StoreError
-from falconet.runtime.store import _sqlite_sql as sql
+from falconet.runtime.store import _sql as sql
 from falconet.runtime.store import sqlite as sqlite_module
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery
 from falconet.runtime.store.sqlite import SQLiteStore
@@ -71,7 +71,7 @@ async def test_reopen_finds_everything(tmp_path):
         con = sqlite3.connect(path)
         try:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == sql.SCHEMA_VERSION == 2
+            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 2
         finally:
             con.close()
     finally:
@@ -181,7 +181,7 @@ async def test_cancelled_long_read_is_interrupted_and_store_stays_consistent(sto
     store.save_execution_nowait(S.execution("before"))
     with trio.fail_after(20):
         with trio.move_on_after(0.2) as scope:
-            await store._call(sqlite_module.sql.select, _ENDLESS, (), read=True)  # never ends by itself
+            await store._call(sql.select, _ENDLESS, (), read=True)  # never ends by itself
         assert scope.cancelled_caught
         # the writer is free again, and the write queued before the read was committed
         store.save_execution_nowait(S.execution("after"))
@@ -241,7 +241,7 @@ async def test_close_while_cancelled_still_closes(tmp_path):
 #### failure ################################################################################################
 
 async def test_failed_batch_breaks_the_store(store, monkeypatch):
-    monkeypatch.setattr(sqlite_module.sql, "INSERT_LOG", "INSERT INTO no_such_table VALUES (?)")
+    monkeypatch.setattr(sql, "INSERT_LOG", "INSERT INTO no_such_table VALUES (?)")
     store.save_execution_nowait(S.execution("e1"))
     store.append_logs_nowait([S.log("e1", "doomed")])
     with pytest.raises(StoreError, match="no_such_table"):

@@ -270,7 +270,7 @@ def _leaf(field: str, op: str, node: dict[str, Any], fields: tuple[str, ...]) ->
         items = tuple(values)
     if not items:
         raise InvalidEntity([Violation(key, "must not be empty")])
-    return _typed(field, op, key, items)
+    return typed_leaf(field, op, key, items)
 
 
 def _label_value(key: str, op: str, values: list[str], labels: dict[str, str]) -> dict[str, str]:
@@ -288,7 +288,8 @@ def _label_value(key: str, op: str, values: list[str], labels: dict[str, str]) -
     return out
 
 
-def _typed(field: str, op: str, key: str, items: tuple[str, ...]) -> Leaf:
+def typed_leaf(field: str, op: str, key: str, items: tuple[str, ...]) -> Leaf:
+    """The filter leaf of ``field`` with its value typed (a compiled regex, a date, an enum member…)."""
     if op == "REGEX":
         return Leaf(field, op, compile_regex(key, items[0]))
     if field in ("startDate", "endDate", "updated"):
@@ -302,22 +303,22 @@ def _typed(field: str, op: str, key: str, items: tuple[str, ...]) -> Leaf:
     if field == "triggerState":
         states = tuple(v.upper() for v in items)
         if any(s not in ("ENABLED", "DISABLED") for s in states):
-            raise params._convert_error(key, ",".join(items), "not one of ENABLED, DISABLED")
+            raise params.convert_error(key, ",".join(items), "not one of ENABLED, DISABLED")
         return Leaf(field, op, states)
     if field == "level":
         level = LogLevel.parse(items[0])
         if level is None:
-            raise params._convert_error(key, items[0], f"not one of {', '.join(LogLevel.names())}")
+            raise params.convert_error(key, items[0], f"not one of {', '.join(LogLevel.names())}")
         return Leaf(field, op, level.name)
     if field == "childFilter":
         value = items[0].upper()
         if value not in ("CHILD", "MAIN"):
-            raise params._convert_error(key, items[0], "not one of CHILD, MAIN")
+            raise params.convert_error(key, items[0], "not one of CHILD, MAIN")
         return Leaf(field, op, value)
     if field == "scope":
         scopes = tuple(v.upper() for v in items)
         if any(s not in ("USER", "SYSTEM") for s in scopes):
-            raise params._convert_error(key, ",".join(items), "not one of USER, SYSTEM")
+            raise params.convert_error(key, ",".join(items), "not one of USER, SYSTEM")
         return Leaf(field, op, scopes)
     if field == "kind":
         return Leaf(field, op, tuple(v.upper() for v in items))

@@ -15,7 +15,7 @@ Recognised keys (YAML nested or dotted; environment variables ``KESTRA_URL``,
 ``kestra.plugins.defaults``            server-level pluginDefaults list
 ``kestra.local-files.allowed-paths``   folders whose files ``file:///`` FILE inputs may name (none)
 ``falconet.data-dir``                  data folder (SQLite database, storage, temp)
-``falconet.store``                     ``sqlite`` (default) or ``memory``
+``falconet.store``                     ``sqlite`` (default), ``memory`` or ``postgresql://USER:PW@HOST:PORT/DB``
 =====================================  =========================================================
 An unknown or malformed key is a :class:`ConfigError` naming the file, line and key.
 """
@@ -146,8 +146,9 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     if "falconet.data-dir" in values:
         cfg.data_dir = Path(values["falconet.data-dir"])
     if "falconet.store" in values:
-        if values["falconet.store"] not in ("sqlite", "memory"):
-            raise ConfigError("falconet.store must be 'sqlite' or 'memory'")
+        if values["falconet.store"] not in ("sqlite", "memory") and not str(values["falconet.store"]).startswith(
+                ("postgresql://", "postgres://")):
+            raise ConfigError("falconet.store must be 'sqlite', 'memory' or a postgresql:// URL")
         cfg.store = values["falconet.store"]
     cfg.url = values.get("kestra.url")
     if "kestra.storage.local.base-path" in values:

@@ -42,7 +42,7 @@ def _duration(m: Machine, tr: TaskRun, task: TaskSpec, value: Any) -> timedelta 
         return None
     if isinstance(value, (int, float)):
         return timedelta(seconds=value)
-    rendered = m._render(tr, task, value)
+    rendered = m.render(tr, task, value)
     if rendered in (None, ""):
         return None
     return parse_duration(str(rendered))
@@ -85,10 +85,10 @@ def children(m: Machine, tr: TaskRun, task: TaskSpec) -> list[Resolved] | None:
 def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> None:
     name = _short(task)
     if name == "If":
-        cond = m._render(tr, task, task.props.get("condition"))
-        tr.outputs = {"evaluationResult": bool(m._truthy(cond))}
+        cond = m.render(tr, task, task.props.get("condition"))
+        tr.outputs = {"evaluationResult": bool(m.truthy(cond))}
     elif name == "Switch":
-        value = m._render(tr, task, task.props.get("value"))
+        value = m.render(tr, task, task.props.get("value"))
         value = "" if value is None else str(value)
         cases = task.props.get("cases") or {}
         if value in cases:
@@ -101,11 +101,11 @@ def on_start(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]
     elif name in EACH_TYPES:
         raw = task.props.get("values") if name == "ForEach" else task.props.get("value")
         if isinstance(raw, str):
-            raw = m._render(tr, task, raw)
+            raw = m.render(tr, task, raw)
         elif isinstance(raw, list):
-            raw = [m._render(tr, task, v) if isinstance(v, str) else v for v in raw]
+            raw = [m.render(tr, task, v) if isinstance(v, str) else v for v in raw]
         elif isinstance(raw, dict):
-            raw = m._render(tr, task, raw)
+            raw = m.render(tr, task, raw)
         tr.extra["values"] = loop_values_to_strings(raw)
     elif name == "Pause":
         _pause_start(m, tr, task, dispatches)
@@ -191,7 +191,7 @@ def _grouped_nexts(m: Machine, tr: TaskRun, task: TaskSpec, kids, errors, finall
     current = m.current_tasks(kids, errors, finally_, tr.id)
     enabled = [r for r in kids or [] if not r.task.disabled]
     if len(current) != len(enabled) or [id(r.task) for r in current] != [id(r.task) for r in enabled]:
-        return m._inner_sequential(current, tr.id)
+        return m.inner_sequential(current, tr.id)
     if m.ex.state.current is State.KILLING:
         return []
     out: list[Resolved] = []
@@ -208,7 +208,7 @@ def _grouped_nexts(m: Machine, tr: TaskRun, task: TaskSpec, kids, errors, finall
         done = sum(1 for x in runs if x.state.current.is_terminated)
         if done < len(group):
             active += 1
-            out.extend(m._inner_sequential(group, tr.id))
+            out.extend(m.inner_sequential(group, tr.id))
     for group in pending_new:
         if limit > 0 and active >= limit:
             break
@@ -227,7 +227,7 @@ def resolve_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Disp
         if tr.extra.pop("subflowRetryDue", None):  # the retry delay elapsed: a new attempt, a new child
             tr.extra.pop("retryAt", None)
             tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
-            m._changed(tr)
+            m.on_change(tr)
             dispatches.append(StartSubflow(tr, task))
             return State.RUNNING
         result = tr.extra.get("subflowState")
@@ -300,9 +300,9 @@ def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
     max_iterations = int(freq.get("maxIterations", 100))
     max_duration = parse_duration(str(freq.get("maxDuration", "PT1H")))
     interval = parse_duration(str(freq.get("interval", "PT1S")))
-    cond = m._render(tr, task, task.props.get("condition"))
+    cond = m.render(tr, task, task.props.get("condition"))
     count = int((tr.outputs or {}).get("iterationCount", 0)) + 1
-    if m._truthy(cond):
+    if m.truthy(cond):
         tr.outputs = {"iterationCount": count}
         return state
     from datetime import datetime
@@ -312,7 +312,7 @@ def _waitfor_state(m: Machine, tr: TaskRun, task: TaskSpec, dispatches: list[Dis
     if count >= max_iterations or now() + interval - started > max_duration:
         tr.outputs = {"iterationCount": count}
         if fail:
-            m._log(tr, "ERROR", f"Max iterations or max duration reached for task '{task.id}'")
+            m.log(tr, "ERROR", f"Max iterations or max duration reached for task '{task.id}'")
             return State.FAILED
         return state
     tr.outputs = {"iterationCount": count}
@@ -328,7 +328,7 @@ def next_iteration(m: Machine, tr: TaskRun) -> None:
         return  # already started (a timer restored after a restart fired twice)
     tr.extra.pop("waitUntil", None)
     tr.iteration = (tr.iteration or 0) + 1
-    m._changed(tr)
+    m.on_change(tr)
 
 
 #### timers after a restart ###############################################################################
@@ -369,14 +369,14 @@ def apply_execution_update(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
         if name == "Labels":
             _apply_labels(m, tr, task)
         elif name == "Exit":
-            state = str(m._render(tr, task, task.props.get("state") or "SUCCESS")).upper()
+            state = str(m.render(tr, task, task.props.get("state") or "SUCCESS")).upper()
             if state == "CANCELED":
                 state = "CANCELLED"
             m.ex.extra["exitState"] = State(state).value
         else:
             raise FlowableError(f"Unknown execution-updating task type {task.type}")
     except Exception as exc:
-        m._log(tr, "ERROR", str(exc))
+        m.log(tr, "ERROR", str(exc))
         tr.attempts[-1].state.set(State.FAILED)
         final = State.WARNING if task.allow_failure else State.FAILED
         m.set_state(tr, final)
@@ -392,7 +392,7 @@ def _stringify(value: Any) -> str:
 def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
     raw = task.props.get("labels")
     if isinstance(raw, str):
-        rendered = m._render(tr, task, raw)
+        rendered = m.render(tr, task, raw)
         try:
             raw = json.loads(rendered)
         except ValueError as exc:
@@ -400,16 +400,16 @@ def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
     pairs: list[tuple[str, str]] = []
     if isinstance(raw, dict):
         for k, v in raw.items():
-            key = str(m._render(tr, task, k))
-            value = m._render_typed(tr, task, v) if isinstance(v, str) else v
+            key = str(m.render(tr, task, k))
+            value = m.render_typed(tr, task, v) if isinstance(v, str) else v
             pairs.append((key, _stringify(value)))
     elif isinstance(raw, list):
         for item in raw:
             if not isinstance(item, dict) or "key" not in item:
                 raise FlowableError("labels must be a map or a list of {key, value}")
             value = item.get("value")
-            value = m._render_typed(tr, task, value) if isinstance(value, str) else value
-            pairs.append((str(m._render(tr, task, item["key"])), _stringify(value)))
+            value = m.render_typed(tr, task, value) if isinstance(value, str) else value
+            pairs.append((str(m.render(tr, task, item["key"])), _stringify(value)))
     else:
         raise FlowableError("labels must be a map, a list of {key, value} or a JSON string")
     for key, _ in pairs:
@@ -424,4 +424,4 @@ def _apply_labels(m: Machine, tr: TaskRun, task: TaskSpec) -> None:
         else:
             labels.append({"key": key, "value": value})
     m.ex.labels = labels
-    m._changed(None)
+    m.on_change(None)

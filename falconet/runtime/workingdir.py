@@ -125,7 +125,7 @@ def resolve(m: Machine, tr: TaskRun, task: TaskSpec, children_state: State | Non
         return None
     tr.extra["wdState"] = FINISHING
     tr.extra["wdResult"] = children_state.value
-    m._changed(tr)
+    m.on_change(tr)
     dispatches.append(FinishWorkingDirectory(tr, task, children_state))
     return None
 
@@ -144,7 +144,7 @@ def apply_event(m: Machine, tr: TaskRun, ev: WorkingDirectoryEvent, log: Any) ->
         if ev.outputs:
             tr.outputs = ev.outputs
         tr.extra["wdState"] = DONE
-    m._changed(tr)
+    m.on_change(tr)
 
 
 #### Actor side (async) #####################################################################################
@@ -283,7 +283,6 @@ async def shared_directory(actor: ExecutionActor, tr: TaskRun) -> Path | None:
 def recover(actor: ExecutionActor) -> None:
     """At actor start: re-prepare the directory of every unfinished WorkingDirectory task run (found
     unfinished at start-up, or re-opened by a restart/replay), and finish again one that was finishing."""
-    assert actor._nursery is not None
     m = actor.machine
     for tr in actor.ex.task_run_list:
         phase = tr.extra.get("wdState")
@@ -295,9 +294,9 @@ def recover(actor: ExecutionActor) -> None:
             tr.extra.pop("wdResult", None)
             tr.extra["wdState"] = PREPARING
             _pending(actor, tr.id)
-            actor._nursery.start_soon(prepare, actor, tr, task)
+            actor.spawn(prepare, actor, tr, task)
         elif phase == FINISHING:
-            actor._nursery.start_soon(finish, actor, tr, task, State(tr.extra["wdResult"]))
+            actor.spawn(finish, actor, tr, task, State(tr.extra["wdResult"]))
 
 
 async def cleanup(actor: ExecutionActor) -> None:

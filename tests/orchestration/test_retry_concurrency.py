@@ -117,12 +117,12 @@ async def test_unqueue_and_force_run_bypass_the_limit(engine, autojump_clock):
     await engine.create_flow(limited("QUEUE"))
     ids = [(await engine.execute("orch.conc", "limited-queue", wait=False))["id"] for _ in range(3)]
     await trio.sleep(1)
-    await engine.unqueue(ids[1])
-    await engine.force_run(ids[2])
+    await engine.lifecycle.unqueue(ids[1])
+    await engine.lifecycle.force_run(ids[2])
     await trio.sleep(1)
     assert await _states(engine, ids) == ["RUNNING", "RUNNING", "RUNNING"]
     with pytest.raises(IllegalArgument):
-        await engine.unqueue(ids[0])
+        await engine.lifecycle.unqueue(ids[0])
     assert [(await engine.wait_for_end(i))["state"]["current"] for i in ids] == ["SUCCESS"] * 3
 
 

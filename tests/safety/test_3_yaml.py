@@ -17,7 +17,8 @@ import trio
 from falconet.cli import main
 from falconet.http.app import create_app
 from falconet.http.serve import serve
-from falconet.runtime.kernel.engine import PARSE_IN_THREAD, open_engine
+from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.flowrepo import PARSE_IN_THREAD
 from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
 from falconet.runtime.kernel.limits import MAX_ALIAS_NODES, MAX_DEPTH
 from falconet.runtime.store.base import FlowRecord
@@ -195,11 +196,11 @@ async def test_ping_answers_while_a_big_flow_is_parsed(engine, source):
                 requests.start_soon(post)
                 with trio.fail_after(60):
                     # until the source reaches the parser's thread (or, parsed inline, the POST is over)
-                    while engine.parse_limiter.borrowed_tokens == 0 and "post" not in done:
+                    while engine.flows.parse_limiter.borrowed_tokens == 0 and "post" not in done:
                         await trio.sleep(0.005)
                 ping = await http.get("/ping")
                 assert ping.status_code == 200
-                assert engine.parse_limiter.borrowed_tokens == 1 and "post" not in done  # still parsing
+                assert engine.flows.parse_limiter.borrowed_tokens == 1 and "post" not in done  # still parsing
         assert done["post"].status_code == 200, done["post"].text
         nursery.cancel_scope.cancel()
 

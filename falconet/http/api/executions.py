@@ -168,7 +168,7 @@ def _query(args: Any) -> ExecutionQuery:
     start, end = params.time_window(args)
     child = params.opt_str(args, "childFilter")
     if child is not None and child.upper() not in ("CHILD", "MAIN"):
-        raise params._convert_error("childFilter", child)
+        raise params.convert_error("childFilter", child)
     return ExecutionQuery(
         q=params.opt_str(args, "q"),
         namespace=params.opt_str(args, "namespace"),
@@ -200,7 +200,7 @@ class Selection:
         query = _query(args)
         scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
         if scopes:
-            scope = filters._typed("scope", "IN", "scope", tuple(scopes))
+            scope = filters.typed_leaf("scope", "IN", "scope", tuple(scopes))
             where = filters.Group("and", (*where.children, scope))
         for leaf in where.children:  # narrow the store scan with what the store can filter itself
             if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \
@@ -360,8 +360,8 @@ async def set_task_run_state(execution_id: str) -> Any:
             or not isinstance(body.get("state"), str)):
         raise InvalidEntity([Violation("body", "expected {\"taskRunId\": string, \"state\": string}")])
     new_state = params.parse_state("state", body["state"])
-    updated = await engine().set_task_run_state(execution_id, body["taskRunId"], new_state)
-    return json_response(public_execution(updated))
+    doc = await engine().lifecycle.set_task_run_state(execution_id, body["taskRunId"], new_state)
+    return json_response(public_execution(doc))
 
 
 def parse_label_body(body: Any) -> list[tuple[str, str]]:
@@ -394,7 +394,7 @@ async def set_labels(execution_id: str) -> Any:
 @or_create("unqueue")
 async def unqueue(execution_id: str) -> Any:
     new_state = params.opt_str(request.args, "state")
-    doc = await engine().unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
+    doc = await engine().lifecycle.unqueue(execution_id, params.parse_state("state", new_state) if new_state else None)
     return json_response(public_execution(doc))
 
 
@@ -402,7 +402,7 @@ async def unqueue(execution_id: str) -> Any:
 @bp.post("/executions/<execution_id>/actions/force-run")
 @or_create("force-run")
 async def force_run(execution_id: str) -> Any:
-    return json_response(public_execution(await engine().force_run(execution_id)))
+    return json_response(public_execution(await engine().lifecycle.force_run(execution_id)))
 
 
 def _delete_flags(args: Any) -> dict[str, bool]:
@@ -415,7 +415,7 @@ def _delete_flags(args: Any) -> dict[str, bool]:
 @bp.delete("/executions/<execution_id>")
 async def delete_execution(execution_id: str) -> Any:
     """204; the logs, metrics and storage of the execution go too unless told otherwise."""
-    await engine().delete_execution(execution_id, **_delete_flags(request.args))
+    await engine().lifecycle.delete(execution_id, **_delete_flags(request.args))
     return empty(204)
 
 
@@ -477,7 +477,7 @@ async def bulk_delete() -> Any:
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated
                        else "execution not terminated",
-                       lambda i: engine().delete_execution(i, **flags))
+                       lambda i: engine().lifecycle.delete(i, **flags))
 
 
 @bp.post("/executions/restart/by-ids")
@@ -518,7 +518,7 @@ async def bulk_delete_by_query() -> Any:
     flags = _delete_flags(args)
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated else "execution not terminated",
-                       lambda i: engine().delete_execution(i, **flags), strict=False)
+                       lambda i: engine().lifecycle.delete(i, **flags), strict=False)
 
 
 @bp.post("/executions/restart/by-query")

@@ -117,11 +117,11 @@ async def unqueue() -> Any:
     name = "state" if by == "by-ids" else "newState"
     raw = params.opt_str(request.args, name)
     new_state = params.parse_state(name, raw) if raw else None
-    return await _run("unqueue", by, _queued, lambda i: engine().unqueue(i, new_state), allowed=(name,))
+    return await _run("unqueue", by, _queued, lambda i: engine().lifecycle.unqueue(i, new_state), allowed=(name,))
 
 
 @bp.post("/executions/force-run/by-ids")
 @bp.post("/executions/force-run/by-query")
 async def force_run() -> Any:
     return await _run("force-run", request.path.rsplit("/", 1)[1], _not_terminated,
-                      lambda i: engine().force_run(i))
+                      lambda i: engine().lifecycle.force_run(i))

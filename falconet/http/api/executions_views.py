@@ -264,7 +264,6 @@ async def replay_with_inputs(execution_id: str) -> Any:
 async def validate_resume(execution_id: str) -> Any:
     """Type and validate the ``onResume`` inputs of the paused task without resuming:
     ``{id, namespace, inputs: [{input, value, enabled, errors}]}``; 409 when not paused."""
-    from falconet.runtime.kernel.executions import file_sources
     from falconet.runtime.flow.inputs import validate_inputs_report
 
     doc = await get_or_404(execution_id)
@@ -283,7 +282,7 @@ async def validate_resume(execution_id: str) -> Any:
                      "envs": eng.envs, "globals": eng.config.globals}
         rows = validate_inputs_report(specs, provided, renderer=eng.renderer, variables=variables,
                                       secret_key=eng.config.secret_key,
-                                      file_sources=file_sources(eng, doc["namespace"], doc.get("trigger")))
+                                      file_sources=eng.inputs.file_sources(doc["namespace"], doc.get("trigger")))
     return json_response({"id": doc["flowId"], "namespace": doc["namespace"], "inputs": rows})
 
 

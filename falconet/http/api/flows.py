@@ -100,7 +100,7 @@ async def get_flow(namespace: str, flow_id: str) -> Any:
 
 @bp.get("/flows/<namespace>/<flow_id>/revisions")
 async def list_revisions(namespace: str, flow_id: str) -> Any:
-    flows = await engine().list_flow_revisions(namespace, flow_id)
+    flows = await engine().flows.list_revisions(namespace, flow_id)
     if not flows:
         raise NotFound(f"Unable to find flow '{namespace}.{flow_id}'")
     return json_response([flow_json(f) for f in flows])
@@ -145,7 +145,7 @@ async def select_flows(args: Any, allowed: Any = ()) -> list[Any]:
     q = params.opt_str(args, "q")
     scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
     if scopes:
-        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
+        where = filters.Group("and", (*where.children, filters.typed_leaf("scope", "IN", "scope", tuple(scopes))))
     flows = await engine().list_flows(params.opt_str(args, "namespace"))
     return [f for f in flows if (q is None or _matches_q(f, q)) and _has_labels(f, labels)
             and where.matches(f, ACCESSORS)]
@@ -198,7 +198,7 @@ async def list_namespace(namespace: str) -> Any:
 @bp.post("/flows/validate")
 async def validate() -> Any:
     """One result per YAML document; never a 4xx for an invalid flow (the problems are in ``constraints``)."""
-    return json_response(await engine().validate_source(await source_body()))
+    return json_response(await engine().flows.validate_source(await source_body()))
 
 
 async def _apply_sources(sources: list[str], delete_scope: set[str] | None) -> list[dict[str, Any]]:
@@ -207,7 +207,7 @@ async def _apply_sources(sources: list[str], delete_scope: set[str] | None) -> l
     eng = engine()
     problems = []
     for index, source in enumerate(sources):
-        for result in await eng.validate_source(source):
+        for result in await eng.flows.validate_source(source):
             if result.get("constraints"):
                 problems.append(Violation(f"flows[{index}]", str(result["constraints"])))
     if problems:

@@ -114,7 +114,7 @@ async def graph(namespace: str, flow_id: str) -> Any:
 async def graph_of_source() -> Any:
     """``FlowGraph`` of the YAML body (nothing is saved); 422 when the flow is invalid."""
     source = await source_body()
-    return json_response(flow_graph(await engine()._parse(source, 1)))
+    return json_response(flow_graph(await engine().flows.parse(source)))
 
 
 @bp.get("/flows/<namespace>/<flow_id>/dependencies")
@@ -184,7 +184,7 @@ async def update_task(namespace: str, flow_id: str, task_id: str) -> Any:
 
 
 async def _constraints(source: str) -> dict[str, Any]:
-    results = await engine().validate_source(source)
+    results = await engine().flows.validate_source(source)
     problems = [r["constraints"] for r in results if r.get("constraints")]
     return {"constraints": "\n".join(problems)} if problems else {}
 
@@ -205,7 +205,7 @@ async def _validate(kind: str) -> Any:
     if content_type in ("application/x-yaml", "application/yaml", "text/yaml"):
         section = (params.opt_str(request.args, "section") or "TASKS").upper()
         if section not in ("TASKS", "TRIGGERS"):
-            raise params._convert_error("section", section, "not one of TASKS, TRIGGERS")
+            raise params.convert_error("section", section, "not one of TASKS, TRIGGERS")
         kind = "task" if section == "TASKS" else "trigger"
         try:
             item = safe_load_yaml(await source_body())

@@ -100,7 +100,7 @@ async def search_logs() -> Any:
     where = filters.parse(args, "LOG", SEARCH_PARAMS | await _trigger_echo(args))
     scopes = [v for raw in args.getlist("scope") for v in raw.split(",") if v]
     if scopes:
-        where = filters.Group("and", (*where.children, filters._typed("scope", "IN", "scope", tuple(scopes))))
+        where = filters.Group("and", (*where.children, filters.typed_leaf("scope", "IN", "scope", tuple(scopes))))
     page, size, _sort = params.paging(args)
     start, end = params.time_window(args)
     query = LogQuery(

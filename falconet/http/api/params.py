@@ -23,7 +23,7 @@ UTC = timezone.utc
 JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1
 
 
-def _convert_error(name: str, value: str, why: str = "") -> InvalidEntity:
+def convert_error(name: str, value: str, why: str = "") -> InvalidEntity:
     msg = f"Failed to convert argument [{name}] for value [{value}]" + (f": {why}" if why else "")
     return InvalidEntity([Violation(name, msg)])
 
@@ -47,9 +47,9 @@ def opt_int(args: MultiDict, name: str, default: int | None = None, *, minimum: 
     try:
         value = int(raw)
     except ValueError:
-        raise _convert_error(name, raw) from None
+        raise convert_error(name, raw) from None
     if not JAVA_INT_MIN <= value <= JAVA_INT_MAX:  # Kestra's paging and counts are Java ints
-        raise _convert_error(name, raw, "out of the range of a 32-bit integer")
+        raise convert_error(name, raw, "out of the range of a 32-bit integer")
     if minimum is not None and value < minimum:
         raise InvalidEntity([Violation(name, f"must be greater than or equal to {minimum}")])
     return value
@@ -64,7 +64,7 @@ def opt_bool(args: MultiDict, name: str, default: bool) -> bool:
         return True
     if low in ("false", "0", "no", "off"):
         return False
-    raise _convert_error(name, raw)
+    raise convert_error(name, raw)
 
 
 def paging(args: MultiDict, default_size: int = 10) -> tuple[int, int, list[str]]:
@@ -87,13 +87,13 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d
 def parse_datetime(name: str, raw: str) -> datetime:
     """``yyyy-MM-dd'T'HH:mm[:ss][.SSS][XXX]``; a value without offset is UTC."""
     if not _DATE.fullmatch(raw):
-        raise _convert_error(name, raw)
+        raise convert_error(name, raw)
     text = raw.replace("Z", "+00:00")
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise _convert_error(name, raw) from None
+        raise convert_error(name, raw) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -111,7 +111,7 @@ def parse_java_duration(name: str, raw: str) -> timedelta:
     """A ``java.time.Duration`` (``PnDTnHnMn.nS``): years, months and weeks are not durations (422)."""
     m = _DURATION.fullmatch(raw)
     if not m or raw.upper().endswith(("P", "T")) or not any(m.group(i) for i in range(2, 6)):
-        raise _convert_error(name, raw)
+        raise convert_error(name, raw)
     sign = -1 if m.group(1) == "-" else 1
     try:
         days, hours, minutes, secs = (int(m.group(i) or 0) for i in range(2, 6))
@@ -121,7 +121,7 @@ def parse_java_duration(name: str, raw: str) -> timedelta:
             micros = -micros
         return sign * timedelta(days=days, hours=hours, minutes=minutes, seconds=secs, microseconds=micros)
     except (ValueError, OverflowError):  # more than 4,300 digits, or beyond timedelta's ±999,999,999 days
-        raise _convert_error(name, raw, "the duration is out of range") from None
+        raise convert_error(name, raw, "the duration is out of range") from None
 
 
 def time_window(args: MultiDict) -> tuple[datetime | None, datetime | None]:
@@ -138,7 +138,7 @@ def time_window(args: MultiDict) -> tuple[datetime | None, datetime | None]:
         try:
             start = now() - span
         except OverflowError:  # before year 1
-            raise _convert_error("timeRange", raw_range, "the duration reaches before year 1") from None
+            raise convert_error("timeRange", raw_range, "the duration reaches before year 1") from None
     if start is not None and end is not None and start > end:
         raise IllegalArgument("Start date must be before End Date")
     return start, end
@@ -163,7 +163,7 @@ def parse_state(name: str, raw: str) -> str:
     try:
         return State(raw.upper()).value
     except ValueError:
-        raise _convert_error(name, raw, f"not one of {', '.join(s.value for s in State)}") from None
+        raise convert_error(name, raw, f"not one of {', '.join(s.value for s in State)}") from None
 
 
 def parse_states(values: Sequence[str], name: str = "state") -> list[str]:
@@ -176,7 +176,7 @@ def opt_level(args: MultiDict, name: str = "minLevel") -> str | None:
         return None
     level = LogLevel.parse(raw)
     if level is None:
-        raise _convert_error(name, raw, f"not one of {', '.join(LogLevel.names())}")
+        raise convert_error(name, raw, f"not one of {', '.join(LogLevel.names())}")
     return level.name
 
 

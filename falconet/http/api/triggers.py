@@ -139,7 +139,7 @@ async def _json_body() -> Any:
 
 
 def _scheduler() -> Any:
-    orchestration = getattr(engine(), "orchestration", None)
+    orchestration = engine().orchestration
     if orchestration is None:
         raise IllegalState("Triggers are not running in this server")
     return orchestration.scheduler

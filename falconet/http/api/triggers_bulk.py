@@ -88,7 +88,7 @@ async def _delete(key: Key) -> None:
 
 
 def _wake() -> None:
-    orchestration = getattr(engine(), "orchestration", None)
+    orchestration = engine().orchestration
     if orchestration is not None:
         orchestration.scheduler.wake()
 

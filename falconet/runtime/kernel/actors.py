@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
@@ -111,7 +111,7 @@ def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tup
         if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
             continue
         try:
-            plain = engine.decrypt(node[parts[-1]])
+            plain = engine.secrets.decrypt(node[parts[-1]])
         except Exception:  # not encrypted with this key: leave the value as stored
             continue
         node[parts[-1]] = plain
@@ -130,8 +130,8 @@ class ExecutionActor:
         self.cache = OutputsCache()
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
-        self.machine = Machine(execution, flow, render=self._render, render_typed=self._render_typed,
-                               truthy=is_truthy, log=self._log, on_change=self._on_change,
+        self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
+                               truthy=is_truthy, log=self.log, on_change=self.on_change,
                                on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
@@ -150,34 +150,39 @@ class ExecutionActor:
 
     #### expression plumbing #############################################################################
 
-    def _base_variables(self) -> dict[str, Any]:
+    def base_variables(self) -> dict[str, Any]:
         v = execution_variables(self.ex, self.flow, self.cache, envs=self.engine.envs,
                                 globals_=self.engine.config.globals, inputs=self.plain_inputs)
         v["__falconet__"] = self.hooks
         return v
 
     def variables_for(self, tr: TaskRun, task: TaskSpec) -> dict[str, Any]:
-        return task_run_variables(self._base_variables(), self.ex, task, tr, self.cache)
+        return task_run_variables(self.base_variables(), self.ex, task, tr, self.cache)
 
     def _variables(self, tr: TaskRun | None, task: TaskSpec | None) -> dict[str, Any]:
-        return self.variables_for(tr, task) if tr is not None and task is not None else self._base_variables()
+        return self.variables_for(tr, task) if tr is not None and task is not None else self.base_variables()
 
-    def _render(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+    def render(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
         return self.engine.renderer.render_value(value, self._variables(tr, task))
 
-    def _render_typed(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
+    def render_typed(self, tr: TaskRun | None, task: TaskSpec | None, value: Any) -> Any:
         return self.engine.renderer.render_value_typed(value, self._variables(tr, task))
 
-    def _log(self, tr: TaskRun | None, level: str, msg: str) -> None:
+    def log(self, tr: TaskRun | None, level: str, msg: str) -> None:
         TaskLogger(self.engine, self.ex, tr, tr.task_id if tr else None,
                    len(tr.attempts) if tr and tr.attempts else None, None, self.error_logs,
                    self.secrets).log(level, msg)
 
-    def _on_change(self, tr: TaskRun | None) -> None:
+    def on_change(self, tr: TaskRun | None) -> None:
         self._dirty = True
         self.cache.invalidate()
         if tr is not None:
             self.engine.publish_task_run(self.ex, tr)
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in this actor's nursery (it ends with the execution)."""
+        assert self._nursery is not None
+        self._nursery.start_soon(fn, *args)
 
     def _publish_state(self) -> None:
         """Publish an execution state change as it happens, so subscribers see every state (RESTARTED,
@@ -226,7 +231,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 tr.outputs = msg.outputs if msg.outputs is not None else tr.outputs
                 tr.extra["subflowState"] = msg.state.value
-                self._on_change(tr)
+                self.on_change(tr)
         elif isinstance(msg, KillRequested):
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
@@ -238,7 +243,7 @@ class ExecutionActor:
         elif isinstance(msg, workingdir.WorkingDirectoryEvent):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None:
-                workingdir.apply_event(m, tr, msg, self._log)
+                workingdir.apply_event(m, tr, msg, self.log)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.extra["manualPause"] = True
@@ -255,7 +260,7 @@ class ExecutionActor:
         if msg.kind == "pause-delay" and tr.state.current is State.PAUSED:
             flowables.resume_pause(m, tr, task, None)
         elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
-            self._log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
+            self.log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
             tr.extra["resumed"] = True
             m.set_state(tr, State.FAILED)
         elif msg.kind == "waitfor-interval":
@@ -316,12 +321,12 @@ class ExecutionActor:
         """Apply an SLA violation: labels, a log line, and FAIL/CANCEL behaviors. Returns the state it imposes."""
         if self.ex.state.current.is_terminated:
             return None
-        self._log(None, "WARN", f"SLA '{sla.id}' violated: {why}")
+        self.log(None, "WARN", f"SLA '{sla.id}' violated: {why}")
         if sla.labels:
             merged = self.ex.label_map()
             merged.update(dict(sla.labels))
             self.ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
-            self._on_change(None)
+            self.on_change(None)
         target = {"FAIL": State.FAILED, "CANCEL": State.CANCELLED}.get(sla.behavior)
         if target is not None and sla.type == "MAX_DURATION":
             self._start_kill(f"SLA '{sla.id}' violated", target)
@@ -332,9 +337,9 @@ class ExecutionActor:
             if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
                 continue
             try:
-                ok = is_truthy(self._render(None, None, sla.assert_))
+                ok = is_truthy(self.render(None, None, sla.assert_))
             except Exception as exc:
-                self._log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
+                self.log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
                 ok = False
             if not ok:
                 target = self._sla_violated(sla, f"assertion {sla.assert_} is false")
@@ -400,7 +405,7 @@ class ExecutionActor:
         try:
             dispatches = self.machine.step()
         except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
-            self._log(None, "ERROR", f"Executor error: {exc!r}")
+            self.log(None, "ERROR", f"Executor error: {exc!r}")
             self.machine.kill_all()
             self.machine.abandon_after_execution()  # the machine cannot step again: nothing left to wait for
             self._set_final(State.FAILED)
@@ -505,23 +510,22 @@ class ExecutionActor:
         state = self._check_assertions(state)
         if self.flow.outputs and state not in (State.KILLED,):
             try:
-                self.ex.outputs = self.engine.render_flow_outputs(self, self.flow)
+                self.ex.outputs = self.engine.inputs.flow_outputs(self.flow, self.base_variables())
             except Exception as exc:
-                self._log(None, "ERROR", f"Failed to render flow outputs: {exc}")
+                self.log(None, "ERROR", f"Failed to render flow outputs: {exc}")
                 state = State.FAILED
-        retry_state = getattr(self.engine, "retry_state", None)  # CREATE_NEW_EXECUTION retries
-        if retry_state is not None:
-            state = retry_state(self, state)
+        if self.engine.execution_hooks is not None:  # CREATE_NEW_EXECUTION retries
+            state = self.engine.execution_hooks.retry_state(self, state)
         self._set_final(state)
 
     def _set_final(self, state: State) -> None:
         self.ex.state.set(state)
-        self._on_change(None)
+        self.on_change(None)
 
     def _finish_kill(self) -> None:
         self.machine.kill_all()
         self.ex.state.set(self._kill_target)
-        self._on_change(None)
+        self.on_change(None)
 
     #### the task-run actor ################################################################################
 

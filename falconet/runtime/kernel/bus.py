@@ -82,7 +82,8 @@ class Subscription:
             return False
         return True
 
-    def _push(self, published: float, event: Event) -> None:
+    def push(self, published: float, event: Event) -> None:
+        """Buffer an event (the :class:`Bus` calls this); the oldest is dropped when the buffer is full."""
         if len(self._buffer) >= self._max:
             self._buffer.popleft()
             self._dropped += 1
@@ -120,7 +121,7 @@ class Subscription:
 
     def close(self) -> None:
         self._closed = True
-        self._bus._unsubscribe(self)
+        self._bus.unsubscribe(self)
         self._wakeup.set()
 
     def __enter__(self) -> "Subscription":
@@ -157,7 +158,8 @@ class Bus:
             self._by_kind[kind].add(sub)
         return sub
 
-    def _unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget ``sub`` (:meth:`Subscription.close` calls this)."""
         self._subs.discard(sub)
         for kind in sub.kinds:
             self._by_kind[kind].discard(sub)
@@ -178,7 +180,7 @@ class Bus:
         for s in list(subs):
             if s.matches(event.kind, event.execution_id, event.namespace, event.flow_id) and (
                     not s.states or event.state in s.states):
-                s._push(published, event)
+                s.push(published, event)
 
     def subscribers(self) -> Iterator[Subscription]:
         return iter(list(self._subs))

@@ -135,11 +135,11 @@ class Machine:
                  on_state: Callable[[], None] | None = None):
         self.ex = execution
         self.flow = flow
-        self._render = render
-        self._render_typed = render_typed
-        self._truthy = truthy
-        self._log = log
-        self._changed = on_change
+        self.render = render
+        self.render_typed = render_typed
+        self.truthy = truthy
+        self.log = log
+        self.on_change = on_change
         self._state_changed = on_state
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
@@ -183,7 +183,7 @@ class Machine:
         self._index(tr)
         if self.ex.state.current in (State.CREATED, State.RESTARTED, State.QUEUED):
             self.set_execution_state(State.RUNNING)
-        self._changed(tr)
+        self.on_change(tr)
         return tr
 
     def retry_policy(self, tr: TaskRun, task: TaskSpec) -> RetrySpec | None:
@@ -201,12 +201,12 @@ class Machine:
 
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
-            self._changed(tr)
+            self.on_change(tr)
 
     def set_execution_state(self, state: State) -> None:
         """Move the execution to ``state``; each change is reported (``on_state``) as it happens."""
         if self.ex.state.set(state):
-            self._changed(None)
+            self.on_change(None)
             if self._state_changed is not None:
                 self._state_changed()
 
@@ -305,9 +305,9 @@ class Machine:
 
     def sequential_nexts(self, tasks, errors, finally_, parent_id, terminal=None, iteration=None) -> list[Resolved]:
         current = self.current_tasks(tasks, errors, finally_, parent_id, terminal, iteration)
-        return self._inner_sequential(current, parent_id, iteration)
+        return self.inner_sequential(current, parent_id, iteration)
 
-    def _inner_sequential(self, current: list[Resolved], parent_id: str | None,
+    def inner_sequential(self, current: list[Resolved], parent_id: str | None,
                           iteration: int | None = None) -> list[Resolved]:
         if not current or self.ex.state.current is State.KILLING:
             return []
@@ -333,7 +333,7 @@ class Machine:
         current = self.current_tasks(tasks, errors, finally_, parent_id)
         enabled = _enabled(tasks) or []
         if [r.task.id for r in current] != [r.task.id for r in enabled] or len(current) != len(enabled):
-            return self._inner_sequential(current, parent_id)  # errors & finally run sequentially
+            return self.inner_sequential(current, parent_id)  # errors & finally run sequentially
         runs = self.runs_for(current, parent_id)
         running = sum(1 for tr in runs if tr.state.current.is_running or tr.state.current is State.RETRYING)
         if concurrency > 0 and running >= concurrency:
@@ -430,9 +430,9 @@ class Machine:
         task = self.task_of(tr)
         if task.run_if is not None:
             try:
-                ok = self._truthy(self._render(tr, task, task.run_if))
+                ok = self.truthy(self.render(tr, task, task.run_if))
             except Exception as exc:  # render error -> FAILED
-                self._log(tr, "ERROR", str(exc))
+                self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
                 return True
             if not ok:
@@ -445,7 +445,7 @@ class Machine:
             try:
                 flowables.on_start(self, tr, task, dispatches)
             except Exception as exc:
-                self._log(tr, "ERROR", str(exc))
+                self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
             return True
         if is_execution_updating(task):
@@ -463,7 +463,7 @@ class Machine:
         try:
             return flowables.nexts(self, tr, task)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
-            self._log(tr, "ERROR", str(exc))
+            self.log(tr, "ERROR", str(exc))
             self.set_state(tr, State.FAILED)
             return []
 
@@ -473,7 +473,7 @@ class Machine:
         try:
             state = flowables.resolve_state(self, tr, task, dispatches)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
-            self._log(tr, "ERROR", str(exc))
+            self.log(tr, "ERROR", str(exc))
             state = State.FAILED
         if state is None:
             return False
@@ -502,7 +502,7 @@ class Machine:
             return None
         listeners = self._listener_tasks()
         if listeners:
-            nexts = self._inner_sequential(listeners, None)
+            nexts = self.inner_sequential(listeners, None)
             if nexts:
                 for r in nexts:
                     self.create(r)
@@ -532,7 +532,7 @@ class Machine:
         if chosen is None:
             from falconet.runtime.flow.conditions import ListenerContext, listener_matches
 
-            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self._truthy)
+            ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self.truthy)
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.extra["listeners"] = chosen
@@ -540,7 +540,7 @@ class Machine:
         return [Resolved(task, None) for task in tasks if task is not None]
 
     def _render_plain(self, template: Any) -> Any:
-        return self._render(None, None, template)  # type: ignore[arg-type]
+        return self.render(None, None, template)  # type: ignore[arg-type]
 
     #### results from actors ###############################################################################
 

@@ -147,7 +147,7 @@ class EngineHooks:
         from falconet.runtime.expr.render import ExpressionError
 
         ns = namespace or self._ex.namespace
-        entry = self._engine.kv_cached(ns, key)
+        entry = self._engine.kv.cached(ns, key)
         if entry is None:
             if error_on_missing:
                 raise ExpressionError(f"The key '{key}' does not exist in the namespace '{ns}'.")
@@ -155,16 +155,16 @@ class EngineHooks:
         return entry.get("value")
 
     def secret(self, key: str) -> str:
-        return self._engine.secret(key)
+        return self._engine.secrets.secret(key)
 
     def error_logs(self) -> list[dict[str, Any]]:
         return list(self._errors)
 
     def encrypt(self, key: str, plaintext: str) -> str:
-        return self._engine.encrypt(plaintext, key)
+        return self._engine.secrets.encrypt(plaintext, key)
 
     def decrypt(self, key: str, ciphertext: str) -> str:
-        return self._engine.decrypt(ciphertext, key)
+        return self._engine.secrets.decrypt(ciphertext, key)
 
 
 #### Property coercion ######################################################################################

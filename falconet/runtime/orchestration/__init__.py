@@ -1,18 +1,19 @@
 """Orchestration across executions: schedules, flow triggers, ForEachItem, retries as new executions.
 
-The engine kernel knows nothing of these; :func:`install` plugs them in through the engine's optional
-hooks, and :func:`run_services` runs the long-lived loops (the scheduler) in the engine's nursery:
+The engine kernel knows nothing of these: :class:`Orchestration` implements the kernel's optional
+:class:`~falconet.runtime.kernel.services.ExecutionHooks`, which :meth:`Engine.run` hands the engine
+(``engine.execution_hooks``; the object itself is ``engine.orchestration``), and :func:`run_services` runs
+the long-lived loops (the scheduler) in the engine's nursery:
 
-- ``engine.run_for_each_item(parent_actor, task_run, task)`` — the ``<id>_items`` child of a ForEachItem
+- ``run_for_each_item(parent_actor, task_run, task)`` — the ``<id>_items`` child of a ForEachItem
   (:mod:`.foreachitem`);
-- ``engine.retry_state(actor, state)`` — called by an ExecutionActor with its final state; turns FAILED
-  into RETRIED when a CREATE_NEW_EXECUTION retry applies (:mod:`.retry`);
-- ``engine.on_execution_end(execution, flow)`` — after an execution ended: its retry execution, the
-  triggers' ``stopAfter``, and the Flow triggers of every flow (:mod:`.flowtriggers`);
-- ``engine.watch_execution_state(execution)`` — an execution's state changed: Flow triggers on
-  non-terminal states (:meth:`.flowtriggers.FlowTriggers.notify`);
-- ``engine.orchestration`` — the :class:`Orchestration` object (scheduler, flow triggers, polling
-  triggers (:mod:`.polling`), backfills).
+- ``retry_state(actor, state)`` — called by an ExecutionActor with its final state; turns FAILED into
+  RETRIED when a CREATE_NEW_EXECUTION retry applies (:mod:`.retry`);
+- ``on_execution_end(execution, flow)`` — after an execution ended: its retry execution, the triggers'
+  ``stopAfter``, and the Flow triggers of every flow (:mod:`.flowtriggers`);
+- ``watch_execution_state(execution)`` — an execution's state changed: Flow triggers on non-terminal
+  states (:meth:`.flowtriggers.FlowTriggers.notify`);
+- and it holds the scheduler, flow triggers, polling triggers (:mod:`.polling`) and backfills.
 
 Nothing here raises into the engine: a failing trigger evaluation is logged and skipped.
 """
@@ -38,7 +39,8 @@ log = logging.getLogger("falconet.orchestration")
 
 
 class Orchestration:
-    """Per-engine orchestration state; reachable as ``engine.orchestration``."""
+    """Per-engine orchestration state and the kernel's :class:`ExecutionHooks`; reachable as
+    ``engine.orchestration``."""
 
     def __init__(self, engine: "Engine", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
         from falconet.runtime.orchestration.flowtriggers import FlowTriggers
@@ -62,11 +64,10 @@ class Orchestration:
     async def on_execution_end(self, ex: Execution, flow: Flow) -> None:
         """Hand the end of ``ex`` to a task of its own (the ending actor is not held up): retry
         execution, ``stopAfter``, Flow triggers."""
-        nursery = self.engine._nursery
-        if nursery is None:
-            await self.after_end(ex, flow)
-        else:
-            nursery.start_soon(self.after_end, ex, flow)
+        self.engine.spawn(self.after_end, ex, flow)
+
+    def watch_execution_state(self, ex: Execution) -> None:
+        self.flow_triggers.notify(ex)
 
     async def after_end(self, ex: Execution, flow: Flow) -> None:
         """Retry execution, ``stopAfter``, Flow triggers. Never raises (errors are logged)."""
@@ -98,23 +99,9 @@ class Orchestration:
         await self.engine.store.save_trigger(ctx)
 
 
-def install(engine: "Engine", **options: Any) -> Orchestration:
-    """Set the engine's orchestration hooks (idempotent); returns the :class:`Orchestration`."""
-    orch = getattr(engine, "orchestration", None)
-    if orch is None:
-        orch = Orchestration(engine, **options)
-        engine.orchestration = orch  # type: ignore[attr-defined]
-    engine.run_for_each_item = orch.run_for_each_item  # type: ignore[attr-defined]
-    engine.retry_state = orch.retry_state  # type: ignore[attr-defined]
-    engine.on_execution_end = orch.on_execution_end  # type: ignore[attr-defined]
-    engine.watch_execution_state = orch.flow_triggers.notify  # type: ignore[attr-defined]
-    return orch
-
-
-async def run_services(engine: "Engine", *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def run_services(orch: Orchestration, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the
     engine loaded)."""
-    orch = install(engine)
     async with trio.open_nursery() as nursery:
         await nursery.start(orch.scheduler.run)
         await nursery.start(orch.flow_triggers.run)
@@ -129,4 +116,4 @@ def admission_order(ex: Execution) -> tuple[Any, ...]:
     return (queued[-1] if queued else ex.state.start_date, ex.id)
 
 
-__all__ = ["install", "run_services", "Orchestration", "admission_order"]
+__all__ = ["run_services", "Orchestration", "admission_order"]

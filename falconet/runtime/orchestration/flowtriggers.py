@@ -181,11 +181,11 @@ async def create_triggered_execution(engine: "Engine", flow: Flow, inputs: dict[
     except InvalidEntity as exc:
         log.warning("flow %s.%s: trigger %s inputs do not validate (%s); creating the execution with them as given",
                     flow.namespace, flow.id, trigger.get("id"), exc)
-    ex = ex_ops.new_execution(engine, flow, labels=labels, trigger=trigger)
+    ex = ex_ops.new_execution(flow, labels=labels, trigger=trigger)
     ex.inputs = dict(inputs)
     await engine.store.save_execution(ex.to_dict(private=True))
     engine.publish_execution(ex)
-    engine._schedule_start(ex, flow)
+    engine.admission.schedule(ex, flow)
     return ex.to_dict()
 
 
@@ -208,7 +208,7 @@ class FlowTriggers:
 
     async def listening_flows(self) -> list[Flow]:
         """Latest revision of every enabled flow that has an enabled Flow trigger (cached by revision)."""
-        latest = dict(self.engine._latest)
+        latest = self.engine.flows.latest()
         for key in [k for k in self._cache if k not in latest]:
             del self._cache[key]
         out: list[Flow] = []
@@ -391,7 +391,7 @@ class FlowTriggers:
 
     async def _transitions(self, execution_id: str, wanted: set[str]) -> None:
         actor = self.engine.actors.get(execution_id)
-        ex = actor.ex if actor is not None else await self.engine._require(execution_id)
+        ex = actor.ex if actor is not None else await self.engine.load_execution(execution_id)
         histories = list(ex.state.histories)
         start = self._progress.pop(execution_id, None)
         if start is None:

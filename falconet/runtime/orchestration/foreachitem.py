@@ -340,7 +340,7 @@ def _bool_prop(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: 
             default: bool) -> bool:
     value = task.props.get(name, default)
     if isinstance(value, str):
-        return to_bool(parent._render(tr, task, value))
+        return to_bool(parent.render(tr, task, value))
     return bool(value)
 
 
@@ -371,13 +371,13 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         outputs["numberOfBatches"] = total
         outputs["iterations"] = iterations.counts
         tr.outputs = dict(outputs)
-        parent._on_change(tr)
+        parent.on_change(tr)
         limiter = trio.CapacityLimiter(max(1, max_live))
         failure: list[str] = []
         # resumed after a server restart: the children created before it are watched, not created again
         existing = await _existing_children(engine, ex.id, tr.id) if tr.extra.get("itemsStarted") else {}
         tr.extra["itemsStarted"] = True
-        parent._on_change(tr)
+        parent.on_change(tr)
         engine.persist(ex, publish=False)  # before any child exists: a restart must not create them twice
         async with trio.open_nursery() as nursery:
             async for iteration, batch_uri in _batches(engine, splits):
@@ -397,12 +397,11 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
                     break
                 iterations.created()
                 live.add(child)
-                target = nursery if wait else engine._nursery
-                assert target is not None
-                target.start_soon(_watch_child, engine, parent, tr, child, iteration, base_prefix, iterations,
-                                  wait, limiter, token, live)
+                start = nursery.start_soon if wait else engine.spawn
+                start(_watch_child, engine, parent, tr, child, iteration, base_prefix, iterations, wait, limiter,
+                      token, live)
         if failure:
-            parent._log(tr, "ERROR", failure[0])
+            parent.log(tr, "ERROR", failure[0])
             state = State.FAILED
         else:
             # allowFailure / allowWarning apply on the ForEachItem task run itself (Kestra 0.21: a failed
@@ -411,7 +410,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         outputs["iterations"] = dict(iterations.counts)
         await parent.send(SubflowEnded(tr.id, state, outputs))
     except TaskFailed as exc:
-        parent._log(tr, "ERROR", str(exc))
+        parent.log(tr, "ERROR", str(exc))
         await parent.send(SubflowEnded(tr.id, State.FAILED, outputs))
     finally:
         if live and ex.state.current in (State.KILLING, State.KILLED):
@@ -419,8 +418,8 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
 
             for child_id in list(live):
                 actor = engine.actors.get(child_id)
-                if actor is not None and engine._nursery is not None:
-                    engine._nursery.start_soon(actor.send, KillRequested("parent execution KILLING"))
+                if actor is not None:
+                    engine.spawn(actor.send, KillRequested("parent execution KILLING"))
 
 
 async def _batches(engine: "Engine", splits_uri: str) -> Any:
@@ -499,7 +498,7 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
             iterations.ended([h["state"] for h in final["state"]["histories"]])
             if tr.outputs is not None:
                 tr.outputs["iterations"] = dict(iterations.counts)
-                parent._on_change(tr)
+                parent.on_change(tr)
         child_outputs = final.get("outputs")
         if child_outputs:
             from falconet.runtime.storage.ionvalues import simpleion

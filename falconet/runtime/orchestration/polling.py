@@ -106,7 +106,7 @@ def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     from falconet.runtime.kernel import executions as ex_ops
     from falconet.runtime.kernel.runcontext import EngineHooks
 
-    candidate = ex_ops.new_execution(engine, flow, trigger={"id": spec.id, "type": spec.type})
+    candidate = ex_ops.new_execution(flow, trigger={"id": spec.id, "type": spec.type})
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
             "envs": engine.envs, "globals": engine.config.globals, "vars": flow.variables or {},
             "__falconet__": EngineHooks(engine, candidate)}
@@ -150,7 +150,7 @@ class Poller:
 
     async def _sync(self, nursery: trio.Nursery) -> None:
         wanted: dict[tuple[str, str, str], tuple[Flow, TriggerSpec]] = {}
-        for (namespace, flow_id), revision in list(self.engine._latest.items()):
+        for (namespace, flow_id), revision in list(self.engine.flows.latest().items()):
             flow = await self.engine.get_flow(namespace, flow_id, revision, skip_invalid=True)
             if flow is None or flow.disabled:
                 continue

@@ -96,10 +96,10 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
         while cur is not None:
             if cur.state.current is State.FAILED or not cur.state.current.is_terminated:
                 cur.state.set(State.RETRIED)
-                actor._on_change(cur)
+                actor.on_change(cur)
             cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
         ex.extra[RETRY_AT] = format_instant(when)
-        actor._log(tr, "INFO", f"Retry with a new execution at {format_instant(when)}")
+        actor.log(tr, "INFO", f"Retry with a new execution at {format_instant(when)}")
         return State.RETRIED
     return state
 
@@ -119,7 +119,7 @@ async def create_retry_execution(engine: "Engine", ex: Execution, flow: Flow) ->
     ex.extra["retryExecutionId"] = new.id
     await engine.store.save_execution(ex.to_dict(private=True))
     engine.publish_execution(new)
-    engine._schedule_start(new, flow)
+    engine.admission.schedule(new, flow)
     return new.to_dict()
 
 

@@ -200,7 +200,7 @@ class Scheduler:
 
     async def schedulable(self) -> list[tuple[Flow, TriggerSpec]]:
         out: list[tuple[Flow, TriggerSpec]] = []
-        for (namespace, flow_id), revision in list(self.engine._latest.items()):
+        for (namespace, flow_id), revision in list(self.engine.flows.latest().items()):
             flow = await self.engine.get_flow(namespace, flow_id, revision, skip_invalid=True)
             if flow is None or flow.disabled:
                 continue

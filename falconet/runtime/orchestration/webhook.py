@@ -70,7 +70,7 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
         if not _is_webhook(spec) or spec.disabled:
             continue
         trigger = {"id": spec.id, "type": spec.type, "variables": variables}
-        candidate = ex_ops.new_execution(engine, flow, labels=list(spec.labels), trigger=trigger)
+        candidate = ex_ops.new_execution(flow, labels=list(spec.labels), trigger=trigger)
         base = _base(engine, flow, candidate, EngineHooks(engine, candidate))
         try:
             expected = str(engine.renderer.render(str(spec.props.get("key", "")), base))

@@ -428,7 +428,7 @@ def rows(chart: dict[str, Any], docs: Iterable[dict[str, Any]], start: datetime,
                 v = value(n, doc)
                 if n in dates:
                     t = parse_date(v)
-                    v = _iso(stats._floor(t, kind)) if t else None
+                    v = _iso(stats.floor_time(t, kind)) if t else None
                 elif isinstance(v, list):
                     v = ",".join(f"{lb.get('key')}:{lb.get('value')}" for lb in v if isinstance(lb, dict))
                 key.append(v)

@@ -33,7 +33,7 @@ def group_type(start: datetime, end: datetime) -> str:
     return "minute"
 
 
-def _floor(t: datetime, kind: str) -> datetime:
+def floor_time(t: datetime, kind: str) -> datetime:
     t = t.astimezone(UTC)
     if kind == "month":
         return t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -62,7 +62,7 @@ def buckets(start: datetime, end: datetime) -> tuple[str, list[datetime]]:
     """(group type, bucket starts from the one holding ``start`` to the one holding ``end``)."""
     kind = group_type(start, end)
     out: list[datetime] = []
-    t, last = _floor(start, kind), _floor(end, kind)
+    t, last = floor_time(start, kind), floor_time(end, kind)
     while t <= last and len(out) < MAX_BUCKETS:
         out.append(t)
         t = _next(t, kind)
@@ -112,7 +112,7 @@ def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime,
     for doc in docs:
         t = when(doc)
         if t is not None and start <= t <= end:
-            slots.setdefault(_floor(t, kind), []).append(doc)
+            slots.setdefault(floor_time(t, kind), []).append(doc)
     return kind, grid, slots
 
 

@@ -1,4 +1,5 @@
-"""Store backends: ``sqlite`` (default, durable) and ``memory`` (tests, fake clock).
+"""Store backends: ``sqlite`` (default, durable), ``postgresql`` (a cluster's shared database) and ``memory``
+(tests, fake clock).
 
 ``open_store(target)`` is the usual entry point::
 
@@ -24,8 +25,8 @@ __all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "M
 
 def make_store(target: str | os.PathLike[str]) -> Store:
     """A new, unopened store for ``target``: ``memory:`` (or ``:memory:``) -> MemoryStore;
-    ``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a plain file path -> SQLiteStore. Other URL
-    schemes raise IllegalArgument."""
+    ``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a plain file path -> SQLiteStore;
+    ``postgresql://USER[:PASSWORD]@HOST:PORT/DB`` -> PostgresStore. Other URL schemes raise IllegalArgument."""
     if isinstance(target, os.PathLike):
         return SQLiteStore(Path(target))
     if not isinstance(target, str) or not target:
@@ -39,9 +40,13 @@ def make_store(target: str | os.PathLike[str]) -> Store:
         if not rest:
             raise IllegalArgument(f"no database path in {target!r}")
         return SQLiteStore(Path(rest))
+    if target.startswith(("postgresql://", "postgres://")):
+        from falconet.runtime.store.postgres import PostgresStore
+
+        return PostgresStore(target)
     scheme, sep, _ = target.partition("://")
     if sep and scheme.isalnum():
-        raise IllegalArgument(f"unsupported store URL scheme {scheme!r} (use sqlite:/// or memory:)")
+        raise IllegalArgument(f"unsupported store URL scheme {scheme!r} (use sqlite:///, postgresql:// or memory:)")
     return SQLiteStore(Path(target))
 
 

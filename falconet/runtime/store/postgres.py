@@ -1,0 +1,227 @@
+"""PostgresStore: the Store on a PostgreSQL database, for several Falconet servers sharing one database.
+
+The same engine as SQLite (:class:`~falconet.runtime.store.sqlstore.SQLStore` on the writer thread of
+:class:`~falconet.runtime.store._writer.WriterStore`): one ``psycopg`` 3 connection in autocommit mode with
+explicit transactions, group commit, execution upserts coalesced by id, reads behind the writes queued before
+them. psycopg is blocking here on purpose: its async API is bound to asyncio, and a connection on a thread
+of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the optional ``postgres`` extra.
+
+Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
+:meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
+starting at once migrate once; a database written by a newer Falconet is refused. Until cluster mode (leases
+on executions) exists, one server uses a database at a time: its connection holds a session advisory lock
+and a second store opened on the same database is refused, as a second server on a data folder is.
+``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
+``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.store._common import StoreError, utcnow
+from falconet.runtime.store.sqlstore import SQLStore
+
+__all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
+
+SCHEMA_VERSION = 1
+
+#: pg_advisory_xact_lock key of the migrations ("falconet" in ASCII, as a bigint)
+_MIGRATION_LOCK = 0x66616C636F6E6574
+#: session advisory lock held by the one server using the database ("falconeT")
+_SERVER_LOCK = 0x66616C636F6E6554
+
+_SCHEMA_V1 = """
+CREATE TABLE executions (
+    seq                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id                   TEXT NOT NULL UNIQUE,
+    namespace            TEXT NOT NULL,
+    flow_id              TEXT NOT NULL,
+    state                TEXT NOT NULL,
+    start_date           BIGINT NOT NULL,
+    end_date             BIGINT,
+    labels               TEXT NOT NULL,
+    parent_id            TEXT,
+    trigger_execution_id TEXT,
+    deleted              INTEGER NOT NULL DEFAULT 0,
+    doc                  TEXT NOT NULL
+);
+CREATE INDEX ix_executions_start ON executions (start_date);
+CREATE INDEX ix_executions_flow ON executions (namespace, flow_id, start_date);
+CREATE INDEX ix_executions_state ON executions (state, start_date);
+CREATE INDEX ix_executions_trigger ON executions (trigger_execution_id) WHERE trigger_execution_id IS NOT NULL;
+
+CREATE TABLE flows (
+    namespace TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    revision  INTEGER NOT NULL,
+    source    TEXT NOT NULL,
+    deleted   INTEGER NOT NULL DEFAULT 0,
+    disabled  INTEGER NOT NULL DEFAULT 0,
+    updated   TEXT,
+    PRIMARY KEY (namespace, id, revision)
+);
+
+CREATE TABLE logs (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id TEXT,
+    namespace    TEXT,
+    flow_id      TEXT,
+    task_id      TEXT,
+    task_run_id  TEXT,
+    attempt      INTEGER,
+    trigger_id   TEXT,
+    level        INTEGER NOT NULL,
+    timestamp    BIGINT NOT NULL,
+    message      TEXT NOT NULL,
+    entry        TEXT NOT NULL
+);
+CREATE INDEX ix_logs_execution ON logs (execution_id, timestamp, seq);
+CREATE INDEX ix_logs_flow ON logs (namespace, flow_id, timestamp);
+CREATE INDEX ix_logs_task_run ON logs (execution_id, task_run_id, timestamp, seq);
+
+CREATE TABLE metrics (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id TEXT,
+    namespace    TEXT,
+    flow_id      TEXT,
+    task_id      TEXT,
+    task_run_id  TEXT,
+    name         TEXT NOT NULL,
+    timestamp    BIGINT NOT NULL,
+    entry        TEXT NOT NULL
+);
+CREATE INDEX ix_metrics_execution ON metrics (execution_id, timestamp, seq);
+CREATE INDEX ix_metrics_flow ON metrics (namespace, flow_id, name, timestamp);
+
+CREATE TABLE kv (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    expiration BIGINT,
+    entry      TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+
+CREATE TABLE triggers (
+    namespace  TEXT NOT NULL,
+    flow_id    TEXT NOT NULL,
+    trigger_id TEXT NOT NULL,
+    doc        TEXT NOT NULL,
+    PRIMARY KEY (namespace, flow_id, trigger_id)
+);
+
+CREATE TABLE state (
+    kind  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+
+CREATE FUNCTION fc_lower(TEXT) RETURNS TEXT LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT lower($1)';
+CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
+"""
+
+#: version -> script that upgrades from version-1
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (for messages and thread names)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit((parts.scheme, f"{user}@{netloc[1]}", parts.path, parts.query, parts.fragment))
+
+
+class _Connection:
+    """A psycopg connection speaking the writer's dialect: ``?`` placeholders, ``interrupt()``."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @staticmethod
+    def _sql(query: str) -> str:
+        return _PLACEHOLDER.sub("%s", query.replace("%", "%%"))
+
+    def execute(self, query: str, params: Any = ()) -> Any:
+        if not params:
+            return self.conn.execute(query)
+        return self.conn.execute(self._sql(query), tuple(params))
+
+    def executemany(self, query: str, params: Any) -> Any:
+        with self.conn.cursor() as cur:
+            cur.executemany(self._sql(query), list(params))
+            return cur
+
+    def interrupt(self) -> None:
+        self.conn.cancel_safe(timeout=5.0)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def migrate(conn: _Connection) -> int:
+    """Create or upgrade the schema in one transaction under the advisory lock; returns the version.
+    StoreError when the database was written by a newer version."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS falconet_schema_version (version INTEGER NOT NULL)")
+        version = conn.execute("SELECT max(version) FROM falconet_schema_version").fetchone()[0] or 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database schema version {version} is newer than this Falconet ({SCHEMA_VERSION})")
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            for stmt in MIGRATIONS[v].split(";\n"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("INSERT INTO falconet_schema_version (version) VALUES (?)", (v,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION
+
+
+class PostgresStore(SQLStore):
+    """Durable store in a PostgreSQL database (``postgresql://USER[:PASSWORD]@HOST:PORT/DB``)."""
+
+    label_match = ("EXISTS (SELECT 1 FROM jsonb_array_elements(executions.labels::jsonb) j "
+                   "WHERE j->>'key' = ? AND j->>'value' = ?)")
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow, max_batch: int = 20_000) -> None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise IllegalArgument(f"not a PostgreSQL URL: {redact_url(url)!r}")
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreError("the PostgreSQL store needs psycopg: pip install 'falconet[postgres]'") from exc
+        self.url = url
+        self.db_errors = (psycopg.Error,)
+        super().__init__(redact_url(url), clock=clock, max_batch=max_batch)
+
+    def connect(self) -> _Connection:
+        import psycopg
+
+        try:
+            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {self.name}: {str(exc).strip().splitlines()[0]}") from None
+        conn = _Connection(raw)
+        try:
+            migrate(conn)
+            if not conn.execute("SELECT pg_try_advisory_lock(?)", (_SERVER_LOCK,)).fetchone()[0]:
+                raise StoreError(f"{self.name} is in use by another Falconet server (one server per database "
+                                 "until cluster mode)")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
