@@ -1,6 +1,6 @@
 """Polling triggers (Kestra's ``PollingTriggerInterface``): every registered
-:class:`~falconet.sdk.plugin.PollingTrigger` type (``io.kestra.plugin.core.http.Trigger`` among the
-built-ins, third-party ones alike).
+:class:`~falconet.sdk.plugin.PollingTrigger` type (the core ``http.Trigger`` among the built-ins, third-party
+ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the
 trigger every ``interval`` (the trigger's ``interval`` property, else the class's default, PT60S for
