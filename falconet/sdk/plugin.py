@@ -228,12 +228,12 @@ class FlowableTask(Plugin):
 class FlowableServices(Protocol):
     """What a flowable's job reaches (implemented by the execution actor)."""
 
+    ex: Any  # the execution document (falconet.runtime.kernel.execution.Execution)
+
     @property
-    def ex(self) -> Any:  # the execution document (falconet.runtime.kernel.execution.Execution)
-        ...
+    def storage(self) -> Any: ...  # falconet.runtime.storage.internal.InternalStorage
     @property
-    def storage(self) -> Any:  # falconet.runtime.storage.internal.InternalStorage
-        ...
+    def clock(self) -> Any: ...  # falconet.runtime.kernel.clock.Clock (blocking file work: clock.run_sync_in_thread)
 
     def context(self, tr: "TaskRun", task: "TaskSpec") -> "RunContext":
         """A run context for ``task`` in the variables of ``tr`` (render, prop, logger, files)."""
@@ -379,34 +379,24 @@ class RunContext(Protocol):
     Attributes (read-only):
       task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
       value (loop value or None), variables (the full expression context as a mapping),
-      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.internal.InternalStorage`), clock (the
+      engine's :class:`falconet.runtime.kernel.clock.Clock`: ``now()``, ``sleep_until(date)``,
+      ``run_sync_in_thread(fn, …)``).
     """
 
-    @property
-    def task_id(self) -> str: ...
-    @property
-    def task_type(self) -> str: ...
-    @property
-    def execution_id(self) -> str: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def flow_id(self) -> str: ...
-    @property
-    def flow_revision(self) -> int: ...
-    @property
-    def task_run_id(self) -> str: ...
-    @property
-    def attempt_number(self) -> int: ...
-    @property
-    def value(self) -> str | None: ...
-    @property
-    def variables(self) -> Mapping[str, Any]: ...
-    @property
-    def logger(self) -> Logger: ...
-    @property
-    def storage(self) -> Any:  # falconet.runtime.storage.internal.InternalStorage (open_read(uri), local_path(uri), …)
-        ...
+    task_id: str
+    task_type: str
+    execution_id: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    task_run_id: str
+    attempt_number: int
+    value: str | None
+    variables: Mapping[str, Any]
+    logger: Logger
+    storage: Any  # falconet.runtime.storage.internal.InternalStorage (open_read(uri), local_path(uri), …)
+    clock: Any  # falconet.runtime.kernel.clock.Clock
 
     # -- properties -----------------------------------------------------------------------------------
     def prop(self, name: str) -> Any:
@@ -490,23 +480,18 @@ class PollingContext(Protocol):
 
     Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
     expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
-    storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+    storage (:class:`falconet.runtime.storage.internal.InternalStorage`), clock (the engine's
+    :class:`falconet.runtime.kernel.clock.Clock`).
     """
 
-    @property
-    def trigger_id(self) -> str: ...
-    @property
-    def trigger_type(self) -> str: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def flow_id(self) -> str: ...
-    @property
-    def flow_revision(self) -> int: ...
-    @property
-    def variables(self) -> Mapping[str, Any]: ...
-    @property
-    def storage(self) -> Any: ...
+    trigger_id: str
+    trigger_type: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    variables: Mapping[str, Any]
+    storage: Any
+    clock: Any  # falconet.runtime.kernel.clock.Clock
 
     def prop(self, name: str) -> Any:
         """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None

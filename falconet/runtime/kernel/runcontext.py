@@ -12,13 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
-import trio
-
 from falconet.runtime.expr.output import to_output_string
 from falconet.runtime.kernel.execution import format_instant, now
 from falconet.runtime.kernel.state import State
 from falconet.sdk.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, LogLevel, Prop, TaskFailed,
+    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Logger, LogLevel, Prop, TaskFailed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -242,8 +240,10 @@ class TaskRunContext:
         self.attempt_number = attempt_number
         self.value = tr.value
         self.variables = variables
-        self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs, secrets)
+        self.logger: Logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs,
+                                         secrets)
         self.storage = engine.storage
+        self.clock = engine.clock
         self.warning = False
         self.metrics: list[dict[str, Any]] = []
         self._temp_dirs: list[Path] = []
@@ -308,7 +308,7 @@ class TaskRunContext:
 
     async def put_file(self, source: Path, name: str | None = None) -> str:
         dest = self.task_storage_prefix() + "/" + (name or Path(source).name)
-        return await trio.to_thread.run_sync(self.storage.put_file, source, dest)
+        return await self.clock.run_sync_in_thread(self.storage.put_file, source, dest)
 
     async def open_temp_dir(self) -> Path:
         """A fresh directory removed at attempt end — or, inside a WorkingDirectory, the directory it shares
@@ -316,7 +316,7 @@ class TaskRunContext:
         if self._shared_dir is not None:
             return self._shared_dir
         base = self._engine.temp_root()
-        path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
+        path = Path(await self.clock.run_sync_in_thread(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
         self._temp_dirs.append(path)
         return path
 
@@ -406,7 +406,7 @@ class TaskRunContext:
             counts["metrics"] = await engine.store.delete_metrics(execution_id)
         if storage:
             prefix = engine.storage.execution_prefix(doc["namespace"], doc["flowId"], execution_id)
-            counts["storages"] = await trio.to_thread.run_sync(engine.storage.delete_prefix, prefix)
+            counts["storages"] = await engine.clock.run_sync_in_thread(engine.storage.delete_prefix, prefix)
         if execution and await engine.store.delete_execution(execution_id):
             counts["executions"] = 1
         return counts
