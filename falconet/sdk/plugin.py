@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import enum
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Mapping, Protocol
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `ca
 DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
 CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
 INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
-CONDITION_MAP = "condition_map"  # mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+# mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+CONDITION_MAP = "condition_map"
 
 STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
 
@@ -226,9 +228,12 @@ class FlowableTask(Plugin):
 class FlowableServices(Protocol):
     """What a flowable's job reaches (implemented by the execution actor)."""
 
-    ex: Any        # the execution document (falconet.runtime.kernel.execution.Execution)
-    storage: Any   # falconet.runtime.storage.internal.InternalStorage
-    clock: Any     # falconet.runtime.kernel.clock.Clock (run blocking file work with clock.run_sync_in_thread)
+    ex: Any  # the execution document (falconet.runtime.kernel.execution.Execution)
+
+    @property
+    def storage(self) -> Any: ...  # falconet.runtime.storage.internal.InternalStorage
+    @property
+    def clock(self) -> Any: ...  # falconet.runtime.kernel.clock.Clock (blocking file work: clock.run_sync_in_thread)
 
     def context(self, tr: "TaskRun", task: "TaskSpec") -> "RunContext":
         """A run context for ``task`` in the variables of ``tr`` (render, prop, logger, files)."""
@@ -305,6 +310,11 @@ class Condition(Plugin):
     #: true when its ``namespace`` and ``flowId`` properties name the flow whose executions it matches
     names_flow: ClassVar[bool] = False
 
+    def matched(self, props: dict[str, Any], ctx: Any) -> list[str]:
+        """A :attr:`multiple` condition's sub-conditions (names) that hold for the execution in ``ctx``;
+        the flow-trigger listener keeps them over the window."""
+        raise NotImplementedError(f"{type(self).__name__} is not a multiple condition")
+
 
 #### Errors plugins raise ###################################################################################
 
@@ -335,6 +345,31 @@ class FlowSource:
     id: str
     revision: int
     source: str
+
+
+class LogLevel(enum.IntEnum):
+    """Kestra's log levels (slf4j's ``Level``), least to most severe: a line passes a minimum level when it
+    is at or above it."""
+
+    TRACE = 0
+    DEBUG = 1
+    INFO = 2
+    WARN = 3
+    ERROR = 4
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """``("TRACE", "DEBUG", "INFO", "WARN", "ERROR")``."""
+        return tuple(level.name for level in cls)
+
+    @classmethod
+    def parse(cls, name: Any) -> LogLevel | None:
+        """The level called ``name`` in any case (``WARNING`` is ``WARN``, as Python's logging says it), or
+        None when ``name`` names no level."""
+        if not isinstance(name, str):
+            return None
+        text = name.upper()
+        return cls.__members__.get("WARN" if text == "WARNING" else text)
 
 
 class Logger(Protocol):

@@ -66,7 +66,8 @@ def _seconds(value: Any, what: str) -> float | None:
         raise TaskFailed(f"options.{what}: {exc}") from exc
 
 
-def _truthy(value: Any, default: bool) -> bool:
+def _bool_option(value: Any, default: bool) -> bool:
+    """A boolean option: a bool, or a string that is ``true`` in any case; ``default`` when unset."""
     if value is None:
         return default
     return value if isinstance(value, bool) else str(value).strip().lower() == "true"
@@ -101,8 +102,8 @@ def new_client(options: Any, ssl: Any) -> httpx.AsyncClient:
         proxy = f"http://{cred}{options['proxyAddress']}:{options.get('proxyPort', 8080)}"
     return _httpx().AsyncClient(
         timeout=timeout, auth=auth, headers=headers, proxy=proxy,
-        follow_redirects=_truthy(options.get("followRedirects"), True),
-        verify=not _truthy(ssl.get("insecureTrustAllCertificates"), False),
+        follow_redirects=_bool_option(options.get("followRedirects"), True),
+        verify=not _bool_option(ssl.get("insecureTrustAllCertificates"), False),
         default_encoding=str(options.get("defaultCharset") or "utf-8"), trust_env=False)
 
 

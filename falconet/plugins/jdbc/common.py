@@ -31,7 +31,7 @@ import trio
 from falconet.plugins.threads import run_interruptible
 from falconet.sdk import (
     BOOLEAN, DURATION, ENUM, INTEGER, MAP, ExpressionError, Metric, Output, PollingContext, PollingTrigger, Prop,
-    RunContext, RunnableTask, STRING, TaskFailed, TriggerEvaluationError, write_ion_rows,
+    RunContext, RunnableTask, STRING, TaskFailed, TriggerEvaluationError, decimal_number, write_ion_rows,
 )
 
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
@@ -224,10 +224,7 @@ def json_value(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, decimal.Decimal):
-        exponent = value.as_tuple().exponent
-        if not isinstance(exponent, int):   # NaN, infinity
-            return str(value)
-        return int(value) if value == value.to_integral_value() and exponent >= 0 else float(value)
+        return decimal_number(value)
     if isinstance(value, _dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, (_dt.date, _dt.time)):

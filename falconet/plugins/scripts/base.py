@@ -17,8 +17,9 @@ Inside a ``WorkingDirectory`` the directory it shares is the working directory i
 are there), and the output directory is a private sibling removed after the attempt.
 
 Outputs: ``vars`` (merged ``::{"outputs":…}::``), ``exitCode``, ``outputFiles`` (name → ``kestra:///`` URI).
-A non-zero exit fails the attempt with "Command failed with exit code N" and keeps those outputs; with ``warningOnStdErr`` (default
-true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole process group.
+A non-zero exit fails the attempt with "Command failed with exit code N" and keeps those outputs; with
+``warningOnStdErr`` (default true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole
+process group.
 """
 from __future__ import annotations
 
@@ -202,8 +203,8 @@ class ScriptTask(RunnableTask):
         """One run with ``working_dir`` as the process's cwd and ``root`` for the output directory and
         interpreter shims (the same folder outside a WorkingDirectory)."""
         output_dir = root / "outputs"
-        working_dir.mkdir(exist_ok=True)
-        output_dir.mkdir(exist_ok=True)
+        await trio.Path(working_dir).mkdir(exist_ok=True)
+        await trio.Path(output_dir).mkdir(exist_ok=True)
         extra = {"workingDir": str(working_dir), "outputDir": str(output_dir),
                  **self.extra_vars(ctx, working_dir)}
 

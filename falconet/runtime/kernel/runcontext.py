@@ -22,7 +22,8 @@ from falconet.runtime.kernel.state import State
 from falconet.runtime.storage.internal import InvalidStoragePath, namespace_path
 from falconet.runtime.storage.nsfiles import NamespaceFiles, clean_path, guard
 from falconet.sdk.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Prop, TaskFailed,
+    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Logger, LogLevel, Prop,
+    TaskFailed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.execution import Execution, TaskRun
 
 _SEARCH_PAGE = 500  # executions read per store query by search_executions
-LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 _THREAD = threading.current_thread().name
 
 
@@ -61,14 +61,13 @@ class TaskLogger:
             "taskRunId": tr.id if tr is not None else None,
             "attemptNumber": attempt,
         }
-        self._min = LEVELS.get((min_level or "TRACE").upper(), 0)
+        self._min = LogLevel.parse(min_level) or LogLevel.TRACE
         self._errors = errors
 
     def log(self, level: str, msg: str) -> None:
-        level = level.upper()
-        if level == "WARNING":
-            level = "WARN"
-        if LEVELS.get(level, 2) < self._min:
+        parsed = LogLevel.parse(level)
+        level = level.upper() if parsed is None else parsed.name
+        if (LogLevel.INFO if parsed is None else parsed) < self._min:
             return
         text = str(msg)
         for secret in self._mask:
@@ -248,7 +247,8 @@ class TaskRunContext:
         self.attempt_number = attempt_number
         self.value = tr.value
         self.variables = variables
-        self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs, secrets)
+        self.logger: Logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs,
+                                         secrets)
         self.storage = engine.storage
         self.clock = engine.clock
         self.warning = False

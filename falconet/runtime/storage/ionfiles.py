@@ -106,10 +106,17 @@ def text_row_encoder(columns: Sequence[str] | None) -> Callable[[Sequence[str | 
 
 #### reading ################################################################################################
 
+def decimal_number(value: decimal.Decimal) -> int | float:
+    """A decimal as a JSON number: an int when written without fraction digits (``12``, ``1E+2``), else a
+    float (``1.0``, ``0.5``, and the non-finite ``Infinity``/``NaN``)."""
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
+
 def _json_scalar(value: Any) -> Any:
     """An Ion scalar JSON has no type for, as a JSON-able value (decimal → int/float, timestamp → ISO)."""
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return decimal_number(value)
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
@@ -126,7 +133,7 @@ def from_ion_value(value: Any) -> Any:
     return plain_ion(value, _json_scalar)
 
 
-def read_ion_rows(fileobj: IO[str], convert: Callable[[Any], Any] = from_ion_value) -> Iterator[Any]:
+def read_ion_rows(fileobj: Iterable[str], convert: Callable[[Any], Any] = from_ion_value) -> Iterator[Any]:
     """Yield the values of an Ion text file one by one, as plain Python (``convert``, by default
     :func:`from_ion_value`).
 
