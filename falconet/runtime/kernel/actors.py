@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
+from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.kernel.machine import (
     Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
 )
@@ -83,7 +84,7 @@ class ExecutionActor:
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
-                               truthy=engine.renderer.is_truthy, log=self.log, on_change=self.on_change,
+                               truthy=is_truthy, log=self.log, on_change=self.on_change,
                                on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
@@ -257,7 +258,7 @@ class ExecutionActor:
             if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
                 continue
             try:
-                ok = self.engine.renderer.is_truthy(self.render(None, None, sla.assert_))
+                ok = is_truthy(self.render(None, None, sla.assert_))
             except Exception as exc:
                 self.log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
                 ok = False

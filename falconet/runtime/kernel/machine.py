@@ -7,7 +7,7 @@ done, and returns what it decided: the :class:`Dispatch` commands the actor must
 runnable task run, start a subflow, arm a timer) and, when the execution's tasks are all done,
 :class:`Finished` with the state it ends in. It never awaits and never does I/O, so it is unit-tested without trio.
 
-The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution`` (reference §3.5, §4.2).
+The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str
 #### Retry policy ###########################################################################################
 
 def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
-    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    """Delay before the next attempt, or None when no retry remains (Kestra's ``AbstractRetry``)."""
     if retry.max_attempt is not None and attempts >= retry.max_attempt:
         return None
     if retry.type == "exponential":
@@ -603,7 +603,8 @@ class Machine:
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.runtime.listeners = chosen
-        return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
+        tasks = [self.flow.find_task(tid) for tid in chosen]
+        return [Resolved(task, None) for task in tasks if task is not None]
 
     def _render_plain(self, template: Any) -> Any:
         return self.render(None, None, template)  # type: ignore[arg-type]

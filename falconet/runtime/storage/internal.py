@@ -20,6 +20,7 @@ The methods are synchronous and fast; trio callers move big copies off the event
 """
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import re
@@ -27,6 +28,7 @@ import secrets
 import shutil
 import unicodedata
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
@@ -81,7 +83,8 @@ def slugify(value: str) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
+    if (not isinstance(value, str) or not value or value in (".", "..")
+            or "/" in value or "\\" in value or "\x00" in value):
         raise InvalidStoragePath(f"invalid {what} {value!r} for a storage path")
     try:
         size = len(value.encode("utf-8"))
@@ -353,7 +356,7 @@ class InternalStorage:
         target = self._resolve(path, from_uri=None)
         return _attributes(target, path)
 
-    def list_dir(self, path: str) -> list[dict[str, object]]:
+    def list_dir(self, path: str) -> builtins.list[dict[str, object]]:
         """The attributes of the direct children of the folder ``path`` (sorted by name, in-progress writes
         excluded); StorageFileNotFound when it is not a folder."""
         target = self._resolve(path, from_uri=None)
@@ -406,7 +409,8 @@ class _AtomicWriter(io.BufferedWriter):
         super().__init__(io.FileIO(tmp, "wb"))
         self._tmp, self._target, self._discard = tmp, target, False
 
-    def __exit__(self, exc_type, exc, tb):  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None:
             self._discard = True
         return super().__exit__(exc_type, exc, tb)
