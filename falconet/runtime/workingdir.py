@@ -36,7 +36,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
@@ -46,6 +46,7 @@ from falconet.sdk.files import (
 )
 from falconet.runtime.kernel.execution import TaskRun
 from falconet.runtime.kernel.state import State
+from falconet.runtime.storage.base import StorageFileNotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
@@ -195,12 +196,15 @@ async def _restore_cache(actor: ExecutionActor, tr: TaskRun, task: TaskSpec, ctx
     max_age = parse_duration(str(ctx.render(ttl))).total_seconds() if ttl else None
 
     def restore() -> bool:
-        local = storage.local_path(uri)
-        if not local.is_file():
+        try:
+            attributes = storage.attributes(storage.path(uri))
+        except StorageFileNotFound:
             return False
-        if max_age is not None and time.time() - local.stat().st_mtime > max_age:
+        if attributes["type"] != "File":
             return False
-        with zipfile.ZipFile(local) as archive:
+        if max_age is not None and time.time() - cast(int, attributes["lastModifiedTime"]) / 1000 > max_age:
+            return False
+        with storage.local_file(uri, actor.engine.temp_root()) as local, zipfile.ZipFile(local) as archive:
             root = path.resolve()
             for info in archive.infolist():
                 target = (root / info.filename).resolve()

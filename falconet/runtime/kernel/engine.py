@@ -34,11 +34,12 @@ from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.sdk.plugin import load_plugins
 from falconet.runtime.kernel.recovery import (
-    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp,
+    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_temp,
 )
 from falconet.runtime.kernel.secretstore import Secrets
 from falconet.runtime.kernel.state import State
-from falconet.runtime.storage.internal import InternalStorage
+from falconet.runtime.storage import open_storage
+from falconet.runtime.storage.base import Storage
 from falconet.runtime.store.base import LogQuery, Store
 from falconet.runtime.expr.variables import kestra_envs
 
@@ -50,7 +51,7 @@ log = logging.getLogger("falconet.engine")
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store, storage: InternalStorage):
+    def __init__(self, config: Config, store: Store, storage: Storage):
         self.config = config
         self.store = store
         self.storage = storage
@@ -117,7 +118,7 @@ class Engine:
         keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
                 if "wdState" in tr.extra and not tr.state.current.is_terminated}
         await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
-        await trio.to_thread.run_sync(clean_partial_storage, self.storage.base_dir)
+        await trio.to_thread.run_sync(self.storage.clean_partial)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
@@ -445,7 +446,7 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
         st = make_store(kind)
     else:
         raise ValueError(f"unknown store {kind!r}")
-    storage = InternalStorage(cfg.storage_dir)
+    storage = open_storage(cfg)
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
     engine = Engine(cfg, st, storage)
