@@ -1,0 +1,86 @@
+"""End to end on the S3 storage (``kestra.storage.type: s3``, moto's server: tests/s3.py): tasks write and read
+files through the bucket, the API serves and previews them, and nothing lands in a local storage folder."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from falconet.http.app import create_app
+from falconet.runtime.config import Config, ConfigError, load_config
+from falconet.runtime.kernel.engine import open_engine
+
+from .conftest import Api, record_responses
+
+FLOW = """
+id: files
+namespace: company.team
+tasks:
+  - id: write
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputFiles: ["rows.jsonl"]
+    commands:
+      - printf '{"a":1}\\n{"a":2}\\n' > rows.jsonl
+  - id: copy
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      in.jsonl: "{{ outputs.write.outputFiles['rows.jsonl'] }}"
+    outputFiles: ["copy.jsonl"]
+    commands:
+      - cat in.jsonl in.jsonl > copy.jsonl
+  - id: reverse
+    type: io.kestra.plugin.core.storage.Reverse
+    from: "{{ outputs.copy.outputFiles['copy.jsonl'] }}"
+"""
+
+
+async def test_a_flow_on_s3_storage_writes_serves_and_previews_files(tmp_path, s3_settings):
+    from falconet.runtime.storage.s3 import S3Storage
+
+    config = Config(storage_type="s3", storage_s3={**s3_settings, "prefix": "cluster"})
+    async with open_engine(data_dir=tmp_path, store="memory", config=config) as engine:
+        assert isinstance(engine.storage, S3Storage)
+        api = Api(record_responses(create_app(engine, config=engine.config)).test_client(), engine)
+        await api.flow(FLOW)
+        status, ex = await api.call("POST", "/api/v1/executions/company.team/files?wait=true")
+        assert status == 200 and ex["state"]["current"] == "SUCCESS", ex
+        copy = ex["taskRunList"][1]["outputs"]["outputFiles"]["copy.jsonl"]
+        reversed_uri = ex["taskRunList"][2]["outputs"]["uri"]
+        assert copy.startswith(f"kestra:///company/team/files/executions/{ex['id']}/tasks/copy/")
+
+        base = f"/api/v1/executions/{ex['id']}/file"
+        response = await api.client.get(f"{base}?path={quote(copy, safe='')}")
+        assert response.status_code == 200
+        assert await response.get_data() == b'{"a":1}\n{"a":2}\n' * 2
+        status, preview = await api.call("GET", f"{base}/preview?path={quote(reversed_uri, safe='')}")
+        assert status == 200, preview
+        assert preview["type"] == "LIST" and preview["content"] == [{"a": 2}, {"a": 1}, {"a": 2}, {"a": 1}]
+        status, metas = await api.call("GET", f"{base}/metas?path={quote(copy, safe='')}")
+        assert (status, metas) == (200, {"size": 32})
+        status, _ = await api.call("GET", f"{base}?path={quote('kestra:///company/team/files/../x', safe='')}")
+        assert status == 422
+
+        keys = [o["Key"] for o in engine.storage.client.list_objects_v2(Bucket=s3_settings["bucket"])["Contents"]]
+        assert keys and all(k.startswith(f"cluster/company/team/files/executions/{ex['id']}/") for k in keys)
+        assert not (tmp_path / "storage").exists()
+
+        status, _ = await api.call("DELETE", f"/api/v1/executions/{ex['id']}?deleteStorage=true")
+        assert status == 204
+        assert engine.storage.list(engine.storage.execution_prefix("company.team", "files", ex["id"])) == []
+
+
+def test_storage_configuration_keys(tmp_path):
+    (tmp_path / "s3.yml").write_text(
+        "kestra:\n  storage:\n    type: s3\n    s3:\n      bucket: b\n      endpoint: http://127.0.0.1:9000\n"
+        "      region: eu-west-1\n      accessKey: k\n      secret-key: s\n      prefix: p\n")
+    cfg = load_config(tmp_path / "s3.yml", environ={})
+    assert cfg.storage_type == "s3"
+    assert cfg.storage_s3 == {"bucket": "b", "endpoint": "http://127.0.0.1:9000", "region": "eu-west-1",
+                              "access-key": "k", "secret-key": "s", "prefix": "p"}
+    cfg = load_config(environ={"KESTRA_STORAGE_TYPE": "s3", "KESTRA_STORAGE_S3_BUCKET": "b2"})
+    assert (cfg.storage_type, cfg.storage_s3) == ("s3", {"bucket": "b2"})
+    assert load_config(environ={}).storage_type == "local"
+    with pytest.raises(ConfigError, match="needs kestra.storage.s3.bucket"):
+        load_config(environ={"KESTRA_STORAGE_TYPE": "s3"})
+    with pytest.raises(ConfigError, match="'local' or 's3'"):
+        load_config(environ={"KESTRA_STORAGE_TYPE": "gcs"})
