@@ -206,7 +206,7 @@ class RunContext(Protocol):
     Attributes (read-only):
       task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
       value (loop value or None), variables (the full expression context as a mapping),
-      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.base.Storage`).
     """
 
     task_id: str
@@ -220,7 +220,7 @@ class RunContext(Protocol):
     value: str | None
     variables: Mapping[str, Any]
     logger: Logger
-    storage: Any  # falconet.runtime.storage.internal.InternalStorage (open_read(uri), local_path(uri), …)
+    storage: Any  # falconet.runtime.storage.base.Storage (open_read(uri), local_file(uri), put_bytes(…), …)
 
     # -- properties -----------------------------------------------------------------------------------
     def prop(self, name: str) -> Any:
@@ -304,7 +304,7 @@ class PollingContext(Protocol):
 
     Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
     expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
-    storage (:class:`falconet.runtime.storage.internal.InternalStorage`).
+    storage (:class:`falconet.runtime.storage.base.Storage`).
     """
 
     trigger_id: str

@@ -5,7 +5,7 @@ from the segments :meth:`Storage._parts` validated, so no client string reaches 
 S3 has no folders: a folder exists when an object lies under it, and :meth:`S3Storage.make_dir` writes an
 empty ``<folder>/`` marker object (as Kestra's storage-s3 does).
 
-Memory stays bounded: writes spool to a temporary file (in memory up to 8 MiB) and are uploaded on close
+Memory stays bounded: writes spool to a temporary file (in memory up to 1 MiB) and are uploaded on close
 by boto3's transfer manager (multipart above 8 MiB); reads stream the object body (a seek re-opens it at
 an offset with a ranged GET); listings paginate. An object appears atomically when its upload completes,
 so a reader never sees half a file. Every method is blocking network I/O: trio callers run them on worker
@@ -33,7 +33,9 @@ __all__ = ["S3Storage"]
 #: S3's longest object key (bytes)
 KEY_MAX = 1024
 #: a write is kept in memory up to this size, then spills to a temporary file
-SPOOL_BYTES = 8 * 1024 * 1024
+SPOOL_BYTES = 1024 * 1024
+#: objects above this size are uploaded in parts of this size (boto3's transfer manager)
+PART_BYTES = 8 * 1024 * 1024
 #: most keys one DeleteObjects request takes
 _DELETE_BATCH = 1000
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
@@ -53,7 +55,7 @@ class S3Storage(Storage):
             "s3", endpoint_url=endpoint or None, region_name=region or None,
             aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
             config=BotoConfig(max_pool_connections=32, retries={"mode": "standard"}))
-        self.transfer = TransferConfig(multipart_threshold=SPOOL_BYTES, multipart_chunksize=SPOOL_BYTES)
+        self.transfer = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES)
 
     # -- keys -----------------------------------------------------------------------------------------
 
