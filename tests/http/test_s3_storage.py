@@ -84,3 +84,85 @@ def test_storage_configuration_keys(tmp_path):
         load_config(environ={"KESTRA_STORAGE_TYPE": "s3"})
     with pytest.raises(ConfigError, match="'local' or 's3'"):
         load_config(environ={"KESTRA_STORAGE_TYPE": "gcs"})
+
+
+CHILD = """
+id: child
+namespace: company.team
+inputs:
+  - id: file
+    type: FILE
+tasks:
+  - id: count
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      batch.txt: "{{ inputs.file }}"
+    commands:
+      - echo "::{\\"outputs\\":{\\"lines\\":$(wc -l < batch.txt)}}::"
+"""
+
+PARENT = """
+id: parent
+namespace: company.team
+tasks:
+  - id: items
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputFiles: ["items.txt"]
+    commands:
+      - seq 1 25 > items.txt
+  - id: batches
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{{ outputs.items.outputFiles['items.txt'] }}"
+    batch:
+      rows: 10
+    namespace: company.team
+    flowId: child
+    wait: true
+    inputs:
+      file: "{{ taskrun.items }}"
+  - id: wd
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    namespaceFiles:
+      enabled: true
+    cache:
+      patterns: ["deps/**"]
+    tasks:
+      - id: build
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - if [ -f deps/lib.txt ]; then echo '::{"outputs":{"cached":true}}::'; fi
+          - mkdir -p deps && cat conf/settings.txt > deps/lib.txt
+"""
+
+
+async def test_namespace_files_foreachitem_and_caches_on_s3(tmp_path, s3_settings, form):
+    config = Config(storage_type="s3", storage_s3=s3_settings)
+    async with open_engine(data_dir=tmp_path, store="memory", config=config) as engine:
+        api = Api(record_responses(create_app(engine, config=engine.config)).test_client(), engine)
+        await api.flow(CHILD)
+        await api.flow(PARENT)
+        body, headers = form(files=[("fileContent", "settings.txt", b"v1\n")])
+        status, _ = await api.call("POST", "/api/v1/namespaces/company.team/files?path=/conf/settings.txt",
+                                   data=body, headers=headers)
+        assert status == 200
+        status, listing = await api.call("GET", "/api/v1/namespaces/company.team/files/directory?path=/conf")
+        assert status == 200 and [(f["fileName"], f["type"], f["size"]) for f in listing] == [
+            ("settings.txt", "File", 3)]
+        status, content = await api.call("GET", "/api/v1/namespaces/company.team/files?path=/conf/settings.txt")
+        assert (status, content) == (200, "v1\n")
+
+        runs = []
+        for _ in range(2):
+            status, ex = await api.call("POST", "/api/v1/executions/company.team/parent?wait=true")
+            assert status == 200 and ex["state"]["current"] == "SUCCESS", ex
+            runs.append(ex)
+        batches = next(tr for tr in runs[0]["taskRunList"] if tr["taskId"] == "batches")
+        batches = next(tr for tr in runs[0]["taskRunList"] if tr["taskId"] == "batches_items")
+        assert batches["outputs"]["iterations"]["SUCCESS"] == 3
+        build = [next(tr for tr in ex["taskRunList"] if tr["taskId"] == "build") for ex in runs]
+        assert [b["outputs"]["vars"] for b in build] == [{}, {"cached": True}]
+        status, children = await api.call("GET", "/api/v1/executions/search?flowId=child&size=100")
+        assert status == 200
+        assert sorted(c["taskRunList"][0]["outputs"]["vars"]["lines"] for c in children["results"]) == [
+            5, 5, 10, 10, 10, 10]
+        assert not (tmp_path / "storage").exists()
