@@ -9,7 +9,7 @@ import textwrap
 
 #: libraries a server that answers HTTP and runs a Log flow must not import
 HEAVY = ["amazon", "jsonconversion", "numpy", "croniter", "dateutil", "duckdb", "httpx", "cryptography",
-         "playwright"]
+         "playwright", "boto3", "botocore"]
 
 FLOW = """
 id: hello

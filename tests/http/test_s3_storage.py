@@ -166,3 +166,28 @@ async def test_namespace_files_foreachitem_and_caches_on_s3(tmp_path, s3_setting
         assert sorted(c["taskRunList"][0]["outputs"]["vars"]["lines"] for c in children["results"]) == [
             5, 5, 10, 10, 10, 10]
         assert not (tmp_path / "storage").exists()
+
+
+def test_an_unusable_bucket_stops_the_server_with_one_line(tmp_path, s3_settings, capsys):
+    from falconet.cli import main
+
+    config = tmp_path / "falconet.yaml"
+    config.write_text(f"kestra:\n  storage:\n    type: s3\n    s3:\n      bucket: no-such-bucket\n"
+                      f"      endpoint: {s3_settings['endpoint']}\n      region: {s3_settings['region']}\n"
+                      f"      access-key: {s3_settings['access-key']}\n      secret-key: {s3_settings['secret-key']}\n")
+    assert main(["--config", str(config), "server", "local", "--port", "0",
+                 "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("falconet: configuration error: cannot use the S3 bucket 'no-such-bucket' at http://")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_s3_storage_without_boto3_is_a_configuration_error(tmp_path, monkeypatch):
+    import sys
+
+    from falconet.runtime.storage import open_storage
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an install without the s3 extra sees
+    monkeypatch.delitem(sys.modules, "falconet.runtime.storage.s3", raising=False)
+    with pytest.raises(ConfigError, match=r"needs boto3: pip install 'falconet\[s3\]'"):
+        open_storage(Config(storage_type="s3", storage_s3={"bucket": "b"}))

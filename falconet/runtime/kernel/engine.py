@@ -446,7 +446,12 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
         st = make_store(kind)
     else:
         raise ValueError(f"unknown store {kind!r}")
-    storage = open_storage(cfg)
+    try:
+        storage = await trio.to_thread.run_sync(open_storage, cfg)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
     engine = Engine(cfg, st, storage)

@@ -21,6 +21,7 @@ blocking; trio callers run them on worker threads (the ``*_async`` wrappers use 
 from __future__ import annotations
 
 import abc
+import builtins
 import contextlib
 import io
 import re
@@ -78,7 +79,8 @@ def slugify(value: str) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
+    if (not isinstance(value, str) or not value or value in (".", "..") or "/" in value or "\\" in value
+            or "\x00" in value):
         raise InvalidStoragePath(f"invalid {what} {value!r} for a storage path")
     try:
         size = len(value.encode("utf-8"))
@@ -289,7 +291,7 @@ class Storage(abc.ABC):
         (File|Directory), size, metadata}`` (times in epoch milliseconds); StorageFileNotFound when absent."""
 
     @abc.abstractmethod
-    def list_dir(self, path: str) -> list[dict[str, object]]:
+    def list_dir(self, path: str) -> builtins.list[dict[str, object]]:
         """The attributes of the direct children of the folder ``path`` (sorted by name, in-progress writes
         excluded); StorageFileNotFound when it is not a folder."""
 

@@ -6,6 +6,7 @@ sibling that is renamed into place when complete, so a reader never sees half a 
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import os
@@ -171,7 +172,7 @@ class InternalStorage(Storage):
         target = self._resolve(path, from_uri=None)
         return _attributes(target, path)
 
-    def list_dir(self, path: str) -> list[dict[str, object]]:
+    def list_dir(self, path: str) -> builtins.list[dict[str, object]]:
         """The attributes of the direct children of the folder ``path`` (sorted by name, in-progress writes
         excluded); StorageFileNotFound when it is not a folder."""
         target = self._resolve(path, from_uri=None)

@@ -117,7 +117,7 @@ class NamespaceFiles:
         folder = self._revisions(namespace, path)
         if not self.storage.is_dir(folder):
             return []
-        return sorted(int(e["fileName"]) for e in self.storage.list_dir(folder) if str(e["fileName"]).isdigit())
+        return sorted(int(str(e["fileName"])) for e in self.storage.list_dir(folder) if str(e["fileName"]).isdigit())
 
     def open(self, namespace: str, path: str, revision: int | None = None) -> IO[bytes]:
         """The content of a file (its latest revision unless ``revision`` is given)."""

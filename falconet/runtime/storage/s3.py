@@ -13,13 +13,14 @@ threads (``trio.to_thread.run_sync``); boto3's client is thread-safe.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -54,8 +55,13 @@ class S3Storage(Storage):
         self.client = boto3.client(
             "s3", endpoint_url=endpoint or None, region_name=region or None,
             aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
-            config=BotoConfig(max_pool_connections=32, retries={"mode": "standard"}))
+            config=BotoConfig(max_pool_connections=32, connect_timeout=10, retries={"mode": "standard"}))
         self.transfer = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES)
+
+    def check(self) -> None:
+        """Fail now when the bucket cannot be reached (endpoint, credentials, missing bucket): raises botocore's
+        error."""
+        self.client.head_bucket(Bucket=self.bucket)
 
     # -- keys -----------------------------------------------------------------------------------------
 
@@ -123,7 +129,8 @@ class S3Storage(Storage):
 
     def open_write(self, dest_path: str) -> BinaryIO:
         key = self._dest(dest_path)
-        return _SpooledUpload(lambda f: self.client.upload_fileobj(f, self.bucket, key, Config=self.transfer))
+        upload = _SpooledUpload(lambda f: self.client.upload_fileobj(f, self.bucket, key, Config=self.transfer))
+        return cast(BinaryIO, upload)
 
     def put_file(self, src: Path | str, dest_path: str, *, move: bool = False) -> str:
         src = Path(src)
@@ -157,7 +164,7 @@ class S3Storage(Storage):
         key = self._file_key(uri, from_uri=True)
         response = self._get(uri, key)
         reopen = lambda offset: self._get(uri, key, Range=f"bytes={offset}-", IfMatch=response["ETag"])  # noqa: E731
-        return io.BufferedReader(_ObjectReader(response, reopen), buffer_size=1 << 16)  # type: ignore[return-value]
+        return io.BufferedReader(_ObjectReader(response, reopen), buffer_size=1 << 16)
 
     def read_bytes(self, uri: str) -> bytes:
         body = self._get(uri, self._file_key(uri, from_uri=True))["Body"]
@@ -248,7 +255,7 @@ class S3Storage(Storage):
             raise StorageFileNotFound(f"file not found: {path}")
         return _attributes(path, first["LastModified"], None)
 
-    def list_dir(self, path: str) -> list[dict[str, object]]:
+    def list_dir(self, path: str) -> builtins.list[dict[str, object]]:
         parts = self._parts(path, from_uri=None)
         folder = self._folder_key(parts)
         found, out = not parts, []
@@ -312,15 +319,15 @@ class _SpooledUpload(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         if self.closed:
             raise ValueError("write to a closed file")
         return self._spool.write(data)
 
-    def __exit__(self, exc_type, exc, tb):  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             self._discard = True
-        return super().__exit__(exc_type, exc, tb)
+        super().__exit__(exc_type, exc, tb)
 
     def close(self) -> None:
         if self.closed:
