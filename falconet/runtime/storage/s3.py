@@ -6,10 +6,10 @@ S3 has no folders: a folder exists when an object lies under it, and :meth:`S3St
 empty ``<folder>/`` marker object (as Kestra's storage-s3 does).
 
 Memory stays bounded: writes spool to a temporary file (in memory up to 1 MiB) and are uploaded on close
-by boto3's transfer manager (multipart above 8 MiB); reads stream the object body (a seek re-opens it at
-an offset with a ranged GET); listings paginate. An object appears atomically when its upload completes,
-so a reader never sees half a file. Every method is blocking network I/O: trio callers run them on worker
-threads (``trio.to_thread.run_sync``); boto3's client is thread-safe.
+by boto3's transfer manager (multipart above 8 MiB, two parts in flight); reads stream the object body (a
+seek re-opens it at an offset with a ranged GET); listings paginate. An object appears atomically when its
+upload completes, so a reader never sees half a file. Every method is blocking network I/O: trio callers
+run them on worker threads (``trio.to_thread.run_sync``); boto3's client is thread-safe.
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ KEY_MAX = 1024
 SPOOL_BYTES = 1024 * 1024
 #: objects above this size are uploaded in parts of this size (boto3's transfer manager)
 PART_BYTES = 8 * 1024 * 1024
+#: parts of one transfer in flight at once: an upload holds at most this many parts in memory
+PARTS_IN_FLIGHT = 2
 #: most keys one DeleteObjects request takes
 _DELETE_BATCH = 1000
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
@@ -56,7 +58,8 @@ class S3Storage(Storage):
             "s3", endpoint_url=endpoint or None, region_name=region or None,
             aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
             config=BotoConfig(max_pool_connections=32, connect_timeout=10, retries={"mode": "standard"}))
-        self.transfer = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES)
+        self.transfer = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
+                                       max_concurrency=PARTS_IN_FLIGHT)
 
     def check(self) -> None:
         """Fail now when the bucket cannot be reached (endpoint, credentials, missing bucket): raises botocore's
