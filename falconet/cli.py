@@ -1,6 +1,7 @@
 """The ``falconet`` command line.
 
 ``falconet server local``     start the server (embedded SQLite store, local storage, API, UI)
+``falconet server standalone`` the same server on a PostgreSQL store and a given storage folder
 ``falconet flow validate``    validate flow files or folders (exit 1 on any invalid flow)
 ``falconet flow run``         run one flow in-process (falconet/flowrun.py; exit 0 on SUCCESS/WARNING)
 """
@@ -17,7 +18,9 @@ import trio
 
 from falconet.runtime.config import Config, ConfigError, load_config
 from falconet.runtime.kernel.errors import FlowValidationError
+from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.kernel.recovery import DataDirInUse
+from falconet.runtime.store import StoreError
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -37,6 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--basic-auth", metavar="USER:PASSWORD", help="protect the API with basic auth")
     local.add_argument("--flows", metavar="PATH", action="append", default=[],
                        help="load flow files or folders at start-up (create or update)")
+    standalone = server.add_parser(
+        "standalone", help="a server on a shared store (PostgreSQL) and storage folder",
+        description="A server whose store is a PostgreSQL database (--store or falconet.store) and whose internal "
+                    "storage is --storage-dir (or an S3 bucket: kestra.storage.type s3 in --config). Until cluster "
+                    "mode exists, one server per database.")
+    for flag, kw in (("--host", {"default": "127.0.0.1"}), ("--port", {"type": int, "default": 8080}),
+                     ("--data-dir", {"help": "local folder: temporary files, the data-folder lock"}),
+                     ("--basic-auth", {"metavar": "USER:PASSWORD", "help": "protect the API with basic auth"})):
+        standalone.add_argument(flag, **kw)  # type: ignore[arg-type]
+    standalone.add_argument("--store", metavar="URL", help="postgresql://USER[:PASSWORD]@HOST:PORT/DB")
+    standalone.add_argument("--storage-dir", metavar="DIR", help="internal storage folder (may be shared)")
+    standalone.add_argument("--flows", metavar="PATH", action="append", default=[],
+                            help="load flow files or folders at start-up (create or update)")
 
     flow = sub.add_parser("flow", help="work with flow files").add_subparsers(dest="action", required=True)
     validate = flow.add_parser("validate", help="validate flow files or folders")
@@ -179,6 +195,11 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "server":
             overrides["host"] = args.host
             overrides["port"] = args.port
+            if args.mode == "standalone":
+                if args.store:
+                    overrides["store"] = args.store
+                if args.storage_dir:
+                    overrides["storage_path"] = args.storage_dir
             if args.basic_auth:
                 user, sep, password = args.basic_auth.partition(":")
                 if not sep or not user or not password:
@@ -194,6 +215,10 @@ def _main(argv: Sequence[str] | None) -> int:
                 return 2
             return trio.run(flowrun.run, args, config)
         if args.command == "server":
+            if args.mode == "standalone" and not str(config.store).startswith(("postgresql://", "postgres://")):
+                print("falconet: server standalone needs a PostgreSQL store: --store postgresql://USER@HOST:PORT/DB "
+                      "(or falconet.store)", file=sys.stderr)
+                return 2
             config.data_dir.mkdir(parents=True, exist_ok=True)
             try:
                 trio.run(_serve, args, config)
@@ -203,7 +228,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         print(f"falconet: configuration error: {exc}", file=sys.stderr)
         return 2
-    except DataDirInUse as exc:
+    except (DataDirInUse, StoreError, IllegalArgument) as exc:
         print(f"falconet: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

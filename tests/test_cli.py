@@ -110,3 +110,63 @@ def test_server_starts_and_stops_cleanly_on_sigterm(tmp_path):
     assert f"Falconet is running at http://127.0.0.1:{port}/ui/" in out
     assert "stopping (SIGTERM)" in out and "Traceback" not in out
     assert (tmp_path / "data" / "falconet.db").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ([], "server standalone needs a PostgreSQL store"),
+    (["--store", "mysql://h/db"], "server standalone needs a PostgreSQL store"),
+    (["--store", "postgresql://ann:s3cret@127.0.0.1:1/db"], "cannot connect to postgresql://ann:***@127.0.0.1:1/db"),
+])
+def test_standalone_store_errors_are_one_line_and_exit_2(tmp_path, extra, needle):
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs psycopg (extra 'postgres')")
+    proc = subprocess.run([sys.executable, "-m", "falconet", "server", "standalone", "--port", "0",
+                           "--data-dir", str(tmp_path / "data"), *extra], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert "s3cret" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_standalone_serves_on_postgresql_with_a_storage_folder(tmp_path, pg_server):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    db = pg_server.create_database("cli_standalone")
+    url = f"postgresql://{pg_server.user}:{pg_server.password}@{pg_server.host}:{pg_server.port}/{db}"
+    (tmp_path / "hello.yaml").write_text(GOOD)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "falconet", "server", "standalone", "--port", str(port),
+                             "--store", url, "--storage-dir", str(tmp_path / "shared"), "--data-dir",
+                             str(tmp_path / "node"), "--flows", str(tmp_path / "hello.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/executions/company.team/hello?wait=true",
+                    data=b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nann\r\n--b--\r\n",
+                    headers={"Content-Type": "multipart/form-data; boundary=b"}, method="POST")
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    execution = json.load(r)
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert execution["state"]["current"] == "SUCCESS"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert not (tmp_path / "node" / "falconet.db").exists()  # the store is the database
+    with pg_server.connect(db) as conn:
+        state = conn.execute("SELECT state FROM executions WHERE id = %s", (execution["id"],)).fetchone()[0]
+    assert state == "SUCCESS"
+    assert (tmp_path / "shared").is_dir()

@@ -77,6 +77,93 @@ def test_the_scan_sees_relative_absolute_and_function_level_imports(tmp_path: Pa
     ]
 
 
+#### The kernel names no plugin type (issue 10 point 1) ####################################################
+
+def plugin_short_names() -> set[str]:
+    """The last segment of every registered type name and alias (``Switch``, ``Subflow``, ``Schedule``…)."""
+    from falconet.sdk.plugin import load_plugins
+
+    registry = load_plugins()
+    names: set[str] = set()
+    for cls in registry.canonical().values():
+        for full in (cls.type, *cls.aliases):
+            names.add(full.rsplit(".", 1)[-1])
+            names.add(full.rsplit(".", 1)[-1].split("$", 1)[0])
+    return names
+
+
+def _strings(node: ast.AST) -> list[str]:
+    """The string constants of ``node`` when it is one, or a tuple/list/set(/frozenset call) of them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [s for elt in node.elts for s in _strings(elt)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("frozenset", "set", "tuple"):
+        return [s for arg in node.args for s in _strings(arg)]
+    return []
+
+
+def type_name_uses(root: Path, names: set[str]) -> list[str]:
+    """``file:line: text`` for every place under ``root`` that recognises a plugin by its type name: an
+    ``io.kestra.plugin`` string (comments and docstrings included), a comparison (``==``, ``!=``, ``in``,
+    ``startswith``/``endswith``) with a short type name, or a constant collection of short type names."""
+    src_root = root.parent.parent
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(src_root).as_posix()
+        text = path.read_text(encoding="utf-8")
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if "io.kestra.plugin" in line:
+                out.append(f"{rel}:{lineno}: {line.strip()}")
+        for node in ast.walk(ast.parse(text, filename=str(path))):
+            found: list[str] = []
+            if isinstance(node, ast.Compare):
+                for operand in (node.left, *node.comparators):
+                    found += _strings(operand)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("startswith", "endswith")):
+                found += [s for arg in node.args for s in _strings(arg)]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                values = _strings(node.value)
+                found += values if len(values) > 1 else []
+            hits = sorted({s for s in found if s.strip(".$").rsplit(".", 1)[-1].split("$", 1)[0] in names})
+            if hits:
+                out.append(f"{rel}:{node.lineno}: {', '.join(hits)}")
+    return sorted(out, key=lambda hit: (hit.split(":")[0], int(hit.split(":")[1])))
+
+
+#: the dashboard document names its charts with Kestra's chart class names (``….dashboard.chart.Bar``);
+#: Falconet computes charts itself and registers no chart plugin, so this vocabulary is the document's
+DASHBOARD_VOCABULARY = ': PLUGIN = "io.kestra.plugin.core.dashboard"'
+
+
+def test_the_kernel_names_no_plugin_type() -> None:
+    names = plugin_short_names()
+    assert {"Switch", "Subflow", "WorkingDirectory", "Schedule", "Webhook", "Flow"} <= names
+    assert [hit for hit in type_name_uses(RUNTIME, names) if not hit.endswith(DASHBOARD_VOCABULARY)] == []
+
+
+def test_the_type_name_scan_sees_comparisons_collections_and_kestra_names(tmp_path: Path) -> None:
+    runtime = tmp_path / "falconet" / "runtime"
+    runtime.mkdir(parents=True)
+    (runtime / "bad.py").write_text(
+        'KINDS = frozenset({"WorkingDirectory", "Worker"})\n'
+        'def f(name, t):\n'
+        '    if name == "Switch" or t.endswith(".flow.Subflow"):\n'
+        '        return "io.kestra.plugin.core.log.Log"\n'
+        '    return name in ("If", "Other")\n')
+    (runtime / "ok.py").write_text('TITLE = {"title": "Flow"}\nSTATES = ("SUCCESS", "FAILED")\n'
+                                   'def g(s):\n    return s.type == "MAX_DURATION"\n')
+    names = {"WorkingDirectory", "Switch", "Subflow", "If", "Log", "Flow"}
+    assert type_name_uses(runtime, names) == [
+        "falconet/runtime/bad.py:1: WorkingDirectory",
+        "falconet/runtime/bad.py:3: Switch",
+        "falconet/runtime/bad.py:3: .flow.Subflow",
+        "falconet/runtime/bad.py:4: return \"io.kestra.plugin.core.log.Log\"",
+        "falconet/runtime/bad.py:5: If",
+    ]
+
+
 #### No module reads another object's private names; optional hooks are declared, not probed #############
 
 FALCONET = RUNTIME.parent

@@ -1,10 +1,19 @@
 """Built-in plugin types, grouped as Kestra groups them. ``load_plugins()`` imports these modules."""
 
 BUILTIN_MODULES: tuple[str, ...] = (
+    "falconet.plugins.groups",
     "falconet.plugins.core.log",
     "falconet.plugins.core.debug",
     "falconet.plugins.core.output",
     "falconet.plugins.core.flow",
+    "falconet.plugins.core.flowables.sequential",
+    "falconet.plugins.core.flowables.branch",
+    "falconet.plugins.core.flowables.loops",
+    "falconet.plugins.core.flowables.dag",
+    "falconet.plugins.core.flowables.pause",
+    "falconet.plugins.core.flowables.subflow",
+    "falconet.plugins.core.flowables.foreachitem",
+    "falconet.plugins.core.flowables.workingdir",
     "falconet.plugins.core.execution",
     "falconet.plugins.core.executions_admin",
     "falconet.plugins.core.resume",

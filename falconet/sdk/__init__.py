@@ -3,6 +3,9 @@
 - :mod:`falconet.sdk.plugin` — the plugin API: task/trigger/condition base classes, property declarations
   (:class:`Prop` and the kind constants), :class:`Example`/:class:`Output`/:class:`Metric` documentation,
   the :class:`RunContext` a task run receives, :func:`register`;
+- what a flowable's hooks receive and return: the state machine (:class:`Machine`), :class:`Resolved`
+  children, the commands (:class:`StartTimer`, :class:`StartSubflow`, :class:`StartJob`), :class:`TaskRun`
+  and :class:`State`;
 - :mod:`falconet.sdk.files` — a task's working directory: ``inputFiles``, namespace files, ``outputFiles``;
 - Ion row files (Kestra's serialized rows, one value a line), ISO-8601 durations, Kestra's truthiness and
   output rendering, and the error classes the engine turns into Kestra's error bodies.
@@ -19,7 +22,13 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     from falconet.runtime.expr.render import ExpressionError, is_truthy, to_output_string
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.errors import FalconetError, IllegalArgument, NotFound
-    from falconet.runtime.kernel.execution import parse_instant
+    from falconet.runtime.kernel.execution import Attempt, StateHistory, TaskRun, now, parse_instant
+    from falconet.runtime.kernel.machine import (
+        Dispatch, FlowableError, Machine, Resolved, StartJob, StartSubflow, StartTimer, loop_values_to_strings,
+        next_retry_delay,
+    )
+    from falconet.runtime.kernel.state import State
+    from falconet.runtime.storage.internal import namespace_path, slugify
     from falconet.runtime.storage.ionfiles import from_ion_value, read_ion_rows, to_ion_line, write_ion_rows
     from falconet.runtime.storage.ionvalues import simpleion
     from falconet.sdk.files import (
@@ -27,10 +36,10 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
         upload_output_files, walk_files, write_input_files,
     )
     from falconet.sdk.plugin import (
-        ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DAG_TASKS, DURATION, ENUM, INPUTS, INTEGER, LIST, MAP, NUMBER, OBJECT,
-        STRING, TASK_MAP, TASKS, Condition, Example, ExecutionUpdatingTask, FlowableTask, Logger, Metric, Output, Plugin,
-        PollingContext, PollingTrigger, Prop, RunContext, RunnableTask, TaskFailed, Trigger, TriggerEvaluationError,
-        register,
+        ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, CRON, DAG_TASKS, DATES, DURATION, ENUM, EXECUTIONS, INPUTS, INTEGER,
+        LIST, MAP, NUMBER, OBJECT, STRING, TASK_MAP, TASKS, WEBHOOK, Condition, Example, ExecutionUpdatingTask,
+        FlowableServices, FlowableTask, Logger, Metric, Output, Plugin, PollingContext, PollingTrigger, Prop,
+        RunContext, RunnableTask, TaskFailed, Trigger, TriggerEvaluationError, describe_group, register,
     )
 
 # name -> module: resolved lazily because the kernel itself imports falconet.sdk.plugin, and an eager facade
@@ -40,11 +49,15 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(('ExpressionError', 'is_truthy', 'to_output_string'), 'falconet.runtime.expr.render'),
     **dict.fromkeys(('TaskSpec',), 'falconet.runtime.flow.model'),
     **dict.fromkeys(('FalconetError', 'IllegalArgument', 'NotFound'), 'falconet.runtime.kernel.errors'),
-    **dict.fromkeys(('parse_instant',), 'falconet.runtime.kernel.execution'),
+    **dict.fromkeys(('Attempt', 'StateHistory', 'TaskRun', 'now', 'parse_instant'), 'falconet.runtime.kernel.execution'),
+    **dict.fromkeys(('Dispatch', 'FlowableError', 'Machine', 'Resolved', 'StartJob', 'StartSubflow', 'StartTimer',
+                     'loop_values_to_strings', 'next_retry_delay'), 'falconet.runtime.kernel.machine'),
+    **dict.fromkeys(('State',), 'falconet.runtime.kernel.state'),
+    **dict.fromkeys(('namespace_path', 'slugify'), 'falconet.runtime.storage.internal'),
     **dict.fromkeys(('from_ion_value', 'read_ion_rows', 'to_ion_line', 'write_ion_rows'), 'falconet.runtime.storage.ionfiles'),
     **dict.fromkeys(('simpleion',), 'falconet.runtime.storage.ionvalues'),
     **dict.fromkeys(('as_file_map', 'copy_from_storage', 'copy_namespace_files', 'glob_match', 'glob_regex', 'localize_storage_uris', 'safe_join', 'upload_output_files', 'walk_files', 'write_input_files'), 'falconet.sdk.files'),
-    **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS', 'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableTask', 'Logger', 'Metric', 'Output', 'Plugin', 'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger', 'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
+    **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS', 'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES', 'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices', 'describe_group', 'FlowableTask', 'Logger', 'Metric', 'Output', 'Plugin', 'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger', 'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
 }
 
 __all__ = [
@@ -52,7 +65,11 @@ __all__ = [
     "MAP", "NUMBER", "OBJECT", "STRING", "TASK_MAP", "TASKS",
     "Condition", "Example", "ExecutionUpdatingTask", "FlowableTask", "Logger", "Metric", "Output", "Plugin",
     "PollingContext", "PollingTrigger", "Prop", "RunContext", "RunnableTask", "TaskFailed", "Trigger",
-    "TriggerEvaluationError", "register",
+    "TriggerEvaluationError", "register", "CRON", "DATES", "EXECUTIONS", "WEBHOOK", "FlowableServices",
+    "describe_group",
+    "Machine", "Resolved", "Dispatch", "StartTimer", "StartSubflow", "StartJob", "FlowableError",
+    "loop_values_to_strings", "next_retry_delay", "TaskRun", "Attempt", "StateHistory", "now", "State",
+    "namespace_path", "slugify",
     "as_file_map", "copy_from_storage", "copy_namespace_files", "glob_match", "glob_regex", "localize_storage_uris",
     "safe_join", "upload_output_files", "walk_files", "write_input_files",
     "from_ion_value", "read_ion_rows", "simpleion", "to_ion_line", "write_ion_rows",

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Sequence
 
+    from falconet.runtime.flow.model import TaskSpec
+    from falconet.runtime.kernel.execution import TaskRun
+    from falconet.runtime.kernel.machine import Dispatch, Machine, Resolved
+    from falconet.runtime.kernel.state import State
+
 
 #### Property declarations ##################################################################################
 
@@ -97,7 +102,7 @@ class Metric:
 class Plugin:
     """Common declaration of every task, trigger and condition type."""
 
-    #: canonical type name, e.g. ``io.kestra.plugin.core.log.Log``
+    #: canonical type name (the dotted Java class name Kestra uses)
     type: ClassVar[str] = ""
     #: older names that resolve to this type (Kestra's legacy aliases)
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -130,18 +135,144 @@ class RunnableTask(Plugin, abc.ABC):
 class FlowableTask(Plugin):
     """Control flow resolved inside the ExecutionActor (If, Switch, ForEach, Parallel, …).
 
-    The executor (``falconet.runtime.kernel.machine``) knows each core flowable's semantics by its class; the
-    class here carries the declaration used for validation and docs.
+    The state machine (``falconet.runtime.kernel.machine.Machine``) never looks at a flowable's type: it calls
+    these methods on an instance of the class, passing itself (``m``), the task run and its ``TaskSpec``.
+    The defaults describe ``Sequential``: the children are the ``tasks`` property, run one after the
+    other, with the ``errors`` and ``finally`` branches. A flowable overrides what differs:
+
+    - :meth:`children` — the normal child list (loop values, the chosen branch…), or None when none yet;
+    - :meth:`on_start` — the task run just became RUNNING: compute what is computed once (If's condition,
+      ForEach's values) and append the commands to carry out (``StartTimer``, ``StartSubflow``,
+      ``StartJob``) to ``dispatches``; raising fails the task run;
+    - :meth:`next_task_runs` — which children can be created now (Kestra's ``resolveNexts``);
+    - :meth:`resolve_state` — the task run's final state once its children allow it, or None (not yet);
+      ``State.RUNNING`` means it advanced internally (a new WaitFor iteration, a new subflow attempt);
+    - :meth:`on_child_end` — the child execution started by ``StartSubflow`` ended;
+    - :meth:`on_timer` — a ``StartTimer`` it returned fired; :meth:`on_resume` — the execution was resumed
+      while this task run was PAUSED; :meth:`on_event` — a job it started with ``StartJob`` reported;
+    - :meth:`restore` — the commands to carry out again when the execution is loaded at start-up;
+    - :meth:`internal_tasks` — task specs it creates runs of without the flow declaring them.
+
+    The actor side of ``StartJob`` is :meth:`run_job` (run in the execution actor's nursery with a
+    :class:`FlowableServices`); :meth:`shared_directory` and :meth:`cleanup` serve the runnable tasks
+    below the task run and the end of the execution.
     """
 
+    #: this task creates executions of (namespace, flowId): flow validation refuses a call to its own
+    #: flow, and the flow topology shows an edge to the called flow
+    executable: ClassVar[bool] = False
 
-class ExecutionUpdatingTask(Plugin):
+    def children(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved] | None":
+        """The normal child list of a task run (default: the ``tasks`` property)."""
+        return m.resolve_tasks(task.props.get("tasks"), tr.id)
+
+    def on_start(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", dispatches: "list[Dispatch]") -> None:
+        """The task run became RUNNING (default: nothing to compute)."""
+        return None
+
+    def next_task_runs(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved]":
+        """The children that can be created now (default: one after the other)."""
+        errors, finally_ = m.branches(tr, task)
+        return m.sequential_nexts(self.children(m, tr, task), errors, finally_, tr.id)
+
+    def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
+                      dispatches: "list[Dispatch]") -> "State | None":
+        """The final state once the children allow it, else None."""
+        errors, finally_ = m.branches(tr, task)
+        return m.resolve_state(self.children(m, tr, task), errors, finally_, tr, task.allow_failure,
+                               task.allow_warning)
+
+    def on_child_end(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", state: "State",
+                     outputs: "dict[str, Any] | None") -> None:
+        """The child execution this task run started ended in ``state`` (default: ignored)."""
+        return None
+
+    def on_timer(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", kind: str) -> None:
+        """The timer ``kind`` this task run armed fired (default: ignored)."""
+        return None
+
+    def on_resume(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
+                  on_resume: "dict[str, Any] | None") -> None:
+        """The execution was resumed while this task run was PAUSED (default: ignored)."""
+        return None
+
+    def on_event(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", event: Any) -> None:
+        """A job started with ``StartJob`` reported ``event`` (default: ignored)."""
+        return None
+
+    def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
+        """Commands to carry out again for ``tr`` when its execution is loaded (default: none)."""
+        return []
+
+    def internal_tasks(self, task: "TaskSpec") -> "list[TaskSpec]":
+        """Task specs this flowable creates runs of that the flow does not declare (default: none)."""
+        return []
+
+    async def run_job(self, services: "FlowableServices", tr: "TaskRun", task: "TaskSpec", job: str) -> Any:
+        """Run the job a ``StartJob(tr, task, job)`` command asked for; what it returns reaches
+        :meth:`on_event` (an exception it raises is logged at ERROR on the task run and reaches
+        :meth:`on_event` instead). Only flowables that return ``StartJob`` commands override it."""
+        raise NotImplementedError(f"{type(self).__name__} runs no job {job!r}")
+
+    async def shared_directory(self, services: "FlowableServices", tr: "TaskRun") -> "Path | None":
+        """The directory the runnable tasks below ``tr`` share, or None (default). Checkpoint."""
+        return None
+
+    async def cleanup(self, services: "FlowableServices", task_runs: "list[TaskRun]") -> None:
+        """The execution ended: release what these task runs of this type hold (default: nothing)."""
+        return None
+
+
+class FlowableServices(Protocol):
+    """What a flowable's job reaches (implemented by the execution actor)."""
+
+    ex: Any        # the execution document (falconet.runtime.kernel.execution.Execution)
+    storage: Any   # falconet.runtime.storage.base.Storage
+
+    def context(self, tr: "TaskRun", task: "TaskSpec") -> "RunContext":
+        """A run context for ``task`` in the variables of ``tr`` (render, prop, logger, files)."""
+
+    def directory_for(self, task_run_id: str) -> "Path":
+        """The private directory of a task run under the engine's temporary root (kept across a restart
+        while the execution is unfinished)."""
+
+    def temp_root(self) -> "Path":
+        """The engine's temporary root (for scratch files)."""
+
+    def task_run(self, task_run_id: str) -> "TaskRun | None":
+        """A task run of this execution by id."""
+
+
+class ExecutionUpdatingTask(Plugin, abc.ABC):
     """A task evaluated inside the ExecutionActor that changes the execution itself (``execution.Labels``,
-    ``execution.Exit``). The executor applies it by its class; it gets a single SUCCESS attempt."""
+    ``execution.Exit``). The state machine gives it one attempt: SUCCESS when :meth:`apply` returns,
+    FAILED (WARNING with ``allowFailure``) with the message logged when it raises."""
+
+    @abc.abstractmethod
+    def apply(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> None:
+        """Change the execution document (``m.ex``) for task run ``tr``."""
+
+
+#: trigger kinds: what the engine does with a trigger of the class (:attr:`Trigger.kind`)
+CRON = "cron"              # the scheduler starts an execution at each date of the ``cron`` property
+DATES = "dates"            # the scheduler starts an execution at each of the ``dates``
+EXECUTIONS = "executions"  # the end (or a state) of other executions starts one (conditions, preconditions)
+WEBHOOK = "webhook"        # ``/api/v1/executions/webhook/{ns}/{flowId}/{key}`` starts one
 
 
 class Trigger(Plugin):
-    """A trigger type (Schedule, Flow, Webhook, polling triggers)."""
+    """A trigger type (Schedule, Flow, Webhook, polling triggers).
+
+    :attr:`kind` tells the engine how executions are started for it; polling triggers derive from
+    :class:`PollingTrigger` instead."""
+
+    kind: ClassVar[str] = ""
+
+    @classmethod
+    def upstream_flows(cls, spec: Any) -> "list[Mapping[str, Any]]":
+        """The flows (``{namespace, flowId}`` mappings) whose executions this trigger (a ``TriggerSpec``)
+        reacts to, for the flow topology (default: none)."""
+        return []
 
 
 class PollingTrigger(Trigger, abc.ABC):
@@ -166,6 +297,12 @@ class PollingTrigger(Trigger, abc.ABC):
 
 class Condition(Plugin):
     """A condition type used by triggers (ExecutionStatus, Expression, …)."""
+
+    #: true for a condition over a window of executions (MultipleCondition): flow triggers keep its
+    #: state between executions; a webhook trigger refuses it
+    multiple: ClassVar[bool] = False
+    #: true when its ``namespace`` and ``flowId`` properties name the flow whose executions it matches
+    names_flow: ClassVar[bool] = False
 
 
 #### Errors plugins raise ###################################################################################
@@ -334,6 +471,7 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, type[Plugin]] = {}
         self._canonical: dict[str, type[Plugin]] = {}
+        self._groups: dict[str, tuple[str, str]] = {}
 
     def register(self, cls: type[Plugin]) -> type[Plugin]:
         if not cls.type:
@@ -353,6 +491,13 @@ class Registry:
     def __contains__(self, type_name: str) -> bool:
         return type_name in self._types
 
+    def describe_group(self, name: str, title: str, description: str) -> None:
+        self._groups[name] = (title, description)
+
+    def group_texts(self, name: str) -> tuple[str, str]:
+        """The title and description declared for a plugin group or subgroup (empty when none)."""
+        return self._groups.get(name, ("", ""))
+
 
 #: the process-wide registry; ``falconet.plugins`` modules and entry points fill it (see ``load_plugins``)
 registry = Registry()
@@ -361,6 +506,12 @@ registry = Registry()
 def register(cls: type[Plugin]) -> type[Plugin]:
     """Class decorator: add a plugin type to the process-wide registry."""
     return registry.register(cls)
+
+
+def describe_group(name: str, title: str, description: str) -> None:
+    """Give a plugin group (the package prefix its types share) or subgroup a title and a description for
+    the plugin catalogue (Kestra's ``@PluginSubGroup`` texts)."""
+    registry.describe_group(name, title, description)
 
 
 _loaded = False

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from falconet.runtime.orchestration import foreachitem
+from falconet.plugins.core.flowables import foreachitem
 from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.storage.internal import InternalStorage
 

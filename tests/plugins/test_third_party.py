@@ -38,6 +38,33 @@ class Greet(RunnableTask):
         return {"greeting": f"Hello, {name}!"}
 '''
 
+# The README's flowable example ("A flowable task"), verbatim: the same module, a second class.
+EXAMPLE_FLOWABLE = '''
+from falconet.sdk.plugin import INTEGER, TASKS, FlowableTask, Prop, register
+
+
+@register
+class Repeat(FlowableTask):
+    """Run ``tasks`` ``times`` times, one round after the other; ``taskrun.value`` is the round number."""
+
+    type = "com.acme.falconet.Repeat"
+    title = "Repeat tasks."
+    props = {
+        "times": Prop(INTEGER, required=True, description="How many rounds (rendered)."),
+        "tasks": Prop(TASKS, required=True, dynamic=False),
+        "errors": Prop(TASKS, dynamic=False),
+    }
+
+    def on_start(self, m, tr, task, dispatches):
+        rounds = int(m.render(tr, task, task.props["times"]))   # raising here fails the task run
+        tr.outputs = {"rounds": rounds}                          # outputs.<taskId>.rounds
+
+    def children(self, m, tr, task):
+        rounds = (tr.outputs or {}).get("rounds", 0)
+        return [r for n in range(1, rounds + 1)
+                for r in m.resolve_tasks(task.props["tasks"], tr.id, value=str(n))] or None
+'''
+
 ENTRY_POINTS = """\
 [falconet.plugins]
 acme = acme_falconet
@@ -49,7 +76,8 @@ def installed_example(tmp_path, monkeypatch):
     """Install the example as a distribution (package + dist-info with entry points) on sys.path."""
     site = tmp_path / "site"
     (site / "acme_falconet").mkdir(parents=True)
-    (site / "acme_falconet" / "__init__.py").write_text(textwrap.dedent(EXAMPLE_MODULE))
+    (site / "acme_falconet" / "__init__.py").write_text(textwrap.dedent(EXAMPLE_MODULE)
+                                                        + textwrap.dedent(EXAMPLE_FLOWABLE))
     dist = site / "acme_falconet-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-falconet\nVersion: 1.0\n")
@@ -93,6 +121,54 @@ tasks:
         assert await messages(engine, ex, "hello") == [("INFO", "Hello, company.team!")] * 2
         assert runs["bad"]["state"]["current"] == "FAILED"
         assert ("ERROR", "times must be at least 1") in await messages(engine, ex, "bad")
+
+
+async def test_entry_point_flowable_runs_its_children_in_a_flow(installed_example, tmp_path):
+    """A third-party flowable: the state machine creates, runs and resolves its children through the
+    class's hooks (``on_start``, ``children``; the defaults run them one after the other)."""
+    registry = plugin.load_plugins()
+    assert issubclass(registry.get("com.acme.falconet.Repeat"), plugin.FlowableTask)
+    async with engine_at(tmp_path) as engine:
+        await engine.create_flow("""
+id: repeat
+namespace: company.team
+tasks:
+  - id: twice
+    type: com.acme.falconet.Repeat
+    times: "{{ 1 + 1 }}"
+    tasks:
+      - id: say
+        type: io.kestra.plugin.core.log.Log
+        message: "round {{ taskrun.value }}"
+      - id: greet
+        type: com.acme.falconet.Greet
+        name: "round {{ taskrun.value }}"
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.twice.rounds }} rounds"
+  - id: failing
+    type: com.acme.falconet.Repeat
+    times: 3
+    tasks:
+      - id: boom
+        type: io.kestra.plugin.core.execution.Fail
+    errors:
+      - id: handled
+        type: io.kestra.plugin.core.log.Log
+        message: handled
+""")
+        ex = await engine.execute("company.team", "repeat")
+        assert ex["state"]["current"] == "FAILED"
+        runs = ex["taskRunList"]
+        assert [(tr["taskId"], tr.get("value")) for tr in runs if tr["taskId"] in ("say", "greet")] == [
+            ("say", "1"), ("greet", "1"), ("say", "2"), ("greet", "2")]
+        assert await messages(engine, ex, "say") == [("INFO", "round 1"), ("INFO", "round 2")]
+        by_id = task_runs(ex)
+        assert by_id["twice"]["state"]["current"] == "SUCCESS" and by_id["twice"]["outputs"] == {"rounds": 2}
+        assert await messages(engine, ex, "after") == [("INFO", "2 rounds")]
+        assert [tr.get("value") for tr in runs if tr["taskId"] == "boom"] == ["1"]   # a failure stops the rounds
+        assert by_id["handled"]["state"]["current"] == "SUCCESS"
+        assert by_id["failing"]["state"]["current"] == "FAILED"
 
 
 def test_missing_optional_duckdb_only_disables_its_family(monkeypatch):

@@ -113,6 +113,7 @@ class ExecutionFlow(Condition):
     """The upstream execution belongs to flow ``namespace``/``flowId``."""
 
     type = f"{_PKG}.ExecutionFlow"
+    names_flow = True
     examples = (
         Example("Start when an execution of company.team.upstream ends.",
                 _FLOW +
@@ -341,6 +342,7 @@ class MultipleCondition(Condition):
     """Every named sub-condition was met by some execution within ``window`` (deprecated for preconditions)."""
 
     type = f"{_PKG}.MultipleCondition"
+    multiple = True
     examples = (
         Example("Start once both upstream flows succeeded within a day.",
                 _FLOW +

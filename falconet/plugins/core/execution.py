@@ -1,16 +1,20 @@
 """``io.kestra.plugin.core.execution.*``: fail or assert from a flow; declarations of the execution-updating
-tasks (``Labels``, ``Exit``) that the executor applies itself.
+tasks (``Labels``, ``Exit``), which the state machine applies to the execution document.
 
 Conditions use the engine's one truthiness rule (:func:`falconet.runtime.expr.render.is_truthy`).
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from falconet.sdk import (
-    ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, ExpressionError, is_truthy, Metric, Prop, register,
-    RunContext, RunnableTask, TaskFailed,
+    ANY, ENUM, LIST, STRING, Example, ExecutionUpdatingTask, ExpressionError, FlowableError, is_truthy, Metric, Prop,
+    register, RunContext, RunnableTask, State, TaskFailed, to_output_string,
 )
+
+if TYPE_CHECKING:
+    from falconet.sdk import Machine, TaskRun, TaskSpec
 
 
 def _render_error_type() -> type[BaseException]:
@@ -107,13 +111,13 @@ class Assert(RunnableTask):
         return None
 
 
-#### execution-updating declarations (applied by the executor) #############################################
+#### execution-updating tasks (applied by the state machine) ###############################################
 
 @register
 class Labels(ExecutionUpdatingTask):
     """Add or override execution labels. ``labels`` is a map, a list of ``{key, value}``, or a string
-    rendering to a JSON object; values are rendered to strings; ``system.*`` keys are refused. Applied by
-    the executor; the task run gets a single SUCCESS attempt."""
+    rendering to a JSON object; values are rendered to strings; ``system.*`` keys are refused. The task
+    run gets a single attempt."""
 
     type = "io.kestra.plugin.core.execution.Labels"
     aliases = ("io.kestra.core.tasks.executions.Labels",)
@@ -126,11 +130,48 @@ class Labels(ExecutionUpdatingTask):
     )
     props = {"labels": Prop(ANY, required=True, description="Labels: a map, a list of {key, value}, or JSON.")}
 
+    def apply(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> None:
+        raw = task.props.get("labels")
+        if isinstance(raw, str):
+            rendered = m.render(tr, task, raw)
+            try:
+                raw = json.loads(rendered)
+            except ValueError as exc:
+                raise FlowableError(f"Unable to parse labels as a JSON object: {rendered}") from exc
+        pairs: list[tuple[str, str]] = []
+        if isinstance(raw, dict):
+            for k, v in raw.items():
+                key = str(m.render(tr, task, k))
+                value = m.render_typed(tr, task, v) if isinstance(v, str) else v
+                pairs.append((key, to_output_string(value)))
+        elif isinstance(raw, list):
+            for item in raw:
+                if not isinstance(item, dict) or "key" not in item:
+                    raise FlowableError("labels must be a map or a list of {key, value}")
+                value = item.get("value")
+                value = m.render_typed(tr, task, value) if isinstance(value, str) else value
+                pairs.append((str(m.render(tr, task, item["key"])), to_output_string(value)))
+        else:
+            raise FlowableError("labels must be a map, a list of {key, value} or a JSON string")
+        for key, _ in pairs:
+            if key.startswith("system."):
+                raise FlowableError(f"Cannot update system label '{key}'")
+        labels = list(m.ex.labels)
+        for key, value in pairs:
+            for lb in labels:
+                if lb["key"] == key:
+                    lb["value"] = value
+                    break
+            else:
+                labels.append({"key": key, "value": value})
+        m.ex.labels = labels
+        m.on_change(None)
+
 
 @register
 class Exit(ExecutionUpdatingTask):
-    """Terminate the execution in ``state``; only KILLED stops the other running tasks. Applied by the
-    executor."""
+    """Terminate the execution in ``state``; only KILLED stops the other running tasks (the execution
+    actor ends it once the state machine recorded the state)."""
 
     type = "io.kestra.plugin.core.execution.Exit"
     title = "Exit the execution: terminate it in the given state."
@@ -155,3 +196,9 @@ class Exit(ExecutionUpdatingTask):
         "state": Prop(ENUM, default="SUCCESS", values=("SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"),
                       description="The terminal state of the execution."),
     }
+
+    def apply(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> None:
+        state = str(m.render(tr, task, task.props.get("state") or "SUCCESS")).upper()
+        if state == "CANCELED":
+            state = "CANCELLED"
+        m.ex.extra["exitState"] = State(state).value

@@ -9,12 +9,13 @@ classes carry the declarations used for validation and docs. ``http.Trigger`` is
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 from falconet.runtime.expr import safe_regex
 from falconet.sdk import (
-    ANY, BOOLEAN, CONDITIONS, DURATION, ENUM, LIST, MAP, OBJECT, STRING, Example, ExpressionError, is_truthy, Output,
-    PollingContext, PollingTrigger, Prop, register, TaskFailed, Trigger, TriggerEvaluationError,
+    ANY, BOOLEAN, CONDITIONS, CRON, DATES, DURATION, ENUM, EXECUTIONS, LIST, MAP, OBJECT, STRING, WEBHOOK, Example,
+    ExpressionError, is_truthy, Output, PollingContext, PollingTrigger, Prop, register, TaskFailed, Trigger,
+    TriggerEvaluationError,
 )
 from falconet.plugins.core.http import _httpx, build_request, open_client, response_headers
 
@@ -30,6 +31,7 @@ class Schedule(Trigger):
 
     type = f"{_PKG}.Schedule"
     aliases = (f"{_OLD}.Schedule",)
+    kind: ClassVar[str] = CRON
     title = "Schedule a flow with a cron expression."
     examples = (
         Example("Run every day at 9:00 in Paris.",
@@ -79,6 +81,7 @@ class ScheduleOnDates(Trigger):
     """Create an execution at each of a list of dates."""
 
     type = f"{_PKG}.ScheduleOnDates"
+    kind: ClassVar[str] = DATES
     title = "Schedule a flow on given dates."
     examples = (
         Example("Run on given dates.",
@@ -115,6 +118,16 @@ class Flow(Trigger):
 
     type = f"{_PKG}.Flow"
     aliases = (f"{_OLD}.Flow",)
+    kind: ClassVar[str] = EXECUTIONS
+
+    @classmethod
+    def upstream_flows(cls, spec: Any) -> list[Mapping[str, Any]]:
+        """The flows named by its flow-naming conditions (``ExecutionFlow``) and ``preconditions.flows``."""
+        sources: list[Mapping[str, Any]] = [c.props for c in spec.conditions if c.cls.names_flow]
+        pre = spec.props.get("preconditions")
+        if isinstance(pre, dict) and isinstance(pre.get("flows"), list):
+            sources.extend(f for f in pre["flows"] if isinstance(f, dict))
+        return sources
     title = "Trigger a flow from another flow's execution."
     examples = (
         Example("Start when an execution of an upstream flow succeeds.",
@@ -187,6 +200,7 @@ class Webhook(Trigger):
 
     type = f"{_PKG}.Webhook"
     aliases = (f"{_OLD}.Webhook",)
+    kind: ClassVar[str] = WEBHOOK
     title = "Trigger a flow from an HTTP request."
     examples = (
         Example("Start on POST /api/v1/executions/webhook/company.team/example/<key>.",

@@ -61,8 +61,8 @@ def plugin_kind(cls: type[P.Plugin]) -> str:
 
 
 def plugin_group(type_name: str) -> str:
-    """The package a type is listed under: its first four segments (``io.kestra.plugin.core``) when it
-    has more than four, else everything before the class name."""
+    """The package a type is listed under: its first four segments (Kestra's plugin artifact, e.g. the
+    core one) when it has more than four, else everything before the class name."""
     parts = type_name.split(".")
     return ".".join(parts[:4]) if len(parts) > 4 else ".".join(parts[:-1])
 

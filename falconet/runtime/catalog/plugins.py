@@ -1,10 +1,11 @@
 """The plugin catalogue Kestra's UI and SDK read: plugin groups and subgroups, icons, input types and the JSON
 Schemas of a whole flow, a task, a trigger — all derived from the registered plugin classes' declarations.
 
-Kestra groups classes into *plugins* (one artifact: ``io.kestra.plugin.core``, ``io.kestra.plugin.scripts``…)
-and *subgroups* (the Java package of a class: ``io.kestra.plugin.core.flow``). Falconet uses the same rule on
-type names: the group is :func:`falconet.runtime.catalog.docs.plugin_group`, the subgroup is everything before
-the class name when it differs from the group. Kestra ships an SVG icon per class; Falconet has none, so
+Kestra groups classes into *plugins* (one artifact, e.g. the core one or the scripts one) and *subgroups*
+(the Java package of a class, e.g. the core ``flow`` package). Falconet uses the same rule on type names: the
+group is :func:`falconet.runtime.catalog.docs.plugin_group`, the subgroup is everything before the class name
+when it differs from the group; their titles and descriptions are what the plugin packages declared with
+:func:`falconet.sdk.plugin.describe_group`. Kestra ships an SVG icon per class; Falconet has none, so
 :func:`icon_svg` draws one (the class's initials on a colour derived from its group) and every class of a
 subgroup shares its colour.
 
@@ -36,36 +37,13 @@ _TRIGGER_DEF = "io.kestra.core.models.triggers.AbstractTrigger"
 _FLOW_DEF = "io.kestra.core.models.flows.Flow"
 _PLUGIN_DEFAULT_DEF = "io.kestra.core.models.flows.PluginDefault"
 
-#: titles and descriptions of the built-in groups and subgroups (Kestra's ``@PluginSubGroup`` texts)
-_TEXTS: dict[str, tuple[str, str]] = {
-    "io.kestra.plugin.core": ("Core", "Tasks and triggers built into the engine: flow control, logs, outputs, "
-                              "storage, key-value store, HTTP and schedules."),
-    "io.kestra.plugin.core.condition": ("Conditions", "Conditions of triggers and listeners."),
-    "io.kestra.plugin.core.debug": ("Debug", "Tasks to debug flows."),
-    "io.kestra.plugin.core.execution": ("Execution", "Tasks that act on the current or other executions."),
-    "io.kestra.plugin.core.flow": ("Flow", "Tasks that orchestrate other tasks: sequence, parallelism, "
-                                   "branches, loops, subflows."),
-    "io.kestra.plugin.core.http": ("HTTP", "Tasks and triggers that call HTTP servers."),
-    "io.kestra.plugin.core.kv": ("KV", "Tasks on the namespace key-value store."),
-    "io.kestra.plugin.core.log": ("Log", "Tasks that write or fetch logs."),
-    "io.kestra.plugin.core.output": ("Output", "Tasks that output values."),
-    "io.kestra.plugin.core.runner": ("Task runners", "Where script tasks run."),
-    "io.kestra.plugin.core.storage": ("Storage", "Tasks on files of the internal storage."),
-    "io.kestra.plugin.core.trigger": ("Triggers", "Schedules, flow, webhook and polling triggers."),
-    "io.kestra.plugin.scripts": ("Scripts", "Run shell and Python scripts as local processes."),
-    "io.kestra.plugin.scripts.python": ("Python", "Run Python code."),
-    "io.kestra.plugin.scripts.shell": ("Shell", "Run shell commands."),
-    "io.kestra.plugin.jdbc.duckdb": ("DuckDB", "Query DuckDB databases."),
-    "io.kestra.core.tasks.scripts": ("Scripts (legacy)", "Deprecated script tasks."),
-}
-
 _KIND_KEYS = ("tasks", "triggers", "conditions", "taskRunners")
 
 
 #### Classification #########################################################################################
 
 def subgroup_of(type_name: str) -> str | None:
-    """The package of a class when it is below its plugin group (``io.kestra.plugin.core.flow``), else None."""
+    """The package of a class when it is below its plugin group (the core ``flow`` package), else None."""
     package = type_name.rpartition(".")[0]
     return package if package != plugin_group(type_name) else None
 
@@ -78,7 +56,7 @@ def kind_key(cls: type[P.Plugin]) -> str:
 
 
 def _texts(name: str) -> tuple[str, str]:
-    title, description = _TEXTS.get(name, ("", ""))
+    title, description = P.registry.group_texts(name)
     return title or name.rpartition(".")[2].capitalize(), description
 
 

@@ -1,8 +1,9 @@
 """Flow dependencies (Kestra's ``FlowTopology``): which flow starts which.
 
-Two relations, as in Kestra: ``FLOW_TASK`` — a ``Subflow`` or ``ForEachItem`` task of flow A names flow B
-(A → B); ``FLOW_TRIGGER`` — a ``Flow`` trigger of flow B names flow A in an ``ExecutionFlow`` condition or
-in ``preconditions.flows`` (A → B). Names given as expressions cannot be resolved statically and make no
+Two relations, as in Kestra: ``FLOW_TASK`` — an executable task (``Subflow``, ``ForEachItem``: its class
+declares ``executable``) of flow A names flow B (A → B); ``FLOW_TRIGGER`` — a trigger of flow B names flow
+A among its ``upstream_flows`` (the ``Flow`` trigger's ``ExecutionFlow`` conditions and
+``preconditions.flows``) (A → B). Names given as expressions cannot be resolved statically and make no
 edge. Pure functions of parsed :class:`~falconet.runtime.flow.model.Flow` objects.
 """
 from __future__ import annotations
@@ -10,14 +11,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from falconet.runtime.flow.model import Flow
+from falconet.sdk.plugin import FlowableTask, Trigger
 
 __all__ = ["edges", "namespace_graph", "node"]
 
 TENANT = "main"
-_SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.ForEachItem")
-_FLOW_TASK = "io.kestra.plugin.core.flow.Flow"   # the deprecated name of Subflow, when registered on its own
-_FLOW_TRIGGER = "io.kestra.plugin.core.trigger.Flow"
-_EXECUTION_FLOW = "io.kestra.plugin.core.condition.ExecutionFlow"
 
 
 def node(namespace: str, flow_id: str) -> dict[str, Any]:
@@ -35,17 +33,12 @@ def edges(flows: Iterable[Flow]) -> list[tuple[tuple[str, str], tuple[str, str],
     for flow in flows:
         me = (flow.namespace, flow.id)
         for task in flow.all_tasks():
-            if task.type in _SUBFLOW_TYPES or task.type == _FLOW_TASK:
+            if issubclass(task.cls, FlowableTask) and task.cls.executable:
                 ns, fid = _static(task.raw.get("namespace")), _static(task.raw.get("flowId"))
                 if ns and fid:
                     out.add((me, (ns, fid), "FLOW_TASK"))
         for trigger in flow.triggers:
-            if trigger.type != _FLOW_TRIGGER:
-                continue
-            sources = [c.props for c in trigger.conditions if c.type == _EXECUTION_FLOW]
-            pre = trigger.props.get("preconditions")
-            if isinstance(pre, dict) and isinstance(pre.get("flows"), list):
-                sources.extend(f for f in pre["flows"] if isinstance(f, dict))
+            sources = trigger.cls.upstream_flows(trigger) if issubclass(trigger.cls, Trigger) else []
             for src in sources:
                 ns, fid = _static(src.get("namespace")), _static(src.get("flowId"))
                 if ns and fid:

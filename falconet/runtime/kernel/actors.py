@@ -13,15 +13,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
-from falconet.runtime import workingdir
-from falconet.runtime.kernel.machine import Machine, RunTask, StartSubflow, StartTimer, next_retry_delay
+from falconet.runtime.kernel.machine import (
+    Dispatch, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
+)
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun, now
-from falconet.sdk.plugin import FlowableTask, TaskFailed
+from falconet.runtime.kernel.recovery import task_run_directory
+from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
 from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
@@ -83,8 +86,16 @@ class SlaDeadline:
     sla_id: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobEnded:
+    """A flowable's job (``StartJob``) returned ``result``; the flowable gets it in ``on_event``."""
+
+    task_run_id: str
+    result: Any
+
+
 Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
-           | SlaDeadline)
+           | SlaDeadline | JobEnded)
 
 INBOX_SIZE = 4096
 PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
@@ -135,7 +146,6 @@ class ExecutionActor:
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
         self.seen_cancel: set[str] = set()
-        self.wd_ready: dict[str, trio.Event] = {}  # WorkingDirectory task run id -> set once its directory exists
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
@@ -228,9 +238,8 @@ class ExecutionActor:
         elif isinstance(msg, SubflowEnded):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
-                tr.outputs = msg.outputs if msg.outputs is not None else tr.outputs
-                tr.extra["subflowState"] = msg.state.value
-                self.on_change(tr)
+                task = m.task_of(tr)
+                m.flowable(task).on_child_end(m, tr, task, msg.state, msg.outputs)
         elif isinstance(msg, KillRequested):
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
@@ -239,47 +248,26 @@ class ExecutionActor:
             for sla in self.flow.sla:
                 if sla.id == msg.sla_id and sla.type == "MAX_DURATION":
                     self._sla_violated(sla, f"execution duration exceeded {sla.duration}")
-        elif isinstance(msg, workingdir.WorkingDirectoryEvent):
+        elif isinstance(msg, JobEnded):
             tr = m.by_id.get(msg.task_run_id)
-            if tr is not None:
-                workingdir.apply_event(m, tr, msg, self.log)
+            if tr is not None and not tr.state.current.is_terminated:
+                task = m.task_of(tr)
+                m.flowable(task).on_event(m, tr, task, msg.result)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.extra["manualPause"] = True
                 m.set_execution_state(State.PAUSED)
 
     def _timer(self, msg: TimerFired) -> None:
-        from falconet.runtime import flowables
-
-        m = self.machine
-        tr = m.by_id.get(msg.task_run_id)
-        if tr is None or tr.state.current.is_terminated:
-            return
-        task = m.task_of(tr)
-        if msg.kind == "pause-delay" and tr.state.current is State.PAUSED:
-            flowables.resume_pause(m, tr, task, None)
-        elif msg.kind == "pause-timeout" and tr.state.current is State.PAUSED:
-            self.log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
-            tr.extra["resumed"] = True
-            m.set_state(tr, State.FAILED)
-        elif msg.kind == "waitfor-interval":
-            flowables.next_iteration(m, tr)
-        elif msg.kind == "subflow-retry" and tr.state.current is State.RETRYING:
-            flowables.retry_subflow_due(m, tr)
-        elif msg.kind == "task-retry" and tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
-            tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
-            m.set_state(tr, State.RESTARTED)
+        tr = self.machine.by_id.get(msg.task_run_id)
+        if tr is not None and not tr.state.current.is_terminated:
+            self.machine.on_timer(tr, msg.kind)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
-        from falconet.runtime import flowables
-
-        m = self.machine
         if self.ex.extra.pop("manualPause", None):
-            m.set_execution_state(State.RUNNING)
+            self.machine.set_execution_state(State.RUNNING)
             return
-        for tr in self.ex.task_run_list:
-            if tr.state.current is State.PAUSED:
-                flowables.resume_pause(m, tr, m.task_of(tr), on_resume)
+        self.machine.resume_paused(on_resume)
 
     def _start_kill(self, reason: str, target: State = State.KILLED, *, cascade: bool = True) -> None:
         """Stop every running task run; the execution ends in ``target`` (KILLED goes through KILLING)."""
@@ -296,23 +284,6 @@ class ExecutionActor:
             scope.cancel(reason=reason)
         if cascade:
             self.engine.kill_children(self.ex, "parent execution KILLING")
-
-    def _reattach_subflows(self) -> None:
-        """Resuming after a restart: RUNNING Subflow / ForEachItem task runs wait for their children again."""
-        from falconet.runtime.kernel.executions import resume_subflow
-
-        assert self._nursery is not None
-        for tr in self.ex.task_run_list:
-            if (tr.state.current is not State.RUNNING or tr.extra.get("subflowState")
-                    or tr.extra.get("subflowRetryDue")):
-                continue
-            task = self.machine.task_of(tr)
-            name = task.type.rsplit(".", 1)[-1]
-            if name in ("Subflow", "Flow") and issubclass(task.cls, FlowableTask):
-                self._nursery.start_soon(resume_subflow, self.engine, self, tr, task)
-            elif name.startswith("ForEachItem$") and issubclass(task.cls, FlowableTask):
-                # ForEachItem's ``_items``: it watches the children it created and creates the missing ones
-                self._nursery.start_soon(self.engine.run_subflow, self, tr, task)
 
     #### SLA ###############################################################################################
 
@@ -355,8 +326,6 @@ class ExecutionActor:
 
     async def run(self) -> None:
         """Drive the execution to a terminal state. Returns when it is terminated (or the engine stops)."""
-        from falconet.runtime import flowables
-
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -364,13 +333,11 @@ class ExecutionActor:
                     self._start_kill("server restarted while the execution was KILLING",
                                      cascade=not self.ex.extra.get("noKillCascade"))
                 else:
-                    workingdir.recover(self)
                     for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
                             nursery.start_soon(self._sla_timer, sla)
-                    self._reattach_subflows()
-                    for timer in flowables.restore_timers(self.machine):
-                        nursery.start_soon(self._timer_task, timer)
+                    for d in self.machine.restore():
+                        self._carry_out(d)
                 self._advance()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
@@ -385,7 +352,7 @@ class ExecutionActor:
                 nursery.cancel_scope.cancel()
         finally:
             if self.ex.state.current.is_terminated:
-                await workingdir.cleanup(self)
+                await self._release_flowables()
             if self._dirty:  # stopping (engine shutdown): leave the latest document to the store's final flush
                 self._dirty = False
                 self.engine.persist(self.ex)
@@ -411,24 +378,7 @@ class ExecutionActor:
             self._flush()
             return
         for d in dispatches:
-            if isinstance(d, RunTask):
-                self.machine.apply_attempt_start(d.task_run)
-                scope = trio.CancelScope()
-                self.task_scopes[d.task_run.id] = scope
-                assert self._nursery is not None
-                self._nursery.start_soon(self._task_run_actor, d.task_run, d.task, scope)
-            elif isinstance(d, StartTimer):
-                assert self._nursery is not None
-                self._nursery.start_soon(self._timer_task, d)
-            elif isinstance(d, StartSubflow):
-                assert self._nursery is not None
-                self._nursery.start_soon(self.engine.run_subflow, self, d.task_run, d.task)
-            elif isinstance(d, workingdir.PrepareWorkingDirectory):
-                assert self._nursery is not None
-                self._nursery.start_soon(workingdir.prepare, self, d.task_run, d.task)
-            elif isinstance(d, workingdir.FinishWorkingDirectory):
-                assert self._nursery is not None
-                self._nursery.start_soon(workingdir.finish, self, d.task_run, d.task, d.state)
+            self._carry_out(d)
         if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
             self._end()
             if not self.machine.after_execution_done():
@@ -436,6 +386,74 @@ class ExecutionActor:
                 return
         self._flush()
         self._ack()
+
+    def _carry_out(self, d: Dispatch) -> None:
+        """Start what a command of the state machine asks for, in the actor's nursery."""
+        assert self._nursery is not None
+        if isinstance(d, RunTask):
+            self.machine.apply_attempt_start(d.task_run)
+            scope = trio.CancelScope()
+            self.task_scopes[d.task_run.id] = scope
+            self._nursery.start_soon(self._task_run_actor, d.task_run, d.task, scope)
+        elif isinstance(d, StartTimer):
+            self._nursery.start_soon(self._timer_task, d)
+        elif isinstance(d, StartSubflow):
+            self._nursery.start_soon(self.engine.start_subflow, self, d)
+        elif isinstance(d, StartJob):
+            self._nursery.start_soon(self._job, d)
+
+    async def _job(self, d: StartJob) -> None:
+        try:
+            result: Any = await self.machine.flowable(d.task).run_job(self, d.task_run, d.task, d.job)
+        except Exception as exc:  # plugin code failing is the job's result, never an engine crash
+            self.log(d.task_run, "ERROR", str(exc) or type(exc).__name__)
+            result = exc
+        await self.send(JobEnded(d.task_run.id, result))
+
+    #### what flowables reach (FlowableServices) ###########################################################
+
+    @property
+    def storage(self) -> Any:
+        return self.engine.storage
+
+    def context(self, tr: TaskRun, task: TaskSpec) -> TaskRunContext:
+        return TaskRunContext(self.engine, self.ex, tr, task, self.variables_for(tr, task), 0, self.error_logs,
+                              self.secrets)
+
+    def directory_for(self, task_run_id: str) -> Path:
+        return task_run_directory(self.engine.temp_root(), task_run_id)
+
+    def temp_root(self) -> Path:
+        return self.engine.temp_root()
+
+    def task_run(self, task_run_id: str) -> TaskRun | None:
+        return self.machine.by_id.get(task_run_id)
+
+    async def _shared_directory(self, tr: TaskRun) -> Path | None:
+        """The directory an enclosing flowable shares with ``tr`` (the nearest one), or None."""
+        by_id = self.machine.by_id
+        cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            task = self.machine.task_of(cur)
+            if is_flowable(task):
+                path = await self.machine.flowable(task).shared_directory(self, cur)
+                if path is not None:
+                    return path
+            cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return None
+
+    async def _release_flowables(self) -> None:
+        """The execution ended: each flowable type releases what its task runs hold."""
+        by_class: dict[type, tuple[TaskSpec, list[TaskRun]]] = {}
+        for tr in self.ex.task_run_list:
+            try:
+                task = self.machine.task_of(tr)
+            except KeyError:
+                continue
+            if is_flowable(task):
+                by_class.setdefault(task.cls, (task, []))[1].append(tr)
+        for task, runs in by_class.values():
+            await self.machine.flowable(task).cleanup(self, runs)
 
     def _ack(self) -> None:
         """Release the requests applied by this step; their change is queued to the store first (the engine
@@ -564,7 +582,7 @@ class ExecutionActor:
     async def _one_attempt(self, tr: TaskRun, task: TaskSpec, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
 
-        shared_dir = await workingdir.shared_directory(self, tr)
+        shared_dir = await self._shared_directory(tr)
         variables = self.variables_for(tr, task)
         ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs,
                              self.secrets, shared_dir=shared_dir)

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mappi
 import trio
 
 from falconet.runtime.kernel import executions as _executions
-from falconet.runtime import workingdir
 from falconet.runtime.kernel.actors import ExecutionActor, KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
@@ -27,14 +26,15 @@ from falconet.runtime.config import Config
 from falconet.runtime.kernel.errors import IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
 from falconet.runtime.expr.render import Renderer
-from falconet.runtime.flow.model import Flow, TaskSpec
+from falconet.runtime.flow.model import Flow
 from falconet.runtime.kernel.flowrepo import FlowRepository
 from falconet.runtime.kernel.kvcache import KVCache
 from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
 from falconet.runtime.kernel.execution import Execution, TaskRun
+from falconet.runtime.kernel.machine import StartSubflow
 from falconet.sdk.plugin import load_plugins
 from falconet.runtime.kernel.recovery import (
-    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_temp,
+    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_temp, task_run_directory,
 )
 from falconet.runtime.kernel.secretstore import Secrets
 from falconet.runtime.kernel.state import State
@@ -115,8 +115,8 @@ class Engine:
         waiting: list[tuple[Execution, Flow]] = []
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
         _executions.propagate_killing(unfinished)
-        keep = {workingdir.directory_for(self, tr.id).name for ex in unfinished for tr in ex.task_run_list
-                if "wdState" in tr.extra and not tr.state.current.is_terminated}
+        keep = {task_run_directory(self.temp_root(), tr.id).name for ex in unfinished for tr in ex.task_run_list
+                if not tr.state.current.is_terminated}
         await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
         await trio.to_thread.run_sync(self.storage.clean_partial)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
@@ -341,9 +341,10 @@ class Engine:
         return await handle(self, namespace, flow_id, key, method=method, body=body, headers=headers,
                             parameters=parameters)
 
-    async def run_subflow(self, parent: ExecutionActor, tr: TaskRun, task: TaskSpec) -> None:
-        """Start the child execution of a Subflow (ForEachItem) task run of ``parent``; report its end."""
-        await _executions.run_subflow(self, parent, tr, task)
+    async def start_subflow(self, parent: ExecutionActor, command: StartSubflow) -> None:
+        """Carry out a :class:`StartSubflow` command of ``parent``: start (or wait again for) the child
+        execution(s) of a task run; report the end."""
+        await _executions.start_subflow(self, parent, command)
 
     #### persistence and events #########################################################################
 

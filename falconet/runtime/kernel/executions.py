@@ -15,17 +15,17 @@ from falconet.runtime.flow.model import Flow, TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.runcontext import to_bool
 from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import FlowableTask, registry
 from falconet.runtime.storage.base import Storage
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
     from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.machine import StartSubflow
     from falconet.runtime.flow.fileinputs import FileSources
 
 CORRELATION = "system.correlationId"
 FROM = "system.from"          # Kestra 1.x: where an execution came from (``api``, ``trigger``, ``ui``…)
-#: trigger types of executions started by a flowable task: no ``system.from`` (Kestra sets none on them)
-_TASK_TRIGGERS = (".flow.Subflow", ".flow.ForEachItem", ".flow.Flow")
 
 
 #### creation ###############################################################################################
@@ -34,6 +34,12 @@ def check_labels(labels: Sequence[tuple[str, str]]) -> None:
     for key, _ in labels:
         if key.startswith("system.") and key not in (CORRELATION, FROM):
             raise IllegalArgument(f"System labels can only be set by Kestra itself, offending label: {key}")
+
+
+def _started_by_task(trigger: Mapping[str, Any]) -> bool:
+    """An execution a flowable task started (Subflow): Kestra sets no ``system.from`` on it."""
+    cls = registry.get(str(trigger.get("type", "")))
+    return cls is not None and issubclass(cls, FlowableTask)
 
 
 def new_execution(flow: Flow, *, labels: Sequence[tuple[str, str]] = (),
@@ -48,7 +54,7 @@ def new_execution(flow: Flow, *, labels: Sequence[tuple[str, str]] = (),
             merged[lb["key"]] = lb["value"]
     for key, value in list(parent_labels) + list(labels):
         merged[key] = value
-    if trigger is not None and not str(trigger.get("type", "")).endswith(_TASK_TRIGGERS):
+    if trigger is not None and not _started_by_task(trigger):
         merged.setdefault(FROM, "trigger")
     merged.setdefault(CORRELATION, ex.id)
     ex.labels = [{"key": k, "value": v} for k, v in merged.items()]
@@ -209,18 +215,28 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
 
 #### subflows ###############################################################################################
 
+async def start_subflow(engine: "Engine", parent: "ExecutionActor", command: "StartSubflow") -> None:
+    """Carry out a :class:`StartSubflow` command: one child execution (started, or waited for again when
+    ``resume``), or one per batch of items."""
+    from falconet.runtime.kernel.actors import SubflowEnded
+
+    tr, task = command.task_run, command.task
+    if command.batches:
+        if engine.execution_hooks is None:
+            parent.log(tr, "ERROR", "Item batches are not supported by this server")
+            await parent.send(SubflowEnded(tr.id, State.FAILED, None))
+            return
+        await engine.execution_hooks.run_for_each_item(parent, tr, task)
+    elif command.resume:
+        await resume_subflow(engine, parent, tr, task)
+    else:
+        await run_subflow(engine, parent, tr, task)
+
+
 async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
     """Start the child execution of a Subflow task run; report its end to the parent actor."""
     from falconet.runtime.kernel.actors import SubflowEnded
 
-    name = task.type.rsplit(".", 1)[-1]
-    if name.startswith("ForEachItem"):
-        if engine.execution_hooks is None:
-            parent.log(tr, "ERROR", "ForEachItem is not supported by this server")
-            await parent.send(SubflowEnded(tr.id, State.FAILED, None))
-            return
-        await engine.execution_hooks.run_for_each_item(parent, tr, task)
-        return
     try:
         namespace = str(parent.render(tr, task, task.props.get("namespace")))
         flow_id = str(parent.render(tr, task, task.props.get("flowId")))

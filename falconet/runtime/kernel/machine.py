@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from falconet.runtime.expr.output import to_json
 from falconet.runtime.flow.model import Flow, RetrySpec, TaskSpec
-from falconet.runtime.kernel.execution import Execution, TaskRun, now
+from falconet.runtime.kernel.execution import Attempt, Execution, StateHistory, TaskRun, now
 from falconet.sdk.plugin import ExecutionUpdatingTask, FlowableTask
 from falconet.runtime.kernel.state import State
 
@@ -35,22 +35,38 @@ class RunTask:
 
 @dataclasses.dataclass(frozen=True)
 class StartTimer:
-    """Send ``TimerFired(task_run_id, kind)`` to the actor at ``deadline``."""
+    """Send ``TimerFired(task_run_id, kind)`` to the actor at ``deadline``; the flowable that armed it
+    gets ``on_timer(kind)`` (``task-retry`` is the state machine's own: the next attempt of a runnable)."""
 
     task_run_id: str
-    kind: str  # "pause-delay" | "pause-timeout" | "waitfor-interval"
+    kind: str
     deadline: datetime
 
 
 @dataclasses.dataclass(frozen=True)
 class StartSubflow:
-    """Create the child execution(s) of an executable task run (Subflow, ForEachItem)."""
+    """Create the child execution of an executable task run and report its end (``on_child_end``).
+
+    ``resume``: the task run was found RUNNING at start-up — wait again for the child it started (or
+    start it). ``batches``: one child execution per batch of items (the task run's outputs count them)."""
 
     task_run: TaskRun
     task: TaskSpec
+    resume: bool = False
+    batches: bool = False
 
 
-Dispatch = RunTask | StartTimer | StartSubflow
+@dataclasses.dataclass(frozen=True)
+class StartJob:
+    """Run the flowable's ``run_job(services, task_run, task, job)`` in the actor's nursery; its result
+    comes back to the flowable's ``on_event``."""
+
+    task_run: TaskRun
+    task: TaskSpec
+    job: str
+
+
+Dispatch = RunTask | StartTimer | StartSubflow | StartJob
 
 
 @dataclasses.dataclass(slots=True)
@@ -67,11 +83,10 @@ class FlowableError(Exception):
     """A flowable could not resolve its children (bad values, no matching case…): the task run FAILS."""
 
 
+#: the timer kind of the next attempt of a RETRYING runnable task run (restored after a restart)
+TASK_RETRY = "task-retry"
+
 #### Helpers ################################################################################################
-
-def _type_name(task: TaskSpec) -> str:
-    return task.type.rsplit(".", 1)[-1]
-
 
 def is_flowable(task: TaskSpec) -> bool:
     return issubclass(task.cls, FlowableTask)
@@ -124,6 +139,11 @@ class Machine:
     ``render(task_run, task, template)`` renders an expression in the context of a task run and
     ``render_condition`` returns its truthiness; both raise on render errors. ``log(task_run, level, msg)``
     records a log line. All three are provided by the actor.
+
+    It never looks at a task's type: a flowable task run is driven by the ``FlowableTask`` hooks of its
+    class (:meth:`flowable`), which get the machine and use its public helpers (``render``, ``truthy``,
+    ``log``, ``on_change``, :meth:`resolve_tasks`, :meth:`branches`, :meth:`sequential_nexts`,
+    :meth:`parallel_nexts`, :meth:`resolve_state`, :meth:`set_state`…).
     """
 
     def __init__(self, execution: Execution, flow: Flow, *,
@@ -144,6 +164,8 @@ class Machine:
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
         self._after_execution_abandoned = False
+        self._flowables: dict[type, FlowableTask] = {}
+        self._internal: dict[str, TaskSpec] | None = None
         for tr in execution.task_run_list:
             self._index(tr)
 
@@ -161,13 +183,38 @@ class Machine:
 
     def task_of(self, tr: TaskRun) -> TaskSpec:
         task = self.flow.find_task(tr.task_id)
-        if task is None:  # ForEachItem's internal children are not declared in the flow
-            from falconet.runtime.orchestration.foreachitem import internal_task
-
-            task = internal_task(self.flow, tr.task_id)
+        if task is None:  # a flowable's internal children are not declared in the flow
+            task = self._internal_task(tr.task_id)
         if task is None:
             raise KeyError(f"task {tr.task_id!r} is not in flow {self.flow.uid()} revision {self.flow.revision}")
         return task
+
+    def _internal_task(self, task_id: str) -> TaskSpec | None:
+        if self._internal is None:
+            self._internal = {t.id: t for spec in self.flow.all_tasks() if is_flowable(spec)
+                              for t in self.flowable(spec).internal_tasks(spec)}
+        return self._internal.get(task_id)
+
+    def flowable(self, task: TaskSpec) -> FlowableTask:
+        """The instance of a flowable task's class that answers for its task runs (one per class)."""
+        impl = self._flowables.get(task.cls)
+        if impl is None:
+            impl = self._flowables[task.cls] = task.cls()  # type: ignore[assignment]
+        return impl  # type: ignore[return-value]
+
+    #### what flowables use ################################################################################
+
+    @staticmethod
+    def resolve_tasks(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str | None = None,
+                      iteration: int | None = None) -> list[Resolved] | None:
+        """``tasks`` as children of ``parent_id`` (None when there are none)."""
+        return _resolve(tasks, parent_id, value, iteration)
+
+    def branches(self, tr: TaskRun, task: TaskSpec,
+                 iteration: int | None = None) -> tuple[list[Resolved] | None, list[Resolved] | None]:
+        """The ``errors`` and ``finally`` children of a flowable task run."""
+        return (_resolve(task.props.get("errors"), tr.id, iteration=iteration),
+                _resolve(task.props.get("finally"), tr.id, iteration=iteration))
 
     def create(self, r: Resolved) -> TaskRun:
         tr = TaskRun(
@@ -439,39 +486,44 @@ class Machine:
                 self.set_state(tr, State.SKIPPED)
                 return True
         if is_flowable(task):
-            from falconet.runtime import flowables
-
             self.set_state(tr, State.RUNNING)
             try:
-                flowables.on_start(self, tr, task, dispatches)
+                self.flowable(task).on_start(self, tr, task, dispatches)
             except Exception as exc:
                 self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
             return True
         if is_execution_updating(task):
-            from falconet.runtime import flowables
-
-            flowables.apply_execution_update(self, tr, task)
+            self._apply_execution_update(tr, task)
             return True
         tr.extra["dispatched"] = True
         dispatches.append(RunTask(tr, task))
         return True
 
-    def _flowable_nexts(self, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> list[Resolved]:
-        from falconet.runtime import flowables
-
+    def _apply_execution_update(self, tr: TaskRun, task: TaskSpec) -> None:
+        tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
+        self.set_state(tr, State.RUNNING)
         try:
-            return flowables.nexts(self, tr, task)
+            task.cls().apply(self, tr, task)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self.log(tr, "ERROR", str(exc))
+            tr.attempts[-1].state.set(State.FAILED)
+            self.set_state(tr, State.WARNING if task.allow_failure else State.FAILED)
+            return
+        tr.attempts[-1].state.set(State.SUCCESS)
+        self.set_state(tr, State.SUCCESS)
+
+    def _flowable_nexts(self, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> list[Resolved]:
+        try:
+            return self.flowable(task).next_task_runs(self, tr, task)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self.log(tr, "ERROR", str(exc))
             self.set_state(tr, State.FAILED)
             return []
 
     def _resolve_flowable(self, tr: TaskRun, task: TaskSpec, dispatches: list[Dispatch]) -> bool:
-        from falconet.runtime import flowables
-
         try:
-            state = flowables.resolve_state(self, tr, task, dispatches)
+            state = self.flowable(task).resolve_state(self, tr, task, dispatches)
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self.log(tr, "ERROR", str(exc))
             state = State.FAILED
@@ -544,8 +596,6 @@ class Machine:
     #### results from actors ###############################################################################
 
     def apply_attempt_start(self, tr: TaskRun) -> None:
-        from falconet.runtime.kernel.execution import Attempt, StateHistory
-
         tr.extra.pop("retryAt", None)
         tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
         self.set_state(tr, State.RUNNING)
@@ -568,6 +618,41 @@ class Machine:
         if state is State.WARNING and task.allow_warning:
             state = State.SUCCESS
         self.set_state(tr, state)
+
+    def restore(self) -> list[Dispatch]:
+        """What an execution loaded at start-up waits for, from what its task runs recorded: each
+        flowable's own commands (timers, child executions, jobs) and the next attempt of a RETRYING
+        runnable task run. A deadline passed while the server was down fires at once."""
+        out: list[Dispatch] = []
+        for tr in self.ex.task_run_list:
+            if tr.state.current.is_terminated:
+                continue
+            task = self.task_of(tr)
+            if is_flowable(task):
+                out.extend(self.flowable(task).restore(self, tr, task))
+            elif tr.state.current is State.RETRYING:
+                raw = tr.extra.get("retryAt")
+                out.append(StartTimer(tr.id, TASK_RETRY, datetime.fromisoformat(raw) if raw else now()))
+        return out
+
+    def on_timer(self, tr: TaskRun, kind: str) -> None:
+        """A timer of ``tr`` fired."""
+        if kind == TASK_RETRY:
+            if tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
+                tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
+                self.set_state(tr, State.RESTARTED)
+            return
+        task = self.task_of(tr)
+        if is_flowable(task):
+            self.flowable(task).on_timer(self, tr, task, kind)
+
+    def resume_paused(self, on_resume: dict[str, Any] | None) -> None:
+        """The execution is resumed: every PAUSED flowable task run hears it."""
+        for tr in self.ex.task_run_list:
+            if tr.state.current is State.PAUSED:
+                task = self.task_of(tr)
+                if is_flowable(task):
+                    self.flowable(task).on_resume(self, tr, task, on_resume)
 
     def abandon_after_execution(self) -> None:
         """The machine failed (an executor error): no afterExecution task will be created."""
@@ -614,6 +699,6 @@ def pause_deadline(start: datetime, duration: timedelta) -> datetime:
 
 
 __all__ = [
-    "Machine", "RunTask", "StartTimer", "StartSubflow", "Dispatch", "Resolved", "FlowableError",
+    "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "TASK_RETRY", "Resolved", "FlowableError",
     "is_flowable", "is_execution_updating", "loop_values_to_strings", "now",
 ]

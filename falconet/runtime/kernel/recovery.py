@@ -272,6 +272,12 @@ def clean_abandoned_temp_dirs(root: Path | None = None) -> int:
 
 #### Temporary files #########################################################################################
 
+def task_run_directory(temp_root: Path, task_run_id: str) -> Path:
+    """The private directory of a task run under ``temp_root`` (a flowable's shared working directory):
+    deterministic, so a restart finds it, and kept by :func:`clean_temp` while the task run is unfinished."""
+    return temp_root / f"wd-{task_run_id}"
+
+
 def clean_temp(temp_root: Path, keep: Iterable[str] = ()) -> int:
     """Delete every entry of ``temp_root`` (task folders, uploads, archives) except the names in ``keep``.
     Blocking; returns how many entries were removed."""

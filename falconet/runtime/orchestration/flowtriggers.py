@@ -2,7 +2,7 @@
 
 For each execution state change (terminal ends through ``on_execution_end``; every non-terminal
 transition — RUNNING, PAUSED, RUNNING again after a resume… — from the execution's state history, see
-:meth:`FlowTriggers.notify`), every enabled ``io.kestra.plugin.core.trigger.Flow`` trigger of every other
+:meth:`FlowTriggers.notify`), every enabled trigger of kind ``EXECUTIONS`` (the core ``trigger.Flow``) of every other
 enabled flow is checked:
 
 1. the state is in the trigger's ``states`` (default: every terminal state);
@@ -30,6 +30,7 @@ from falconet.runtime.flow.model import ConditionSpec, Flow, TriggerSpec
 from falconet.runtime.kernel.execution import Execution, format_instant, now, parse_instant
 from falconet.runtime.kernel.state import State
 from falconet.runtime.orchestration.context import ConditionContext, upstream_variables
+from falconet.sdk.plugin import EXECUTIONS, Condition, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.engine import Engine
@@ -43,16 +44,12 @@ ENDED_KEPT = 10_000
 WINDOW_KIND = "multiple-condition"
 
 
-def _short(type_name: str) -> str:
-    return type_name.rsplit(".", 1)[-1]
-
-
 def is_flow_trigger(spec: TriggerSpec) -> bool:
-    return _short(spec.type) == "Flow"
+    return issubclass(spec.cls, Trigger) and spec.cls.kind == EXECUTIONS
 
 
 def _is_multiple(cond: ConditionSpec) -> bool:
-    return _short(cond.type) in ("MultipleCondition", "Multiple")
+    return issubclass(cond.cls, Condition) and cond.cls.multiple
 
 
 #### Windows ################################################################################################

@@ -1,5 +1,5 @@
 """Polling triggers (reference §5.4): every registered :class:`~falconet.sdk.plugin.PollingTrigger` type
-(``io.kestra.plugin.core.http.Trigger`` among the built-ins, third-party ones alike).
+(the core ``http.Trigger`` among the built-ins, third-party ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the
 trigger every ``interval`` (the trigger's ``interval`` property, else the class's default, PT60S for

@@ -33,6 +33,7 @@ from falconet.runtime.flow.model import Flow, TriggerSpec
 from falconet.runtime.kernel.execution import format_instant, parse_instant
 from falconet.runtime.store.base import ExecutionQuery
 from falconet.runtime.orchestration.context import ConditionContext
+from falconet.sdk.plugin import CRON, DATES, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.engine import Engine
@@ -56,12 +57,8 @@ def utc_now() -> datetime:
 DEFAULTS: dict[str, Any] = {"clock": utc_now, "poll": 1.0}
 
 
-def _short(type_name: str) -> str:
-    return type_name.rsplit(".", 1)[-1]
-
-
 def is_schedulable(spec: TriggerSpec) -> bool:
-    return _short(spec.type) in ("Schedule", "ScheduleOnDates")
+    return issubclass(spec.cls, Trigger) and spec.cls.kind in (CRON, DATES)
 
 
 #### Dates ##################################################################################################
@@ -126,7 +123,7 @@ class OnDates:
 
 def schedule_of(engine: "Engine", flow: Flow, spec: TriggerSpec) -> Cron | OnDates:
     zone = zone_of(spec)
-    if _short(spec.type) == "Schedule":
+    if spec.cls.kind == CRON:
         return Cron(str(spec.props.get("cron") or ""), zone, bool(spec.props.get("withSeconds")))
     raw = spec.props.get("dates") or []
     if isinstance(raw, str):

@@ -24,6 +24,7 @@ from falconet.runtime.flow.model import Flow, TriggerSpec
 from falconet.runtime.kernel.runcontext import to_bool
 from falconet.runtime.kernel.state import State
 from falconet.runtime.orchestration.context import ConditionContext
+from falconet.sdk.plugin import WEBHOOK, Condition, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.engine import Engine
@@ -44,7 +45,7 @@ def parse_body(body: bytes) -> Any:
 
 
 def _is_webhook(spec: TriggerSpec) -> bool:
-    return spec.type.rsplit(".", 1)[-1] == "Webhook"
+    return issubclass(spec.cls, Trigger) and spec.cls.kind == WEBHOOK
 
 
 def _bool_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
@@ -84,7 +85,7 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
     spec, candidate, base = match
     ctx = ConditionContext(engine, flow, base, execution=candidate, state=State.CREATED)
     for cond in spec.conditions:
-        if cond.type.rsplit(".", 1)[-1] in ("MultipleCondition", "Multiple"):
+        if issubclass(cond.cls, Condition) and cond.cls.multiple:
             raise IllegalArgument("MultipleCondition is not supported on a Webhook trigger")
         if not ctx.test(cond):
             return None

@@ -13,6 +13,7 @@ from falconet.runtime.flow.parse.context import ParseContext
 from falconet.runtime.flow.parse.inputdefs import check_input_graph, parse_input_defs, parse_output_defs
 from falconet.runtime.flow.parse.props import parse_retry
 from falconet.runtime.flow.parse.tasks import parse_conditions, parse_tasks, parse_trigger
+from falconet.sdk.plugin import FlowableTask
 
 __all__ = ["parse_flow_mapping", "parse_labels", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
 
@@ -214,7 +215,7 @@ def _whole_flow_checks(ctx: ParseContext, flow: Flow, triggers: list) -> None:
     if dups:
         ctx.error("triggers", f"Duplicate preconditions with id [{', '.join(dups)}]")
     for task in flow.all_tasks():
-        if getattr(task.cls, "executable", False) and task.props.get("flowId") == flow.id \
+        if issubclass(task.cls, FlowableTask) and task.cls.executable and task.props.get("flowId") == flow.id \
                 and task.props.get("namespace") == flow.namespace:
             ctx.error("tasks", f"Recursive call to flow [{flow.namespace}.{flow.id}]")
 
