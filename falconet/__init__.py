@@ -15,6 +15,7 @@ The embedding API::
     trio.run(main)
 """
 from falconet.runtime.kernel.bus import Event, Overflow
+from falconet.runtime.kernel.clock import Clock, SystemClock, VirtualClock
 from falconet.runtime.config import Config, ConfigError, load_config
 from falconet.runtime.kernel.engine import Engine, open_engine
 from falconet.runtime.kernel.errors import (
@@ -26,6 +27,7 @@ from falconet.runtime.kernel.state import State
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError", "IllegalArgument",
-    "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "load_config", "open_engine",
+    "Clock", "Config", "ConfigError", "DataDirInUse", "Engine", "Event", "FalconetError", "FlowValidationError",
+    "IllegalArgument", "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "SystemClock",
+    "VirtualClock", "load_config", "open_engine",
 ]

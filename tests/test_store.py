@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from falconet.runtime.kernel.clock import Clock
 from falconet.runtime.kernel.errors import IllegalArgument, IllegalState
 from falconet.runtime.store import StoreError, open_store
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery
@@ -32,14 +33,14 @@ S = _support()
 UTC = timezone.utc
 
 
-class FakeClock:
-    """Wall clock for KV expiry, moved by hand."""
+class FakeClock(Clock):
+    """Clock for KV expiry, moved by hand."""
 
     def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        self.date = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        return self.now
+    def now(self) -> datetime:
+        return self.date
 
 
 @pytest.fixture
@@ -342,7 +343,7 @@ async def test_kv_put_get_expiry_list_delete(store, wall):
     assert [e["key"] for e in await store.kv_list("a.b")] == ["k1", "k2"]
     assert [(e["namespace"], e["key"]) for e in await store.kv_list_all()] == [("a.b", "k1"), ("a.b", "k2"),
                                                                                ("a.bc", "k3")]
-    wall.now += timedelta(minutes=10)
+    wall.date += timedelta(minutes=10)
     assert await store.kv_get("a.b", "k2") is None
     assert [e["key"] for e in await store.kv_list("a.b")] == ["k1"]
     assert [e["key"] for e in await store.kv_list_all()] == ["k1", "k3"]

@@ -228,6 +228,7 @@ class FlowableServices(Protocol):
 
     ex: Any        # the execution document (falconet.runtime.kernel.execution.Execution)
     storage: Any   # falconet.runtime.storage.base.Storage
+    clock: Any     # falconet.runtime.kernel.clock.Clock (run blocking file work with clock.run_sync_in_thread)
 
     def context(self, tr: "TaskRun", task: "TaskSpec") -> "RunContext":
         """A run context for ``task`` in the variables of ``tr`` (render, prop, logger, files)."""
@@ -343,7 +344,9 @@ class RunContext(Protocol):
     Attributes (read-only):
       task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
       value (loop value or None), variables (the full expression context as a mapping),
-      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.base.Storage`).
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.base.Storage`), clock (the
+      engine's :class:`falconet.runtime.kernel.clock.Clock`: ``now()``, ``sleep_until(date)``,
+      ``run_sync_in_thread(fn, …)``).
     """
 
     task_id: str
@@ -358,6 +361,7 @@ class RunContext(Protocol):
     variables: Mapping[str, Any]
     logger: Logger
     storage: Any  # falconet.runtime.storage.base.Storage (open_read(uri), local_file(uri), put_bytes(…), …)
+    clock: Any  # falconet.runtime.kernel.clock.Clock
 
     # -- properties -----------------------------------------------------------------------------------
     def prop(self, name: str) -> Any:
@@ -441,7 +445,8 @@ class PollingContext(Protocol):
 
     Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
     expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
-    storage (:class:`falconet.runtime.storage.base.Storage`).
+    storage (:class:`falconet.runtime.storage.base.Storage`), clock (the engine's
+    :class:`falconet.runtime.kernel.clock.Clock`).
     """
 
     trigger_id: str
@@ -451,6 +456,7 @@ class PollingContext(Protocol):
     flow_revision: int
     variables: Mapping[str, Any]
     storage: Any
+    clock: Any  # falconet.runtime.kernel.clock.Clock
 
     def prop(self, name: str) -> Any:
         """The property ``name``: rendered if declared dynamic, default applied, coerced to its kind; None

@@ -112,8 +112,8 @@ SCRIPT = textwrap.dedent('''
     # the scheduler writes a trigger's record when it first evaluates it (as Kestra's does)
     deadline = time.monotonic() + 30
     while True:
+        everything = k.triggers.search_triggers(T, size=50)  # first: the filtered read then sees them too
         trig = k.triggers.search_triggers(T, size=50, filters=[f("flowId", "EQUALS", "hello")])
-        everything = k.triggers.search_triggers(T, size=50)
         if len(everything["results"]) >= 2 or time.monotonic() > deadline:
             break
         time.sleep(0.1)

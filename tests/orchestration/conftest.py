@@ -1,30 +1,18 @@
-"""Fixtures for the orchestration tests: an engine on the memory store whose scheduler reads a fake wall
-clock driven by trio's clock (so ``autojump_clock`` moves schedules too)."""
+"""Fixtures for the orchestration tests: an engine on the memory store with a VirtualClock starting at
+``wall_start`` (dates follow trio's clock, so ``autojump_clock`` moves schedules too)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable
 
 import pytest
 import trio
 
+from falconet.runtime.kernel.clock import VirtualClock
 from falconet.runtime.kernel.engine import Engine, open_engine
 from falconet.runtime.store.base import ExecutionQuery
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
-
-
-class FakeWallClock:
-    """``base`` + trio's current time: the wall clock of the scheduler under ``autojump_clock``."""
-
-    def __init__(self, base: datetime):
-        self.base = base
-        self.origin: float | None = None  # trio time at the first reading
-
-    def __call__(self) -> datetime:
-        if self.origin is None:
-            self.origin = trio.current_time()
-        return self.base + timedelta(seconds=trio.current_time() - self.origin)
 
 
 @pytest.fixture
@@ -33,19 +21,18 @@ def wall_start() -> datetime:
 
 
 @pytest.fixture
-def fake_wall(monkeypatch, wall_start) -> FakeWallClock:
-    """New schedulers read ``wall_start`` + trio's clock and wake only at due dates (tests call wake())."""
+def virtual_clock(monkeypatch, wall_start) -> VirtualClock:
+    """The engine's clock: ``wall_start`` + trio's clock. Schedulers wake only at due dates (tests call
+    wake())."""
     from falconet.runtime.orchestration import scheduler
 
-    clock = FakeWallClock(wall_start)
-    monkeypatch.setitem(scheduler.DEFAULTS, "clock", clock)
     monkeypatch.setitem(scheduler.DEFAULTS, "poll", 10 * 86400.0)
-    return clock
+    return VirtualClock(wall_start)
 
 
 @pytest.fixture
-async def engine(tmp_path, fake_wall) -> AsyncIterator[Engine]:
-    async with open_engine(tmp_path, store="memory") as eng:
+async def engine(tmp_path, virtual_clock) -> AsyncIterator[Engine]:
+    async with open_engine(tmp_path, store="memory", clock=virtual_clock) as eng:
         yield eng
 
 

@@ -1,13 +1,14 @@
 """Stop an engine with queued, scheduled and cron work pending; reopen the same SQLite store; nothing is
-lost or doubled (real time: the store works on a thread)."""
+lost or doubled. Virtual time: one VirtualClock for both engines on trio's autojump clock."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 import trio
 
+from falconet.runtime.kernel.clock import VirtualClock
 from falconet.runtime.kernel.engine import open_engine
-from falconet.runtime.kernel.execution import now, parse_instant
+from falconet.runtime.kernel.execution import parse_instant
 
 from .conftest import executions_of, wait_until
 
@@ -48,21 +49,22 @@ triggers:
 """
 
 
-async def test_queued_scheduled_and_cron_work_survive_a_restart(tmp_path):
-    async with open_engine(tmp_path, store="sqlite") as engine:
+async def test_queued_scheduled_and_cron_work_survive_a_restart(tmp_path, autojump_clock):
+    clock = VirtualClock()
+    async with open_engine(tmp_path, store="sqlite", clock=clock) as engine:
         for src in (QUEUED, LATER, CRON):
             await engine.create_flow(src)
         engine.orchestration.scheduler.wake()
         ids = [(await engine.execute("orch.restart", "queued", wait=False))["id"] for _ in range(3)]
-        later = await engine.create_execution("orch.restart", "later", schedule_date=now() + timedelta(seconds=2))
+        later = await engine.create_execution("orch.restart", "later", schedule_date=clock.now() + timedelta(seconds=2))
         await wait_until(lambda: engine.actors.get(ids[0]) is not None, timeout=5)
         await trio.sleep(1.2)
         await engine.store.flush()
-    stopped_at = now()
+    stopped_at = clock.now()
 
     await trio.sleep(1.0)  # the server is down: cron dates are missed, the scheduled date comes closer
 
-    async with open_engine(tmp_path, store="sqlite") as engine:
+    async with open_engine(tmp_path, store="sqlite", clock=clock) as engine:
         finals = [await engine.wait_for_end(i) for i in ids]
         final_later = await engine.wait_for_end(later["id"])
         await trio.sleep(1.5)

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import trio
 
+from falconet.runtime.kernel.clock import VirtualClock
 from falconet.runtime.kernel.engine import open_engine
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.orchestration.scheduler import Cron, format_zoned
 
-from .conftest import EPOCH, FakeWallClock, executions_of
+from .conftest import EPOCH, executions_of
 
 
 def schedule_flow(cron: str, *, extra: str = "", flow_id: str = "sched", inputs: str = "") -> str:
@@ -152,8 +153,7 @@ async def test_missed_schedules_after_downtime(tmp_path, autojump_clock, monkeyp
     monkeypatch.setitem(scheduler.DEFAULTS, "poll", 10 * 86400.0)
 
     async def run_for(seconds: float, base: datetime, first: bool) -> None:
-        monkeypatch.setitem(scheduler.DEFAULTS, "clock", FakeWallClock(base))
-        async with open_engine(tmp_path, store=store) as engine:
+        async with open_engine(tmp_path, store=store, clock=VirtualClock(base)) as engine:
             sched = engine.orchestration.scheduler
             if first:
                 await engine.create_flow(source)

@@ -264,7 +264,9 @@ tasks:
     assert (await engine.wait_for_end(created["id"]))["state"]["current"] == "SUCCESS"
     await settle(engine, 3)
     rows = await executions_of(engine, "orch.bus", "watch")
-    rows.sort(key=lambda r: r["state"]["histories"][0]["date"])  # creation order (start order may interleave)
+    # creation order (start order may interleave): the store lists the newest first, the later created first
+    # among executions created at the same virtual instant
+    rows.reverse()
     fired = [r["trigger"]["variables"]["state"] for r in rows]
     # the non-terminal transitions fire in their order; the terminal one may overtake the last RUNNING
     assert [s for s in fired if s != "SUCCESS"] == ["RUNNING", "PAUSED", "RUNNING"]

@@ -151,7 +151,7 @@ charts:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return engine().clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def load_yaml(source: str) -> Any:
@@ -321,8 +321,8 @@ def _window(items: list[dict[str, Any]]) -> tuple[datetime | None, datetime | No
     for item in items:
         value = item.get("value")
         if item["field"] == "timeRange":
-            start = datetime.now(UTC) - model.parse_duration("timeRange", value)
-            end = datetime.now(UTC)
+            start = engine().clock.now() - model.parse_duration("timeRange", value)
+            end = engine().clock.now()
             continue
         when = model.parse_date(value)
         if when is None:
@@ -466,7 +466,7 @@ async def _dashboard_chart(dashboard_id: str, chart_id: str, body: dict[str, Any
     window, others = _split(body.get("filters"))
     start, end = _window(window)
     if start is None or end is None:
-        end = datetime.now(UTC)
+        end = engine().clock.now()
         start = end - model.parse_duration("timeWindow.default", dashboard["timeWindow"]["default"])
     if end - start > model.parse_duration("timeWindow.max", dashboard["timeWindow"]["max"]):
         raise IllegalArgument("The queried window is larger than the max allowed one.")
@@ -497,7 +497,7 @@ async def _preview(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
         raise InvalidEntity([Violation("globalFilter", "must be an object")])
     window, others = _split(global_filter.get("filters"))
     start, end = _window(window)
-    end = end or datetime.now(UTC)
+    end = end or engine().clock.now()
     start = start or end - PREVIEW_WINDOW
     return chart, await _chart_rows(chart, others, start, end)
 

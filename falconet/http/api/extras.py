@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, request
@@ -37,7 +37,7 @@ TEMPLATES_UNSUPPORTED = ("Templates are deprecated in Kestra and not supported b
 async def usages() -> Any:
     eng = engine()
     flows = await eng.list_flows()
-    since = datetime.now(UTC) - timedelta(days=1)
+    since = eng.clock.now() - timedelta(days=1)
     _, daily = await eng.store.search_executions(ExecutionQuery(start_date=since, size=1))
     task_types = {t.type for f in flows for t in f.all_tasks()}
     trigger_types = {t.type for f in flows for t in f.triggers}

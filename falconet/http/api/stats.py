@@ -62,7 +62,7 @@ def _str(body: dict[str, Any], name: str) -> str | None:
 
 
 def _window(body: dict[str, Any]) -> tuple[datetime, datetime]:
-    now = datetime.now(UTC)
+    now = engine().clock.now()
     start = _str(body, "startDate")
     end = _str(body, "endDate")
     end_at = parse_datetime("endDate", end).astimezone(UTC) if end else now

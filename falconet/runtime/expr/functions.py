@@ -22,7 +22,7 @@ import yaml as _yaml
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from falconet.runtime.kernel import ids
+from falconet.runtime.kernel import clock, ids
 from falconet.runtime.flow.parse.yamlload import safe_load as _safe_load_yaml
 from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.expr import dates
@@ -96,7 +96,7 @@ def user_variables(ctx: Context) -> dict[str, Any]:
 def _now(format: Any = "iso", timeZone: Any = None, existingFormat: Any = None,  # noqa: A002,N803
          locale: Any = None) -> str:
     tz = dates.zone(timeZone)
-    return dates.format_datetime(_dt.datetime.now(tz), format, tz, locale)
+    return dates.format_datetime(_dt.datetime.fromtimestamp(clock.current().timestamp(), tz), format, tz, locale)
 
 
 @_function("uuid")

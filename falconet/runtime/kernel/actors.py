@@ -318,8 +318,7 @@ class ExecutionActor:
         return state
 
     async def _sla_timer(self, sla: Any) -> None:
-        deadline = self.ex.state.start_date + sla.duration
-        await trio.sleep(max((deadline - now()).total_seconds(), 0))
+        await self.engine.clock.sleep_until(self.ex.state.start_date + sla.duration)
         await self.send(SlaDeadline(sla.id))
 
     #### the loop ##########################################################################################
@@ -416,6 +415,10 @@ class ExecutionActor:
     def storage(self) -> Any:
         return self.engine.storage
 
+    @property
+    def clock(self) -> Any:
+        return self.engine.clock
+
     def context(self, tr: TaskRun, task: TaskSpec) -> TaskRunContext:
         return TaskRunContext(self.engine, self.ex, tr, task, self.variables_for(tr, task), 0, self.error_logs,
                               self.secrets)
@@ -507,9 +510,7 @@ class ExecutionActor:
             self.engine.persist(self.ex, publish=False)
 
     async def _timer_task(self, d: StartTimer) -> None:
-        delay = (d.deadline - now()).total_seconds()
-        if delay > 0:
-            await trio.sleep(delay)
+        await self.engine.clock.sleep_until(d.deadline)
         await self.send(TimerFired(d.task_run_id, d.kind))
 
     #### end ###############################################################################################
@@ -562,10 +563,11 @@ class ExecutionActor:
                     attempt_number = len(tr.attempts)
                     state, outputs = await self._one_attempt(tr, task, attempt_number)
                     if state is State.FAILED and retry is not None:
-                        delay = next_retry_delay(retry, attempt_number, first_start, now())
+                        at = now()
+                        delay = next_retry_delay(retry, attempt_number, first_start, at)
                         if delay is not None:
-                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=now() + delay))
-                            await trio.sleep(delay.total_seconds())
+                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
+                            await self.engine.clock.sleep(delay.total_seconds())
                             await self.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()
                             continue

@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING
 
-import trio
-
 from falconet.runtime.flow.model import Flow
 from falconet.runtime.kernel.execution import Execution, now
 from falconet.runtime.kernel.state import State
@@ -29,7 +27,7 @@ class Admission:
 
     async def _start_later(self, ex: Execution, flow: Flow) -> None:
         assert ex.schedule_date is not None
-        await trio.sleep(max((ex.schedule_date - now()).total_seconds(), 0))
+        await self.supervisor.clock.sleep_until(ex.schedule_date)
         self.admit(ex, flow)
 
     def _queue(self, flow: Flow) -> collections.deque[Execution]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import time
 from typing import Any, Callable, Iterable, Iterator
 
 import trio
+
+from falconet.runtime.kernel.clock import SYSTEM, Clock
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class Event:
 class Overflow(Exception):
     """Events were dropped because this subscriber did not keep up; re-snapshot and continue.
 
-    ``since`` (epoch seconds, wall clock) is when the last event this subscriber received was published
+    ``since`` (epoch seconds, the engine clock's) is when the last event this subscriber received was published
     (when it subscribed if it received none): every dropped event was published after it.
     """
 
@@ -66,7 +67,7 @@ class Subscription:
         self._buffer: collections.deque[tuple[float, Event]] = collections.deque()
         self._max = max_buffer
         self._dropped = 0
-        self._received_until = time.time()   # publish time of the last event handed out
+        self._received_until = bus.clock.timestamp()   # publish time of the last event handed out
         self._wakeup = trio.Event()
         self._closed = False
 
@@ -140,7 +141,8 @@ class Subscription:
 
 
 class Bus:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self.clock = clock  # stamps publish times (see Overflow.since)
         self._subs: set[Subscription] = set()
         #: subscriptions by event kind: a kind nobody listens to costs nothing, however many subscribers
         self._by_kind: dict[str, set[Subscription]] = collections.defaultdict(set)
@@ -175,7 +177,7 @@ class Bus:
         subs = self._by_kind.get(event.kind)
         if not subs:
             return
-        published = time.time()
+        published = self.clock.timestamp()
         for s in list(subs):
             if s.matches(event.kind, event.execution_id, event.namespace, event.flow_id) and (
                     not s.states or event.state in s.states):

@@ -22,6 +22,7 @@ from falconet.runtime.kernel import executions as _executions
 from falconet.runtime.kernel.actors import ExecutionActor, KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
+from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
 from falconet.runtime.config import Config
 from falconet.runtime.kernel.errors import IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
@@ -51,11 +52,12 @@ log = logging.getLogger("falconet.engine")
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store, storage: Storage):
+    def __init__(self, config: Config, store: Store, storage: Storage, *, clock: Clock = SYSTEM):
         self.config = config
+        self.clock = clock  # every date and deadline of the engine (see clock.py)
         self.store = store
         self.storage = storage
-        self.bus = Bus()
+        self.bus = Bus(clock)
         self.renderer = Renderer()
         self.registry = load_plugins()
         self.envs = kestra_envs(config.env_prefix)
@@ -67,7 +69,7 @@ class Engine:
         self.orchestration: Orchestration | None = None
         self.execution_hooks: ExecutionHooks | None = None
         # the services, each owning its state
-        self.flows = FlowRepository(config, store, self.registry)
+        self.flows = FlowRepository(config, store, self.registry, clock)
         self.kv = KVCache(store)
         self.secrets = Secrets(config)
         self.inputs = ExecutionInputs(config, storage, self.renderer, self.envs)
@@ -80,8 +82,9 @@ class Engine:
     #### lifecycle #######################################################################################
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Resume unfinished executions, then serve until cancelled. Raises :class:`DataDirInUse` when another
-        live engine owns the data folder (two engines would resume the same executions twice)."""
+        """Resume unfinished executions, then serve until cancelled (inside :func:`open_engine`, which installs
+        the engine's clock in the trio run). Raises :class:`DataDirInUse` when another live engine owns the
+        data folder (two engines would resume the same executions twice)."""
         from falconet.runtime.orchestration import Orchestration, run_services
 
         self.lock_data_dir()
@@ -92,7 +95,7 @@ class Engine:
                     self.orchestration = Orchestration(self)
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
-                await trio.to_thread.run_sync(self.processes.reap)
+                await self.clock.run_sync_in_thread(self.processes.reap)
                 await self._load()
                 await nursery.start(run_services, self.orchestration)
                 task_status.started(self)
@@ -117,8 +120,8 @@ class Engine:
         _executions.propagate_killing(unfinished)
         keep = {task_run_directory(self.temp_root(), tr.id).name for ex in unfinished for tr in ex.task_run_list
                 if not tr.state.current.is_terminated}
-        await trio.to_thread.run_sync(clean_temp, self.temp_root(), keep)
-        await trio.to_thread.run_sync(self.storage.clean_partial)
+        await self.clock.run_sync_in_thread(clean_temp, self.temp_root(), keep)
+        await self.clock.run_sync_in_thread(self.storage.clean_partial)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
@@ -139,7 +142,7 @@ class Engine:
     async def _after_execution_pending(self, unfinished: set[str]) -> list[Execution]:
         """Terminated executions whose ``afterExecution`` tasks had not finished when the server stopped."""
         out = []
-        for execution_id in await trio.to_thread.run_sync(self.after_execution.ids):
+        for execution_id in await self.clock.run_sync_in_thread(self.after_execution.ids):
             doc = None if execution_id in unfinished else await self.store.get_execution(execution_id)
             if doc is not None and State(doc["state"]["current"]).is_terminated:
                 out.append(Execution.from_dict(doc))
@@ -412,12 +415,22 @@ class Engine:
 
 @contextlib.asynccontextmanager
 async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
-                      config: Config | None = None) -> AsyncIterator[Engine]:
+                      config: Config | None = None, clock: Clock = SYSTEM) -> AsyncIterator[Engine]:
     """Open an engine inside the current trio run; cancelled and closed on exit.
 
-    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance.
-    With no ``data_dir`` a temporary folder is used and removed on exit.
+    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance
+    (built with the same ``clock``). With no ``data_dir`` a temporary folder is used and removed on exit.
+    ``clock`` gives the engine its dates and deadlines (:class:`~falconet.runtime.kernel.clock.VirtualClock`
+    runs them on trio's clock).
     """
+    with installed(clock):
+        async with _open_engine(data_dir, store, config, clock) as engine:
+            yield engine
+
+
+@contextlib.asynccontextmanager
+async def _open_engine(data_dir: str | Path | None, store: str | Store | None, config: Config | None,
+                       clock: Clock) -> AsyncIterator[Engine]:
     import tempfile
 
     from falconet.runtime.kernel.recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
@@ -428,7 +441,7 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     if data_dir is not None:
         cfg.data_dir = Path(data_dir)
     elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
-        await trio.to_thread.run_sync(clean_abandoned_temp_dirs)
+        await clock.run_sync_in_thread(clean_abandoned_temp_dirs)
         tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         cfg.data_dir = tmp
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -436,26 +449,26 @@ async def open_engine(data_dir: str | Path | None = None, *, store: str | Store 
     if isinstance(kind, Store):
         st = kind
     elif kind == "memory":
-        st = MemoryStore()
+        st = MemoryStore(clock=clock)
     elif kind == "sqlite":
         from falconet.runtime.store.sqlite import SQLiteStore
 
-        st = SQLiteStore(cfg.data_dir / "falconet.db")
+        st = SQLiteStore(cfg.data_dir / "falconet.db", clock=clock)
     elif isinstance(kind, str) and kind.startswith(("postgresql://", "postgres://")):
         from falconet.runtime.store import make_store
 
-        st = make_store(kind)
+        st = make_store(kind, clock=clock)
     else:
         raise ValueError(f"unknown store {kind!r}")
     try:
-        storage = await trio.to_thread.run_sync(open_storage, cfg)
+        storage = await clock.run_sync_in_thread(open_storage, cfg)
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
-    engine = Engine(cfg, st, storage)
+    engine = Engine(cfg, st, storage, clock=clock)
     try:
         engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
     except BaseException:

@@ -2,13 +2,14 @@
 
 These objects are mutable and owned by exactly one ExecutionActor while the execution runs; everybody
 else (HTTP, store writer, subscribers) sees snapshots produced by :meth:`Execution.to_dict`.
-Pure data: no trio, no I/O.
+Pure data, no I/O; dates come from the trio run's engine clock (:mod:`falconet.runtime.kernel.clock`).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from falconet.runtime.kernel.clock import current_now
 from falconet.runtime.kernel.ids import new_id
 from falconet.runtime.kernel.state import State
 
@@ -18,9 +19,8 @@ UTC = timezone.utc
 #### Time helpers ###########################################################################################
 
 def now() -> datetime:
-    """The current UTC time truncated to milliseconds (Kestra prints instants with millisecond precision)."""
-    t = datetime.now(UTC)
-    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+    """The engine clock's current UTC time, truncated to milliseconds (Kestra prints instants so)."""
+    return current_now()
 
 
 def format_instant(t: datetime) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import trio
 
 from falconet.runtime.config import Config
+from falconet.runtime.kernel.clock import Clock
 from falconet.runtime.kernel.errors import FlowValidationError, IllegalArgument, InvalidEntity, NotFound, Violation
 from falconet.runtime.flow.model import Flow
 from falconet.runtime.flow.parsing import parse_flow, validate_flow_source
@@ -40,10 +41,11 @@ def _parse_in_thread(source: str) -> bool:
 
 
 class FlowRepository:
-    def __init__(self, config: Config, store: Store, registry: Any):
+    def __init__(self, config: Config, store: Store, registry: Any, clock: Clock):
         self.config = config
         self.store = store
         self.registry = registry
+        self.clock = clock
         self.parse_limiter = trio.CapacityLimiter(2)  # parsing threads hold the GIL: leave the trio thread a share
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._broken: dict[tuple[str, str, int], FlowValidationError] = {}  # stored sources that no longer parse
@@ -65,7 +67,7 @@ class FlowRepository:
         if not _parse_in_thread(source):
             return parse_flow(source, registry=self.registry, revision=revision,
                               plugin_defaults=self.config.plugin_defaults)
-        return await trio.to_thread.run_sync(
+        return await self.clock.run_sync_in_thread(
             lambda: parse_flow(source, registry=self.registry, revision=revision,
                                plugin_defaults=self.config.plugin_defaults),
             limiter=self.parse_limiter)
@@ -179,5 +181,5 @@ class FlowRepository:
         """``POST /flows/validate``: one result per document (a long source on a worker thread)."""
         if not _parse_in_thread(source):
             return validate_flow_source(source, registry=self.registry)
-        return await trio.to_thread.run_sync(lambda: validate_flow_source(source, registry=self.registry),
-                                             limiter=self.parse_limiter)
+        return await self.clock.run_sync_in_thread(lambda: validate_flow_source(source, registry=self.registry),
+                                                   limiter=self.parse_limiter)

@@ -309,7 +309,7 @@ class ExecutionLifecycle:
         if delete_metrics:
             await self.store.delete_metrics(execution_id)
         if delete_storage:
-            await trio.to_thread.run_sync(
+            await self.supervisor.clock.run_sync_in_thread(
                 self.storage.delete_prefix, self.storage.execution_prefix(ex.namespace, ex.flow_id, ex.id))
         await self.store.delete_execution(execution_id)
 

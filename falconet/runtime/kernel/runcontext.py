@@ -246,6 +246,7 @@ class TaskRunContext:
         self.variables = variables
         self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs, secrets)
         self.storage = engine.storage
+        self.clock = engine.clock
         self.warning = False
         self.metrics: list[dict[str, Any]] = []
         self._temp_dirs: list[Path] = []
@@ -310,7 +311,7 @@ class TaskRunContext:
 
     async def put_file(self, source: Path, name: str | None = None) -> str:
         dest = self.task_storage_prefix() + "/" + (name or Path(source).name)
-        return await trio.to_thread.run_sync(self.storage.put_file, source, dest)
+        return await self.clock.run_sync_in_thread(self.storage.put_file, source, dest)
 
     async def open_temp_dir(self) -> Path:
         """A fresh directory removed at attempt end — or, inside a WorkingDirectory, the directory it shares
@@ -318,7 +319,7 @@ class TaskRunContext:
         if self._shared_dir is not None:
             return self._shared_dir
         base = self._engine.temp_root()
-        path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
+        path = Path(await self.clock.run_sync_in_thread(lambda: tempfile.mkdtemp(prefix="task-", dir=base)))
         self._temp_dirs.append(path)
         return path
 
@@ -408,7 +409,7 @@ class TaskRunContext:
             counts["metrics"] = await engine.store.delete_metrics(execution_id)
         if storage:
             prefix = engine.storage.execution_prefix(doc["namespace"], doc["flowId"], execution_id)
-            counts["storages"] = await trio.to_thread.run_sync(engine.storage.delete_prefix, prefix)
+            counts["storages"] = await engine.clock.run_sync_in_thread(engine.storage.delete_prefix, prefix)
         if execution and await engine.store.delete_execution(execution_id):
             counts["executions"] = 1
         return counts

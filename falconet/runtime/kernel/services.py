@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.clock import Clock
     from falconet.runtime.flow.model import Flow, TaskSpec
     from falconet.runtime.kernel.execution import Execution, TaskRun
     from falconet.runtime.kernel.state import State
 
 
 class Supervisor(Protocol):
-    """The engine as its services see it: the running execution actors and the nursery they live in."""
+    """The engine as its services see it: the running execution actors, the nursery they live in and the
+    engine's clock."""
 
     actors: dict[str, "ExecutionActor"]
+    clock: "Clock"
 
     def start_actor(self, ex: "Execution", flow: "Flow") -> "ExecutionActor": ...
 

@@ -108,7 +108,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
         splits = (split_tr.outputs or {}).get("splits") if split_tr is not None else None
         if not splits:
             raise TaskFailed(f"No splits found for task '{task.id}'")
-        total = await trio.to_thread.run_sync(_count_lines, engine.storage, splits)
+        total = await engine.clock.run_sync_in_thread(_count_lines, engine.storage, splits)
         outputs["numberOfBatches"] = total
         outputs["iterations"] = iterations.counts
         tr.outputs = dict(outputs)
@@ -165,11 +165,11 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
 
 async def _batches(engine: "Engine", splits_uri: str) -> Any:
     """(iteration, batch URI) pairs streamed from the splits file, a chunk of lines per thread hop."""
-    f = await trio.to_thread.run_sync(engine.storage.open_read, splits_uri)
+    f = await engine.clock.run_sync_in_thread(engine.storage.open_read, splits_uri)
     try:
         iteration = 0
         while True:
-            chunk = await trio.to_thread.run_sync(lambda: list(itertools.islice(f, _READ_CHUNK)))
+            chunk = await engine.clock.run_sync_in_thread(lambda: list(itertools.islice(f, _READ_CHUNK)))
             if not chunk:
                 return
             for line in chunk:
@@ -246,8 +246,8 @@ async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun"
 
             line = simpleion().dumps(_ion_ready(child_outputs), binary=False, omit_version_marker=True)
             line = line.replace("\n", "\\n") + "\n"
-            await trio.to_thread.run_sync(engine.storage.put_bytes, line.encode(),
-                                          f"{base_prefix}/{iteration}/outputs.ion")
+            await engine.clock.run_sync_in_thread(engine.storage.put_bytes, line.encode(),
+                                                  f"{base_prefix}/{iteration}/outputs.ion")
     finally:
         limiter.release_on_behalf_of(token)
 

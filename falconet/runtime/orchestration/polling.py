@@ -22,7 +22,7 @@ Triggers API (``disabled`` in its context) is skipped at each due date.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,7 @@ class TriggerProps:
         self.flow_revision = flow.revision
         self.variables = variables
         self.storage = engine.storage
+        self.clock = engine.clock
 
     def prop(self, name: str) -> Any:
         from falconet.runtime.kernel.runcontext import coerce
@@ -109,12 +110,11 @@ def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
 class Poller:
     """Runs the polling triggers of one engine (``engine.orchestration.polling``)."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None,
-                 poll: float | None = None):
+    def __init__(self, engine: Engine, *, poll: float | None = None):
         from falconet.runtime.orchestration import scheduler
 
         self.engine = engine
-        self.clock = clock if clock is not None else scheduler.DEFAULTS["clock"]
+        self.clock = engine.clock
         self.poll = poll if poll is not None else (
             DEFAULTS["poll"] if DEFAULTS["poll"] is not None else scheduler.DEFAULTS["poll"])
         self._wake = trio.Event()
@@ -175,7 +175,7 @@ class Poller:
             while True:
                 try:
                     ctx = await load_context(self.engine, flow, spec)
-                    now = self.clock()
+                    now = self.clock.now()
                     if not ctx.get("nextExecutionDate") or ctx.get("evaluateRunningDate"):
                         # first sight, or an evaluation interrupted by a stop: due one interval from now
                         await self._save(flow, spec, nextExecutionDate=format_instant(now + interval),
@@ -183,13 +183,13 @@ class Poller:
                         continue
                     due = parse_instant(ctx["nextExecutionDate"])
                     if due > now:
-                        await trio.sleep((due - now).total_seconds())
+                        await self.clock.sleep_until(due)
                         continue
                     fields: dict[str, Any] = {}
                     if not ctx.get("disabled"):
                         fields = await self._evaluate(flow, spec, now)
                     await self._save(flow, spec, nextExecutionDate=format_instant(now + interval),
-                                     updatedDate=format_instant(self.clock()), **fields)
+                                     updatedDate=format_instant(self.clock.now()), **fields)
                 except Exception:  # a store failure: retry after one interval, never kill the poller
                     log.exception("trigger %s.%s.%s: evaluation loop failed", flow.namespace, flow.id, spec.id)
                     await trio.sleep(interval.total_seconds())

@@ -16,14 +16,15 @@ Recovery (``recoverMissedSchedules``, server default ALL) applies to the dates m
 was down, i.e. dates due at the first evaluation after start: ALL runs each of them, LAST only the most
 recent, NONE none (the next date after now is kept).
 
-Time: ``clock()`` returns the current aware UTC datetime; sleeping uses ``trio.sleep`` on the difference,
-so tests drive a fake wall clock from trio's ``autojump_clock``.
+Time: the engine's clock (``engine.clock``, see falconet/runtime/kernel/clock.py) gives the current date
+and the trio deadline of a due date, so under a ``VirtualClock`` trio's ``autojump_clock`` moves schedules
+too.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
@@ -47,14 +48,8 @@ NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 
 BURST = 100
 
 
-def utc_now() -> datetime:
-    t = datetime.now(timezone.utc)
-    return t.replace(microsecond=0)
-
-
-#: defaults of new schedulers: the wall clock (an aware-UTC-datetime callable) and the longest sleep
-#: between evaluations in seconds. Tests replace them (e.g. a clock driven by trio's fake clock).
-DEFAULTS: dict[str, Any] = {"clock": utc_now, "poll": 1.0}
+#: defaults of new schedulers: the longest sleep between evaluations in seconds (tests lengthen it)
+DEFAULTS: dict[str, Any] = {"poll": 1.0}
 
 
 def is_schedulable(spec: TriggerSpec) -> bool:
@@ -166,9 +161,9 @@ async def load_context(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[
 class Scheduler:
     """Evaluates schedulable triggers; one per engine (``engine.orchestration.scheduler``)."""
 
-    def __init__(self, engine: "Engine", *, clock: Callable[[], datetime] | None = None, poll: float | None = None):
+    def __init__(self, engine: "Engine", *, poll: float | None = None):
         self.engine = engine
-        self.clock = clock if clock is not None else DEFAULTS["clock"]
+        self.clock = engine.clock
         self.poll = poll if poll is not None else DEFAULTS["poll"]
         self._wake = trio.Event()
         self._started: set[tuple[str, str, str]] = set()  # triggers evaluated since start (recovery done)
@@ -187,11 +182,12 @@ class Scheduler:
             except Exception:  # a store failure: try again at the next poll, never kill the engine
                 log.exception("scheduler evaluation failed")
                 due = None
-            now = self.clock()
-            delay = self.poll if due is None else min(self.poll, max((due - now).total_seconds(), 0))
-            if delay > 0:
+            deadline = trio.current_time() + self.poll
+            if due is not None:
+                deadline = min(deadline, self.clock.deadline_for(due))
+            if deadline > trio.current_time():
                 self._wake = trio.Event()
-                with trio.move_on_after(delay):
+                with trio.move_on_at(deadline):
                     await self._wake.wait()
 
     async def schedulable(self) -> list[tuple[Flow, TriggerSpec]]:
@@ -218,7 +214,7 @@ class Scheduler:
 
     async def evaluate(self, flow: Flow, spec: TriggerSpec) -> datetime | None:
         """Handle the due dates of one trigger; returns its next date."""
-        now = self.clock()
+        now = self.clock.now()
         sched = schedule_of(self.engine, flow, spec)
         key = (flow.namespace, flow.id, spec.id)
         ctx = await load_context(self.engine, flow, spec)
@@ -425,7 +421,7 @@ class Scheduler:
         ctx = await load_context(self.engine, flow, spec)
         ctx["disabled"] = disabled
         if not disabled and is_schedulable(spec):
-            nxt = schedule_of(self.engine, flow, spec).next_after(self.clock())
+            nxt = schedule_of(self.engine, flow, spec).next_after(self.clock.now())
             ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
         await self.engine.store.save_trigger(ctx)
         self.wake()
@@ -446,4 +442,4 @@ def _is_schedule_date(sched: Cron | OnDates, t: datetime) -> bool:
     return prev == t
 
 
-__all__ = ["Scheduler", "Cron", "OnDates", "load_context", "new_context", "format_zoned", "utc_now"]
+__all__ = ["Scheduler", "Cron", "OnDates", "load_context", "new_context", "format_zoned"]

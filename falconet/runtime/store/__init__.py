@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import AsyncIterator
 
+from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.store._common import StoreError
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
@@ -23,31 +24,31 @@ __all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "M
            "make_store", "open_store"]
 
 
-def make_store(target: str | os.PathLike[str]) -> Store:
+def make_store(target: str | os.PathLike[str], *, clock: Clock = SYSTEM) -> Store:
     """A new, unopened store for ``target``: ``memory:`` (or ``:memory:``) -> MemoryStore;
     ``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a plain file path -> SQLiteStore;
-    ``postgresql://USER[:PASSWORD]@HOST:PORT/DB`` -> PostgresStore. Other URL schemes raise IllegalArgument."""
+    ``postgresql://USER[:PASSWORD]@HOST:PORT/DB`` -> PostgresStore, each on ``clock``. Other URL schemes raise IllegalArgument."""
     if isinstance(target, os.PathLike):
-        return SQLiteStore(Path(target))
+        return SQLiteStore(Path(target), clock=clock)
     if not isinstance(target, str) or not target:
         raise IllegalArgument(f"invalid store location {target!r}")
     if target in ("memory", "memory:", ":memory:", "memory://"):
-        return MemoryStore()
+        return MemoryStore(clock=clock)
     if target.startswith("sqlite:"):
         rest = target[len("sqlite:"):]
         if rest.startswith("//"):
             rest = rest[2:]  # sqlite:///abs -> /abs ; sqlite://rel -> rel
         if not rest:
             raise IllegalArgument(f"no database path in {target!r}")
-        return SQLiteStore(Path(rest))
+        return SQLiteStore(Path(rest), clock=clock)
     if target.startswith(("postgresql://", "postgres://")):
         from falconet.runtime.store.postgres import PostgresStore
 
-        return PostgresStore(target)
+        return PostgresStore(target, clock=clock)
     scheme, sep, _ = target.partition("://")
     if sep and scheme.isalnum():
         raise IllegalArgument(f"unsupported store URL scheme {scheme!r} (use sqlite:///, postgresql:// or memory:)")
-    return SQLiteStore(Path(target))
+    return SQLiteStore(Path(target), clock=clock)
 
 
 @contextlib.asynccontextmanager

@@ -331,15 +331,6 @@ def trigger_key(doc: Any) -> tuple[str, str, str]:
             require_str(doc, "triggerId", "trigger"))
 
 
-def now_ms(clock: "Any") -> int:
-    """Epoch ms of ``clock()`` (a callable returning an aware datetime)."""
-    return dt_ms(clock())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 #### Flows ##################################################################################################
 
 def check_flow(record: Any) -> None:

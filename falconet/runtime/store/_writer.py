@@ -44,16 +44,16 @@ from __future__ import annotations
 import abc
 import threading
 from collections import deque
-from datetime import datetime
 from typing import Any, Callable, Protocol
 
 import outcome
 import trio
 
+from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.kernel.errors import FalconetError
 from falconet.runtime.store import _sql as sql
 from falconet.runtime.store._common import (
-    ExecRow, StoreError, utcnow,
+    ExecRow, StoreError,
 )
 from falconet.runtime.store.base import Store
 
@@ -113,13 +113,13 @@ class _Job:
 #### The store ##############################################################################################
 
 class WriterStore(Store, abc.ABC):
-    """A store on one connection owned by a writer thread. ``clock`` returns the current aware datetime (KV
-    expiry); ``max_batch`` bounds the rows written per transaction; ``name`` names the database in errors."""
+    """A store on one connection owned by a writer thread. ``clock`` tells the current date (KV expiry) and
+    holds trio's mock clock still while a caller waits on the writer thread; ``max_batch`` bounds the rows written per transaction; ``name`` names the database in errors."""
 
     #: the driver's exception classes (turned into StoreError)
     db_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, name: str, *, clock: Callable[[], datetime] = utcnow, max_batch: int = 20_000) -> None:
+    def __init__(self, name: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
         self.name = name
         self._clock = clock
         self._max_batch = max_batch
@@ -204,7 +204,8 @@ class WriterStore(Store, abc.ABC):
                     self._conn.interrupt()
             return trio.lowlevel.Abort.SUCCEEDED
 
-        return await trio.lowlevel.wait_task_rescheduled(abort)
+        with self._clock.hold():
+            return await trio.lowlevel.wait_task_rescheduled(abort)
 
     @staticmethod
     def _deliver(done: list[tuple[_Job, outcome.Outcome]]) -> None:
@@ -240,7 +241,8 @@ class WriterStore(Store, abc.ABC):
             return trio.lowlevel.Abort.FAILED  # opening is short; let it finish so the state is consistent
 
         self._thread.start()
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        with self._clock.hold():
+            await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def close(self) -> None:
         """Commit everything queued, close the connection and stop the thread; returns once closed (also

@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable
 
 import trio
 
+from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.kernel.errors import IllegalArgument, IllegalState
 from falconet.runtime.store._common import (
     TERMINAL_STATES, ExecRow, LogRow, MetricRow, StoreError, check_child_filter, check_paging, check_states,
     check_flow, copy_flow, dt_ms, dt_us, dumps, execution_row, kv_expiration_ms, level_value, log_row, metric_row,
-    namespace_matches, parse_sort, trigger_key, utcnow,
+    namespace_matches, parse_sort, trigger_key,
 )
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
 
@@ -32,9 +33,9 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 class MemoryStore(Store):
-    """In-memory store. ``clock`` returns the current aware datetime (used for KV expiry)."""
+    """In-memory store. ``clock`` tells the current date (KV expiry)."""
 
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, clock: Clock = SYSTEM) -> None:
         self._clock = clock
         self._open = False
         self._closed = False
@@ -274,7 +275,7 @@ class MemoryStore(Store):
     #### key-value store ##################################################################################
 
     def _kv_live(self, item: tuple[int | None, str] | None) -> bool:
-        return item is not None and (item[0] is None or item[0] > dt_ms(self._clock()))
+        return item is not None and (item[0] is None or item[0] > dt_ms(self._clock.now()))
 
     async def kv_put(self, namespace: str, key: str, entry: dict[str, Any]) -> None:
         await self._enter()

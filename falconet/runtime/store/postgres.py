@@ -17,12 +17,12 @@ database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from falconet.runtime.kernel.errors import IllegalArgument
-from falconet.runtime.store._common import StoreError, utcnow
+from falconet.runtime.kernel.clock import SYSTEM, Clock
+from falconet.runtime.store._common import StoreError
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
@@ -196,7 +196,7 @@ class PostgresStore(SQLStore):
     label_match = ("EXISTS (SELECT 1 FROM jsonb_array_elements(executions.labels::jsonb) j "
                    "WHERE j->>'key' = ? AND j->>'value' = ?)")
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow, max_batch: int = 20_000) -> None:
+    def __init__(self, url: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise IllegalArgument(f"not a PostgreSQL URL: {redact_url(url)!r}")
         try:

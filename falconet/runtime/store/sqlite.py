@@ -4,11 +4,11 @@ of :class:`~falconet.runtime.store._writer.WriterStore` (WAL, ``synchronous=NORM
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from falconet.runtime.store._common import StoreError, utcnow
+from falconet.runtime.kernel.clock import SYSTEM, Clock
+from falconet.runtime.store._common import StoreError
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
@@ -148,12 +148,12 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 class SQLiteStore(SQLStore):
-    """Durable store in one SQLite file (created with its folder). ``clock`` returns the current aware
-    datetime (KV expiry); ``max_batch`` bounds the rows written per transaction."""
+    """Durable store in one SQLite file (created with its folder). ``clock`` tells the current date (KV
+    expiry); ``max_batch`` bounds the rows written per transaction."""
 
     db_errors = (sqlite3.Error,)
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow, max_batch: int = 20_000) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
         self.path = Path(path)
         super().__init__(str(self.path), clock=clock, max_batch=max_batch)
 

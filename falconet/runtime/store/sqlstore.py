@@ -154,23 +154,23 @@ class SQLStore(WriterStore):
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         rows = await self._call(sql.select, "SELECT entry FROM kv WHERE namespace = ? AND key = ? AND "
-                                "(expiration IS NULL OR expiration > ?)", (namespace, key, dt_ms(self._clock())),
+                                "(expiration IS NULL OR expiration > ?)", (namespace, key, dt_ms(self._clock.now())),
                                 read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
-        return await self._call(sql.kv_delete, namespace, key, dt_ms(self._clock()))
+        return await self._call(sql.kv_delete, namespace, key, dt_ms(self._clock.now()))
 
     async def kv_list(self, namespace: str) -> list[dict[str, Any]]:
         rows = await self._call(sql.select, "SELECT key, entry FROM kv WHERE namespace = ? AND "
                                 "(expiration IS NULL OR expiration > ?) ORDER BY key",
-                                (namespace, dt_ms(self._clock())), read=True)
+                                (namespace, dt_ms(self._clock.now())), read=True)
         return [{"key": k, **json.loads(e)} for k, e in rows]
 
     async def kv_list_all(self) -> list[dict[str, Any]]:
         rows = await self._call(sql.select, "SELECT namespace, key, entry FROM kv WHERE "
                                 "(expiration IS NULL OR expiration > ?) ORDER BY namespace, key",
-                                (dt_ms(self._clock()),), read=True)
+                                (dt_ms(self._clock.now()),), read=True)
         return [{"namespace": ns, "key": k, **json.loads(e)} for ns, k, e in rows]
 
     #### triggers #########################################################################################

@@ -26,7 +26,6 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from urllib.parse import unquote, urlparse
 
-import trio
 
 from falconet.sdk import (
     BOOLEAN, INTEGER, OBJECT, STRING, Attempt, Example, FlowableTask, Output, Prop, register, RunnableTask,
@@ -119,8 +118,8 @@ class ForEachItemSplit(RunnableTask):
         prefix = ctx.task_storage_prefix()
         stop = threading.Event()
         try:
-            uri = await trio.to_thread.run_sync(split_file, ctx.storage, items, prefix, plan, stop,
-                                                abandon_on_cancel=True)
+            uri = await ctx.clock.run_sync_in_thread(split_file, ctx.storage, items, prefix, plan, stop,
+                                                     abandon_on_cancel=True)
         except BaseException:
             stop.set()
             raise
@@ -168,7 +167,7 @@ class ForEachItemMergeOutputs(RunnableTask):
             return None
         prefix = urlparse(base).path
         dest = ctx.task_storage_prefix() + "/subflowOutputs.ion"
-        uri = await trio.to_thread.run_sync(merge_outputs, ctx.storage, prefix, dest)
+        uri = await ctx.clock.run_sync_in_thread(merge_outputs, ctx.storage, prefix, dest)
         return {"subflowOutputs": uri} if uri else None
 
 

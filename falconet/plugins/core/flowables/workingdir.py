@@ -24,7 +24,8 @@ replay) prepares its directory again (``restore``): the files the earlier childr
 directory did not survive, and a child that was running is re-attempted once the directory is back
 (``ctx.open_temp_dir`` waits for it).
 
-Blocking file work runs in ``trio.to_thread.run_sync``; the state machine side only flips ``wdState``.
+Blocking file work runs on a thread (``services.clock.run_sync_in_thread``); the state machine side only
+flips ``wdState``.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ async def _restore_cache(services: "FlowableServices", task: "TaskSpec", ctx: An
             archive.extractall(root)
         return True
 
-    if await trio.to_thread.run_sync(restore):
+    if await services.clock.run_sync_in_thread(restore):
         ctx.logger.debug(f"Cache restored from {uri}")
 
 
@@ -119,7 +120,7 @@ async def _save_cache(services: "FlowableServices", task: "TaskSpec", path: Path
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    await trio.to_thread.run_sync(save)
+    await services.clock.run_sync_in_thread(save)
 
 
 @register
@@ -246,7 +247,7 @@ class WorkingDirectory(FlowableTask):
         error = None
         try:
             ctx = services.context(tr, task)
-            await trio.to_thread.run_sync(lambda: path.mkdir(parents=True, exist_ok=True))
+            await services.clock.run_sync_in_thread(lambda: path.mkdir(parents=True, exist_ok=True))
             cache = task.props.get("cache")
             if cache:
                 await _restore_cache(services, task, ctx, path, cache)
@@ -256,7 +257,7 @@ class WorkingDirectory(FlowableTask):
             raise
         except Exception as exc:  # a render error, a missing kestra:// file, a bad cache: the task run FAILS
             error = f"Unable to prepare the working directory: {exc}"
-            await trio.to_thread.run_sync(shutil.rmtree, path, True)
+            await services.clock.run_sync_in_thread(shutil.rmtree, path, True)
         finally:
             event.set()
         return WorkingDirectoryEvent(PREPARING, error)
@@ -285,7 +286,7 @@ class WorkingDirectory(FlowableTask):
             error = f"Unable to collect the working directory's files: {exc}"
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(shutil.rmtree, path, True)
+                await services.clock.run_sync_in_thread(shutil.rmtree, path, True)
         return WorkingDirectoryEvent(FINISHING, error, outputs)
 
     async def shared_directory(self, services: "FlowableServices", tr: "TaskRun") -> "Path | None":
@@ -308,7 +309,7 @@ class WorkingDirectory(FlowableTask):
                 shutil.rmtree(p, ignore_errors=True)
 
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(remove)
+            await services.clock.run_sync_in_thread(remove)
 
     @classmethod
     def validate_spec(cls, spec: "TaskSpec") -> list[str]:
