@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kw in (("--host", {"default": "127.0.0.1"}), ("--port", {"type": int, "default": 8080}),
                      ("--data-dir", {"help": "local folder: temporary files, the data-folder lock"}),
                      ("--basic-auth", {"metavar": "USER:PASSWORD", "help": "protect the API with basic auth"})):
-        standalone.add_argument(flag, **kw)  # type: ignore[arg-type]
+        standalone.add_argument(flag, **kw)
     standalone.add_argument("--store", metavar="URL", help="postgresql://USER[:PASSWORD]@HOST:PORT/DB")
     standalone.add_argument("--storage-dir", metavar="DIR", help="internal storage folder (may be shared)")
     standalone.add_argument("--flows", metavar="PATH", action="append", default=[],

@@ -145,8 +145,11 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
     inputs, files = parse_values(args.input, "--input", tmp)
     labels = parse_labels(args.label)
     resume_items = None if args.resume_inputs is None else [i for group in args.resume_inputs for i in group]
+    def subflow_files() -> list[Path]:
+        return [f for f in flow_files(args.flows) if f.resolve() != path.resolve()]
+
     try:
-        subflows = [f for f in flow_files(args.flows) if f.resolve() != path.resolve()]
+        subflows = await trio.to_thread.run_sync(subflow_files)
     except FileNotFoundError as exc:
         raise UsageError(f"no such file or folder: {exc.args[0]}") from None
     store = "sqlite" if args.data_dir else "memory"
@@ -198,6 +201,9 @@ async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextI
                 return INTERRUPTED
             reporter.drain(events)
             final = outcome.get("final") or await engine.get_execution(execution_id)
+    if final is None:
+        print(f"falconet: execution {execution_id} no longer exists", file=stderr)
+        return 1
     print(json.dumps(final, indent=2), file=stdout, flush=True)
     return 0 if final["state"]["current"] in ("SUCCESS", "WARNING") else 1
 

@@ -68,3 +68,31 @@ def test_verdict_requires_passing_txt_to_list_every_case():
     assert step.verdict(report) == ["passing.txt does not list new-case (add it)",
                                     f"passing.txt lists {listed[0]}, which cases.yaml has not"]
     assert step.verdict([{"name": n, "status": "PASS"} for n in listed]) == []
+
+
+#### .ci/run's required steps ###############################################################################
+
+def required_commands() -> list[str]:
+    """The command lines of .ci/run's required section (comments, blank lines and ``step`` labels left out)."""
+    text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    required = text.split("#### required steps", 1)[1].split("#### optional steps", 1)[0]
+    return [line.strip() for line in required.splitlines()
+            if line.strip() and not line.lstrip().startswith(("#", "step "))]
+
+
+def test_ci_runs_ruff_and_mypy_after_install_and_before_pytest() -> None:
+    assert "set -euo pipefail" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")  # a failing step fails CI
+    commands = required_commands()
+    order = [commands.index(c) for c in ("pip install -e '.[test]'", "ruff check", "mypy", "python -m pytest")]
+    assert order == sorted(order), commands
+
+
+def test_ruff_and_mypy_are_configured_for_falconet_and_installed_by_the_test_extra() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert {"E", "F", "ASYNC"} <= set(config["tool"]["ruff"]["lint"]["select"])
+    assert config["tool"]["ruff"]["include"] == ["falconet/**/*.py"]
+    assert config["tool"]["mypy"]["files"] == ["falconet"]
+    test_extra = " ".join(config["project"]["optional-dependencies"]["test"])
+    assert "ruff" in test_extra and "mypy" in test_extra

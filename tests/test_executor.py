@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.kernel.machine import Machine, RunTask, StartTimer
-from falconet.runtime.expr.render import Renderer
+from falconet.runtime.expr.render import Renderer, is_truthy
 from falconet.runtime.flow.parsing import parse_flow
 from falconet.runtime.kernel.execution import Execution
 from falconet.sdk.plugin import load_plugins
@@ -27,7 +27,7 @@ def machine(source: str, inputs: dict[str, Any] | None = None) -> tuple[Machine,
     m = Machine(ex, flow,
                 render=lambda tr, task, v: RENDERER.render_value(v, variables(tr, task)),
                 render_typed=lambda tr, task, v: RENDERER.render_value_typed(v, variables(tr, task)),
-                truthy=RENDERER.is_truthy,
+                truthy=is_truthy,
                 log=lambda tr, level, msg: logs.append((level, msg)),
                 on_change=lambda tr: None)
     return m, logs

@@ -361,14 +361,13 @@ def test_render_value_typed_keeps_native_leaves() -> None:
 
 @pytest.mark.parametrize("value", [None, False, 0, "", "false", " false ", "0", "-0", " -0\n", "  "])
 def test_falsy(value) -> None:
-    assert R.is_truthy(value) is False
     assert is_truthy(value) is False
 
 
 @pytest.mark.parametrize("value", [True, 1, "true", "yes", "1", "abc", [], {}, "null", "False", "FALSE", 0.0,
                                    "0.0", -0.0, "no"])
 def test_truthy(value) -> None:
-    assert R.is_truthy(value) is True
+    assert is_truthy(value) is True
 
 
 #### Cache ##################################################################################################

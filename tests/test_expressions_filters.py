@@ -1,4 +1,4 @@
-"""Pebble and Kestra filters (reference §6.4), except dates (test_expressions_dates.py) and jq
+"""Pebble and Kestra filters, except dates (test_expressions_dates.py) and jq
 (test_expressions_functions.py)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Representative expressions of Kestra's test flows render with the variables the engine provides (reference
-§6.2); tests/conformance/test_kestra_flows.py compiles every expression of those flows when they are present."""
+"""Representative expressions of Kestra's test flows render with the variables the engine provides;
+tests/conformance/test_kestra_flows.py compiles every expression of those flows when they are present."""
 from __future__ import annotations
 
 import datetime as dt

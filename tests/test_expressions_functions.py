@@ -1,4 +1,4 @@
-"""Functions (reference §6.5), engine hooks, DefaultHooks and the jq subset."""
+"""Functions, engine hooks, DefaultHooks and the jq subset."""
 from __future__ import annotations
 
 import base64

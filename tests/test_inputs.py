@@ -1,4 +1,4 @@
-"""Execution inputs, flow outputs and onResume inputs typed as Kestra types them (reference §3.2)."""
+"""Execution inputs, flow outputs and onResume inputs typed as Kestra types them."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Ion values as plain Python: Ion booleans stay booleans (amazon.ion's IonPyBool subclasses int)."""
+import pytest
 from amazon.ion import simpleion
 
 from falconet.runtime.storage.ionfiles import from_ion_value
@@ -33,3 +34,13 @@ except IllegalArgument as exc:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install 'falconet[ion]'" in out.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [("12", 12), ("1E+2", 100), ("1.0", 1.0), ("0.5", 0.5),
+                                                ("Infinity", float("inf")), ("-Infinity", float("-inf"))])
+def test_decimals_become_json_numbers(text, expected):
+    import decimal
+
+    from falconet.sdk import decimal_number
+    value = decimal_number(decimal.Decimal(text))
+    assert value == expected and type(value) is type(expected)

@@ -9,7 +9,8 @@ import textwrap
 
 #: libraries a server that answers HTTP and runs a Log flow must not import
 HEAVY = ["amazon", "jsonconversion", "numpy", "croniter", "dateutil", "duckdb", "httpx", "cryptography",
-         "playwright", "boto3", "botocore"]
+         "openpyxl", "fastavro", "pyarrow",
+         "playwright", "psycopg", "boto3", "botocore"]
 
 FLOW = """
 id: hello

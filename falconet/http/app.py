@@ -38,8 +38,8 @@ from falconet.http.guard import BUFFER_LIMIT, BoundedRequest
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,
-                  stats.bp, extras.bp, live.bp, executions_bulk.bp, executions_views.bp, flows_more.bp, triggers_bulk.bp,
-                  dashboards.bp)
+                  stats.bp, extras.bp, live.bp, executions_bulk.bp, executions_views.bp, flows_more.bp,
+                  triggers_bulk.bp, dashboards.bp)
 REALM = 'Basic realm="Falconet"'
 
 

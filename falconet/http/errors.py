@@ -100,7 +100,8 @@ def response_for_exception(exc: BaseException) -> Response:
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         name = exc.name if status != 404 else "Page Not Found"
-        message = name if status != 405 else f"Method Not Allowed: {request.method if has_request_context() else ''}".rstrip(": ")
+        method = request.method if has_request_context() else ""
+        message = name if status != 405 else f"Method Not Allowed: {method}".rstrip(": ")
         return error_response(status, message)
     status, message, errors = status_and_message(exc)
     if status == 500:

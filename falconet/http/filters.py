@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from falconet.runtime.expr import safe_regex
 from falconet.runtime.kernel.errors import BadRequest, InvalidEntity, Violation
 from falconet.runtime.kernel.execution import now, parse_instant
+from falconet.sdk.plugin import LogLevel
 from falconet.http.api import params
 
 OPS = ("EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO",
@@ -93,7 +94,6 @@ MAX_REGEX = 1000            # characters of one REGEX pattern
 SYSTEM_NAMESPACE = "system"
 
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
-_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 
 
 #### Parsed filters #########################################################################################
@@ -306,11 +306,10 @@ def typed_leaf(field: str, op: str, key: str, items: tuple[str, ...]) -> Leaf:
             raise params.convert_error(key, ",".join(items), "not one of ENABLED, DISABLED")
         return Leaf(field, op, states)
     if field == "level":
-        level = items[0].upper()
-        level = "WARN" if level == "WARNING" else level
-        if level not in _LEVELS:
-            raise params.convert_error(key, items[0], f"not one of {', '.join(_LEVELS)}")
-        return Leaf(field, op, level)
+        level = LogLevel.parse(items[0])
+        if level is None:
+            raise params.convert_error(key, items[0], f"not one of {', '.join(LogLevel.names())}")
+        return Leaf(field, op, level.name)
     if field == "childFilter":
         value = items[0].upper()
         if value not in ("CHILD", "MAIN"):
@@ -351,8 +350,8 @@ def _test(leaf: Leaf, accessors: Mapping[str, Callable[[Any], Any]], doc: Any) -
         found = any(value[0].lower() in t for t in texts)
         return found if op == "EQUALS" else not found
     if leaf.field == "level":
-        rank = _LEVELS.get(str(actual).upper(), -1)
-        return rank >= _LEVELS[value] if op == "EQUALS" else rank < _LEVELS[value]
+        rank, floor = LogLevel.parse(str(actual)), LogLevel[value]
+        return (rank is not None and rank >= floor) if op == "EQUALS" else (rank is None or rank < floor)
     if isinstance(value, datetime):
         return _test_date(op, value, actual)
     if op == "REGEX":

@@ -28,19 +28,17 @@ import shutil
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import IO, Any, AsyncIterator
+from typing import IO, TYPE_CHECKING, Any, AsyncIterator
 
 import trio
-try:
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
-except ModuleNotFoundError:  # python-multipart < 0.0.13 installs its package as `multipart`
-    from multipart.exceptions import MultipartParseError  # type: ignore[no-redef]
-    from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
-
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from werkzeug.exceptions import RequestTimeout
 
 from falconet.runtime.kernel.errors import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 #: a text part larger than this is refused (413): text parts are input values, kept in memory
 MAX_FIELD_SIZE = 8 * 1024 * 1024
@@ -90,7 +88,7 @@ class _PartCollector:
         self._upload: UploadedFile | None = None
         self._parts = 0
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
@@ -178,7 +176,7 @@ def _boundary(content_type: str) -> bytes:
 #### Public API #############################################################################################
 
 def is_multipart(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+    return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
 
 
 @contextlib.asynccontextmanager
@@ -192,8 +190,9 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
     - no body, or no Content-Type: an empty form.
 
     Raises :class:`BadRequest` for a malformed or truncated body or another content type with a body;
-    :class:`PayloadTooLarge` for a text part over ``MAX_FIELD_SIZE`` or an oversized urlencoded body. On exit (normal, error or cancel) every temp file left in the
-    folder is deleted; callers that keep a file must move it away inside the block.
+    :class:`PayloadTooLarge` for a text part over ``MAX_FIELD_SIZE`` or an oversized urlencoded body. On exit
+    (normal, error or cancel) every temp file left in the folder is deleted; callers that keep a file must move
+    it away inside the block.
     """
     content_type = request.headers.get("Content-Type")
     collector: _PartCollector | None = None

@@ -50,6 +50,8 @@ async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None =
                               graceful_timeout=graceful_timeout)
     trigger = shutdown.wait if shutdown is not None else None
     async with trio.open_nursery() as guard_tasks:
-        await hypercorn_serve(ConnectionGuard(app, guard_tasks), config, shutdown_trigger=trigger,
+        # the guard is an ASGI app over plain dict messages; hypercorn types them as a union of TypedDicts
+        guard = ConnectionGuard(app, guard_tasks)
+        await hypercorn_serve(guard, config, shutdown_trigger=trigger,  # type: ignore[arg-type]
                               task_status=task_status)
         guard_tasks.cancel_scope.cancel(reason="server stopped")

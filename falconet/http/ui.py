@@ -14,6 +14,7 @@ from pathlib import Path
 from quart import Blueprint, Response, redirect, send_file
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 STATIC_UI_DIR = Path(__file__).resolve().parent / "static" / "ui"
 
@@ -46,12 +47,12 @@ def _static_file(subpath: str) -> Path | None:
 
 
 @ui_blueprint.route("/")
-async def root() -> Response:
+async def root() -> WerkzeugResponse:
     return redirect("/ui/", code=302)
 
 
 @ui_blueprint.route("/ui")
-async def ui_no_slash() -> Response:
+async def ui_no_slash() -> WerkzeugResponse:
     return redirect("/ui/", code=302)
 
 

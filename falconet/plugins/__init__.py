@@ -24,7 +24,13 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "falconet.plugins.core.storage",
     "falconet.plugins.scripts",
     "falconet.plugins.duckdb",
+    "falconet.plugins.git",
+    "falconet.plugins.serdes",
+    "falconet.plugins.jdbc.sqlite",
+    "falconet.plugins.jdbc.postgresql",
+    "falconet.plugins.notifications",
 )
 
-# top-level modules whose absence only disables the plugin family that needs them (optional extras)
-OPTIONAL_DEPENDENCIES = frozenset({"duckdb"})
+# top-level modules whose absence only disables the plugin family that needs them (optional extras), and the
+# segment of that family's type names (``io.kestra.plugin.jdbc.postgresql.Query`` needs ``psycopg``)
+OPTIONAL_DEPENDENCIES: dict[str, str] = {"duckdb": "duckdb", "psycopg": "postgresql"}

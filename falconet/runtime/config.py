@@ -142,8 +142,8 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
         if root is not None:
             flat: dict[str, tuple[Any, int]] = {}
             _flatten(root, "", flat, filename)
-            for key, (value, line) in flat.items():
-                values[key] = _check(key, value, f"{filename}:{line}")
+            for key, (value, lineno) in flat.items():
+                values[key] = _check(key, value, f"{filename}:{lineno}")
     env = os.environ if environ is None else environ
     for key in KEYS:
         name = key.upper().replace(".", "_").replace("-", "_")

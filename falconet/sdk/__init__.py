@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported on first use (below)
     from falconet.runtime.expr.durations import format_duration, parse_duration
-    from falconet.runtime.expr.render import ExpressionError, is_truthy, to_output_string
+    from falconet.runtime.expr.output import is_truthy
+    from falconet.runtime.expr.render import ExpressionError, to_output_string
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.errors import FalconetError, IllegalArgument, NotFound
     from falconet.runtime.kernel.execution import Attempt, StateHistory, TaskRun, now, parse_instant
@@ -29,7 +30,9 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     )
     from falconet.runtime.kernel.state import State
     from falconet.runtime.storage.internal import namespace_path, slugify
-    from falconet.runtime.storage.ionfiles import from_ion_value, read_ion_rows, to_ion_line, write_ion_rows
+    from falconet.runtime.storage.ionfiles import (
+        decimal_number, from_ion_value, read_ion_rows, text_row_encoder, to_ion_line, write_ion_rows,
+    )
     from falconet.runtime.storage.ionvalues import simpleion
     from falconet.sdk.files import (
         as_file_map, copy_from_storage, copy_namespace_files, glob_match, glob_regex, localize_storage_uris, safe_join,
@@ -38,7 +41,8 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     from falconet.sdk.plugin import (
         ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, CRON, DAG_TASKS, DATES, DURATION, ENUM, EXECUTIONS, INPUTS, INTEGER,
         LIST, MAP, NUMBER, OBJECT, STRING, TASK_MAP, TASKS, WEBHOOK, Condition, Example, ExecutionUpdatingTask,
-        FlowableServices, FlowableTask, Logger, Metric, Output, Plugin, PollingContext, PollingTrigger, Prop,
+        FlowableServices, FlowableTask, FlowSource, Logger, LogLevel, Metric, Output, Plugin, PollingContext,
+        PollingTrigger, Prop,
         RunContext, RunnableTask, TaskFailed, Trigger, TriggerEvaluationError, describe_group, register,
     )
 
@@ -46,24 +50,36 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
 # would import the kernel back while it is still initialising
 _WHERE: dict[str, str] = {
     **dict.fromkeys(('format_duration', 'parse_duration'), 'falconet.runtime.expr.durations'),
-    **dict.fromkeys(('ExpressionError', 'is_truthy', 'to_output_string'), 'falconet.runtime.expr.render'),
+    **dict.fromkeys(('is_truthy',), 'falconet.runtime.expr.output'),
+    **dict.fromkeys(('ExpressionError', 'to_output_string'), 'falconet.runtime.expr.render'),
     **dict.fromkeys(('TaskSpec',), 'falconet.runtime.flow.model'),
     **dict.fromkeys(('FalconetError', 'IllegalArgument', 'NotFound'), 'falconet.runtime.kernel.errors'),
-    **dict.fromkeys(('Attempt', 'StateHistory', 'TaskRun', 'now', 'parse_instant'), 'falconet.runtime.kernel.execution'),
+    **dict.fromkeys(('Attempt', 'StateHistory', 'TaskRun', 'now', 'parse_instant'),
+                    'falconet.runtime.kernel.execution'),
     **dict.fromkeys(('Dispatch', 'FlowableError', 'Machine', 'Resolved', 'StartJob', 'StartSubflow', 'StartTimer',
                      'loop_values_to_strings', 'next_retry_delay'), 'falconet.runtime.kernel.machine'),
     **dict.fromkeys(('State',), 'falconet.runtime.kernel.state'),
     **dict.fromkeys(('namespace_path', 'slugify'), 'falconet.runtime.storage.internal'),
-    **dict.fromkeys(('from_ion_value', 'read_ion_rows', 'to_ion_line', 'write_ion_rows'), 'falconet.runtime.storage.ionfiles'),
+    **dict.fromkeys(('decimal_number', 'from_ion_value', 'read_ion_rows', 'text_row_encoder', 'to_ion_line',
+                     'write_ion_rows'),
+                    'falconet.runtime.storage.ionfiles'),
     **dict.fromkeys(('simpleion',), 'falconet.runtime.storage.ionvalues'),
-    **dict.fromkeys(('as_file_map', 'copy_from_storage', 'copy_namespace_files', 'glob_match', 'glob_regex', 'localize_storage_uris', 'safe_join', 'upload_output_files', 'walk_files', 'write_input_files'), 'falconet.sdk.files'),
-    **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS', 'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES', 'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices', 'describe_group', 'FlowableTask', 'Logger', 'Metric', 'Output', 'Plugin', 'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger', 'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
+    **dict.fromkeys(('as_file_map', 'copy_from_storage', 'copy_namespace_files', 'glob_match', 'glob_regex',
+                     'localize_storage_uris', 'safe_join', 'upload_output_files', 'walk_files', 'write_input_files'),
+                    'falconet.sdk.files'),
+    **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS',
+                     'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES',
+                     'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices',
+                     'describe_group', 'FlowableTask', 'FlowSource', 'Logger', 'LogLevel', 'Metric', 'Output', 'Plugin',
+                     'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger',
+                     'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
 }
 
 __all__ = [
     "ANY", "BOOLEAN", "CONDITION_MAP", "CONDITIONS", "DAG_TASKS", "DURATION", "ENUM", "INPUTS", "INTEGER", "LIST",
     "MAP", "NUMBER", "OBJECT", "STRING", "TASK_MAP", "TASKS",
-    "Condition", "Example", "ExecutionUpdatingTask", "FlowableTask", "Logger", "Metric", "Output", "Plugin",
+    "Condition", "Example", "ExecutionUpdatingTask", "FlowableTask", "FlowSource", "Logger", "LogLevel", "Metric",
+    "Output", "Plugin",
     "PollingContext", "PollingTrigger", "Prop", "RunContext", "RunnableTask", "TaskFailed", "Trigger",
     "TriggerEvaluationError", "register", "CRON", "DATES", "EXECUTIONS", "WEBHOOK", "FlowableServices",
     "describe_group",
@@ -72,7 +88,8 @@ __all__ = [
     "namespace_path", "slugify",
     "as_file_map", "copy_from_storage", "copy_namespace_files", "glob_match", "glob_regex", "localize_storage_uris",
     "safe_join", "upload_output_files", "walk_files", "write_input_files",
-    "from_ion_value", "read_ion_rows", "simpleion", "to_ion_line", "write_ion_rows",
+    "decimal_number", "from_ion_value", "read_ion_rows", "simpleion", "text_row_encoder", "to_ion_line",
+    "write_ion_rows",
     "format_duration", "parse_duration", "ExpressionError", "is_truthy", "to_output_string", "TaskSpec",
     "FalconetError", "IllegalArgument", "NotFound", "parse_instant",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import enum
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Mapping, Protocol
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ TASK_MAP = "task_map"      # mapping str -> list of task definitions (Switch `ca
 DAG_TASKS = "dag_tasks"    # list of {task: <task def>, dependsOn: [ids]} -> list[DagEntry]
 CONDITIONS = "conditions"  # list of condition definitions (type + properties) -> list[ConditionSpec]
 INPUTS = "inputs"          # list of flow-input definitions (Pause `onResume`) -> list[InputSpec]
-CONDITION_MAP = "condition_map"  # mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+# mapping str -> condition definition (MultipleCondition `conditions`) -> dict[str, ConditionSpec]
+CONDITION_MAP = "condition_map"
 
 STRUCTURAL = frozenset({TASKS, TASK_MAP, DAG_TASKS})
 
@@ -226,9 +228,12 @@ class FlowableTask(Plugin):
 class FlowableServices(Protocol):
     """What a flowable's job reaches (implemented by the execution actor)."""
 
-    ex: Any        # the execution document (falconet.runtime.kernel.execution.Execution)
-    storage: Any   # falconet.runtime.storage.base.Storage
-    clock: Any     # falconet.runtime.kernel.clock.Clock (run blocking file work with clock.run_sync_in_thread)
+    ex: Any  # the execution document (falconet.runtime.kernel.execution.Execution)
+
+    @property
+    def storage(self) -> Any: ...  # falconet.runtime.storage.base.Storage
+    @property
+    def clock(self) -> Any: ...  # falconet.runtime.kernel.clock.Clock (blocking file work: clock.run_sync_in_thread)
 
     def context(self, tr: "TaskRun", task: "TaskSpec") -> "RunContext":
         """A run context for ``task`` in the variables of ``tr`` (render, prop, logger, files)."""
@@ -305,6 +310,11 @@ class Condition(Plugin):
     #: true when its ``namespace`` and ``flowId`` properties name the flow whose executions it matches
     names_flow: ClassVar[bool] = False
 
+    def matched(self, props: dict[str, Any], ctx: Any) -> list[str]:
+        """A :attr:`multiple` condition's sub-conditions (names) that hold for the execution in ``ctx``;
+        the flow-trigger listener keeps them over the window."""
+        raise NotImplementedError(f"{type(self).__name__} is not a multiple condition")
+
 
 #### Errors plugins raise ###################################################################################
 
@@ -326,6 +336,41 @@ class TriggerEvaluationError(Exception):
 
 
 #### The run context facade #################################################################################
+
+@dataclasses.dataclass(frozen=True)
+class FlowSource:
+    """A stored flow's latest revision as a plugin sees it (``git.PushFlows``, ``git.SyncFlows``)."""
+
+    namespace: str
+    id: str
+    revision: int
+    source: str
+
+
+class LogLevel(enum.IntEnum):
+    """Kestra's log levels (slf4j's ``Level``), least to most severe: a line passes a minimum level when it
+    is at or above it."""
+
+    TRACE = 0
+    DEBUG = 1
+    INFO = 2
+    WARN = 3
+    ERROR = 4
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """``("TRACE", "DEBUG", "INFO", "WARN", "ERROR")``."""
+        return tuple(level.name for level in cls)
+
+    @classmethod
+    def parse(cls, name: Any) -> LogLevel | None:
+        """The level called ``name`` in any case (``WARNING`` is ``WARN``, as Python's logging says it), or
+        None when ``name`` names no level."""
+        if not isinstance(name, str):
+            return None
+        text = name.upper()
+        return cls.__members__.get("WARN" if text == "WARNING" else text)
+
 
 class Logger(Protocol):
     """Per-task-run logger: buffered, non-blocking; lines are stored and published as LogEntry."""
@@ -438,6 +483,34 @@ class RunContext(Protocol):
                          min_level: str = "INFO") -> list[dict[str, Any]]:
         """LogEntry dicts of an execution in timestamp order, optionally only of ``task_ids``, at least
         ``min_level`` (TRACE < DEBUG < INFO < WARN < ERROR). Used by ``log.Fetch``."""
+
+    # -- flows and namespace files (the API's validation and revision paths) ------------------------
+    async def list_flow_sources(self, namespace: str, *, children: bool = False) -> list[FlowSource]:
+        """The latest revision of every flow of ``namespace`` (and of its sub-namespaces with
+        ``children``), sorted by namespace and id."""
+
+    async def check_flow(self, source: str) -> FlowSource:
+        """Validate a flow source without saving it (``revision`` 0); TaskFailed listing the violations, one
+        per line, when it is invalid or holds more than one flow."""
+
+    async def save_flow(self, source: str) -> FlowSource:
+        """Create or update a flow like ``PUT /api/v1/flows`` (a new revision only when the source changed);
+        TaskFailed listing the violations when it is invalid."""
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        """Delete a flow (a deleted revision is kept, as the API does)."""
+
+    async def list_namespace_files(self, namespace: str) -> list[str]:
+        """Every namespace file's path (``/a/b.txt``), sorted."""
+
+    async def namespace_file_sha256(self, namespace: str, path: str) -> str:
+        """The SHA-256 (hex) of a namespace file's content, read in constant memory."""
+
+    async def put_namespace_file(self, namespace: str, path: str, source: "Path") -> int:
+        """Store the local file ``source`` as namespace file ``path`` (a new revision); returns the revision."""
+
+    async def delete_namespace_file(self, namespace: str, path: str) -> bool:
+        """Delete a namespace file with its revisions; False when it did not exist."""
 
 
 class PollingContext(Protocol):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.reports import stats
+from falconet.sdk.plugin import LogLevel
 
 OK = """id: ok
 namespace: company.team
@@ -99,7 +100,7 @@ async def test_logs_daily_and_bad_bodies(api: Any) -> None:
     await seed(api)
     status, days = await api.call("POST", "/api/v1/stats/logs/daily", json={"namespace": "company.team",
                                                                         "triggerId": "ignored like Kestra"})
-    assert status == 200 and days[-1]["counts"]["INFO"] >= 2 and set(days[-1]["counts"]) == set(stats.LEVELS)
+    assert status == 200 and days[-1]["counts"]["INFO"] >= 2 and set(days[-1]["counts"]) == set(LogLevel.names())
     status, days = await api.call("POST", "/api/v1/stats/logs/daily", json={"logLevel": "ERROR"})
     assert days[-1]["counts"]["INFO"] == 0 and days[-1]["counts"]["ERROR"] >= 1
     assert (await api.call("POST", "/api/v1/stats/logs/daily", json={"logLevel": "LOUD"}))[0] == 400

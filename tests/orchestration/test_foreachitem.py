@@ -1,4 +1,4 @@
-"""ForEachItem (reference §4.2): internal task runs, counters, split modes, merged outputs, fan-out bound."""
+"""ForEachItem: internal task runs, counters, split modes, merged outputs, fan-out bound."""
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,4 @@
-"""The polling http.Trigger on a fake clock against a local HTTP server (reference §4.4, §5.4).
+"""The polling http.Trigger on a fake clock against a local HTTP server.
 
 The clock autojumps only after 0.1 s of real idleness, so an HTTP exchange with the server thread (real
 I/O the fake clock cannot see) completes before trio time moves on.

@@ -1,4 +1,4 @@
-"""CREATE_NEW_EXECUTION retries and flow concurrency limits (reference §3.4, §2) on the fake clock."""
+"""CREATE_NEW_EXECUTION retries and flow concurrency limits on the fake clock."""
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Schedule / ScheduleOnDates triggers on trio's fake clock (reference §5.1)."""
+"""Schedule / ScheduleOnDates triggers on trio's fake clock."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,4 +1,4 @@
-"""Subflow (reference §4.2): child trigger and labels, deprecated outputs, kill cascade, restart."""
+"""Subflow: child trigger and labels, deprecated outputs, kill cascade, restart."""
 from __future__ import annotations
 
 import trio

@@ -1,4 +1,4 @@
-"""Flow triggers (conditions, windows, preconditions, inputs) and the Webhook trigger (reference §5.2, §5.3)."""
+"""Flow triggers (conditions, windows, preconditions, inputs) and the Webhook trigger."""
 from __future__ import annotations
 
 import base64

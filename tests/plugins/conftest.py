@@ -16,13 +16,12 @@ import pytest
 import trio
 
 from falconet.sdk import plugin as P
-from falconet.sdk.plugin import TaskFailed
+from falconet.sdk.plugin import LogLevel, TaskFailed
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.kernel.recovery import ProcessRegistry
 from falconet.runtime.kernel.runcontext import coerce
 from falconet.runtime.storage.internal import InternalStorage
 
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 #### rendering: the engine's own Renderer ##################################################################
@@ -38,7 +37,7 @@ class Logger:
         self._expected: list[tuple[str, trio.Event]] = []
 
     def log(self, level: str, msg: str) -> None:
-        assert level in LEVELS, level
+        assert level in LogLevel.names(), level
         self.lines.append((level, msg))
         for text, event in self._expected:
             if text in msg:
@@ -158,9 +157,9 @@ class TestRunContext:
     # -- logs
     async def fetch_logs(self, execution_id: str, *, task_ids: list[str] | None = None,
                          min_level: str = "INFO") -> list[dict[str, Any]]:
-        floor = LEVELS.index(min_level)
+        floor = LogLevel[min_level]
         return [e for e in self.logs if e["executionId"] == execution_id
-                and (task_ids is None or e.get("taskId") in task_ids) and LEVELS.index(e["level"]) >= floor]
+                and (task_ids is None or e.get("taskId") in task_ids) and LogLevel[e["level"]] >= floor]
 
 
 @pytest.fixture

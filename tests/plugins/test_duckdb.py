@@ -19,7 +19,7 @@ CSV = "id,name,amount,day\n1,a,1.50,2024-01-01\n2,b,2.25,2024-01-02\n3,c,3.00,20
 async def test_fetch_one_and_fetch(run_task):
     out, ctx = await run_task(query.Query, {"sql": "SELECT 42 AS answer, 'x' AS s", "fetchType": "FETCH_ONE"})
     assert out == {"row": {"answer": 42, "s": "x"}, "size": 1}
-    assert ctx.metrics == [("counter", "size", 1, {})]
+    assert ctx.metrics == [("counter", "fetch.size", 1, {"fetch": "true", "store": "false"})]
     out, _ = await run_task(query.Query, {"sql": "SELECT range AS n FROM range(3)", "fetchType": "FETCH"})
     assert out == {"rows": [{"n": 0}, {"n": 1}, {"n": 2}], "size": 3}
     out, _ = await run_task(query.Query, {"sql": "SELECT 1 WHERE false", "fetchOne": True})
@@ -65,7 +65,7 @@ async def test_store_reads_kestra_uri_input_and_output_files(run_task, make_ctx)
 
 async def test_none_fetch_type_and_errors(run_task):
     out, ctx = await run_task(query.Query, {"sql": "SELECT 1"})
-    assert out == {} and ctx.metrics == []
+    assert out == {} and ctx.metrics == [("counter", "fetch.size", 0, {"fetch": "false", "store": "false"})]
     with pytest.raises(TaskFailed, match="DuckDB query failed: .*nope"):
         await run_task(query.Query, {"sql": "SELECT * FROM nope", "fetch": True})
     with pytest.raises(TaskFailed, match="Invalid url"):

@@ -1,4 +1,5 @@
-"""``/api/v1/dashboards``: Kestra 1.x dashboards (``DashboardController``) over :mod:`falconet.runtime.reports.dashboards`.
+"""``/api/v1/dashboards``: Kestra 1.x dashboards (``DashboardController``) over
+:mod:`falconet.runtime.reports.dashboards`.
 
 - ``GET dashboards`` ``?page&size&q&sort`` → ``PagedResults<Dashboard>`` (``q``: in the id or title)
 - ``POST dashboards`` (YAML, no ``id``: Kestra generates it) → the dashboard; ``PUT dashboards/{id}`` (YAML)
@@ -12,8 +13,8 @@
   ``PagedResults<row>``. ``startDate``/``endDate``/``timeRange`` filters set the window (a dashboard's
   defaults to its ``timeWindow.default`` and may not exceed its ``max``; a preview's to the last 8 days);
   the other filters are Kestra's ``QueryFilter`` on the chart's source (executions, logs, triggers: every
-  field of their search routes; metrics: namespace and flowId; flows: namespace) and replace the chart's own ``where`` on
-  namespace, flowId, state and labels (flows: namespace), as Kestra's ``whereWithGlobalFilters``. A
+  field of their search routes; metrics: namespace and flowId; flows: namespace) and replace the chart's own
+  ``where`` on namespace, flowId, state and labels (flows: namespace), as Kestra's ``whereWithGlobalFilters``. A
   Markdown chart's data is its ``FlowDescription`` source's ``[{description}]``; other Markdown charts have
   no data (422, as Kestra).
 
@@ -402,7 +403,8 @@ _METRIC_OPS = {"EQUALS": "EQUAL_TO", "NOT_EQUALS": "NOT_EQUAL_TO", "IN": "IN", "
 
 
 def _overrides(source: str, others: list[dict[str, Any]]) -> set[str]:
-    return {_OVERRIDES[source][i.get("field")] for i in others if i.get("field") in _OVERRIDES[source]}
+    overrides = _OVERRIDES[source]
+    return {overrides[f] for f in (i.get("field") for i in others) if isinstance(f, str) and f in overrides}
 
 
 async def _markdown(chart: dict[str, Any]) -> list[dict[str, Any]]:

@@ -76,7 +76,7 @@ def split_form(form: Form, input_ids: set[str]) -> tuple[dict[str, Any], dict[st
     part named ``files`` when the flow has no input called ``files``: that is Kestra 0.21's form, keyed
     by the filename (``-F "files=@./a.csv;filename=<inputId>"``).
     """
-    inputs: dict[str, Any] = {name: value for name, value in form.fields}
+    inputs: dict[str, Any] = dict(form.fields)
     files: dict[str, tuple[str, Path]] = {}
     for upload in form.files:
         if upload.name == "files" and "files" not in input_ids and upload.filename:
@@ -131,7 +131,8 @@ async def create_execution(namespace: str, flow_id: str) -> Any:
 
 @bp.post("/executions/<namespace>/<flow_id>/validate")
 async def validate_inputs(namespace: str, flow_id: str) -> Any:
-    """Type and validate inputs without creating anything: ``{id, namespace, inputs: [{input, value, enabled, errors}]}``."""
+    """Type and validate inputs without creating anything:
+    ``{id, namespace, inputs: [{input, value, enabled, errors}]}``."""
     input_ids = await _flow_input_ids(namespace, flow_id, None)
     async with read_form(request, state().upload_dir) as form:
         inputs, files = split_form(form, input_ids)
@@ -199,8 +200,8 @@ class Selection:
         query = _query(args)
         scopes = [s for raw in args.getlist("scope") for s in raw.split(",") if s]
         if scopes:
-            leaf = filters.typed_leaf("scope", "IN", "scope", tuple(scopes))
-            where = filters.Group("and", (*where.children, leaf))
+            scope = filters.typed_leaf("scope", "IN", "scope", tuple(scopes))
+            where = filters.Group("and", (*where.children, scope))
         for leaf in where.children:  # narrow the store scan with what the store can filter itself
             if isinstance(leaf, filters.Leaf) and leaf.op in ("EQUALS", "IN") and isinstance(leaf.value, tuple) \
                     and len(leaf.value) == 1:
@@ -355,7 +356,8 @@ async def change_status(execution_id: str) -> Any:
 async def set_task_run_state(execution_id: str) -> Any:
     """Body ``{"taskRunId": ..., "state": ...}``: force a task run's state (the execution is RESTARTED)."""
     body = await json_body({})
-    if not isinstance(body, dict) or not isinstance(body.get("taskRunId"), str) or not isinstance(body.get("state"), str):
+    if (not isinstance(body, dict) or not isinstance(body.get("taskRunId"), str)
+            or not isinstance(body.get("state"), str)):
         raise InvalidEntity([Violation("body", "expected {\"taskRunId\": string, \"state\": string}")])
     new_state = params.parse_state("state", body["state"])
     doc = await engine().lifecycle.set_task_run_state(execution_id, body["taskRunId"], new_state)
@@ -403,16 +405,17 @@ async def force_run(execution_id: str) -> Any:
     return json_response(public_execution(await engine().lifecycle.force_run(execution_id)))
 
 
+def _delete_flags(args: Any) -> dict[str, bool]:
+    """The ``deleteLogs``/``deleteMetrics``/``deleteStorage`` query flags (default true) as keyword arguments."""
+    return {"delete_logs": params.opt_bool(args, "deleteLogs", True),
+            "delete_metrics": params.opt_bool(args, "deleteMetrics", True),
+            "delete_storage": params.opt_bool(args, "deleteStorage", True)}
+
+
 @bp.delete("/executions/<execution_id>")
 async def delete_execution(execution_id: str) -> Any:
     """204; the logs, metrics and storage of the execution go too unless told otherwise."""
-    args = request.args
-    await engine().lifecycle.delete(
-        execution_id,
-        delete_logs=params.opt_bool(args, "deleteLogs", True),
-        delete_metrics=params.opt_bool(args, "deleteMetrics", True),
-        delete_storage=params.opt_bool(args, "deleteStorage", True),
-    )
+    await engine().lifecycle.delete(execution_id, **_delete_flags(request.args))
     return empty(204)
 
 
@@ -470,9 +473,7 @@ async def bulk_delete() -> Any:
     ids = await _ids_body()
     include_running = params.opt_bool(request.args, "includeNonTerminated", False)
     args = request.args
-    flags = dict(delete_logs=params.opt_bool(args, "deleteLogs", True),
-                 delete_metrics=params.opt_bool(args, "deleteMetrics", True),
-                 delete_storage=params.opt_bool(args, "deleteStorage", True))
+    flags = _delete_flags(args)
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated
                        else "execution not terminated",
@@ -514,9 +515,7 @@ async def bulk_delete_by_query() -> Any:
     ids = await ids_by_query(DELETE_FLAGS)
     args = request.args
     include_running = params.opt_bool(args, "includeNonTerminated", False)
-    flags = dict(delete_logs=params.opt_bool(args, "deleteLogs", True),
-                 delete_metrics=params.opt_bool(args, "deleteMetrics", True),
-                 delete_storage=params.opt_bool(args, "deleteStorage", True))
+    flags = _delete_flags(args)
     return await _bulk("delete", ids,
                        lambda d: None if include_running or _current(d).is_terminated else "execution not terminated",
                        lambda i: engine().lifecycle.delete(i, **flags), strict=False)

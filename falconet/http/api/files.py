@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import trio
 from quart import Blueprint, Response, redirect, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from falconet.runtime.kernel.errors import IllegalArgument, NotFound
 from falconet.runtime.storage.internal import namespace_path, slugify
@@ -39,7 +40,7 @@ _IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "
 
 #### The prefix rule ########################################################################################
 
-async def checked_uri(execution_id: str) -> tuple[dict[str, Any], str] | Response:
+async def checked_uri(execution_id: str) -> tuple[dict[str, Any], str] | WerkzeugResponse:
     """(execution, uri) when ``?path=`` may be served for this execution, else a redirect response.
 
     Raises NotFound (execution or other execution missing), IllegalArgument (outside the prefixes,
@@ -90,7 +91,7 @@ async def _stream(fileobj: Any) -> AsyncIterator[bytes]:
 async def download(execution_id: str) -> Any:
     """The file, streamed as ``application/octet-stream`` with ``Content-Disposition: attachment``."""
     checked = await checked_uri(execution_id)
-    if isinstance(checked, Response):
+    if not isinstance(checked, tuple):  # a redirect
         return checked
     _, uri = checked
     storage = engine().storage
@@ -106,7 +107,7 @@ async def download(execution_id: str) -> Any:
 @bp.get("/executions/<execution_id>/file/metas")
 async def metas(execution_id: str) -> Any:
     checked = await checked_uri(execution_id)
-    if isinstance(checked, Response):
+    if not isinstance(checked, tuple):  # a redirect
         return checked
     size = await trio.to_thread.run_sync(engine().storage.size, checked[1])
     return json_response({"size": size})
@@ -117,7 +118,7 @@ async def preview(execution_id: str) -> Any:
     """``{extension, type, content, maxLine, truncated}``: ION and JSONL as LIST of rows, images as IMAGE
     (base64), markdown as MARKDOWN, other text as TEXT (first ``maxRows`` lines)."""
     checked = await checked_uri(execution_id)
-    if isinstance(checked, Response):
+    if not isinstance(checked, tuple):  # a redirect
         return checked
     uri = checked[1]
     max_rows = params.opt_int(request.args, "maxRows", PREVIEW_INITIAL, minimum=1) or PREVIEW_INITIAL
@@ -175,7 +176,7 @@ def _render_preview(storage: Any, uri: str, extension: str, max_rows: int, encod
     rows: list[Any] = []
     truncated = False
     with storage.open_read(uri) as raw:
-        text = codecs.getreader(_without_bom(encoding, raw))(raw, errors="replace")
+        text = codecs.getreader(_without_bom(encoding, raw))(raw, "replace")
         if extension == "ion":
             from falconet.runtime.storage.ionfiles import read_ion_rows
 

@@ -91,7 +91,8 @@ async def update_flow(namespace: str, flow_id: str) -> Any:
 async def get_flow(namespace: str, flow_id: str) -> Any:
     args = request.args
     revision = params.opt_int(args, "revision", None, minimum=1)
-    flow = await engine().get_flow(namespace, flow_id, revision, allow_deleted=params.opt_bool(args, "allowDeleted", False))
+    allow_deleted = params.opt_bool(args, "allowDeleted", False)
+    flow = await engine().get_flow(namespace, flow_id, revision, allow_deleted=allow_deleted)
     if flow is None:
         raise NotFound(f"Unable to find flow '{namespace}.{flow_id}'" + (f" revision {revision}" if revision else ""))
     return json_response(flow_json(flow, source=params.opt_bool(args, "source", False)))
@@ -235,8 +236,9 @@ async def update_namespace(namespace: str) -> Any:
     for index, source in enumerate(sources):
         key = flow_key(source)
         if key is not None and key[0] != namespace:
-            raise InvalidEntity([Violation(f"flows[{index}].namespace",
-                                           f"flow namespace '{key[0]}' is not the namespace '{namespace}' being updated")])
+            raise InvalidEntity([Violation(
+                f"flows[{index}].namespace",
+                f"flow namespace '{key[0]}' is not the namespace '{namespace}' being updated")])
     return json_response(await _apply_sources(sources, {namespace} if delete else None))
 
 

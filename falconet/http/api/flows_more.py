@@ -239,7 +239,8 @@ async def import_flows() -> Any:
     YAML, entry names for a zip). Another file type is a 422."""
     failed: list[str] = []
     async with read_form(request, state().upload_dir) as form:
-        upload = next((f for f in form.files if f.name == "fileUpload"), None) or (form.files[0] if form.files else None)
+        upload = (next((f for f in form.files if f.name == "fileUpload"), None)
+                  or (form.files[0] if form.files else None))
         if upload is None:
             raise InvalidEntity([Violation("fileUpload", "Required Part [fileUpload] not specified")])
         name = (upload.filename or "").lower()
@@ -251,8 +252,8 @@ async def import_flows() -> Any:
                 if not await _import(source):
                     failed.append(str(index))
         elif name.endswith(".zip"):
-            for entry, source in await trio.to_thread.run_sync(_zip_sources, upload.path):
-                if source is None or not await _import(source):
+            for entry, content in await trio.to_thread.run_sync(_zip_sources, upload.path):
+                if content is None or not await _import(content):
                     failed.append(entry)
         else:
             raise IllegalArgument(f"Cannot import file of type {Path(name).suffix or name!r}")

@@ -74,7 +74,7 @@ class _Builder:
                 self.chain(tasks, cluster, task_uid, end, inner, [*parents, cluster], error)
         self.clusters.append({
             "cluster": {"uid": cluster, "type": H + "GraphCluster", "error": error, "relationType": relation,
-                        "taskNode": {k: v for k, v in self.nodes[first + 2].items()}},
+                        "taskNode": dict(self.nodes[first + 2])},
             "nodes": [n["uid"] for n in self.nodes[first:] if n["uid"].startswith(cluster + ".")],
             "parents": parents,
             "start": start,

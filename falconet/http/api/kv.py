@@ -62,7 +62,8 @@ async def list_keys_with_inheritance(namespace: str) -> Any:
     """``[{namespace, kv: [entries]}]`` for the namespace and each parent, nearest first (Kestra's
     ``KVController.listKeysWithInheritence``)."""
     filters.check_params(request.args, ())
-    out, current = [], namespace
+    out: list[dict[str, Any]] = []
+    current = namespace
     while current:
         entries = await engine().store.kv_list(current)
         out.append({"namespace": current, "kv": sorted((_public(e) for e in entries), key=lambda e: e.get("key", ""))})

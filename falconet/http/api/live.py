@@ -40,14 +40,16 @@ from __future__ import annotations
 import math
 from contextlib import aclosing
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator, AsyncIterator
 
 import trio
 from quart import Blueprint, Response, request, websocket
 
+from falconet.runtime.kernel.bus import Overflow
 from falconet.runtime.kernel.errors import InvalidEntity, NotFound
 from falconet.runtime.kernel.execution import parse_instant
 from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import LogLevel
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.http.api import params
 from falconet.http.api.common import dumps, engine, public_execution, public_task_run, with_tenant
@@ -61,13 +63,6 @@ CLOSE_DEADLINE = 1.0
 FOLLOW_LOOKUP = 10.0          # Kestra retries the execution lookup for up to 10 s …
 FOLLOW_LOOKUP_INTERVAL = 0.5  # … every 500 ms
 TOO_SLOW = (1013, "subscriber too slow")
-_LEVELS = {name: i for i, name in enumerate(params.LOG_LEVELS)}
-
-
-def _overflow_type() -> type[BaseException]:
-    from falconet.runtime.kernel.bus import Overflow
-
-    return Overflow
 
 
 def is_final(doc: dict[str, Any]) -> bool:
@@ -79,7 +74,7 @@ def is_final(doc: dict[str, Any]) -> bool:
 #### The per-execution feed #################################################################################
 
 async def execution_feed(eng: Any, execution_id: str, sub: Any, *, taskruns: bool,
-                         logs: bool) -> AsyncIterator[tuple[str, Any]]:
+                         logs: bool) -> AsyncGenerator[tuple[str, Any], None]:
     """Messages for one execution, from a subscription opened *before* this is iterated (so nothing
     between the snapshot and the first event is lost; duplicates are harmless):
 
@@ -87,7 +82,6 @@ async def execution_feed(eng: Any, execution_id: str, sub: Any, *, taskruns: boo
     ``("execution", execution)``; last ``("end", execution)``. An execution deleted meanwhile ends the
     feed without ``end``. Every ``yield`` is outside any cancel scope (async-generator safe).
     """
-    overflow = _overflow_type()
     doc = await eng.get_execution(execution_id)
     if doc is None:
         return
@@ -103,7 +97,7 @@ async def execution_feed(eng: Any, execution_id: str, sub: Any, *, taskruns: boo
         with trio.move_on_after(max(wait, 0)):
             try:
                 event = await sub.receive()
-            except overflow:
+            except Overflow:
                 lost = True
         if event is None:  # a tick with pending task-run changes, or buffer overflow: a fresh snapshot
             if not (dirty or lost):
@@ -189,9 +183,8 @@ def _log_key(entry: dict[str, Any]) -> tuple[Any, ...]:
 async def follow_logs(execution_id: str) -> Any:
     """Stored lines, then live ones; a live line already sent from the store is skipped."""
     min_level = params.opt_level(request.args)
-    floor = _LEVELS.get(min_level or "TRACE", 0)
+    floor = LogLevel[min_level] if min_level else LogLevel.TRACE
     eng = engine()
-    overflow = _overflow_type()
 
     async def stored(since: str | None) -> list[dict[str, Any]]:
         query = LogQuery(execution_id=execution_id, min_level=min_level)
@@ -216,10 +209,10 @@ async def follow_logs(execution_id: str) -> Any:
                     yield sse("progress", with_tenant(entry))
                 try:
                     event = await sub.receive()
-                except overflow:
+                except Overflow:
                     pending = await stored(last_ts)  # what the dropped events carried is in the store
                     continue
-                if event.kind == "log" and _LEVELS.get(event.data.get("level"), 0) >= floor:
+                if event.kind == "log" and (LogLevel.parse(event.data.get("level")) or LogLevel.TRACE) >= floor:
                     pending = [event.data]
                 else:
                     pending = []
@@ -259,9 +252,10 @@ class Outbox:
 async def serve_websocket(feed: Any) -> None:
     """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
     returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise."""
-    ws = websocket._get_current_object()
+    # the request's Websocket itself, for the writer task (quart types the context proxy as the object)
+    ws = websocket._get_current_object()  # type: ignore[attr-defined]
     send_channel, receive_channel = trio.open_memory_channel[str](0)
-    outcome = {"close": (1000, None)}
+    outcome: dict[str, tuple[int, str | None]] = {"close": (1000, None)}
 
     async def writer() -> None:
         async with receive_channel:
@@ -320,7 +314,6 @@ def _matches(doc: dict[str, Any], namespace: str | None, flow_id: str | None, st
 async def executions_ws() -> Any:
     args = websocket.args
     eng = engine()
-    overflow = _overflow_type()
 
     async def feed(out: Outbox) -> tuple[int, str] | None:
         namespace = params.opt_str(args, "namespace")
@@ -334,7 +327,7 @@ async def executions_ws() -> Any:
             while True:
                 try:
                     event = await sub.receive()
-                except overflow as lost:
+                except Overflow as lost:
                     for doc in await _resync(eng, namespace, flow_id, states, lost.since, lost.dropped):
                         await out.send({"type": "execution", "execution": doc})
                     continue
@@ -372,7 +365,8 @@ async def _resync(eng: Any, namespace: str | None, flow_id: str | None, states: 
             query = ExecutionQuery(namespace=namespace, flow_id=flow_id, states=wanted, page=page, size=BUFFER,
                                    sort=["state.endDate:desc"])
             docs, _ = await eng.store.search_executions(query)
-            recent = [d for d in docs if not d["state"].get("endDate") or parse_instant(d["state"]["endDate"]) >= cutoff]
+            recent = [d for d in docs
+                      if not d["state"].get("endDate") or parse_instant(d["state"]["endDate"]) >= cutoff]
             ended.extend(recent[:limit - len(ended)])
             if len(recent) < len(docs) or len(docs) < BUFFER:
                 break

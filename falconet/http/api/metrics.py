@@ -5,7 +5,7 @@ MetricEntry JSON: ``{namespace, flowId, taskId, executionId, taskRunId, type, na
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from quart import Blueprint, request
 
@@ -18,6 +18,13 @@ from falconet.http.api.common import engine, json_response, page_slice, paged
 bp = Blueprint("metrics", __name__)
 
 AGGREGATIONS = ("sum", "avg", "min", "max")
+
+
+def _average(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+_AGGREGATIONS: dict[str, Callable[[list[float]], float]] = {"sum": sum, "min": min, "max": max}
 
 
 @bp.get("/metrics/<execution_id>")
@@ -90,10 +97,11 @@ async def aggregates(namespace: str, flow_id: str, metric: str, task_id: str | N
         stamp = e.get("timestamp")
         if not isinstance(stamp, str) or not isinstance(e.get("value"), (int, float)):
             continue
-        buckets.setdefault(_bucket(parse_instant(stamp).astimezone(timezone.utc), group_by), []).append(float(e["value"]))
+        bucket = _bucket(parse_instant(stamp).astimezone(timezone.utc), group_by)
+        buckets.setdefault(bucket, []).append(float(e["value"]))
     out = []
     for when in sorted(buckets):
         values = buckets[when]
-        value = {"sum": sum, "min": min, "max": max}.get(aggregation, lambda v: sum(v) / len(v))(values)
+        value = _AGGREGATIONS.get(aggregation, _average)(values)
         out.append({"name": metric, "date": format_instant(when), "value": value})
     return json_response({"aggregations": out, "groupBy": group_by})

@@ -17,10 +17,10 @@ from werkzeug.datastructures import MultiDict
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, Violation
 from falconet.runtime.kernel.execution import now
 from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import LogLevel
 
 UTC = timezone.utc
 JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 def convert_error(name: str, value: str, why: str = "") -> InvalidEntity:
@@ -174,12 +174,10 @@ def opt_level(args: MultiDict, name: str = "minLevel") -> str | None:
     raw = opt_str(args, name)
     if raw is None:
         return None
-    level = raw.upper()
-    if level == "WARNING":
-        level = "WARN"
-    if level not in LOG_LEVELS:
-        raise convert_error(name, raw, f"not one of {', '.join(LOG_LEVELS)}")
-    return level
+    level = LogLevel.parse(raw)
+    if level is None:
+        raise convert_error(name, raw, f"not one of {', '.join(LogLevel.names())}")
+    return level.name
 
 
 def sort_items(items: list[dict[str, Any]], sort: Sequence[str], default: Sequence[str]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from falconet import __version__
 from falconet.runtime.catalog import plugins as catalog
 from falconet.runtime.kernel.errors import BadRequest, NotFound
 from falconet.runtime.catalog.docs import plugin_doc
+from falconet.sdk.plugin import Plugin
 from falconet.http.api.common import engine, json_response
 from falconet.http.api.params import opt_bool
 
@@ -35,11 +36,11 @@ def _cached(body: Any) -> Any:
     return response
 
 
-def _classes() -> list[type]:
+def _classes() -> list[type[Plugin]]:
     return engine().plugins()
 
 
-def _find(type_name: str) -> type:
+def _find(type_name: str) -> type[Plugin]:
     for cls in _classes():
         if type_name == cls.type or type_name in cls.aliases:
             return cls

@@ -26,6 +26,7 @@ from falconet.runtime.reports import stats
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument
 from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
+from falconet.sdk.plugin import LogLevel
 from falconet.http.multipart import read_body
 from falconet.http.api.common import engine, json_response, public_execution
 from falconet.http.api.params import parse_datetime, parse_state
@@ -36,7 +37,6 @@ BODY_LIMIT = 1024 * 1024
 SCAN_LIMIT = 200_000
 _PAGE = 1000
 SYSTEM_NAMESPACE = "system"
-_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 
 
 async def _body() -> dict[str, Any]:
@@ -78,10 +78,13 @@ def _flows(body: dict[str, Any]) -> set[tuple[str, str]] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
         raise BadRequest("'flows' must be a list of {namespace, id}")
-    pairs = {(f.get("namespace"), f.get("id")) for f in value}
-    if any(not isinstance(ns, str) or not isinstance(fid, str) for ns, fid in pairs):
-        return None   # Kestra ignores a flows filter without namespace and id
-    return pairs  # type: ignore[return-value]
+    pairs: set[tuple[str, str]] = set()
+    for f in value:
+        namespace, flow_id = f.get("namespace"), f.get("id")
+        if not isinstance(namespace, str) or not isinstance(flow_id, str):
+            return None   # Kestra ignores a flows filter without namespace and id
+        pairs.add((namespace, flow_id))
+    return pairs
 
 
 def _scope_ok(doc: dict[str, Any], scope: list[str] | None) -> bool:
@@ -178,7 +181,8 @@ async def latest_by_flow() -> Any:
     body = await _body()
     flows = _flows(body)
     docs: list[dict[str, Any]] = []
-    for namespace, flow_id in sorted(flows or {(None, None)}):
+    selected: list[tuple[str | None, str | None]] = sorted(flows) if flows else [(None, None)]
+    for namespace, flow_id in selected:
         query = ExecutionQuery(namespace=namespace, flow_id=flow_id, size=_PAGE, sort=["state.endDate:desc"])
         page, _ = await engine().store.search_executions(query)
         docs.extend(d for d in page if namespace is None or d.get("namespace") == namespace)
@@ -190,8 +194,8 @@ async def logs_daily() -> Any:
     body = await _body()
     start, end = _window(body)
     level = _str(body, "logLevel")
-    if level is not None and level not in _LEVELS:
-        raise BadRequest(f"Invalid logLevel '{level}': expected one of {', '.join(_LEVELS)}")
+    if level is not None and level not in LogLevel.names():
+        raise BadRequest(f"Invalid logLevel '{level}': expected one of {', '.join(LogLevel.names())}")
     query = LogQuery(namespace=_str(body, "namespace"), flow_id=_str(body, "flowId"), min_level=level,
                      q=_str(body, "q"), start_date=start, end_date=end, page=1, size=10 * _PAGE)
     logs: list[dict[str, Any]] = []

@@ -106,7 +106,8 @@ async def search_triggers() -> Any:
     page, size, sort = params.paging(request.args)
     rows = await select_triggers(request.args)
     rows = params.sort_items(rows, [f"triggerContext.{s}" for s in sort],
-                             ["triggerContext.namespace:asc", "triggerContext.flowId:asc", "triggerContext.triggerId:asc"])
+                             ["triggerContext.namespace:asc", "triggerContext.flowId:asc",
+                              "triggerContext.triggerId:asc"])
     return paged(page_slice(rows, page, size), len(rows))
 
 

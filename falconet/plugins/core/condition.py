@@ -1,4 +1,5 @@
-"""Declarations of the core condition types used by triggers and listeners (reference §5.1, §5.2, §4.6).
+"""Declarations of the core condition types used by triggers and listeners
+(``io.kestra.plugin.core.condition``).
 
 One class per type; each carries its evaluation, ``test(props, ctx) -> bool``, where ``ctx`` is a
 :class:`falconet.runtime.orchestration.context.ConditionContext` (the upstream execution and its state

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from falconet.sdk import ENUM, STRING, Example, Metric, Output, Prop, register, RunContext, RunnableTask
-from falconet.plugins.core.log import LEVELS, level_prop
+from falconet.sdk import ENUM, STRING, Example, LogLevel, Metric, Output, Prop, register, RunContext, RunnableTask
+from falconet.plugins.core.log import level_prop
 
 
 @register
@@ -57,7 +57,7 @@ class Echo(RunnableTask):
     )
     props = {
         "format": Prop(STRING, required=True, description="The templated string to log."),
-        "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
+        "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="The log level."),
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:

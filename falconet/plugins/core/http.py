@@ -66,7 +66,8 @@ def _seconds(value: Any, what: str) -> float | None:
         raise TaskFailed(f"options.{what}: {exc}") from exc
 
 
-def _truthy(value: Any, default: bool) -> bool:
+def _bool_option(value: Any, default: bool) -> bool:
+    """A boolean option: a bool, or a string that is ``true`` in any case; ``default`` when unset."""
     if value is None:
         return default
     return value if isinstance(value, bool) else str(value).strip().lower() == "true"
@@ -74,8 +75,12 @@ def _truthy(value: Any, default: bool) -> bool:
 
 def open_client(ctx: RunContext) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` configured from the task's ``options`` and ``sslOptions``."""
-    options = ctx.prop("options") or {}
-    ssl = ctx.prop("sslOptions") or {}
+    return new_client(ctx.prop("options") or {}, ctx.prop("sslOptions") or {})
+
+
+def new_client(options: Any, ssl: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` configured from rendered ``options`` and ``sslOptions`` objects (TaskFailed on
+    bad values)."""
     if not isinstance(options, dict) or not isinstance(ssl, dict):
         raise TaskFailed("options and sslOptions must be objects")
     connect = _seconds(options.get("connectTimeout"), "connectTimeout")
@@ -97,8 +102,8 @@ def open_client(ctx: RunContext) -> httpx.AsyncClient:
         proxy = f"http://{cred}{options['proxyAddress']}:{options.get('proxyPort', 8080)}"
     return _httpx().AsyncClient(
         timeout=timeout, auth=auth, headers=headers, proxy=proxy,
-        follow_redirects=_truthy(options.get("followRedirects"), True),
-        verify=not _truthy(ssl.get("insecureTrustAllCertificates"), False),
+        follow_redirects=_bool_option(options.get("followRedirects"), True),
+        verify=not _bool_option(ssl.get("insecureTrustAllCertificates"), False),
         default_encoding=str(options.get("defaultCharset") or "utf-8"), trust_env=False)
 
 

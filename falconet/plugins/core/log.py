@@ -15,18 +15,17 @@ from typing import Any
 import trio
 
 from falconet.sdk import (
-    ANY, ENUM, LIST, STRING, Example, Output, parse_instant, Prop, register, RunContext, RunnableTask, TaskFailed,
-    to_output_string, write_ion_rows,
+    ANY, ENUM, LIST, STRING, Example, LogLevel, Output, parse_instant, Prop, register, RunContext, RunnableTask,
+    TaskFailed, to_output_string, write_ion_rows,
 )
 
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 def level_prop(ctx: RunContext, name: str = "level") -> str:
     """The log level property, validated (TaskFailed naming the allowed levels)."""
     level = str(ctx.prop(name)).upper()
-    if level not in LEVELS:
-        raise TaskFailed(f"Invalid level '{level}': expected one of {', '.join(LEVELS)}")
+    if level not in LogLevel.names():
+        raise TaskFailed(f"Invalid level '{level}': expected one of {', '.join(LogLevel.names())}")
     return level
 
 
@@ -50,7 +49,7 @@ class Log(RunnableTask):
     )
     props = {
         "message": Prop(ANY, required=True, description="A message or a list of messages to log (rendered)."),
-        "level": Prop(ENUM, default="INFO", values=LEVELS, description="The log level."),
+        "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="The log level."),
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -95,7 +94,7 @@ class Fetch(RunnableTask):
         "flowId": Prop(STRING, description="Flow of the execution (default: the current one)."),
         "executionId": Prop(STRING, description="The execution whose logs are fetched (default: the current one)."),
         "tasksId": Prop(LIST, description="Only the logs of these task ids."),
-        "level": Prop(ENUM, default="INFO", values=LEVELS, description="Minimum level of the fetched lines."),
+        "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="Minimum level of the fetched lines."),
     }
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:

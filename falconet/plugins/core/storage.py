@@ -324,7 +324,7 @@ class Reverse(RunnableTask):
                     _check(stop)
                     offsets.append(offsets[-1] + len(raw))
                 with open(path, "wb") as out:
-                    for start, end in zip(reversed(offsets[:-1]), reversed(offsets[1:])):
+                    for start, end in zip(reversed(offsets[:-1]), reversed(offsets[1:]), strict=True):
                         _check(stop)
                         source.seek(start)
                         line = source.read(end - start).decode(charset)

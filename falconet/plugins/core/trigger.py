@@ -1,5 +1,5 @@
-"""Declarations of the core trigger types (reference §5): Schedule, ScheduleOnDates, Flow, Webhook and the
-polling ``http.Trigger``.
+"""Declarations of the core trigger types (``io.kestra.plugin.core.trigger``): Schedule, ScheduleOnDates,
+Flow, Webhook and the polling ``http.Trigger``.
 
 Common trigger properties (id, type, description, conditions, disabled, labels, stopAfter, logLevel,
 logToFile) are handled by flow parsing; each class declares its own properties only. Schedule, Flow and

@@ -9,29 +9,27 @@ there). Several statements may be given; the last one's result is fetched accord
 * ``FETCH``: output ``rows`` (list of maps); ``STORE``: rows streamed to an Ion file (one struct per line),
   output ``uri``. The deprecated booleans ``store``/``fetchOne``/``fetch`` select the same modes.
 
-Outputs also ``size`` (rows fetched or stored; counter metric ``size`` too) and ``outputFiles``
-(name → URI of each file the SQL created). The query runs in a worker thread so the engine never blocks; a
-kill or timeout calls ``conn.interrupt()`` and abandons the thread, which then closes the connection.
+Outputs also ``size`` (rows fetched or stored) and ``outputFiles`` (name → URI of each file the SQL
+created); the counter ``fetch.size`` as every jdbc task (:mod:`falconet.plugins.jdbc.common`, which this module
+shares). The query runs in a worker thread so the engine never blocks; a kill or timeout calls
+``conn.interrupt()`` and abandons the thread, which then closes the connection.
 """
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import decimal
-import threading
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
+from falconet.plugins.jdbc.common import FETCH_TYPES, METRICS, QUERY_OUTPUTS, consume, emit_size, fetch_type
+from falconet.plugins.threads import run_interruptible
 from falconet.sdk import (
-    ANY, BOOLEAN, ENUM, LIST, STRING, as_file_map, Example, Metric, Output, Prop, register, RunContext, RunnableTask,
-    safe_join, TaskFailed, write_input_files, write_ion_rows,
+    ANY, BOOLEAN, ENUM, LIST, STRING, as_file_map, Example, Output, Prop, register, RunContext, RunnableTask,
+    safe_join, TaskFailed, write_input_files,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    import duckdb
+_BATCH = 2048
 
 
 def _duckdb() -> Any:
@@ -39,51 +37,6 @@ def _duckdb() -> Any:
     import duckdb
 
     return duckdb
-
-
-FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
-_BATCH = 2048
-
-
-def json_value(value: Any) -> Any:
-    """A DuckDB result value as a JSON-able output value (dates/times ISO strings, decimals numbers)."""
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
-    if isinstance(value, _dt.datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, (_dt.date, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, _dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", errors="replace")
-    return value
-
-
-def ion_value(value: Any) -> Any:
-    """A DuckDB result value for an Ion file: timestamps and decimals keep their Ion types."""
-    if isinstance(value, dict):
-        return {str(k): ion_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [ion_value(v) for v in value]
-    if isinstance(value, (_dt.datetime, _dt.date, decimal.Decimal)) or value is None:
-        return value
-    return json_value(value)
-
-
-def _interrupt_until_done(conn: "duckdb.DuckDBPyConnection", done: threading.Event) -> None:
-    """Interrupt ``conn`` until its abandoned worker has finished (an interrupt that lands before the
-    query starts would be lost, so it is repeated every 50 ms)."""
-    while not done.is_set():
-        with contextlib.suppress(_duckdb().Error):   # closed meanwhile: the worker is finishing
-            conn.interrupt()
-        done.wait(0.05)
 
 
 def database_path(url: Any) -> str:
@@ -109,17 +62,13 @@ class Query(RunnableTask):
                 "fetchType: STORE\n"),
     )
     outputs = {
-        "row": Output("map", "The first row (fetchType FETCH_ONE).", required=False),
-        "rows": Output("list", "The rows (fetchType FETCH).", required=False),
-        "uri": Output("string", "URI of the ION file of the rows (fetchType STORE).", required=False),
-        "size": Output("integer", "Number of rows fetched or stored.", required=False),
+        **QUERY_OUTPUTS,
         "outputFiles": Output("map", "URIs of the files matching outputFiles.", required=False),
     }
-    metrics = (
-        Metric("size", "counter", "Number of rows fetched or stored.", unit="rows"),
-    )
+    metrics = METRICS
     props = {
-        "sql": Prop(STRING, required=True, dynamic=False, description="The SQL (rendered; may hold several statements)."),
+        "sql": Prop(STRING, required=True, dynamic=False,
+                    description="The SQL (rendered; may hold several statements)."),
         "url": Prop(STRING, default="jdbc:duckdb:", description="jdbc:duckdb: (in memory) or jdbc:duckdb:<file path>."),
         "inputFiles": Prop(ANY, description="Files to create in the working directory: name → content or URI."),
         "outputFiles": Prop(LIST, description="Names of files the SQL creates ({{ outputFiles.<name> }})."),
@@ -130,17 +79,8 @@ class Query(RunnableTask):
         "timeZoneId": Prop(STRING, description="Time zone of the session (SET TimeZone)."),
     }
 
-    def fetch_type(self, ctx: RunContext) -> str:
-        if ctx.prop("store"):
-            return "STORE"
-        if ctx.prop("fetchOne"):
-            return "FETCH_ONE"
-        if ctx.prop("fetch"):
-            return "FETCH"
-        return str(ctx.prop("fetchType"))
-
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        fetch_type = self.fetch_type(ctx)
+        kind = fetch_type(ctx)
         working_dir = Path(await ctx.open_temp_dir())
         names = [str(n) for n in (ctx.prop("outputFiles") or [])]
         output_paths = {n: str(safe_join(working_dir, n)) for n in names}
@@ -156,49 +96,32 @@ class Query(RunnableTask):
         except _duckdb().Error as exc:
             raise TaskFailed(f"Unable to open DuckDB database: {exc}") from exc
 
-        done = threading.Event()
-
-        def execute() -> tuple[dict[str, Any], int]:
+        def execute() -> dict[str, Any]:
             try:
                 conn.execute("SET file_search_path = ?", [str(working_dir)])
                 if time_zone:
                     conn.execute("SET TimeZone = ?", [str(time_zone)])
                 cursor = conn.execute(sql)
-                if fetch_type == "NONE" or cursor.description is None:
-                    return {}, 0
-                columns = [d[0] for d in cursor.description]
-                if fetch_type == "FETCH_ONE":
-                    row = cursor.fetchone()
-                    return {"row": None if row is None else json_value(dict(zip(columns, row)))}, int(row is not None)
-                if fetch_type == "FETCH":
-                    rows = [json_value(dict(zip(columns, r))) for r in cursor.fetchall()]
-                    return {"rows": rows}, len(rows)
-                size = 0
-                with open(store_path, "w", encoding="utf-8") as out:
-                    while batch := cursor.fetchmany(_BATCH):
-                        size += write_ion_rows(out, (ion_value(dict(zip(columns, r))) for r in batch))
-                return {}, size
+                if kind == "NONE" or cursor.description is None:
+                    return {}
+                return consume(cursor, kind, store_path, _BATCH).outputs
             finally:
                 conn.close()
-                done.set()
+
+        def interrupt() -> None:
+            with contextlib.suppress(_duckdb().Error):   # closed meanwhile: the worker is finishing
+                conn.interrupt()
 
         try:
-            try:
-                outputs, size = await trio.to_thread.run_sync(execute, abandon_on_cancel=True)
-            except BaseException:
-                threading.Thread(target=_interrupt_until_done, args=(conn, done), daemon=True,
-                                 name="duckdb-interrupt").start()
-                raise
+            outputs = await run_interruptible(execute, interrupt, name="duckdb-interrupt")
         except _duckdb().Error as exc:
             raise TaskFailed(f"DuckDB query failed: {exc}") from exc
-        if fetch_type == "STORE":
+        if kind == "STORE" and "size" in outputs:
             outputs["uri"] = await ctx.put_file(store_path)
-        if fetch_type != "NONE":
-            outputs["size"] = size
-            ctx.metric("counter", "size", size)
+        emit_size(ctx, kind, outputs.get("size", 0))
         files = {}
         for name, path in output_paths.items():
-            if Path(path).is_file():
+            if await trio.Path(path).is_file():
                 files[name] = await ctx.put_file(Path(path), name)
         if files:
             outputs["outputFiles"] = files

@@ -1,4 +1,5 @@
-"""The common machinery of script tasks (``shell.*``, ``python.*``) run by the Process task runner.
+"""The common machinery of script tasks (``shell.*``, ``python.*``, ``node.*``) run by the Process task
+runner.
 
 One attempt:
 
@@ -16,8 +17,9 @@ Inside a ``WorkingDirectory`` the directory it shares is the working directory i
 are there), and the output directory is a private sibling removed after the attempt.
 
 Outputs: ``vars`` (merged ``::{"outputs":…}::``), ``exitCode``, ``outputFiles`` (name → ``kestra:///`` URI).
-A non-zero exit fails the attempt with "Command failed with exit code N" and keeps those outputs; with ``warningOnStdErr`` (default
-true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole process group.
+A non-zero exit fails the attempt with "Command failed with exit code N" and keeps those outputs; with
+``warningOnStdErr`` (default true) any stderr line turns SUCCESS into WARNING. Kill and timeout end the whole
+process group.
 """
 from __future__ import annotations
 
@@ -139,6 +141,11 @@ class ScriptTask(RunnableTask):
         first on PATH), or None to leave PATH alone."""
         return None
 
+    async def prepare_env(self, ctx: RunContext, root: Path, working_dir: Path, extra: Mapping[str, Any],
+                          env: dict[str, str]) -> None:
+        """Adjust the process environment ``env`` before the commands run (a language's package folder);
+        ``root`` is the attempt's private scratch folder."""
+
     def interpreter(self, ctx: RunContext, extra: Mapping[str, Any]) -> list[str]:
         raw = ctx.raw("interpreter", None)
         interpreter = render_list(ctx, raw, extra, "interpreter") if raw is not None else list(DEFAULT_INTERPRETER)
@@ -196,8 +203,8 @@ class ScriptTask(RunnableTask):
         """One run with ``working_dir`` as the process's cwd and ``root`` for the output directory and
         interpreter shims (the same folder outside a WorkingDirectory)."""
         output_dir = root / "outputs"
-        working_dir.mkdir(exist_ok=True)
-        output_dir.mkdir(exist_ok=True)
+        await trio.Path(working_dir).mkdir(exist_ok=True)
+        await trio.Path(output_dir).mkdir(exist_ok=True)
         extra = {"workingDir": str(working_dir), "outputDir": str(output_dir),
                  **self.extra_vars(ctx, working_dir)}
 
@@ -210,6 +217,7 @@ class ScriptTask(RunnableTask):
         python = await self.python_executable(ctx, root, extra)
         if python is not None:
             env["PATH"] = str(_python_shim(root, python)) + os.pathsep + env.get("PATH", "")
+        await self.prepare_env(ctx, root, working_dir, extra, env)
         task_env = as_file_map(ctx.render(ctx.raw("env"), extra), "env")
         env.update({str(k): to_output_string(v)
                     for k, v in task_env.items()})

@@ -62,7 +62,8 @@ async def _kill_group(pgid: int) -> None:
     with trio.CancelScope(shield=True):
         if _signal_group(pgid, signal.SIGKILL):
             with trio.move_on_after(2.0):
-                while group_has_live_members(pgid):
+                # The kernel signals no event when a process group empties: polling is the only way.
+                while group_has_live_members(pgid):  # noqa: ASYNC110
                     await trio.sleep(0.002)
 
 
@@ -118,7 +119,7 @@ async def run_process(args: Sequence[str], *, cwd: str, env: Mapping[str, str],
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_pump, process.stdout, on_line, False)
                 nursery.start_soon(_pump, process.stderr, on_line, True)
-                await process.wait()
+                returncode = await process.wait()
                 # background children may still hold the pipes open: end them so the pumps reach EOF
                 await _kill_group(process.pid)
         except BaseException as exc:
@@ -131,4 +132,4 @@ async def run_process(args: Sequence[str], *, cwd: str, env: Mapping[str, str],
             with trio.CancelScope(shield=True):
                 await process.stdout.aclose()
                 await process.stderr.aclose()
-    return process.returncode
+    return returncode

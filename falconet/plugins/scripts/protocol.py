@@ -18,10 +18,9 @@ import json
 import re
 from typing import Any
 
-from falconet.sdk import parse_duration, RunContext
+from falconet.sdk import LogLevel, parse_duration, RunContext
 
 LINE_RE = re.compile(r"^::(\{.*\})::$", re.S)
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 class InvalidLine(ValueError):
@@ -90,13 +89,11 @@ def _metric(entry: Any) -> tuple[str, str, float, dict[str, str]]:
 def _log(entry: Any) -> tuple[str, str]:
     if not isinstance(entry, dict):
         raise InvalidLine(f"invalid log entry {entry!r}")
-    level = str(entry.get("level", "INFO")).upper()
-    if level == "WARNING":
-        level = "WARN"
-    if level not in LOG_LEVELS:
+    level = LogLevel.parse(str(entry.get("level", "INFO")))
+    if level is None:
         raise InvalidLine(f"invalid log level {entry.get('level')!r}")
     message = entry.get("message")
-    return level, "" if message is None else str(message)
+    return level.name, "" if message is None else str(message)
 
 
 class LineConsumer:

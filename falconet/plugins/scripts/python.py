@@ -15,24 +15,18 @@
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import shlex
-import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any, Mapping
-
-import trio
 
 from falconet.sdk import (
     BOOLEAN, LIST, STRING, Example, localize_storage_uris, Output, Prop, register, RunContext, TaskFailed,
     to_output_string,
 )
-from falconet.plugins.scripts import process as _process
 from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
+from falconet.plugins.scripts.deps import cache_key, cached_environment, run_logged
 from falconet.plugins.scripts.shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
@@ -45,7 +39,6 @@ PYTHON_PROPS: dict[str, Prop] = {
 
 #: where cached dependency environments live (one folder per dependency-list hash)
 DEPS_CACHE = Path(tempfile.gettempdir()) / "falconet-python-deps"
-_build_locks: dict[str, trio.Lock] = {}
 
 
 #### dependency environments ################################################################################
@@ -54,27 +47,13 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-async def _run_logged(ctx: RunContext, args: list[str], what: str) -> None:
-    """Run a helper command (venv, pip) with its output in the task logs (stdout DEBUG, stderr WARN)."""
-    def on_line(line: str, stderr: bool) -> None:
-        (ctx.logger.warn if stderr else ctx.logger.debug)(line)
-
-    try:
-        code = await _process.run_process(args, cwd=str(Path.cwd()), env=dict(os.environ), on_line=on_line,
-                                          track=ctx.track_process)
-    except OSError as exc:
-        raise TaskFailed(f"Unable to {what}: {exc}") from exc
-    if code != 0:
-        raise TaskFailed(f"Unable to {what}: {shlex.join(args[:3])} exited with code {code}")
-
-
 async def _build_venv(ctx: RunContext, target: Path, deps: list[str]) -> None:
     """A pip-less venv seeing the server's packages, filled by the server's own pip (``pip --python``)."""
-    await _run_logged(ctx, [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(target)],
-                      "create a virtual environment")
-    await _run_logged(ctx, [sys.executable, "-m", "pip", "--python", str(_venv_python(target)), "install",
-                            "--disable-pip-version-check", "--no-input", *deps],
-                      f"install dependencies {', '.join(deps)}")
+    await run_logged(ctx, [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(target)],
+                     "create a virtual environment")
+    await run_logged(ctx, [sys.executable, "-m", "pip", "--python", str(_venv_python(target)), "install",
+                           "--disable-pip-version-check", "--no-input", *deps],
+                     f"install dependencies {', '.join(deps)}")
 
 
 async def dependency_python(ctx: RunContext, deps: list[str], root: Path, cached: bool) -> str:
@@ -84,25 +63,10 @@ async def dependency_python(ctx: RunContext, deps: list[str], root: Path, cached
         ctx.logger.info(f"Installing dependencies: {', '.join(deps)}")
         await _build_venv(ctx, venv, deps)
         return str(_venv_python(venv))
-    key = hashlib.sha256("\n".join([sys.version, *sorted(deps)]).encode()).hexdigest()[:24]
-    target = DEPS_CACHE / key
-    lock = _build_locks.setdefault(key, trio.Lock())
-    async with lock:
-        if not _venv_python(target).exists():
-            ctx.logger.info(f"Installing dependencies: {', '.join(deps)} (cached for later tasks)")
-            DEPS_CACHE.mkdir(parents=True, exist_ok=True)
-            build = DEPS_CACHE / f".build-{key}-{uuid.uuid4().hex[:8]}"
-            try:
-                await _build_venv(ctx, build, deps)
-                try:
-                    os.replace(build, target)      # atomic: other processes see all or nothing
-                except OSError:
-                    if not _venv_python(target).exists():
-                        raise
-            finally:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(shutil.rmtree, build, True)
-    return str(_venv_python(target))
+    venv = await cached_environment(ctx, DEPS_CACHE, cache_key(sys.version, *sorted(deps)),
+                                    lambda target: _build_venv(ctx, target, deps),
+                                    lambda target: _venv_python(target).exists(), ", ".join(deps))
+    return str(_venv_python(venv))
 
 
 #### the tasks ##############################################################################################

@@ -49,7 +49,7 @@ class PebbleUndefined(StrictUndefined):
         return self
 
     __iter__ = __str__ = __len__ = _fail_with_undefined_error
-    __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error  # type: ignore[assignment]
+    __eq__ = __ne__ = __bool__ = __hash__ = _fail_with_undefined_error
     __contains__ = __call__ = _fail_with_undefined_error
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail_with_undefined_error
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _fail_with_undefined_error

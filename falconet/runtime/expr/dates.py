@@ -421,7 +421,7 @@ def parse_with_format(text: str, fmt: str, tz: _dt.tzinfo) -> _dt.datetime:
         day = int(g.get("d") or 1)
         hour = int(g.get("H") or g.get("k") or 0) % 24
         if g.get("h") or g.get("K"):
-            hour = int(g.get("h") or g.get("K")) % 12
+            hour = int(g.get("h") or g.get("K") or 0) % 12
             if (g.get("a") or "AM").upper() == "PM":
                 hour += 12
         minute, second = int(g.get("m") or 0), int(g.get("s") or 0)

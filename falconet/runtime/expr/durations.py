@@ -30,7 +30,7 @@ _PATTERN = re.compile(
 )
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: object) -> timedelta:
     """Parse an ISO-8601 duration (``PT1M30S``, ``P1D``, ``PT0.5S``, ``-PT6H``) into a :class:`timedelta`.
 
     Raises :class:`ValueError` naming the text when it is not a duration. Precision below a microsecond is

@@ -341,7 +341,8 @@ class PebbleEnvironment(SandboxedEnvironment):
 
     def make_context(self, template: Any, variables: Mapping[str, Any]) -> PebbleContext:
         """A fresh context for one render of ``template`` (a compiled Jinja template) over ``variables``."""
-        return PebbleContext(self, variables, template.name, template.blocks)
+        # jinja2 types a context's parent as a dict; a Mapping is all Context reads
+        return PebbleContext(self, variables, template.name, template.blocks)  # type: ignore[arg-type]
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         return lookup(self, obj, attribute)

@@ -1,4 +1,5 @@
-"""Pebble's built-in filters and Kestra's additions (reference §6.4), plus Pebble/Kestra tests.
+"""Pebble's built-in filters and Kestra's additions (``io.kestra.core.runners.pebble.filters``), plus
+Pebble/Kestra tests.
 
 Every filter receives the piped value first; a null input gives a null result unless stated. Argument
 names are Pebble's, so named arguments (``date(format='iso', timeZone='UTC')``) work as in Kestra.

@@ -117,7 +117,7 @@ def _sort_values(value: Any, reverse: bool) -> Any:
     if value is None:
         return None
     try:
-        return sorted(list(value), reverse=reverse)
+        return sorted(value, reverse=reverse)
     except TypeError:
         raise ExpressionError("The 'sort' filter needs values of one comparable type") from None
 
@@ -231,8 +231,8 @@ def _numberformat(value: Any, format: Any = None) -> Any:  # noqa: A002 - Pebble
     if format is None:
         return _text(value)
     pattern = _text(format).split(";")[0]
-    prefix = re.match(r"^[^0#,.]*", pattern).group()
-    suffix = re.search(r"[^0#,.]*$", pattern).group()
+    prefix = re.sub(r"[0#,.].*", "", pattern, flags=re.DOTALL)  # before the first digit symbol
+    suffix = re.sub(r".*[0#,.]", "", pattern, flags=re.DOTALL)  # after the last one
     core = pattern[len(prefix):len(pattern) - len(suffix)]
     number = Decimal(str(value))
     if "%" in prefix + suffix:
@@ -248,7 +248,7 @@ def _numberformat(value: Any, format: Any = None) -> Any:  # noqa: A002 - Pebble
     frac = frac.rstrip("0").ljust(min_frac, "0")
     whole = whole.lstrip("0").rjust(min_int, "0")
     if grouping:
-        groups = []
+        groups: list[str] = []
         while len(whole) > grouping:
             groups.insert(0, whole[-grouping:])
             whole = whole[:-grouping]

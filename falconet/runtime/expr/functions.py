@@ -1,5 +1,5 @@
-"""Kestra's Pebble functions (reference §6.5). Registered in the environment as ``__f_fn_<name>`` so that a
-variable can never shadow a function.
+"""Kestra's Pebble functions (``io.kestra.core.runners.pebble.functions``). Registered in the environment
+as ``__f_fn_<name>`` so that a variable can never shadow a function.
 
 Functions that need the engine (``read``, ``fileURI``, ``fileSize``, ``kv``, ``secret``, ``errorLogs``,
 ``encrypt``, ``decrypt``) call the hooks object the engine puts in the variables under ``__falconet__``

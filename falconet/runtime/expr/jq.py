@@ -42,6 +42,7 @@ def _tokens(program: str) -> list[tuple[str, Any]]:
         if not m:
             raise JqError(f"Unable to compile jq expression '{program}': unexpected character at {pos}")
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         text = m.group()
         pos = m.end()
         if kind == "ws":
@@ -59,6 +60,35 @@ def _tokens(program: str) -> list[tuple[str, Any]]:
 
 
 #### Parser → closures ######################################################################################
+
+def _const(value: Any) -> Program:
+    return lambda v: iter([value])
+
+
+def _identity(v: Any) -> Iterator[Any]:
+    return iter([v])
+
+
+def _comma(a: Program, b: Program) -> Program:
+    return lambda v: _chain(a(v), b(v))
+
+
+def _or(a: Program, b: Program) -> Program:
+    return lambda v: (True if _truthy(x) else _truthy(y) for x in a(v) for y in ([True] if _truthy(x) else b(v)))
+
+
+def _and(a: Program, b: Program) -> Program:
+    return lambda v: (False if not _truthy(x) else _truthy(y) for x in a(v)
+                      for y in ([False] if not _truthy(x) else b(v)))
+
+
+def _optional(p: Program) -> Program:
+    return lambda v: _try(p, v)
+
+
+def _collect(p: Program) -> Program:
+    return lambda v: iter([list(p(v))])
+
 
 class _Parser:
     def __init__(self, program: str):
@@ -101,8 +131,7 @@ class _Parser:
         left = self.alternative()
         while self.at(","):
             self.take()
-            first, second = left, self.alternative()
-            left = lambda v, a=first, b=second: _chain(a(v), b(v))
+            left = _comma(left, self.alternative())
         return left
 
     def alternative(self) -> Program:
@@ -121,18 +150,14 @@ class _Parser:
         left = self.logic_and()
         while self.at("or"):
             self.take()
-            a, b = left, self.logic_and()
-            left = lambda v, a=a, b=b: (True if _truthy(x) else _truthy(y) for x in a(v)
-                                        for y in ([True] if _truthy(x) else b(v)))
+            left = _or(left, self.logic_and())
         return left
 
     def logic_and(self) -> Program:
         left = self.compare()
         while self.at("and"):
             self.take()
-            a, b = left, self.compare()
-            left = lambda v, a=a, b=b: (False if not _truthy(x) else _truthy(y) for x in a(v)
-                                        for y in ([False] if not _truthy(x) else b(v)))
+            left = _and(left, self.compare())
         return left
 
     def compare(self) -> Program:
@@ -174,8 +199,7 @@ class _Parser:
                 prog = _then(prog, self.bracket())
             elif kind == "op" and val == "?":
                 self.take()
-                inner = prog
-                prog = lambda v, p=inner: _try(p, v)
+                prog = _optional(prog)
             else:
                 return prog
 
@@ -192,17 +216,16 @@ class _Parser:
         index = self.pipe()
         if self.at(":"):
             self.take()
-            upper = None if self.at("]") else self.pipe()
+            stop = _const(None) if self.at("]") else self.pipe()
             self.expect("]")
-            return lambda v: (_slice(v, lo, hi) for lo in index(v)
-                              for hi in (upper(v) if upper else [None]))
+            return lambda v: (_slice(v, lo, hi) for lo in index(v) for hi in stop(v))
         self.expect("]")
         return lambda v: (_index(v, k) for k in index(v))
 
     def term(self) -> Program:
         kind, val = self.take()
         if kind == "lit":
-            return lambda v, c=val: iter([c])
+            return _const(val)
         if kind == "field":
             return _index_const(val)
         if kind == "op":
@@ -213,7 +236,7 @@ class _Parser:
                     return _index_const(nxt[1])
                 if nxt == ("op", "["):
                     return self.bracket()
-                return lambda v: iter([v])
+                return _identity
             if val == "..":
                 return _recurse
             if val == "(":
@@ -226,7 +249,7 @@ class _Parser:
                     return lambda v: iter([[]])
                 inner = self.pipe()
                 self.expect("]")
-                return lambda v, p=inner: iter([list(p(v))])
+                return _collect(inner)
             if val == "{":
                 return self.object()
             if val == "-":
@@ -234,7 +257,7 @@ class _Parser:
                 return lambda v: (_neg(x) for x in operand(v))
         if kind == "ident":
             if val in ("true", "false", "null"):
-                return lambda v, c={"true": True, "false": False, "null": None}[val]: iter([c])
+                return _const({"true": True, "false": False, "null": None}[val])
             if val == "if":
                 return self.conditional()
             return self.call(val)
@@ -248,19 +271,19 @@ class _Parser:
             self.take()
             other = self.conditional()
             return lambda v: (o for c in cond(v) for o in (then(v) if _truthy(c) else other(v)))
-        other = None
+        otherwise: Program = _identity  # `if c then t end` is `if c then t else . end`
         if self.at("else"):
             self.take()
-            other = self.pipe()
+            otherwise = self.pipe()
         self.expect("end")
-        return lambda v: (o for c in cond(v) for o in (then(v) if _truthy(c) else other(v) if other else [v]))
+        return lambda v: (o for c in cond(v) for o in (then(v) if _truthy(c) else otherwise(v)))
 
     def object(self) -> Program:
         entries: list[tuple[Program, Program]] = []
         while not self.at("}"):
             kind, val = self.take()
             if kind in ("ident", "lit") and isinstance(val, str):
-                key: Program = lambda v, k=val: iter([k])
+                key = _const(val)
                 if not self.at(":"):                            # {a} shorthand = {a: .a}
                     entries.append((key, _index_const(val)))
                     if not self.at("}"):

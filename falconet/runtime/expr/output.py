@@ -158,3 +158,18 @@ def to_output_string(value: Any) -> str:
     if isinstance(value, (set, frozenset)):
         return to_json(list(value))
     return str(value)
+
+
+_FALSE_STRINGS = frozenset({"false", "0", "-0", ""})
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's one truthiness rule (``TruthUtils``) for every condition: the value's rendered text,
+    trimmed, is false when it is ``false``, ``0``, ``-0`` or empty (and for null); anything else is
+    true — ``False``, ``0.0`` and ``no`` included (case-sensitive, as Kestra compares strings)."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    text = value if isinstance(value, str) else to_output_string(value)
+    return text.strip() not in _FALSE_STRINGS

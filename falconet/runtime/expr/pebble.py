@@ -530,11 +530,11 @@ def translate(template: str, names: Names) -> Translation:
             close = template.find("%}", m.end())
             if close == -1 or template[m.end():close].strip("- \t\r\n"):
                 raise src.error(f"malformed `{tag}` tag", start)
-            end = _RAW_END[tag].search(template, close + 2)
-            if end is None:
+            end_tag = _RAW_END[tag].search(template, close + 2)
+            if end_tag is None:
                 raise src.error(f"missing `end{tag}`", start)
-            out.append("{% raw %}" + template[close + 2:end.start()] + "{% endraw %}")
-            pos = end.end()
+            out.append("{% raw %}" + template[close + 2:end_tag.start()] + "{% endraw %}")
+            pos = end_tag.end()
             continue
         tokens, pos, closer = _lex(src, m.end(), ("-%}", "%}"))
         parser = _Parser(src, tokens, names)

@@ -1,6 +1,6 @@
 """Kestra's expression language (Pebble dialect) for Falconet, built on Jinja2's sandbox.
 
-The engine calls :class:`Renderer`; the rules are Kestra's (reference §6):
+The engine calls :class:`Renderer`; the rules are Kestra's (its Pebble ``Extension``):
 
 * a string without ``{`` (or without any ``{{``/``{%``/``{#``) is returned untouched (no parsing at all);
 * strict variables: using an undefined variable or attribute fails with :class:`ExpressionError`
@@ -27,7 +27,7 @@ from falconet.runtime.expr import functions as _functions
 from falconet.runtime.expr.base import ExpressionError, UndefinedUse, check_defined
 from falconet.runtime.expr.env import PebbleEnvironment
 from falconet.runtime.expr.filters import FILTERS, TESTS
-from falconet.runtime.expr.output import to_json, to_output_string
+from falconet.runtime.expr.output import is_truthy, to_json, to_output_string
 from falconet.runtime.expr.pebble import Names, translate
 
 __all__ = [
@@ -93,7 +93,6 @@ class DefaultHooks:
 #### Renderer ###############################################################################################
 
 _NAMES = Names(functions=frozenset(_functions.FUNCTIONS), filters=frozenset(FILTERS), tests=frozenset(TESTS))
-_FALSE_STRINGS = frozenset({"false", "0", "-0", ""})
 
 
 class _Compiled:
@@ -180,18 +179,6 @@ class Renderer:
             return [self.render_value_typed(v, variables) for v in value]
         return value
 
-    @staticmethod
-    def is_truthy(value: Any) -> bool:
-        """Kestra's one truthiness rule (``TruthUtils``) for every condition: the value's rendered text,
-        trimmed, is false when it is ``false``, ``0``, ``-0`` or empty (and for null); anything else is
-        true — ``False``, ``0.0`` and ``no`` included (case-sensitive, as Kestra compares strings)."""
-        if value is None or value is False:
-            return False
-        if value is True:
-            return True
-        text = value if isinstance(value, str) else to_output_string(value)
-        return text.strip() not in _FALSE_STRINGS
-
     def cache_info(self) -> Any:
         """The template cache's hits/misses/size (``functools.lru_cache`` statistics)."""
         return self._compile.cache_info()
@@ -244,6 +231,3 @@ _RENDER_ERRORS = (TemplateError, ExpressionError, TypeError, ValueError, Arithme
                   AttributeError, RecursionError)
 
 
-def is_truthy(value: Any) -> bool:
-    """Module-level alias of :meth:`Renderer.is_truthy`."""
-    return Renderer.is_truthy(value)

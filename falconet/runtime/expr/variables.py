@@ -1,5 +1,5 @@
-"""The expression variables of a task run (reference §6.2): flow, execution, task, taskrun, parents, inputs,
-outputs, tasks, vars, labels, trigger, envs, globals.
+"""The expression variables of a task run (Kestra's ``RunVariables``): flow, execution, task, taskrun,
+parents, inputs, outputs, tasks, vars, labels, trigger, envs, globals.
 
 Building ``outputs`` walks every task run, so it is cached per execution and rebuilt only after a task
 run's outputs changed (:class:`OutputsCache`); the per-task-run part is cheap.

@@ -1,10 +1,11 @@
-"""Typing and validation of execution inputs, flow outputs and Pause ``onResume`` inputs (reference §3.2).
+"""Typing and validation of execution inputs, flow outputs and Pause ``onResume`` inputs
+(Kestra's ``FlowInputOutput``).
 
 Values arrive as strings (multipart form fields), as already-typed values (JSON, trigger inputs, subflow
 inputs) or, for FILE inputs, as an uploaded file (a :class:`~pathlib.Path` its caller created) or a URI
-checked by :class:`~.fileinputs.FileSources` — a string is never taken as a server path. They leave as the typed values the
-execution document stores: INT/FLOAT numbers, BOOLEAN booleans, DATETIME ISO strings, DATE/TIME ISO strings,
-DURATION ISO strings, JSON/YAML maps or lists, FILE URIs, SECRET ciphertext.
+checked by :class:`~.fileinputs.FileSources` — a string is never taken as a server path. They leave as the
+typed values the execution document stores: INT/FLOAT numbers, BOOLEAN booleans, DATETIME ISO strings,
+DATE/TIME ISO strings, DURATION ISO strings, JSON/YAML maps or lists, FILE URIs, SECRET ciphertext.
 """
 from __future__ import annotations
 

@@ -6,16 +6,18 @@ are already turned into TaskSpec objects.
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from falconet.sdk.plugin import Plugin
 
 
 @dataclasses.dataclass(frozen=True)
 class RetrySpec:
-    """``retry:`` of a task or a flow (reference §3.4). Durations are parsed; ``max_attempt`` None = unbounded."""
+    """``retry:`` of a task or a flow (Kestra's ``AbstractRetry``). Durations are parsed; ``max_attempt``
+    None = unbounded."""
 
     type: str  # "constant" | "exponential" | "random"
     max_attempt: int | None = None
@@ -40,7 +42,7 @@ class TaskSpec:
 
     id: str
     type: str                   # the canonical type name (aliases resolved)
-    cls: type[Plugin]           # the plugin class
+    cls: builtins.type[Plugin]  # the plugin class
     props: dict[str, Any]       # plugin properties, unrendered; TASKS -> list[TaskSpec], TASK_MAP ->
                                 # dict[str, list[TaskSpec]], DAG_TASKS -> list[DagEntry]
     line: int | None = None     # 1-based line in the source
@@ -82,7 +84,7 @@ class TaskSpec:
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
-    """One flow input (reference §3.2). ``props`` holds the type-specific fields as written
+    """One flow input (Kestra's ``Input``). ``props`` holds the type-specific fields as written
     (validator, min, max, after, before, values, options, itemType, expression, allowCustomValue, extension…)."""
 
     id: str
@@ -110,7 +112,7 @@ class OutputSpec:
 @dataclasses.dataclass(frozen=True)
 class ConditionSpec:
     type: str
-    cls: type[Plugin]
+    cls: builtins.type[Plugin]
     props: dict[str, Any]
 
 
@@ -118,7 +120,7 @@ class ConditionSpec:
 class TriggerSpec:
     id: str
     type: str
-    cls: type[Plugin]
+    cls: builtins.type[Plugin]
     props: dict[str, Any]
     conditions: tuple[ConditionSpec, ...] = ()
     disabled: bool = False
@@ -168,7 +170,7 @@ class Flow:
     after_execution: list[TaskSpec] = dataclasses.field(default_factory=list)
     listeners: list[ListenerSpec] = dataclasses.field(default_factory=list)
     triggers: list[TriggerSpec] = dataclasses.field(default_factory=list)
-    plugin_defaults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    plugin_defaults: list[Mapping[str, Any]] = dataclasses.field(default_factory=list)
     concurrency: ConcurrencySpec | None = None
     retry: RetrySpec | None = None
     sla: list[SlaSpec] = dataclasses.field(default_factory=list)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 
+from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.kernel.machine import (
     Dispatch, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
 )
@@ -141,7 +142,7 @@ class ExecutionActor:
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
-                               truthy=engine.renderer.is_truthy, log=self.log, on_change=self.on_change,
+                               truthy=is_truthy, log=self.log, on_change=self.on_change,
                                on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_scopes: dict[str, trio.CancelScope] = {}
@@ -307,7 +308,7 @@ class ExecutionActor:
             if sla.type != "EXECUTION_ASSERTION" or not sla.assert_:
                 continue
             try:
-                ok = self.engine.renderer.is_truthy(self.render(None, None, sla.assert_))
+                ok = is_truthy(self.render(None, None, sla.assert_))
             except Exception as exc:
                 self.log(None, "ERROR", f"SLA '{sla.id}' assertion failed to render: {exc}")
                 ok = False
@@ -581,7 +582,8 @@ class ExecutionActor:
                     with trio.CancelScope(shield=True):
                         await self.send(AttemptStarted("__wakeup__"))
 
-    async def _one_attempt(self, tr: TaskRun, task: TaskSpec, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
+    async def _one_attempt(self, tr: TaskRun, task: TaskSpec,
+                           attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
 
         shared_dir = await self._shared_directory(tr)

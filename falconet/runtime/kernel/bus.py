@@ -76,7 +76,8 @@ class Subscription:
             return False
         if self.execution_id is not None and self.execution_id != execution_id:
             return False
-        if self.namespace is not None and not (namespace == self.namespace or namespace.startswith(self.namespace + ".")):
+        if self.namespace is not None and not (namespace == self.namespace
+                                               or namespace.startswith(self.namespace + ".")):
             return False
         if self.flow_id is not None and self.flow_id != flow_id:
             return False

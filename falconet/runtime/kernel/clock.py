@@ -56,7 +56,7 @@ class _Held:
         self.threshold = 0.0
 
 
-_HELD: trio.lowlevel.RunVar[_Held] = trio.lowlevel.RunVar("falconet.clock.held")
+_HELD: trio.lowlevel.RunVar[_Held | None] = trio.lowlevel.RunVar("falconet.clock.held")
 _NOTHING = contextlib.nullcontext()
 
 

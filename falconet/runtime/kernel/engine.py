@@ -33,7 +33,7 @@ from falconet.runtime.kernel.kvcache import KVCache
 from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.machine import StartSubflow
-from falconet.sdk.plugin import load_plugins
+from falconet.sdk.plugin import Plugin, load_plugins
 from falconet.runtime.kernel.recovery import (
     DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_temp, task_run_directory,
 )
@@ -179,7 +179,7 @@ class Engine:
     async def delete_flow(self, namespace: str, flow_id: str) -> None:
         await self.flows.delete(namespace, flow_id)
 
-    def plugins(self) -> list[type]:
+    def plugins(self) -> list[type[Plugin]]:
         return list(self.registry.canonical().values())
 
     #### executions: creation and lookup ################################################################

@@ -63,7 +63,8 @@ def new_execution(flow: Flow, *, labels: Sequence[tuple[str, str]] = (),
 
 #### inputs #################################################################################################
 
-def _provided(inputs: Mapping[str, Any], files: Mapping[str, tuple[str, Path]]) -> tuple[dict[str, Any], dict[str, str]]:
+def _provided(inputs: Mapping[str, Any],
+              files: Mapping[str, tuple[str, Path]]) -> tuple[dict[str, Any], dict[str, str]]:
     """Inputs with the uploaded files (created by the caller for this call) as :class:`Path` values, and
     the client's file name of each."""
     provided: dict[str, Any] = dict(inputs)

@@ -74,8 +74,11 @@ def json_loads(text: str | bytes) -> Any:
         raise TooDeep("the JSON document") from None
     if opens > MAX_DEPTH and isinstance(value, (dict, list)) and depth_exceeds(value):
         raise TooDeep("the JSON document")
-    surrogates = _SURROGATE_BYTES if isinstance(text, (bytes, bytearray)) else _SURROGATE_ESCAPE
-    if surrogates.search(text):  # pairs were joined by json; a lone one stays and fails every UTF-8 write
+    if isinstance(text, (bytes, bytearray)):
+        lone_surrogate = _SURROGATE_BYTES.search(text) is not None
+    else:
+        lone_surrogate = _SURROGATE_ESCAPE.search(text) is not None
+    if lone_surrogate:  # pairs were joined by json; a lone one stays and fails every UTF-8 write
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:

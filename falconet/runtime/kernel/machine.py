@@ -6,7 +6,7 @@ once up to ``concurrent``, errors and finally branches…), resolves flowable ta
 done, and returns the :class:`Dispatch` commands the actor must carry out (start a runnable task run,
 start a subflow, arm a timer). It never awaits and never does I/O, so it is unit-tested without trio.
 
-The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution`` (reference §3.5, §4.2).
+The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str
 #### Retry policy ###########################################################################################
 
 def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, last_end: datetime) -> timedelta | None:
-    """Delay before the next attempt, or None when no retry remains (reference §3.4)."""
+    """Delay before the next attempt, or None when no retry remains (Kestra's ``AbstractRetry``)."""
     if retry.max_attempt is not None and attempts >= retry.max_attempt:
         return None
     if retry.type == "exponential":
@@ -588,7 +588,8 @@ class Machine:
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
             self.ex.extra["listeners"] = chosen
-        return [Resolved(self.flow.find_task(tid), None) for tid in chosen if self.flow.find_task(tid) is not None]
+        tasks = [self.flow.find_task(tid) for tid in chosen]
+        return [Resolved(task, None) for task in tasks if task is not None]
 
     def _render_plain(self, template: Any) -> Any:
         return self.render(None, None, template)  # type: ignore[arg-type]
@@ -699,6 +700,7 @@ def pause_deadline(start: datetime, duration: timedelta) -> datetime:
 
 
 __all__ = [
-    "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "TASK_RETRY", "Resolved", "FlowableError",
+    "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "TASK_RETRY", "Resolved",
+    "FlowableError",
     "is_flowable", "is_execution_updating", "loop_values_to_strings", "now",
 ]

@@ -98,7 +98,7 @@ def process_start_time(pid: int) -> int | None:
 
 def _group_members(pgid: int) -> list[tuple[int, int]]:
     """(pid, start time) of the live (non-zombie) processes of group ``pgid``."""
-    out = []
+    out: list[tuple[int, int]] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -4,6 +4,7 @@ per-task-run logger, and the hooks that context-bound expression functions (``re
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -15,10 +16,14 @@ from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 import trio
 
 from falconet.runtime.expr.output import to_output_string
+from falconet.runtime.kernel.errors import FalconetError
 from falconet.runtime.kernel.execution import format_instant, now
 from falconet.runtime.kernel.state import State
+from falconet.runtime.storage.internal import InvalidStoragePath, namespace_path
+from falconet.runtime.storage.nsfiles import NamespaceFiles, clean_path, guard
 from falconet.sdk.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop, TaskFailed,
+    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Logger, LogLevel, Prop,
+    TaskFailed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.execution import Execution, TaskRun
 
 _SEARCH_PAGE = 500  # executions read per store query by search_executions
-LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 _THREAD = threading.current_thread().name
 
 
@@ -57,14 +61,13 @@ class TaskLogger:
             "taskRunId": tr.id if tr is not None else None,
             "attemptNumber": attempt,
         }
-        self._min = LEVELS.get((min_level or "TRACE").upper(), 0)
+        self._min = LogLevel.parse(min_level) or LogLevel.TRACE
         self._errors = errors
 
     def log(self, level: str, msg: str) -> None:
-        level = level.upper()
-        if level == "WARNING":
-            level = "WARN"
-        if LEVELS.get(level, 2) < self._min:
+        parsed = LogLevel.parse(level)
+        level = level.upper() if parsed is None else parsed.name
+        if (LogLevel.INFO if parsed is None else parsed) < self._min:
             return
         text = str(msg)
         for secret in self._mask:
@@ -244,7 +247,8 @@ class TaskRunContext:
         self.attempt_number = attempt_number
         self.value = tr.value
         self.variables = variables
-        self.logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs, secrets)
+        self.logger: Logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs,
+                                         secrets)
         self.storage = engine.storage
         self.clock = engine.clock
         self.warning = False
@@ -424,3 +428,63 @@ class TaskRunContext:
         if task_ids:
             rows = [r for r in rows if r.get("taskId") in task_ids]
         return rows
+
+    # -- flows and namespace files --------------------------------------------------------------------
+    async def list_flow_sources(self, namespace: str, *, children: bool = False) -> list[FlowSource]:
+        flows = await self._engine.list_flows(namespace)
+        return sorted((FlowSource(f.namespace, f.id, f.revision, f.source) for f in flows
+                       if f.namespace == namespace or children), key=lambda f: (f.namespace, f.id))
+
+    async def check_flow(self, source: str) -> FlowSource:
+        results = await self._engine.flows.validate_source(source)
+        problems = [r["constraints"] for r in results if r.get("constraints")]
+        if problems:
+            raise TaskFailed("\n".join(problems))
+        if len(results) != 1:
+            raise TaskFailed("a flow file holds exactly one flow")
+        return FlowSource(results[0]["namespace"], results[0]["flow"], 0, source)
+
+    async def save_flow(self, source: str) -> FlowSource:
+        try:
+            flow = await self._engine.put_flow(source)
+        except FalconetError as exc:
+            raise TaskFailed(str(exc)) from exc
+        return FlowSource(flow.namespace, flow.id, flow.revision, flow.source)
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        try:
+            await self._engine.delete_flow(namespace, flow_id)
+        except FalconetError as exc:
+            raise TaskFailed(str(exc)) from exc
+
+    @staticmethod
+    def _ns_path(namespace: str, path: str | None = None) -> str:
+        """The clean namespace file ``path`` (TaskFailed for an unusable namespace or path, or ``/_flows``)."""
+        try:
+            namespace_path(namespace)
+            return "" if path is None else guard(clean_path(path, allow_root=False))
+        except InvalidStoragePath as exc:
+            raise TaskFailed(f"Invalid namespace file {namespace[:200]!r} {str(path)[:200]!r}: {exc}") from exc
+
+    async def list_namespace_files(self, namespace: str) -> list[str]:
+        self._ns_path(namespace)
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).all_files, namespace)
+
+    async def namespace_file_sha256(self, namespace: str, path: str) -> str:
+        clean = self._ns_path(namespace, path)
+
+        def digest() -> str:
+            sha = hashlib.sha256()
+            with NamespaceFiles(self.storage).open(namespace, clean) as f:
+                while chunk := f.read(1 << 20):
+                    sha.update(chunk)
+            return sha.hexdigest()
+        return await trio.to_thread.run_sync(digest)
+
+    async def put_namespace_file(self, namespace: str, path: str, source: Path) -> int:
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).put, namespace,
+                                             self._ns_path(namespace, path), source)
+
+    async def delete_namespace_file(self, namespace: str, path: str) -> bool:
+        return await trio.to_thread.run_sync(NamespaceFiles(self.storage).delete, namespace,
+                                             self._ns_path(namespace, path))

@@ -100,7 +100,8 @@ class Orchestration:
 
 
 async def run_services(orch: Orchestration, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the engine loaded)."""
+    """Run the scheduler, the flow-trigger listener and the polling triggers until cancelled (started once the
+    engine loaded)."""
     async with trio.open_nursery() as nursery:
         await nursery.start(orch.scheduler.run)
         await nursery.start(orch.flow_triggers.run)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
 from falconet.runtime.kernel.errors import IllegalArgument
+from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.flow.model import ConditionSpec, Flow
 from falconet.runtime.kernel.execution import Execution
 from falconet.runtime.kernel.state import State
@@ -36,7 +37,7 @@ class ConditionContext:
 
     def truthy(self, expression: Any) -> bool:
         """Render ``expression`` and apply Kestra's truthiness (``false``, ``0``, ``-0`` and empty are false)."""
-        return bool(self.engine.renderer.is_truthy(self.render(expression)))
+        return bool(is_truthy(self.render(expression)))
 
     def test(self, cond: ConditionSpec) -> bool:
         """Evaluate one condition spec (used by Not / Or / MultipleCondition for their children)."""

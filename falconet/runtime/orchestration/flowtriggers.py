@@ -1,4 +1,4 @@
-"""Flow triggers (reference §5.2): start an execution when an execution of another flow reaches a state.
+"""Flow triggers (Kestra's ``Flow`` trigger): start an execution when an execution of another flow reaches a state.
 
 For each execution state change (terminal ends through ``on_execution_end``; every non-terminal
 transition — RUNNING, PAUSED, RUNNING again after a resume… — from the execution's state history, see
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from falconet.runtime.expr import safe_regex
+from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.flow.model import ConditionSpec, Flow, TriggerSpec
 from falconet.runtime.kernel.execution import Execution, format_instant, now, parse_instant
 from falconet.runtime.kernel.state import State
@@ -50,6 +51,13 @@ def is_flow_trigger(spec: TriggerSpec) -> bool:
 
 def _is_multiple(cond: ConditionSpec) -> bool:
     return issubclass(cond.cls, Condition) and cond.cls.multiple
+
+
+def _multiple_condition(cond: ConditionSpec) -> Condition:
+    """An instance of a condition :func:`_is_multiple` accepted."""
+    if not issubclass(cond.cls, Condition):
+        raise TypeError(f"{cond.type} is not a condition")
+    return cond.cls()
 
 
 #### Windows ################################################################################################
@@ -109,9 +117,9 @@ def _filter_ok(flt: dict[str, Any], ex: Execution, state: State, ctx: ConditionC
     if kind == "NOT_IN":
         return text not in [str(v) for v in values]
     if kind == "IS_TRUE":
-        return ctx.engine.renderer.is_truthy(actual)
+        return is_truthy(actual)
     if kind == "IS_FALSE":
-        return not ctx.engine.renderer.is_truthy(actual)
+        return not is_truthy(actual)
     if kind == "IS_NULL":
         return actual is None or text == ""
     if kind == "IS_NOT_NULL":
@@ -262,7 +270,7 @@ class FlowTriggers:
         windowed: list[tuple[str, dict[str, Any], list[str], list[str]]] = []
         for cond in spec.conditions:
             if _is_multiple(cond):
-                inst = cond.cls()
+                inst = _multiple_condition(cond)
                 names = list((cond.props.get("conditions") or {}).keys())
                 windowed.append((f"condition.{cond.props.get('id') or 'multiple'}", {
                     "type": "MULTIPLE", "window": cond.props.get("window"),

@@ -59,7 +59,7 @@ class _Iterations:
             self._move("RUNNING", "SUCCESS")
 
     def ended(self, history: list[str]) -> None:
-        for prev, cur in zip(history, history[1:]):
+        for prev, cur in itertools.pairwise(history):
             self._move(prev, cur)
 
     def terminated(self) -> int:

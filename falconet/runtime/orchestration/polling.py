@@ -1,5 +1,6 @@
-"""Polling triggers (reference §5.4): every registered :class:`~falconet.sdk.plugin.PollingTrigger` type
-(the core ``http.Trigger`` among the built-ins, third-party ones alike).
+"""Polling triggers (Kestra's ``PollingTriggerInterface``): every registered
+:class:`~falconet.sdk.plugin.PollingTrigger` type (the core ``http.Trigger`` among the built-ins, third-party
+ones alike).
 
 One trio task per enabled polling trigger of the latest revision of every enabled flow. It evaluates the
 trigger every ``interval`` (the trigger's ``interval`` property, else the class's default, PT60S for
@@ -49,6 +50,13 @@ def is_polling(spec: TriggerSpec) -> bool:
     return isinstance(spec.cls, type) and issubclass(spec.cls, PollingTrigger)
 
 
+def _polling_class(spec: TriggerSpec) -> type[PollingTrigger]:
+    """The class of a trigger :func:`is_polling` accepted."""
+    if not issubclass(spec.cls, PollingTrigger):
+        raise TypeError(f"{spec.type} is not a polling trigger")
+    return spec.cls
+
+
 #### The evaluation context #################################################################################
 
 class TriggerProps:
@@ -63,7 +71,7 @@ class TriggerProps:
         self.namespace = flow.namespace
         self.flow_id = flow.id
         self.flow_revision = flow.revision
-        self.variables = variables
+        self.variables: Mapping[str, Any] = variables
         self.storage = engine.storage
         self.clock = engine.clock
 
@@ -165,7 +173,7 @@ class Poller:
 
         with scope:
             try:
-                interval = parse_duration(str(spec.props.get("interval") or spec.cls.interval))
+                interval = parse_duration(str(spec.props.get("interval") or _polling_class(spec).interval))
             except ValueError as exc:
                 log.warning("trigger %s.%s.%s: invalid interval: %s", flow.namespace, flow.id, spec.id, exc)
                 return
@@ -213,7 +221,7 @@ class Poller:
             cctx = ConditionContext(self.engine, flow, _variables(self.engine, flow, spec), date=now)
             if all(cctx.test(c) for c in spec.conditions):
                 props = TriggerProps(self.engine, flow, spec, _variables(self.engine, flow, spec))
-                variables = await spec.cls().evaluate(props)
+                variables = await _polling_class(spec)().evaluate(props)
         except TriggerEvaluationError as exc:
             log.warning("trigger %s.%s.%s: %s", flow.namespace, flow.id, spec.id, exc)
         except Exception as exc:  # a condition failing to evaluate

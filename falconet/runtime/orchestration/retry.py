@@ -1,4 +1,4 @@
-"""Retry with ``behavior: CREATE_NEW_EXECUTION`` (reference §3.4, §2).
+"""Retry with ``behavior: CREATE_NEW_EXECUTION`` (Kestra's ``AbstractRetry.Behavior``).
 
 A task run that FAILED under such a retry policy (the task's own ``retry``, else its nearest flowable
 ancestor's, else the flow's) does not retry in place. When the execution would end FAILED:

@@ -1,4 +1,5 @@
-"""The scheduler (reference §5.1): Schedule and ScheduleOnDates triggers, recovery after downtime, backfills.
+"""The scheduler (Kestra's ``AbstractScheduler``): Schedule and ScheduleOnDates triggers, recovery after
+downtime, backfills.
 
 Each schedulable trigger has a persisted context (``store.save_trigger``, Kestra's ``Trigger`` record):
 ``date`` (last schedule date handled), ``nextExecutionDate``, ``disabled``, ``backfill``, ``executionId``…
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
@@ -118,7 +119,7 @@ class OnDates:
 
 def schedule_of(engine: "Engine", flow: Flow, spec: TriggerSpec) -> Cron | OnDates:
     zone = zone_of(spec)
-    if spec.cls.kind == CRON:
+    if issubclass(spec.cls, Trigger) and spec.cls.kind == CRON:
         return Cron(str(spec.props.get("cron") or ""), zone, bool(spec.props.get("withSeconds")))
     raw = spec.props.get("dates") or []
     if isinstance(raw, str):
@@ -191,7 +192,7 @@ class Scheduler:
                     await self._wake.wait()
 
     async def schedulable(self) -> list[tuple[Flow, TriggerSpec]]:
-        out = []
+        out: list[tuple[Flow, TriggerSpec]] = []
         for (namespace, flow_id), revision in list(self.engine.flows.latest().items()):
             flow = await self.engine.get_flow(namespace, flow_id, revision, skip_invalid=True)
             if flow is None or flow.disabled:
@@ -263,6 +264,7 @@ class Scheduler:
         if mode == "ALL":
             return nxt
         last = sched.previous_before(now + timedelta(seconds=1))
+        target: datetime | None
         if mode == "LAST":
             target = last if last is not None and last >= nxt else nxt
         else:
@@ -290,7 +292,7 @@ class Scheduler:
 
     async def _fire(self, flow: Flow, spec: TriggerSpec, sched: Cron | OnDates, ctx: dict[str, Any],
                     date: datetime, *, extra_inputs: dict[str, Any] | None = None,
-                    extra_labels: list[tuple[str, str]] = ()) -> str | None:
+                    extra_labels: Sequence[tuple[str, str]] = ()) -> str | None:
         """Create the execution of one schedule date (conditions permitting); returns its id."""
         tvars = self.trigger_variables(spec, sched, date)
         variables = dict(_flow_vars(self.engine, flow), trigger=tvars)
@@ -393,7 +395,8 @@ class Scheduler:
         self.wake()
         return ctx
 
-    async def pause_backfill(self, namespace: str, flow_id: str, trigger_id: str, paused: bool = True) -> dict[str, Any]:
+    async def pause_backfill(self, namespace: str, flow_id: str, trigger_id: str,
+                             paused: bool = True) -> dict[str, Any]:
         flow, spec = await self._spec(namespace, flow_id, trigger_id)
         ctx = await load_context(self.engine, flow, spec)
         if not ctx.get("backfill"):

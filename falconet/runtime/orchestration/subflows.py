@@ -1,4 +1,5 @@
-"""Helpers for Subflow task runs (reference §4.2) that need a child execution's context."""
+"""Helpers for Subflow task runs (Kestra's ``Subflow``, ``ExecutableUtils``) that need a child execution's
+context."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping

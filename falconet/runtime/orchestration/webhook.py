@@ -1,4 +1,4 @@
-"""The Webhook trigger (reference §1.3, §5.3): ``/api/v1/executions/webhook/{namespace}/{flowId}/{key}``.
+"""Kestra's ``Webhook`` trigger: ``/api/v1/executions/webhook/{namespace}/{flowId}/{key}``.
 
 Resolution: the flow must exist (NotFound "Flow not found") and be enabled (IllegalState); one of its
 enabled Webhook triggers must have a rendered ``key`` (expressions such as ``{{ flow.id }}`` or

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from falconet.runtime.expr import safe_regex
 from falconet.runtime.reports import stats
@@ -142,10 +142,10 @@ def parse_duration(path: str, value: Any) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
-def _short_type(path: str, value: Any, kinds: Iterable[str], package: str) -> str:
+def _short_type(path: str, value: Any, kinds: Collection[str], package: str) -> str:
     prefix = f"{PLUGIN}.{package}."
     name = value[len(prefix):] if isinstance(value, str) and value.startswith(prefix) else None
-    if name not in kinds:
+    if name is None or name not in kinds:
         raise InvalidEntity([Violation(path, f"unknown type '{value}' (expected one of "
                                              f"{', '.join(prefix + k for k in kinds)})")])
     return name
@@ -210,8 +210,7 @@ def validate_chart(chart: Any, path: str = "chart") -> str:
     if kind == "KPI":
         source = _short_type(f"{path}.data.type", data.get("type"), tuple(f"{k}KPI" for k in KPI_SOURCES), "data")
         source = source[:-3]
-        column = data.get("columns")
-        _column(f"{path}.data.columns", column, source)
+        column = _column(f"{path}.data.columns", data.get("columns"), source)
         if column.get("agg") is None:
             raise InvalidEntity([Violation(f"{path}.data.columns.agg", "a KPI needs an aggregation")])
         validate_filters(f"{path}.data.numerator", data.get("numerator"), source)
@@ -263,7 +262,8 @@ def _markdown(path: str, chart: dict[str, Any]) -> None:
         raise InvalidEntity([Violation(f"{path}.source.type", "expected Text or FlowDescription")])
 
 
-def _column(path: str, column: Any, source: str) -> None:
+def _column(path: str, column: Any, source: str) -> dict[str, Any]:
+    """``column`` checked against ``source``'s fields, returned as the mapping it is."""
     if not isinstance(column, dict) or set(column) - {"field", "agg", "displayName", "labelKey", "graphStyle",
                                                       "columnAlignment"}:
         raise InvalidEntity([Violation(path, "expected {field, agg, displayName, labelKey}")])
@@ -278,6 +278,7 @@ def _column(path: str, column: Any, source: str) -> None:
                                                       f"{', '.join(AGGS)})")])
     if column.get("labelKey") is not None and not isinstance(column["labelKey"], str):
         raise InvalidEntity([Violation(f"{path}.labelKey", "must be a string")])
+    return column
 
 
 def validate_filters(path: str, items: Any, source: str) -> None:
@@ -433,15 +434,16 @@ def rows(chart: dict[str, Any], docs: Iterable[dict[str, Any]], start: datetime,
                 key.append(v)
             groups.setdefault(tuple(key), []).append(doc)
         out = []
-        for key, members in groups.items():
-            row = dict(zip(keys, key))
+        for group, members in groups.items():
+            row = dict(zip(keys, group, strict=True))
             for n in aggs:
                 vals = [value(n, d) for d in members] if columns[n].get("field") else members
                 row[n] = _aggregate(columns[n]["agg"], vals)
             out.append(row)
     order = data.get("orderBy") or [{"column": n} for n in keys if n in dates_of(columns, source)]
     for item in reversed(order):
-        out.sort(key=lambda r, c=item["column"]: (r.get(c) is None, _sortable(r.get(c))),
+        column_name = item["column"]
+        out.sort(key=lambda r: (r.get(column_name) is None, _sortable(r.get(column_name))),
                  reverse=item.get("order", "ASC") == "DESC")
     return out
 

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable
 
 from falconet.runtime.kernel.execution import format_duration, format_instant, parse_instant
+from falconet.sdk.plugin import LogLevel
 
-__all__ = ["STATES", "LEVELS", "group_type", "buckets", "daily_executions", "counts_by_namespace",
+__all__ = ["STATES", "group_type", "buckets", "daily_executions", "counts_by_namespace",
            "daily_by_flow", "daily_logs", "latest_by_flow"]
 
 STATES = ("CREATED", "RUNNING", "RESTARTED", "KILLING", "SUCCESS", "WARNING", "FAILED", "KILLED", "PAUSED",
           "QUEUED", "CANCELLED")
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 def group_type(start: datetime, end: datetime) -> str:
@@ -61,7 +61,8 @@ MAX_BUCKETS = 2000
 def buckets(start: datetime, end: datetime) -> tuple[str, list[datetime]]:
     """(group type, bucket starts from the one holding ``start`` to the one holding ``end``)."""
     kind = group_type(start, end)
-    out, t, last = [], floor_time(start, kind), floor_time(end, kind)
+    out: list[datetime] = []
+    t, last = floor_time(start, kind), floor_time(end, kind)
     while t <= last and len(out) < MAX_BUCKETS:
         out.append(t)
         t = _next(t, kind)
@@ -104,7 +105,8 @@ def _daily_entry(day: datetime, kind: str, docs: list[dict[str, Any]]) -> dict[s
     return {"startDate": format_instant(day), "duration": duration, "executionCounts": counts, "groupBy": kind}
 
 
-def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime, when: Any) -> tuple[str, list[datetime], dict[datetime, list[dict[str, Any]]]]:
+def _bucketed(docs: Iterable[dict[str, Any]], start: datetime, end: datetime,
+              when: Any) -> tuple[str, list[datetime], dict[datetime, list[dict[str, Any]]]]:
     kind, grid = buckets(start, end)
     slots: dict[datetime, list[dict[str, Any]]] = {t: [] for t in grid}
     for doc in docs:
@@ -167,7 +169,7 @@ def daily_logs(logs: Iterable[dict[str, Any]], start: datetime, end: datetime) -
     kind, grid, slots = _bucketed(logs, start, end, when)
     out = []
     for t in grid:
-        counts = dict.fromkeys(LEVELS, 0)
+        counts = dict.fromkeys(LogLevel.names(), 0)
         for entry in slots.get(t, []):
             if entry.get("level") in counts:
                 counts[entry["level"]] += 1

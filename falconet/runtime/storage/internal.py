@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO, Iterator
 
 from falconet.runtime.storage.base import (
@@ -218,7 +219,8 @@ class _AtomicWriter(io.BufferedWriter):
         super().__init__(io.FileIO(tmp, "wb"))
         self._tmp, self._target, self._discard = tmp, target, False
 
-    def __exit__(self, exc_type, exc, tb):  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None:
             self._discard = True
         return super().__exit__(exc_type, exc, tb)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from typing import IO, Any, Iterable, Iterator
+import re
+from json.encoder import encode_basestring
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.storage.ionvalues import plain_ion, simpleion
 
-__all__ = ["write_ion_rows", "read_ion_rows", "to_ion_line", "from_ion_value"]
+__all__ = ["write_ion_rows", "read_ion_rows", "to_ion_line", "from_ion_value", "text_row_encoder"]
 
 
 #### writing ################################################################################################
@@ -68,12 +70,53 @@ def write_ion_rows(fileobj: IO[str], rows: Iterable[Any]) -> int:
     return n
 
 
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+_KEYWORDS = frozenset({"null", "true", "false", "nan"})
+
+
+def _field_name(name: str) -> str:
+    """``name`` as an Ion text field name: a bare symbol when it is an identifier, else a string."""
+    return name if _SYMBOL.match(name) and name not in _KEYWORDS else encode_basestring(name)
+
+
+def text_row_encoder(columns: Sequence[str] | None) -> Callable[[Sequence[str | None]], str]:
+    """A fast encoder of rows of strings (or None) as Ion text lines: a struct of ``columns`` (missing
+    values null, extra ones dropped; a repeated column keeps its first place and its last value, as a map
+    does), or a list when ``columns`` is None. The same Ion as :func:`to_ion_line`, several times faster:
+    JSON string escapes are valid Ion escapes, and the struct is one format string built once."""
+    def encoded(values: Sequence[str | None]) -> list[str]:
+        if None in values:
+            return ["null" if v is None else encode_basestring(v) for v in values]
+        return list(map(encode_basestring, cast("Sequence[str]", values)))
+
+    if columns is None:
+        return lambda values: "[" + ",".join(encoded(values)) + "]"
+    last = {str(c): i for i, c in enumerate(columns)}
+    template = "{{" + ",".join(_field_name(name).replace("{", "{{").replace("}", "}}") + ":{%d}" % i
+                               for name, i in last.items()) + "}}"
+    width = len(columns)
+
+    def struct(values: Sequence[str | None]) -> str:
+        texts = encoded(values)
+        if len(texts) < width:
+            texts += ["null"] * (width - len(texts))
+        return template.format(*texts)
+    return struct
+
+
 #### reading ################################################################################################
+
+def decimal_number(value: decimal.Decimal) -> int | float:
+    """A decimal as a JSON number: an int when written without fraction digits (``12``, ``1E+2``), else a
+    float (``1.0``, ``0.5``, and the non-finite ``Infinity``/``NaN``)."""
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
 
 def _json_scalar(value: Any) -> Any:
     """An Ion scalar JSON has no type for, as a JSON-able value (decimal → int/float, timestamp → ISO)."""
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return decimal_number(value)
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
@@ -90,8 +133,9 @@ def from_ion_value(value: Any) -> Any:
     return plain_ion(value, _json_scalar)
 
 
-def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:
-    """Yield the values of an Ion text file one by one, as plain Python (see :func:`from_ion_value`).
+def read_ion_rows(fileobj: Iterable[str], convert: Callable[[Any], Any] = from_ion_value) -> Iterator[Any]:
+    """Yield the values of an Ion text file one by one, as plain Python (``convert``, by default
+    :func:`from_ion_value`).
 
     Reads line by line; a value spanning several lines is accumulated until it parses. A line holding
     several top-level values yields each of them. Blocking: iterate it in a worker thread in async code.
@@ -113,11 +157,11 @@ def read_ion_rows(fileobj: IO[str]) -> Iterator[Any]:
             continue
         pending = ""
         for v in values:
-            yield from_ion_value(v)
+            yield convert(v)
     if pending.strip():
         try:
             values = ion.loads(pending, single_value=False)
         except Exception as exc:
             raise IllegalArgument(f"Invalid Ion content: {pending[:200]!r}") from exc
         for v in values:
-            yield from_ion_value(v)
+            yield convert(v)

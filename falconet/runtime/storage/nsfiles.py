@@ -117,7 +117,8 @@ class NamespaceFiles:
         folder = self._revisions(namespace, path)
         if not self.storage.is_dir(folder):
             return []
-        return sorted(int(str(e["fileName"])) for e in self.storage.list_dir(folder) if str(e["fileName"]).isdigit())
+        names = (str(e["fileName"]) for e in self.storage.list_dir(folder))
+        return sorted(int(name) for name in names if name.isdigit())
 
     def open(self, namespace: str, path: str, revision: int | None = None) -> IO[bytes]:
         """The content of a file (its latest revision unless ``revision`` is given)."""
@@ -171,7 +172,7 @@ class NamespaceFiles:
                                          f"{MAX_ZIP_BYTES} bytes")
             paths = [clean_path("/" + e.filename, allow_root=False) for e in entries]
             stored = []
-            for entry, path in zip(entries, paths):
+            for entry, path in zip(entries, paths, strict=True):
                 if is_flows_path(path):
                     if path.count("/") != 2:
                         raise InvalidStoragePath(f"Invalid flow file path: {path}")

@@ -27,7 +27,8 @@ __all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "M
 def make_store(target: str | os.PathLike[str], *, clock: Clock = SYSTEM) -> Store:
     """A new, unopened store for ``target``: ``memory:`` (or ``:memory:``) -> MemoryStore;
     ``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a plain file path -> SQLiteStore;
-    ``postgresql://USER[:PASSWORD]@HOST:PORT/DB`` -> PostgresStore, each on ``clock``. Other URL schemes raise IllegalArgument."""
+    ``postgresql://USER[:PASSWORD]@HOST:PORT/DB`` -> PostgresStore, each on ``clock``. Other URL schemes raise
+    IllegalArgument."""
     if isinstance(target, os.PathLike):
         return SQLiteStore(Path(target), clock=clock)
     if not isinstance(target, str) or not target:

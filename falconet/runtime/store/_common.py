@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from falconet.runtime.kernel.errors import FalconetError, IllegalArgument
+from falconet.sdk.plugin import LogLevel
 from falconet.runtime.store.base import FlowRecord
 from falconet.runtime.kernel.execution import parse_instant
 from falconet.runtime.kernel.state import TERMINATED, State
@@ -28,21 +29,15 @@ class StoreError(FalconetError):
 
 #### Levels, dates, JSON ####################################################################################
 
-#: Kestra's log levels, least to most severe.
-LEVELS: dict[str, int] = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
-
 TERMINAL_STATES: frozenset[str] = frozenset(s.value for s in TERMINATED)
 
 
 def level_value(level: Any) -> int:
     """The rank of a level name (``WARNING`` is accepted for ``WARN``); IllegalArgument otherwise."""
-    if isinstance(level, str):
-        name = level.upper()
-        if name == "WARNING":
-            name = "WARN"
-        if name in LEVELS:
-            return LEVELS[name]
-    raise IllegalArgument(f"unknown log level {level!r} (expected one of {', '.join(LEVELS)})")
+    parsed = LogLevel.parse(level)
+    if parsed is None:
+        raise IllegalArgument(f"unknown log level {level!r} (expected one of {', '.join(LogLevel.names())})")
+    return int(parsed)
 
 
 def _epoch(t: datetime, scale: int) -> int:
@@ -131,11 +126,10 @@ def execution_row(doc: Any) -> ExecRow:
     what = "execution"
     eid = require_str(doc, "id", what)
     state = require_dict(doc.get("state"), f"execution {eid}: state")
-    current = state.get("current")
     try:
-        State(current)
+        current = State(state.get("current")).value
     except ValueError:
-        raise IllegalArgument(f"execution {eid}: unknown state {current!r}") from None
+        raise IllegalArgument(f"execution {eid}: unknown state {state.get('current')!r}") from None
     start = state.get("startDate")
     if start is None:
         hist = state.get("histories") or []

@@ -114,7 +114,8 @@ class _Job:
 
 class WriterStore(Store, abc.ABC):
     """A store on one connection owned by a writer thread. ``clock`` tells the current date (KV expiry) and
-    holds trio's mock clock still while a caller waits on the writer thread; ``max_batch`` bounds the rows written per transaction; ``name`` names the database in errors."""
+    holds trio's mock clock still while a caller waits on the writer thread; ``max_batch`` bounds the rows
+    written per transaction; ``name`` names the database in errors."""
 
     #: the driver's exception classes (turned into StoreError)
     db_errors: tuple[type[BaseException], ...] = ()

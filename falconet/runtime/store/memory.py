@@ -104,7 +104,7 @@ class MemoryStore(Store):
     async def list_flows(self, namespace: str | None = None, include_deleted: bool = False) -> list[FlowRecord]:
         await self._enter()
         out = []
-        for (ns, fid), revs in sorted(self._flows.items()):
+        for (ns, _fid), revs in sorted(self._flows.items()):
             if namespace is not None and not namespace_matches(ns, namespace):
                 continue
             rec = revs[max(revs)]
@@ -170,7 +170,7 @@ class MemoryStore(Store):
         # stable multi-key sort: least significant key first; insertion order breaks ties
         hits.sort(key=lambda h: h[0], reverse=order[0][1])
         for col, desc in reversed(order):
-            hits.sort(key=lambda h, c=col: _sort_key(getattr(h[1], c)), reverse=desc)
+            hits.sort(key=lambda h: _sort_key(getattr(h[1], col)), reverse=desc)
         total = len(hits)
         lo = (query.page - 1) * query.size
         return [json.loads(r.doc_json) for _, r in hits[lo:lo + query.size]], total

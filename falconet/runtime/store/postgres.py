@@ -10,9 +10,9 @@ Schema: the SQLite store's tables and columns with PostgreSQL types, created and
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
 starting at once migrate once; a database written by a newer Falconet is refused. Until cluster mode (leases
 on executions) exists, one server uses a database at a time: its connection holds a session advisory lock
-and a second store opened on the same database is refused, as a second server on a data folder is. ``fc_lower`` and ``instr``
-are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's ``lower`` follows the
-database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
+and a second store opened on the same database is refused, as a second server on a data folder is.
+``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
+``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
 from __future__ import annotations
 

@@ -197,7 +197,8 @@ class SQLStore(WriterStore):
         return [json.loads(r[0]) for r in rows]
 
     async def delete_trigger(self, namespace: str, flow_id: str, trigger_id: str) -> bool:
-        return await self._call(sql.modify, "DELETE FROM triggers WHERE namespace = ? AND flow_id = ? AND trigger_id = ?",
+        return await self._call(sql.modify,
+                                "DELETE FROM triggers WHERE namespace = ? AND flow_id = ? AND trigger_id = ?",
                                 (namespace, flow_id, trigger_id)) > 0
 
     #### generic small state ##############################################################################
@@ -209,12 +210,14 @@ class SQLStore(WriterStore):
                          "DO UPDATE SET value = excluded.value", (kind, key, dumps(value, f"state {kind}/{key}")))
 
     async def state_get(self, kind: str, key: str) -> dict[str, Any] | None:
-        rows = await self._call(sql.select, "SELECT value FROM state WHERE kind = ? AND key = ?", (kind, key), read=True)
+        rows = await self._call(sql.select, "SELECT value FROM state WHERE kind = ? AND key = ?", (kind, key),
+                                read=True)
         return json.loads(rows[0][0]) if rows else None
 
     async def state_delete(self, kind: str, key: str) -> bool:
         return await self._call(sql.modify, "DELETE FROM state WHERE kind = ? AND key = ?", (kind, key)) > 0
 
     async def state_list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = await self._call(sql.select, "SELECT key, value FROM state WHERE kind = ? ORDER BY key", (kind,), read=True)
+        rows = await self._call(sql.select, "SELECT key, value FROM state WHERE kind = ? ORDER BY key", (kind,),
+                                read=True)
         return [(k, json.loads(v)) for k, v in rows]

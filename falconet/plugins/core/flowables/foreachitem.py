@@ -109,7 +109,7 @@ class ForEachItemSplit(RunnableTask):
         "batch": Prop(OBJECT, dynamic=False, default={"rows": 1}),
     }
 
-    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:  # type: ignore[override]
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:
         items = ctx.prop("items")
         if not isinstance(items, str) or not items.startswith("kestra://"):
             raise TaskFailed(f"Unable to split '{items}': items must be a kestra:// URI")
@@ -159,7 +159,7 @@ class ForEachItemMergeOutputs(RunnableTask):
     type = MERGE_TYPE
     props = {"itemsTaskId": Prop(STRING, dynamic=False)}
 
-    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:  # type: ignore[override]
+    async def run(self, ctx: "RunContext") -> dict[str, Any] | None:
         items_id = ctx.raw("itemsTaskId")
         outputs = (ctx.variables.get("outputs") or {}).get(items_id) or {}
         base = outputs.get("uri")

@@ -65,7 +65,8 @@ class Parallel(FlowableTask):
     )
     props = {
         "tasks": Prop(TASKS, required=True, dynamic=False),
-        "concurrent": Prop(INTEGER, default=0, dynamic=False, description="Maximum children running at once; 0 = unlimited."),
+        "concurrent": Prop(INTEGER, default=0, dynamic=False,
+                           description="Maximum children running at once; 0 = unlimited."),
         **BRANCHES,
     }
 

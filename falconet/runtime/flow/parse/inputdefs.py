@@ -1,4 +1,5 @@
-"""Input and output *definitions* (reference §3.2): flow ``inputs``, flow ``outputs`` and Pause ``onResume``.
+"""Input and output *definitions* (Kestra's ``Input``, ``Output``): flow ``inputs``, flow ``outputs`` and
+Pause ``onResume``.
 
 Checks what Kestra checks when a flow is saved: the id pattern, a known type, the fields that type
 accepts, a compilable ``validator``, no ``defaults`` on FILE, an ``itemType`` on ARRAY (never ARRAY),
@@ -113,7 +114,7 @@ def _parse_input(ctx: ParseContext, item: Any, path: str) -> InputSpec | None:
                 dep_inputs = tuple(raw_inputs)
             if depends.get("condition") is not None:
                 dep_condition = str(depends["condition"])
-    if len(ctx.violations) > before:
+    if len(ctx.violations) > before or not isinstance(input_id, str):
         return None
     props = {k: v for k, v in item.items() if k not in _COMMON}
     if itype == "MULTISELECT" and props.get("values") is None and props.get("options") is not None:
@@ -229,11 +230,11 @@ def parse_output_defs(ctx: ParseContext, value: Any, path: str) -> list[OutputSp
         otype = item.get("type")
         if otype is None:
             ctx.error(f"{p}.type", "must not be null")
-        elif otype not in INPUT_TYPES:
+        elif not isinstance(otype, str) or otype not in INPUT_TYPES:
             ctx.error(f"{p}.type", f"Invalid type: {otype}")
         if "value" not in item or item["value"] is None:
             ctx.error(f"{p}.value", "must not be null")
-        if len(ctx.violations) == before:
+        if len(ctx.violations) == before and isinstance(oid, str) and isinstance(otype, str):
             out.append(OutputSpec(id=oid, type=otype, value=item["value"], description=item.get("description"),
                                   display_name=item.get("displayName"), required=_bool(item.get("required"), True)))
     ids = [o.id for o in out]

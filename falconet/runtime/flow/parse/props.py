@@ -12,7 +12,7 @@ from falconet.sdk import plugin as P
 from falconet.runtime.expr.durations import is_duration
 from falconet.runtime.flow.parse.context import ParseContext, is_expression
 
-__all__ = ["check_scalar", "check_object", "RETRY_FIELDS", "parse_retry"]
+__all__ = ["check_scalar", "check_object", "RETRY_FIELDS", "parse_retry", "parse_labels"]
 
 
 def _is_int(value: Any) -> bool:
@@ -140,6 +140,8 @@ def parse_retry(ctx: ParseContext, value: Any, path: str):
     before = len(ctx.violations)
     check_object(ctx, RETRY_FIELDS, value, path)
     rtype = value.get("type")
+    if not isinstance(rtype, str):  # check_object reported it
+        return None
     for name in _RETRY_REQUIRED.get(rtype, ()):
         if value.get(name) is None:
             ctx.error(f"{path}.{name}", "must not be null")
@@ -169,3 +171,28 @@ def parse_retry(ctx: ParseContext, value: Any, path: str):
         min_interval=dur("minInterval"),
         delay_factor=float(value["delayFactor"]) if value.get("delayFactor") is not None else 2.0,
     )
+
+
+def parse_labels(ctx: ParseContext, value: Any, path: str) -> list[dict[str, str]]:
+    """``labels`` as a map or a list of ``{key, value}`` -> ``[{key, value}]`` (values as strings)."""
+    if value is None:
+        return []
+    out: list[dict[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append({"key": str(k), "value": _label_value(v)})
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or "key" not in item or set(item) - {"key", "value"}:
+                ctx.error(f"{path}[{i}]", "Invalid label: expected an object with `key` and `value`")
+                continue
+            out.append({"key": str(item["key"]), "value": _label_value(item.get("value"))})
+    else:
+        ctx.error(path, "Invalid value: labels must be a map or a list of {key, value}")
+    return out
+
+
+def _label_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)

@@ -12,13 +12,11 @@ from typing import Any
 from falconet.sdk import plugin as P
 from falconet.runtime.flow.model import ConditionSpec, DagEntry, TaskSpec, TriggerSpec
 from falconet.runtime.flow.parse.context import ParseContext
-from falconet.runtime.flow.parse.props import _names, check_scalar, parse_retry
+from falconet.runtime.flow.parse.props import _names, check_scalar, parse_labels, parse_retry
 
 __all__ = ["parse_tasks", "parse_task", "parse_conditions", "parse_trigger", "TASK_ID_RE", "COMMON_TASK_PROPS"]
 
 TASK_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-
-_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 #: properties every task accepts (handled here, not declared by plugins)
 COMMON_TASK_PROPS: dict[str, P.Prop] = {
@@ -31,7 +29,7 @@ COMMON_TASK_PROPS: dict[str, P.Prop] = {
     "allowFailure": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "allowWarning": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "runIf": P.Prop(P.STRING, default="true"),
-    "logLevel": P.Prop(P.ENUM, values=_LOG_LEVELS, dynamic=False),
+    "logLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
     "logToFile": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "workerGroup": P.Prop(P.OBJECT, dynamic=False),
     "taskCache": P.Prop(P.OBJECT, dynamic=False, fields={
@@ -50,9 +48,9 @@ COMMON_TRIGGER_PROPS: dict[str, P.Prop] = {
     "labels": P.Prop(P.ANY, dynamic=False),
     "stopAfter": P.Prop(P.LIST, dynamic=False),
     "workerGroup": P.Prop(P.OBJECT, dynamic=False),
-    "logLevel": P.Prop(P.ENUM, values=_LOG_LEVELS, dynamic=False),
+    "logLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
     "logToFile": P.Prop(P.BOOLEAN, default=False, dynamic=False),
-    "minLogLevel": P.Prop(P.ENUM, values=_LOG_LEVELS, dynamic=False),
+    "minLogLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
 }
 
 _TASK_BASES = (P.RunnableTask, P.FlowableTask, P.ExecutionUpdatingTask)
@@ -277,7 +275,6 @@ def parse_trigger(ctx: ParseContext, item: Any, path: str) -> TriggerSpec | None
     if not isinstance(stop_after, list):
         ctx.error(f"{path}.stopAfter", "Invalid value: expected a list of states")
         stop_after = []
-    from falconet.runtime.flow.parse.toplevel import parse_labels
     labels = parse_labels(ctx, item.get("labels"), f"{path}.labels")
     spec = TriggerSpec(
         id=str(trigger_id or ""),

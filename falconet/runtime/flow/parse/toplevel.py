@@ -1,4 +1,4 @@
-"""The flow mapping itself (reference §3.1): id, namespace, labels, inputs, tasks, triggers, … and the
+"""The flow mapping itself (Kestra's ``Flow``): id, namespace, labels, inputs, tasks, triggers, … and the
 whole-flow checks Kestra's ``FlowValidator`` makes (duplicate task/trigger ids, recursive subflow calls,
 system labels)."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ from falconet.runtime.expr.durations import parse_duration
 from falconet.runtime.flow.model import ConcurrencySpec, Flow, ListenerSpec, SlaSpec
 from falconet.runtime.flow.parse.context import ParseContext
 from falconet.runtime.flow.parse.inputdefs import check_input_graph, parse_input_defs, parse_output_defs
-from falconet.runtime.flow.parse.props import parse_retry
+from falconet.runtime.flow.parse.props import parse_labels, parse_retry
 from falconet.runtime.flow.parse.tasks import parse_conditions, parse_tasks, parse_trigger
 from falconet.sdk.plugin import FlowableTask
 
-__all__ = ["parse_flow_mapping", "parse_labels", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
+__all__ = ["parse_flow_mapping", "check_templates", "FLOW_ID_RE", "NAMESPACE_RE"]
 
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -25,31 +25,6 @@ _TOP_LEVEL = frozenset({
     "finally", "afterExecution", "listeners", "triggers", "pluginDefaults", "taskDefaults", "concurrency", "retry",
     "sla", "disabled", "deleted", "tenantId", "checks", "workerGroup",
 })
-
-
-def parse_labels(ctx: ParseContext, value: Any, path: str) -> list[dict[str, str]]:
-    """``labels`` as a map or a list of ``{key, value}`` -> ``[{key, value}]`` (values as strings)."""
-    if value is None:
-        return []
-    out: list[dict[str, str]] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.append({"key": str(k), "value": _label_value(v)})
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if not isinstance(item, dict) or "key" not in item or set(item) - {"key", "value"}:
-                ctx.error(f"{path}[{i}]", "Invalid label: expected an object with `key` and `value`")
-                continue
-            out.append({"key": str(item["key"]), "value": _label_value(item.get("value"))})
-    else:
-        ctx.error(path, "Invalid value: labels must be a map or a list of {key, value}")
-    return out
-
-
-def _label_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return "" if v is None else str(v)
 
 
 def _bool(ctx: ParseContext, value: Any, path: str) -> bool:
@@ -94,7 +69,8 @@ def parse_flow_mapping(ctx: ParseContext, value: dict[str, Any], source: str, re
             ctx.error(key, "Invalid value: expected a list of {type, forced, values}")
             defaults = []
         for i, d in enumerate(defaults):
-            if not isinstance(d, dict) or not isinstance(d.get("type"), str) or not isinstance(d.get("values", {}), dict):
+            if (not isinstance(d, dict) or not isinstance(d.get("type"), str)
+                    or not isinstance(d.get("values", {}), dict)):
                 ctx.error(f"{key}[{i}]", "Invalid plugin default: expected {type, forced, values}")
             else:
                 for k in d:
@@ -305,7 +281,7 @@ def _parse_sla(ctx: ParseContext, value: Any) -> list[SlaSpec]:
             if lb["key"].startswith("system."):
                 ctx.error(f"{p}.labels", "System labels can only be set by Kestra itself, offending label: "
                                          f"{lb['key']}={lb['value']}")
-        if len(ctx.violations) == before:
+        if len(ctx.violations) == before and isinstance(stype, str):
             out.append(SlaSpec(id=str(item["id"]), type=stype, behavior=behavior, duration=duration,
                                assert_=item.get("assert"),
                                labels=tuple((lb["key"], lb["value"]) for lb in labels)))

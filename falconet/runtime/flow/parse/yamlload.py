@@ -131,7 +131,9 @@ class _Bounded:
 
 
 def _error(problem: str, event: yaml.Event) -> yaml.MarkedYAMLError:
-    return yaml.composer.ComposerError(None, None, problem, event.start_mark)
+    mark = event.start_mark
+    assert mark is None or isinstance(mark, yaml.error.Mark)  # the pure-Python loader's (not LibYAML's) marks
+    return yaml.composer.ComposerError(None, None, problem, mark)
 
 
 def _check_size(source: str) -> None:
@@ -243,6 +245,8 @@ def load_documents(source: str) -> list[Document]:
         loader = _Loader(source)  # the reader refuses control characters here
         while loader.check_node():
             node = loader.get_node()
+            if node is None:  # check_node() said there is one
+                break
             doc = Document(None, {}, node.start_mark.line + 1)
             doc.value = _convert(node, "", doc)
             docs.append(doc)
@@ -257,10 +261,10 @@ def load_documents(source: str) -> list[Document]:
             mark = _unclosed_flow_start(source) or exc.context_mark or mark
         elif exc.context_mark is not None and (exc.context or "").startswith("while parsing a flow"):
             mark = exc.context_mark  # a bracket not closed where expected: where it opened
-        line = mark.line + 1 if mark is not None else None
+        mark_line = mark.line + 1 if mark is not None else None
         msg = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise YamlError([Violation("", f"Invalid YAML: {msg} (line {line})" if line else f"Invalid YAML: {msg}",
-                                   line)]) from None
+        raise YamlError([Violation("", f"Invalid YAML: {msg} (line {mark_line})" if mark_line
+                                   else f"Invalid YAML: {msg}", mark_line)]) from None
     except yaml.YAMLError as exc:
         raise YamlError([Violation("", f"Invalid YAML: {exc}")]) from None
     finally:

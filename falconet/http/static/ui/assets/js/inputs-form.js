@@ -1,4 +1,4 @@
-// A form generated from Kestra inputs (reference §3.2): one fitting control per type, a label that
+// A form generated from Kestra inputs (its Input types): one fitting control per type, a label that
 // names the input id (and displayName), defaults pre-filled, dependsOn respected, and Kestra's
 // validation messages shown at the field they name. Used for Execute (flow inputs) and Resume
 // (a Pause task's onResume inputs).

@@ -42,7 +42,7 @@ export function debounce(fn, ms) {
   return wrapped;
 }
 
-//// States (reference §2)
+//// States (Kestra's State.Type)
 
 export const STATES = ['CREATED', 'QUEUED', 'RUNNING', 'PAUSED', 'RESTARTED', 'KILLING', 'SUCCESS', 'WARNING',
   'FAILED', 'KILLED', 'CANCELLED', 'RETRYING', 'RETRIED', 'SKIPPED'];
