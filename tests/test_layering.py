@@ -90,7 +90,7 @@ KNOWN_CIRCLE_MODULES: frozenset[str] = frozenset(f"falconet.runtime.{m}" for m i
     "orchestration.foreachitem", "orchestration.polling", "orchestration.retry", "orchestration.scheduler",
     "orchestration.subflows", "orchestration.webhook",
 ))
-KNOWN_LONG_MODULES: frozenset[str] = frozenset({"falconet/runtime/kernel/actors.py", "falconet/runtime/kernel/machine.py"})
+KNOWN_LONG_MODULES: frozenset[str] = frozenset({"falconet/runtime/kernel/machine.py"})
 MAX_LINES = 600
 
 
