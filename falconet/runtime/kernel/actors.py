@@ -31,7 +31,7 @@ from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.flow.model import Flow
 
 #### Messages ###############################################################################################
@@ -104,7 +104,8 @@ PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
 
 #### SECRET inputs ##########################################################################################
 
-def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
+def _decrypt_secret_inputs(engine: "Kernel[ExecutionActor]", flow: "Flow",
+                           ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
     """The inputs as task runs see them (SECRET values decrypted) and the plaintexts to mask in logs."""
     if not ex.inputs or not any(i.type == "SECRET" for i in flow.inputs):
         return None, []
@@ -133,7 +134,7 @@ def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tup
 #### The execution actor ####################################################################################
 
 class ExecutionActor:
-    def __init__(self, engine: "Engine", execution: Execution, flow: "Flow"):
+    def __init__(self, engine: "Kernel[ExecutionActor]", execution: Execution, flow: "Flow"):
         self.engine = engine
         self.ex = execution
         self.flow = flow

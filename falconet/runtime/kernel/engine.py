@@ -66,7 +66,7 @@ class Engine:
         #: orchestration across executions (scheduler, triggers…), and the hooks it gives the kernel: both set
         #: by :meth:`run`
         self.orchestration: Orchestration | None = None
-        self.execution_hooks: ExecutionHooks | None = None
+        self.execution_hooks: ExecutionHooks[ExecutionActor] | None = None
         # the services, each owning its state
         self.flows = FlowRepository(config, store, self.registry, clock)
         self.kv = KVCache(store)
