@@ -16,7 +16,8 @@ import pytest
 import trio
 
 from falconet.sdk import plugin as P
-from falconet.sdk.plugin import LogLevel, TaskFailed
+from falconet.sdk.plugin import TaskFailed
+from falconet.sdk.context import LogLevel
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.kernel.recovery import ProcessRegistry
 from falconet.runtime.kernel.runcontext import coerce
@@ -60,7 +61,7 @@ class Logger:
 
 
 class TestRunContext:
-    """Implements :class:`falconet.sdk.plugin.RunContext` for one attempt of one task."""
+    """Implements :class:`falconet.sdk.context.RunContext` for one attempt of one task."""
 
     __test__ = False
 
