@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from falconet.runtime.kernel.machine import Machine, RunTask, StartTimer
+from falconet.runtime.kernel.machine import Finished, Machine, RunTask, StartTimer
 from falconet.runtime.expr.render import Renderer, is_truthy
 from falconet.runtime.flow.parsing import parse_flow
 from falconet.runtime.kernel.execution import Execution
@@ -40,8 +40,9 @@ def run(m: Machine, results: dict[str, State] | None = None, max_rounds: int = 1
     order: list[str] = []
     for _ in range(max_rounds):
         dispatches, pending = (pending, None) if pending is not None else (m.step(), None)
-        if "finalState" in m.ex.extra:
-            m.ex.state.set(State(m.ex.extra.pop("finalState")))
+        finished = [d for d in dispatches if isinstance(d, Finished)]
+        if finished:
+            m.ex.state.set(finished[0].state)
             return order
         runs = [d for d in dispatches if isinstance(d, RunTask)]
         if not runs:
@@ -249,3 +250,48 @@ def test_kill_all_marks_children_before_parents():
     killed = m.kill_all()
     assert [tr.task_id for tr in killed] == ["b", "a", "par"]
     assert all(tr.state.current is State.KILLED for tr in m.ex.task_run_list)
+
+
+TWO = """
+id: two
+namespace: tests.exec
+tasks:
+  - id: a
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+  - id: b
+    type: io.kestra.plugin.core.debug.Return
+    format: y
+"""
+EXIT = """
+id: exit
+namespace: tests.exec
+tasks:
+  - id: a
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+  - id: stop
+    type: io.kestra.plugin.core.execution.Exit
+    state: KILLED
+"""
+
+
+def test_step_returns_finished_last_and_keeps_it_out_of_the_document():
+    m, _ = machine(TWO)
+    (first,) = m.step()
+    assert isinstance(first, RunTask) and first.task.id == "a"
+    m.apply_attempt_end(first.task_run, State.SUCCESS, None, True, first.task)
+    (second,) = m.step()
+    m.apply_attempt_end(second.task_run, State.SUCCESS, None, True, second.task)
+    assert m.step() == [Finished(State.SUCCESS)]
+    assert m.ex.state.current is State.RUNNING  # the actor sets the final state (after SLA, outputs, retries)
+    assert "_extra" not in m.ex.to_dict(private=True)
+
+
+def test_an_exit_task_decides_the_finished_state_once():
+    m, _ = machine(EXIT)
+    (first,) = m.step()
+    m.apply_attempt_end(first.task_run, State.SUCCESS, None, True, first.task)
+    decisions = m.step()  # Exit is execution-updating: applied in the step itself
+    assert decisions == [Finished(State.KILLED)]
+    assert m.ex.runtime.exit_state is None  # consumed: a restart of the execution decides again

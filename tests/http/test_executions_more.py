@@ -221,6 +221,17 @@ async def test_execution_graph(api):
     assert status == 404
 
 
+async def test_the_engine_runtime_state_is_stored_but_never_shown(api):
+    await api.flow(HELLO)
+    done = (await _done(api))[0]
+    stored = await api.engine.store.get_execution(done["id"])
+    assert any("_extra" in tr for tr in stored["taskRunList"])  # e.g. the ``dispatched`` flag of a task run
+    for path in (f"/api/v1/executions/{done['id']}", f"/api/v1/executions/{done['id']}/graph",
+                 "/api/v1/executions/search"):
+        status, body = await api.call("GET", path)
+        assert status == 200 and "_extra" not in json.dumps(body), path
+
+
 async def test_eval_expression_on_a_task_run(api, monkeypatch):
     monkeypatch.setenv("SECRET_TOKEN", "c2VjcmV0")
     await api.flow(HELLO)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from quart import Response, current_app
 
-from falconet.runtime.kernel.execution import format_instant
+from falconet.runtime.kernel.execution import format_instant, without_private
 
 #: key of the :class:`AppState` in ``app.extensions``
 EXTENSION = "falconet"
@@ -100,19 +100,20 @@ TENANT = "main"
 
 
 def with_tenant(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a JSON document with ``tenantId`` first (as Kestra serialises it), private keys dropped."""
+    """A copy of a JSON document with ``tenantId`` first (as Kestra serialises it)."""
     out: dict[str, Any] = {"tenantId": TENANT}
-    out.update((k, v) for k, v in doc.items() if k != "_extra")
+    out.update(doc)
     return out
 
 
 def public_task_run(tr: dict[str, Any]) -> dict[str, Any]:
-    return with_tenant(tr)
+    return with_tenant(without_private(tr))
 
 
 def public_execution(doc: dict[str, Any]) -> dict[str, Any]:
     """The execution JSON as Kestra serialises it: ``tenantId`` on the execution and its task runs, without
-    the engine's private bookkeeping (``_extra`` keys of stored documents)."""
+    the engine's runtime state of stored documents."""
+    doc = without_private(doc)
     out = with_tenant(doc)
     runs = doc.get("taskRunList")
     if runs:

@@ -93,12 +93,12 @@ class _Builder:
 
 
 def flow_graph(flow: Any, execution: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The FlowGraph of a parsed flow; with ``execution``, task nodes carry their task run."""
+    """The FlowGraph of a parsed flow; with ``execution`` (as the API shows it), task nodes carry their task run."""
     runs: dict[str, list[dict[str, Any]]] | None = None
     if execution is not None:
         runs = {}
         for tr in execution.get("taskRunList") or []:
-            runs.setdefault(tr.get("taskId"), []).append({k: v for k, v in tr.items() if k != "_extra"})
+            runs.setdefault(tr.get("taskId"), []).append(tr)
     b = _Builder(runs)
     start = b.node("root.root", "GraphClusterRoot")
     end = b.node("root.end", "GraphClusterEnd")

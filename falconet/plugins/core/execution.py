@@ -201,4 +201,4 @@ class Exit(ExecutionUpdatingTask):
         state = str(m.render(tr, task, task.props.get("state") or "SUCCESS")).upper()
         if state == "CANCELED":
             state = "CANCELLED"
-        m.ex.extra["exitState"] = State(state).value
+        m.ex.runtime.exit_state = State(state)

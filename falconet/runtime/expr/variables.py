@@ -184,8 +184,6 @@ def task_run_variables(base: Mapping[str, Any], execution: Execution, task: Task
     }
     if tr.iteration is not None:
         taskrun["iteration"] = tr.iteration
-    if "items" in tr.extra:
-        taskrun["items"] = tr.extra["items"]
     v["taskrun"] = taskrun
     by_id = cache.by_id(execution)
     parents = []

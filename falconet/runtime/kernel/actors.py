@@ -1,18 +1,17 @@
 """ExecutionActor (one per running execution) and TaskRunActor (one per runnable task run).
 
 The ExecutionActor owns the execution document. It runs :meth:`Machine.step`, starts a TaskRunActor per
-runnable task run inside its own nursery, and applies the frozen-dataclass messages those actors (and
+runnable task run inside its own nursery (``nursery.start``; it keeps each one as a handle until the
+actor's last message, :class:`TaskRunExited`), and applies the frozen-dataclass messages those actors (and
 the engine: kill, resume, timers, subflow results) send on its bounded inbox. Several queued messages are
 applied before the next step, so a burst of results costs one pass and one store write.
 
-Kill: the document goes KILLING (persisted), the task nursery's cancel scope is cancelled with a reason,
-every TaskRunActor sees ``trio.Cancelled``, and KILLED is written inside a shielded cleanup.
+Kill: the document goes KILLING (persisted), every TaskRunActor is cancelled with a reason and reports its
+exit, then KILLED is set and written by the engine (a shielded write bounded by :data:`FINAL_WRITE_TIMEOUT`).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -20,13 +19,17 @@ import trio
 
 from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.kernel.machine import (
-    Dispatch, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
+    Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
 )
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun, now
 from falconet.runtime.kernel.recovery import task_run_directory
 from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
+from falconet.runtime.kernel.messages import (
+    AttemptEnded, AttemptStarted, JobEnded, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline,
+    SubflowEnded, TaskRunExited, TimerFired,
+)
 from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
 
@@ -34,72 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.flow.model import Flow
 
-#### Messages ###############################################################################################
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AttemptStarted:
-    task_run_id: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AttemptEnded:
-    task_run_id: str
-    state: State
-    outputs: dict[str, Any] | None
-    final: bool
-    retry_at: datetime | None = None  # not final: when the next attempt starts
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TimerFired:
-    task_run_id: str
-    kind: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SubflowEnded:
-    task_run_id: str
-    state: State
-    outputs: dict[str, Any] | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class KillRequested:
-    reason: str
-    cascade: bool = True  # also kill the subflow executions this one started
-    applied: trio.Event | None = None  # set once applied (KILLING queued to the store) or the actor ended
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResumeRequested:
-    on_resume: dict[str, Any] | None
-    applied: trio.Event | None = None  # set once applied and the execution advanced (or the actor ended)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PauseRequested:
-    applied: trio.Event | None = None  # set once applied (PAUSED queued to the store) or the actor ended
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SlaDeadline:
-    sla_id: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JobEnded:
-    """A flowable's job (``StartJob``) returned ``result``; the flowable gets it in ``on_event``."""
-
-    task_run_id: str
-    result: Any
-
-
-Message = (AttemptStarted | AttemptEnded | TimerFired | SubflowEnded | KillRequested | ResumeRequested | PauseRequested
-           | SlaDeadline | JobEnded)
-
 INBOX_SIZE = 4096
 PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
+#: seconds a cancelled actor's last shielded send or store write may take (a stalled store must not hang a
+#: kill or a shutdown forever); past it the message is dropped, the write left to restart recovery
+FINAL_WRITE_TIMEOUT = 30.0
 
 
 #### SECRET inputs ##########################################################################################
@@ -146,8 +88,8 @@ class ExecutionActor:
                                truthy=is_truthy, log=self.log, on_change=self.on_change,
                                on_state=self._publish_state)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
-        self.task_scopes: dict[str, trio.CancelScope] = {}
-        self.seen_cancel: set[str] = set()
+        self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
+        self._to_start: list[TaskRunActor] = []  # dispatched by the last step, started by the loop
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
         self._nursery: trio.Nursery | None = None
@@ -220,8 +162,14 @@ class ExecutionActor:
             if applied is not None:
                 applied.set()
 
-    def _apply(self, msg: Message) -> None:
+    def _apply(self, msg: Message) -> bool:
+        """Apply one message to the document; False when it needs no step."""
         m = self.machine
+        if isinstance(msg, TaskRunExited):
+            handle = self.task_runs.get(msg.task_run_id)
+            if handle is not None and not handle.alive:
+                del self.task_runs[msg.task_run_id]
+            return self._killing  # a kill ends once no task-run actor is left
         applied = getattr(msg, "applied", None)
         if applied is not None:
             self._acks.append(applied)
@@ -230,7 +178,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))
                 if msg.retry_at is not None:
-                    tr.extra["retryAt"] = msg.retry_at.isoformat()
+                    tr.runtime.retry_at = msg.retry_at
         elif isinstance(msg, AttemptStarted):
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
@@ -257,8 +205,9 @@ class ExecutionActor:
                 m.flowable(task).on_event(m, tr, task, msg.result)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
-                self.ex.extra["manualPause"] = True
+                self.ex.runtime.manual_pause = True
                 m.set_execution_state(State.PAUSED)
+        return True
 
     def _timer(self, msg: TimerFired) -> None:
         tr = self.machine.by_id.get(msg.task_run_id)
@@ -266,7 +215,8 @@ class ExecutionActor:
             self.machine.on_timer(tr, msg.kind)
 
     def _resume(self, on_resume: dict[str, Any] | None) -> None:
-        if self.ex.extra.pop("manualPause", None):
+        if self.ex.runtime.manual_pause:
+            self.ex.runtime.manual_pause = False
             self.machine.set_execution_state(State.RUNNING)
             return
         self.machine.resume_paused(on_resume)
@@ -278,12 +228,12 @@ class ExecutionActor:
         self._killing = True
         self._kill_target = target
         if not cascade:
-            self.ex.extra["noKillCascade"] = True  # a restart finishing this kill leaves the children alone
+            self.ex.runtime.no_kill_cascade = True  # a restart finishing this kill leaves the children alone
         if target is State.KILLED:
             self.machine.set_execution_state(State.KILLING)
             self.engine.persist(self.ex, publish=False)
-        for scope in self.task_scopes.values():
-            scope.cancel(reason=reason)
+        for handle in self.task_runs.values():
+            handle.cancel(reason)
         if cascade:
             self.engine.kill_children(self.ex, "parent execution KILLING")
 
@@ -332,7 +282,7 @@ class ExecutionActor:
                 self._nursery = nursery
                 if self.ex.state.current is State.KILLING:  # found KILLING at start-up: finish the kill
                     self._start_kill("server restarted while the execution was KILLING",
-                                     cascade=not self.ex.extra.get("noKillCascade"))
+                                     cascade=not self.ex.runtime.no_kill_cascade)
                 else:
                     for sla in self.flow.sla if not self.ex.state.current.is_terminated else ():
                         if sla.type == "MAX_DURATION" and sla.duration is not None:
@@ -340,16 +290,19 @@ class ExecutionActor:
                     for d in self.machine.restore():
                         self._carry_out(d)
                 self._advance()
+                await self._start_task_runs()
                 while not (self.ex.state.current.is_terminated and self.machine.after_execution_done()):
                     msg = await self.inbox_recv.receive()
-                    self._apply(msg)
+                    step = self._apply(msg)
                     while True:
                         try:
                             msg = self.inbox_recv.receive_nowait()
                         except trio.WouldBlock:
                             break
-                        self._apply(msg)
-                    self._advance()
+                        step = self._apply(msg) or step
+                    if step:
+                        self._advance()
+                        await self._start_task_runs()
                 nursery.cancel_scope.cancel()
         finally:
             if self.ex.state.current.is_terminated:
@@ -363,14 +316,14 @@ class ExecutionActor:
 
     def _advance(self) -> None:
         if self._killing and not self.ex.state.current.is_terminated:
-            if not any(tr.id in self.task_scopes for tr in self.ex.task_run_list):
+            if not self.task_runs:
                 self._finish_kill()
             if not self.ex.state.current.is_terminated or self.machine.after_execution_done():
                 self._flush()
                 self._ack()
                 return
         try:
-            dispatches = self.machine.step()
+            decisions = self.machine.step()
         except Exception as exc:  # an engine bug or a broken flow revision: fail the execution, keep the server
             self.log(None, "ERROR", f"Executor error: {exc!r}")
             self.machine.kill_all()
@@ -378,10 +331,14 @@ class ExecutionActor:
             self._set_final(State.FAILED)
             self._flush()
             return
-        for d in dispatches:
-            self._carry_out(d)
-        if "finalState" in self.ex.extra and not self.ex.state.current.is_terminated:
-            self._end()
+        finished: Finished | None = None
+        for d in decisions:
+            if isinstance(d, Finished):
+                finished = d
+            else:
+                self._carry_out(d)
+        if finished is not None and not self.ex.state.current.is_terminated:
+            self._end(finished.state)
             if not self.machine.after_execution_done():
                 self._advance()  # the execution just ended: start its afterExecution tasks
                 return
@@ -393,9 +350,9 @@ class ExecutionActor:
         assert self._nursery is not None
         if isinstance(d, RunTask):
             self.machine.apply_attempt_start(d.task_run)
-            scope = trio.CancelScope()
-            self.task_scopes[d.task_run.id] = scope
-            self._nursery.start_soon(self._task_run_actor, d.task_run, d.task, scope)
+            handle = TaskRunActor(self, d.task_run, d.task)
+            self.task_runs[d.task_run.id] = handle
+            self._to_start.append(handle)  # started by the loop, with nursery.start
         elif isinstance(d, StartTimer):
             self._nursery.start_soon(self._timer_task, d)
         elif isinstance(d, StartSubflow):
@@ -434,7 +391,7 @@ class ExecutionActor:
     def task_run(self, task_run_id: str) -> TaskRun | None:
         return self.machine.by_id.get(task_run_id)
 
-    async def _shared_directory(self, tr: TaskRun) -> Path | None:
+    async def shared_directory(self, tr: TaskRun) -> Path | None:
         """The directory an enclosing flowable shares with ``tr`` (the nearest one), or None."""
         by_id = self.machine.by_id
         cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
@@ -496,13 +453,21 @@ class ExecutionActor:
                 self._dirty = False
                 self.engine.persist(self.ex, publish=False)
                 return
-        if state.is_terminated:  # afterExecution progress: written at once (see _task_run_actor)
+        if state.is_terminated:  # afterExecution progress: written at once (see TaskRunActor.run)
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
             return
         if not self._persist_scheduled and self._nursery is not None:
             self._persist_scheduled = True
             self._nursery.start_soon(self._persist_later)
+
+    async def _start_task_runs(self) -> None:
+        """Start the task-run actors the last step dispatched, each inside its cancel scope before the next."""
+        assert self._nursery is not None
+        while self._to_start:
+            batch, self._to_start = self._to_start, []
+            for handle in batch:
+                await self._nursery.start(handle.run)
 
     async def _persist_later(self) -> None:
         await trio.sleep(PERSIST_INTERVAL)
@@ -517,15 +482,12 @@ class ExecutionActor:
 
     #### end ###############################################################################################
 
-    def _end(self) -> None:
-        state = State(self.ex.extra.pop("finalState"))
-        exit_state = self.ex.extra.pop("exitState", None)
-        if exit_state:
-            state = State(exit_state)
+    def _end(self, state: State) -> None:
+        """The machine decided the execution ends in ``state``: apply SLA assertions, outputs and retries."""
         # a flowable may resolve FAILED while siblings still run (Parallel): stop them
         if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
-            for _tr_id, scope in list(self.task_scopes.items()):
-                scope.cancel()
+            for handle in list(self.task_runs.values()):
+                handle.cancel()
             self.machine.kill_all()
         state = self._check_assertions(state)
         if self.flow.outputs and state not in (State.KILLED,):
@@ -547,55 +509,76 @@ class ExecutionActor:
         self.ex.state.set(self._kill_target)
         self.on_change(None)
 
-    #### the task-run actor ################################################################################
 
-    async def _task_run_actor(self, tr: TaskRun, task: TaskSpec, scope: trio.CancelScope) -> None:
-        """Run the attempts of one runnable task run; report each end on the inbox."""
-        retry = self.machine.retry_policy(tr, task)
-        if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
-            retry = None  # handled at the execution level by the engine
-        first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
+#### The task-run actor #####################################################################################
+
+class TaskRunActor:
+    """Runs the attempts of one runnable task run and reports each end on its execution actor's inbox.
+
+    The execution actor starts it with ``nursery.start`` and keeps it as the task run's handle: ``cancel``
+    stops it (a kill, a sibling's failure), ``alive`` says whether it still runs. Its last message is
+    :class:`TaskRunExited` — sent even when cancelled, under a shield bounded by FINAL_WRITE_TIMEOUT."""
+
+    def __init__(self, owner: ExecutionActor, task_run: TaskRun, task: TaskSpec):
+        self.owner = owner
+        self.task_run = task_run
+        self.task = task
+        self._scope = trio.CancelScope()
+        self._alive = True
+
+    @property
+    def alive(self) -> bool:  # False once run() returned
+        return self._alive
+
+    def cancel(self, reason: str | None = None) -> None:
+        self._scope.cancel(reason=reason)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        owner, tr, task = self.owner, self.task_run, self.task
         try:
-            with scope:
-                if self.ex.state.current.is_terminated:
+            with self._scope:
+                task_status.started()
+                retry = owner.machine.retry_policy(tr, task)
+                if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
+                    retry = None  # handled at the execution level by the engine
+                first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
+                if owner.ex.state.current.is_terminated:
                     # an afterExecution task starts once the end of the ones before is durable: a crash
                     # never runs a finished one again
-                    await self.engine.store.flush()
+                    await owner.engine.store.flush()
                 while True:
                     attempt_number = len(tr.attempts)
-                    state, outputs = await self._one_attempt(tr, task, attempt_number)
+                    state, outputs = await self._one_attempt(attempt_number)
                     if state is State.FAILED and retry is not None:
                         at = now()
                         delay = next_retry_delay(retry, attempt_number, first_start, at)
                         if delay is not None:
-                            await self.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
-                            await self.engine.clock.sleep(delay.total_seconds())
-                            await self.send(AttemptStarted(tr.id))
+                            await owner.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
+                            await owner.engine.clock.sleep(delay.total_seconds())
+                            await owner.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()
                             continue
-                    await self.send(AttemptEnded(tr.id, state, outputs, final=True))
+                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True))
                     return
         finally:
-            self.task_scopes.pop(tr.id, None)
-            if scope.cancelled_caught or scope.cancel_called:
-                self.seen_cancel.add(tr.id)
-                if self._killing:
-                    with trio.CancelScope(shield=True):
-                        await self.send(AttemptStarted("__wakeup__"))
+            self._alive = False
+            # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
+            with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
+                await owner.send(TaskRunExited(tr.id))
 
-    async def _one_attempt(self, tr: TaskRun, task: TaskSpec,
-                           attempt_number: int) -> tuple[State, dict[str, Any] | None]:
+    async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
 
-        shared_dir = await self._shared_directory(tr)
-        variables = self.variables_for(tr, task)
-        ctx = TaskRunContext(self.engine, self.ex, tr, task, variables, attempt_number, self.error_logs,
-                             self.secrets, shared_dir=shared_dir)
+        owner, tr, task = self.owner, self.task_run, self.task
+        shared_dir = await owner.shared_directory(tr)
+        variables = owner.variables_for(tr, task)
+        ctx = TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number, owner.error_logs,
+                             owner.secrets, shared_dir=shared_dir)
         try:
             instance = task.cls()
             timeout = None
             if task.timeout:
-                t = self.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
+                t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
                 timeout = parse_duration(str(t)).total_seconds()
             with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
                 outputs = await instance.run(ctx)  # type: ignore[attr-defined]

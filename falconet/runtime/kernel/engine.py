@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mappi
 import trio
 
 from falconet.runtime.kernel import executions as _executions
-from falconet.runtime.kernel.actors import ExecutionActor, KillRequested
+from falconet.runtime.kernel.actors import FINAL_WRITE_TIMEOUT, ExecutionActor
+from falconet.runtime.kernel.messages import KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
 from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
@@ -31,7 +32,7 @@ from falconet.runtime.flow.model import Flow
 from falconet.runtime.kernel.flowrepo import FlowRepository
 from falconet.runtime.kernel.kvcache import KVCache
 from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
-from falconet.runtime.kernel.execution import Execution, TaskRun
+from falconet.runtime.kernel.execution import Execution, TaskRun, without_private
 from falconet.runtime.kernel.machine import StartSubflow
 from falconet.sdk.plugin import Plugin, load_plugins
 from falconet.runtime.kernel.recovery import (
@@ -227,9 +228,14 @@ class Engine:
             ex = actor.ex
             # stopped while afterExecution tasks run: they resume at the next start (not an end yet)
             ended = ex.state.current.is_terminated and actor.machine.after_execution_done()
-            with trio.CancelScope(shield=True):
-                if ex.state.current.is_terminated:
+            if ex.state.current.is_terminated:
+                # bounded: a stalled store must not hang a kill or a shutdown forever
+                with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
                     await self.store.save_execution(ex.to_dict(private=True))
+                if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
+                    log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
+                              ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
+                    ended = False
             if ended and actor.flow.after_execution:
                 self.after_execution.discard(ex.id)
             if self.actors.get(ex.id) is actor:
@@ -266,10 +272,7 @@ class Engine:
         doc = await self.store.get_execution(execution_id)
         if doc is None:
             return None
-        doc.pop("_extra", None)
-        for tr in doc.get("taskRunList") or []:
-            tr.pop("_extra", None)
-        return doc
+        return without_private(doc)
 
     async def load_execution(self, execution_id: str) -> Execution:
         """The execution (its actor's live document when it runs); :class:`NotFound` otherwise."""

@@ -6,8 +6,9 @@ Pure data, no I/O; dates come from the trio run's engine clock (:mod:`falconet.r
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Self
 
 from falconet.runtime.kernel.clock import current_now
 from falconet.runtime.kernel.ids import new_id
@@ -134,12 +135,131 @@ class Attempt:
         return cls(StateHistory.from_dict(d["state"]))
 
 
+#### Engine-private runtime state ###########################################################################
+
+#: the key under which a stored execution or task-run document keeps the engine's runtime state
+PRIVATE_KEY = "_extra"
+
+_INSTANT = (datetime.isoformat, parse_instant)
+_KESTRA_INSTANT = (format_instant, parse_instant)
+_STATE = (lambda s: s.value, State)
+
+
+def _persisted(key: str, codec: Any = None, default: Any = None) -> Any:
+    """A runtime field stored under ``key`` (the camelCase name earlier versions wrote), encoded by ``codec``
+    (an ``(encode, decode)`` pair) when it is not plain JSON. None and False are not written."""
+    return dataclasses.field(default=default, metadata={"key": key, "codec": codec})
+
+
+#: per runtime class: (attribute, stored key, codec, is a flag) of each field — computed once (a hot path)
+_SPECS: dict[type, tuple[tuple[str, str, Any, bool], ...]] = {}
+
+
+def _specs(cls: type) -> tuple[tuple[str, str, Any, bool], ...]:
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = _SPECS[cls] = tuple((f.name, f.metadata["key"], f.metadata["codec"], f.default is False)
+                                    for f in dataclasses.fields(cls))
+    return specs
+
+
+class _Runtime:
+    """JSON (de)serialisation shared by the runtime records below."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, key, codec, _flag in _specs(type(self)):
+            value = getattr(self, name)
+            if value is None or value is False:
+                continue
+            out[key] = codec[0](value) if codec is not None else value
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Self:
+        """Read the stored form; keys this version does not know (e.g. a transient ``finalState``) are ignored."""
+        if not d:
+            return cls()
+        values: dict[str, Any] = {}
+        for name, key, codec, flag in _specs(cls):
+            raw = d.get(key)
+            if raw is None:
+                continue
+            values[name] = codec[1](raw) if codec is not None else (bool(raw) if flag else raw)
+        return cls(**values)
+
+
+@dataclasses.dataclass(slots=True)
+class TaskRunRuntime(_Runtime):
+    """What the engine records about a task run besides Kestra's fields: persisted with the document (so a
+    restarted server resumes timers, loops and children where they were), never shown in the API."""
+
+    #: handed to a task-run actor; cleared when a restart must run it again
+    dispatched: bool = _persisted("dispatched", default=False)
+    #: ForEach / EachSequential / EachParallel: the loop values, rendered once when the task run starts
+    values: list[str] | None = _persisted("values")
+    #: WaitFor / LoopUntil: when the first iteration started (``checkFrequency.maxDuration`` counts from it)
+    loop_start: datetime | None = _persisted("loopStart", _INSTANT)
+    #: WaitFor / LoopUntil: between two iterations, until ``wait_until``
+    waiting: bool = _persisted("waiting", default=False)
+    wait_until: datetime | None = _persisted("waitUntil", _INSTANT)
+    #: Pause: resumed (API, delay, timeout) — it never pauses again
+    resumed: bool = _persisted("resumed", default=False)
+    #: Pause: when the ``delay`` elapses (it resumes) and when the ``timeout`` elapses (it fails)
+    pause_deadline: datetime | None = _persisted("pauseDeadline", _INSTANT)
+    pause_timeout: datetime | None = _persisted("pauseTimeout", _INSTANT)
+    #: RETRYING: when the next attempt starts
+    retry_at: datetime | None = _persisted("retryAt", _INSTANT)
+    #: Subflow / ForEachItem: the child execution started, its end state once reported, and a retry whose
+    #: delay elapsed (the next step starts a new attempt with a new child)
+    child_execution_id: str | None = _persisted("childExecutionId")
+    subflow_state: State | None = _persisted("subflowState", _STATE)
+    subflow_retry_due: bool = _persisted("subflowRetryDue", default=False)
+    #: ForEachItem: its batches were split and children may exist
+    items_started: bool = _persisted("itemsStarted", default=False)
+    #: WorkingDirectory: its phase (``preparing``, ``ready``, ``finishing``, ``done``) and
+    #: the state the children resolved to
+    wd_state: str | None = _persisted("wdState")
+    wd_result: State | None = _persisted("wdResult", _STATE)
+
+
+@dataclasses.dataclass(slots=True)
+class ExecutionRuntime(_Runtime):
+    """The engine's bookkeeping of an execution, persisted with the document, never shown in the API."""
+
+    #: paused through the API (not by a Pause task): held until the API resumes it
+    manual_pause: bool = _persisted("manualPause", default=False)
+    #: the ids of the deprecated ``listeners`` tasks chosen for the final state (decided once)
+    listeners: list[str] | None = _persisted("listeners")
+    #: the state an ``Exit`` task imposes on the execution
+    exit_state: State | None = _persisted("exitState", _STATE)
+    #: killed without cascade: finishing the kill after a restart leaves its subflow executions alone
+    no_kill_cascade: bool = _persisted("noKillCascade", default=False)
+    #: ended RETRIED (CREATE_NEW_EXECUTION): when its successor starts, and the successor once created
+    retry_at: datetime | None = _persisted("retryAt", _KESTRA_INSTANT)
+    retry_execution_id: str | None = _persisted("retryExecutionId")
+
+
+def without_private(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored execution or task-run document as the API shows it: the engine's runtime state dropped
+    (from the execution and each of its task runs). The one place that strips it; copies only what it changes."""
+    if PRIVATE_KEY not in doc and not any(PRIVATE_KEY in tr for tr in doc.get("taskRunList") or ()):
+        return doc
+    out = {k: v for k, v in doc.items() if k != PRIVATE_KEY}
+    runs = doc.get("taskRunList")
+    if runs:
+        out["taskRunList"] = [{k: v for k, v in tr.items() if k != PRIVATE_KEY} for tr in runs]
+    return out
+
+
 #### TaskRun ################################################################################################
 
 class TaskRun:
     __slots__ = (
         "id", "execution_id", "namespace", "flow_id", "task_id", "parent_task_run_id", "value",
-        "attempts", "outputs", "state", "iteration", "dynamic", "extra",
+        "attempts", "outputs", "state", "iteration", "dynamic", "runtime",
     )
 
     def __init__(
@@ -170,8 +290,7 @@ class TaskRun:
         self.state = state or StateHistory(State.CREATED)
         self.iteration = iteration
         self.dynamic = dynamic
-        # engine-private bookkeeping persisted with the document (never shown in the API)
-        self.extra: dict[str, Any] = {}
+        self.runtime = TaskRunRuntime()
 
     def to_dict(self, private: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -193,8 +312,10 @@ class TaskRun:
             d["iteration"] = self.iteration
         if self.dynamic is not None:
             d["dynamic"] = self.dynamic
-        if private and self.extra:
-            d["_extra"] = self.extra
+        if private:
+            runtime = self.runtime.to_json()
+            if runtime:
+                d[PRIVATE_KEY] = runtime
         return d
 
     @classmethod
@@ -213,7 +334,7 @@ class TaskRun:
             iteration=d.get("iteration"),
             dynamic=d.get("dynamic"),
         )
-        tr.extra = dict(d.get("_extra") or {})
+        tr.runtime = TaskRunRuntime.from_json(d.get(PRIVATE_KEY))
         return tr
 
 
@@ -223,7 +344,7 @@ class Execution:
     __slots__ = (
         "id", "namespace", "flow_id", "flow_revision", "task_run_list", "inputs", "outputs", "labels",
         "state", "parent_id", "original_id", "trigger", "deleted", "metadata", "schedule_date", "variables",
-        "extra",
+        "runtime",
     )
 
     def __init__(
@@ -258,8 +379,7 @@ class Execution:
         self.metadata = metadata or {"attemptNumber": 1, "originalCreatedDate": format_instant(self.state.start_date)}
         self.schedule_date = schedule_date
         self.variables: dict[str, Any] | None = None
-        # engine-private bookkeeping persisted with the document (never shown in the API)
-        self.extra: dict[str, Any] = {}
+        self.runtime = ExecutionRuntime()
 
     # -- lookups --------------------------------------------------------------------------------------
 
@@ -301,8 +421,10 @@ class Execution:
             d["scheduleDate"] = format_instant(self.schedule_date)
         if self.variables:
             d["variables"] = self.variables
-        if private and self.extra:
-            d["_extra"] = self.extra
+        if private:
+            runtime = self.runtime.to_json()
+            if runtime:
+                d[PRIVATE_KEY] = runtime
         return d
 
     @classmethod
@@ -325,5 +447,5 @@ class Execution:
         ex.outputs = d.get("outputs")
         ex.deleted = bool(d.get("deleted", False))
         ex.variables = d.get("variables")
-        ex.extra = dict(d.get("_extra") or {})
+        ex.runtime = ExecutionRuntime.from_json(d.get(PRIVATE_KEY))
         return ex

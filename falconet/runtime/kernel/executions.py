@@ -176,11 +176,11 @@ def prepare_resume(ex: Execution) -> None:
     """An execution found unfinished at start-up: a RUNNING runnable task run is re-attempted; one waiting
     for its retry delay (RETRYING) stays so until its recorded time (the actor restores its timer)."""
     for tr in ex.task_run_list:
-        if tr.state.current is State.RETRYING and tr.extra.get("retryAt"):
-            tr.extra.pop("dispatched", None)  # re-dispatched when the retry timer fires
+        if tr.state.current is State.RETRYING and tr.runtime.retry_at is not None:
+            tr.runtime.dispatched = False  # re-dispatched when the retry timer fires
             continue
-        if tr.extra.get("dispatched") and not tr.state.current.is_terminated:
-            tr.extra.pop("dispatched", None)
+        if tr.runtime.dispatched and not tr.state.current.is_terminated:
+            tr.runtime.dispatched = False
             if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
                 tr.attempts[-1].state.set(State.FAILED)
             tr.state.set(State.RESTARTED)
@@ -207,7 +207,7 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
     todo = [ex for ex in unfinished if ex.state.current is State.KILLING]
     while todo:
         ex = todo.pop()
-        if ex.extra.get("noKillCascade"):
+        if ex.runtime.no_kill_cascade:
             continue
         for child in children.get(ex.id, ()):
             if child.state.set(State.KILLING):
@@ -236,7 +236,7 @@ async def start_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActo
 
 async def run_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
     """Start the child execution of a Subflow task run; report its end to the parent actor."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     try:
         namespace = str(parent.render(tr, task, task.props.get("namespace")))
@@ -264,7 +264,7 @@ async def run_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor"
         parent.log(tr, "ERROR", msg)
         await parent.send(SubflowEnded(tr.id, State.FAILED, None))
         return
-    tr.extra["childExecutionId"] = child["id"]
+    tr.runtime.child_execution_id = child["id"]
     # written at once: a server restart must find the child again instead of starting a second one
     parent.on_change(tr)
     engine.persist(parent.ex, publish=False)
@@ -275,7 +275,7 @@ async def resume_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionAct
                          task: TaskSpec) -> None:
     """A RUNNING Subflow task run found when an execution is resumed at start-up: wait again for the
     child it started (or start it, when the server stopped before the child was created)."""
-    child_id = tr.extra.get("childExecutionId")
+    child_id = tr.runtime.child_execution_id
     if child_id and await engine.get_execution(child_id) is not None:
         await await_subflow(engine, parent, tr, task, child_id)
     else:
@@ -285,7 +285,7 @@ async def resume_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionAct
 async def await_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec,
                         child_id: str) -> None:
     """Report the end of the child execution ``child_id`` to the parent (at once when ``wait: false``)."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     outputs: dict[str, Any] = {"executionId": child_id}
     wait = task.props.get("wait", True)

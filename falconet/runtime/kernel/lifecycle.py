@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import trio
 
-from falconet.runtime.kernel.actors import KillRequested, PauseRequested, ResumeRequested
+from falconet.runtime.kernel.messages import KillRequested, PauseRequested, ResumeRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
@@ -125,16 +125,15 @@ class ExecutionLifecycle:
         ex.task_run_list = [tr for tr in ex.task_run_list if tr.id not in remove]
         for tr in ex.task_run_list:
             if tr.id in leaf_ids:
-                tr.extra.pop("dispatched", None)
-                tr.extra.pop("resumed", None)
-                tr.extra.pop("subflowState", None)
+                tr.runtime.dispatched = False
+                tr.runtime.resumed = False
+                tr.runtime.subflow_state = None
                 tr.state.set(State.RESTARTED)
             elif tr.id in ancestor_ids:
                 tr.state.set(State.RUNNING)
         if revision is not None:
             ex.flow_revision = flow.revision
-        ex.extra.pop("finalState", None)
-        ex.extra.pop("manualPause", None)
+        ex.runtime.manual_pause = False
         old_actor = self.supervisor.actors.get(execution_id)
         if old_actor is not None:
             await old_actor.send(KillRequested("restart"))
@@ -189,11 +188,11 @@ class ExecutionLifecycle:
                 copy.parent_task_run_id = ids.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
                 if tr.id in ancestors:
                     copy.state.set(State.RUNNING)
-                    copy.extra.pop("subflowState", None)
+                    copy.runtime.subflow_state = None
                 elif tr.id == target.id:
                     copy.state.set(State.RESTARTED)
-                    for key in ("dispatched", "resumed", "subflowState", "values", "waiting"):
-                        copy.extra.pop(key, None)
+                    copy.runtime.dispatched = copy.runtime.resumed = copy.runtime.waiting = False
+                    copy.runtime.subflow_state = copy.runtime.values = None
                 new.task_run_list.append(copy)
             new.state = src.state.copy()
             new.state.set(State.RESTARTED)

@@ -3,8 +3,9 @@
 :meth:`Machine.step` looks at the execution document and its flow, creates the task runs that can be
 created now (Kestra's order: a parent before its children, Sequential one at a time, Parallel all at
 once up to ``concurrent``, errors and finally branches…), resolves flowable task runs whose children are
-done, and returns the :class:`Dispatch` commands the actor must carry out (start a runnable task run,
-start a subflow, arm a timer). It never awaits and never does I/O, so it is unit-tested without trio.
+done, and returns what it decided: the :class:`Dispatch` commands the actor must carry out (start a
+runnable task run, start a subflow, arm a timer) and, when the execution's tasks are all done,
+:class:`Finished` with the state it ends in. It never awaits and never does I/O, so it is unit-tested without trio.
 
 The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
 """
@@ -67,6 +68,18 @@ class StartJob:
 
 
 Dispatch = RunTask | StartTimer | StartSubflow | StartJob
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """The execution's tasks are all done: it ends in ``state`` (its task runs' state, or the one an ``Exit``
+    task imposed). Always the last decision of a step; the actor then checks SLA assertions, renders the
+    flow outputs and applies CREATE_NEW_EXECUTION retries before setting the final state."""
+
+    state: State
+
+
+Decision = Dispatch | Finished
 
 
 @dataclasses.dataclass(slots=True)
@@ -400,9 +413,10 @@ class Machine:
 
     #### the step ##########################################################################################
 
-    def step(self) -> list[Dispatch]:
-        """Advance the document as far as possible without waiting; return what the actor must start.
-        Once the execution is terminated, only its ``afterExecution`` tasks advance."""
+    def step(self) -> Sequence[Decision]:
+        """Advance the document as far as possible without waiting; return what the actor must start (and
+        :class:`Finished` last when the execution ends). Once the execution is terminated, only its
+        ``afterExecution`` tasks advance."""
         dispatches: list[Dispatch] = []
         after = self.ex.state.current.is_terminated
         if after and self.after_execution_done():
@@ -410,7 +424,7 @@ class Machine:
         if self.ex.state.current is State.PAUSED:
             # Kestra's Executor.canBeProcessed(): a PAUSED execution (pause API or a Pause task) is held —
             # running task runs finish, nothing new is created, resolved or started until it runs again
-            if self.ex.extra.get("manualPause"):
+            if self.ex.runtime.manual_pause:
                 return dispatches
             self._pause_state()  # a resumed Pause task (API, delay) makes it RUNNING again
             if self.ex.state.current is State.PAUSED:
@@ -447,7 +461,7 @@ class Machine:
                             progressed = True
             # 4. start what was created (or restarted)
             for tr in list(self.ex.task_run_list):
-                if tr.state.current.is_created and not tr.extra.get("dispatched"):
+                if tr.state.current.is_created and not tr.runtime.dispatched:
                     if self._start(tr, dispatches):
                         progressed = True
             if after:
@@ -455,8 +469,8 @@ class Machine:
             # 5. end of the execution
             self._pause_state()
             end = self._end()
-            if end == "ended":
-                return dispatches
+            if isinstance(end, Finished):
+                return [*dispatches, end]
             if end == "progressed":
                 progressed = True
         if not after:
@@ -496,7 +510,7 @@ class Machine:
         if is_execution_updating(task):
             self._apply_execution_update(tr, task)
             return True
-        tr.extra["dispatched"] = True
+        tr.runtime.dispatched = True
         dispatches.append(RunTask(tr, task))
         return True
 
@@ -538,14 +552,14 @@ class Machine:
         paused = any(tr.state.current is State.PAUSED for tr in self.ex.task_run_list)
         if paused and self.ex.state.current is State.RUNNING:
             self.set_execution_state(State.PAUSED)
-        elif not paused and self.ex.state.current is State.PAUSED and not self.ex.extra.get("manualPause"):
+        elif not paused and self.ex.state.current is State.PAUSED and not self.ex.runtime.manual_pause:
             self.set_execution_state(State.RESTARTED)
             self.set_execution_state(State.RUNNING)
 
-    def _end(self) -> str | None:
+    def _end(self) -> Finished | str | None:
         """Kestra's handleEnd: all current top-level tasks terminated -> final state, then the deprecated
-        ``listeners`` run (their failures do not change the state). Returns "ended", "progressed" (listener
-        task runs were created) or None."""
+        ``listeners`` run (their failures do not change the state). Returns :class:`Finished`, "progressed"
+        (listener task runs were created) or None."""
         if self.ex.state.current.is_terminated or self.ex.state.current is State.PAUSED:
             return None
         tasks = _resolve(self.flow.tasks, None)
@@ -562,8 +576,9 @@ class Machine:
         if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list
                if tr.parent_task_run_id is None):
             return None
-        self.ex.extra["finalState"] = self.final_state().value
-        return "ended"
+        state = self.ex.runtime.exit_state or self.final_state()
+        self.ex.runtime.exit_state = None
+        return Finished(state)
 
     def final_state(self) -> State:
         """The execution's state from its top-level task runs (+ a failed ``finally`` branch)."""
@@ -580,14 +595,14 @@ class Machine:
         """Tasks of the listeners whose conditions match the final state (decided once, then kept)."""
         if not self.flow.listeners:
             return []
-        chosen = self.ex.extra.get("listeners")
+        chosen = self.ex.runtime.listeners
         if chosen is None:
             from falconet.runtime.flow.conditions import ListenerContext, listener_matches
 
             ctx = ListenerContext(self.flow, self.ex, self.final_state(), self._render_plain, self.truthy)
             chosen = [t.id for listener in self.flow.listeners if listener_matches(listener, ctx)
                       for t in listener.tasks if not t.disabled]
-            self.ex.extra["listeners"] = chosen
+            self.ex.runtime.listeners = chosen
         tasks = [self.flow.find_task(tid) for tid in chosen]
         return [Resolved(task, None) for task in tasks if task is not None]
 
@@ -597,7 +612,7 @@ class Machine:
     #### results from actors ###############################################################################
 
     def apply_attempt_start(self, tr: TaskRun) -> None:
-        tr.extra.pop("retryAt", None)
+        tr.runtime.retry_at = None
         tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
         self.set_state(tr, State.RUNNING)
 
@@ -632,15 +647,14 @@ class Machine:
             if is_flowable(task):
                 out.extend(self.flowable(task).restore(self, tr, task))
             elif tr.state.current is State.RETRYING:
-                raw = tr.extra.get("retryAt")
-                out.append(StartTimer(tr.id, TASK_RETRY, datetime.fromisoformat(raw) if raw else now()))
+                out.append(StartTimer(tr.id, TASK_RETRY, tr.runtime.retry_at or now()))
         return out
 
     def on_timer(self, tr: TaskRun, kind: str) -> None:
         """A timer of ``tr`` fired."""
         if kind == TASK_RETRY:
-            if tr.state.current is State.RETRYING and not tr.extra.get("dispatched"):
-                tr.extra.pop("retryAt", None)  # restored after a restart: the next step attempts it again
+            if tr.state.current is State.RETRYING and not tr.runtime.dispatched:
+                tr.runtime.retry_at = None  # restored after a restart: the next step attempts it again
                 self.set_state(tr, State.RESTARTED)
             return
         task = self.task_of(tr)
@@ -700,7 +714,7 @@ def pause_deadline(start: datetime, duration: timedelta) -> datetime:
 
 
 __all__ = [
-    "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "TASK_RETRY", "Resolved",
-    "FlowableError",
+    "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "Finished", "Decision", "TASK_RETRY",
+    "Resolved", "FlowableError",
     "is_flowable", "is_execution_updating", "loop_values_to_strings", "now",
 ]

@@ -92,7 +92,7 @@ async def run_items(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", 
     Cancellation (parent killed, engine stopping) stops the creation of children; children still alive
     are killed only when the parent execution is being killed.
     """
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     ex = parent.ex
     wait = _bool_prop(engine, parent, tr, task, "wait", True)
@@ -116,8 +116,8 @@ async def run_items(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", 
         limiter = trio.CapacityLimiter(max(1, max_live))
         failure: list[str] = []
         # resumed after a server restart: the children created before it are watched, not created again
-        existing = await _existing_children(engine, ex.id, tr.id) if tr.extra.get("itemsStarted") else {}
-        tr.extra["itemsStarted"] = True
+        existing = await _existing_children(engine, ex.id, tr.id) if tr.runtime.items_started else {}
+        tr.runtime.items_started = True
         parent.on_change(tr)
         engine.persist(ex, publish=False)  # before any child exists: a restart must not create them twice
         async with trio.open_nursery() as nursery:
@@ -155,7 +155,7 @@ async def run_items(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", 
         await parent.send(SubflowEnded(tr.id, State.FAILED, outputs))
     finally:
         if live and ex.state.current in (State.KILLING, State.KILLED):
-            from falconet.runtime.kernel.actors import KillRequested
+            from falconet.runtime.kernel.messages import KillRequested
 
             for child_id in list(live):
                 actor = engine.actors.get(child_id)

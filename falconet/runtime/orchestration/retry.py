@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.services import Kernel
 
 NEW_EXECUTION = "CREATE_NEW_EXECUTION"
-#: key in ``Execution.extra`` holding the ISO date at which the retry execution must start
-RETRY_AT = "retryAt"
 
 
 def retry_delay(retry: RetrySpec, attempt_number: int) -> timedelta:
@@ -98,7 +96,7 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
                 cur.state.set(State.RETRIED)
                 actor.on_change(cur)
             cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
-        ex.extra[RETRY_AT] = format_instant(when)
+        ex.runtime.retry_at = when
         actor.log(tr, "INFO", f"Retry with a new execution at {format_instant(when)}")
         return State.RETRIED
     return state
@@ -106,17 +104,17 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
 
 async def create_retry_execution(engine: "Kernel[ExecutionActor]", ex: Execution, flow: Flow) -> dict[str, Any] | None:
     """For an execution that ended RETRIED: store and schedule its successor (once)."""
-    when = ex.extra.get(RETRY_AT)
-    if ex.state.current is not State.RETRIED or not when or ex.extra.get("retryExecutionId"):
+    when = ex.runtime.retry_at
+    if ex.state.current is not State.RETRIED or when is None or ex.runtime.retry_execution_id:
         return None
     new = Execution(namespace=ex.namespace, flow_id=ex.flow_id, flow_revision=ex.flow_revision,
                     inputs=ex.inputs, labels=[dict(lb) for lb in ex.labels], trigger=ex.trigger,
-                    original_id=ex.original_id, schedule_date=parse_instant(when))
+                    original_id=ex.original_id, schedule_date=when)
     new.metadata = {"attemptNumber": int(ex.metadata.get("attemptNumber", 1)) + 1,
                     "originalCreatedDate": ex.metadata.get("originalCreatedDate")
                     or format_instant(ex.state.start_date)}
     await engine.store.save_execution(new.to_dict(private=True))
-    ex.extra["retryExecutionId"] = new.id
+    ex.runtime.retry_execution_id = new.id
     await engine.store.save_execution(ex.to_dict(private=True))
     engine.publish_execution(new)
     engine.admission.schedule(new, flow)

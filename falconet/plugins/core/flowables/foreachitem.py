@@ -147,7 +147,7 @@ class ForEachItemExecutable(ChildExecution):
         return self.child_state(tr)  # allowFailure applies on the ForEachItem task run itself
 
     def restore(self, m: "Machine", tr: "TaskRun", task: TaskSpec) -> "list[Dispatch]":
-        if tr.state.current is State.RUNNING and not tr.extra.get("subflowState"):
+        if tr.state.current is State.RUNNING and tr.runtime.subflow_state is None:
             # it watches the children it created and creates the missing ones
             return [StartSubflow(tr, task, batches=True)]
         return []

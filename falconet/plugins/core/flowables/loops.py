@@ -2,7 +2,6 @@
 computed when the task run starts; WaitFor re-runs its ``tasks`` until a condition holds."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from falconet.sdk import (
@@ -18,7 +17,7 @@ _INTERVAL = "waitfor-interval"
 
 
 class _Each(FlowableTask):
-    """A loop over values: rendered once at start (``tr.extra["values"]``), the ``tasks`` once per value."""
+    """A loop over values: rendered once at start (``tr.runtime.values``), the ``tasks`` once per value."""
 
     #: the property holding the values
     values_prop = "value"
@@ -31,16 +30,16 @@ class _Each(FlowableTask):
             raw = [m.render(tr, task, v) if isinstance(v, str) else v for v in raw]
         elif isinstance(raw, dict):
             raw = m.render(tr, task, raw)
-        tr.extra["values"] = loop_values_to_strings(raw)
+        tr.runtime.values = loop_values_to_strings(raw)
 
     def children(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved] | None":
-        values = tr.extra.get("values") or []
+        values = tr.runtime.values or []
         tasks = task.props.get("tasks") or []
         return [Resolved(t, tr.id, value=v) for v in values for t in tasks] or None
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":
-        if not tr.extra.get("values"):
+        if not tr.runtime.values:
             return State.SUCCESS
         return super().resolve_state(m, tr, task, dispatches)
 
@@ -222,20 +221,20 @@ class WaitFor(FlowableTask):
     def on_start(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", dispatches: "list[Dispatch]") -> None:
         tr.iteration = 0
         tr.outputs = {"iterationCount": 0}
-        tr.extra["loopStart"] = now().isoformat()
+        tr.runtime.loop_start = now()
 
     def children(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved] | None":
         return m.resolve_tasks(task.props.get("tasks"), tr.id, iteration=tr.iteration)
 
     def next_task_runs(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved]":
-        if tr.extra.get("waiting"):
+        if tr.runtime.waiting:
             return []
         errors, finally_ = m.branches(tr, task, tr.iteration)
         return m.sequential_nexts(self.children(m, tr, task), errors, finally_, tr.id, iteration=tr.iteration)
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":
-        if tr.extra.get("waiting"):
+        if tr.runtime.waiting:
             return None
         errors, finally_ = m.branches(tr, task, tr.iteration)
         state = m.resolve_state(self.children(m, tr, task), errors, finally_, tr, task.allow_failure,
@@ -253,27 +252,28 @@ class WaitFor(FlowableTask):
         tr.outputs = {"iterationCount": count}
         if m.truthy(cond):
             return state
-        started = datetime.fromisoformat(tr.extra["loopStart"])
+        started = tr.runtime.loop_start
+        assert started is not None, "on_start records the start of the loop"
         if count >= max_iterations or now() + interval - started > max_duration:
             if task.props.get("failOnMaxReached", False):
                 m.log(tr, "ERROR", f"Max iterations or max duration reached for task '{task.id}'")
                 return State.FAILED
             return state
-        tr.extra["waiting"] = True
-        tr.extra["waitUntil"] = (now() + interval).isoformat()
+        tr.runtime.waiting = True
+        tr.runtime.wait_until = now() + interval
         dispatches.append(StartTimer(tr.id, _INTERVAL, now() + interval))
         return State.RUNNING
 
     def on_timer(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", kind: str) -> None:
         """The interval elapsed: start the next iteration."""
-        if kind != _INTERVAL or not tr.extra.pop("waiting", None):
+        if kind != _INTERVAL or not tr.runtime.waiting:
             return  # already started (a timer restored after a restart fired twice)
-        tr.extra.pop("waitUntil", None)
+        tr.runtime.waiting = False
+        tr.runtime.wait_until = None
         tr.iteration = (tr.iteration or 0) + 1
         m.on_change(tr)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
-        if tr.state.current is not State.RUNNING or not tr.extra.get("waiting"):
+        if tr.state.current is not State.RUNNING or not tr.runtime.waiting:
             return []
-        raw = tr.extra.get("waitUntil")
-        return [StartTimer(tr.id, _INTERVAL, datetime.fromisoformat(raw) if raw else now())]
+        return [StartTimer(tr.id, _INTERVAL, tr.runtime.wait_until or now())]

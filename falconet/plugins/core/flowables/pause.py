@@ -3,7 +3,6 @@
 so a restart re-arms them."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from falconet.sdk import (
@@ -54,27 +53,27 @@ class Pause(FlowableTask):
     }
 
     def on_start(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", dispatches: "list[Dispatch]") -> None:
-        if tr.extra.get("resumed"):
+        if tr.runtime.resumed:
             return
         start = now()
         delay = rendered_duration(m, tr, task, task.props.get("delay") or task.props.get("pauseDuration"))
         timeout = rendered_duration(m, tr, task, task.timeout)
         m.set_state(tr, State.PAUSED)
         if delay is not None:
-            tr.extra["pauseDeadline"] = (start + delay).isoformat()
+            tr.runtime.pause_deadline = start + delay
             dispatches.append(StartTimer(tr.id, _DELAY, start + delay))
         if timeout is not None:
-            tr.extra["pauseTimeout"] = (start + timeout).isoformat()
+            tr.runtime.pause_timeout = start + timeout
             dispatches.append(StartTimer(tr.id, _TIMEOUT, start + timeout))
 
     def next_task_runs(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved]":
-        if not tr.extra.get("resumed"):
+        if not tr.runtime.resumed:
             return []
         return super().next_task_runs(m, tr, task)
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":
-        if not tr.extra.get("resumed"):
+        if not tr.runtime.resumed:
             return None
         if not task.props.get("tasks"):
             return State.SUCCESS
@@ -82,7 +81,7 @@ class Pause(FlowableTask):
 
     def on_resume(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", on_resume: "dict[str, Any] | None") -> None:
         """Resumed (API or elapsed delay): RUNNING, or SUCCESS without sub-tasks."""
-        tr.extra["resumed"] = True
+        tr.runtime.resumed = True
         if on_resume is not None:
             tr.outputs = {"onResume": on_resume}
         m.set_state(tr, State.RUNNING)
@@ -96,11 +95,12 @@ class Pause(FlowableTask):
             self.on_resume(m, tr, task, None)
         elif kind == _TIMEOUT:
             m.log(tr, "WARN", f"Pause timeout reached for task '{task.id}'")
-            tr.extra["resumed"] = True
+            tr.runtime.resumed = True
             m.set_state(tr, State.FAILED)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
-        if tr.state.current is not State.PAUSED or tr.extra.get("resumed"):
+        if tr.state.current is not State.PAUSED or tr.runtime.resumed:
             return []
-        return [StartTimer(tr.id, kind, datetime.fromisoformat(tr.extra[key]))
-                for kind, key in ((_DELAY, "pauseDeadline"), (_TIMEOUT, "pauseTimeout")) if tr.extra.get(key)]
+        return [StartTimer(tr.id, kind, deadline)
+                for kind, deadline in ((_DELAY, tr.runtime.pause_deadline), (_TIMEOUT, tr.runtime.pause_timeout))
+                if deadline is not None]

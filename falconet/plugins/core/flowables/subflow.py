@@ -2,7 +2,6 @@
 the task run ends with it, and a retry policy starts a new child after a failure."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from falconet.sdk import (
@@ -44,16 +43,15 @@ class ChildExecution(FlowableTask):
                      outputs: "dict[str, Any] | None") -> None:
         if outputs is not None:
             tr.outputs = outputs
-        tr.extra["subflowState"] = state.value
+        tr.runtime.subflow_state = state
         m.on_change(tr)
 
     @staticmethod
     def child_state(tr: "TaskRun") -> "State | None":
         """The state the child execution(s) ended in (also the last attempt's), or None while running."""
-        result = tr.extra.get("subflowState")
-        if not result:
+        state = tr.runtime.subflow_state
+        if state is None:
             return None
-        state = State(result)
         if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
             tr.attempts[-1].state.set(state)
         return state
@@ -93,8 +91,9 @@ class Subflow(ChildExecution):
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":
-        if tr.extra.pop("subflowRetryDue", None):  # the retry delay elapsed: a new attempt, a new child
-            tr.extra.pop("retryAt", None)
+        if tr.runtime.subflow_retry_due:  # the retry delay elapsed: a new attempt, a new child
+            tr.runtime.subflow_retry_due = False
+            tr.runtime.retry_at = None
             tr.attempts.append(Attempt(StateHistory(State.RUNNING)))
             m.on_change(tr)
             dispatches.append(StartSubflow(tr, task))
@@ -120,8 +119,8 @@ class Subflow(ChildExecution):
         delay = next_retry_delay(retry, len(tr.attempts), tr.attempts[0].state.start_date, now())
         if delay is None:
             return False
-        tr.extra.pop("subflowState", None)
-        tr.extra["retryAt"] = (now() + delay).isoformat()
+        tr.runtime.subflow_state = None
+        tr.runtime.retry_at = now() + delay
         m.set_state(tr, State.RETRYING)
         dispatches.append(StartTimer(tr.id, _RETRY, now() + delay))
         return True
@@ -129,14 +128,13 @@ class Subflow(ChildExecution):
     def on_timer(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", kind: str) -> None:
         """The retry delay elapsed: the next step starts a new attempt."""
         if kind == _RETRY and tr.state.current is State.RETRYING:
-            tr.extra["subflowRetryDue"] = True
+            tr.runtime.subflow_retry_due = True
             m.set_state(tr, State.RUNNING)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
         if tr.state.current is State.RETRYING:
-            raw = tr.extra.get("retryAt")
-            return [StartTimer(tr.id, _RETRY, datetime.fromisoformat(raw) if raw else now())]
-        if tr.state.current is State.RUNNING and not tr.extra.get("subflowState") \
-                and not tr.extra.get("subflowRetryDue"):
+            return [StartTimer(tr.id, _RETRY, tr.runtime.retry_at or now())]
+        if tr.state.current is State.RUNNING and tr.runtime.subflow_state is None \
+                and not tr.runtime.subflow_retry_due:
             return [StartSubflow(tr, task, resume=True)]  # wait again for the child it started
         return []

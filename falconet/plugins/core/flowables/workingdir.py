@@ -1,6 +1,6 @@
 """WorkingDirectory: runnable children run one after the other in ONE shared temporary directory.
 
-Lifecycle of one WorkingDirectory task run (``tr.extra["wdState"]`` records the phase in the document):
+Lifecycle of one WorkingDirectory task run (``tr.runtime.wd_state`` records the phase in the document):
 
 ``preparing``
     set by ``on_start``, which returns a ``StartJob`` command. The execution actor runs the job: the
@@ -170,27 +170,27 @@ class WorkingDirectory(FlowableTask):
     #### state machine side (synchronous) ##################################################################
 
     def on_start(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", dispatches: "list[Dispatch]") -> None:
-        tr.extra["wdState"] = PREPARING
-        tr.extra.pop("wdResult", None)
+        tr.runtime.wd_state = PREPARING
+        tr.runtime.wd_result = None
         dispatches.append(StartJob(tr, task, PREPARING))
 
     def next_task_runs(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved]":
-        if tr.extra.get("wdState") != READY:  # children wait for the directory
+        if tr.runtime.wd_state != READY:  # children wait for the directory
             return []
         return super().next_task_runs(m, tr, task)
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":
-        phase = tr.extra.get("wdState")
+        phase = tr.runtime.wd_state
         if phase == DONE:
-            return State(tr.extra["wdResult"])
+            return tr.runtime.wd_result
         if phase != READY:
             return None
         children_state = super().resolve_state(m, tr, task, dispatches)
         if children_state is None:
             return None
-        tr.extra["wdState"] = FINISHING
-        tr.extra["wdResult"] = children_state.value
+        tr.runtime.wd_state = FINISHING
+        tr.runtime.wd_result = children_state
         m.on_change(tr)
         dispatches.append(StartJob(tr, task, FINISHING))
         return None
@@ -200,26 +200,26 @@ class WorkingDirectory(FlowableTask):
         error = f"Working directory job failed: {event}" if isinstance(event, Exception) else event.error
         if error is not None:
             m.log(tr, "ERROR", error)
-            tr.extra["wdState"] = DONE
-            tr.extra["wdResult"] = (State.WARNING if task.allow_failure else State.FAILED).value
+            tr.runtime.wd_state = DONE
+            tr.runtime.wd_result = State.WARNING if task.allow_failure else State.FAILED
         elif event.phase == PREPARING:
-            tr.extra["wdState"] = READY
+            tr.runtime.wd_state = READY
         else:
             if event.outputs:
                 tr.outputs = event.outputs
-            tr.extra["wdState"] = DONE
+            tr.runtime.wd_state = DONE
         m.on_change(tr)
 
     def restore(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Dispatch]":
         """An unfinished task run found at start-up (or re-opened by a restart/replay) prepares its
         directory again; one that was finishing finishes again."""
-        phase = tr.extra.get("wdState")
+        phase = tr.runtime.wd_state
         if phase is None or tr.state.current is not State.RUNNING:
             return []
         if phase in (PREPARING, READY, DONE):
             # DONE while RUNNING: a restart or replay re-opened it to re-run a child — prepare it again
-            tr.extra.pop("wdResult", None)
-            tr.extra["wdState"] = PREPARING
+            tr.runtime.wd_result = None
+            tr.runtime.wd_state = PREPARING
             self._pending(tr.id)
             return [StartJob(tr, task, PREPARING)]
         return [StartJob(tr, task, FINISHING)]
@@ -233,7 +233,8 @@ class WorkingDirectory(FlowableTask):
                       job: str) -> "WorkingDirectoryEvent":
         if job == PREPARING:
             return await self._prepare(services, tr, task)
-        return await self._finish(services, tr, task, State(tr.extra["wdResult"]))
+        assert tr.runtime.wd_result is not None, "resolve_state records the children's state before finishing"
+        return await self._finish(services, tr, task, tr.runtime.wd_result)
 
     async def _prepare(self, services: "FlowableServices", tr: "TaskRun", task: "TaskSpec") -> "WorkingDirectoryEvent":
         """Create the shared directory and fill it."""
@@ -286,7 +287,7 @@ class WorkingDirectory(FlowableTask):
 
     async def shared_directory(self, services: "FlowableServices", tr: "TaskRun") -> "Path | None":
         """The directory of ``tr`` (waiting while it is being prepared again after a restart)."""
-        if "wdState" not in tr.extra:
+        if tr.runtime.wd_state is None:
             return None
         event = self._ready.get(tr.id)
         if event is not None:
@@ -295,7 +296,7 @@ class WorkingDirectory(FlowableTask):
 
     async def cleanup(self, services: "FlowableServices", task_runs: "list[TaskRun]") -> None:
         """Remove the directories left (the execution ended: done, killed or failed). Shielded."""
-        paths = [services.directory_for(tr.id) for tr in task_runs if "wdState" in tr.extra]
+        paths = [services.directory_for(tr.id) for tr in task_runs if tr.runtime.wd_state is not None]
         if not paths:
             return
 
