@@ -219,7 +219,7 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
 async def start_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", command: "StartSubflow") -> None:
     """Carry out a :class:`StartSubflow` command: one child execution (started, or waited for again when
     ``resume``), or one per batch of items."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     tr, task = command.task_run, command.task
     if command.batches:
