@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
         decimal_number, from_ion_value, read_ion_rows, text_row_encoder, to_ion_line, write_ion_rows,
     )
     from falconet.runtime.storage.ionvalues import simpleion
-    from falconet.sdk.context import FlowSource, Logger, LogLevel, PollingContext, RunContext
     from falconet.sdk.files import (
         as_file_map, copy_from_storage, copy_namespace_files, glob_match, glob_regex, localize_storage_uris, safe_join,
         upload_output_files, walk_files, write_input_files,
@@ -42,8 +41,9 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     from falconet.sdk.plugin import (
         ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, CRON, DAG_TASKS, DATES, DURATION, ENUM, EXECUTIONS, INPUTS, INTEGER,
         LIST, MAP, NUMBER, OBJECT, STRING, TASK_MAP, TASKS, WEBHOOK, Condition, Example, ExecutionUpdatingTask,
-        FlowableServices, FlowableTask, Metric, Output, Plugin, PollingTrigger, Prop, RunnableTask, TaskFailed,
-        Trigger, TriggerEvaluationError, describe_group, register,
+        FlowableServices, FlowableTask, FlowSource, Logger, LogLevel, Metric, Output, Plugin, PollingContext,
+        PollingTrigger, Prop,
+        RunContext, RunnableTask, TaskFailed, Trigger, TriggerEvaluationError, describe_group, register,
     )
 
 # name -> module: resolved lazily because the kernel itself imports falconet.sdk.plugin, and an eager facade
@@ -65,16 +65,15 @@ _WHERE: dict[str, str] = {
                      'write_ion_rows'),
                     'falconet.runtime.storage.ionfiles'),
     **dict.fromkeys(('simpleion',), 'falconet.runtime.storage.ionvalues'),
-    **dict.fromkeys(('FlowSource', 'Logger', 'LogLevel', 'PollingContext', 'RunContext'), 'falconet.sdk.context'),
     **dict.fromkeys(('as_file_map', 'copy_from_storage', 'copy_namespace_files', 'glob_match', 'glob_regex',
                      'localize_storage_uris', 'safe_join', 'upload_output_files', 'walk_files', 'write_input_files'),
                     'falconet.sdk.files'),
     **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS',
                      'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES',
                      'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices',
-                     'describe_group', 'FlowableTask', 'Metric', 'Output', 'Plugin', 'PollingTrigger', 'Prop',
-                     'RunnableTask', 'TaskFailed', 'Trigger', 'TriggerEvaluationError', 'register'),
-                    'falconet.sdk.plugin'),
+                     'describe_group', 'FlowableTask', 'FlowSource', 'Logger', 'LogLevel', 'Metric', 'Output', 'Plugin',
+                     'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger',
+                     'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
 }
 
 __all__ = [

@@ -25,8 +25,7 @@ import trio
 from falconet.runtime.expr import safe_regex
 from falconet.runtime.kernel.errors import IllegalArgument, NotFound
 from falconet.runtime.expr.output import to_output_string
-from falconet.sdk.plugin import TaskFailed
-from falconet.sdk.context import RunContext
+from falconet.sdk.plugin import RunContext, TaskFailed
 
 #### globs ##################################################################################################
 

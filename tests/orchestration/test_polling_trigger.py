@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import pytest
 import trio
 
-from falconet.sdk.plugin import INTEGER, STRING, PollingTrigger, Prop, TriggerEvaluationError, registry
-from falconet.sdk.context import PollingContext
+from falconet.sdk.plugin import INTEGER, STRING, PollingContext, PollingTrigger, Prop, TriggerEvaluationError, registry
 
 from .conftest import executions_of, wait_until
 

@@ -16,8 +16,7 @@ import pytest
 import trio
 
 from falconet.sdk import plugin as P
-from falconet.sdk.plugin import TaskFailed
-from falconet.sdk.context import LogLevel
+from falconet.sdk.plugin import LogLevel, TaskFailed
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.kernel.recovery import ProcessRegistry
 from falconet.runtime.kernel.runcontext import coerce
@@ -61,7 +60,7 @@ class Logger:
 
 
 class TestRunContext:
-    """Implements :class:`falconet.sdk.context.RunContext` for one attempt of one task."""
+    """Implements :class:`falconet.sdk.plugin.RunContext` for one attempt of one task."""
 
     __test__ = False
 

@@ -1,4 +1,4 @@
-"""The engine's implementation of the plugin-facing :class:`~falconet.sdk.context.RunContext`, the
+"""The engine's implementation of the plugin-facing :class:`~falconet.sdk.plugin.RunContext`, the
 per-task-run logger, and the hooks that context-bound expression functions (``read``, ``kv``,
 ``secret``, ``errorLogs``…) call.
 """
@@ -21,9 +21,9 @@ from falconet.runtime.kernel.execution import format_instant, now
 from falconet.runtime.kernel.state import State
 from falconet.runtime.storage.internal import InvalidStoragePath, namespace_path
 from falconet.runtime.storage.nsfiles import NamespaceFiles, clean_path, guard
-from falconet.sdk.context import FlowSource, Logger, LogLevel
 from falconet.sdk.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, Prop, TaskFailed,
+    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Logger, LogLevel, Prop,
+    TaskFailed,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -228,7 +228,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
 #### The run context ########################################################################################
 
 class TaskRunContext:
-    """One attempt of one runnable task run. See :class:`falconet.sdk.context.RunContext`."""
+    """One attempt of one runnable task run. See :class:`falconet.sdk.plugin.RunContext`."""
 
     def __init__(self, engine: "Kernel[Any]", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
                  variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]],

@@ -61,7 +61,7 @@ def _polling_class(spec: TriggerSpec) -> type[PollingTrigger]:
 #### The evaluation context #################################################################################
 
 class TriggerProps:
-    """The :class:`~falconet.sdk.context.PollingContext` of one evaluation: ``prop(name)`` renders a
+    """The :class:`~falconet.sdk.plugin.PollingContext` of one evaluation: ``prop(name)`` renders a
     dynamic property, applies its default and coerces it to its declared kind; ``storage`` for file parts."""
 
     def __init__(self, engine: Kernel[ExecutionActor], flow: Flow, spec: TriggerSpec, variables: dict[str, Any]):
