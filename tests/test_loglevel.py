@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 
 
 def test_levels_are_kestras_least_to_most_severe() -> None:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from falconet.runtime.expr import safe_regex
 from falconet.runtime.kernel.errors import BadRequest, InvalidEntity, Violation
 from falconet.runtime.kernel.execution import now, parse_instant
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 from falconet.http.api import params
 
 OPS = ("EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO",

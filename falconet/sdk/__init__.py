@@ -38,10 +38,11 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
         as_file_map, copy_from_storage, copy_namespace_files, glob_match, glob_regex, localize_storage_uris, safe_join,
         upload_output_files, walk_files, write_input_files,
     )
+    from falconet.sdk.logs import LogLevel
     from falconet.sdk.plugin import (
         ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, CRON, DAG_TASKS, DATES, DURATION, ENUM, EXECUTIONS, INPUTS, INTEGER,
         LIST, MAP, NUMBER, OBJECT, STRING, TASK_MAP, TASKS, WEBHOOK, Condition, Example, ExecutionUpdatingTask,
-        FlowableServices, FlowableTask, FlowSource, Logger, LogLevel, Metric, Output, Plugin, PollingContext,
+        FlowableServices, FlowableTask, FlowSource, Logger, Metric, Output, Plugin, PollingContext,
         PollingTrigger, Prop,
         RunContext, RunnableTask, TaskFailed, Trigger, TriggerEvaluationError, describe_group, register,
     )
@@ -71,9 +72,10 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(('ANY', 'BOOLEAN', 'CONDITION_MAP', 'CONDITIONS', 'DAG_TASKS', 'DURATION', 'ENUM', 'INPUTS',
                      'INTEGER', 'LIST', 'MAP', 'NUMBER', 'OBJECT', 'STRING', 'TASK_MAP', 'TASKS', 'CRON', 'DATES',
                      'EXECUTIONS', 'WEBHOOK', 'Condition', 'Example', 'ExecutionUpdatingTask', 'FlowableServices',
-                     'describe_group', 'FlowableTask', 'FlowSource', 'Logger', 'LogLevel', 'Metric', 'Output', 'Plugin',
+                     'describe_group', 'FlowableTask', 'FlowSource', 'Logger', 'Metric', 'Output', 'Plugin',
                      'PollingContext', 'PollingTrigger', 'Prop', 'RunContext', 'RunnableTask', 'TaskFailed', 'Trigger',
                      'TriggerEvaluationError', 'register'), 'falconet.sdk.plugin'),
+    **dict.fromkeys(('LogLevel',), 'falconet.sdk.logs'),
 }
 
 __all__ = [

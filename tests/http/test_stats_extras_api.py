@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.reports import stats
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 
 OK = """id: ok
 namespace: company.team

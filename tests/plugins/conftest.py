@@ -16,7 +16,8 @@ import pytest
 import trio
 
 from falconet.sdk import plugin as P
-from falconet.sdk.plugin import LogLevel, TaskFailed
+from falconet.sdk.logs import LogLevel
+from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.kernel.recovery import ProcessRegistry
 from falconet.runtime.kernel.runcontext import coerce

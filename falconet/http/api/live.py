@@ -49,7 +49,7 @@ from falconet.runtime.kernel.bus import Overflow
 from falconet.runtime.kernel.errors import InvalidEntity, NotFound
 from falconet.runtime.kernel.execution import parse_instant
 from falconet.runtime.kernel.state import State
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.http.api import params
 from falconet.http.api.common import dumps, engine, public_execution, public_task_run, with_tenant

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, Violation
 from falconet.runtime.kernel.execution import now
 from falconet.runtime.kernel.state import State
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 
 UTC = timezone.utc
 JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1

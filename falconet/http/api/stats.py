@@ -26,7 +26,7 @@ from falconet.runtime.reports import stats
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument
 from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 from falconet.http.multipart import read_body
 from falconet.http.api.common import engine, json_response, public_execution
 from falconet.http.api.params import parse_datetime, parse_state

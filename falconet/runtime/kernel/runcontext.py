@@ -21,8 +21,9 @@ from falconet.runtime.kernel.execution import format_instant, now
 from falconet.runtime.kernel.state import State
 from falconet.runtime.storage.internal import InvalidStoragePath, namespace_path
 from falconet.runtime.storage.nsfiles import NamespaceFiles, clean_path, guard
+from falconet.sdk.logs import LogLevel
 from falconet.sdk.plugin import (
-    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Logger, LogLevel, Prop,
+    ANY, BOOLEAN, DURATION, INTEGER, LIST, MAP, NUMBER, OBJECT, STRING, STRUCTURAL, FlowSource, Logger, Prop,
     TaskFailed,
 )
 

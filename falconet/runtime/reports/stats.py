@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable
 
 from falconet.runtime.kernel.execution import format_duration, format_instant, parse_instant
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 
 __all__ = ["STATES", "group_type", "buckets", "daily_executions", "counts_by_namespace",
            "daily_by_flow", "daily_logs", "latest_by_flow"]

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from falconet.runtime.kernel.errors import FalconetError, IllegalArgument
-from falconet.sdk.plugin import LogLevel
+from falconet.sdk.logs import LogLevel
 from falconet.runtime.store.base import FlowRecord
 from falconet.runtime.kernel.execution import parse_instant
 from falconet.runtime.kernel.state import TERMINATED, State

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from falconet.sdk import plugin as P
+from falconet.sdk.logs import LogLevel
 from falconet.runtime.flow.model import ConditionSpec, DagEntry, TaskSpec, TriggerSpec
 from falconet.runtime.flow.parse.context import ParseContext
 from falconet.runtime.flow.parse.props import _names, check_scalar, parse_labels, parse_retry
@@ -29,7 +30,7 @@ COMMON_TASK_PROPS: dict[str, P.Prop] = {
     "allowFailure": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "allowWarning": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "runIf": P.Prop(P.STRING, default="true"),
-    "logLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
+    "logLevel": P.Prop(P.ENUM, values=LogLevel.names(), dynamic=False),
     "logToFile": P.Prop(P.BOOLEAN, default=False, dynamic=False),
     "workerGroup": P.Prop(P.OBJECT, dynamic=False),
     "taskCache": P.Prop(P.OBJECT, dynamic=False, fields={
@@ -48,9 +49,9 @@ COMMON_TRIGGER_PROPS: dict[str, P.Prop] = {
     "labels": P.Prop(P.ANY, dynamic=False),
     "stopAfter": P.Prop(P.LIST, dynamic=False),
     "workerGroup": P.Prop(P.OBJECT, dynamic=False),
-    "logLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
+    "logLevel": P.Prop(P.ENUM, values=LogLevel.names(), dynamic=False),
     "logToFile": P.Prop(P.BOOLEAN, default=False, dynamic=False),
-    "minLogLevel": P.Prop(P.ENUM, values=P.LogLevel.names(), dynamic=False),
+    "minLogLevel": P.Prop(P.ENUM, values=LogLevel.names(), dynamic=False),
 }
 
 _TASK_BASES = (P.RunnableTask, P.FlowableTask, P.ExecutionUpdatingTask)
