@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     standalone = server.add_parser(
         "standalone", help="a server on a shared store (PostgreSQL) and storage folder",
         description="A server whose store is a PostgreSQL database (--store or falconet.store) and whose internal "
-                    "storage is --storage-dir. Until cluster mode exists, one server per database.")
+                    "storage is --storage-dir (or an S3 bucket: kestra.storage.type s3 in --config). Until cluster "
+                    "mode exists, one server per database.")
     for flag, kw in (("--host", {"default": "127.0.0.1"}), ("--port", {"type": int, "default": 8080}),
                      ("--data-dir", {"help": "local folder: temporary files, the data-folder lock"}),
                      ("--basic-auth", {"metavar": "USER:PASSWORD", "help": "protect the API with basic auth"})):

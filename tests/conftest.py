@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,29 @@ def pg_url(pg_server, request) -> str:
 
     name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
     return pg_server.jdbc_url(pg_server.create_database(name))
+
+
+_BUCKETS = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 server for the whole session (tests/s3.py: moto's server mode); skips with the reason when it cannot run."""
+    from . import s3
+
+    reason = s3.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with s3.running_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_settings(s3_server) -> dict[str, str]:
+    """The ``kestra.storage.s3.*`` settings of a fresh bucket of ``s3_server`` for this test."""
+    from . import s3
+
+    bucket = f"falconet-{next(_BUCKETS)}"
+    s3.create_bucket(s3_server, bucket)
+    return {"bucket": bucket, "endpoint": s3_server, "region": s3.REGION, "access-key": s3.ACCESS_KEY,
+            "secret-key": s3.SECRET_KEY}

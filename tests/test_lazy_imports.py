@@ -10,7 +10,7 @@ import textwrap
 #: libraries a server that answers HTTP and runs a Log flow must not import
 HEAVY = ["amazon", "jsonconversion", "numpy", "croniter", "dateutil", "duckdb", "httpx", "cryptography",
          "openpyxl", "fastavro", "pyarrow",
-         "playwright", "psycopg"]
+         "playwright", "psycopg", "boto3", "botocore"]
 
 FLOW = """
 id: hello

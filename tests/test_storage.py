@@ -1,4 +1,5 @@
-"""InternalStorage: kestra:/// URIs, Kestra's layout, atomic writes and traversal safety."""
+"""The internal storage: kestra:/// URIs, Kestra's layout, atomic writes and traversal safety — the behaviour
+tests run against both backends (a local folder and an S3 bucket on moto's server, tests/s3.py)."""
 from __future__ import annotations
 
 import os
@@ -12,8 +13,19 @@ from falconet.runtime.storage.internal import (
 
 
 @pytest.fixture
-def storage(tmp_path):
+def local(tmp_path):
     return InternalStorage(tmp_path / "storage")
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request, tmp_path):
+    if request.param == "local":
+        return InternalStorage(tmp_path / "storage")
+    from falconet.runtime.storage.s3 import S3Storage
+
+    s3 = request.getfixturevalue("s3_settings")
+    return S3Storage(s3["bucket"], endpoint=s3["endpoint"], region=s3["region"], access_key=s3["access-key"],
+                     secret_key=s3["secret-key"], prefix="falconet/data")
 
 
 #### layout #################################################################################################
@@ -48,7 +60,6 @@ def test_put_bytes_read_size_exists_delete(storage):
     prefix = storage.task_prefix("company.team", "hello", "EX1", "t", "TR1")
     uri = storage.put_bytes(b"hello\n", prefix + "/out.txt")
     assert uri == "kestra:///company/team/hello/executions/EX1/tasks/t/TR1/out.txt"
-    assert storage.local_path(uri) == storage.base_dir / "company/team/hello/executions/EX1/tasks/t/TR1/out.txt"
     assert storage.read_text(uri) == "hello\n"
     assert storage.size(uri) == 6
     assert storage.exists(uri)
@@ -69,7 +80,12 @@ def test_uri_with_spaces_roundtrips(storage):
     uri = storage.put_bytes(b"x", "/a/b c/d e.txt")
     assert uri == "kestra:///a/b%20c/d%20e.txt"
     assert storage.read_text(uri) == "x"
-    assert storage.local_path(uri).name == "d e.txt"
+    assert storage.path(uri) == "/a/b c/d e.txt"
+
+
+def test_local_path(local):
+    uri = local.put_bytes(b"hello\n", "/a/b c/d e.txt")
+    assert local.local_path(uri) == local.base_dir / "a/b c/d e.txt"
 
 
 def test_put_file_copy_and_move(storage, tmp_path):
@@ -96,7 +112,17 @@ def test_open_write_is_atomic_and_discarded_on_error(storage):
             f.write(b"half")
             raise RuntimeError("task died")
     assert storage.read_text(storage.uri(dest)) == "part1part2"  # the old file survives
-    assert [p.name for p in storage.local_path(storage.uri(dest)).parent.iterdir()] == ["big.bin"]
+    assert storage.list("/a") == [storage.uri(dest)]
+
+
+def test_local_writes_leave_no_temporary_file(local):
+    dest = "/a/big.bin"
+    with pytest.raises(RuntimeError):
+        with local.open_write(dest) as f:
+            f.write(b"half")
+            raise RuntimeError("task died")
+    local.put_bytes(b"x", dest)
+    assert [p.name for p in local.local_path(local.uri(dest)).parent.iterdir()] == ["big.bin"]
 
 
 def test_list_and_delete_prefix(storage):
@@ -146,7 +172,7 @@ def test_is_under_is_segment_wise(storage):
 ])
 def test_bad_uris_are_rejected(storage, uri):
     with pytest.raises(InvalidStoragePath) as info:
-        storage.local_path(uri)
+        storage.exists(uri)
     assert isinstance(info.value, IllegalArgument) and isinstance(info.value, StorageError)
     with pytest.raises(StorageError):
         storage.read_text(uri)
@@ -156,16 +182,17 @@ def test_bad_uris_are_rejected(storage, uri):
 def test_bad_destination_paths_are_rejected(storage, path):
     with pytest.raises(InvalidStoragePath):
         storage.put_bytes(b"x", path)
-    assert not (storage.base_dir.parent / "outside.txt").exists()
+    assert storage.list("/") == []
 
 
 def test_absolute_looking_paths_stay_inside(storage):
     uri = storage.put_bytes(b"x", "//etc//passwd")
     assert uri == "kestra:///etc/passwd"
-    assert storage.local_path(uri) == storage.base_dir / "etc/passwd"
+    assert storage.list("/") == [uri] and storage.read_text(uri) == "x"
 
 
-def test_symlinks_pointing_outside_are_refused(storage, tmp_path):
+def test_symlinks_pointing_outside_are_refused(local, tmp_path):
+    storage = local
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("secret")
@@ -182,7 +209,8 @@ def test_symlinks_pointing_outside_are_refused(storage, tmp_path):
     assert (outside / "secret.txt").read_text() == "secret"
 
 
-def test_symlinks_inside_the_storage_are_fine(storage):
+def test_symlinks_inside_the_storage_are_fine(local):
+    storage = local
     storage.put_bytes(b"data", "/real/x.txt")
     os.symlink(storage.base_dir / "real", storage.base_dir / "alias")
     assert storage.read_text("kestra:///alias/x.txt") == "data"
@@ -196,3 +224,109 @@ async def test_async_wrappers(storage, tmp_path):
     src.write_text("s")
     assert await storage.read_text_async(await storage.put_file_async(src, "/a/s.txt")) == "s"
     assert await storage.delete_prefix_async("/a") == 2
+
+
+#### folders, copies, local files ###########################################################################
+
+def test_folders_attributes_and_listing(storage):
+    storage.make_dir("/ns/_files/empty")
+    storage.put_bytes(b"abc", "/ns/_files/dir/a.txt")
+    assert storage.is_dir("/ns/_files/empty") and storage.is_dir("/ns/_files/dir") and storage.is_dir("/")
+    assert not storage.is_dir("/ns/_files/dir/a.txt") and not storage.is_dir("/ns/_files/none")
+    children = storage.list_dir("/ns/_files")
+    assert [(c["fileName"], c["type"], c["size"]) for c in children] == [
+        ("dir", "Directory", 0), ("empty", "Directory", 0)]
+    [file] = storage.list_dir("/ns/_files/dir")
+    assert (file["fileName"], file["type"], file["size"]) == ("a.txt", "File", 3)
+    assert file["lastModifiedTime"] > 0
+    attributes = storage.attributes("/ns/_files/dir/a.txt")
+    assert (attributes["fileName"], attributes["type"], attributes["size"]) == ("a.txt", "File", 3)
+    assert storage.attributes("/ns/_files/dir")["type"] == "Directory"
+    assert storage.list("/ns") == ["kestra:///ns/_files/dir/a.txt"]  # folders are not files
+    with pytest.raises(StorageFileNotFound):
+        storage.attributes("/ns/_files/none")
+    with pytest.raises(StorageFileNotFound):
+        storage.list_dir("/ns/_files/dir/a.txt")
+    with pytest.raises(InvalidStoragePath):
+        storage.make_dir("/ns/_files/dir/a.txt")
+    with pytest.raises(InvalidStoragePath):
+        storage.put_bytes(b"x", "/ns/_files/dir")  # a folder
+    assert storage.delete_prefix("/ns/_files") == 1
+    assert not storage.is_dir("/ns/_files/empty")
+
+
+def test_move_and_copy(storage):
+    storage.put_bytes(b"1", "/m/src/a.txt")
+    storage.put_bytes(b"2", "/m/src/sub/b.txt")
+    storage.move("/m/src", "/m/dest")
+    assert storage.list("/m") == ["kestra:///m/dest/a.txt", "kestra:///m/dest/sub/b.txt"]
+    storage.move("/m/dest/a.txt", "/m/other/a2.txt")
+    assert storage.read_text("kestra:///m/other/a2.txt") == "1"
+    with pytest.raises(StorageFileNotFound):
+        storage.move("/m/src", "/m/x")
+    with pytest.raises(InvalidStoragePath):
+        storage.move("/m/dest", "/m/other")  # exists
+    with pytest.raises(InvalidStoragePath):
+        storage.move("/m/dest", "/m/dest/inner")
+    uri = storage.copy("kestra:///m/other/a2.txt", "/m/copy.txt")
+    assert storage.read_text(uri) == "1" and storage.read_text("kestra:///m/other/a2.txt") == "1"
+    with pytest.raises(StorageFileNotFound):
+        storage.copy("kestra:///m/none", "/m/copy2.txt")
+
+
+def test_local_file_and_seekable_reads(storage, tmp_path):
+    uri = storage.put_bytes(b"0123456789", "/r/data.bin")
+    with storage.local_file(uri, tmp_path) as path:
+        assert path.read_bytes() == b"0123456789"
+    with pytest.raises(StorageFileNotFound):
+        with storage.local_file("kestra:///r/none", tmp_path):
+            pass
+    with storage.open_read(uri) as f:
+        assert f.read(4) == b"0123"
+        f.seek(0)
+        assert f.read(2) == b"01"
+        f.seek(7)
+        assert f.read() == b"789"
+        f.seek(0)
+        assert f.readline() == b"0123456789"
+
+
+def test_big_files_stream_in_parts(storage, tmp_path):
+    block = os.urandom(1 << 20)
+    dest = "/big/streamed.bin"
+    with storage.open_write(dest) as f:
+        for _ in range(9):  # over the 8 MiB multipart threshold of the S3 backend
+            f.write(block)
+    uri = storage.uri(dest)
+    assert storage.size(uri) == 9 << 20
+    with storage.open_read(uri) as f:
+        assert f.read(1 << 20) == block
+        f.seek((8 << 20) + 5)
+        assert f.read() == block[5:]
+    src = tmp_path / "big.bin"
+    src.write_bytes(block * 9)
+    assert storage.size(storage.put_file(src, "/big/uploaded.bin", move=True)) == 9 << 20 and not src.exists()
+
+
+def test_s3_keys_stay_under_the_prefix(s3_settings):
+    import boto3
+
+    from falconet.runtime.storage.s3 import S3Storage
+
+    s3 = s3_settings
+    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"],
+                          aws_access_key_id=s3["access-key"], aws_secret_access_key=s3["secret-key"])
+    client.put_object(Bucket=s3["bucket"], Key="outside.txt", Body=b"secret")
+    client.put_object(Bucket=s3["bucket"], Key="tenant/a/../x.txt", Body=b"odd key")
+    storage = S3Storage(s3["bucket"], endpoint=s3["endpoint"], region=s3["region"], access_key=s3["access-key"],
+                        secret_key=s3["secret-key"], prefix="/tenant/")
+    storage.put_bytes(b"in", "//etc//passwd")
+    for bad in ("kestra:///../outside.txt", "kestra:///a/%2e%2e/%2e%2e/outside.txt"):
+        with pytest.raises(InvalidStoragePath):
+            storage.read_text(bad)
+    assert not storage.exists("kestra:///outside.txt")
+    assert storage.list("/") == ["kestra:///etc/passwd"]  # the odd key written by another tool is skipped
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3["bucket"])["Contents"])
+    assert keys == ["outside.txt", "tenant/a/../x.txt", "tenant/etc/passwd"]
+    with pytest.raises(InvalidStoragePath):
+        S3Storage(s3["bucket"], endpoint=s3["endpoint"], prefix="a/../b")

@@ -5,7 +5,12 @@ Recognised keys (YAML nested or dotted; environment variables ``KESTRA_URL``,
 
 =====================================  =========================================================
 ``kestra.url``                         base URL used in ``url`` fields (default from host/port)
+``kestra.storage.type``                ``local`` (default) or ``s3`` (needs the ``s3`` extra)
 ``kestra.storage.local.base-path``     internal storage folder (default ``<data-dir>/storage``)
+``kestra.storage.s3.bucket``           S3 storage: bucket (required), ``endpoint`` (an S3-compatible
+                                       server's URL), ``region``, ``access-key``, ``secret-key``
+                                       (``accessKey``/``secretKey`` too; without them boto3's default
+                                       credential chain), ``prefix`` (a folder inside the bucket)
 ``kestra.encryption.secret-key``       AES key (base64, 32 bytes) for SECRET inputs and encrypt()
 ``kestra.server.basic-auth.enabled``   protect the API with basic auth
 ``kestra.server.basic-auth.username``  …
@@ -38,6 +43,9 @@ class Config:
     data_dir: Path = Path("falconet-data")
     url: str | None = None
     storage_path: Path | None = None
+    storage_type: str = "local"
+    #: ``kestra.storage.s3.*`` settings by their kebab-case name (``bucket``, ``endpoint``, ``access-key``…)
+    storage_s3: dict[str, str] = dataclasses.field(default_factory=dict)
     secret_key: str | None = None
     basic_auth: tuple[str, str] | None = None
     globals: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -59,12 +67,17 @@ class Config:
         return f"http://{host}:{self.port}"
 
 
+#: the ``kestra.storage.s3.*`` keys (Kestra's storage-s3 names; camelCase spellings map to these)
+_S3_KEYS = ("bucket", "endpoint", "region", "access-key", "secret-key", "prefix")
+_S3_ALIASES = {"accessKey": "access-key", "secretKey": "secret-key"}
+
 # key -> (type, setter)
 _STR, _BOOL, _MAP, _LIST = "string", "boolean", "map", "list"
 KEYS: dict[str, str] = {
     "kestra.url": _STR,
     "kestra.storage.type": _STR,
     "kestra.storage.local.base-path": _STR,
+    **{f"kestra.storage.s3.{name}": _STR for name in (*_S3_KEYS, *_S3_ALIASES)},
     "kestra.encryption.secret-key": _STR,
     "kestra.server.basic-auth.enabled": _BOOL,
     "kestra.server.basic-auth.username": _STR,
@@ -153,6 +166,15 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     cfg.url = values.get("kestra.url")
     if "kestra.storage.local.base-path" in values:
         cfg.storage_path = Path(values["kestra.storage.local.base-path"])
+    cfg.storage_type = values.get("kestra.storage.type", "local")
+    for key, value in values.items():
+        if key.startswith("kestra.storage.s3."):
+            name = key[len("kestra.storage.s3."):]
+            cfg.storage_s3[_S3_ALIASES.get(name, name)] = value
+    if cfg.storage_type not in ("local", "s3"):
+        raise ConfigError(f"kestra.storage.type must be 'local' or 's3', not {cfg.storage_type!r}")
+    if cfg.storage_type == "s3" and not cfg.storage_s3.get("bucket"):
+        raise ConfigError("kestra.storage.type 's3' needs kestra.storage.s3.bucket")
     cfg.secret_key = values.get("kestra.encryption.secret-key")
     if values.get("kestra.server.basic-auth.enabled"):
         user = values.get("kestra.server.basic-auth.username")

@@ -231,7 +231,7 @@ class FlowableServices(Protocol):
     ex: Any  # the execution document (falconet.runtime.kernel.execution.Execution)
 
     @property
-    def storage(self) -> Any: ...  # falconet.runtime.storage.internal.InternalStorage
+    def storage(self) -> Any: ...  # falconet.runtime.storage.base.Storage
     @property
     def clock(self) -> Any: ...  # falconet.runtime.kernel.clock.Clock (blocking file work: clock.run_sync_in_thread)
 
@@ -364,7 +364,7 @@ class RunContext(Protocol):
     Attributes (read-only):
       task_id, task_type, execution_id, namespace, flow_id, flow_revision, task_run_id, attempt_number,
       value (loop value or None), variables (the full expression context as a mapping),
-      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.internal.InternalStorage`), clock (the
+      logger (:class:`Logger`), storage (:class:`falconet.runtime.storage.base.Storage`), clock (the
       engine's :class:`falconet.runtime.kernel.clock.Clock`: ``now()``, ``sleep_until(date)``,
       ``run_sync_in_thread(fn, …)``).
     """
@@ -380,7 +380,7 @@ class RunContext(Protocol):
     value: str | None
     variables: Mapping[str, Any]
     logger: Logger
-    storage: Any  # falconet.runtime.storage.internal.InternalStorage (open_read(uri), local_path(uri), …)
+    storage: Any  # falconet.runtime.storage.base.Storage (open_read(uri), local_file(uri), put_bytes(…), …)
     clock: Any  # falconet.runtime.kernel.clock.Clock
 
     # -- properties -----------------------------------------------------------------------------------
@@ -493,7 +493,7 @@ class PollingContext(Protocol):
 
     Attributes (read-only): trigger_id, trigger_type, namespace, flow_id, flow_revision, variables (the
     expression context: ``flow``, ``envs``, ``globals``, ``vars``; ``secret()`` and ``kv()`` work),
-    storage (:class:`falconet.runtime.storage.internal.InternalStorage`), clock (the engine's
+    storage (:class:`falconet.runtime.storage.base.Storage`), clock (the engine's
     :class:`falconet.runtime.kernel.clock.Clock`).
     """
 

@@ -1,5 +1,5 @@
 """``/namespaces``: search, get, autocomplete, dependencies, and the namespace-file API (storage safety,
-revisions, zip import/export, tasks reading the files)."""
+revisions, zip import/export, tasks reading the files) — the file tests on the local folder and on S3."""
 from __future__ import annotations
 
 import io
@@ -8,8 +8,25 @@ from typing import Any
 
 import pytest
 
+from falconet.runtime.config import Config
+from falconet.runtime.kernel.engine import open_engine
+
 NS = "company.team"
 FILES = f"/api/v1/namespaces/{NS}/files"
+
+
+@pytest.fixture
+async def engine(request: Any, tmp_path: Any) -> Any:
+    """tests/http/conftest.py's engine; on S3 storage (tests/s3.py) for a test parametrized with ``engine="s3"``."""
+    config = None
+    if getattr(request, "param", "local") == "s3":
+        config = Config(storage_type="s3", storage_s3=request.getfixturevalue("s3_settings"))
+    async with open_engine(data_dir=tmp_path, store="memory", config=config) as eng:
+        yield eng
+
+
+#: run a test on both storages
+BOTH_STORAGES = pytest.mark.parametrize("engine", ["local", "s3"], indirect=True)
 
 PARENT = """id: parent
 namespace: company.team
@@ -98,6 +115,7 @@ async def test_namespace_dependencies(api: Any) -> None:
 
 #### Namespace files ########################################################################################
 
+@BOTH_STORAGES
 async def test_file_lifecycle_directory_stats_search_move_delete(api: Any, form: Any) -> None:
     status, listing = await api.call("GET", f"{FILES}/directory")
     assert status == 200 and listing == []
@@ -127,6 +145,7 @@ async def test_file_lifecycle_directory_stats_search_move_delete(api: Any, form:
     assert listing == []
 
 
+@BOTH_STORAGES
 async def test_revisions_keep_every_version(api: Any, form: Any) -> None:
     for content in (b"v1", b"v2", b"v3"):
         assert (await upload(api, form, "/conf.txt", content))[0] == 200
@@ -173,6 +192,7 @@ async def test_hostile_namespace_is_refused(api: Any) -> None:
     assert 400 <= status < 500
 
 
+@BOTH_STORAGES
 async def test_zip_upload_and_export_round_trip_with_flows(api: Any, form: Any) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -193,6 +213,7 @@ async def test_zip_upload_and_export_round_trip_with_flows(api: Any, form: Any) 
         assert archive.read("dir/b.txt") == b"B"
 
 
+@BOTH_STORAGES
 async def test_zip_slip_entries_are_refused(api: Any, form: Any) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -206,6 +227,7 @@ async def test_zip_slip_entries_are_refused(api: Any, form: Any) -> None:
     assert status == 422
 
 
+@BOTH_STORAGES
 async def test_tasks_read_namespace_files(api: Any, form: Any) -> None:
     await upload(api, form, "/data/greeting.txt", b"hello from a namespace file")
     await upload(api, form, "/run.sh", b"cat data/greeting.txt\n")
@@ -242,6 +264,7 @@ tasks:
     assert {line["taskId"] for line in said} == {"script", "in_wd"}
 
 
+@BOTH_STORAGES
 async def test_read_of_another_namespace_and_hostile_nsfile_uris(api: Any, form: Any) -> None:
     body, headers = form(files=[("fileContent", "f", b"shared value")])
     assert (await api.call("POST", "/api/v1/namespaces/company.shared/files?path=/v.txt", data=body,

@@ -5,8 +5,8 @@ execution's storage prefix ``/{ns}/{flowId}/executions/{id}/`` or the flow's sta
 ``/{ns}/{flowId}/states/``. A URI under *another* execution's prefix answers 302 to that execution's
 file URL when that execution exists and 404 ``Unable to find execution id '…'`` when it does not;
 anything else is 422 ``Invalid prefix path``. Malformed URIs and traversal attempts (``..``, encoded or
-not, symlinks out of the folder) are refused by :class:`falconet.runtime.storage.internal.InternalStorage` (422)
-before anything touches the disk.
+not, symlinks out of the folder) are refused by :class:`falconet.runtime.storage.base.Storage` (422)
+before anything touches the disk or the bucket.
 """
 from __future__ import annotations
 

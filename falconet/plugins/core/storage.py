@@ -66,6 +66,11 @@ def open_uri(ctx: RunContext, uri: Any, what: str = "from") -> IO[bytes]:
         raise TaskFailed(f"Invalid {what} '{uri}': {exc}") from exc
 
 
+async def open_uri_async(ctx: RunContext, uri: Any, what: str = "from") -> IO[bytes]:
+    """:func:`open_uri` on a worker thread (opening a file of a remote storage is a request)."""
+    return await trio.to_thread.run_sync(open_uri, ctx, uri, what)
+
+
 def extension_of(uri: str, default: str = ".tmp") -> str:
     """The extension of a URI's file name (``.csv``), or ``default``."""
     name = PurePosixPath(unquote(urlsplit(uri).path)).name
@@ -127,7 +132,7 @@ class Split(RunnableTask):
                 raise TaskFailed(f"{name} must be a positive number, got {v}")
         ext = extension_of(str(uri))
         tmp = Path(await ctx.open_temp_dir())
-        source = open_uri(ctx, uri)
+        source = await open_uri_async(ctx, uri)
 
         def split(stop: threading.Event) -> list[Path]:
             files: list[Path] = []
@@ -241,7 +246,7 @@ class Size(RunnableTask):
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         uri = ctx.prop("uri")
-        with open_uri(ctx, uri, "uri") as f:
+        with await open_uri_async(ctx, uri, "uri") as f:
             f.seek(0, io.SEEK_END)
             return {"size": f.tell()}
 
@@ -271,7 +276,7 @@ class Delete(RunnableTask):
         if not isinstance(uri, str) or not uri.startswith("kestra://"):
             raise TaskFailed(f"uri must be a kestra:// URI, got {uri!r}")
         try:
-            deleted = ctx.storage.delete(uri)
+            deleted = await trio.to_thread.run_sync(ctx.storage.delete, uri)
         except IllegalArgument as exc:
             raise TaskFailed(f"Invalid uri '{uri}': {exc}") from exc
         if not deleted and ctx.prop("errorOnMissing"):
@@ -310,7 +315,7 @@ class Reverse(RunnableTask):
         except LookupError as exc:
             raise TaskFailed(f"Unknown charset '{charset}'") from exc
         path = Path(await ctx.open_temp_dir()) / f"reverse{extension_of(str(uri))}"
-        source = open_uri(ctx, uri)
+        source = await open_uri_async(ctx, uri)
 
         def reverse(stop: threading.Event) -> None:
             with source:
@@ -373,7 +378,7 @@ class FilterItems(RunnableTask):
         uri, condition = ctx.prop("from"), str(ctx.raw("filterCondition"))
         action_on_match, on_error = ctx.prop("filterType"), ctx.prop("errorOrNullBehavior")
         path = Path(await ctx.open_temp_dir()) / "filtered.ion"
-        source = open_uri(ctx, uri)
+        source = await open_uri_async(ctx, uri)
         render_error = _render_error()
 
         def filter_items(stop: threading.Event) -> tuple[int, int]:
@@ -436,7 +441,7 @@ class DeduplicateItems(RunnableTask):
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
         uri, expr = ctx.prop("from"), str(ctx.raw("expr"))
         path = Path(await ctx.open_temp_dir()) / "deduplicated.ion"
-        first, second = open_uri(ctx, uri), open_uri(ctx, uri)
+        first, second = await open_uri_async(ctx, uri), await open_uri_async(ctx, uri)
 
         def keys_of(stop: threading.Event, source: IO[bytes]) -> Iterator[tuple[str, str]]:
             for line in read_lines(source):

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from falconet.runtime.storage.internal import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.storage.internal import InternalStorage
+    from falconet.runtime.storage.base import Storage
 
 __all__ = ["FileSources", "ACCEPTED", "trigger_namespaces"]
 
@@ -39,7 +39,7 @@ class FileSources:
     """The rules of one resolution: ``storage``, the namespaces whose files may be named (the
     execution's first) and the resolved ``allowed_paths`` of ``file:`` URIs."""
 
-    storage: "InternalStorage"
+    storage: "Storage"
     namespaces: tuple[str, ...]
     allowed_paths: tuple[Path, ...] = ()
 

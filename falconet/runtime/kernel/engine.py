@@ -36,12 +36,13 @@ from falconet.runtime.kernel.execution import Execution, TaskRun, without_privat
 from falconet.runtime.kernel.machine import StartSubflow
 from falconet.sdk.plugin import Plugin, load_plugins
 from falconet.runtime.kernel.recovery import (
-    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_partial_storage, clean_temp, task_run_directory,
+    DataDirInUse, DataDirLock, Marks, ProcessRegistry, clean_temp, task_run_directory,
 )
 from falconet.runtime.kernel.secretstore import Secrets
 from falconet.runtime.kernel.state import State
 from falconet.runtime.kernel.taskrun import FINAL_WRITE_TIMEOUT
-from falconet.runtime.storage.internal import InternalStorage
+from falconet.runtime.storage import open_storage
+from falconet.runtime.storage.base import Storage
 from falconet.runtime.store.base import LogQuery, Store
 from falconet.runtime.expr.variables import kestra_envs
 
@@ -53,7 +54,7 @@ log = logging.getLogger("falconet.engine")
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store, storage: InternalStorage, *, clock: Clock = SYSTEM):
+    def __init__(self, config: Config, store: Store, storage: Storage, *, clock: Clock = SYSTEM):
         self.config = config
         self.clock = clock  # every date and deadline of the engine (see clock.py)
         self.store = store
@@ -122,7 +123,7 @@ class Engine:
         keep = {task_run_directory(self.temp_root(), tr.id).name for ex in unfinished for tr in ex.task_run_list
                 if not tr.state.current.is_terminated}
         await self.clock.run_sync_in_thread(clean_temp, self.temp_root(), keep)
-        await self.clock.run_sync_in_thread(clean_partial_storage, self.storage.base_dir)
+        await self.clock.run_sync_in_thread(self.storage.clean_partial)
         unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
         for ex in unfinished:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
@@ -463,7 +464,12 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
         st = make_store(kind, clock=clock)
     else:
         raise ValueError(f"unknown store {kind!r}")
-    storage = InternalStorage(cfg.storage_dir)
+    try:
+        storage = await clock.run_sync_in_thread(open_storage, cfg)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
     engine = Engine(cfg, st, storage, clock=clock)

@@ -16,7 +16,7 @@ from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.runcontext import to_bool
 from falconet.runtime.kernel.state import State
 from falconet.sdk.plugin import FlowableTask, registry
-from falconet.runtime.storage.internal import InternalStorage
+from falconet.runtime.storage.base import Storage
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
@@ -79,7 +79,7 @@ class ExecutionInputs:
     """Types the inputs of executions (and the ``onResume`` inputs of a paused task run), storing their
     uploads in the internal storage, and the outputs of flows."""
 
-    def __init__(self, config: Config, storage: InternalStorage, renderer: Renderer, envs: dict[str, Any]):
+    def __init__(self, config: Config, storage: Storage, renderer: Renderer, envs: dict[str, Any]):
         self.config = config
         self.storage = storage
         self.renderer = renderer

@@ -16,7 +16,7 @@ from falconet.runtime.flow.model import Flow
 from falconet.runtime.kernel.flowrepo import FlowRepository
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.state import State
-from falconet.runtime.storage.internal import InternalStorage
+from falconet.runtime.storage.base import Storage
 from falconet.runtime.store.base import LogQuery, Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class ExecutionLifecycle:
-    def __init__(self, supervisor: "Supervisor[ExecutionActor]", store: Store, storage: InternalStorage,
+    def __init__(self, supervisor: "Supervisor[ExecutionActor]", store: Store, storage: Storage,
                  flows: FlowRepository, admission: Admission, inputs: ExecutionInputs):
         self.supervisor = supervisor
         self.store = store

@@ -14,9 +14,9 @@
 - :func:`private_temp_dir` and :func:`clean_abandoned_temp_dirs`: the folders an engine without a data
   folder (``flow run``, ``open_engine()``) makes in the system temp dir hold a locked ``falconet.lock``; a
   folder whose lock can be taken belonged to a process that died, and the next one deletes it.
-- :func:`clean_temp` and :func:`clean_partial_storage`: temporary task folders, partial uploads and the
-  hidden temporary siblings of interrupted storage writes are deleted (the directories of WorkingDirectory
-  task runs that will resume are kept).
+- :func:`clean_temp`: temporary task folders and partial uploads are deleted (the directories of
+  WorkingDirectory task runs that will resume are kept); the storage cleans its own interrupted writes
+  (``Storage.clean_partial``).
 
 Linux only for the process part (``/proc``); elsewhere nothing is recorded and nothing is killed.
 """
@@ -31,8 +31,6 @@ import signal
 import time
 from pathlib import Path
 from typing import IO, Iterable, Iterator
-
-from falconet.runtime.storage.internal import TMP_PREFIX
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -297,13 +295,3 @@ def clean_temp(temp_root: Path, keep: Iterable[str] = ()) -> int:
         removed += 1
     return removed
 
-
-def clean_partial_storage(base: Path) -> int:
-    """Delete the hidden temporary files of storage writes a crash interrupted. Blocking; returns the count."""
-    removed = 0
-    for folder, _dirs, files in os.walk(base):
-        for name in files:
-            if name.startswith(TMP_PREFIX):
-                Path(folder, name).unlink(missing_ok=True)
-                removed += 1
-    return removed

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.recovery import Marks, ProcessRegistry
     from falconet.runtime.kernel.secretstore import Secrets
     from falconet.runtime.kernel.state import State
-    from falconet.runtime.storage.internal import InternalStorage
+    from falconet.runtime.storage.base import Storage
     from falconet.runtime.store.base import Store
 
 A = TypeVar("A")  # the execution actor type
@@ -85,7 +85,7 @@ class Kernel(Supervisor[A], Protocol[A]):
 
     config: "Config"
     store: "Store"
-    storage: "InternalStorage"
+    storage: "Storage"
     renderer: "Renderer"
     envs: dict[str, str]
     flows: "FlowRepository"

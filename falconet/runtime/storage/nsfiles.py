@@ -13,19 +13,16 @@ backslashes, empty, ``.`` and ``..`` segments, segments over 255 characters and 
 storage layer then confines the result to the namespace's folder. ``/_flows`` is reserved (Kestra's export
 holds the namespace's flows there; uploading ``/_flows/<id>.yml`` imports a flow).
 
-Methods are synchronous file-system work: call them through ``trio.to_thread.run_sync``.
+Methods are blocking storage work: call them through ``trio.to_thread.run_sync``.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from falconet.runtime.storage.internal import (
-    TMP_PREFIX, InternalStorage, InvalidStoragePath, StorageFileNotFound, namespace_path,
-)
+from falconet.runtime.storage.base import InvalidStoragePath, Storage, StorageFileNotFound, namespace_path
 
 __all__ = ["NamespaceFiles", "clean_path", "FLOWS_FOLDER", "MAX_ZIP_ENTRIES", "MAX_ZIP_BYTES"]
 
@@ -73,9 +70,9 @@ def guard(path: str) -> str:
 
 
 class NamespaceFiles:
-    """The namespace files of every namespace, over one :class:`InternalStorage`."""
+    """The namespace files of every namespace, over one :class:`Storage`."""
 
-    def __init__(self, storage: InternalStorage):
+    def __init__(self, storage: Storage):
         self.storage = storage
 
     # -- names ----------------------------------------------------------------------------------------
@@ -107,16 +104,8 @@ class NamespaceFiles:
 
     def all_files(self, namespace: str) -> list[str]:
         """Every file's path (``/a/b``), sorted."""
-        root = self.storage.base_dir.joinpath(*namespace_path(namespace).split("/"), "_files")
-        if not root.is_dir():
-            return []
-        out = []
-        for folder, dirs, files in os.walk(root):
-            dirs.sort()
-            for name in files:
-                if not name.startswith(TMP_PREFIX):
-                    out.append("/" + Path(folder, name).relative_to(root).as_posix())
-        return sorted(out)
+        root = self.storage.path(self._root(namespace))
+        return sorted(path[len(root):] for path in map(self.storage.path, self.storage.list(root)))
 
     def revisions(self, namespace: str, path: str) -> list[int]:
         """The revision numbers of a file, oldest first; StorageFileNotFound when there is no such file."""
@@ -159,8 +148,7 @@ class NamespaceFiles:
         numbers = self._revision_numbers(namespace, path)
         if not numbers and self.storage.exists(self.storage.uri(target)):
             # a file written by a task before any revision: keep it as revision 1
-            self.storage.put_file(self.storage.local_path(self.storage.uri(target)),
-                                  f"{self._revisions(namespace, path)}/1")
+            self.storage.copy(self.storage.uri(target), f"{self._revisions(namespace, path)}/1")
             numbers = [1]
         revision = (numbers[-1] if numbers else 0) + 1
         self.storage.put_file(src, f"{self._revisions(namespace, path)}/{revision}")

@@ -42,8 +42,8 @@ import trio
 
 from falconet.sdk import (
     ANY, BOOLEAN, DURATION, LIST, OBJECT, TASKS, as_file_map, copy_namespace_files, Example, FlowableTask,
-    glob_match, IllegalArgument, namespace_path, parse_duration, Prop, register, RunnableTask, slugify, StartJob,
-    State, upload_output_files, walk_files, write_input_files,
+    glob_match, IllegalArgument, namespace_path, NotFound, parse_duration, Prop, register, RunnableTask, slugify,
+    StartJob, State, upload_output_files, walk_files, write_input_files,
 )
 from falconet.plugins.core.flowables.common import BRANCHES, OLD, PKG
 
@@ -76,13 +76,18 @@ async def _restore_cache(services: "FlowableServices", task: "TaskSpec", ctx: An
     ttl = cache.get("ttl")
     max_age = parse_duration(str(ctx.render(ttl))).total_seconds() if ttl else None
 
+    temp_root = services.temp_root()
+
     def restore() -> bool:
-        local = storage.local_path(uri)
-        if not local.is_file():
+        try:
+            attributes = storage.attributes(storage.path(uri))
+        except NotFound:
             return False
-        if max_age is not None and time.time() - local.stat().st_mtime > max_age:
+        if attributes["type"] != "File":
             return False
-        with zipfile.ZipFile(local) as archive:
+        if max_age is not None and time.time() - attributes["lastModifiedTime"] / 1000 > max_age:
+            return False
+        with storage.local_file(uri, temp_root) as local, zipfile.ZipFile(local) as archive:
             root = path.resolve()
             for info in archive.infolist():
                 target = (root / info.filename).resolve()
