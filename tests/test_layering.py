@@ -82,15 +82,10 @@ def test_the_scan_sees_relative_absolute_and_function_level_imports(tmp_path: Pa
 
 #### no import circle inside falconet/runtime ##############################################################
 
-# Today's violations, to be removed by the kernel redesign: the test fails on any other violation and on an
-# entry that is no longer one, so this list only shrinks.
-KNOWN_CIRCLE_MODULES: frozenset[str] = frozenset(f"falconet.runtime.{m}" for m in (
-    "kernel.actors", "kernel.admission", "kernel.engine", "kernel.executions", "kernel.lifecycle",
-    "kernel.runcontext", "kernel.services", "orchestration", "orchestration.context", "orchestration.flowtriggers",
-    "orchestration.foreachitem", "orchestration.polling", "orchestration.retry", "orchestration.scheduler",
-    "orchestration.subflows", "orchestration.webhook",
-))
-KNOWN_LONG_MODULES: frozenset[str] = frozenset({"falconet/runtime/kernel/machine.py"})
+# Known violations (none left): the test fails on any other violation and on an entry that is no longer one,
+# so these lists only shrink.
+KNOWN_CIRCLE_MODULES: frozenset[str] = frozenset()
+KNOWN_LONG_MODULES: frozenset[str] = frozenset()
 MAX_LINES = 600
 
 

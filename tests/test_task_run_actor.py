@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from falconet import open_engine
-from falconet.runtime.kernel.actors import FINAL_WRITE_TIMEOUT, TaskRunActor
+from falconet.runtime.kernel.taskrun import FINAL_WRITE_TIMEOUT, TaskRunActor
 from falconet.runtime.kernel.state import State
 from falconet.runtime.store.memory import MemoryStore
 

@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported 
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.errors import FalconetError, IllegalArgument, NotFound
     from falconet.runtime.kernel.execution import Attempt, StateHistory, TaskRun, now, parse_instant
+    from falconet.runtime.kernel.flowstate import Resolved
     from falconet.runtime.kernel.machine import (
-        Dispatch, FlowableError, Machine, Resolved, StartJob, StartSubflow, StartTimer, loop_values_to_strings,
-        next_retry_delay,
+        Dispatch, FlowableError, Machine, StartJob, StartSubflow, StartTimer, loop_values_to_strings, next_retry_delay,
     )
     from falconet.runtime.kernel.state import State
     from falconet.runtime.storage.internal import namespace_path, slugify
@@ -57,7 +57,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(('FalconetError', 'IllegalArgument', 'NotFound'), 'falconet.runtime.kernel.errors'),
     **dict.fromkeys(('Attempt', 'StateHistory', 'TaskRun', 'now', 'parse_instant'),
                     'falconet.runtime.kernel.execution'),
-    **dict.fromkeys(('Dispatch', 'FlowableError', 'Machine', 'Resolved', 'StartJob', 'StartSubflow', 'StartTimer',
+    **dict.fromkeys(('Resolved',), 'falconet.runtime.kernel.flowstate'),
+    **dict.fromkeys(('Dispatch', 'FlowableError', 'Machine', 'StartJob', 'StartSubflow', 'StartTimer',
                      'loop_values_to_strings', 'next_retry_delay'), 'falconet.runtime.kernel.machine'),
     **dict.fromkeys(('State',), 'falconet.runtime.kernel.state'),
     **dict.fromkeys(('namespace_path', 'slugify'), 'falconet.runtime.storage.internal'),

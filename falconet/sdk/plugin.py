@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.execution import TaskRun
-    from falconet.runtime.kernel.machine import Dispatch, Machine, Resolved
+    from falconet.runtime.kernel.flowstate import Resolved
+    from falconet.runtime.kernel.machine import Dispatch, Machine
     from falconet.runtime.kernel.state import State
 
 

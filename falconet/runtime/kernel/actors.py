@@ -1,4 +1,5 @@
-"""ExecutionActor (one per running execution) and TaskRunActor (one per runnable task run).
+"""ExecutionActor (one per running execution); its TaskRunActor (one per runnable task run) is in
+:mod:`.taskrun`.
 
 The ExecutionActor owns the execution document. It runs :meth:`Machine.step`, starts a TaskRunActor per
 runnable task run inside its own nursery (it keeps each one as a handle, cancel scope included, until the
@@ -7,11 +8,10 @@ the engine: kill, resume, timers, subflow results) send on its bounded inbox. Se
 applied before the next step, so a burst of results costs one pass and one store write.
 
 Kill: the document goes KILLING (persisted), every TaskRunActor is cancelled with a reason and reports its
-exit, then KILLED is set and written by the engine (a shielded write bounded by :data:`FINAL_WRITE_TIMEOUT`).
+exit, then KILLED is set and written by the engine (a shielded write bounded by :data:`.taskrun.FINAL_WRITE_TIMEOUT`).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -19,34 +19,32 @@ import trio
 
 from falconet.runtime.expr.output import is_truthy
 from falconet.runtime.kernel.machine import (
-    Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable, next_retry_delay,
+    Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable,
 )
 from falconet.runtime.flow.model import TaskSpec
-from falconet.runtime.kernel.execution import Execution, TaskRun, now
+from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.recovery import task_run_directory
-from falconet.sdk.plugin import TaskFailed
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
 from falconet.runtime.kernel.messages import (
     AttemptEnded, AttemptStarted, JobEnded, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline,
     SubflowEnded, TaskRunExited, TimerFired,
 )
 from falconet.runtime.kernel.state import State
+from falconet.runtime.kernel.taskrun import TaskRunActor
 from falconet.runtime.expr.variables import OutputsCache, execution_variables, task_run_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.flow.model import Flow
 
 INBOX_SIZE = 4096
 PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
-#: seconds a cancelled actor's last shielded send or store write may take (a stalled store must not hang a
-#: kill or a shutdown forever); past it the message is dropped, the write left to restart recovery
-FINAL_WRITE_TIMEOUT = 30.0
 
 
 #### SECRET inputs ##########################################################################################
 
-def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
+def _decrypt_secret_inputs(engine: "Kernel[ExecutionActor]", flow: "Flow",
+                           ex: Execution) -> tuple[dict[str, Any] | None, list[str]]:
     """The inputs as task runs see them (SECRET values decrypted) and the plaintexts to mask in logs."""
     if not ex.inputs or not any(i.type == "SECRET" for i in flow.inputs):
         return None, []
@@ -75,7 +73,7 @@ def _decrypt_secret_inputs(engine: "Engine", flow: "Flow", ex: Execution) -> tup
 #### The execution actor ####################################################################################
 
 class ExecutionActor:
-    def __init__(self, engine: "Engine", execution: Execution, flow: "Flow"):
+    def __init__(self, engine: "Kernel[ExecutionActor]", execution: Execution, flow: "Flow"):
         self.engine = engine
         self.ex = execution
         self.flow = flow
@@ -510,94 +508,3 @@ class ExecutionActor:
         self.machine.kill_all()
         self.ex.state.set(self._kill_target)
         self.on_change(None)
-
-
-#### The task-run actor #####################################################################################
-
-class TaskRunActor:
-    """Runs the attempts of one runnable task run and reports each end on its execution actor's inbox.
-
-    The execution actor starts it in its nursery and keeps it as the task run's handle: ``cancel``
-    stops it (a kill, a sibling's failure), ``alive`` says whether it still runs. Its last message is
-    :class:`TaskRunExited` — sent even when cancelled, under a shield bounded by FINAL_WRITE_TIMEOUT."""
-
-    def __init__(self, owner: ExecutionActor, task_run: TaskRun, task: TaskSpec):
-        self.owner = owner
-        self.task_run = task_run
-        self.task = task
-        self._scope = trio.CancelScope()
-        self._alive = True
-
-    @property
-    def alive(self) -> bool:  # False once run() returned
-        return self._alive
-
-    def cancel(self, reason: str | None = None) -> None:
-        self._scope.cancel(reason=reason)
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        owner, tr, task = self.owner, self.task_run, self.task
-        try:
-            with self._scope:
-                task_status.started()
-                retry = owner.machine.retry_policy(tr, task)
-                if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
-                    retry = None  # handled at the execution level by the engine
-                first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
-                if owner.ex.state.current.is_terminated:
-                    # an afterExecution task starts once the end of the ones before is durable: a crash
-                    # never runs a finished one again
-                    await owner.engine.store.flush()
-                while True:
-                    attempt_number = len(tr.attempts)
-                    state, outputs = await self._one_attempt(attempt_number)
-                    if state is State.FAILED and retry is not None:
-                        at = now()
-                        delay = next_retry_delay(retry, attempt_number, first_start, at)
-                        if delay is not None:
-                            await owner.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
-                            await owner.engine.clock.sleep(delay.total_seconds())
-                            await owner.send(AttemptStarted(tr.id))
-                            await trio.lowlevel.checkpoint()
-                            continue
-                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True))
-                    return
-        finally:
-            self._alive = False
-            # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
-            with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
-                await owner.send(TaskRunExited(tr.id))
-
-    async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
-        from falconet.runtime.expr.durations import parse_duration
-
-        owner, tr, task = self.owner, self.task_run, self.task
-        shared_dir = await owner.shared_directory(tr)
-        variables = owner.variables_for(tr, task)
-        ctx = TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number, owner.error_logs,
-                             owner.secrets, shared_dir=shared_dir)
-        try:
-            instance = task.cls()
-            timeout = None
-            if task.timeout:
-                t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
-                timeout = parse_duration(str(t)).total_seconds()
-            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
-                outputs = await instance.run(ctx)  # type: ignore[attr-defined]
-            if tscope.cancelled_caught:
-                ctx.logger.error(f"Timeout after {task.timeout}")
-                return State.FAILED, None
-            if outputs is not None and not isinstance(outputs, dict):
-                outputs = {"value": outputs}
-            return (State.WARNING if ctx.warning else State.SUCCESS), outputs
-        except trio.Cancelled:
-            raise
-        except TaskFailed as exc:
-            ctx.logger.error(str(exc))
-            return State.FAILED, exc.outputs
-        except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
-            message = str(exc) or type(exc).__name__
-            ctx.logger.error(message)
-            return State.FAILED, None
-        finally:
-            ctx.cleanup()

@@ -10,11 +10,12 @@ from falconet.runtime.kernel.execution import Execution, now
 from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
+    from falconet.runtime.kernel.actors import ExecutionActor
     from falconet.runtime.kernel.services import Supervisor
 
 
 class Admission:
-    def __init__(self, supervisor: "Supervisor"):
+    def __init__(self, supervisor: "Supervisor[ExecutionActor]"):
         self.supervisor = supervisor
         self._queues: dict[tuple[str, str], collections.deque[Execution]] = {}
 

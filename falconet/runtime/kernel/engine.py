@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mappi
 import trio
 
 from falconet.runtime.kernel import executions as _executions
-from falconet.runtime.kernel.actors import FINAL_WRITE_TIMEOUT, ExecutionActor
+from falconet.runtime.kernel.actors import ExecutionActor
 from falconet.runtime.kernel.messages import KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
@@ -40,6 +40,7 @@ from falconet.runtime.kernel.recovery import (
 )
 from falconet.runtime.kernel.secretstore import Secrets
 from falconet.runtime.kernel.state import State
+from falconet.runtime.kernel.taskrun import FINAL_WRITE_TIMEOUT
 from falconet.runtime.storage import open_storage
 from falconet.runtime.storage.base import Storage
 from falconet.runtime.store.base import LogQuery, Store
@@ -68,7 +69,7 @@ class Engine:
         #: orchestration across executions (scheduler, triggers…), and the hooks it gives the kernel: both set
         #: by :meth:`run`
         self.orchestration: Orchestration | None = None
-        self.execution_hooks: ExecutionHooks | None = None
+        self.execution_hooks: ExecutionHooks[ExecutionActor] | None = None
         # the services, each owning its state
         self.flows = FlowRepository(config, store, self.registry, clock)
         self.kv = KVCache(store)

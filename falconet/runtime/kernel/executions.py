@@ -20,7 +20,7 @@ from falconet.runtime.storage.base import Storage
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.kernel.machine import StartSubflow
     from falconet.runtime.flow.fileinputs import FileSources
 
@@ -216,10 +216,10 @@ def propagate_killing(unfinished: Sequence[Execution]) -> None:
 
 #### subflows ###############################################################################################
 
-async def start_subflow(engine: "Engine", parent: "ExecutionActor", command: "StartSubflow") -> None:
+async def start_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", command: "StartSubflow") -> None:
     """Carry out a :class:`StartSubflow` command: one child execution (started, or waited for again when
     ``resume``), or one per batch of items."""
-    from falconet.runtime.kernel.actors import SubflowEnded
+    from falconet.runtime.kernel.messages import SubflowEnded
 
     tr, task = command.task_run, command.task
     if command.batches:
@@ -234,7 +234,7 @@ async def start_subflow(engine: "Engine", parent: "ExecutionActor", command: "St
         await run_subflow(engine, parent, tr, task)
 
 
-async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
+async def run_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
     """Start the child execution of a Subflow task run; report its end to the parent actor."""
     from falconet.runtime.kernel.messages import SubflowEnded
 
@@ -271,7 +271,8 @@ async def run_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, t
     await await_subflow(engine, parent, tr, task, child["id"])
 
 
-async def resume_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec) -> None:
+async def resume_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: TaskRun,
+                         task: TaskSpec) -> None:
     """A RUNNING Subflow task run found when an execution is resumed at start-up: wait again for the
     child it started (or start it, when the server stopped before the child was created)."""
     child_id = tr.runtime.child_execution_id
@@ -281,7 +282,7 @@ async def resume_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun
         await run_subflow(engine, parent, tr, task)
 
 
-async def await_subflow(engine: "Engine", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec,
+async def await_subflow(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: TaskRun, task: TaskSpec,
                         child_id: str) -> None:
     """Report the end of the child execution ``child_id`` to the parent (at once when ``wait: false``)."""
     from falconet.runtime.kernel.messages import SubflowEnded

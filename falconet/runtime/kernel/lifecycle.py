@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class ExecutionLifecycle:
-    def __init__(self, supervisor: "Supervisor", store: Store, storage: Storage, flows: FlowRepository,
-                 admission: Admission, inputs: ExecutionInputs):
+    def __init__(self, supervisor: "Supervisor[ExecutionActor]", store: Store, storage: Storage,
+                 flows: FlowRepository, admission: Admission, inputs: ExecutionInputs):
         self.supervisor = supervisor
         self.store = store
         self.storage = storage

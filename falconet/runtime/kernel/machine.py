@@ -15,10 +15,11 @@ import dataclasses
 import json
 import random
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from falconet.runtime.expr.output import to_json
 from falconet.runtime.flow.model import Flow, RetrySpec, TaskSpec
+from falconet.runtime.kernel.flowstate import FlowState, Resolved
 from falconet.runtime.kernel.execution import Attempt, Execution, StateHistory, TaskRun, now
 from falconet.sdk.plugin import ExecutionUpdatingTask, FlowableTask
 from falconet.runtime.kernel.state import State
@@ -82,16 +83,6 @@ class Finished:
 Decision = Dispatch | Finished
 
 
-@dataclasses.dataclass(slots=True)
-class Resolved:
-    """A task that may get a task run under ``parent_id`` (with loop ``value`` / ``iteration``)."""
-
-    task: TaskSpec
-    parent_id: str | None
-    value: str | None = None
-    iteration: int | None = None
-
-
 class FlowableError(Exception):
     """A flowable could not resolve its children (bad values, no matching case…): the task run FAILS."""
 
@@ -107,12 +98,6 @@ def is_flowable(task: TaskSpec) -> bool:
 
 def is_execution_updating(task: TaskSpec) -> bool:
     return issubclass(task.cls, ExecutionUpdatingTask)
-
-
-def _enabled(tasks: Iterable[Resolved] | None) -> list[Resolved] | None:
-    if tasks is None:
-        return None
-    return [r for r in tasks if not r.task.disabled]
 
 
 def _resolve(tasks: Sequence[TaskSpec] | None, parent_id: str | None, value: str | None = None,
@@ -146,7 +131,7 @@ def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, las
 
 #### The machine ############################################################################################
 
-class Machine:
+class Machine(FlowState):
     """Owns nothing but indexes; the Execution document is the state.
 
     ``render(task_run, task, template)`` renders an expression in the context of a task run and
@@ -269,147 +254,6 @@ class Machine:
             self.on_change(None)
             if self._state_changed is not None:
                 self._state_changed()
-
-    def runs_for(self, resolved: Sequence[Resolved] | None, parent_id: str | None,
-                 iteration: int | None = None) -> list[TaskRun]:
-        """Task runs under ``parent_id`` that belong to ``resolved`` (FlowableUtils.isTaskRunFor)."""
-        if not resolved:
-            return []
-        any_value = {r.task.id for r in resolved if r.value is None}
-        valued = {(r.task.id, r.value) for r in resolved if r.value is not None}
-        out = []
-        for tr in self.by_parent.get(parent_id, ()):
-            if tr.task_id in any_value or (tr.task_id, tr.value) in valued:
-                if iteration is None or tr.iteration == iteration:
-                    out.append(tr)
-        return out
-
-    #### Kestra's flow-state helpers (Execution.java) ######################################################
-
-    def _has_failed(self, runs: list[TaskRun]) -> bool:
-        return any(tr.state.current is State.FAILED for tr in runs)
-
-    def _has_failed_no_retry(self, runs: list[TaskRun]) -> bool:
-        # a FAILED task run is final here: retries happen inside the TaskRunActor (RETRYING state)
-        return any(tr.state.current is State.FAILED for tr in runs)
-
-    def _is_terminated(self, resolved: Sequence[Resolved], parent_id: str | None, iteration: int | None = None) -> bool:
-        runs = self.runs_for(resolved, parent_id, iteration)
-        return sum(1 for tr in runs if tr.state.current.is_terminated) == len(resolved)
-
-    def current_tasks(self, tasks: list[Resolved] | None, errors: list[Resolved] | None,
-                      finally_: list[Resolved] | None, parent_id: str | None, terminal: State | None = None,
-                      iteration: int | None = None) -> list[Resolved]:
-        """Execution.findTaskDependingFlowState: which list (tasks, errors or finally) is current."""
-        tasks = _enabled(tasks) or []
-        errors = _enabled(errors)
-        finally_ = _enabled(finally_)
-        errors_runs = self.runs_for(errors, parent_id, iteration)
-        finally_runs = self.runs_for(finally_, parent_id, iteration)
-        if finally_runs:
-            return finally_ or []
-        if not errors_runs and terminal is State.FAILED:
-            return errors if errors is not None else (finally_ or [])
-        task_runs = self.runs_for(tasks, parent_id, iteration)
-        if errors_runs or self._has_failed(task_runs):
-            if not self._has_failed_no_retry(task_runs) and terminal is not State.FAILED:
-                return []
-            if finally_ is not None and errors is not None and not self._is_terminated(errors, parent_id, iteration):
-                return errors
-            if finally_ is None:
-                return errors or []
-        if finally_ is not None and (self._is_terminated(tasks, parent_id, iteration)
-                                     or self._has_failed_no_retry(task_runs)):
-            return finally_
-        return tasks
-
-    def guess_final_state(self, resolved: Sequence[Resolved] | None, parent_id: str | None,
-                          allow_failure: bool = False, allow_warning: bool = False,
-                          terminal: State = State.SUCCESS, iteration: int | None = None) -> State:
-        runs = self.runs_for(resolved, parent_id, iteration)
-        states = {tr.state.current for tr in runs}
-        if State.KILLED in states:
-            state = State.KILLED
-        elif State.FAILED in states:
-            state = State.FAILED
-        elif State.WARNING in states:
-            state = State.WARNING
-        elif State.PAUSED in states:
-            state = State.PAUSED
-        else:
-            state = terminal
-        if state is State.FAILED and allow_failure:
-            return State.SUCCESS if allow_warning else State.WARNING
-        if state is State.WARNING and allow_warning:
-            return State.SUCCESS
-        return state
-
-    def resolve_state(self, tasks: list[Resolved] | None, errors: list[Resolved] | None,
-                      finally_: list[Resolved] | None, parent: TaskRun, allow_failure: bool, allow_warning: bool,
-                      terminal: State = State.SUCCESS, iteration: int | None = None) -> State | None:
-        """FlowableUtils.resolveState (+ resolveSequentialState's all-disabled rule)."""
-        if not [r for r in tasks or [] if not r.task.disabled]:
-            return State.SUCCESS
-        current = self.current_tasks(tasks, errors, finally_, parent.id, terminal, iteration)
-        if current:
-            if all(r.task.disabled for r in current):
-                return terminal
-            if self._is_terminated(current, parent.id, iteration):
-                return self.guess_final_state(tasks, parent.id, allow_failure, allow_warning, terminal, iteration)
-        else:
-            if self._has_failed_no_retry(self.runs_for(tasks, parent.id, iteration)) or terminal is State.FAILED:
-                return self.guess_final_state(tasks, parent.id, allow_failure, allow_warning, terminal, iteration)
-        return None
-
-    #### next task runs ####################################################################################
-
-    def sequential_nexts(self, tasks, errors, finally_, parent_id, terminal=None, iteration=None) -> list[Resolved]:
-        current = self.current_tasks(tasks, errors, finally_, parent_id, terminal, iteration)
-        return self.inner_sequential(current, parent_id, iteration)
-
-    def inner_sequential(self, current: list[Resolved], parent_id: str | None,
-                          iteration: int | None = None) -> list[Resolved]:
-        if not current or self.ex.state.current is State.KILLING:
-            return []
-        runs = self.runs_for(current, parent_id, iteration)
-        if not runs:
-            return [current[0]]
-        if any(tr.state.current.is_created or tr.state.current.is_running
-               or tr.state.current in (State.RETRYING, State.PAUSED) for tr in runs):
-            return []
-        last = next((tr for tr in reversed(runs) if tr.state.current.is_terminated), None)
-        if last is not None:
-            for i, r in enumerate(current):
-                if r.task.id == last.task_id and (r.value is None or r.value == last.value):
-                    if i + 1 < len(current):
-                        return [current[i + 1]]
-                    break
-        return []
-
-    def parallel_nexts(self, tasks, errors, finally_, parent_id, concurrency: int,
-                       ready: Callable[[Resolved, list[TaskRun]], bool] | None = None) -> list[Resolved]:
-        if self.ex.state.current is State.KILLING:
-            return []
-        current = self.current_tasks(tasks, errors, finally_, parent_id)
-        enabled = _enabled(tasks) or []
-        if [r.task.id for r in current] != [r.task.id for r in enabled] or len(current) != len(enabled):
-            return self.inner_sequential(current, parent_id)  # errors & finally run sequentially
-        runs = self.runs_for(current, parent_id)
-        running = sum(1 for tr in runs if tr.state.current.is_running or tr.state.current is State.RETRYING)
-        if concurrency > 0 and running >= concurrency:
-            return []
-        created_any = {tr.task_id for tr in runs}
-        created = {(tr.task_id, tr.value) for tr in runs}
-        not_found = [r for r in current
-                     if (r.value is None and r.task.id not in created_any)
-                     or (r.value is not None and (r.task.id, r.value) not in created)]
-        if not not_found or any(tr.state.current.is_created for tr in runs):
-            return []
-        if ready is not None:
-            not_found = [r for r in not_found if ready(r, runs)]
-        if concurrency > 0:
-            not_found = not_found[: max(concurrency - running, 0)]
-        return not_found
 
     #### the step ##########################################################################################
 
@@ -715,6 +559,6 @@ def pause_deadline(start: datetime, duration: timedelta) -> datetime:
 
 __all__ = [
     "Machine", "RunTask", "StartTimer", "StartSubflow", "StartJob", "Dispatch", "Finished", "Decision", "TASK_RETRY",
-    "Resolved", "FlowableError",
+    "FlowableError",
     "is_flowable", "is_execution_updating", "loop_values_to_strings", "now",
 ]

@@ -30,7 +30,7 @@ from falconet.sdk.plugin import (
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
 
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.execution import Execution, TaskRun
 
@@ -48,7 +48,7 @@ class TaskLogger:
 
     __slots__ = ("_engine", "_base", "_min", "_errors", "_mask")
 
-    def __init__(self, engine: "Engine", execution: "Execution", tr: "TaskRun | None", task_id: str | None,
+    def __init__(self, engine: "Kernel[Any]", execution: "Execution", tr: "TaskRun | None", task_id: str | None,
                  attempt: int | None, min_level: str | None, errors: list[dict[str, Any]] | None = None,
                  mask: "Sequence[str]" = ()):
         self._engine = engine
@@ -103,7 +103,7 @@ class TaskLogger:
 class EngineHooks:
     """What context-bound expression functions reach: storage (``read``), KV, secrets, error logs."""
 
-    def __init__(self, engine: "Engine", execution: "Execution", error_logs: list[dict[str, Any]] | None = None):
+    def __init__(self, engine: "Kernel[Any]", execution: "Execution", error_logs: list[dict[str, Any]] | None = None):
         self._engine = engine
         self._ex = execution
         self._errors = error_logs if error_logs is not None else []
@@ -231,7 +231,7 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
 class TaskRunContext:
     """One attempt of one runnable task run. See :class:`falconet.sdk.plugin.RunContext`."""
 
-    def __init__(self, engine: "Engine", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
+    def __init__(self, engine: "Kernel[Any]", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
                  variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]],
                  secrets: Sequence[str] = (), shared_dir: Path | None = None):
         self._engine = engine

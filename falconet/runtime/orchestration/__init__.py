@@ -31,7 +31,7 @@ from falconet.runtime.orchestration import foreachitem, retry
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.flow.model import TaskSpec
     from falconet.runtime.kernel.execution import TaskRun
 
@@ -42,7 +42,7 @@ class Orchestration:
     """Per-engine orchestration state and the kernel's :class:`ExecutionHooks`; reachable as
     ``engine.orchestration``."""
 
-    def __init__(self, engine: "Engine", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
+    def __init__(self, engine: "Kernel[ExecutionActor]", *, foreach_max_live: int = foreachitem.MAX_LIVE_CHILDREN):
         from falconet.runtime.orchestration.flowtriggers import FlowTriggers
         from falconet.runtime.orchestration.polling import Poller
         from falconet.runtime.orchestration.scheduler import Scheduler

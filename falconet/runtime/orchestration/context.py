@@ -13,7 +13,8 @@ from falconet.runtime.kernel.state import State
 from falconet.runtime.expr.variables import OutputsCache, execution_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 
 @dataclasses.dataclass
@@ -22,7 +23,7 @@ class ConditionContext:
     trigger; the new execution for a webhook), ``date`` the schedule date (Schedule trigger), ``flow`` the
     flow owning the trigger, ``variables`` the render context."""
 
-    engine: "Engine"
+    engine: "Kernel[ExecutionActor]"
     flow: Flow
     variables: Mapping[str, Any]
     execution: Execution | None = None
@@ -47,7 +48,7 @@ class ConditionContext:
         return bool(fn(cond.cls(), cond.props, self))
 
 
-def upstream_variables(engine: "Engine", ex: Execution, flow: Flow | None,
+def upstream_variables(engine: "Kernel[ExecutionActor]", ex: Execution, flow: Flow | None,
                        trigger_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The expression context of a finished (or running) execution, as Kestra renders Flow-trigger inputs:
     its flow, execution, inputs, outputs (task outputs), labels, vars, and ``trigger`` = ``trigger_vars``."""

@@ -34,7 +34,8 @@ from falconet.runtime.orchestration.context import ConditionContext, upstream_va
 from falconet.sdk.plugin import EXECUTIONS, Condition, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 log = logging.getLogger("falconet.orchestration.flowtriggers")
 
@@ -172,7 +173,7 @@ def precondition_names(pre: dict[str, Any]) -> list[str]:
 
 #### Creating the triggered execution ######################################################################
 
-async def create_triggered_execution(engine: "Engine", flow: Flow, inputs: dict[str, Any],
+async def create_triggered_execution(engine: "Kernel[ExecutionActor]", flow: Flow, inputs: dict[str, Any],
                                      labels: list[tuple[str, str]], trigger: dict[str, Any]) -> dict[str, Any]:
     """Create (and start) an execution for a trigger. Inputs are typed like an API call's; when they do not
     validate (e.g. a required input the trigger does not provide) the execution is still created with the
@@ -198,7 +199,7 @@ async def create_triggered_execution(engine: "Engine", flow: Flow, inputs: dict[
 class FlowTriggers:
     """Evaluates Flow triggers; one per engine (``engine.orchestration.flow_triggers``)."""
 
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: "Kernel[ExecutionActor]"):
         self.engine = engine
         self._lock = trio.Lock()              # window records: read-modify-write under this lock
         self._cache: dict[tuple[str, str], tuple[int, Flow | None]] = {}

@@ -22,7 +22,7 @@ from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
     from falconet.runtime.kernel.execution import TaskRun
 
 #: default bound on live subflow executions started by one ``_items`` task run
@@ -77,7 +77,7 @@ class _Iterations:
         return State.SUCCESS
 
 
-def _bool_prop(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
+def _bool_prop(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, name: str,
             default: bool) -> bool:
     value = task.props.get(name, default)
     if isinstance(value, str):
@@ -85,7 +85,7 @@ def _bool_prop(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: 
     return bool(value)
 
 
-async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, *,
+async def run_items(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec, *,
                     max_live: int = MAX_LIVE_CHILDREN) -> None:
     """Drive one ``<id>_items`` task run; ends by sending ``SubflowEnded`` to the parent actor.
 
@@ -163,7 +163,7 @@ async def run_items(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", t
                     engine.spawn(actor.send, KillRequested("parent execution KILLING"))
 
 
-async def _batches(engine: "Engine", splits_uri: str) -> Any:
+async def _batches(engine: "Kernel[ExecutionActor]", splits_uri: str) -> Any:
     """(iteration, batch URI) pairs streamed from the splits file, a chunk of lines per thread hop."""
     f = await engine.clock.run_sync_in_thread(engine.storage.open_read, splits_uri)
     try:
@@ -181,7 +181,7 @@ async def _batches(engine: "Engine", splits_uri: str) -> Any:
         f.close()
 
 
-async def _create_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec,
+async def _create_child(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: "TaskRun", task: TaskSpec,
                         batch_uri: str, iteration: int) -> str:
     from falconet.runtime.kernel.executions import CORRELATION
 
@@ -210,7 +210,7 @@ async def _create_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun
     return str(child["id"])
 
 
-async def _existing_children(engine: "Engine", execution_id: str, task_run_id: str) -> dict[int, str]:
+async def _existing_children(engine: "Kernel[ExecutionActor]", execution_id: str, task_run_id: str) -> dict[int, str]:
     """Iteration -> child execution id of the children an ``_items`` task run already created."""
     from falconet.runtime.store.base import ExecutionQuery
 
@@ -228,9 +228,9 @@ async def _existing_children(engine: "Engine", execution_id: str, task_run_id: s
         page += 1
 
 
-async def _watch_child(engine: "Engine", parent: "ExecutionActor", tr: "TaskRun", child_id: str, iteration: int,
-                       base_prefix: str, iterations: _Iterations, wait: bool, limiter: trio.CapacityLimiter,
-                       token: object, live: set[str]) -> None:
+async def _watch_child(engine: "Kernel[ExecutionActor]", parent: "ExecutionActor", tr: "TaskRun", child_id: str,
+                       iteration: int, base_prefix: str, iterations: _Iterations, wait: bool,
+                       limiter: trio.CapacityLimiter, token: object, live: set[str]) -> None:
     """Wait for one child's end: count its states (wait mode), store its outputs, free its slot."""
     try:
         final = await engine.wait_for_end(child_id)

@@ -36,7 +36,8 @@ from falconet.sdk.plugin import PollingTrigger, TriggerEvaluationError
 from falconet.runtime.orchestration.context import ConditionContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 log = logging.getLogger("falconet.orchestration.polling")
 
@@ -63,7 +64,7 @@ class TriggerProps:
     """The :class:`~falconet.sdk.plugin.PollingContext` of one evaluation: ``prop(name)`` renders a
     dynamic property, applies its default and coerces it to its declared kind; ``storage`` for file parts."""
 
-    def __init__(self, engine: Engine, flow: Flow, spec: TriggerSpec, variables: dict[str, Any]):
+    def __init__(self, engine: Kernel[ExecutionActor], flow: Flow, spec: TriggerSpec, variables: dict[str, Any]):
         self._engine = engine
         self._spec = spec
         self.trigger_id = spec.id
@@ -103,7 +104,7 @@ class TriggerProps:
         return self._engine.renderer.render_value(value, {**self.variables, **extra} if extra else self.variables)
 
 
-def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
+def _variables(engine: Kernel[ExecutionActor], flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     from falconet.runtime.kernel import executions as ex_ops
     from falconet.runtime.kernel.runcontext import EngineHooks
 
@@ -118,7 +119,7 @@ def _variables(engine: Engine, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
 class Poller:
     """Runs the polling triggers of one engine (``engine.orchestration.polling``)."""
 
-    def __init__(self, engine: Engine, *, poll: float | None = None):
+    def __init__(self, engine: Kernel[ExecutionActor], *, poll: float | None = None):
         from falconet.runtime.orchestration import scheduler
 
         self.engine = engine

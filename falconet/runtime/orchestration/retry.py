@@ -27,7 +27,7 @@ from falconet.runtime.kernel.state import State
 
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.actors import ExecutionActor
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.services import Kernel
 
 NEW_EXECUTION = "CREATE_NEW_EXECUTION"
 
@@ -102,7 +102,7 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
     return state
 
 
-async def create_retry_execution(engine: "Engine", ex: Execution, flow: Flow) -> dict[str, Any] | None:
+async def create_retry_execution(engine: "Kernel[ExecutionActor]", ex: Execution, flow: Flow) -> dict[str, Any] | None:
     """For an execution that ended RETRIED: store and schedule its successor (once)."""
     when = ex.runtime.retry_at
     if ex.state.current is not State.RETRIED or when is None or ex.runtime.retry_execution_id:

@@ -38,7 +38,8 @@ from falconet.runtime.orchestration.context import ConditionContext
 from falconet.sdk.plugin import CRON, DATES, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 log = logging.getLogger("falconet.orchestration.scheduler")
 
@@ -117,7 +118,7 @@ class OnDates:
         return next((d for d in reversed(self.dates) if d < t), None)
 
 
-def schedule_of(engine: "Engine", flow: Flow, spec: TriggerSpec) -> Cron | OnDates:
+def schedule_of(engine: "Kernel[ExecutionActor]", flow: Flow, spec: TriggerSpec) -> Cron | OnDates:
     zone = zone_of(spec)
     if issubclass(spec.cls, Trigger) and spec.cls.kind == CRON:
         return Cron(str(spec.props.get("cron") or ""), zone, bool(spec.props.get("withSeconds")))
@@ -137,7 +138,7 @@ def schedule_of(engine: "Engine", flow: Flow, spec: TriggerSpec) -> Cron | OnDat
     return OnDates(dates)
 
 
-def _flow_vars(engine: "Engine", flow: Flow) -> dict[str, Any]:
+def _flow_vars(engine: "Kernel[ExecutionActor]", flow: Flow) -> dict[str, Any]:
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
             "envs": engine.envs, "globals": engine.config.globals}
 
@@ -151,7 +152,7 @@ def new_context(flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
             "workerId": None}
 
 
-async def load_context(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
+async def load_context(engine: "Kernel[ExecutionActor]", flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
     """The stored context of a trigger, or a fresh one (not saved)."""
     ctx = await engine.store.get_trigger(flow.namespace, flow.id, spec.id)
     return dict(ctx) if ctx is not None else new_context(flow, spec)
@@ -162,7 +163,7 @@ async def load_context(engine: "Engine", flow: Flow, spec: TriggerSpec) -> dict[
 class Scheduler:
     """Evaluates schedulable triggers; one per engine (``engine.orchestration.scheduler``)."""
 
-    def __init__(self, engine: "Engine", *, poll: float | None = None):
+    def __init__(self, engine: "Kernel[ExecutionActor]", *, poll: float | None = None):
         self.engine = engine
         self.clock = engine.clock
         self.poll = poll if poll is not None else DEFAULTS["poll"]

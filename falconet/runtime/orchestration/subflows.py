@@ -8,10 +8,11 @@ from falconet.runtime.kernel.execution import Execution
 from falconet.runtime.orchestration.context import upstream_variables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 
-async def render_in_child(engine: "Engine", child_doc: Mapping[str, Any], value: Any) -> Any:
+async def render_in_child(engine: "Kernel[ExecutionActor]", child_doc: Mapping[str, Any], value: Any) -> Any:
     """Render ``value`` (the deprecated Subflow ``outputs`` map) in the context of the ended child
     execution: its ``outputs`` (task outputs), inputs, labels, flow, execution. Raises the renderer's
     ExpressionError when an expression cannot be rendered."""

@@ -27,7 +27,8 @@ from falconet.runtime.orchestration.context import ConditionContext
 from falconet.sdk.plugin import WEBHOOK, Condition, Trigger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.actors import ExecutionActor
+    from falconet.runtime.kernel.services import Kernel
 
 RESPONSE_FIELDS = ("id", "namespace", "flowId", "flowRevision", "trigger", "outputs", "labels", "state")
 
@@ -48,12 +49,12 @@ def _is_webhook(spec: TriggerSpec) -> bool:
     return issubclass(spec.cls, Trigger) and spec.cls.kind == WEBHOOK
 
 
-def _bool_prop(engine: "Engine", spec: TriggerSpec, name: str) -> bool:
+def _bool_prop(engine: "Kernel[ExecutionActor]", spec: TriggerSpec, name: str) -> bool:
     value = spec.props.get(name)
     return to_bool(value)
 
 
-async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
+async def handle(engine: "Kernel[ExecutionActor]", namespace: str, flow_id: str, key: str, *, method: str, body: bytes,
                  headers: Mapping[str, list[str]], parameters: Mapping[str, list[str]]) -> dict[str, Any] | None:
     """Create the execution of a webhook call; None when the trigger's conditions are not met."""
     from falconet.runtime.kernel import executions as ex_ops
@@ -100,7 +101,7 @@ async def handle(engine: "Engine", namespace: str, flow_id: str, key: str, *, me
     return doc
 
 
-def _base(engine: "Engine", flow: Flow, candidate: Any, hooks: Any) -> dict[str, Any]:
+def _base(engine: "Kernel[ExecutionActor]", flow: Flow, candidate: Any, hooks: Any) -> dict[str, Any]:
     from falconet.runtime.expr.variables import labels_map
 
     return {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},

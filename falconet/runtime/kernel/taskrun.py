@@ -1,0 +1,142 @@
+"""The task-run actor: one per runnable task run, started by its execution actor
+(:class:`~.actors.ExecutionActor`), which it sees only as a :class:`TaskRunOwner`. It runs the task's
+attempts (timeout, retries on the engine clock) in a :class:`~.runcontext.TaskRunContext` and reports each
+end, then its exit, on the owner's inbox (:mod:`.messages`).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from falconet.runtime.flow.model import TaskSpec
+from falconet.runtime.kernel.execution import Execution, TaskRun, now
+from falconet.runtime.kernel.machine import Machine, next_retry_delay
+from falconet.runtime.kernel.messages import AttemptEnded, AttemptStarted, Message, TaskRunExited
+from falconet.runtime.kernel.runcontext import TaskRunContext
+from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import TaskFailed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from falconet.runtime.kernel.services import Kernel
+
+#: seconds a cancelled actor's last shielded send or store write may take (a stalled store must not hang a
+#: kill or a shutdown forever); past it the message is dropped, the write left to restart recovery
+FINAL_WRITE_TIMEOUT = 30.0
+
+
+class TaskRunOwner(Protocol):
+    """The execution actor as its task-run actors see it: the document, the machine, the engine, the
+    expression context of a task run, and the inbox."""
+
+    @property
+    def ex(self) -> Execution: ...
+
+    @property
+    def machine(self) -> Machine: ...
+
+    @property
+    def engine(self) -> "Kernel[Any]": ...
+
+    @property
+    def error_logs(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def secrets(self) -> list[str]: ...
+
+    def variables_for(self, tr: TaskRun, task: TaskSpec) -> dict[str, Any]: ...
+
+    async def shared_directory(self, tr: TaskRun) -> Path | None: ...
+
+    async def send(self, msg: Message) -> None: ...
+
+
+class TaskRunActor:
+    """Runs the attempts of one runnable task run and reports each end on its execution actor's inbox.
+
+    The execution actor starts it in its nursery and keeps it as the task run's handle: ``cancel``
+    stops it (a kill, a sibling's failure), ``alive`` says whether it still runs. Its last message is
+    :class:`TaskRunExited` — sent even when cancelled, under a shield bounded by FINAL_WRITE_TIMEOUT."""
+
+    def __init__(self, owner: TaskRunOwner, task_run: TaskRun, task: TaskSpec):
+        self.owner = owner
+        self.task_run = task_run
+        self.task = task
+        self._scope = trio.CancelScope()
+        self._alive = True
+
+    @property
+    def alive(self) -> bool:  # False once run() returned
+        return self._alive
+
+    def cancel(self, reason: str | None = None) -> None:
+        self._scope.cancel(reason=reason)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        owner, tr, task = self.owner, self.task_run, self.task
+        try:
+            with self._scope:
+                task_status.started()
+                retry = owner.machine.retry_policy(tr, task)
+                if retry is not None and retry.behavior == "CREATE_NEW_EXECUTION":
+                    retry = None  # handled at the execution level by the engine
+                first_start = tr.attempts[0].state.start_date if tr.attempts else now()  # earlier attempts: a restart
+                if owner.ex.state.current.is_terminated:
+                    # an afterExecution task starts once the end of the ones before is durable: a crash
+                    # never runs a finished one again
+                    await owner.engine.store.flush()
+                while True:
+                    attempt_number = len(tr.attempts)
+                    state, outputs = await self._one_attempt(attempt_number)
+                    if state is State.FAILED and retry is not None:
+                        at = now()
+                        delay = next_retry_delay(retry, attempt_number, first_start, at)
+                        if delay is not None:
+                            await owner.send(AttemptEnded(tr.id, state, outputs, final=False, retry_at=at + delay))
+                            await owner.engine.clock.sleep(delay.total_seconds())
+                            await owner.send(AttemptStarted(tr.id))
+                            await trio.lowlevel.checkpoint()
+                            continue
+                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True))
+                    return
+        finally:
+            self._alive = False
+            # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
+            with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
+                await owner.send(TaskRunExited(tr.id))
+
+    async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
+        from falconet.runtime.expr.durations import parse_duration
+
+        owner, tr, task = self.owner, self.task_run, self.task
+        shared_dir = await owner.shared_directory(tr)
+        variables = owner.variables_for(tr, task)
+        ctx = TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number, owner.error_logs,
+                             owner.secrets, shared_dir=shared_dir)
+        try:
+            instance = task.cls()
+            timeout = None
+            if task.timeout:
+                t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
+                timeout = parse_duration(str(t)).total_seconds()
+            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
+                outputs = await instance.run(ctx)  # type: ignore[attr-defined]
+            if tscope.cancelled_caught:
+                ctx.logger.error(f"Timeout after {task.timeout}")
+                return State.FAILED, None
+            if outputs is not None and not isinstance(outputs, dict):
+                outputs = {"value": outputs}
+            return (State.WARNING if ctx.warning else State.SUCCESS), outputs
+        except trio.Cancelled:
+            raise
+        except TaskFailed as exc:
+            ctx.logger.error(str(exc))
+            return State.FAILED, exc.outputs
+        except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
+            message = str(exc) or type(exc).__name__
+            ctx.logger.error(message)
+            return State.FAILED, None
+        finally:
+            ctx.cleanup()
