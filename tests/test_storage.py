@@ -21,9 +21,9 @@ def local(tmp_path):
 def storage(request, tmp_path):
     if request.param == "local":
         return InternalStorage(tmp_path / "storage")
+    s3 = request.getfixturevalue("s3_settings")  # skips, saying why, without moto/boto3
     from falconet.runtime.storage.s3 import S3Storage
 
-    s3 = request.getfixturevalue("s3_settings")
     return S3Storage(s3["bucket"], endpoint=s3["endpoint"], region=s3["region"], access_key=s3["access-key"],
                      secret_key=s3["secret-key"], prefix="falconet/data")
 
