@@ -159,18 +159,23 @@ class ExecutionActor:
             if applied is not None:
                 applied.set()
 
+    def _drop_handle(self, task_run_id: str) -> None:
+        handle = self.task_runs.get(task_run_id)
+        if handle is not None and not handle.alive:
+            del self.task_runs[task_run_id]
+
     def _apply(self, msg: Message) -> bool:
         """Apply one message to the document; False when it needs no step."""
         m = self.machine
         if isinstance(msg, TaskRunExited):
-            handle = self.task_runs.get(msg.task_run_id)
-            if handle is not None and not handle.alive:
-                del self.task_runs[msg.task_run_id]
+            self._drop_handle(msg.task_run_id)
             return self._killing  # a kill ends once no task-run actor is left
         applied = getattr(msg, "applied", None)
         if applied is not None:
             self._acks.append(applied)
         if isinstance(msg, AttemptEnded):
+            if msg.exited:
+                self._drop_handle(msg.task_run_id)
             tr = m.by_id.get(msg.task_run_id)
             if tr is not None and not tr.state.current.is_terminated:
                 m.apply_attempt_end(tr, msg.state, msg.outputs, msg.final, m.task_of(tr))

@@ -24,6 +24,7 @@ class AttemptEnded:
     outputs: dict[str, Any] | None
     final: bool
     retry_at: datetime | None = None  # not final: when the next attempt starts
+    exited: bool = False  # the actor's last message (a normal end): it stands for TaskRunExited
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,7 +73,9 @@ class JobEnded:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaskRunExited:
-    """The last message of a TaskRunActor (its attempts reported, or cancelled): its handle is dropped."""
+    """The last message of a TaskRunActor that did not end normally (cancelled, or its final report could not
+    be sent): its handle is dropped. A normal end folds it into the final :class:`AttemptEnded`
+    (``exited=True``), one message instead of two per task run."""
 
     task_run_id: str
 

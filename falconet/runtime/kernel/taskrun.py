@@ -58,7 +58,8 @@ class TaskRunActor:
 
     The execution actor starts it in its nursery and keeps it as the task run's handle: ``cancel``
     stops it (a kill, a sibling's failure), ``alive`` says whether it still runs. Its last message is
-    :class:`TaskRunExited` — sent even when cancelled, under a shield bounded by FINAL_WRITE_TIMEOUT."""
+    its final :class:`AttemptEnded` (``exited=True``) or, when it did not end normally, :class:`TaskRunExited`
+    — sent even when cancelled, under a shield bounded by FINAL_WRITE_TIMEOUT."""
 
     def __init__(self, owner: TaskRunOwner, task_run: TaskRun, task: TaskSpec):
         self.owner = owner
@@ -76,6 +77,7 @@ class TaskRunActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         owner, tr, task = self.owner, self.task_run, self.task
+        exit_reported = False
         try:
             with self._scope:
                 task_status.started()
@@ -99,13 +101,16 @@ class TaskRunActor:
                             await owner.send(AttemptStarted(tr.id))
                             await trio.lowlevel.checkpoint()
                             continue
-                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True))
+                    self._alive = False
+                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True, exited=True))
+                    exit_reported = True
                     return
         finally:
             self._alive = False
-            # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
-            with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
-                await owner.send(TaskRunExited(tr.id))
+            if not exit_reported:
+                # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
+                with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
+                    await owner.send(TaskRunExited(tr.id))
 
     async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
