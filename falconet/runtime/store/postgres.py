@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.kernel.clock import SYSTEM, Clock
+from falconet.runtime.store import sqlite
 from falconet.runtime.store._common import StoreError
 from falconet.runtime.store.sqlstore import SQLStore
 
@@ -34,92 +35,16 @@ _MIGRATION_LOCK = 0x66616C636F6E6574
 #: session advisory lock held by the one server using the database ("falconeT")
 _SERVER_LOCK = 0x66616C636F6E6554
 
-_SCHEMA_V1 = """
-CREATE TABLE executions (
-    seq                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id                   TEXT NOT NULL UNIQUE,
-    namespace            TEXT NOT NULL,
-    flow_id              TEXT NOT NULL,
-    state                TEXT NOT NULL,
-    start_date           BIGINT NOT NULL,
-    end_date             BIGINT,
-    labels               TEXT NOT NULL,
-    parent_id            TEXT,
-    trigger_execution_id TEXT,
-    deleted              INTEGER NOT NULL DEFAULT 0,
-    doc                  TEXT NOT NULL
-);
-CREATE INDEX ix_executions_start ON executions (start_date);
-CREATE INDEX ix_executions_flow ON executions (namespace, flow_id, start_date);
-CREATE INDEX ix_executions_state ON executions (state, start_date);
-CREATE INDEX ix_executions_trigger ON executions (trigger_execution_id) WHERE trigger_execution_id IS NOT NULL;
+def _postgres_ddl(sqlite_ddl: str) -> str:
+    """The SQLite store's DDL with PostgreSQL's types: the ``seq`` insertion-order keys become identity
+    columns and integers 64-bit (epoch milliseconds and microseconds do not fit PostgreSQL's INTEGER)."""
+    return (sqlite_ddl.replace("INTEGER PRIMARY KEY", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+            .replace("INTEGER", "BIGINT"))
 
-CREATE TABLE flows (
-    namespace TEXT NOT NULL,
-    id        TEXT NOT NULL,
-    revision  INTEGER NOT NULL,
-    source    TEXT NOT NULL,
-    deleted   INTEGER NOT NULL DEFAULT 0,
-    disabled  INTEGER NOT NULL DEFAULT 0,
-    updated   TEXT,
-    PRIMARY KEY (namespace, id, revision)
-);
 
-CREATE TABLE logs (
-    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    execution_id TEXT,
-    namespace    TEXT,
-    flow_id      TEXT,
-    task_id      TEXT,
-    task_run_id  TEXT,
-    attempt      INTEGER,
-    trigger_id   TEXT,
-    level        INTEGER NOT NULL,
-    timestamp    BIGINT NOT NULL,
-    message      TEXT NOT NULL,
-    entry        TEXT NOT NULL
-);
-CREATE INDEX ix_logs_execution ON logs (execution_id, timestamp, seq);
-CREATE INDEX ix_logs_flow ON logs (namespace, flow_id, timestamp);
-CREATE INDEX ix_logs_task_run ON logs (execution_id, task_run_id, timestamp, seq);
-
-CREATE TABLE metrics (
-    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    execution_id TEXT,
-    namespace    TEXT,
-    flow_id      TEXT,
-    task_id      TEXT,
-    task_run_id  TEXT,
-    name         TEXT NOT NULL,
-    timestamp    BIGINT NOT NULL,
-    entry        TEXT NOT NULL
-);
-CREATE INDEX ix_metrics_execution ON metrics (execution_id, timestamp, seq);
-CREATE INDEX ix_metrics_flow ON metrics (namespace, flow_id, name, timestamp);
-
-CREATE TABLE kv (
-    namespace  TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    expiration BIGINT,
-    entry      TEXT NOT NULL,
-    PRIMARY KEY (namespace, key)
-);
-
-CREATE TABLE triggers (
-    namespace  TEXT NOT NULL,
-    flow_id    TEXT NOT NULL,
-    trigger_id TEXT NOT NULL,
-    doc        TEXT NOT NULL,
-    PRIMARY KEY (namespace, flow_id, trigger_id)
-);
-
-CREATE TABLE state (
-    kind  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-
+# the same tables, columns and indexes as SQLite's migrations 1 and 2, and the two SQL functions the shared
+# queries use (SQLite's are registered on the connection)
+_SCHEMA_V1 = "".join(_postgres_ddl(sqlite.MIGRATIONS[v]) for v in (1, 2)) + """
 CREATE FUNCTION fc_lower(TEXT) RETURNS TEXT LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT lower($1)';
 CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
 """
