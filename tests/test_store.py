@@ -383,6 +383,79 @@ async def test_generic_state(store):
     assert await store.state_get("mc", "k1") is None
 
 
+async def test_swap_trigger_is_a_compare_and_set(store):
+    doc = {"namespace": "a.b", "flowId": "f", "triggerId": "s", "nextExecutionDate": "2024-05-01T12:00:00.000Z"}
+    assert await store.swap_trigger(None, doc) is True
+    assert await store.swap_trigger(None, {**doc, "date": "x"}) is False  # a context exists already
+    read = await store.get_trigger("a.b", "f", "s")
+    claimed = {**read, "pendingDate": read["nextExecutionDate"]}
+    assert await store.swap_trigger(read, claimed) is True
+    # a second server that read the same version loses the claim; nothing it sent is written
+    assert await store.swap_trigger(read, {**read, "pendingDate": "other"}) is False
+    assert await store.get_trigger("a.b", "f", "s") == claimed
+    assert await store.swap_trigger(await store.get_trigger("a.b", "f", "s"), {**doc, "disabled": True}) is True
+    assert (await store.get_trigger("a.b", "f", "s"))["disabled"] is True
+    with pytest.raises(IllegalArgument):
+        await store.swap_trigger({**doc, "triggerId": "other"}, doc)
+
+
+async def test_swap_states_applies_every_change_or_none(store):
+    assert await store.swap_states("mc", [("k1", None, {"n": 1}), ("k2", None, {"n": 2})]) is True
+    assert await store.state_list("mc") == [("k1", {"n": 1}), ("k2", {"n": 2})]
+    # k2 is not what the caller read: k1 is left alone too
+    assert await store.swap_states("mc", [("k1", {"n": 1}, {"n": 10}), ("k2", {"n": 3}, None)]) is False
+    assert await store.state_list("mc") == [("k1", {"n": 1}), ("k2", {"n": 2})]
+    assert await store.swap_states("mc", [("k1", {"n": 1}, {"n": 10}), ("k2", {"n": 2}, None)]) is True
+    assert await store.state_list("mc") == [("k1", {"n": 10})]
+    assert await store.swap_states("mc", [("k1", None, {"n": 0})]) is False  # present: not an insert
+    assert await store.swap_states("mc", [("k3", None, None)]) is True        # absent, stays absent
+    assert await store.swap_states("mc", [("k1", None, None)]) is False
+    # a write of another store call in between (a bulk of writes queued before it) is seen
+    await store.state_put("mc", "k1", {"n": 11})
+    assert await store.swap_states("mc", [("k1", {"n": 10}, {"n": 12})]) is False
+    assert await store.state_get("mc", "k1") == {"n": 11}
+    with pytest.raises(IllegalArgument):
+        await store.swap_states("mc", [("", None, {"n": 1})])
+
+
+async def test_concurrency_slots_count_running_executions_and_queue_first_in_first_out(store):
+    claim = store.claim_concurrency_slot
+    await store.save_execution(S.execution("r1", flow_id="limited", state="CREATED", minutes=1))
+    await store.save_execution(S.execution("r2", flow_id="limited", state="CREATED", minutes=2))
+    await store.save_execution(S.execution("o1", flow_id="other", state="CREATED", minutes=2))
+    assert await claim("company.team", "limited", "r1", 1) is True
+    assert await claim("company.team", "limited", "r1", 1) is True      # holds it already
+    assert await claim("company.team", "limited", "r2", 1) is False     # the one slot is taken
+    assert await claim("company.team", "other", "o1", 1) is True        # another flow: its own slots
+    await store.save_execution(S.execution("q1", flow_id="limited", state="QUEUED", minutes=3))
+    await store.save_execution(S.execution("q2", flow_id="limited", state="QUEUED", minutes=4))
+    await store.save_execution(S.execution("r1", flow_id="limited", state="SUCCESS", minutes=1))  # frees its slot
+    assert await claim("company.team", "limited", "q2", 1) is False     # q1 was queued first
+    assert await claim("company.team", "limited", "q1", 1) is True
+    assert await claim("company.team", "limited", "q2", 2) is True      # q1 holds a slot now, not a place ahead
+    await store.delete_execution("q1")                                  # a deleted execution frees its slot too
+    await store.save_execution(S.execution("n1", flow_id="limited", state="CREATED", minutes=5))
+    assert await claim("company.team", "limited", "n1", 2) is True
+    assert await claim("company.team", "limited", "x", 3) is True       # not stored: nothing queued ahead of it
+    with pytest.raises(IllegalArgument):
+        await claim("", "limited", "n1", 1)
+
+
+async def test_concurrency_claims_of_many_tasks_never_exceed_the_limit(store):
+    for i in range(12):
+        await store.save_execution(S.execution(f"c{i}", flow_id="limited", state="CREATED", minutes=i))
+    won: list[str] = []
+
+    async def contender(i: int) -> None:
+        if await store.claim_concurrency_slot("company.team", "limited", f"c{i}", 3):
+            won.append(f"c{i}")
+
+    async with trio.open_nursery() as nursery:
+        for i in range(12):
+            nursery.start_soon(contender, i)
+    assert len(won) == 3
+
+
 #### concurrency and cancellation ###########################################################################
 
 async def test_concurrent_writers_from_many_tasks(store):

@@ -71,7 +71,7 @@ async def test_reopen_finds_everything(tmp_path):
         con = sqlite3.connect(path)
         try:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 2
+            assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 3
         finally:
             con.close()
     finally:
@@ -270,6 +270,7 @@ async def test_a_version_1_database_gains_the_task_run_log_index(tmp_path):
     await store.close()
     con = sqlite3.connect(path)
     con.execute("DROP INDEX ix_logs_task_run")
+    con.execute("DROP TABLE concurrency_slots")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.commit()
     con.close()
@@ -278,7 +279,7 @@ async def test_a_version_1_database_gains_the_task_run_log_index(tmp_path):
     await store.close()
     con = sqlite3.connect(path)
     try:
-        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 2
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 3
         plan = con.execute("EXPLAIN QUERY PLAN SELECT entry FROM logs WHERE execution_id = 'e' AND task_run_id = 't' "
                            "ORDER BY timestamp, seq").fetchall()
         assert "ix_logs_task_run" in str(plan)

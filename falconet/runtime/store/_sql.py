@@ -180,3 +180,66 @@ def flow_record(row: tuple[Any, ...]) -> FlowRecord:
     namespace, flow_id, revision, source, deleted, disabled, updated = row
     return FlowRecord(namespace, flow_id, revision, source, bool(deleted), bool(disabled),
                       datetime.fromisoformat(updated) if updated else None)
+
+
+#### Compare-and-set and concurrency slots (run as ``alone`` jobs: a short transaction of their own) ##########
+
+class SwapConflict(Exception):
+    """A compare-and-set found another value: the job rolls back to its savepoint, the caller gets False."""
+
+
+def swap_trigger(conn: Any, namespace: str, flow_id: str, trigger_id: str, expected: str | None, doc: str) -> bool:
+    if expected is None:
+        return conn.execute("INSERT INTO triggers (namespace, flow_id, trigger_id, doc) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (namespace, flow_id, trigger_id) DO NOTHING",
+                            (namespace, flow_id, trigger_id, doc)).rowcount > 0
+    return conn.execute("UPDATE triggers SET doc = ? WHERE namespace = ? AND flow_id = ? AND trigger_id = ? "
+                        "AND doc = ?", (doc, namespace, flow_id, trigger_id, expected)).rowcount > 0
+
+
+def swap_states(conn: Any, kind: str, changes: list[tuple[str, str | None, str | None]]) -> None:
+    """Apply every (key, expected JSON, value JSON) or raise SwapConflict (the savepoint undoes the others)."""
+    for key, expected, value in changes:
+        if expected is None and value is None:
+            done = conn.execute("SELECT 1 FROM state WHERE kind = ? AND key = ?", (kind, key)).fetchone() is None
+        elif expected is None:
+            done = conn.execute("INSERT INTO state (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) "
+                                "DO NOTHING", (kind, key, value)).rowcount > 0
+        elif value is None:
+            done = conn.execute("DELETE FROM state WHERE kind = ? AND key = ? AND value = ?",
+                                (kind, key, expected)).rowcount > 0
+        else:
+            done = conn.execute("UPDATE state SET value = ? WHERE kind = ? AND key = ? AND value = ?",
+                                (value, kind, key, expected)).rowcount > 0
+        if not done:
+            raise SwapConflict(key)
+
+
+_NOT_TERMINAL = "state NOT IN (" + ",".join(f"'{s}'" for s in sorted(TERMINAL_STATES)) + ")"
+
+
+def claim_concurrency_slot(conn: Any, lock: tuple[str, int] | None, namespace: str, flow_id: str,
+                           execution_id: str, limit: int) -> bool:
+    """See :meth:`Store.claim_concurrency_slot`; ``lock`` is the dialect's statement serialising the claims of
+    one flow and its key (None: the connection is the only writer, as SQLite's is)."""
+    if lock is not None:
+        conn.execute(lock[0], (lock[1],))
+    conn.execute("DELETE FROM concurrency_slots WHERE namespace = ? AND flow_id = ? AND NOT EXISTS (SELECT 1 FROM "
+                 "executions e WHERE e.id = concurrency_slots.execution_id AND e.deleted = 0 AND e."
+                 + _NOT_TERMINAL + ")", (namespace, flow_id))
+    if conn.execute("SELECT 1 FROM concurrency_slots WHERE execution_id = ?", (execution_id,)).fetchone():
+        return True
+    running = conn.execute("SELECT count(*) FROM concurrency_slots WHERE namespace = ? AND flow_id = ?",
+                           (namespace, flow_id)).fetchone()[0]
+    ahead = 0
+    row = conn.execute("SELECT start_date, seq FROM executions WHERE id = ?", (execution_id,)).fetchone()
+    if row is not None:
+        ahead = conn.execute("SELECT count(*) FROM executions WHERE namespace = ? AND flow_id = ? AND deleted = 0 "
+                             "AND state = 'QUEUED' AND id <> ? AND (start_date < ? OR (start_date = ? AND seq < ?)) "
+                             "AND NOT EXISTS (SELECT 1 FROM concurrency_slots s WHERE s.execution_id = executions.id)",
+                             (namespace, flow_id, execution_id, row[0], row[0], row[1])).fetchone()[0]
+    if running + ahead >= limit:
+        return False
+    conn.execute("INSERT INTO concurrency_slots (execution_id, namespace, flow_id) VALUES (?, ?, ?)",
+                 (execution_id, namespace, flow_id))
+    return True

@@ -100,10 +100,10 @@ _STOP = "stop"         # commit, close the connection, end the thread
 class _Job:
     """A call awaited by a trio task. ``fn(conn, *args)`` runs on the writer thread."""
 
-    __slots__ = ("fn", "args", "read", "token", "task", "aborted")
+    __slots__ = ("fn", "args", "read", "alone", "token", "task", "aborted")
 
-    def __init__(self, fn: Callable[..., Any] | str, args: tuple[Any, ...], read: bool) -> None:
-        self.fn, self.args, self.read = fn, args, read
+    def __init__(self, fn: Callable[..., Any] | str, args: tuple[Any, ...], read: bool, alone: bool = False) -> None:
+        self.fn, self.args, self.read, self.alone = fn, args, read, alone
         self.token = trio.lowlevel.current_trio_token()
         self.task = trio.lowlevel.current_task()
         # set (under the store lock) when the caller was cancelled: the writer skips it / drops its result
@@ -185,10 +185,12 @@ class WriterStore(Store, abc.ABC):
             with self._cond:
                 self._check_locked()
 
-    async def _call(self, fn: Callable[..., Any] | str, *args: Any, read: bool = False) -> Any:
-        """Queue a job and wait for its outcome (see the module doc for cancellation)."""
+    async def _call(self, fn: Callable[..., Any] | str, *args: Any, read: bool = False, alone: bool = False) -> Any:
+        """Queue a job and wait for its outcome (see the module doc for cancellation). An ``alone`` write runs
+        in a transaction of its own, committed at once: the row and advisory locks it takes (compare-and-set,
+        concurrency slots) are held for that job only, never for the rest of a batch."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        job = _Job(fn, args, read)
+        job = _Job(fn, args, read, alone)
         with self._cond:
             self._check_locked()
             self._queue.append(job)
@@ -381,6 +383,8 @@ class WriterStore(Store, abc.ABC):
                         with self._cond:
                             self._running_read = None
                 else:
+                    if job.alone:
+                        commit()
                     begin()
                     conn.execute("SAVEPOINT job")
                     result = self._run_job(conn, job)
@@ -391,6 +395,8 @@ class WriterStore(Store, abc.ABC):
                     else:
                         conn.execute("RELEASE job")
                         uncommitted.append((job, result))
+                    if job.alone:
+                        commit()
             write_buffers()
             commit()
         except Exception as exc:  # the batch could not be committed: acknowledged nowait writes are lost

@@ -193,6 +193,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_trigger(self, namespace: str, flow_id: str, trigger_id: str) -> bool: ...
 
+    @abc.abstractmethod
+    async def swap_trigger(self, expected: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
+        """Compare-and-set: store ``doc`` only if the stored context of its key is still ``expected`` (the
+        document as read; None: no context stored). True when stored; False (nothing written) when another
+        writer — another server's scheduler, an API call — changed it first."""
+
     #### generic small state (multiple-condition windows, concurrency queues…) ############################
 
     @abc.abstractmethod
@@ -206,3 +212,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def state_list(self, kind: str) -> list[tuple[str, dict[str, Any]]]: ...
+
+    @abc.abstractmethod
+    async def swap_states(self, kind: str,
+                          changes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]) -> bool:
+        """Compare-and-set of several entries of ``kind`` at once: every ``(key, expected, value)`` needs the
+        stored value to still be ``expected`` (None: absent); then every one is set (``value`` None deletes),
+        else none is. True when applied."""
+
+    #### cluster coordination #############################################################################
+
+    #: True when several Falconet servers may use this store at once (PostgreSQL): orchestration then
+    #: coordinates through it (concurrency slots, flows created by other servers); memory and SQLite serve
+    #: one server, which keeps that state in memory.
+    shared: bool = False
+
+    @abc.abstractmethod
+    async def claim_concurrency_slot(self, namespace: str, flow_id: str, execution_id: str, limit: int) -> bool:
+        """Admit ``execution_id`` (stored, of flow ``namespace.flow_id``) under a concurrency ``limit``, one
+        claim per flow at a time across every server. The flow's running executions are those holding a
+        slot whose execution is stored and not terminated (the slots of the others are freed here); the
+        execution gets a slot — True — when it holds one already, or when running executions plus the QUEUED
+        executions of the flow without a slot stored before it (start date, then insertion order: first in, first out) are
+        fewer than ``limit``. False otherwise (nothing written)."""

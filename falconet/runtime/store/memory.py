@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import trio
 
@@ -48,6 +48,7 @@ class MemoryStore(Store):
         self._kv: dict[tuple[str, str], tuple[int | None, str]] = {}
         self._triggers: dict[tuple[str, str, str], str] = {}
         self._state: dict[tuple[str, str], str] = {}
+        self._slots: dict[str, tuple[str, str]] = {}  # concurrency slots: execution id -> (namespace, flow id)
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -326,6 +327,17 @@ class MemoryStore(Store):
         await self._enter()
         return self._triggers.pop((namespace, flow_id, trigger_id), None) is not None
 
+    async def swap_trigger(self, expected: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
+        await self._enter()
+        key = trigger_key(doc)
+        if expected is not None and trigger_key(expected) != key:
+            raise IllegalArgument("swap_trigger: the expected context is of another trigger")
+        new = dumps(doc, "trigger")
+        if self._triggers.get(key) != (dumps(expected, "trigger") if expected is not None else None):
+            return False
+        self._triggers[key] = new
+        return True
+
     #### generic small state ##############################################################################
 
     async def state_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
@@ -346,3 +358,47 @@ class MemoryStore(Store):
     async def state_list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         await self._enter()
         return [(k, json.loads(raw)) for (kd, k), raw in sorted(self._state.items()) if kd == kind]
+
+    async def swap_states(self, kind: str,
+                          changes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]) -> bool:
+        await self._enter()
+        if not kind or any(not key for key, _, _ in changes):
+            raise IllegalArgument("state kind and key must be non-empty")
+        rows = [(key, None if old is None else dumps(old, f"state {kind}/{key}"),
+                 None if new is None else dumps(new, f"state {kind}/{key}")) for key, old, new in changes]
+        if any(self._state.get((kind, key)) != old for key, old, _ in rows):
+            return False
+        for key, _, new in rows:
+            if new is None:
+                self._state.pop((kind, key), None)
+            else:
+                self._state[(kind, key)] = new
+        return True
+
+    #### cluster coordination #############################################################################
+
+    async def claim_concurrency_slot(self, namespace: str, flow_id: str, execution_id: str, limit: int) -> bool:
+        await self._enter()
+        if not namespace or not flow_id or not execution_id:
+            raise IllegalArgument("namespace, flow id and execution id must be non-empty")
+
+        def running(eid: str) -> bool:
+            item = self._executions.get(eid)
+            return item is not None and not item[1].deleted and item[1].state not in TERMINAL_STATES
+
+        for eid in [e for e, key in self._slots.items() if key == (namespace, flow_id) and not running(e)]:
+            del self._slots[eid]
+        if execution_id in self._slots:
+            return True
+        taken = sum(1 for key in self._slots.values() if key == (namespace, flow_id))
+        ahead = 0
+        mine = self._executions.get(execution_id)
+        if mine is not None:
+            order = (mine[1].start_ms, mine[0])
+            ahead = sum(1 for seq, r in self._executions.values()
+                        if r.namespace == namespace and r.flow_id == flow_id and not r.deleted and r.state == "QUEUED"
+                        and r.id != execution_id and r.id not in self._slots and (r.start_ms, seq) < order)
+        if taken + ahead >= limit:
+            return False
+        self._slots[execution_id] = (namespace, flow_id)
+        return True

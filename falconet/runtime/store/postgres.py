@@ -8,14 +8,15 @@ of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the opt
 
 Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
-starting at once migrate once; a database written by a newer Falconet is refused. Until cluster mode (leases
-on executions) exists, one server uses a database at a time: its connection holds a session advisory lock
-and a second store opened on the same database is refused, as a second server on a data folder is.
+starting at once migrate once; a database written by a newer Falconet is refused. Several servers use one
+database at once (:attr:`shared`): compare-and-set writes and concurrency slots coordinate them
+(:meth:`claim_concurrency_slot` serialises the claims of one flow with a transaction-scoped advisory lock).
 ``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
 ``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,12 +29,10 @@ from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: pg_advisory_xact_lock key of the migrations ("falconet" in ASCII, as a bigint)
 _MIGRATION_LOCK = 0x66616C636F6E6574
-#: session advisory lock held by the one server using the database ("falconeT")
-_SERVER_LOCK = 0x66616C636F6E6554
 
 def _postgres_ddl(sqlite_ddl: str) -> str:
     """The SQLite store's DDL with PostgreSQL's types: the ``seq`` insertion-order keys become identity
@@ -49,8 +48,8 @@ CREATE FUNCTION fc_lower(TEXT) RETURNS TEXT LANGUAGE SQL IMMUTABLE STRICT AS 'SE
 CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
 """
 
-#: version -> script that upgrades from version-1
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+#: version -> script that upgrades from version-1 (2: SQLite's 3, the concurrency slots)
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _postgres_ddl(sqlite.MIGRATIONS[3])}
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -118,6 +117,7 @@ def migrate(conn: _Connection) -> int:
 class PostgresStore(SQLStore):
     """Durable store in a PostgreSQL database (``postgresql://USER[:PASSWORD]@HOST:PORT/DB``)."""
 
+    shared = True
     label_match = ("EXISTS (SELECT 1 FROM jsonb_array_elements(executions.labels::jsonb) j "
                    "WHERE j->>'key' = ? AND j->>'value' = ?)")
 
@@ -132,6 +132,10 @@ class PostgresStore(SQLStore):
         self.db_errors = (psycopg.Error,)
         super().__init__(redact_url(url), clock=clock, max_batch=max_batch)
 
+    def flow_lock(self, namespace: str, flow_id: str) -> tuple[str, int]:
+        digest = hashlib.blake2b(f"{namespace}\0{flow_id}".encode(), digest_size=8).digest()
+        return "SELECT pg_advisory_xact_lock(?)", int.from_bytes(digest, "big", signed=True)
+
     def connect(self) -> _Connection:
         import psycopg
 
@@ -142,9 +146,6 @@ class PostgresStore(SQLStore):
         conn = _Connection(raw)
         try:
             migrate(conn)
-            if not conn.execute("SELECT pg_try_advisory_lock(?)", (_SERVER_LOCK,)).fetchone()[0]:
-                raise StoreError(f"{self.name} is in use by another Falconet server (one server per database "
-                                 "until cluster mode)")
         except BaseException:
             conn.close()
             raise

@@ -15,7 +15,7 @@ __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
 
 #### Schema #################################################################################################
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE executions (
@@ -108,8 +108,18 @@ _SCHEMA_V2 = """
 CREATE INDEX ix_logs_task_run ON logs (execution_id, task_run_id, timestamp, seq);
 """
 
+# the concurrency slots of a cluster's admission (Store.claim_concurrency_slot); one server keeps them in memory
+_SCHEMA_V3 = """
+CREATE TABLE concurrency_slots (
+    execution_id TEXT NOT NULL PRIMARY KEY,
+    namespace    TEXT NOT NULL,
+    flow_id      TEXT NOT NULL
+);
+CREATE INDEX ix_concurrency_slots_flow ON concurrency_slots (namespace, flow_id);
+"""
+
 #: version -> script that upgrades from version-1 (index 1 creates everything)
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 def _py_lower(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import trio
 
@@ -201,6 +201,13 @@ class SQLStore(WriterStore):
                                 "DELETE FROM triggers WHERE namespace = ? AND flow_id = ? AND trigger_id = ?",
                                 (namespace, flow_id, trigger_id)) > 0
 
+    async def swap_trigger(self, expected: dict[str, Any] | None, doc: dict[str, Any]) -> bool:
+        key = trigger_key(doc)
+        if expected is not None and trigger_key(expected) != key:
+            raise IllegalArgument("swap_trigger: the expected context is of another trigger")
+        old = dumps(expected, "trigger") if expected is not None else None
+        return bool(await self._call(sql.swap_trigger, *key, old, dumps(doc, "trigger"), alone=True))
+
     #### generic small state ##############################################################################
 
     async def state_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
@@ -216,6 +223,31 @@ class SQLStore(WriterStore):
 
     async def state_delete(self, kind: str, key: str) -> bool:
         return await self._call(sql.modify, "DELETE FROM state WHERE kind = ? AND key = ?", (kind, key)) > 0
+
+    async def swap_states(self, kind: str,
+                          changes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]) -> bool:
+        if not kind or any(not key for key, _, _ in changes):
+            raise IllegalArgument("state kind and key must be non-empty")
+        rows = [(key, None if old is None else dumps(old, f"state {kind}/{key}"),
+                 None if new is None else dumps(new, f"state {kind}/{key}")) for key, old, new in changes]
+        try:
+            await self._call(sql.swap_states, kind, rows, alone=True)
+        except sql.SwapConflict:
+            return False
+        return True
+
+    #### cluster coordination #############################################################################
+
+    def flow_lock(self, namespace: str, flow_id: str) -> tuple[str, int] | None:
+        """The statement (and its key) that serialises the concurrency claims of one flow across servers;
+        None when this connection is the only writer."""
+        return None
+
+    async def claim_concurrency_slot(self, namespace: str, flow_id: str, execution_id: str, limit: int) -> bool:
+        if not namespace or not flow_id or not execution_id:
+            raise IllegalArgument("namespace, flow id and execution id must be non-empty")
+        return bool(await self._call(sql.claim_concurrency_slot, self.flow_lock(namespace, flow_id), namespace,
+                                     flow_id, execution_id, int(limit), alone=True))
 
     async def state_list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = await self._call(sql.select, "SELECT key, value FROM state WHERE kind = ? ORDER BY key", (kind,),
