@@ -24,17 +24,11 @@ from falconet.http import filters
 from falconet.http.api import params
 from falconet.http.api.common import empty, engine, json_response, with_tenant
 from falconet.http.api.triggers import ACCESSORS, _json_body, _scheduler, _trigger_key, select_triggers
+from falconet.runtime.orchestration.scheduler import update_context
 
 bp = Blueprint("triggers_bulk", __name__)
 
 Key = tuple[str, str, str]
-
-
-async def _context(namespace: str, flow_id: str, trigger_id: str) -> dict[str, Any]:
-    ctx = await engine().store.get_trigger(namespace, flow_id, trigger_id)
-    if ctx is None:
-        raise NotFound(f"Trigger '{namespace}.{flow_id}.{trigger_id}' not found")
-    return ctx
 
 
 async def _keys_body() -> list[Key]:
@@ -64,19 +58,23 @@ async def _count(keys: list[Key], action: Callable[[Key], Awaitable[Any]]) -> An
 
 #### Unlock, restart, delete ################################################################################
 
+def _dropping(*fields: str, locked: bool = False) -> Callable[[dict[str, Any]], None]:
+    """A change of a stored context (see :func:`update_context`) removing ``fields``; with ``locked``,
+    IllegalState unless the trigger is locked (a running execution or evaluation)."""
+    def change(ctx: dict[str, Any]) -> None:
+        if locked and not ctx.get("executionId") and not ctx.get("evaluateRunningDate"):
+            raise IllegalState("Trigger is not locked")
+        for field in fields:
+            ctx.pop(field, None)
+    return change
+
+
 async def _unlock(key: Key) -> dict[str, Any]:
-    ctx = await _context(*key)
-    if not ctx.get("executionId") and not ctx.get("evaluateRunningDate"):
-        raise IllegalState("Trigger is not locked")
-    ctx = {k: v for k, v in ctx.items() if k not in ("executionId", "evaluateRunningDate")}
-    await engine().store.save_trigger(ctx)
-    return ctx
+    return await update_context(engine(), key, _dropping("executionId", "evaluateRunningDate", locked=True))
 
 
 async def _restart(key: Key) -> dict[str, Any]:
-    ctx = await _context(*key)
-    ctx = {k: v for k, v in ctx.items() if k not in ("evaluateRunningDate", "workerId", "date")}
-    await engine().store.save_trigger(ctx)
+    ctx = await update_context(engine(), key, _dropping("evaluateRunningDate", "workerId", "date"))
     _wake()
     return ctx
 

@@ -75,7 +75,7 @@ class Engine:
         self.kv = KVCache(store)
         self.secrets = Secrets(config)
         self.inputs = ExecutionInputs(config, storage, self.renderer, self.envs)
-        self.admission = Admission(self)
+        self.admission = Admission(self, store)
         self.lifecycle = ExecutionLifecycle(self, store, storage, self.flows, self.admission, self.inputs)
         self._dir_lock = DataDirLock(config.data_dir)
         self._ended: dict[str, trio.Event] = {}

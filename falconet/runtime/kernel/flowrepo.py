@@ -57,6 +57,11 @@ class FlowRepository:
         for rec in await self.store.list_flows(include_deleted=False):
             self._latest[(rec.namespace, rec.id)] = rec.revision
 
+    async def refresh(self) -> None:
+        """Read the latest revisions again: on a shared store other servers create, change and delete flows."""
+        self._latest = {(rec.namespace, rec.id): rec.revision
+                        for rec in await self.store.list_flows(include_deleted=False)}
+
     def latest(self) -> dict[tuple[str, str], int]:
         """A copy of ``{(namespace, flow id): latest revision}`` of the flows not deleted."""
         return dict(self._latest)

@@ -92,11 +92,10 @@ class Orchestration:
         spec = next((t for t in flow.triggers if t.id == trig["id"]), None)
         if spec is None or ex.state.current.value not in spec.stop_after:
             return
-        from falconet.runtime.orchestration.scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import new_context, update_context
 
-        ctx = await load_context(self.engine, flow, spec)
-        ctx["disabled"] = True
-        await self.engine.store.save_trigger(ctx)
+        await update_context(self.engine, (flow.namespace, flow.id, spec.id), lambda ctx: ctx.update(disabled=True),
+                             lambda: new_context(flow, spec))
 
 
 async def run_services(orch: Orchestration, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -44,6 +44,8 @@ TERMINAL = tuple(s.value for s in State if s.is_terminated)
 #: end, or a restart, must not evaluate old transitions again)
 ENDED_KEPT = 10_000
 WINDOW_KIND = "multiple-condition"
+#: compare-and-set attempts of one window update
+ATTEMPTS = 50
 
 
 def is_flow_trigger(spec: TriggerSpec) -> bool:
@@ -296,40 +298,48 @@ class FlowTriggers:
 
     async def _windows_complete(self, flow: Flow, spec: TriggerSpec,
                                 windowed: list[tuple[str, dict[str, Any], list[str], list[str]]]) -> bool:
-        """Record matches in each window; True when every window has all its names (then reset them)."""
+        """Record matches in each window; True when every window has all its names (then reset them). The
+        records are read, then written with one compare-and-set of them all, read again while another
+        server changed one first: two executions ending at once on two servers both count, and only one
+        of them completes the windows."""
         at = now()
         async with self._lock:
-            complete = True
-            records: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-            for suffix, props, names, matched in windowed:
-                key = f"{flow.namespace}_{flow.id}_{spec.id}_{suffix}"
-                kind = str(props.get("type") or "DURATION_WINDOW").upper()
-                bounds = window_bounds(kind, props, at)
-                rec = await self.engine.store.state_get(WINDOW_KIND, key)
-                if bounds is None:
-                    complete = False
-                    continue
-                start, end = bounds
-                if kind == "SLIDING_WINDOW":
-                    results = {n: d for n, d in ((rec or {}).get("results") or {}).items()
-                               if parse_instant(d) >= start}
-                elif rec is not None and rec.get("start") == format_instant(start):
-                    results = dict(rec.get("results") or {})
-                else:
-                    results = {}
-                for n in matched:
-                    results[n] = format_instant(at)
-                rec = {"namespace": flow.namespace, "flowId": flow.id, "triggerId": spec.id,
-                       "start": format_instant(start), "end": format_instant(end), "results": results}
-                await self.engine.store.state_put(WINDOW_KIND, key, rec)
-                if not all(n in results for n in names):
-                    complete = False
-                records.append((key, props, rec))
-            if complete:
-                for key, props, _ in records:
-                    if props.get("resetOnSuccess", True) is not False:
-                        await self.engine.store.state_delete(WINDOW_KIND, key)
-            return complete
+            for _ in range(ATTEMPTS):
+                complete = True
+                changes: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+                resets: list[bool] = []
+                for suffix, props, names, matched in windowed:
+                    key = f"{flow.namespace}_{flow.id}_{spec.id}_{suffix}"
+                    kind = str(props.get("type") or "DURATION_WINDOW").upper()
+                    bounds = window_bounds(kind, props, at)
+                    old = await self.engine.store.state_get(WINDOW_KIND, key)
+                    if bounds is None:
+                        complete = False
+                        continue
+                    start, end = bounds
+                    if kind == "SLIDING_WINDOW":
+                        results = {n: d for n, d in ((old or {}).get("results") or {}).items()
+                                   if parse_instant(d) >= start}
+                    elif old is not None and old.get("start") == format_instant(start):
+                        results = dict(old.get("results") or {})
+                    else:
+                        results = {}
+                    for n in matched:
+                        results[n] = format_instant(at)
+                    rec = {"namespace": flow.namespace, "flowId": flow.id, "triggerId": spec.id,
+                           "start": format_instant(start), "end": format_instant(end), "results": results}
+                    if not all(n in results for n in names):
+                        complete = False
+                    changes.append((key, old, rec))
+                    resets.append(props.get("resetOnSuccess", True) is not False)
+                if complete:
+                    changes = [(key, old, None if reset else rec)
+                               for (key, old, rec), reset in zip(changes, resets, strict=True)]
+                if await self.engine.store.swap_states(WINDOW_KIND, changes):
+                    return complete
+            log.warning("flow trigger %s.%s.%s: its condition windows kept changing; this event is not counted",
+                        flow.namespace, flow.id, spec.id)
+            return False
 
     async def _enabled(self, flow: Flow, spec: TriggerSpec) -> bool:
         ctx = await self.engine.store.get_trigger(flow.namespace, flow.id, spec.id)
@@ -341,11 +351,12 @@ class FlowTriggers:
         trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
         created = await create_triggered_execution(self.engine, flow, inputs, list(spec.labels), trigger)
         self.fired += 1
-        from falconet.runtime.orchestration.scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import new_context, update_context
 
-        ctx = await load_context(self.engine, flow, spec)
-        ctx.update(executionId=created["id"], date=format_instant(now()), updatedDate=format_instant(now()))
-        await self.engine.store.save_trigger(ctx)
+        at = format_instant(now())
+        await update_context(self.engine, (flow.namespace, flow.id, spec.id),
+                             lambda ctx: ctx.update(executionId=created["id"], date=at, updatedDate=at),
+                             lambda: new_context(flow, spec))
 
     #### non-terminal states: every transition of the state history ###################################
 

@@ -205,11 +205,10 @@ class Poller:
 
     async def _save(self, flow: Flow, spec: TriggerSpec, **fields: Any) -> None:
         """Update only ``fields`` of the stored context (a concurrent ``disabled`` change is kept)."""
-        from falconet.runtime.orchestration.scheduler import load_context
+        from falconet.runtime.orchestration.scheduler import new_context, update_context
 
-        ctx = await load_context(self.engine, flow, spec)
-        ctx.update(fields)
-        await self.engine.store.save_trigger(ctx)
+        await update_context(self.engine, (flow.namespace, flow.id, spec.id), lambda ctx: ctx.update(fields),
+                             lambda: new_context(flow, spec))
 
     async def _evaluate(self, flow: Flow, spec: TriggerSpec, now: datetime) -> dict[str, Any]:
         """One evaluation (conditions, the trigger's ``evaluate``, execution); returns the context fields

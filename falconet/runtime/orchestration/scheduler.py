@@ -8,14 +8,21 @@ for each due date, evaluates the trigger's conditions on ``trigger.date`` and cr
 variables ``trigger.date``, ``trigger.next`` and ``trigger.previous`` (ISO offset date-times in the
 trigger's time zone) and the trigger's rendered ``inputs`` and ``labels``.
 
-Exactly once across restarts: before creating the execution of a date the context is saved with
-``pendingDate``; after, with the date done and the next one. A context found with a ``pendingDate`` at
-start-up is settled by looking for an execution of that trigger and date in the store, so a crash at any
-point neither skips nor doubles a run.
+Exactly once across restarts and servers: every write of a context is a compare-and-set against the
+version read (``store.swap_trigger``). Before creating the execution of a date the context is claimed —
+saved with ``pendingDate`` and ``evaluateRunningDate`` —, after, saved with the date done and the next one.
+Every server of a cluster evaluates every trigger, but only the one whose claim is stored creates the
+execution; the others read the context again. A ``pendingDate`` found by a single server, or by a cluster
+server once its claim is older than ``claim`` seconds (the claiming server died; an unlock through the API
+drops the claim at once), is settled by looking for an execution of that trigger and date in the store, so a
+crash at any point neither skips nor doubles a run. Writes through the API (disable, backfills, unlock…) go
+through :func:`update_context`, a compare-and-set loop too.
 
 Recovery (``recoverMissedSchedules``, server default ALL) applies to the dates missed while the server
 was down, i.e. dates due at the first evaluation after start: ALL runs each of them, LAST only the most
-recent, NONE none (the next date after now is kept).
+recent, NONE none (the next date after now is kept). On a shared store (a cluster) a date counts as missed
+only once it is ``missed`` seconds overdue: a server starting next to live ones must not skip the tick they
+are about to fire; a schedule whose firing server died goes on from the next server's evaluation.
 
 Time: the engine's clock (``engine.clock``, see falconet/runtime/kernel/clock.py) gives the current date
 and the trio deadline of a due date, so under a ``VirtualClock`` trio's ``autojump_clock`` moves schedules
@@ -23,14 +30,15 @@ too.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
 
-from falconet.runtime.kernel.errors import IllegalArgument, NotFound
+from falconet.runtime.kernel.errors import IllegalArgument, IllegalState, NotFound
 from falconet.runtime.flow.model import Flow, TriggerSpec
 from falconet.runtime.kernel.execution import format_instant, parse_instant
 from falconet.runtime.store.base import ExecutionQuery
@@ -50,8 +58,16 @@ NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 
 BURST = 100
 
 
-#: defaults of new schedulers: the longest sleep between evaluations in seconds (tests lengthen it)
-DEFAULTS: dict[str, Any] = {"poll": 1.0}
+#: defaults of new schedulers, in seconds: the longest sleep between evaluations (tests lengthen it); the age
+#: after which another cluster server's claim of a date counts as abandoned; how overdue a date must be at a
+#: cluster server's first evaluation to count as missed
+DEFAULTS: dict[str, Any] = {"poll": 1.0, "claim": 30.0, "missed": 10.0}
+#: compare-and-set attempts of one evaluation or one context update before giving up until the next one
+ATTEMPTS = 20
+
+
+class Conflict(Exception):
+    """Another writer (a server, an API call) changed a trigger context since it was read."""
 
 
 def is_schedulable(spec: TriggerSpec) -> bool:
@@ -158,6 +174,23 @@ async def load_context(engine: "Kernel[ExecutionActor]", flow: Flow, spec: Trigg
     return dict(ctx) if ctx is not None else new_context(flow, spec)
 
 
+async def update_context(engine: "Kernel[ExecutionActor]", key: tuple[str, str, str],
+                         change: Callable[[dict[str, Any]], None],
+                         default: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Apply ``change`` to the stored context of ``key`` (``default()`` when none is stored; NotFound without
+    a default) with a compare-and-set, read again and re-applied while another writer got there first;
+    returns the context stored. ``change`` may raise (IllegalArgument…): nothing is written then."""
+    for _ in range(ATTEMPTS):
+        stored = await engine.store.get_trigger(*key)
+        if stored is None and default is None:
+            raise NotFound(f"Trigger '{'.'.join(key)}' not found")
+        ctx = copy.deepcopy(stored) if stored is not None else default()  # type: ignore[misc]
+        change(ctx)
+        if await engine.store.swap_trigger(stored, ctx):
+            return ctx
+    raise IllegalState(f"Trigger '{'.'.join(key)}' is being changed by others; try again")
+
+
 #### The scheduler ##########################################################################################
 
 class Scheduler:
@@ -168,8 +201,13 @@ class Scheduler:
         self.clock = engine.clock
         self.poll = poll if poll is not None else DEFAULTS["poll"]
         self._wake = trio.Event()
+        self.claim = DEFAULTS["claim"]
+        self.missed = DEFAULTS["missed"]
         self._started: set[tuple[str, str, str]] = set()  # triggers evaluated since start (recovery done)
+        self._stored: dict[tuple[str, str, str], dict[str, Any] | None] = {}  # contexts as last read/written
+        self._fired: dict[tuple[str, str, str], tuple[str, str]] = {}  # claimed date -> execution, not yet saved
         self.created = 0
+        self.conflicts = 0  # evaluations that lost a compare-and-set (another server or an API call)
 
     def wake(self) -> None:
         """Re-evaluate now (after a flow or trigger context changed)."""
@@ -204,6 +242,8 @@ class Scheduler:
     async def tick(self) -> datetime | None:
         """One evaluation of every schedulable trigger; returns the earliest next date (None: none)."""
         earliest: datetime | None = None
+        if self.engine.store.shared:  # flows created, changed or deleted through other servers
+            await self.engine.flows.refresh()
         for flow, spec in await self.schedulable():
             try:
                 nxt = await self.evaluate(flow, spec)
@@ -216,12 +256,42 @@ class Scheduler:
 
     async def evaluate(self, flow: Flow, spec: TriggerSpec) -> datetime | None:
         """Handle the due dates of one trigger; returns its next date."""
+        for _ in range(ATTEMPTS):
+            try:
+                return await self._evaluate(flow, spec)
+            except Conflict:  # another server fired or changed it: read it again
+                self.conflicts += 1
+        return self.clock.now() + timedelta(seconds=self.poll)
+
+    async def _load(self, flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
+        key = (flow.namespace, flow.id, spec.id)
+        stored = await self.engine.store.get_trigger(*key)
+        self._stored[key] = stored
+        return copy.deepcopy(stored) if stored is not None else new_context(flow, spec)
+
+    async def _save(self, ctx: dict[str, Any]) -> None:
+        """Compare-and-set ``ctx`` against the version this scheduler read or wrote last; Conflict if changed."""
+        key = (ctx["namespace"], ctx["flowId"], ctx["triggerId"])
+        if not await self.engine.store.swap_trigger(self._stored.get(key), ctx):
+            self._stored.pop(key, None)
+            raise Conflict(key)
+        self._stored[key] = copy.deepcopy(ctx)
+
+    def _claimed_elsewhere(self, ctx: dict[str, Any]) -> bool:
+        """The ``pendingDate`` of ``ctx`` is being fired by another cluster server right now."""
+        if not self.engine.store.shared or not ctx.get("evaluateRunningDate"):
+            return False
+        age = self.clock.now() - parse_instant(ctx["evaluateRunningDate"])
+        return age < timedelta(seconds=self.claim)
+
+    async def _evaluate(self, flow: Flow, spec: TriggerSpec) -> datetime | None:
         now = self.clock.now()
         sched = schedule_of(self.engine, flow, spec)
         key = (flow.namespace, flow.id, spec.id)
-        ctx = await load_context(self.engine, flow, spec)
+        ctx = await self._load(flow, spec)
         if ctx.get("pendingDate"):
-            await self._settle_pending(flow, spec, sched, ctx)
+            if not await self._settle_pending(flow, spec, sched, ctx):
+                return now + timedelta(seconds=self.poll)  # another server is firing it: look again soon
         if ctx.get("disabled"):
             self._started.add(key)
             return None
@@ -233,7 +303,7 @@ class Scheduler:
             nxt = sched.next_after(now - timedelta(seconds=1))
             ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
             ctx["updatedDate"] = format_instant(now)
-            await self.engine.store.save_trigger(ctx)
+            await self._save(ctx)
             self._started.add(key)
         if key not in self._started:
             self._started.add(key)
@@ -253,7 +323,8 @@ class Scheduler:
             nxt = sched.next_after(nxt)
             ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
             ctx["updatedDate"] = format_instant(now)
-            await self.engine.store.save_trigger(ctx)
+            await self._save(ctx)
+            self._fired.pop(key, None)
         return nxt
 
     async def _recover(self, flow: Flow, spec: TriggerSpec, sched: Cron | OnDates, ctx: dict[str, Any],
@@ -261,6 +332,8 @@ class Scheduler:
         """Dates missed while the server was down: ALL keeps them, LAST keeps the latest, NONE skips them."""
         if nxt is None or nxt > now:
             return nxt
+        if self.engine.store.shared and now - nxt < timedelta(seconds=self.missed):
+            return nxt  # due just now: another live server fires it, it is not missed
         mode = str(spec.props.get("recoverMissedSchedules") or "ALL").upper()
         if mode == "ALL":
             return nxt
@@ -275,7 +348,7 @@ class Scheduler:
                      spec.id, format_instant(target), mode)
         ctx["nextExecutionDate"] = format_instant(target) if target else None
         ctx["updatedDate"] = format_instant(now)
-        await self.engine.store.save_trigger(ctx)
+        await self._save(ctx)
         return target
 
     #### firing ##########################################################################################
@@ -303,7 +376,8 @@ class Scheduler:
             ctx["date"] = format_instant(date)
             return None
         ctx["pendingDate"] = format_instant(date)
-        await self.engine.store.save_trigger(ctx)
+        ctx["evaluateRunningDate"] = format_instant(self.clock.now())
+        await self._save(ctx)  # the claim: a Conflict here means another server fires this date
         inputs = self.engine.renderer.render_value_typed(spec.props.get("inputs") or {}, variables)
         inputs.update(extra_inputs or {})
         trigger = {"id": spec.id, "type": spec.type, "variables": tvars}
@@ -315,18 +389,48 @@ class Scheduler:
             log.warning("trigger %s.%s.%s: cannot create the execution of %s: %s", flow.namespace, flow.id,
                         spec.id, format_instant(date), exc)
             ctx.pop("pendingDate", None)
-            ctx["date"] = format_instant(date)
+            ctx.update(date=format_instant(date), evaluateRunningDate=None)
             return None
         self.created += 1
+        key = (flow.namespace, flow.id, spec.id)
+        self._fired[key] = (format_instant(date), str(created["id"]))
         ctx.pop("pendingDate", None)
-        ctx.update(date=format_instant(date), executionId=created["id"])
+        ctx.update(date=format_instant(date), executionId=created["id"], evaluateRunningDate=None)
         return str(created["id"])
 
     async def _settle_pending(self, flow: Flow, spec: TriggerSpec, sched: Cron | OnDates,
-                              ctx: dict[str, Any]) -> None:
-        """A crash happened while creating the execution of ``pendingDate``: create it unless it exists."""
+                              ctx: dict[str, Any]) -> bool:
+        """Settle the ``pendingDate`` of ``ctx``: a date this scheduler fired (its save lost a race with an API
+        call), or one whose creation a crash interrupted — created unless an execution of it exists. False
+        (nothing done) while another cluster server's claim is live."""
+        key = (flow.namespace, flow.id, spec.id)
         pending = parse_instant(ctx["pendingDate"])
-        wanted = self.trigger_variables(spec, sched, pending)["date"]
+        fired = self._fired.get(key)
+        execution_id = fired[1] if fired is not None and fired[0] == ctx["pendingDate"] else None
+        if execution_id is None:
+            if self._claimed_elsewhere(ctx):
+                return False
+            execution_id = await self._find_execution(flow, spec, sched, pending)
+        ctx.pop("pendingDate", None)
+        ctx["evaluateRunningDate"] = None
+        bf = ctx.get("backfill")
+        if execution_id is not None:
+            ctx.update(date=format_instant(pending), executionId=execution_id)
+            nxt = sched.next_after(pending)
+            if not bf:
+                ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
+            elif bf.get("currentDate") == format_instant(pending):
+                bf["currentDate"] = format_instant(nxt) if nxt else format_instant(pending + timedelta(seconds=1))
+        elif not bf:
+            ctx["nextExecutionDate"] = format_instant(pending)
+        await self._save(ctx)
+        self._fired.pop(key, None)
+        return True
+
+    async def _find_execution(self, flow: Flow, spec: TriggerSpec, sched: Cron | OnDates,
+                              date: datetime) -> str | None:
+        """The id of the stored execution of ``spec`` for schedule ``date``, if any."""
+        wanted = self.trigger_variables(spec, sched, date)["date"]
         page = 1
         while True:
             rows, total = await self.engine.store.search_executions(ExecutionQuery(
@@ -334,20 +438,10 @@ class Scheduler:
             for doc in rows:
                 trig = doc.get("trigger") or {}
                 if trig.get("id") == spec.id and (trig.get("variables") or {}).get("date") == wanted:
-                    ctx.pop("pendingDate", None)
-                    ctx.update(date=format_instant(pending), executionId=doc["id"])
-                    if not ctx.get("backfill"):
-                        nxt = sched.next_after(pending)
-                        ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
-                    await self.engine.store.save_trigger(ctx)
-                    return
+                    return str(doc["id"])
             if page * 200 >= total:
-                break
+                return None
             page += 1
-        ctx.pop("pendingDate", None)
-        if not ctx.get("backfill"):
-            ctx["nextExecutionDate"] = format_instant(pending)
-        await self.engine.store.save_trigger(ctx)
 
     #### backfills #######################################################################################
 
@@ -370,66 +464,69 @@ class Scheduler:
             bf["currentDate"] = format_instant(nxt) if nxt else format_instant(end + timedelta(seconds=1))
             date = nxt
             ctx["updatedDate"] = format_instant(now)
-            await self.engine.store.save_trigger(ctx)
+            await self._save(ctx)
+            self._fired.pop((flow.namespace, flow.id, spec.id), None)
         if date is None or date > end:
             previous = bf.get("previousNextExecutionDate")
             ctx["backfill"] = None
             ctx["nextExecutionDate"] = previous or ctx.get("nextExecutionDate")
-            await self.engine.store.save_trigger(ctx)
+            await self._save(ctx)
             return parse_instant(ctx["nextExecutionDate"]) if ctx.get("nextExecutionDate") else None
         return now  # more backfill dates: come back at once
+
+    async def _update(self, namespace: str, flow_id: str, trigger_id: str,
+                      change: Callable[[Flow, TriggerSpec, dict[str, Any]], None]) -> dict[str, Any]:
+        """Change a trigger's context through the API (compare-and-set, see :func:`update_context`)."""
+        flow, spec = await self._spec(namespace, flow_id, trigger_id)
+        ctx = await update_context(self.engine, (flow.namespace, flow.id, spec.id),
+                                   lambda c: change(flow, spec, c), lambda: new_context(flow, spec))
+        self.wake()
+        return ctx
 
     async def set_backfill(self, namespace: str, flow_id: str, trigger_id: str, *, start: datetime,
                            end: datetime | None = None, inputs: dict[str, Any] | None = None,
                            labels: Any = None) -> dict[str, Any]:
         """Start a backfill (Kestra's ``PUT /triggers`` with ``backfill``); returns the trigger context."""
-        flow, spec = await self._spec(namespace, flow_id, trigger_id)
         if end is not None and end < start:
             raise IllegalArgument("Backfill end date must be after its start date")
-        ctx = await load_context(self.engine, flow, spec)
-        if ctx.get("backfill"):
-            raise IllegalArgument("A backfill is already running for this trigger")
-        ctx["backfill"] = {"start": format_instant(start), "end": format_instant(end) if end else None,
-                           "currentDate": format_instant(start), "paused": False, "inputs": inputs or {},
-                           "labels": labels or [], "previousNextExecutionDate": ctx.get("nextExecutionDate")}
-        await self.engine.store.save_trigger(ctx)
-        self.wake()
-        return ctx
+
+        def change(flow: Flow, spec: TriggerSpec, ctx: dict[str, Any]) -> None:
+            if ctx.get("backfill"):
+                raise IllegalArgument("A backfill is already running for this trigger")
+            ctx["backfill"] = {"start": format_instant(start), "end": format_instant(end) if end else None,
+                               "currentDate": format_instant(start), "paused": False, "inputs": inputs or {},
+                               "labels": labels or [], "previousNextExecutionDate": ctx.get("nextExecutionDate")}
+
+        return await self._update(namespace, flow_id, trigger_id, change)
 
     async def pause_backfill(self, namespace: str, flow_id: str, trigger_id: str,
                              paused: bool = True) -> dict[str, Any]:
-        flow, spec = await self._spec(namespace, flow_id, trigger_id)
-        ctx = await load_context(self.engine, flow, spec)
-        if not ctx.get("backfill"):
-            raise IllegalArgument("No backfill for this trigger")
-        ctx["backfill"]["paused"] = paused
-        await self.engine.store.save_trigger(ctx)
-        self.wake()
-        return ctx
+        def change(flow: Flow, spec: TriggerSpec, ctx: dict[str, Any]) -> None:
+            if not ctx.get("backfill"):
+                raise IllegalArgument("No backfill for this trigger")
+            ctx["backfill"]["paused"] = paused
+
+        return await self._update(namespace, flow_id, trigger_id, change)
 
     async def delete_backfill(self, namespace: str, flow_id: str, trigger_id: str) -> dict[str, Any]:
-        flow, spec = await self._spec(namespace, flow_id, trigger_id)
-        ctx = await load_context(self.engine, flow, spec)
-        bf = ctx.get("backfill")
-        if not bf:
-            raise IllegalArgument("No backfill for this trigger")
-        ctx["backfill"] = None
-        ctx["nextExecutionDate"] = bf.get("previousNextExecutionDate") or ctx.get("nextExecutionDate")
-        await self.engine.store.save_trigger(ctx)
-        self.wake()
-        return ctx
+        def change(flow: Flow, spec: TriggerSpec, ctx: dict[str, Any]) -> None:
+            bf = ctx.get("backfill")
+            if not bf:
+                raise IllegalArgument("No backfill for this trigger")
+            ctx["backfill"] = None
+            ctx["nextExecutionDate"] = bf.get("previousNextExecutionDate") or ctx.get("nextExecutionDate")
+
+        return await self._update(namespace, flow_id, trigger_id, change)
 
     async def set_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> dict[str, Any]:
         """Disable or re-enable a trigger; re-enabling restarts from the next date after now."""
-        flow, spec = await self._spec(namespace, flow_id, trigger_id)
-        ctx = await load_context(self.engine, flow, spec)
-        ctx["disabled"] = disabled
-        if not disabled and is_schedulable(spec):
-            nxt = schedule_of(self.engine, flow, spec).next_after(self.clock.now())
-            ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
-        await self.engine.store.save_trigger(ctx)
-        self.wake()
-        return ctx
+        def change(flow: Flow, spec: TriggerSpec, ctx: dict[str, Any]) -> None:
+            ctx["disabled"] = disabled
+            if not disabled and is_schedulable(spec):
+                nxt = schedule_of(self.engine, flow, spec).next_after(self.clock.now())
+                ctx["nextExecutionDate"] = format_instant(nxt) if nxt else None
+
+        return await self._update(namespace, flow_id, trigger_id, change)
 
     async def _spec(self, namespace: str, flow_id: str, trigger_id: str) -> tuple[Flow, TriggerSpec]:
         flow = await self.engine.get_flow(namespace, flow_id)
@@ -446,4 +543,4 @@ def _is_schedule_date(sched: Cron | OnDates, t: datetime) -> bool:
     return prev == t
 
 
-__all__ = ["Scheduler", "Cron", "OnDates", "load_context", "new_context", "format_zoned"]
+__all__ = ["Scheduler", "Cron", "OnDates", "load_context", "update_context", "new_context", "format_zoned"]

@@ -233,5 +233,5 @@ class Store(abc.ABC):
         claim per flow at a time across every server. The flow's running executions are those holding a
         slot whose execution is stored and not terminated (the slots of the others are freed here); the
         execution gets a slot — True — when it holds one already, or when running executions plus the QUEUED
-        executions of the flow without a slot stored before it (start date, then insertion order: first in, first out) are
-        fewer than ``limit``. False otherwise (nothing written)."""
+        executions of the flow without a slot stored before it (start date, then insertion order: first in,
+        first out) are fewer than ``limit``. False otherwise (nothing written)."""
