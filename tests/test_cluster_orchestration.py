@@ -396,3 +396,46 @@ async def test_a_webhook_answers_on_every_server(cluster):
         response = await client.post(f"/api/v1/executions/webhook/{NS}/hook/wrong-key", json={})
         assert response.status_code == 404
     assert len(await executions(second, "hook")) == 3
+
+
+#### Polling triggers #######################################################################################
+
+async def test_a_polling_trigger_is_evaluated_by_one_server_per_interval(cluster):
+    from typing import ClassVar
+
+    from falconet.sdk.plugin import PollingContext, PollingTrigger, registry
+
+    class Tick(PollingTrigger):
+        type = "io.example.trigger.ClusterTick"
+        interval = "PT1S"
+        calls: ClassVar[list[str]] = []
+
+        async def evaluate(self, ctx: PollingContext) -> dict[str, Any] | None:
+            Tick.calls.append(ctx.trigger_id)
+            return {"n": len(Tick.calls)}
+
+    registry.register(Tick)
+    try:
+        first, second = await cluster.start(), await cluster.start()
+        await first.create_flow(f"""
+id: polled
+namespace: {NS}
+triggers:
+  - id: tick
+    type: io.example.trigger.ClusterTick
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ trigger.n }}}}"
+""")
+        await second.orchestration.scheduler.tick()
+        first.orchestration.polling.wake()
+        second.orchestration.polling.wake()
+        await trio.sleep(6)
+        calls = len(Tick.calls)
+        assert 3 <= calls <= 7, calls  # one evaluation per second, not one per server and second
+        rows = await executions(first, "polled")
+        assert sorted(r["trigger"]["variables"]["n"] for r in rows) == list(range(1, calls + 1))
+    finally:
+        registry._types.pop(Tick.type, None)
+        registry._canonical.pop(Tick.type, None)

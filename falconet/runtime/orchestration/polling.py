@@ -16,12 +16,18 @@ returns variables an execution is created with ``trigger = {id, type, variables}
 labels. A failing evaluation (:class:`TriggerEvaluationError`, a failing condition or render) is logged
 (WARNING) and the trigger keeps polling.
 
+On a shared store (a cluster) every server runs the loop of every polling trigger, but an evaluation is
+claimed first — ``evaluateRunningDate`` and the next due date written with a compare-and-set of the context
+read (``store.swap_trigger``) —, so one server evaluates each due date; a claim older than the scheduler's
+``claim`` seconds is one of a server that died, and is taken over.
+
 The poller re-reads the flows every ``poll`` seconds (or at :meth:`Poller.wake`): a new revision restarts
 the trigger's task, a deleted or disabled flow or trigger stops it; a trigger disabled through the
 Triggers API (``disabled`` in its context) is skipped at each due date.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -170,8 +176,9 @@ class Poller:
 
     async def _trigger_loop(self, flow: Flow, spec: TriggerSpec, scope: trio.CancelScope) -> None:
         """Evaluate one trigger at each due date, one evaluation at a time, until cancelled."""
-        from falconet.runtime.orchestration.scheduler import load_context
+        from falconet.runtime.orchestration import scheduler
 
+        key = (flow.namespace, flow.id, spec.id)
         with scope:
             try:
                 interval = parse_duration(str(spec.props.get("interval") or _polling_class(spec).interval))
@@ -183,12 +190,19 @@ class Poller:
                 return
             while True:
                 try:
-                    ctx = await load_context(self.engine, flow, spec)
+                    stored = await self.engine.store.get_trigger(*key)
+                    ctx = copy.deepcopy(stored) if stored is not None else scheduler.new_context(flow, spec)
                     now = self.clock.now()
-                    if not ctx.get("nextExecutionDate") or ctx.get("evaluateRunningDate"):
+                    running = ctx.get("evaluateRunningDate")
+                    if running and self.engine.store.shared and \
+                            now - parse_instant(running) < timedelta(seconds=scheduler.DEFAULTS["claim"]):
+                        await trio.sleep(min(interval.total_seconds(), self.poll))  # another server evaluates
+                        continue
+                    if not ctx.get("nextExecutionDate") or running:
                         # first sight, or an evaluation interrupted by a stop: due one interval from now
-                        await self._save(flow, spec, nextExecutionDate=format_instant(now + interval),
-                                         evaluateRunningDate=None, updatedDate=format_instant(now))
+                        ctx.update(nextExecutionDate=format_instant(now + interval), evaluateRunningDate=None,
+                                   updatedDate=format_instant(now))
+                        await self.engine.store.swap_trigger(stored, ctx)
                         continue
                     due = parse_instant(ctx["nextExecutionDate"])
                     if due > now:
@@ -196,6 +210,11 @@ class Poller:
                         continue
                     fields: dict[str, Any] = {}
                     if not ctx.get("disabled"):
+                        # the claim: lost when another server evaluates this date
+                        ctx.update(evaluateRunningDate=format_instant(now),
+                                   nextExecutionDate=format_instant(now + interval))
+                        if not await self.engine.store.swap_trigger(stored, ctx):
+                            continue
                         fields = await self._evaluate(flow, spec, now)
                     await self._save(flow, spec, nextExecutionDate=format_instant(now + interval),
                                      updatedDate=format_instant(self.clock.now()), **fields)
@@ -212,8 +231,7 @@ class Poller:
 
     async def _evaluate(self, flow: Flow, spec: TriggerSpec, now: datetime) -> dict[str, Any]:
         """One evaluation (conditions, the trigger's ``evaluate``, execution); returns the context fields
-        it changed (``date``, ``evaluateRunningDate``, ``executionId``)."""
-        await self._save(flow, spec, evaluateRunningDate=format_instant(now))
+        it changed (``date``, ``evaluateRunningDate``, ``executionId``); the caller claimed it."""
         self.evaluations += 1
         fields: dict[str, Any] = {"evaluateRunningDate": None, "date": format_instant(now)}
         variables: dict[str, Any] | None = None
