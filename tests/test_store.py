@@ -395,6 +395,9 @@ async def test_swap_trigger_is_a_compare_and_set(store):
     assert await store.get_trigger("a.b", "f", "s") == claimed
     assert await store.swap_trigger(await store.get_trigger("a.b", "f", "s"), {**doc, "disabled": True}) is True
     assert (await store.get_trigger("a.b", "f", "s"))["disabled"] is True
+    # compared as values: the keys in another order are the same context
+    reordered = dict(reversed(list((await store.get_trigger("a.b", "f", "s")).items())))
+    assert await store.swap_trigger(reordered, {**doc, "disabled": False}) is True
     with pytest.raises(IllegalArgument):
         await store.swap_trigger({**doc, "triggerId": "other"}, doc)
 

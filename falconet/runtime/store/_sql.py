@@ -3,6 +3,7 @@ the job functions the writer thread runs (``fn(conn, *args)``). Both schemas hav
 and the SQL functions ``fc_lower`` (Unicode lower-case) and ``instr``."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -188,29 +189,42 @@ class SwapConflict(Exception):
     """A compare-and-set found another value: the job rolls back to its savepoint, the caller gets False."""
 
 
-def swap_trigger(conn: Any, namespace: str, flow_id: str, trigger_id: str, expected: str | None, doc: str) -> bool:
-    if expected is None:
+def _same(stored: str | None, expected: Any) -> bool:
+    """The stored JSON holds ``expected`` (compared as values: key order and spacing do not matter)."""
+    return stored is None if expected is None else stored is not None and json.loads(stored) == expected
+
+
+def swap_trigger(conn: Any, namespace: str, flow_id: str, trigger_id: str, expected: Any, doc: str) -> bool:
+    where = " WHERE namespace = ? AND flow_id = ? AND trigger_id = ?"
+    key = (namespace, flow_id, trigger_id)
+    row = conn.execute("SELECT doc FROM triggers" + where, key).fetchone()
+    if not _same(row[0] if row else None, expected):
+        return False
+    if row is None:
         return conn.execute("INSERT INTO triggers (namespace, flow_id, trigger_id, doc) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (namespace, flow_id, trigger_id) DO NOTHING",
-                            (namespace, flow_id, trigger_id, doc)).rowcount > 0
-    return conn.execute("UPDATE triggers SET doc = ? WHERE namespace = ? AND flow_id = ? AND trigger_id = ? "
-                        "AND doc = ?", (doc, namespace, flow_id, trigger_id, expected)).rowcount > 0
+                            "ON CONFLICT (namespace, flow_id, trigger_id) DO NOTHING", (*key, doc)).rowcount > 0
+    # the text just read: a concurrent writer's change in between makes this update nothing
+    return conn.execute("UPDATE triggers SET doc = ?" + where + " AND doc = ?", (doc, *key, row[0])).rowcount > 0
 
 
-def swap_states(conn: Any, kind: str, changes: list[tuple[str, str | None, str | None]]) -> None:
-    """Apply every (key, expected JSON, value JSON) or raise SwapConflict (the savepoint undoes the others)."""
+def swap_states(conn: Any, kind: str, changes: list[tuple[str, Any, str | None]]) -> None:
+    """Apply every (key, expected value, new value JSON or None) or raise SwapConflict (the savepoint undoes
+    the others)."""
     for key, expected, value in changes:
-        if expected is None and value is None:
-            done = conn.execute("SELECT 1 FROM state WHERE kind = ? AND key = ?", (kind, key)).fetchone() is None
-        elif expected is None:
+        row = conn.execute("SELECT value FROM state WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+        if not _same(row[0] if row else None, expected):
+            raise SwapConflict(key)
+        if row is None and value is None:
+            continue
+        if row is None:
             done = conn.execute("INSERT INTO state (kind, key, value) VALUES (?, ?, ?) ON CONFLICT (kind, key) "
                                 "DO NOTHING", (kind, key, value)).rowcount > 0
         elif value is None:
             done = conn.execute("DELETE FROM state WHERE kind = ? AND key = ? AND value = ?",
-                                (kind, key, expected)).rowcount > 0
+                                (kind, key, row[0])).rowcount > 0
         else:
             done = conn.execute("UPDATE state SET value = ? WHERE kind = ? AND key = ? AND value = ?",
-                                (value, kind, key, expected)).rowcount > 0
+                                (value, kind, key, row[0])).rowcount > 0
         if not done:
             raise SwapConflict(key)
 

@@ -333,7 +333,10 @@ class MemoryStore(Store):
         if expected is not None and trigger_key(expected) != key:
             raise IllegalArgument("swap_trigger: the expected context is of another trigger")
         new = dumps(doc, "trigger")
-        if self._triggers.get(key) != (dumps(expected, "trigger") if expected is not None else None):
+        raw = self._triggers.get(key)
+        if expected is not None:
+            expected = json.loads(dumps(expected, "trigger"))
+        if (raw is None) != (expected is None) or (raw is not None and json.loads(raw) != expected):
             return False
         self._triggers[key] = new
         return True
@@ -364,10 +367,12 @@ class MemoryStore(Store):
         await self._enter()
         if not kind or any(not key for key, _, _ in changes):
             raise IllegalArgument("state kind and key must be non-empty")
-        rows = [(key, None if old is None else dumps(old, f"state {kind}/{key}"),
+        rows = [(key, None if old is None else json.loads(dumps(old, f"state {kind}/{key}")),
                  None if new is None else dumps(new, f"state {kind}/{key}")) for key, old, new in changes]
-        if any(self._state.get((kind, key)) != old for key, old, _ in rows):
-            return False
+        for key, old, _ in rows:
+            raw = self._state.get((kind, key))
+            if (raw is None) != (old is None) or (raw is not None and json.loads(raw) != old):
+                return False
         for key, _, new in rows:
             if new is None:
                 self._state.pop((kind, key), None)

@@ -205,7 +205,8 @@ class SQLStore(WriterStore):
         key = trigger_key(doc)
         if expected is not None and trigger_key(expected) != key:
             raise IllegalArgument("swap_trigger: the expected context is of another trigger")
-        old = dumps(expected, "trigger") if expected is not None else None
+        # compared as JSON values, on a copy the caller cannot change while the writer thread reads it
+        old = json.loads(dumps(expected, "trigger")) if expected is not None else None
         return bool(await self._call(sql.swap_trigger, *key, old, dumps(doc, "trigger"), alone=True))
 
     #### generic small state ##############################################################################
@@ -228,7 +229,7 @@ class SQLStore(WriterStore):
                           changes: Sequence[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]) -> bool:
         if not kind or any(not key for key, _, _ in changes):
             raise IllegalArgument("state kind and key must be non-empty")
-        rows = [(key, None if old is None else dumps(old, f"state {kind}/{key}"),
+        rows = [(key, None if old is None else json.loads(dumps(old, f"state {kind}/{key}")),
                  None if new is None else dumps(new, f"state {kind}/{key}")) for key, old, new in changes]
         try:
             await self._call(sql.swap_states, kind, rows, alone=True)
