@@ -16,6 +16,10 @@ the long-lived loops (the scheduler) in the engine's nursery:
 - and it holds the scheduler, flow triggers, polling triggers (:mod:`.polling`) and backfills.
 
 Nothing here raises into the engine: a failing trigger evaluation is logged and skipped.
+
+In a cluster the hooks run on the server that owns the execution, once: they are called by its actor and
+its :meth:`Engine.publish_execution`, never for events relayed from other servers (those go to the bus
+only), so Flow triggers, retries and ``stopAfter`` apply once per event cluster-wide.
 """
 from __future__ import annotations
 
