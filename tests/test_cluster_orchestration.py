@@ -41,7 +41,7 @@ class Node:
         cfg = Config(data_dir=self.root / self.name, storage_path=self.root / "storage")
         with trio.CancelScope() as self._scope:
             async with open_engine(self.root / self.name, store=self.url, config=cfg) as engine:
-                engine.admission.poll = 0.1
+                engine.admission.poll = 60.0  # freed slots of other servers arrive by NOTIFY
                 self.engine = engine
                 task_status.started()
                 await trio.sleep_forever()

@@ -6,12 +6,15 @@ execution. On a shared store (a cluster on PostgreSQL) the limit counts the runn
 server: each execution of a limited flow claims a slot through the store (``Store.claim_concurrency_slot``,
 one claim per flow at a time cluster-wide; a slot is free again once its execution is terminated), one task
 per flow with work claims in order, and a QUEUED execution waits on the server that owns it, which claims
-again whenever one of its own executions of the flow ends and every ``poll`` seconds — so a slot freed on
-another server admits it too, oldest QUEUED first (the store orders the claims of queued executions).
+again whenever an execution of the flow ends — its own, or another server's: the server where it ended
+sends a ``NOTIFY`` on :data:`SLOTS_CHANNEL` (see :meth:`Admission.follow`) — and every ``poll`` seconds
+(a lost notification), so a slot freed anywhere admits the oldest QUEUED execution of the flow (the store
+orders the claims of queued executions).
 """
 from __future__ import annotations
 
 import collections
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +37,9 @@ DEFAULTS: dict[str, Any] = {"poll": 1.0}
 
 Key = tuple[str, str]
 
+#: the NOTIFY channel of freed concurrency slots (payload: the JSON ``[namespace, flowId]``)
+SLOTS_CHANNEL = "falconet_slots"
+
 
 class Admission:
     def __init__(self, supervisor: "Supervisor[ExecutionActor]", store: "Store | None" = None):
@@ -45,6 +51,7 @@ class Admission:
         self._waiting: dict[Key, collections.deque[tuple[Execution, Flow]]] = {}  # cluster: not yet decided
         self._flows: dict[Key, Flow] = {}          # cluster: the flow of each key with queued executions
         self._workers: dict[Key, trio.Event] = {}  # cluster: the wake-up of the claiming task of each flow
+        self._listener: Any = None                 # cluster: the server's Listener (falconet/runtime/cluster)
 
     def schedule(self, ex: Execution, flow: Flow) -> None:
         """Admit ``ex`` now, or at its ``scheduleDate``."""
@@ -99,8 +106,11 @@ class Admission:
     def release_slot(self, flow: Flow) -> None:
         """An execution of ``flow`` ended: admit the queued ones its limit now allows."""
         if self.store is not None:
-            if (flow.namespace, flow.id) in self._workers:
-                self._kick((flow.namespace, flow.id))
+            if flow.concurrency is not None:
+                if (flow.namespace, flow.id) in self._workers:
+                    self._kick((flow.namespace, flow.id))
+                if self._listener is not None:
+                    self.supervisor.spawn(self._announce, (flow.namespace, flow.id))
             return
         q = self._queue(flow)
         conc = flow.concurrency
@@ -125,6 +135,39 @@ class Admission:
         return found
 
     #### a cluster's admission (shared store) ############################################################
+
+    async def follow(self, listener: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Wake the queues of the flows whose slots other servers free (the ``NOTIFY`` of
+        :meth:`_announce` on :data:`SLOTS_CHANNEL` through ``listener``, a
+        :class:`~falconet.runtime.cluster.listen.Listener`), and announce the slots freed here; runs until
+        cancelled."""
+        from falconet.runtime.cluster.listen import NotificationsMissed
+
+        async with listener.subscribe(SLOTS_CHANNEL, max_buffer=1000) as sub:
+            self._listener = listener
+            task_status.started()
+            try:
+                while True:
+                    try:
+                        payload = await sub.receive()
+                    except NotificationsMissed:  # any queue may have a free slot now
+                        for key in [k for k, q in self._queues.items() if q]:
+                            self._kick(key)
+                        continue
+                    try:
+                        namespace, flow_id = json.loads(payload)
+                    except ValueError:
+                        continue
+                    if self._queues.get((namespace, flow_id)):
+                        self._kick((namespace, flow_id))
+            finally:
+                self._listener = None
+
+    async def _announce(self, key: Key) -> None:
+        try:
+            await self._listener.notify(SLOTS_CHANNEL, json.dumps(list(key)))
+        except Exception as exc:  # the poll admits them a little later
+            log.warning("cannot announce a freed slot of flow %s.%s: %s", *key, exc)
 
     def _kick(self, key: Key) -> None:
         """Wake the claiming task of ``key`` (started when it has none)."""

@@ -80,6 +80,8 @@ class Engine:
         self._dir_lock = DataDirLock(config.data_dir)
         self._ended: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        #: the server's LISTEN connection on a shared store (falconet/runtime/cluster/listen.py), else None
+        self.listener: Any = None
 
     #### lifecycle #######################################################################################
 
@@ -98,12 +100,24 @@ class Engine:
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
                 await self.clock.run_sync_in_thread(self.processes.reap)
+                if self.store.shared:
+                    await self._follow_cluster(nursery)
                 await self._load()
                 await nursery.start(run_services, self.orchestration)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._dir_lock.release()
+
+    async def _follow_cluster(self, nursery: trio.Nursery) -> None:
+        """On a shared store: the server's LISTEN connection, and what follows it (freed concurrency slots)."""
+        from falconet.runtime.cluster.listen import Listener
+        from falconet.runtime.store.postgres import PostgresStore
+
+        assert isinstance(self.store, PostgresStore)
+        self.listener = Listener(self.store.url)
+        await nursery.start(self.listener.run)
+        await nursery.start(self.admission.follow, self.listener)
 
     def lock_data_dir(self) -> None:
         """Own the data folder (see :class:`DataDirLock`) or raise :class:`DataDirInUse`."""
