@@ -230,10 +230,10 @@ class Admission:
                 self._start(ex, flow)
             elif conc is not None and conc.behavior == "QUEUE":
                 self._flows[key] = flow
+                self._queue(flow).append(ex)  # first: a kill while the state is written finds it queued
                 if ex.state.current is not State.QUEUED:
                     ex.state.set(State.QUEUED)
                     self.supervisor.persist(ex)
                     await self.store.flush()  # type: ignore[union-attr]  # its place in the queue, for every server
-                self._queue(flow).append(ex)
             else:
                 self._refuse(ex, conc.behavior if conc is not None else "FAIL")
