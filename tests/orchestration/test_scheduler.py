@@ -227,3 +227,44 @@ triggers:
     rows = await executions_of(engine, "orch.sched", "dates")
     assert sorted(r["trigger"]["variables"]["date"] for r in rows) == [
         "2024-01-01T01:30:00+01:00", "2024-01-01T03:00:00+01:00"]
+
+
+async def test_an_api_change_while_a_date_is_being_fired_keeps_both(engine, autojump_clock, monkeypatch):
+    """The trigger is disabled through the API between the claim of a date and the save of its execution:
+    the scheduler's compare-and-set loses, reads the context again, and records its execution without
+    undoing the change (nor firing the date again)."""
+    await _start(engine, schedule_flow("0 * * * *"))
+    scheduler = engine.orchestration.scheduler
+    create = engine.create_execution
+    disabled_during: list[str] = []
+
+    async def create_then_disable(*args, **kwargs):
+        created = await create(*args, **kwargs)
+        if not disabled_during:
+            disabled_during.append(created["id"])
+            await scheduler.set_disabled("orch.sched", "sched", "every", True)
+        return created
+
+    monkeypatch.setattr(engine, "create_execution", create_then_disable)
+    await trio.sleep(3 * 3600)
+    rows = await executions_of(engine, "orch.sched", "sched")
+    assert [r["id"] for r in rows] == disabled_during  # the 00:00 date once, nothing after the disabling
+    ctx = await engine.store.get_trigger("orch.sched", "sched", "every")
+    assert ctx["disabled"] is True and "pendingDate" not in ctx
+    assert ctx["executionId"] == disabled_during[0] and ctx["date"] == "2024-01-01T00:00:00.000Z"
+    assert ctx["nextExecutionDate"] == "2024-01-01T01:00:00.000Z"
+    assert scheduler.conflicts >= 1
+
+
+async def test_a_stored_claim_is_settled_at_once_by_a_single_server(engine, autojump_clock):
+    """One server (not a shared store): a claim found in the store is one its own crash left; it is settled
+    at the first evaluation, however recent."""
+    await engine.store.save_trigger({
+        "namespace": "orch.sched", "flowId": "sched", "triggerId": "every", "flowRevision": 1, "date": None,
+        "nextExecutionDate": "2024-01-01T00:00:00.000Z", "pendingDate": "2024-01-01T00:00:00.000Z",
+        "evaluateRunningDate": "2024-01-01T00:00:00.000Z", "backfill": None, "stopAfter": None,
+        "disabled": False, "executionId": None, "updatedDate": None, "workerId": None})
+    await _start(engine, schedule_flow("0 * * * *"))
+    await trio.sleep(10)
+    rows = await executions_of(engine, "orch.sched", "sched")
+    assert [r["trigger"]["variables"]["date"] for r in rows] == ["2024-01-01T00:00:00Z"]
