@@ -444,3 +444,47 @@ tasks:
     finally:
         registry._types.pop(Tick.type, None)
         registry._canonical.pop(Tick.type, None)
+
+
+ON_RUNNING = """
+id: on-running
+namespace: cluster.orch
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.executionId }}"
+triggers:
+  - id: running
+    type: io.kestra.plugin.core.trigger.Flow
+    states: [RUNNING]
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: cluster.orch
+        flowId: slow
+"""
+
+
+async def test_a_server_taking_an_execution_over_does_not_fire_its_evaluated_transitions_again(cluster):
+    from falconet.runtime.kernel import executions as ex_ops
+    from falconet.runtime.kernel.execution import Execution
+
+    first, second = await cluster.start(), await cluster.start()
+    await first.create_flow(UPSTREAM.format(id="slow").replace("PT0.3S", "PT3S"))
+    await first.create_flow(ON_RUNNING)
+    await second.orchestration.scheduler.tick()
+    slow = await first.create_execution(NS, "slow")
+
+    async def fired() -> bool:
+        return len(await executions(first, "on-running")) == 1
+
+    await wait_for(fired)
+    await cluster.nodes[0].stop()  # the execution stays RUNNING in the store, its Sleep unfinished
+    # the second server resumes it as a server claiming an orphaned execution does (Engine._load's rules)
+    ex = Execution.from_dict(await second.store.get_execution(slow["id"]))
+    assert ex.state.current.value == "RUNNING"
+    ex_ops.prepare_resume(ex)
+    second.start_actor(ex, await second.get_flow(NS, "slow"))
+    assert (await second.wait_for_end(slow["id"]))["state"]["current"] == "SUCCESS"
+    await trio.sleep(1)
+    assert len(await executions(second, "on-running")) == 1  # RUNNING was evaluated by the first server
+    assert await second.store.state_list("flow-trigger-progress") == []

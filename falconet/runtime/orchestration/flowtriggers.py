@@ -16,6 +16,12 @@ A firing creates an execution of the listening flow with ``trigger = {id, type, 
 ``executionId``, ``namespace``, ``flowId``, ``flowRevision``, ``state`` (and ``outputs`` when the
 upstream had flow outputs), inputs rendered in the upstream execution's context, and the trigger's labels.
 A flow never triggers itself.
+
+In a cluster only the server that owns the upstream execution evaluates (see
+:mod:`falconet.runtime.orchestration`); the window records are updated with one compare-and-set
+(``store.swap_states``), and how far the non-terminal transitions of a running execution were evaluated is
+stored (``flow-trigger-progress``) before they fire, so a server taking over the execution of one that died
+does not fire them again.
 """
 from __future__ import annotations
 
@@ -44,6 +50,9 @@ TERMINAL = tuple(s.value for s in State if s.is_terminated)
 #: end, or a restart, must not evaluate old transitions again)
 ENDED_KEPT = 10_000
 WINDOW_KIND = "multiple-condition"
+#: on a shared store, the state-history entries of a running execution already evaluated (``{"evaluated": n}``
+#: per execution id): the server that takes over the execution of a server that died goes on from there
+PROGRESS_KIND = "flow-trigger-progress"
 #: compare-and-set attempts of one window update
 ATTEMPTS = 50
 
@@ -208,6 +217,7 @@ class FlowTriggers:
         self._pending: dict[str, None] = {}   # executions whose state changed, not yet evaluated (insertion order)
         self._progress: dict[str, int] = {}   # execution id -> state-history entries already evaluated
         self._ended: dict[str, int] = {}      # the same for the latest ENDED_KEPT terminated executions
+        self._recorded: set[str] = set()      # shared store: executions whose progress is stored (PROGRESS_KIND)
         self._kick = trio.Event()
         self.fired = 0                        # executions created by flow triggers (for tests and stats)
 
@@ -412,11 +422,23 @@ class FlowTriggers:
         start = self._progress.pop(execution_id, None)
         if start is None:
             start = self._ended.pop(execution_id, None)
+        shared = self.engine.store.shared
+        if start is None and shared:  # first seen here: a server that died may have evaluated some already
+            done = await self.engine.store.state_get(PROGRESS_KIND, execution_id)
+            if done is not None:
+                self._recorded.add(execution_id)
+                start = int(done.get("evaluated") or 0)
         if start is None:
             start = _after_last_end(histories)
-        for state, _when in histories[start:]:
-            if not state.is_terminated and state.value in wanted:
-                await self.on_state(ex, state)
+        todo = [state for state, _when in histories[start:] if not state.is_terminated and state.value in wanted]
+        if shared and todo:  # recorded before they fire: a server taking the execution over never fires them again
+            await self.engine.store.state_put(PROGRESS_KIND, execution_id, {"evaluated": len(histories)})
+            self._recorded.add(execution_id)
+        for state in todo:
+            await self.on_state(ex, state)
+        if ex.state.current.is_terminated and execution_id in self._recorded:
+            self._recorded.discard(execution_id)
+            await self.engine.store.state_delete(PROGRESS_KIND, execution_id)
         if ex.state.current.is_terminated:  # kept a while for late notifications; a restart continues after
             self._ended[execution_id] = len(histories)
             while len(self._ended) > ENDED_KEPT:
