@@ -168,12 +168,6 @@ def new_context(flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
             "workerId": None}
 
 
-async def load_context(engine: "Kernel[ExecutionActor]", flow: Flow, spec: TriggerSpec) -> dict[str, Any]:
-    """The stored context of a trigger, or a fresh one (not saved)."""
-    ctx = await engine.store.get_trigger(flow.namespace, flow.id, spec.id)
-    return dict(ctx) if ctx is not None else new_context(flow, spec)
-
-
 async def update_context(engine: "Kernel[ExecutionActor]", key: tuple[str, str, str],
                          change: Callable[[dict[str, Any]], None],
                          default: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -543,4 +537,4 @@ def _is_schedule_date(sched: Cron | OnDates, t: datetime) -> bool:
     return prev == t
 
 
-__all__ = ["Scheduler", "Cron", "OnDates", "load_context", "update_context", "new_context", "format_zoned"]
+__all__ = ["Scheduler", "Cron", "OnDates", "update_context", "new_context", "format_zoned"]
