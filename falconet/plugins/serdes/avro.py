@@ -22,10 +22,11 @@ from typing import IO, Any, Callable, Iterator
 
 from falconet.sdk import (
     BOOLEAN, LIST, STRING, Example, ExpressionError, Prop, register, RunContext, RunnableTask, TaskFailed,
-    write_ion_rows,
 )
 from falconet.runtime.expr.dates import parse_with_format, zone
-from falconet.plugins.serdes.common import checked, convert, missing_library, one_char, output_path, typed_ion_rows
+from falconet.plugins.serdes.common import (
+    checked, convert, missing_library, one_char, output_path, typed_ion_rows, write_ion_file,
+)
 from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 DATE_FORMAT = "yyyy-MM-dd[XXX]"
@@ -472,11 +473,8 @@ class AvroToIon(RunnableTask):
                 reader = fastavro.reader(source)
             except (ValueError, TypeError, EOFError, fastavro.read.SchemaResolutionError) as exc:
                 raise TaskFailed(f"Unable to read the Avro file: {exc}") from exc
-            with open(target, "w", encoding="utf-8", newline="\n") as out:
-                try:
-                    return write_ion_rows(out, checked(iter(reader), stop))
-                except (ValueError, EOFError, fastavro.read.SchemaResolutionError) as exc:
-                    raise TaskFailed(f"Unable to read the Avro file: {exc}") from exc
+            return write_ion_file(target, iter(reader), stop,
+                                  (ValueError, EOFError, fastavro.read.SchemaResolutionError), "Avro")
 
         await convert(ctx, ctx.prop("from"), target, work)
         return {"uri": await ctx.put_file(target)}

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from falconet.sdk import IllegalArgument, read_ion_rows, RunContext, TaskFailed
+from falconet.sdk import IllegalArgument, read_ion_rows, RunContext, TaskFailed, write_ion_rows
 from falconet.runtime.storage.ionvalues import plain_ion
 from falconet.plugins.core.storage import Stopped, open_uri, run_in_worker
 
@@ -58,6 +58,17 @@ def checked(rows: Iterator[Any], stop: threading.Event) -> Iterator[Any]:
         if n % CHECK_EVERY == 0 and stop.is_set():
             raise Stopped()
         yield row
+
+
+def write_ion_file(target: Path, rows: Iterator[Any], stop: threading.Event,
+                   errors: tuple[type[BaseException], ...], what: str) -> int:
+    """Write ``rows`` (checking ``stop``) to the Ion rows file ``target``; their count. An exception of
+    ``errors`` while reading them fails the task: ``Unable to read the <what> file``."""
+    with open(target, "w", encoding="utf-8", newline="\n") as out:
+        try:
+            return write_ion_rows(out, checked(rows, stop))
+        except errors as exc:
+            raise TaskFailed(f"Unable to read the {what} file: {exc}") from exc
 
 
 async def convert(ctx: RunContext, uri: Any, target: Path, work: Callable[[IO[bytes], Path, threading.Event], int],
