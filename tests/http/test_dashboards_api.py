@@ -2,14 +2,12 @@
 previews of every supported chart type and chart data of a stored dashboard, checked against a seeded store."""
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from falconet.runtime.kernel.engine import open_engine
-from falconet.http.app import create_app
 
-from .conftest import YAML, record_responses
+from .conftest import YAML, api_of
 
 P = "io.kestra.plugin.core.dashboard"
 OK = """id: ok
@@ -51,12 +49,8 @@ charts:
 async def seed(api: Any) -> dict[str, list[str]]:
     await api.flow(OK)
     await api.flow(KO)
-    ids: dict[str, list[str]] = {"ok": [], "ko": []}
-    for flow_id, ns, n in (("ok", "company.team", 3), ("ko", "company.other", 1)):
-        for _ in range(n):
-            ex = await api.execute(ns, flow_id)
-            await api.wait(ex["id"])
-            ids[flow_id].append(ex["id"])
+    ids = {"ok": [ex["id"] for ex in await api.runs("company.team", "ok", 3)],
+           "ko": [ex["id"] for ex in await api.runs("company.other", "ko")]}
     await api.engine.store.flush()
     return ids
 
@@ -96,15 +90,11 @@ async def test_crud_from_yaml(api: Any) -> None:
 
 async def test_dashboards_survive_a_restart_in_sqlite(tmp_path: Any) -> None:
     async with open_engine(data_dir=tmp_path, store="sqlite") as engine:
-        client = record_responses(create_app(engine, config=engine.config)).test_client()
-        response = await client.post("/api/v1/dashboards", data=DASHBOARD, headers=YAML)
-        assert response.status_code == 200
-        did = json.loads(await response.get_data())["id"]
+        status, created = await api_of(engine).call("POST", "/api/v1/dashboards", data=DASHBOARD, headers=YAML)
+        assert status == 200
     async with open_engine(data_dir=tmp_path, store="sqlite") as engine:
-        client = record_responses(create_app(engine, config=engine.config)).test_client()
-        response = await client.get(f"/api/v1/dashboards/{did}")
-        assert response.status_code == 200
-        assert json.loads(await response.get_data())["sourceCode"] == DASHBOARD
+        status, stored = await api_of(engine).call("GET", f"/api/v1/dashboards/{created['id']}")
+        assert status == 200 and stored["sourceCode"] == DASHBOARD
 
 
 async def test_invalid_dashboards_are_422_and_nothing_is_stored(api: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
+from .conftest import SLEEP
+
 TWO = """id: two
 namespace: company.team
 tasks:
@@ -36,14 +38,6 @@ tasks:
   - id: read
     type: io.kestra.plugin.core.debug.Return
     format: "{{ inputs.s }}-{{ inputs.n }}-{{ inputs.b }}-{{ read(inputs.f) }}"
-"""
-
-SLEEP = """id: sleep
-namespace: company.team
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1H
 """
 
 PAUSE = """id: pausing
