@@ -25,7 +25,7 @@ from falconet.sdk import (
 )
 from falconet.runtime.expr.dates import parse_with_format, zone
 from falconet.plugins.serdes.common import (
-    checked, convert, missing_library, one_char, output_path, typed_ion_rows, write_ion_file,
+    checked, convert, download_example, missing_library, one_char, output_path, typed_ion_rows, write_ion_file,
 )
 from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
@@ -449,16 +449,8 @@ class AvroToIon(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.avro.AvroReader",)
     title = "Read a provided avro file and convert it to ion serialized data file."
     examples = (
-        Example("Convert an Avro file to the Amazon Ion format.",
-                "id: avro_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/avro/products.avro\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.avro.AvroToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert an Avro file to the Amazon Ion format.", "avro_to_ion", "avro/products.avro",
+                         ("to_ion", "io.kestra.plugin.serdes.avro.AvroToIon")),
     )
     outputs = URI_OUTPUT
     metrics = RECORDS
