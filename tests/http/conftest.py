@@ -119,6 +119,25 @@ class Api:
         """Execute the flow ``n`` times, one after the other, each to its end; the ended executions."""
         return [await self.wait((await self.execute(namespace, flow_id))["id"]) for _ in range(n)]
 
+    async def paused_execution(self, answer_type: str) -> dict[str, Any]:
+        """An execution of the flow ``pausing`` (created now), PAUSED until resumed with an ``answer`` input
+        of ``answer_type``, which its task ``after`` returns."""
+        await self.flow(f"""id: pausing
+namespace: company.team
+tasks:
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: answer
+        type: {answer_type}
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ outputs.pause.onResume.answer }}}}"
+""")
+        created = await self.execute("company.team", "pausing")
+        await self.wait_state(created["id"], "PAUSED")
+        return created
+
     async def wait_state(self, execution_id: str, state: str, within: float = 10) -> dict[str, Any]:
         """Wait for a live state through the bus (no polling sleeps)."""
         with self.engine.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:

@@ -36,19 +36,6 @@ triggers:
     cron: "0 9 * * *"
 """
 
-PAUSE = """id: pausing
-namespace: company.team
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: answer
-        type: INT
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.pause.onResume.answer }}"
-"""
-
 QUEUED = """id: queued
 namespace: company.team
 concurrency:
@@ -233,9 +220,7 @@ async def test_eval_expression_on_a_task_run(api, monkeypatch):
 
 
 async def test_resume_validate(api, form):
-    await api.flow(PAUSE)
-    created = await api.execute("company.team", "pausing")
-    await api.wait_state(created["id"], "PAUSED")
+    created = await api.paused_execution("INT")
     data, headers = form({"answer": "abc"})
     status, body = await api.call("POST", f"/api/v1/executions/{created['id']}/resume/validate", data=data,
                                   headers=headers)
