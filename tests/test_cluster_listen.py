@@ -108,6 +108,10 @@ async def test_shutdown_is_prompt_and_leaves_no_connection_or_thread(db_url, pg_
     assert listener_thread_busy and not listener._pumping
     # the waiting thread was woken up, not left to its 60-s poll timeout
     assert time.monotonic() - t0 < 10
+    # the server notices a closed connection asynchronously: its backend leaves pg_stat_activity shortly after
+    deadline = time.monotonic() + 5
+    while _sessions(pg_server, db_url) and time.monotonic() < deadline:
+        await trio.sleep(0.05)
     assert _sessions(pg_server, db_url) == 0
     # trio keeps idle worker threads cached; none of them is still inside the listener's wait
     for thread in threading.enumerate():
