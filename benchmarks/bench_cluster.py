@@ -81,7 +81,7 @@ def run_config(label: str, node_args: list[list[str]], executions: int, concurre
                 sent.update(got)
 
         shares = [executions // len(bases) + (i < executions % len(bases)) for i in range(len(bases))]
-        threads = [threading.Thread(target=drive, args=(base, share)) for base, share in zip(bases, shares)]
+        threads = [threading.Thread(target=drive, args=pair) for pair in zip(bases, shares, strict=True)]
         for th in threads:
             th.start()
         for th in threads:
