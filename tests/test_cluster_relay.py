@@ -185,24 +185,44 @@ async def test_wait_for_end_on_b_returns_when_a_ends_the_execution(db_url, tmp_p
         assert [tr["taskId"] for tr in done["doc"]["taskRunList"]] == ["gate", "one", "two"]
 
 
+class RecordingHooks:
+    """B's real execution hooks (its orchestration), recording the executions they are handed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.executions: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def watch_execution_state(self, ex: Any) -> None:
+        self.executions.append(ex.id)
+        self.inner.watch_execution_state(ex)
+
+    async def on_execution_end(self, ex: Any, flow: Any) -> None:
+        self.executions.append(ex.id)
+        await self.inner.on_execution_end(ex, flow)
+
+
 async def test_orchestration_on_b_does_not_act_on_a_s_executions(db_url, tmp_path):
     async with two_nodes(db_url, tmp_path, GATED, WATCHER) as (a, b):
+        hooks = b.execution_hooks = RecordingHooks(b.execution_hooks)
         execution_id = await paused_on_a(a, b)
-        with b.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as seen_on_b:
+        with b.bus.subscribe(namespace="company.team", kinds=("execution",)) as seen_on_b:
             await a.resume(execution_id)
+            ended: list[str] = []
             with trio.fail_after(20):
-                while not (await seen_on_b.receive()).terminal:
-                    pass
-                # A (the owner) fires the Flow trigger once; B, which saw the end, does not
-                while True:
-                    rows, _ = await a.store.search_executions(_query("watcher"))
-                    if rows and rows[0]["state"]["current"] == "SUCCESS":
-                        break
-                    await trio.sleep(0.05)
-                await b.store.flush()
+                # A (the owner) fires the Flow trigger; B relays the end of both executions, in order
+                while len(ended) < 2:
+                    event = await seen_on_b.receive()
+                    assert event.remote
+                    if event.terminal:
+                        ended.append(event.flow_id)
+        assert ended == ["relay", "watcher"]
+        # by the time B relayed the watcher's end, it had handled the relay's: its orchestration saw neither
+        assert hooks.executions == [] and not b.actors
         rows, total = await b.store.search_executions(_query("watcher"))
-        assert total == 1 and rows[0]["id"] in {r["id"] for r in (await a.store.search_executions(_query("watcher")))[0]}
-        assert not b.actors
+        assert total == 1 and rows[0]["state"]["current"] == "SUCCESS"
 
 
 def _query(flow_id: str) -> Any:

@@ -280,7 +280,8 @@ class Listener:
                            scope: trio.CancelScope) -> None:
         self._pumping = True
         try:
-            await trio.to_thread.run_sync(self._pump, conn, token, ready)
+            # a limiter of its own: the thread runs for the connection's life, not on trio's shared tokens
+            await trio.to_thread.run_sync(self._pump, conn, token, ready, limiter=trio.CapacityLimiter(1))
         except Exception as exc:     # the connection dropped: reconnect
             self._lost = exc
         finally:
