@@ -128,14 +128,14 @@ class EventRelay:
             await self._has_pending.wait()
             self._has_pending = trio.Event()
             batch, self._pending = self._pending, {}
-            # the content must be readable when the other nodes are told
-            await self.engine.store.flush()
-            for payload in self.encode(batch):
-                try:
+            try:
+                await self.engine.store.flush()   # the content is readable when the other nodes are told
+                for payload in self.encode(batch):
                     await self.listener.notify(CHANNEL, payload)
                     self.sent += 1
-                except Exception as exc:   # psycopg.Error: the database is away; the listeners resync later
-                    log.warning("execution events not announced: %s", exc)
+            except Exception as exc:   # the database is away: the engine's own writes fail too; not fatal here
+                log.warning("execution events not announced (other nodes' clients see them at their next "
+                            "snapshot): %s", exc)
             await trio.sleep(self.interval)
 
     def encode(self, batch: dict[str, list[Any]]) -> list[str]:
@@ -178,7 +178,11 @@ class EventRelay:
                 except NotificationsMissed:
                     self.resync()
                     continue
-                await self._relay(batch)
+                try:
+                    await self._relay(batch)
+                except Exception as exc:   # the store failed: what was not relayed is re-read by the subscribers
+                    log.warning("execution events not relayed: %s", exc)
+                    self.resync()
 
     def _merge(self, batch: dict[str, list[Any]], payload: str) -> None:
         try:
@@ -280,8 +284,17 @@ async def start_relay(engine: Any, nursery: trio.Nursery) -> EventRelay | None:
 
     if not isinstance(engine.store, PostgresStore):
         return None
+    import psycopg
+
+    from falconet.runtime.store import StoreError
+    from falconet.runtime.store.postgres import redact_url
+
     listener = Listener(engine.store.url)
-    await nursery.start(listener.run)
+    try:
+        await nursery.start(listener.run)
+    except psycopg.Error as exc:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreError(f"cannot listen on {redact_url(engine.store.url)}: {message}") from None
     relay = EventRelay(engine, listener)
     await nursery.start(relay.run)
     return relay
