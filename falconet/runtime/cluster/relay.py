@@ -277,13 +277,9 @@ class EventRelay:
         followed.histories = max(start, len(histories))
 
 
-async def start_relay(engine: Any, nursery: trio.Nursery) -> EventRelay | None:
-    """Start the node's LISTEN connection and event relay in ``nursery`` when the engine's store is a
-    PostgreSQL database (other nodes may share it); None otherwise (nothing started, nothing costs)."""
-    from falconet.runtime.store.postgres import PostgresStore
-
-    if not isinstance(engine.store, PostgresStore):
-        return None
+async def start_relay(engine: Any, nursery: trio.Nursery) -> EventRelay:
+    """Start the node's LISTEN connection and event relay in ``nursery``; the engine's store is a
+    :class:`~falconet.runtime.store.postgres.PostgresStore`. StoreError when the connection cannot open."""
     import psycopg
 
     from falconet.runtime.store import StoreError

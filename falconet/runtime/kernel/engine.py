@@ -101,9 +101,12 @@ class Engine:
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
                 await self.clock.run_sync_in_thread(self.processes.reap)
-                from falconet.runtime.cluster.relay import start_relay
+                from falconet.runtime.store.postgres import PostgresStore
 
-                self.relay = await start_relay(self, nursery)
+                if isinstance(self.store, PostgresStore):   # other nodes may share it (nothing loaded otherwise)
+                    from falconet.runtime.cluster.relay import start_relay
+
+                    self.relay = await start_relay(self, nursery)
                 await self._load()
                 await nursery.start(run_services, self.orchestration)
                 task_status.started(self)
