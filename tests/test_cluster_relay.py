@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 from quart.testing.connections import WebsocketDisconnectError
 
 from falconet.http.app import create_app
@@ -247,6 +248,9 @@ async def test_after_missed_notifications_b_resyncs_from_the_store(db_url, tmp_p
             with b.bus.subscribe(execution_id=execution_id) as sub, trio.fail_after(20):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(wait)
+                    # the waiter read the execution (B's reads are answered in order) before it is changed
+                    await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+                    await b.store.get_execution(execution_id)
                     doc = await silent.get_execution(execution_id)
                     doc["state"]["current"] = "KILLED"
                     await silent.save_execution(doc)   # no NOTIFY
