@@ -97,6 +97,11 @@ class ChannelSubscription:
     def pending(self) -> int:
         return len(self._buffer)
 
+    @property
+    def missed(self) -> bool:
+        """The next receive raises NotificationsMissed."""
+        return self._missed
+
     def close(self) -> None:
         """No more payloads: receive raises trio.EndOfChannel once the buffer is drained."""
         self._closed = True
