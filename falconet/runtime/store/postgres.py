@@ -8,9 +8,10 @@ of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the opt
 
 Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
-starting at once migrate once; a database written by a newer Falconet is refused. Several servers use one
-database at once (:attr:`shared`): compare-and-set writes and concurrency slots coordinate them
-(:meth:`claim_concurrency_slot` serialises the claims of one flow with a transaction-scoped advisory lock).
+starting at once migrate once; a database written by a newer Falconet is refused. Several servers (the
+nodes of a cluster) share the database (:attr:`shared`): compare-and-set writes and concurrency slots
+coordinate them (:meth:`claim_concurrency_slot` serialises the claims of one flow with a transaction-scoped
+advisory lock).
 ``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
 ``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
