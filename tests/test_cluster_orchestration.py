@@ -274,13 +274,22 @@ async def test_a_flow_trigger_fires_once_per_execution_with_two_servers(cluster)
     await first.create_flow(UPSTREAM.format(id="up"))
     await first.create_flow(ON_UPSTREAM)
     await second.orchestration.scheduler.tick()  # the second server reads the flows created on the first
-    ups = [await first.execute(NS, "up"), await second.execute(NS, "up")]
+    with second.bus.subscribe(namespace=NS, kinds=("execution",)) as seen_on_second:
+        # every server sees every execution's events (the relay), each one's own evaluates its triggers
+        ups = [await first.execute(NS, "up"), await second.execute(NS, "up")]
 
-    async def triggered() -> bool:
-        return len(await executions(first, "downstream")) >= 2
+        async def triggered() -> bool:
+            return len(await executions(first, "downstream")) >= 2
 
-    await wait_for(triggered)
-    await trio.sleep(0.5)
+        await wait_for(triggered)
+        await trio.sleep(0.5)
+        relayed = []
+        while True:
+            try:
+                relayed.append(seen_on_second.receive_nowait())
+            except trio.WouldBlock:
+                break
+    assert any(e.remote and e.execution_id == ups[0]["id"] and e.terminal for e in relayed)
     rows = await executions(first, "downstream")
     assert sorted(r["trigger"]["variables"]["executionId"] for r in rows) == sorted(u["id"] for u in ups)
 
