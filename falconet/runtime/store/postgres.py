@@ -8,9 +8,9 @@ of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the opt
 
 Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
-starting at once migrate once; a database written by a newer Falconet is refused. Until cluster mode (leases
-on executions) exists, one server uses a database at a time: its connection holds a session advisory lock
-and a second store opened on the same database is refused, as a second server on a data folder is.
+starting at once migrate once; a database written by a newer Falconet is refused. Several servers (the nodes
+of a cluster) share one database: migration 2 adds the tables of falconet/runtime/cluster/ (execution leases,
+forwarded commands), which decide which node runs which execution.
 ``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
 ``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
@@ -28,12 +28,10 @@ from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: pg_advisory_xact_lock key of the migrations ("falconet" in ASCII, as a bigint)
 _MIGRATION_LOCK = 0x66616C636F6E6574
-#: session advisory lock held by the one server using the database ("falconeT")
-_SERVER_LOCK = 0x66616C636F6E6554
 
 def _postgres_ddl(sqlite_ddl: str) -> str:
     """The SQLite store's DDL with PostgreSQL's types: the ``seq`` insertion-order keys become identity
@@ -49,8 +47,32 @@ CREATE FUNCTION fc_lower(TEXT) RETURNS TEXT LANGUAGE SQL IMMUTABLE STRICT AS 'SE
 CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
 """
 
+# the cluster (falconet/runtime/cluster/leases.py and commands.py): which node runs an execution until when,
+# and the commands sent to it by other nodes
+_SCHEMA_V2 = """
+CREATE TABLE execution_leases (
+    execution_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ix_execution_leases_node ON execution_leases (node_id);
+CREATE INDEX ix_execution_leases_expiry ON execution_leases (expires_at);
+CREATE TABLE cluster_commands (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    args TEXT NOT NULL,
+    status TEXT NOT NULL,
+    answer TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ix_cluster_commands_node ON cluster_commands (node_id, status);
+"""
+
 #: version -> script that upgrades from version-1
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -142,9 +164,6 @@ class PostgresStore(SQLStore):
         conn = _Connection(raw)
         try:
             migrate(conn)
-            if not conn.execute("SELECT pg_try_advisory_lock(?)", (_SERVER_LOCK,)).fetchone()[0]:
-                raise StoreError(f"{self.name} is in use by another Falconet server (one server per database "
-                                 "until cluster mode)")
         except BaseException:
             conn.close()
             raise
