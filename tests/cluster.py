@@ -45,7 +45,8 @@ class Node:
             [sys.executable, "-m", "falconet", "server", "standalone", "--store", url, "--storage-dir", str(storage),
              "--data-dir", str(self.data_dir), "--port", "0", "--lease-duration", str(lease_duration)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -83,6 +84,7 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        self._reader.join(10)  # its output is all in the log file
         return self.proc.returncode
 
 

@@ -120,3 +120,16 @@ async def test_three_nodes_one_killed_midway(tmp_path, pg_server):
                 assert before["state"]["histories"][-1]["date"] <= after["state"]["histories"][0]["date"]
     print(f"chaos: {len(docs)} executions, {took_over} resumed on another node, {elapsed:.1f} s")
     assert elapsed < 90
+
+
+async def test_a_node_that_cannot_renew_its_leases_exits_with_code_3(tmp_path, pg_server):
+    url = store_url(pg_server)
+    with nodes(url, tmp_path, 1, lease_duration=1.0) as (node,):
+        with pg_server.connect(url.rsplit("/", 1)[1]) as blocker:  # its heartbeat's statements hang
+            blocker.execute("BEGIN")
+            blocker.execute("LOCK TABLE execution_leases IN ACCESS EXCLUSIVE MODE")
+            with trio.fail_after(20):
+                while node.proc.poll() is None:
+                    await trio.sleep(0.1)
+    assert node.proc.returncode == 3
+    assert f"falconet: node {node.node_id} stopped: its leases could not be renewed" in node.output()

@@ -194,7 +194,11 @@ class Commands:
             log.exception("node %s: command %s on execution %s failed", self.cluster.node_id, action, execution_id)
             answer = encode_answer(error=errors.IllegalState(f"{action} failed on node "
                                                              f"{self.cluster.node_id}: {exc!r}"))
-        await self.cluster.db.run(_answer, cmd_id, answer)
+        try:
+            await self.cluster.db.run(_answer, cmd_id, answer)
+        except Exception as exc:  # the caller times out and reports it
+            log.warning("node %s: the answer to command %s could not be written: %s", self.cluster.node_id,
+                        cmd_id, exc)
 
 
 #: the lifecycle actions that are forwarded to the owner of the execution

@@ -161,6 +161,7 @@ class PostgresCluster(Cluster):
         self._beat = Link(engine.store.url)  # the heartbeat's own connection: never queued behind other calls
         self.db = Link(engine.store.url)
         self._resume: Resumer | None = None
+        self._joined = False  # run() started: there may be leases to expire at close()
         from falconet.runtime.cluster.commands import Commands
 
         self.commands = Commands(self)
@@ -169,6 +170,7 @@ class PostgresCluster(Cluster):
 
     async def run(self, resume: Resumer, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self._resume = resume
+        self._joined = True
         log.info("node %s joins the cluster on %s (lease duration %s s)", self.node_id, self.engine.store.name,
                  self.lease_duration)
         try:
@@ -185,7 +187,7 @@ class PostgresCluster(Cluster):
     async def close(self) -> None:
         """The node stops (its store flushed): its leases expire now, so other nodes claim at once."""
         try:
-            if not self.fenced:
+            if self._joined and not self.fenced:
                 with trio.move_on_after(5, shield=True):
                     await self.db.run(_expire_all, self.node_id)
         except Exception as exc:  # the database is gone: the leases expire by themselves
@@ -247,8 +249,14 @@ class PostgresCluster(Cluster):
             await self._release_wakeup.wait()
             self._release_wakeup = trio.Event()
             pairs, self._releases = self._releases, []
-            await self.engine.store.flush()  # the end is durable before the lease goes
-            await self.db.run(_release, self.node_id, pairs)
+            try:
+                await self.engine.store.flush()  # the end is durable before the lease goes
+                await self.db.run(_release, self.node_id, pairs)
+            except Exception as exc:  # the database is unreachable: try again with the next release
+                log.warning("node %s: releasing %d lease(s) failed: %s", self.node_id, len(pairs), exc)
+                self._releases[:0] = pairs
+                await trio.sleep(min(self.lease_duration / 4, 1.0))
+                self._release_wakeup.set()
 
     async def _claimer(self) -> None:
         while True:
