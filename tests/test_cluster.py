@@ -199,3 +199,19 @@ def test_claimers_skip_the_leases_another_claimer_is_taking(url, pg_server, monk
     assert len(mine) == len(theirs) == 7 and len(rest) == 6
     assert not set(mine) & set(theirs) and set(mine) | set(theirs) | set(rest) == {f"ex{i}" for i in range(20)}
     assert leases(pg_server, url)["live"] == "other"
+
+
+async def test_commands_and_answers_are_woken_by_notify(tmp_path, url, monkeypatch):
+    """With the table polls out of the way, a forwarded command still completes: NOTIFY falconet_commands
+    wakes the owner, and the owner's answer wakes the caller."""
+    from falconet.runtime.cluster import commands
+
+    monkeypatch.setattr(commands, "POLL", 3600.0)
+    monkeypatch.setattr(commands, "LEASE_CHECK", 3600.0)
+    async with node(tmp_path, "a", url) as a, node(tmp_path, "b", url) as b:
+        await a.create_flow(PAUSE)
+        ex = await a.create_execution("cluster.test", "gate")
+        await wait_state(a, ex["id"], "PAUSED")
+        with trio.fail_after(10):
+            await b.kill(ex["id"])
+        assert (await a.wait_for_end(ex["id"]))["state"]["current"] == "KILLED"

@@ -160,6 +160,10 @@ class PostgresCluster(Cluster):
         self._claim_wakeup = trio.Event()
         self._beat = Link(engine.store.url)  # the heartbeat's own connection: never queued behind other calls
         self.db = Link(engine.store.url)
+        from falconet.runtime.cluster.listen import Listener
+
+        #: the node's LISTEN connection (falconet/runtime/cluster/listen.py), running while the node runs
+        self.listener = Listener(engine.store.url)
         self._resume: Resumer | None = None
         self._joined = False  # run() started: there may be leases to expire at close()
         from falconet.runtime.cluster.commands import Commands
@@ -176,10 +180,11 @@ class PostgresCluster(Cluster):
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
+                await nursery.start(self.listener.run)
                 await self.claim()
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._releaser)
-                nursery.start_soon(self.commands.serve)
+                await nursery.start(self.commands.serve)
                 task_status.started()
         finally:
             self._beat.close()

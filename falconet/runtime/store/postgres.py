@@ -61,6 +61,7 @@ CREATE INDEX ix_execution_leases_expiry ON execution_leases (expires_at);
 CREATE TABLE cluster_commands (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     node_id TEXT NOT NULL,
+    caller_node_id TEXT NOT NULL,
     execution_id TEXT NOT NULL,
     action TEXT NOT NULL,
     args TEXT NOT NULL,
