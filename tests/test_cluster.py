@@ -215,3 +215,51 @@ async def test_commands_and_answers_are_woken_by_notify(tmp_path, url, monkeypat
         with trio.fail_after(10):
             await b.kill(ex["id"])
         assert (await a.wait_for_end(ex["id"]))["state"]["current"] == "KILLED"
+
+
+async def test_a_resume_with_an_uploaded_file_is_forwarded_with_the_file(tmp_path, url):
+    from pathlib import Path
+
+    source = (Path(__file__).parent / "flows" / "pause-on-resume.yaml").read_text()
+    upload = tmp_path / "upload.txt"
+    upload.write_text("signed")
+    async with node(tmp_path, "a", url) as a, node(tmp_path, "b", url) as b:
+        await a.create_flow(source)
+        ex = await a.create_execution("company.team", "pause_on_resume")
+        await wait_state(a, ex["id"], "PAUSED")
+        await b.resume(ex["id"], inputs={"asked": "ann"}, files={"data": ("signed.txt", upload)})
+        done = await a.wait_for_end(ex["id"])
+        assert done["state"]["current"] == "SUCCESS"
+        outputs = done["taskRunList"][1]["outputs"]["values"]
+        assert outputs["approver"] == "ann" and outputs["attachment"].startswith("kestra:///")
+        assert a.storage.read_text(outputs["attachment"]) == "signed"  # the file travelled to the owner
+
+
+async def test_commands_left_by_a_dead_caller_are_removed(tmp_path, url, pg_server):
+    database = url.rsplit("/", 1)[1]
+    async with node(tmp_path, "a", url, lease=0.5) as a:
+        with pg_server.connect(database) as conn:
+            conn.execute("INSERT INTO cluster_commands (node_id, caller_node_id, execution_id, action, args, status, "
+                         "created_at) VALUES ('gone', 'dead', 'x', 'kill', '{}', 'pending', now() - interval '1 h'), "
+                         "('gone', 'alive', 'y', 'kill', '{}', 'pending', now())")
+            with trio.fail_after(5):
+                while conn.execute("SELECT count(*) FROM cluster_commands").fetchone()[0] == 2:
+                    await trio.sleep(0.05)
+            assert conn.execute("SELECT caller_node_id FROM cluster_commands").fetchall() == [("alive",)]
+        assert a.cluster.shared
+
+
+async def test_an_ended_execution_with_a_dead_owners_lease_is_not_run_again(tmp_path, url, pg_server):
+    """Its node stored the end and died before dropping the lease: the claimer only drops the lease."""
+    async with node(tmp_path, "seed", url) as seed:
+        await seed.create_flow(RETURN)
+        ex = await seed.execute("cluster.test", "quick")
+    with pg_server.connect(url.rsplit("/", 1)[1]) as conn:
+        conn.execute("INSERT INTO execution_leases VALUES (%s, 'dead-node', 't', now() - interval '1 s')", (ex["id"],))
+    async with node(tmp_path, "b", url) as b:
+        with trio.fail_after(5):
+            while leases(pg_server, url):
+                await trio.sleep(0.05)
+        assert ex["id"] not in b.actors
+        doc = await b.store.get_execution(ex["id"])
+        assert doc["state"] == ex["state"] and len(doc["taskRunList"][0]["attempts"]) == 1

@@ -134,6 +134,11 @@ def _claim(conn: Any, node: str, token: str, duration: float, only: str | None =
     return claimed
 
 
+def _forget_stale_commands(conn: Any) -> None:
+    """Commands whose caller died before removing them (a caller waits at most a minute)."""
+    conn.execute("DELETE FROM cluster_commands WHERE created_at < clock_timestamp() - interval '10 minutes'")
+
+
 def _lease_of(conn: Any, execution_id: str) -> tuple[str, bool] | None:
     """(holder, unexpired) of the execution's lease, or None."""
     row = conn.execute("SELECT node_id, expires_at > clock_timestamp() FROM execution_leases "
@@ -270,6 +275,7 @@ class PostgresCluster(Cluster):
             self._claim_wakeup = trio.Event()
             try:
                 await self.claim()
+                await self.db.run(_forget_stale_commands)
             except Exception as exc:  # the database is unreachable: the heartbeat decides about fencing
                 log.warning("node %s: claiming executions failed: %s", self.node_id, exc)
 
