@@ -45,8 +45,9 @@ class Link:
     """One psycopg connection (autocommit, explicit transactions) used from trio on worker threads, one call
     at a time; reconnects after a connection error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Any) -> None:
         self.url = url
+        self.clock = clock  # the engine's: a mock clock does not jump while a statement runs
         self._conn: Any = None
         self._lock = trio.Lock()
 
@@ -55,7 +56,8 @@ class Link:
         abandoned (its connection closed when it returns) and the next call opens a new connection."""
         async with self._lock:
             try:
-                return await trio.to_thread.run_sync(self._run, fn, args, abandon_on_cancel=True)
+                with self.clock.hold():
+                    return await trio.to_thread.run_sync(self._run, fn, args, abandon_on_cancel=True)
             except trio.Cancelled:
                 self._conn = None
                 raise
@@ -162,9 +164,8 @@ class PostgresCluster(Cluster):
         self.held: dict[str, tuple[str, float]] = {}
         self._releases: list[tuple[str, str]] = []
         self._release_wakeup = trio.Event()
-        self._claim_wakeup = trio.Event()
-        self._beat = Link(engine.store.url)  # the heartbeat's own connection: never queued behind other calls
-        self.db = Link(engine.store.url)
+        self._beat = Link(engine.store.url, engine.clock)  # the heartbeat's own: never behind other calls
+        self.db = Link(engine.store.url, engine.clock)
         from falconet.runtime.cluster.listen import Listener
 
         #: the node's LISTEN connection (falconet/runtime/cluster/listen.py), running while the node runs
@@ -270,9 +271,7 @@ class PostgresCluster(Cluster):
 
     async def _claimer(self) -> None:
         while True:
-            with trio.move_on_after(self.lease_duration / 2):
-                await self._claim_wakeup.wait()
-            self._claim_wakeup = trio.Event()
+            await trio.sleep(self.lease_duration / 2)
             try:
                 await self.claim()
                 await self.db.run(_forget_stale_commands)
