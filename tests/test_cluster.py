@@ -263,3 +263,23 @@ async def test_an_ended_execution_with_a_dead_owners_lease_is_not_run_again(tmp_
         assert ex["id"] not in b.actors
         doc = await b.store.get_execution(ex["id"])
         assert doc["state"] == ex["state"] and len(doc["taskRunList"][0]["attempts"]) == 1
+
+
+async def test_killing_a_parent_kills_its_children_on_other_nodes(tmp_path, url):
+    async with node(tmp_path, "a", url) as a, node(tmp_path, "b", url) as b:
+        await a.create_flow(PAUSE)
+        parent = await a.create_execution("cluster.test", "gate")
+        await wait_state(a, parent["id"], "PAUSED")
+        # a child of it that node B runs (as after B claimed it from a node that died)
+        trigger = {"id": "call", "type": "io.kestra.plugin.core.flow.Subflow",
+                   "variables": {"executionId": parent["id"], "namespace": "cluster.test", "flowId": "gate",
+                                 "flowRevision": 1}}
+        child = await b.create_execution("cluster.test", "gate", trigger=trigger)
+        unrelated = await b.create_execution("cluster.test", "gate")
+        for ex in (child, unrelated):
+            await wait_state(b, ex["id"], "PAUSED")
+        await a.kill(parent["id"])
+        with trio.fail_after(10):
+            assert (await b.wait_for_end(child["id"]))["state"]["current"] == "KILLED"
+        assert (await a.wait_for_end(parent["id"]))["state"]["current"] == "KILLED"
+        assert (await b.store.get_execution(unrelated["id"]))["state"]["current"] == "PAUSED"

@@ -26,7 +26,7 @@ from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
 from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
 from falconet.runtime.config import Config
-from falconet.runtime.kernel.errors import IllegalState, NotFound
+from falconet.runtime.kernel.errors import FalconetError, IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.flow.model import Flow
@@ -317,13 +317,34 @@ class Engine:
             await ev.wait()
 
     def kill_children(self, ex: Execution, reason: str) -> None:
-        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
+        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem); in a cluster,
+        those other nodes run get it through their owner too."""
         assert self._nursery is not None
         for actor in list(self.actors.values()):
             if _executions.parent_execution_id(actor.ex) != ex.id:
                 continue
             if not actor.ex.state.current.is_terminated:
                 self._nursery.start_soon(actor.send, KillRequested(reason))
+        if self.cluster.shared:
+            self._nursery.start_soon(self._kill_remote_children, ex.id)
+
+    async def _kill_remote_children(self, parent_id: str) -> None:
+        from falconet.runtime.store.base import ExecutionQuery
+
+        query = ExecutionQuery(trigger_execution_id=parent_id, size=500,
+                               states=[s.value for s in State if not s.is_terminated])
+        while True:
+            docs, _ = await self.store.search_executions(query)
+            for doc in docs:
+                if doc["id"] in self.actors or _executions.parent_execution_id(Execution.from_dict(doc)) != parent_id:
+                    continue
+                try:
+                    await self.lifecycle.kill(doc["id"])  # carried out by the node that runs it
+                except FalconetError as exc:
+                    log.warning("execution %s: its child %s was not killed: %s", parent_id, doc["id"], exc)
+            if len(docs) < query.size:
+                return
+            query.page += 1
 
 
     #### executions: lifecycle actions (the execution lifecycle) #######################################
