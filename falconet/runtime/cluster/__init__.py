@@ -14,6 +14,7 @@ hands the engine the executions it takes over (``resume``); :meth:`Cluster.close
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from falconet.runtime.cluster.base import NOT_FORWARDED, Cluster, NodeFenced, SingleNode
@@ -23,9 +24,8 @@ __all__ = ["Cluster", "NodeFenced", "SingleNode", "make_cluster", "NOT_FORWARDED
 
 def make_cluster(engine: Any) -> Cluster:
     """The cluster of ``engine``: PostgreSQL's when its store is a PostgreSQL database, else a single node."""
-    from falconet.runtime.store.postgres import PostgresStore
-
-    if isinstance(engine.store, PostgresStore):
+    postgres = sys.modules.get("falconet.runtime.store.postgres")  # not imported: not a PostgreSQL store
+    if postgres is not None and isinstance(engine.store, postgres.PostgresStore):
         from falconet.runtime.cluster.leases import PostgresCluster
 
         return PostgresCluster(engine)
