@@ -255,7 +255,8 @@ async def test_an_ended_execution_with_a_dead_owners_lease_is_not_run_again(tmp_
         await seed.create_flow(RETURN)
         ex = await seed.execute("cluster.test", "quick")
     with pg_server.connect(url.rsplit("/", 1)[1]) as conn:
-        conn.execute("INSERT INTO execution_leases VALUES (%s, 'dead-node', 't', now() - interval '1 s')", (ex["id"],))
+        conn.execute("INSERT INTO execution_leases VALUES (%s, 'dead-node', 't', now() - interval '1 s') "
+                     "ON CONFLICT (execution_id) DO UPDATE SET node_id = 'dead-node'", (ex["id"],))
     async with node(tmp_path, "b", url) as b:
         with trio.fail_after(5):
             while leases(pg_server, url):

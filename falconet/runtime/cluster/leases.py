@@ -41,6 +41,10 @@ _EXPIRY = "clock_timestamp() + make_interval(secs => %s)"
 _UNFINISHED = "e.state NOT IN (" + ",".join(f"'{s}'" for s in sorted(TERMINAL_STATES)) + ")"
 
 
+class _Abandoned(Exception):
+    """Rolls back the transaction of a call its caller abandoned."""
+
+
 class Link:
     """One psycopg connection (autocommit, explicit transactions) used from trio on worker threads, one call
     at a time; reconnects after a connection error."""
@@ -53,7 +57,8 @@ class Link:
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(conn, *args)`` in one transaction on a worker thread. Cancelled while it runs, the call is
-        abandoned (its connection closed when it returns) and the next call opens a new connection."""
+        abandoned: its transaction is rolled back and its connection closed when the statement returns,
+        and the next call opens a new connection."""
         async with self._lock:
             try:
                 with self.clock.hold():
@@ -70,7 +75,12 @@ class Link:
             conn = self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         try:
             with conn.transaction():
-                return fn(conn, *args)
+                result = fn(conn, *args)
+                if self._conn is not conn:  # its caller gave up (a fenced node): nothing is committed
+                    raise _Abandoned
+            return result
+        except _Abandoned:
+            return None
         except psycopg.OperationalError:
             conn.close()
             raise
@@ -196,10 +206,13 @@ class PostgresCluster(Cluster):
             self._beat.close()
 
     async def close(self) -> None:
-        """The node stops (its store flushed): its leases expire now, so other nodes claim at once."""
+        """The node stops (its store flushed and closed): the leases of ended executions go, the others
+        expire now, so other nodes claim them at once."""
         try:
             if self._joined and not self.fenced:
                 with trio.move_on_after(5, shield=True):
+                    if self._releases:  # ended executions: their ends are stored (the store is closed)
+                        await self.db.run(_release, self.node_id, self._releases)
                     await self.db.run(_expire_all, self.node_id)
         except Exception as exc:  # the database is gone: the leases expire by themselves
             log.warning("node %s: its leases could not be expired at stop: %s", self.node_id, exc)
