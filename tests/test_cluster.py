@@ -284,3 +284,23 @@ async def test_killing_a_parent_kills_its_children_on_other_nodes(tmp_path, url)
             assert (await b.wait_for_end(child["id"]))["state"]["current"] == "KILLED"
         assert (await a.wait_for_end(parent["id"]))["state"]["current"] == "KILLED"
         assert (await b.store.get_execution(unrelated["id"]))["state"]["current"] == "PAUSED"
+
+
+async def test_the_writer_drops_execution_documents_past_the_nodes_deadline(url):
+    import time
+
+    from falconet.runtime.store.postgres import PostgresStore
+
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        doc = {"id": "late", "namespace": "ns", "flowId": "f", "labels": [],
+               "state": {"current": "RUNNING", "histories": [], "startDate": "2024-05-01T12:00:00Z"}}
+        store.execution_writes_until = time.monotonic() + 60
+        await store.save_execution(doc)
+        assert (await store.get_execution("late"))["state"]["current"] == "RUNNING"
+        store.execution_writes_until = time.monotonic() - 1  # the node's leases may have expired
+        await store.save_execution(dict(doc, state=dict(doc["state"], current="SUCCESS")))
+        assert (await store.get_execution("late"))["state"]["current"] == "RUNNING"
+    finally:
+        await store.close()

@@ -11,7 +11,9 @@ acquisition, expiry (the database's clock, so nodes' clocks do not matter).
   unreachable, the process stalled) or a lease it holds was not renewed (taken over), the node stops writing
   execution documents (:meth:`~falconet.runtime.store._writer.WriterStore.stop_execution_writes`) and raises
   :class:`~falconet.runtime.cluster.NodeFenced`, which stops the engine: its executions are claimed by the
-  other nodes once the leases expire, and never run twice at once.
+  other nodes once the leases expire, and never run twice at once. The store's writer thread itself drops
+  execution documents past that point (``execution_writes_until``), so a process that stalled and wakes up
+  after its leases expired writes none before its heartbeat fences it.
 - **Claim**: every ``lease_duration / 2`` (and at start-up) a node takes expired leases (``SELECT … FOR UPDATE
   SKIP LOCKED``: two claimers never take the same one) and unfinished executions without a lease, reads their
   documents and resumes them with the restart-after-crash rules (``Engine.resume_executions``).
@@ -21,6 +23,7 @@ acquisition, expiry (the database's clock, so nodes' clocks do not matter).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any, Callable, Sequence
 
@@ -224,8 +227,10 @@ class PostgresCluster(Cluster):
 
         interval = self.lease_duration / 4
         last_ok = trio.current_time()
+        store = self.engine.store
+        store.execution_writes_until = time.monotonic() + self.lease_duration * FENCE_RATIO
         while True:
-            started = trio.current_time()
+            started, started_real = trio.current_time(), time.monotonic()
             deadline = last_ok + self.lease_duration * FENCE_RATIO
             renewed: dict[str, str] | None = None
             with trio.move_on_at(deadline):
@@ -242,6 +247,7 @@ class PostgresCluster(Cluster):
             if lost:
                 self.fence(f"{len(lost)} of its leases were taken over (e.g. execution {lost[0]})")
             last_ok = started
+            store.execution_writes_until = started_real + self.lease_duration * FENCE_RATIO
             await trio.sleep_until(started + interval)
 
     def fence(self, reason: str) -> None:
