@@ -304,3 +304,17 @@ async def test_the_writer_drops_execution_documents_past_the_nodes_deadline(url)
         assert (await store.get_execution("late"))["state"]["current"] == "RUNNING"
     finally:
         await store.close()
+
+
+async def test_a_command_while_the_database_is_unreachable_is_a_503(tmp_path, url, pg_server):
+    from falconet.http.app import create_app
+
+    async with node(tmp_path, "a", url, lease=30) as a:
+        await a.create_flow(PAUSE)
+        ex = await a.create_execution("cluster.test", "gate")
+        await wait_state(a, ex["id"], "PAUSED")
+        a.cluster.db.url = url.rsplit("/", 1)[0] + "/no_such_database"  # its next connection fails
+        a.cluster.db.close()
+        r = await create_app(a, config=a.config).test_client().post(f"/api/v1/executions/{ex['id']}/resume")
+        assert r.status_code == 503
+        assert (await r.get_json())["message"].startswith("Service Unavailable: the cluster database")

@@ -22,15 +22,16 @@ acquisition, expiry (the database's clock, so nodes' clocks do not matter).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import trio
 
 from falconet.runtime.cluster.base import NOT_FORWARDED, Cluster, NodeFenced, Resumer
-from falconet.runtime.kernel.errors import IllegalState
+from falconet.runtime.kernel.errors import IllegalState, Unavailable
 from falconet.runtime.store._common import TERMINAL_STATES
 
 log = logging.getLogger("falconet.cluster")
@@ -161,6 +162,18 @@ def _lease_of(conn: Any, execution_id: str) -> tuple[str, bool] | None:
     return (row[0], bool(row[1])) if row else None
 
 
+@contextlib.contextmanager
+def _unavailable(database: str) -> Iterator[None]:
+    """A database error of a call made for an API caller: 503 with one line, not a 500."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise Unavailable(f"the cluster database {database} did not answer: {first}") from None
+
+
 #### The node ###############################################################################################
 
 class PostgresCluster(Cluster):
@@ -263,7 +276,8 @@ class PostgresCluster(Cluster):
         if self.fenced:
             raise NodeFenced(f"node {self.node_id} is fenced")
         token = uuid.uuid4().hex
-        holder = await self.db.run(_own, execution_id, self.node_id, token, self.lease_duration)
+        with _unavailable(self.engine.store.name):
+            holder = await self.db.run(_own, execution_id, self.node_id, token, self.lease_duration)
         if holder is not None:
             raise IllegalState(f"Execution '{execution_id}' is running on node {holder}")
         self.held[execution_id] = (token, trio.current_time())
@@ -324,6 +338,10 @@ class PostgresCluster(Cluster):
     #### commands ########################################################################################
 
     async def route(self, execution_id: str, action: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        with _unavailable(self.engine.store.name):
+            return await self._route(execution_id, action, args, kwargs)
+
+    async def _route(self, execution_id: str, action: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         for _ in range(20):
             lease = await self.lease_of(execution_id)
             if lease is None:
