@@ -196,6 +196,7 @@ class PostgresCluster(Cluster):
 
         #: the node's LISTEN connection (falconet/runtime/cluster/listen.py), running while the node runs
         self.listener = Listener(engine.store.url)
+        self._listening = False
         self._resume: Resumer | None = None
         self._joined = False  # run() started: there may be leases to expire at close()
         from falconet.runtime.cluster.commands import Commands
@@ -212,7 +213,7 @@ class PostgresCluster(Cluster):
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
-                await nursery.start(self.listener.run)
+                await self.start_listener(nursery)
                 await self.claim()
                 nursery.start_soon(self._claimer)
                 nursery.start_soon(self._releaser)
@@ -220,6 +221,24 @@ class PostgresCluster(Cluster):
                 task_status.started()
         finally:
             self._beat.close()
+
+    async def start_listener(self, nursery: trio.Nursery) -> Any:
+        """Start the node's one LISTEN connection in ``nursery`` unless it runs already (the event relay
+        starts it first); returns the :class:`~falconet.runtime.cluster.listen.Listener`. StoreError when the
+        connection cannot open."""
+        import psycopg
+
+        from falconet.runtime.store import StoreError
+
+        if not self._listening:
+            self._listening = True
+            try:
+                await nursery.start(self.listener.run)
+            except psycopg.Error as exc:
+                self._listening = False
+                message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise StoreError(f"cannot listen on {self.engine.store.name}: {message}") from None
+        return self.listener
 
     async def close(self) -> None:
         """The node stops (its store flushed and closed): the leases of ended executions go, the others

@@ -50,6 +50,7 @@ from falconet.runtime.expr.variables import kestra_envs
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.orchestration import Orchestration
     from falconet.runtime.kernel.services import ExecutionHooks
+    from falconet.runtime.cluster.relay import EventRelay
 
 log = logging.getLogger("falconet.engine")
 
@@ -84,6 +85,8 @@ class Engine:
         self._dir_lock = DataDirLock(config.data_dir)
         self._ended: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        #: live updates between the nodes sharing a PostgreSQL store (None with any other store): set by run
+        self.relay: EventRelay | None = None
 
     #### lifecycle #######################################################################################
 
@@ -102,6 +105,10 @@ class Engine:
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
                 await self.clock.run_sync_in_thread(self.processes.reap)
+                if self.cluster.shared:   # other nodes share the store (nothing loaded otherwise)
+                    from falconet.runtime.cluster.relay import start_relay
+
+                    self.relay = await start_relay(self, nursery)
                 await self._load()
                 await nursery.start(self.cluster.run, self.resume_executions)
                 await nursery.start(run_services, self.orchestration)
@@ -275,12 +282,18 @@ class Engine:
         self._nursery.start_soon(fn, *args)
 
     def mark_ended(self, execution_id: str) -> None:
-        """Wake the waiters of :meth:`wait_for_end` of an execution that ended; its lease goes (once the
+        """Wake the waiters of :meth:`wait_for_end` of an execution that ended (here, or on another node of
+        the cluster: see :mod:`falconet.runtime.cluster.relay`); the lease of one ended here goes (once the
         writes queued before are committed)."""
         self.cluster.release(execution_id)
         ev = self._ended.pop(execution_id, None)
         if ev is not None:
             ev.set()
+
+    def recheck_end_waiters(self) -> None:
+        """Wake every :meth:`wait_for_end` waiter: each reads its execution again (ends may have been missed)."""
+        for execution_id in [i for i in self._ended if i not in self.actors]:
+            self._ended.pop(execution_id).set()
 
     async def settle(self, execution_id: str) -> None:
         """Wait until the actor of a terminated execution is gone (its final write is durable)."""
@@ -308,13 +321,25 @@ class Engine:
         return Execution.from_dict(doc)
 
     async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
-        """Wait until the execution is terminated (not PAUSED); returns its final document."""
+        """Wait until the execution is terminated (not PAUSED); returns its final document. An execution
+        another node runs is read from the store again each time its node announces an end."""
         while True:
-            ex = await self.load_execution(execution_id)
-            if ex.state.current.is_terminated and execution_id not in self.actors:
-                return (await self.get_execution(execution_id)) or ex.to_dict()
+            # waiting starts before the read: an end announced while the store answers is not missed
             ev = self._ended.setdefault(execution_id, trio.Event())
+            try:
+                ex = await self.load_execution(execution_id)
+            except BaseException:
+                self._forget_waiter(execution_id, ev)
+                raise
+            if ex.state.current.is_terminated and execution_id not in self.actors:
+                self._forget_waiter(execution_id, ev)
+                return (await self.get_execution(execution_id)) or ex.to_dict()
             await ev.wait()
+
+    def _forget_waiter(self, execution_id: str, ev: trio.Event) -> None:
+        if self._ended.get(execution_id) is ev and not ev.statistics().tasks_waiting \
+                and execution_id not in self.actors:
+            del self._ended[execution_id]
 
     def kill_children(self, ex: Execution, reason: str) -> None:
         """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem); in a cluster,
@@ -400,6 +425,8 @@ class Engine:
     def persist(self, ex: Execution, *, publish: bool = True) -> None:
         """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
         self.store.save_execution_nowait(ex.to_dict(private=True))
+        if self.relay is not None:
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories))
         if publish:
             self.publish_execution(ex)
 
@@ -408,6 +435,9 @@ class Engine:
         not: Flow triggers on non-terminal states) that the state of ``ex`` changed."""
         if self.execution_hooks is not None:
             self.execution_hooks.watch_execution_state(ex)
+        if self.relay is not None:   # the other nodes' subscribers read it from the store
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories),
+                                          ended=ex.state.current.is_terminated and ex.id not in self.actors)
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
             state = ex.state.current
             self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,
@@ -420,6 +450,8 @@ class Engine:
 
     def emit_log(self, entry: dict[str, Any]) -> None:
         self.store.append_logs_nowait((entry,))
+        if self.relay is not None:
+            self.relay.announce_log(entry)
         if self.bus.wants("log", entry["executionId"], entry["namespace"], entry["flowId"]):
             self.bus.publish(Event("log", entry["executionId"], entry["namespace"], entry["flowId"], "", False, entry))
 
