@@ -21,8 +21,8 @@ def db_url(pg_server) -> str:
 
 def _sessions(pg_server, db_url: str) -> int:
     with pg_server.connect(db_url.rsplit("/", 1)[1]) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'falconet-listen'"
-                            ).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'falconet-listen' "
+                            "AND datname = current_database()").fetchone()[0]  # not other tests' databases
 
 
 async def test_notifications_reach_the_subscribers_of_their_channel_in_order(db_url):
