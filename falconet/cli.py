@@ -145,7 +145,9 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
                     config.port = urlsplit(urls[0]).port or 0
                 print(banner(urls, config), flush=True)
                 if engine.cluster.shared:
-                    print(f"Node {engine.node_id} of the cluster on {engine.store.name}", flush=True)
+                    from falconet.runtime.store.postgres import redact_url
+
+                    print(f"Node {engine.node_id} of the cluster on {redact_url(config.store)}", flush=True)
                 nursery.start_soon(_stop_on_signals, signals, shutdown, nursery.cancel_scope)
         # leaving open_engine stops the actors and flushes the store: running executions resume at next start
 

@@ -8,9 +8,10 @@ heartbeat, claims of orphaned executions, self-fencing, and commands forwarded t
 (:mod:`.commands`).
 
 The engine calls, in this order of an execution's life: :meth:`Cluster.own` before a new execution (or a
-restarted one) is stored, :meth:`Cluster.route` before an action on an existing execution (:data:`NOT_FORWARDED`: act here),
-:meth:`Cluster.release` once its end is durable. :meth:`Cluster.run` starts the node's background work and
-hands the engine the executions it takes over (``resume``); :meth:`Cluster.close` after the store closed.
+restarted one) is stored, :meth:`Cluster.route` before an action on an existing execution
+(:data:`NOT_FORWARDED`: act here), :meth:`Cluster.release` once its end is durable. :meth:`Cluster.run`
+starts the node's background work and hands the engine the executions it takes over (``resume``);
+:meth:`Cluster.close` after the store closed.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, NoReturn
 
 import trio
 
@@ -282,7 +282,7 @@ class PostgresCluster(Cluster):
             store.execution_writes_until = started_real + self.lease_duration * FENCE_RATIO
             await trio.sleep_until(started + interval)
 
-    def fence(self, reason: str) -> None:
+    def fence(self, reason: str) -> NoReturn:
         """Stop writing execution documents and stop the engine (raises :class:`NodeFenced`)."""
         self.fenced = True
         self.engine.store.stop_execution_writes()
