@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import trio
 
-from falconet.runtime.config import Config, ConfigError, load_config
+from falconet.runtime.cluster.base import NodeFenced
+from falconet.runtime.config import Config, ConfigError, load_config, parse_lease_duration
 from falconet.runtime.kernel.errors import FlowValidationError
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.kernel.recovery import DataDirInUse
@@ -42,15 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="load flow files or folders at start-up (create or update)")
     standalone = server.add_parser(
         "standalone", help="a server on a shared store (PostgreSQL) and storage folder",
-        description="A server whose store is a PostgreSQL database (--store or falconet.store) and whose internal "
-                    "storage is --storage-dir (or an S3 bucket: kestra.storage.type s3 in --config). Until cluster "
-                    "mode exists, one server per database.")
+        description="A node of a cluster: a server whose store is a PostgreSQL database (--store or "
+                    "falconet.store) and whose internal storage is --storage-dir (or an S3 bucket: kestra.storage.type "
+                    "s3 in --config). Every node on the same database and storage is part of one cluster.")
     for flag, kw in (("--host", {"default": "127.0.0.1"}), ("--port", {"type": int, "default": 8080}),
                      ("--data-dir", {"help": "local folder: temporary files, the data-folder lock"}),
                      ("--basic-auth", {"metavar": "USER:PASSWORD", "help": "protect the API with basic auth"})):
         standalone.add_argument(flag, **kw)
     standalone.add_argument("--store", metavar="URL", help="postgresql://USER[:PASSWORD]@HOST:PORT/DB")
     standalone.add_argument("--storage-dir", metavar="DIR", help="internal storage folder (may be shared)")
+    standalone.add_argument("--lease-duration", metavar="DURATION",
+                            help="how long this node's execution leases outlive its last heartbeat "
+                                 "(kestra.cluster.lease-duration: PT10S or seconds; default 10 s)")
     standalone.add_argument("--flows", metavar="PATH", action="append", default=[],
                             help="load flow files or folders at start-up (create or update)")
 
@@ -140,6 +144,10 @@ async def _serve(args: argparse.Namespace, config: Config) -> None:
                 if config.port == 0:        # a free port was picked: links in executions name it
                     config.port = urlsplit(urls[0]).port or 0
                 print(banner(urls, config), flush=True)
+                if engine.cluster.shared:
+                    from falconet.runtime.store.postgres import redact_url
+
+                    print(f"Node {engine.node_id} of the cluster on {redact_url(config.store)}", flush=True)
                 nursery.start_soon(_stop_on_signals, signals, shutdown, nursery.cancel_scope)
         # leaving open_engine stops the actors and flushes the store: running executions resume at next start
 
@@ -177,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
 def _only_interrupts(exc: BaseException) -> bool:
     """A KeyboardInterrupt, possibly inside (nested) exception groups of nothing else."""
     if isinstance(exc, BaseExceptionGroup):
@@ -200,6 +215,8 @@ def _main(argv: Sequence[str] | None) -> int:
                     overrides["store"] = args.store
                 if args.storage_dir:
                     overrides["storage_path"] = args.storage_dir
+                if args.lease_duration:
+                    overrides["lease_duration"] = parse_lease_duration(args.lease_duration)
             if args.basic_auth:
                 user, sep, password = args.basic_auth.partition(":")
                 if not sep or not user or not password:
@@ -224,6 +241,12 @@ def _main(argv: Sequence[str] | None) -> int:
                 trio.run(_serve, args, config)
             except KeyboardInterrupt:
                 return 0
+            except BaseExceptionGroup as exc:
+                fenced, rest = exc.split(NodeFenced)
+                if fenced is None or rest is not None:
+                    raise
+                print(f"falconet: {_leaves(fenced)[0]}", file=sys.stderr)
+                return 3
             return 0
     except ConfigError as exc:
         print(f"falconet: configuration error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """PostgresStore specifics against a real server (tests/pg.py): migrations under the advisory lock when nodes
-start together, a newer schema refused, clear connection errors, a cancelled read interrupted on the server.
+start together (every one of them then uses the database), a newer schema refused, clear connection errors, a cancelled read interrupted on the server.
 The Store behaviour suite itself runs on PostgreSQL in tests/test_store.py."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 import pytest
 import trio
 
-from falconet.runtime.store import StoreError, make_store
+from falconet.runtime.store import FlowRecord, StoreError, make_store
 from falconet.runtime.store.postgres import SCHEMA_VERSION, PostgresStore, redact_url
 
 
@@ -31,10 +31,10 @@ async def test_servers_starting_together_migrate_once(db_url, pg_server):
         async with trio.open_nursery() as nursery:
             for s in stores:
                 nursery.start_soon(start, s)
-        # every one migrated under the advisory lock, and all of them use the database at once (a cluster)
+        # every one migrated (under the advisory lock) and uses the database: the nodes of a cluster
         assert len(opened) == 4
-        await opened[0].state_put("k", "a", {"v": 1})
-        assert await opened[3].state_get("k", "a") == {"v": 1}
+        await opened[0].save_flow(FlowRecord("ns", "f", 1, "id: f\nnamespace: ns\n"))
+        assert (await opened[3].get_flow("ns", "f")) is not None
     finally:
         for s in opened:
             await s.close()

@@ -15,6 +15,7 @@ IllegalArgument                        422     ``Illegal argument: <msg>``
 InvalidEntity / FlowValidationError    422     ``Invalid entity: <violations, joined>``
 BadRequest                             400     ``Bad Request: <msg>``
 PayloadTooLarge                        413     ``Request Entity Too Large: <msg>`` (Micronaut's wording)
+Unavailable                            503     ``Service Unavailable: <msg>`` (a cluster node did not answer)
 werkzeug HTTPException (404, 405 …)    its     its description
 anything else                          500     ``Internal Server Error: <type>`` (traceback logged)
 =====================================  ======  =======================================
@@ -29,7 +30,7 @@ from quart import Response, has_request_context, has_websocket_context, request,
 from werkzeug.exceptions import HTTPException
 
 from falconet.runtime.kernel.errors import (
-    BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound, PayloadTooLarge,
+    BadRequest, IllegalArgument, IllegalState, InvalidEntity, NotFound, PayloadTooLarge, Unavailable,
 )
 
 log = logging.getLogger("falconet.http")
@@ -41,6 +42,7 @@ _PREFIX: list[tuple[type[Exception], int, str]] = [
     (InvalidEntity, 422, "Invalid entity"),
     (BadRequest, 400, "Bad Request"),
     (PayloadTooLarge, 413, "Request Entity Too Large"),
+    (Unavailable, 503, "Service Unavailable"),
 ]
 
 

@@ -21,6 +21,8 @@ Recognised keys (YAML nested or dotted; environment variables ``KESTRA_URL``,
 ``kestra.local-files.allowed-paths``   folders whose files ``file:///`` FILE inputs may name (none)
 ``falconet.data-dir``                  data folder (SQLite database, storage, temp)
 ``falconet.store``                     ``sqlite`` (default), ``memory`` or ``postgresql://USER:PW@HOST:PORT/DB``
+``kestra.cluster.lease-duration``       PostgreSQL store: how long a node's execution leases outlive its last
+                                       heartbeat (ISO-8601 ``PT10S`` or seconds; default 10 s, 0.5 s–1 h)
 =====================================  =========================================================
 An unknown or malformed key is a :class:`ConfigError` naming the file, line and key.
 """
@@ -53,6 +55,8 @@ class Config:
     plugin_defaults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     local_files_allowed_paths: list[str] = dataclasses.field(default_factory=list)
     store: str = "sqlite"
+    #: seconds (``kestra.cluster.lease-duration``): see falconet/runtime/cluster/leases.py
+    lease_duration: float = 10.0
     host: str = "127.0.0.1"
     port: int = 8080
 
@@ -88,6 +92,7 @@ KEYS: dict[str, str] = {
     "kestra.local-files.allowed-paths": _LIST,
     "falconet.data-dir": _STR,
     "falconet.store": _STR,
+    "kestra.cluster.lease-duration": _STR,
 }
 
 
@@ -189,7 +194,25 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     if not all(isinstance(p, str) and p.startswith("/") for p in allowed):
         raise ConfigError("kestra.local-files.allowed-paths must be a list of absolute folder paths")
     cfg.local_files_allowed_paths = list(allowed)
+    if "kestra.cluster.lease-duration" in values:
+        cfg.lease_duration = parse_lease_duration(values["kestra.cluster.lease-duration"])
     for name, value in overrides.items():
         if value is not None:
             setattr(cfg, name, Path(value) if name in ("data_dir", "storage_path") else value)
     return cfg
+
+
+def parse_lease_duration(text: str) -> float:
+    """Seconds of ``kestra.cluster.lease-duration``: ``PT10S``-style or a number of seconds, 0.5 s to 1 h."""
+    from falconet.runtime.expr.durations import parse_duration
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parse_duration(text).total_seconds()
+        except Exception:
+            raise ConfigError(f"kestra.cluster.lease-duration: not a duration: {text!r}") from None
+    if not 0.5 <= seconds <= 3600:
+        raise ConfigError(f"kestra.cluster.lease-duration must be between 0.5 s and 1 h, not {text!r}")
+    return seconds

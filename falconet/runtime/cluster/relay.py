@@ -278,19 +278,10 @@ class EventRelay:
 
 
 async def start_relay(engine: Any, nursery: trio.Nursery) -> EventRelay:
-    """Start the node's LISTEN connection and event relay in ``nursery``; the engine's store is a
-    :class:`~falconet.runtime.store.postgres.PostgresStore`. StoreError when the connection cannot open."""
-    import psycopg
-
-    from falconet.runtime.store import StoreError
-    from falconet.runtime.store.postgres import redact_url
-
-    listener = Listener(engine.store.url)
-    try:
-        await nursery.start(listener.run)
-    except psycopg.Error as exc:
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StoreError(f"cannot listen on {redact_url(engine.store.url)}: {message}") from None
+    """Start the node's LISTEN connection (``engine.cluster``'s, shared with its commands) and event relay in
+    ``nursery``; the engine's store is a :class:`~falconet.runtime.store.postgres.PostgresStore`. StoreError
+    when the connection cannot open."""
+    listener = await engine.cluster.start_listener(nursery)
     relay = EventRelay(engine, listener)
     await nursery.start(relay.run)
     return relay

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mappi
 
 import trio
 
+from falconet.runtime.cluster import make_cluster
 from falconet.runtime.kernel import executions as _executions
 from falconet.runtime.kernel.actors import ExecutionActor
 from falconet.runtime.kernel.messages import KillRequested
@@ -25,7 +26,7 @@ from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
 from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
 from falconet.runtime.config import Config
-from falconet.runtime.kernel.errors import IllegalState, NotFound
+from falconet.runtime.kernel.errors import FalconetError, IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
 from falconet.runtime.expr.render import Renderer
 from falconet.runtime.flow.model import Flow
@@ -78,6 +79,9 @@ class Engine:
         self.inputs = ExecutionInputs(config, storage, self.renderer, self.envs)
         self.admission = Admission(self, store)
         self.lifecycle = ExecutionLifecycle(self, store, storage, self.flows, self.admission, self.inputs)
+        #: this node of the cluster: owns every execution on memory/SQLite, leases them on PostgreSQL
+        self.cluster = make_cluster(self)
+        self.node_id = self.cluster.node_id
         self._dir_lock = DataDirLock(config.data_dir)
         self._ended: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
@@ -101,15 +105,14 @@ class Engine:
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
                 await self.clock.run_sync_in_thread(self.processes.reap)
-                from falconet.runtime.store.postgres import PostgresStore
-
-                if isinstance(self.store, PostgresStore):   # other nodes may share it (nothing loaded otherwise)
+                if self.cluster.shared:   # other nodes share the store (nothing loaded otherwise)
                     from falconet.runtime.cluster.relay import start_relay
 
                     self.relay = await start_relay(self, nursery)
                     # concurrency slots freed on other nodes wake this node's queues (NOTIFY on its listener)
                     await nursery.start(self.admission.follow, self.relay.listener)
                 await self._load()
+                await nursery.start(self.cluster.run, self.resume_executions)
                 await nursery.start(run_services, self.orchestration)
                 task_status.started(self)
                 await trio.sleep_forever()
@@ -125,21 +128,36 @@ class Engine:
         self._dir_lock.release()
 
     async def _load(self) -> None:
-        """Delete the temporary files of a previous run, then resume the executions found unfinished."""
+        """Delete the temporary files of a previous run, then resume the executions found unfinished (on a
+        shared store, the cluster claims them instead: :meth:`resume_executions`)."""
         await self.flows.load()
         await self.kv.load({ns for ns, _ in self.flows.latest()})
-        waiting: list[tuple[Execution, Flow]] = []
         unfinished = [Execution.from_dict(doc) for doc in await self.store.list_unfinished_executions()]
-        _executions.propagate_killing(unfinished)
         keep = {task_run_directory(self.temp_root(), tr.id).name for ex in unfinished for tr in ex.task_run_list
                 if not tr.state.current.is_terminated}
         await self.clock.run_sync_in_thread(clean_temp, self.temp_root(), keep)
         await self.clock.run_sync_in_thread(self.storage.clean_partial)
-        unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
-        for ex in unfinished:
+        if not self.cluster.shared:
+            unfinished += await self._after_execution_pending({ex.id for ex in unfinished})
+            await self.resume_executions(unfinished)
+
+    async def resume_executions(self, executions: Sequence[Execution | dict[str, Any]]) -> None:
+        """Resume executions this engine now owns, found unfinished at start-up or claimed from a node that
+        died, with the restart-after-crash rules: never started (CREATED, QUEUED) -> admission again;
+        KILLING -> finishes its kill; others -> running task runs are attempted again; ended with
+        ``afterExecution`` tasks pending -> those run."""
+        from falconet.runtime.orchestration import admission_order
+
+        resumed = [ex if isinstance(ex, Execution) else Execution.from_dict(ex) for ex in executions]
+        _executions.propagate_killing(resumed)
+        waiting: list[tuple[Execution, Flow]] = []
+        for ex in resumed:
             flow = await self.get_flow(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True,
                                        skip_invalid=True)
             if flow is None:
+                continue
+            if ex.state.current.is_terminated and self.cluster.shared and not flow.after_execution:
+                self.cluster.release(ex.id)  # its node died after storing the end, before dropping the lease
                 continue
             if ex.state.current in (State.CREATED, State.QUEUED) and not ex.task_run_list:
                 waiting.append((ex, flow))  # never started: scheduleDate and concurrency apply again
@@ -147,8 +165,6 @@ class Engine:
             if ex.state.current is not State.KILLING:  # a KILLING one finishes its kill (ExecutionActor.run)
                 _executions.prepare_resume(ex)
             self.start_actor(ex, flow)
-        from falconet.runtime.orchestration import admission_order
-
         for ex, flow in sorted(waiting, key=lambda pair: admission_order(pair[0])):
             self.admission.schedule(ex, flow)
 
@@ -217,6 +233,7 @@ class Engine:
         ex = _executions.new_execution(flow, labels=labels, trigger=trigger, schedule_date=schedule_date,
                                        parent_labels=parent_labels)
         ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
+        await self.cluster.own(ex.id)  # leased before it is stored: no other node claims it
         await self.store.save_execution(ex.to_dict(private=True))
         self.publish_execution(ex)
         if start:
@@ -268,7 +285,9 @@ class Engine:
 
     def mark_ended(self, execution_id: str) -> None:
         """Wake the waiters of :meth:`wait_for_end` of an execution that ended (here, or on another node of
-        the cluster: see :mod:`falconet.runtime.cluster.relay`)."""
+        the cluster: see :mod:`falconet.runtime.cluster.relay`); the lease of one ended here goes (once the
+        writes queued before are committed)."""
+        self.cluster.release(execution_id)
         ev = self._ended.pop(execution_id, None)
         if ev is not None:
             ev.set()
@@ -325,13 +344,34 @@ class Engine:
             del self._ended[execution_id]
 
     def kill_children(self, ex: Execution, reason: str) -> None:
-        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
+        """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem); in a cluster,
+        those other nodes run get it through their owner too."""
         assert self._nursery is not None
         for actor in list(self.actors.values()):
             if _executions.parent_execution_id(actor.ex) != ex.id:
                 continue
             if not actor.ex.state.current.is_terminated:
                 self._nursery.start_soon(actor.send, KillRequested(reason))
+        if self.cluster.shared:
+            self._nursery.start_soon(self._kill_remote_children, ex.id)
+
+    async def _kill_remote_children(self, parent_id: str) -> None:
+        from falconet.runtime.store.base import ExecutionQuery
+
+        query = ExecutionQuery(trigger_execution_id=parent_id, size=500,
+                               states=[s.value for s in State if not s.is_terminated])
+        while True:
+            docs, _ = await self.store.search_executions(query)
+            for doc in docs:
+                if doc["id"] in self.actors or _executions.parent_execution_id(Execution.from_dict(doc)) != parent_id:
+                    continue
+                try:
+                    await self.lifecycle.kill(doc["id"])  # carried out by the node that runs it
+                except FalconetError as exc:
+                    log.warning("execution %s: its child %s was not killed: %s", parent_id, doc["id"], exc)
+            if len(docs) < query.size:
+                return
+            query.page += 1
 
 
     #### executions: lifecycle actions (the execution lifecycle) #######################################
@@ -525,7 +565,10 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await st.close()
+            try:
+                await st.close()
+            finally:
+                await engine.cluster.close()
         engine.unlock_data_dir()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -9,6 +9,7 @@ IllegalArgument          422     ``Illegal argument: <msg>``
 InvalidEntity            422     ``Invalid entity: <msg>`` (+ ``_embedded.errors``)
 BadRequest               400     ``Bad Request: <msg>``
 PayloadTooLarge          413     ``Request Entity Too Large: <msg>``
+Unavailable              503     ``Service Unavailable: <msg>``
 =======================  ======  ==========================================
 """
 from __future__ import annotations
@@ -43,6 +44,10 @@ class PayloadTooLarge(FalconetError):
         self.limit, self.size = limit, size
         shown = f" [{size}]" if size is not None else ""
         super().__init__(f"The {what}{shown} exceeds the maximum allowed {what} [{limit}]")
+
+
+class Unavailable(FalconetError):
+    """The node that runs the execution did not answer (it stopped): try again."""
 
 
 class Violation:

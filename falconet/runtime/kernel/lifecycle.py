@@ -1,13 +1,16 @@
 """The actions on existing executions: kill, pause, resume, restart, replay, change-status, labels, the state
 of a task run, unqueue, force-run, delete. Each acts on the execution's actor through the supervisor when
-it runs, on the stored document otherwise."""
+it runs, on the stored document otherwise. In a cluster each is carried out by the node that owns the
+execution (:func:`_routed`, :meth:`~falconet.runtime.cluster.base.Cluster.route`)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 import trio
 
+from falconet.runtime.cluster.base import NOT_FORWARDED
 from falconet.runtime.kernel.messages import KillRequested, PauseRequested, ResumeRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, IllegalState, NotFound
@@ -24,6 +27,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.services import Supervisor
 
 
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _routed(method: F) -> F:
+    """The action runs on the node that owns the execution: forwarded there (its answer returned, its
+    error raised) when another node owns it; a single node carries out everything itself."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def routed(self: "ExecutionLifecycle", execution_id: str, *args: Any, **kwargs: Any) -> Any:
+        cluster = self.supervisor.cluster
+        if cluster.shared:
+            answer = await cluster.route(execution_id, name, args, kwargs)
+            if answer is not NOT_FORWARDED:
+                return answer
+        return await method(self, execution_id, *args, **kwargs)
+
+    return routed  # type: ignore[return-value]
+
+
 class ExecutionLifecycle:
     def __init__(self, supervisor: "Supervisor[ExecutionActor]", store: Store, storage: Storage,
                  flows: FlowRepository, admission: Admission, inputs: ExecutionInputs):
@@ -36,6 +59,7 @@ class ExecutionLifecycle:
 
     #### kill, pause, resume ##############################################################################
 
+    @_routed
     async def kill(self, execution_id: str, *, cascade: bool = True) -> None:
         """Kill a non-terminated execution (KILLING, then KILLED). With ``cascade`` its subflow executions
         are killed too — also when the execution itself already ended, as Kestra does (202); without
@@ -64,6 +88,7 @@ class ExecutionLifecycle:
         self.supervisor.publish_execution(ex)
         self.supervisor.mark_ended(ex.id)
 
+    @_routed
     async def pause(self, execution_id: str) -> None:
         ex = await self.supervisor.load_execution(execution_id)
         actor = self.supervisor.actors.get(execution_id)
@@ -71,6 +96,7 @@ class ExecutionLifecycle:
             raise IllegalArgument("The execution is not running")
         await self._request(actor, PauseRequested(trio.Event()))
 
+    @_routed
     async def resume(self, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
                      files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
         ex = await self.supervisor.load_execution(execution_id)
@@ -97,6 +123,7 @@ class ExecutionLifecycle:
 
     #### restart / replay #################################################################################
 
+    @_routed
     async def restart(self, execution_id: str, revision: int | None) -> dict[str, Any]:
         await self.supervisor.settle(execution_id)
         running = self.supervisor.actors.get(execution_id)
@@ -142,11 +169,13 @@ class ExecutionLifecycle:
         ex.metadata = dict(ex.metadata, attemptNumber=int(ex.metadata.get("attemptNumber", 1)) + 1)
         labels = [lb for lb in ex.labels if lb["key"] != "system.restarted"]
         ex.labels = labels + [{"key": "system.restarted", "value": "true"}]
+        await self.supervisor.cluster.own(ex.id)
         await self.store.save_execution(ex.to_dict(private=True))
         self.supervisor.publish_execution(ex)
         self.supervisor.start_actor(ex, flow)
         return ex.to_dict()
 
+    @_routed
     async def replay(self, execution_id: str, task_run_id: str | None, revision: int | None,
                      inputs: Mapping[str, Any] | None = None,
                      files: Mapping[str, tuple[str, Path]] | None = None) -> dict[str, Any]:
@@ -196,6 +225,7 @@ class ExecutionLifecycle:
                 new.task_run_list.append(copy)
             new.state = src.state.copy()
             new.state.set(State.RESTARTED)
+        await self.supervisor.cluster.own(new.id)
         await self.store.save_execution(new.to_dict(private=True))
         self.supervisor.publish_execution(new)
         self.supervisor.start_actor(new, flow)
@@ -203,6 +233,7 @@ class ExecutionLifecycle:
 
     #### status, labels, task-run state ##################################################################
 
+    @_routed
     async def change_status(self, execution_id: str, state: str) -> dict[str, Any]:
         await self.supervisor.settle(execution_id)
         ex = await self.supervisor.load_execution(execution_id)
@@ -221,6 +252,7 @@ class ExecutionLifecycle:
         self.supervisor.publish_execution(ex)
         return ex.to_dict()
 
+    @_routed
     async def set_labels(self, execution_id: str, labels: Sequence[tuple[str, str]]) -> dict[str, Any]:
         await self.supervisor.settle(execution_id)
         ex = await self.supervisor.load_execution(execution_id)
@@ -236,6 +268,7 @@ class ExecutionLifecycle:
         await self.store.save_execution(ex.to_dict(private=True))
         return ex.to_dict()
 
+    @_routed
     async def set_task_run_state(self, execution_id: str, task_run_id: str, state: str) -> dict[str, Any]:
         await self.supervisor.settle(execution_id)
         ex = await self.supervisor.load_execution(execution_id)
@@ -259,11 +292,13 @@ class ExecutionLifecycle:
         flow = await self.flows.get(ex.namespace, ex.flow_id, ex.flow_revision, allow_deleted=True)
         if flow is None:
             raise NotFound("Flow not found")
+        await self.supervisor.cluster.own(ex.id)
         await self.store.save_execution(ex.to_dict(private=True))
         self.supervisor.publish_execution(ex)
         self.supervisor.start_actor(ex, flow)
         return ex.to_dict()
 
+    @_routed
     async def unqueue(self, execution_id: str, state: str | None = None) -> dict[str, Any]:
         ex = await self.supervisor.load_execution(execution_id)
         if ex.state.current is not State.QUEUED:
@@ -279,6 +314,7 @@ class ExecutionLifecycle:
             await self.store.save_execution(ex.to_dict(private=True))
         return ex.to_dict()
 
+    @_routed
     async def force_run(self, execution_id: str) -> dict[str, Any]:
         ex = await self.supervisor.load_execution(execution_id)
         if ex.state.current is State.QUEUED:
@@ -297,6 +333,7 @@ class ExecutionLifecycle:
 
     #### delete ###########################################################################################
 
+    @_routed
     async def delete(self, execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True,
                      delete_storage: bool = True) -> None:
         await self.supervisor.settle(execution_id)

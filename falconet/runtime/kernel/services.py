@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
+    from falconet.runtime.cluster.base import Cluster
     from falconet.runtime.config import Config
     from falconet.runtime.expr.render import Renderer
     from falconet.runtime.kernel.clock import Clock
@@ -45,6 +46,7 @@ class Supervisor(Protocol[A]):
 
     actors: dict[str, A]
     clock: "Clock"
+    cluster: "Cluster"
 
     def start_actor(self, ex: "Execution", flow: "Flow") -> A: ...
 

@@ -199,6 +199,7 @@ async def create_triggered_execution(engine: "Kernel[ExecutionActor]", flow: Flo
                     flow.namespace, flow.id, trigger.get("id"), exc)
     ex = ex_ops.new_execution(flow, labels=labels, trigger=trigger)
     ex.inputs = dict(inputs)
+    await engine.cluster.own(ex.id)
     await engine.store.save_execution(ex.to_dict(private=True))
     engine.publish_execution(ex)
     engine.admission.schedule(ex, flow)

@@ -113,6 +113,7 @@ async def create_retry_execution(engine: "Kernel[ExecutionActor]", ex: Execution
     new.metadata = {"attemptNumber": int(ex.metadata.get("attemptNumber", 1)) + 1,
                     "originalCreatedDate": ex.metadata.get("originalCreatedDate")
                     or format_instant(ex.state.start_date)}
+    await engine.cluster.own(new.id)
     await engine.store.save_execution(new.to_dict(private=True))
     ex.runtime.retry_execution_id = new.id
     await engine.store.save_execution(ex.to_dict(private=True))

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import abc
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
@@ -135,6 +136,10 @@ class WriterStore(Store, abc.ABC):
         self._conn: Connection | None = None
         self._thread: threading.Thread | None = None
         self._close_waiters: list[_Job] = []        # close() calls made while another close is under way
+        self._executions_stopped = False            # fenced: execution upserts are dropped
+        #: ``time.monotonic()`` after which execution upserts are dropped when written (set by a cluster node
+        #: after each lease renewal: a node that stalled past it writes nothing another node may own)
+        self.execution_writes_until: float | None = None
         #: counters kept by the writer thread (read them after a flush): batches, commits, rows written
         self.stats = {"batches": 0, "commits": 0, "execution_rows": 0, "log_rows": 0, "metric_rows": 0}
 
@@ -164,10 +169,27 @@ class WriterStore(Store, abc.ABC):
             self._backlog += weight
             self._cond.notify()
 
+    def stop_execution_writes(self) -> None:
+        """Fencing (falconet/runtime/cluster/leases.py): drop the execution upserts still queued and ignore
+        later ones; other nodes now own these executions. Logs, metrics and other calls go on."""
+        with self._cond:
+            self._executions_stopped = True
+            kept = deque(item for item in self._queue if not isinstance(item, _ExecWrite))
+            self._backlog -= len(self._queue) - len(kept)  # one row per queued upsert
+            self._queue = kept
+            self._pending.clear()
+
+    def _executions_expired(self) -> bool:
+        """Past :attr:`execution_writes_until` (the writer thread drops the execution upserts of a batch)."""
+        until = self.execution_writes_until
+        return until is not None and time.monotonic() >= until
+
     def _queue_execution(self, row: ExecRow) -> None:
         """Queue an upsert, replacing in place the one of the same id still waiting (coalescing)."""
         with self._cond:
             self._check_locked()
+            if self._executions_stopped:
+                return
             queued = self._pending.get(row.id)
             if queued is not None:
                 queued.row = row
@@ -328,6 +350,8 @@ class WriterStore(Store, abc.ABC):
                 in_tx = True
 
         def write_buffers() -> None:
+            if execs and self._executions_expired():
+                execs.clear()
             if execs:
                 begin()
                 conn.executemany(sql.UPSERT_EXECUTION, [r.sql_params() for r in execs.values()])

@@ -8,10 +8,11 @@ of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the opt
 
 Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
-starting at once migrate once; a database written by a newer Falconet is refused. Several servers (the
-nodes of a cluster) share the database (:attr:`shared`): compare-and-set writes and concurrency slots
-coordinate them (:meth:`claim_concurrency_slot` serialises the claims of one flow with a transaction-scoped
-advisory lock).
+starting at once migrate once; a database written by a newer Falconet is refused. Several servers (the nodes
+of a cluster) share one database: migration 2 adds the tables of falconet/runtime/cluster/ (execution leases,
+forwarded commands), which decide which node runs which execution; migration 3 the concurrency slots, which
+with compare-and-set writes coordinate orchestration (:meth:`claim_concurrency_slot` serialises the claims of
+one flow with a transaction-scoped advisory lock).
 ``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
 ``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
@@ -30,7 +31,7 @@ from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: pg_advisory_xact_lock key of the migrations ("falconet" in ASCII, as a bigint)
 _MIGRATION_LOCK = 0x66616C636F6E6574
@@ -49,8 +50,33 @@ CREATE FUNCTION fc_lower(TEXT) RETURNS TEXT LANGUAGE SQL IMMUTABLE STRICT AS 'SE
 CREATE FUNCTION instr(TEXT, TEXT) RETURNS INTEGER LANGUAGE SQL IMMUTABLE STRICT AS 'SELECT strpos($1, $2)';
 """
 
-#: version -> script that upgrades from version-1 (2: SQLite's 3, the concurrency slots)
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _postgres_ddl(sqlite.MIGRATIONS[3])}
+# the cluster (falconet/runtime/cluster/leases.py and commands.py): which node runs an execution until when,
+# and the commands sent to it by other nodes
+_SCHEMA_V2 = """
+CREATE TABLE execution_leases (
+    execution_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    token TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ix_execution_leases_node ON execution_leases (node_id);
+CREATE INDEX ix_execution_leases_expiry ON execution_leases (expires_at);
+CREATE TABLE cluster_commands (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    caller_node_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    args TEXT NOT NULL,
+    status TEXT NOT NULL,
+    answer TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ix_cluster_commands_node ON cluster_commands (node_id, status);
+"""
+
+#: version -> script that upgrades from version-1 (3: SQLite's 3, the concurrency slots)
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _postgres_ddl(sqlite.MIGRATIONS[3])}
 
 _PLACEHOLDER = re.compile(r"\?")
 
