@@ -78,12 +78,12 @@ class ExecutionActor:
         self.ex = execution
         self.flow = flow
         self.inbox_send, self.inbox_recv = trio.open_memory_channel[Message](INBOX_SIZE)
-        self.cache = OutputsCache()
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
                                truthy=is_truthy, log=self.log, on_change=self.on_change,
-                               on_state=self._publish_state)
+                               on_state=self._publish_state, on_task_run=self._task_run_changed)
+        self.cache = OutputsCache(self.machine.by_id)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
         self._to_start: list[TaskRunActor] = []  # dispatched by the last step, started by the loop
@@ -125,9 +125,14 @@ class ExecutionActor:
 
     def on_change(self, tr: TaskRun | None) -> None:
         self._dirty = True
-        self.cache.invalidate()
         if tr is not None:
+            self._task_run_changed(tr)
             self.engine.publish_task_run(self.ex, tr)
+
+    def _task_run_changed(self, tr: TaskRun) -> None:
+        """``tr`` changed: its outputs and state in the expression variables, its stored text."""
+        self.cache.changed(self.ex, tr)
+        self.ex.text.forget(tr.id)
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in this actor's nursery (it ends with the execution)."""
@@ -192,6 +197,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 task = m.task_of(tr)
                 m.flowable(task).on_child_end(m, tr, task, msg.state, msg.outputs)
+                m.touched(tr)
         elif isinstance(msg, KillRequested):
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
@@ -205,6 +211,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 task = m.task_of(tr)
                 m.flowable(task).on_event(m, tr, task, msg.result)
+                m.touched(tr)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.runtime.manual_pause = True
@@ -418,6 +425,8 @@ class ExecutionActor:
                 by_class.setdefault(task.cls, (task, []))[1].append(tr)
         for task, runs in by_class.values():
             await self.machine.flowable(task).cleanup(self, runs)
+            for tr in runs:
+                self.machine.touched(tr)
 
     def _ack(self) -> None:
         """Release the requests applied by this step; their change is queued to the store first (the engine
@@ -490,7 +499,7 @@ class ExecutionActor:
     def _end(self, state: State) -> None:
         """The machine decided the execution ends in ``state``: apply SLA assertions, outputs and retries."""
         # a flowable may resolve FAILED while siblings still run (Parallel): stop them
-        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
+        if self.machine.active:
             for handle in list(self.task_runs.values()):
                 handle.cancel()
             self.machine.kill_all()

@@ -233,7 +233,7 @@ class Engine:
             if ex.state.current.is_terminated:
                 # bounded: a stalled store must not hang a kill or a shutdown forever
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
-                    await self.store.save_execution(ex.to_dict(private=True))
+                    await self._save_final(ex)
                 if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
                     log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
                               ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
@@ -357,9 +357,22 @@ class Engine:
 
     def persist(self, ex: Execution, *, publish: bool = True) -> None:
         """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
-        self.store.save_execution_nowait(ex.to_dict(private=True))
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):  # not JSON: the store says so in its own words
+            self.store.save_execution_nowait(ex.to_dict(private=True))
+        else:
+            self.store.save_execution_nowait(head, doc_json=text)
         if publish:
             self.publish_execution(ex)
+
+    async def _save_final(self, ex: Execution) -> None:
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):
+            await self.store.save_execution(ex.to_dict(private=True))
+        else:
+            await self.store.save_execution(head, doc_json=text)
 
     def publish_execution(self, ex: Execution) -> None:
         """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does

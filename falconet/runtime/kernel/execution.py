@@ -7,8 +7,9 @@ Pure data, no I/O; dates come from the trio run's engine clock (:mod:`falconet.r
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Self
+from typing import Any, Callable, Self
 
 from falconet.runtime.kernel.clock import current_now
 from falconet.runtime.kernel.ids import new_id
@@ -68,19 +69,24 @@ def format_duration(d: timedelta) -> str:
 class StateHistory:
     """A state and its history of transitions; ``withState(same)`` is a no-op as in Kestra."""
 
-    __slots__ = ("current", "histories")
+    __slots__ = ("current", "histories", "watch")
 
     def __init__(self, current: State = State.CREATED, histories: "list[tuple[State, datetime]] | None" = None):
         self.current = current
         # invariant: histories is never empty and its last entry is `current`
         self.histories: list[tuple[State, datetime]] = histories if histories is not None else [(current, now())]
+        #: told ``watch(old, new)`` after each change (the machine keeps its indexes of task runs so)
+        self.watch: Callable[[State, State], None] | None = None
 
     def set(self, state: State, when: datetime | None = None) -> bool:
         """Move to ``state``; returns False (and records nothing) when already in it."""
-        if state is self.current:
+        old = self.current
+        if state is old:
             return False
         self.current = state
         self.histories.append((state, when or now()))
+        if self.watch is not None:
+            self.watch(old, state)
         return True
 
     @property
@@ -344,7 +350,7 @@ class Execution:
     __slots__ = (
         "id", "namespace", "flow_id", "flow_revision", "task_run_list", "inputs", "outputs", "labels",
         "state", "parent_id", "original_id", "trigger", "deleted", "metadata", "schedule_date", "variables",
-        "runtime",
+        "runtime", "text",
     )
 
     def __init__(
@@ -380,6 +386,8 @@ class Execution:
         self.schedule_date = schedule_date
         self.variables: dict[str, Any] | None = None
         self.runtime = ExecutionRuntime()
+        #: the stored text's pieces of its terminated task runs (see :meth:`stored_text`)
+        self.text = StoredText()
 
     # -- lookups --------------------------------------------------------------------------------------
 
@@ -394,15 +402,16 @@ class Execution:
 
     # -- serialisation --------------------------------------------------------------------------------
 
-    def to_dict(self, private: bool = False) -> dict[str, Any]:
-        """Kestra's Execution JSON (null fields omitted). ``private=True`` adds engine bookkeeping for the store."""
+    def to_dict(self, private: bool = False, *, task_runs: bool = True) -> dict[str, Any]:
+        """Kestra's Execution JSON (null fields omitted). ``private=True`` adds engine bookkeeping for the store;
+        ``task_runs=False`` leaves out ``taskRunList``."""
         d: dict[str, Any] = {
             "id": self.id,
             "namespace": self.namespace,
             "flowId": self.flow_id,
             "flowRevision": self.flow_revision,
         }
-        if self.task_run_list:
+        if self.task_run_list and task_runs:
             d["taskRunList"] = [tr.to_dict(private) for tr in self.task_run_list]
         if self.inputs:
             d["inputs"] = self.inputs
@@ -427,6 +436,19 @@ class Execution:
                 d[PRIVATE_KEY] = runtime
         return d
 
+    def stored_text(self) -> tuple[dict[str, Any], str]:
+        """The stored document (``to_dict(private=True)``) as JSON text, and its top-level fields as a dict
+        (without ``taskRunList``). The text of a terminated task run is kept between calls (:attr:`text`),
+        so a large execution costs a join, not a serialisation of every task run. Raises ValueError or
+        TypeError when the document is not JSON (as ``json.dumps``)."""
+        head = self.to_dict(True, task_runs=False)
+        if not self.task_run_list:
+            return head, _dumps(head)
+        first = {k: head[k] for k in ("id", "namespace", "flowId", "flowRevision")}
+        rest = {k: v for k, v in head.items() if k not in first}
+        runs = ",".join([self.text.piece(tr) for tr in self.task_run_list])
+        return head, f'{_dumps(first)[:-1]},"taskRunList":[{runs}],{_dumps(rest)[1:]}'
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Execution":
         ex = cls(
@@ -449,3 +471,43 @@ class Execution:
         ex.variables = d.get("variables")
         ex.runtime = ExecutionRuntime.from_json(d.get(PRIVATE_KEY))
         return ex
+
+
+#### Stored text ############################################################################################
+
+def _dumps(value: Any) -> str:
+    """JSON as the store writes it (compact, UTF-8 kept, no NaN)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class StoredText:
+    """The JSON text of an execution's terminated task runs, kept while they do not change.
+
+    A piece is kept with a stamp (state, number of state changes and attempts, the outputs object) and
+    served only while the stamp holds; :meth:`forget` drops one whose other fields changed (the machine
+    calls it on every state change and every reported change of a task run). A running task run is
+    serialised on each call: it is the one that changes."""
+
+    __slots__ = ("_pieces",)
+
+    def __init__(self) -> None:
+        self._pieces: dict[str, tuple[tuple[Any, ...], str]] = {}
+
+    def piece(self, tr: TaskRun) -> str:
+        state = tr.state.current
+        if not state.is_terminated:
+            return _dumps(tr.to_dict(True))
+        stamp = (state, len(tr.state.histories), len(tr.attempts), id(tr.outputs))
+        kept = self._pieces.get(tr.id)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        text = _dumps(tr.to_dict(True))
+        self._pieces[tr.id] = (stamp, text)
+        return text
+
+    def forget(self, task_run_id: str | None = None) -> None:
+        """Drop the piece of one task run, or every piece."""
+        if task_run_id is None:
+            self._pieces.clear()
+        else:
+            self._pieces.pop(task_run_id, None)
