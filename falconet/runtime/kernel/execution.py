@@ -446,7 +446,7 @@ class Execution:
             return head, _dumps(head)
         first = {k: head[k] for k in ("id", "namespace", "flowId", "flowRevision")}
         rest = {k: v for k, v in head.items() if k not in first}
-        runs = ",".join([self.text.piece(tr) for tr in self.task_run_list])
+        runs = self.text.join(self.task_run_list)
         return head, f'{_dumps(first)[:-1]},"taskRunList":[{runs}],{_dumps(rest)[1:]}'
 
     @classmethod
@@ -484,14 +484,41 @@ class StoredText:
     """The JSON text of an execution's terminated task runs, kept while they do not change.
 
     A piece is kept with a stamp (state, number of state changes and attempts, the outputs object) and
-    served only while the stamp holds; :meth:`forget` drops one whose other fields changed (the machine
-    calls it on every state change and every reported change of a task run). A running task run is
-    serialised on each call: it is the one that changes."""
+    served only while the stamp holds; :meth:`forget` drops one whose other fields changed (the actor
+    calls it on every state change and every reported change of a task run, and after a flowable hook).
+    A running task run is serialised on each call: it is the one that changes."""
 
-    __slots__ = ("_pieces",)
+    __slots__ = ("_pieces", "_blocks", "_block_of", "_runs")
+
+    #: task runs per block: a block whose task runs are all terminated is kept joined
+    BLOCK = 256
 
     def __init__(self) -> None:
         self._pieces: dict[str, tuple[tuple[Any, ...], str]] = {}
+        self._blocks: dict[int, str] = {}
+        self._block_of: dict[str, int] = {}
+        self._runs: list[TaskRun] | None = None
+
+    def join(self, runs: list[TaskRun]) -> str:
+        """The pieces of ``runs`` joined with commas: a persist costs the blocks with a running or changed
+        task run, not a pass over every task run."""
+        if runs is not self._runs:  # another list (a restart rebuilt it)
+            self._runs = runs
+            self._blocks.clear()
+            self._block_of.clear()
+        size = self.BLOCK
+        out: list[str] = []
+        for index, start in enumerate(range(0, len(runs), size)):
+            text = self._blocks.get(index)
+            if text is None:
+                block = runs[start:start + size]
+                text = ",".join([self.piece(tr) for tr in block])
+                if len(block) == size and all(tr.state.current.is_terminated for tr in block):
+                    self._blocks[index] = text
+                    for tr in block:
+                        self._block_of[tr.id] = index
+            out.append(text)
+        return ",".join(out)
 
     def piece(self, tr: TaskRun) -> str:
         state = tr.state.current
@@ -509,5 +536,9 @@ class StoredText:
         """Drop the piece of one task run, or every piece."""
         if task_run_id is None:
             self._pieces.clear()
+            self._blocks.clear()
         else:
             self._pieces.pop(task_run_id, None)
+            index = self._block_of.pop(task_run_id, None)
+            if index is not None:
+                self._blocks.pop(index, None)
