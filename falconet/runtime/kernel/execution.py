@@ -438,12 +438,13 @@ class Execution:
 
     def stored_text(self) -> tuple[dict[str, Any], str]:
         """The stored document (``to_dict(private=True)``) as JSON text, and its top-level fields as a dict
-        (without ``taskRunList``). The text of a terminated task run is kept between calls (:attr:`text`),
+        (with or without ``taskRunList``). The text of a terminated task run is kept between calls (:attr:`text`),
         so a large execution costs a join, not a serialisation of every task run. Raises ValueError or
         TypeError when the document is not JSON (as ``json.dumps``)."""
+        if len(self.task_run_list) < StoredText.BLOCK:  # small: one serialisation is cheaper than pieces
+            doc = self.to_dict(True)
+            return doc, _dumps(doc)
         head = self.to_dict(True, task_runs=False)
-        if not self.task_run_list:
-            return head, _dumps(head)
         first = {k: head[k] for k in ("id", "namespace", "flowId", "flowRevision")}
         rest = {k: v for k, v in head.items() if k not in first}
         runs = self.text.join(self.task_run_list)
