@@ -89,6 +89,7 @@ class ExecutionActor:
         self._to_start: list[TaskRunActor] = []  # dispatched by the last step, started by the loop
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
+        self.final_doc: dict[str, Any] | None = None  # the stored terminated document, when built whole
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._persisted_state: State | None = None

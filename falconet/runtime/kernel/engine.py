@@ -206,11 +206,14 @@ class Engine:
         ex = _executions.new_execution(flow, labels=labels, trigger=trigger, schedule_date=schedule_date,
                                        parent_labels=parent_labels)
         ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
-        await self.store.save_execution(ex.to_dict(private=True))
+        doc = ex.to_dict(private=True)
+        await self.store.save_execution(doc)
+        changes = len(ex.state.histories)
         self.publish_execution(ex)
         if start:
             self.admission.schedule(ex, flow)
-        return ex.to_dict()
+        # the stored document is the answer unless admission changed the state (QUEUED, CANCELLED…)
+        return without_private(doc) if len(ex.state.histories) == changes else ex.to_dict()
 
     #### supervision ###################################################################################
 
@@ -233,7 +236,7 @@ class Engine:
             if ex.state.current.is_terminated:
                 # bounded: a stalled store must not hang a kill or a shutdown forever
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
-                    await self._save_final(ex)
+                    actor.final_doc = await self._save_final(ex)
                 if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
                     log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
                               ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
@@ -303,6 +306,8 @@ class Engine:
             await ev.wait()
             if (actor is not None and actor.finished.is_set() and actor.ex.state.current.is_terminated
                     and execution_id not in self.actors):
+                if actor.final_doc is not None:
+                    return without_private(actor.final_doc)
                 return await _public_document(actor.ex)
 
     def kill_children(self, ex: Execution, reason: str) -> None:
@@ -376,13 +381,15 @@ class Engine:
         if publish:
             self.publish_execution(ex)
 
-    async def _save_final(self, ex: Execution) -> None:
+    async def _save_final(self, ex: Execution) -> dict[str, Any] | None:
+        """Write the terminated document (durable on return); returns it when it was built whole."""
         try:
             head, text = ex.stored_text()
         except (TypeError, ValueError):
             await self.store.save_execution(ex.to_dict(private=True))
-        else:
-            await self.store.save_execution(head, doc_json=text)
+            return None
+        await self.store.save_execution(head, doc_json=text)
+        return head if "taskRunList" in head or not ex.task_run_list else None
 
     def publish_execution(self, ex: Execution) -> None:
         """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Self
+from typing import Any, Self
 
 from falconet.runtime.kernel.clock import current_now
 from falconet.runtime.kernel.ids import new_id
@@ -69,14 +69,16 @@ def format_duration(d: timedelta) -> str:
 class StateHistory:
     """A state and its history of transitions; ``withState(same)`` is a no-op as in Kestra."""
 
-    __slots__ = ("current", "histories", "watch")
+    __slots__ = ("current", "histories", "watch", "owner")
 
     def __init__(self, current: State = State.CREATED, histories: "list[tuple[State, datetime]] | None" = None):
         self.current = current
         # invariant: histories is never empty and its last entry is `current`
         self.histories: list[tuple[State, datetime]] = histories if histories is not None else [(current, now())]
-        #: told ``watch(old, new)`` after each change (the machine keeps its indexes of task runs so)
-        self.watch: Callable[[State, State], None] | None = None
+        #: told ``watch.state_changed(owner, old, new)`` after each change (the machine keeps its indexes of
+        #: task runs so; two plain references, not a closure per task run: fewer objects for the collector)
+        self.watch: Any = None
+        self.owner: Any = None
 
     def set(self, state: State, when: datetime | None = None) -> bool:
         """Move to ``state``; returns False (and records nothing) when already in it."""
@@ -86,7 +88,7 @@ class StateHistory:
         self.current = state
         self.histories.append((state, when or now()))
         if self.watch is not None:
-            self.watch(old, state)
+            self.watch.state_changed(self.owner, old, state)
         return True
 
     @property
@@ -518,6 +520,7 @@ class StoredText:
                     self._blocks[index] = text
                     for tr in block:
                         self._block_of[tr.id] = index
+                        self._pieces.pop(tr.id, None)  # the block holds its text
             out.append(text)
         return ",".join(out)
 

@@ -8,7 +8,7 @@ hooks receive (``m.resolve_state``, ``m.sequential_nexts``, ``m.parallel_nexts``
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun
@@ -80,6 +80,11 @@ class FlowState:
 
     ex: Execution
     by_parent: dict[str | None, list[TaskRun]]
+    by_id: dict[str, TaskRun]
+    active: dict[str, TaskRun]
+    _pos: dict[str, int]
+    _children: dict[tuple[str, str], tuple[tuple[Any, ...], list[Resolved] | None]]
+    on_task_run: Callable[[TaskRun], None] | None
 
     def _init_kept(self) -> None:
         self._kept: dict[int, _Kept] = {}
@@ -157,6 +162,63 @@ class FlowState:
                 if iteration is None or tr.iteration == iteration:
                     out.append(tr)
         return out
+
+    #### indexes of the task runs ########################################################################
+
+    def _index(self, tr: TaskRun) -> None:
+        self.by_id[tr.id] = tr
+        self.by_parent.setdefault(tr.parent_task_run_id, []).append(tr)
+        self._pos[tr.id] = len(self._pos)
+        if not tr.state.current.is_terminated:
+            self.active[tr.id] = tr
+        tr.state.watch, tr.state.owner = self, tr
+        self._runs_created(tr)
+
+    def reindex(self) -> None:
+        self.by_parent.clear()
+        self.by_id.clear()
+        self.active.clear()
+        self._pos.clear()
+        self._groups.clear()
+        self._groups_by_parent.clear()
+        self._groups_of.clear()
+        for tr in self.ex.task_run_list:
+            self._index(tr)
+
+    def state_changed(self, tr: TaskRun, old: State, new: State) -> None:
+        """Every state change of a task run (whoever sets it) keeps the indexes."""
+        if new.is_terminated:
+            self.active.pop(tr.id, None)
+        else:
+            self.active[tr.id] = tr
+        self._runs_moved(tr, old, new)
+        if self.on_task_run is not None:
+            self.on_task_run(tr)
+
+    def touched(self, tr: TaskRun) -> None:
+        """A flowable hook ran on ``tr``: it may have changed its outputs or runtime state."""
+        if self.on_task_run is not None:
+            self.on_task_run(tr)
+
+    def active_runs(self) -> list[TaskRun]:
+        """The task runs not terminated, in the list's order."""
+        pos = self._pos
+        return sorted(self.active.values(), key=lambda tr: pos[tr.id])
+
+    def kept_children(self, tr: TaskRun, slot: str, deps: tuple[Any, ...],
+                     build: Callable[[], list[Resolved] | None]) -> list[Resolved] | None:
+        """``build()``, a list of Resolved under ``tr``, computed once and kept (:meth:`keep`) while every
+        object of ``deps`` (what it is computed from) stays the same."""
+        key = (tr.id, slot)
+        cached = self._children.get(key)
+        if (cached is not None and len(cached[0]) == len(deps)
+                and all(a is b for a, b in zip(cached[0], deps, strict=True))):
+            return cached[1]
+        if cached is not None:
+            self.forget(cached[1])
+        resolved = self.keep(build())
+        self._children[key] = (deps, resolved)
+        return resolved
 
     #### Kestra's flow-state helpers (Execution.java) ######################################################
 

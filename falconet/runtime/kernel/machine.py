@@ -12,7 +12,6 @@ The semantics follow ``io.kestra.core.runners.FlowableUtils`` and ``Execution``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import random
 from datetime import datetime, timedelta
@@ -181,60 +180,6 @@ class Machine(FlowState):
             self._index(tr)
 
     #### indexes and creation ############################################################################
-
-    def _index(self, tr: TaskRun) -> None:
-        self.by_id[tr.id] = tr
-        self.by_parent.setdefault(tr.parent_task_run_id, []).append(tr)
-        self._pos[tr.id] = len(self._pos)
-        if not tr.state.current.is_terminated:
-            self.active[tr.id] = tr
-        tr.state.watch = functools.partial(self._task_run_state, tr)
-        self._runs_created(tr)
-
-    def reindex(self) -> None:
-        self.by_parent.clear()
-        self.by_id.clear()
-        self.active.clear()
-        self._pos.clear()
-        self._groups.clear()
-        self._groups_by_parent.clear()
-        self._groups_of.clear()
-        for tr in self.ex.task_run_list:
-            self._index(tr)
-
-    def _task_run_state(self, tr: TaskRun, old: State, new: State) -> None:
-        """Every state change of a task run (whoever sets it) keeps the indexes."""
-        if new.is_terminated:
-            self.active.pop(tr.id, None)
-        else:
-            self.active[tr.id] = tr
-        self._runs_moved(tr, old, new)
-        if self.on_task_run is not None:
-            self.on_task_run(tr)
-
-    def touched(self, tr: TaskRun) -> None:
-        """A flowable hook ran on ``tr``: it may have changed its outputs or runtime state."""
-        if self.on_task_run is not None:
-            self.on_task_run(tr)
-
-    def active_runs(self) -> list[TaskRun]:
-        """The task runs not terminated, in the list's order."""
-        pos = self._pos
-        return sorted(self.active.values(), key=lambda tr: pos[tr.id])
-
-    def kept_children(self, tr: TaskRun, slot: str, deps: tuple[Any, ...],
-                 build: Callable[[], list[Resolved] | None]) -> list[Resolved] | None:
-        """``build()``, a list of Resolved under ``tr``, computed once and kept (:meth:`keep`) while every
-        object of ``deps`` (what it is computed from) stays the same."""
-        key = (tr.id, slot)
-        cached = self._children.get(key)
-        if cached is not None and len(cached[0]) == len(deps) and all(a is b for a, b in zip(cached[0], deps)):
-            return cached[1]
-        if cached is not None:
-            self.forget(cached[1])
-        resolved = self.keep(build())
-        self._children[key] = (deps, resolved)
-        return resolved
 
     def task_of(self, tr: TaskRun) -> TaskSpec:
         task = self.flow.find_task(tr.task_id)
