@@ -296,3 +296,112 @@ async def test_global_websocket_sends_every_execution_state_change(api):
     expected = ["CREATED", "RUNNING", "PAUSED", "RESTARTED", "RUNNING", "FAILED", "RESTARTED", "RUNNING", "FAILED"]
     assert [h["state"] for h in final["state"]["histories"]] == expected
     assert seen == expected
+
+
+async def test_global_websocket_batch_sends_arrays_of_messages(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BATCH_WINDOW", 0.5)
+    await api.flow(QUICK)
+    async with api.client.websocket("/api/v1/ws?namespace=company.team&state=SUCCESS&batch=true") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        ids = set()
+        for _ in range(5):
+            created = await api.execute("company.team", "quick")
+            ids.add(created["id"])
+        for execution_id in ids:
+            await api.wait(execution_id)
+        ended: set[str] = set()
+        frames = 0
+        with trio.fail_after(30):
+            while ended != ids:
+                frame = json.loads(await ws.receive())
+                frames += 1
+                assert isinstance(frame, list) and frame  # one frame, several messages, never an empty one
+                for message in frame:
+                    assert message["type"] == "execution"
+                    assert message["execution"]["state"]["current"] == "SUCCESS"
+                    ended.add(message["execution"]["id"])
+    assert ended == ids
+    assert frames < len(ids)  # the executions that ended within one window share a frame
+
+
+async def test_global_websocket_batch_after_overflow_resyncs_in_the_frame(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BUFFER", 2)
+    monkeypatch.setattr(live, "SEND_DEADLINE", 120.0)
+    monkeypatch.setattr(live, "BATCH_WINDOW", 1.0)  # the 12 executions end within the first window
+    await api.flow(QUICK)
+    async with api.client.websocket("/api/v1/ws?namespace=company.team&state=SUCCESS&batch=1") as ws:
+        await trio.testing.wait_all_tasks_blocked()
+        ids = set()
+        for _ in range(12):  # more than the buffer holds within a window: dropped, then resynced
+            created = await api.execute("company.team", "quick")
+            await api.wait(created["id"])
+            ids.add(created["id"])
+        ended: set[str] = set()
+        with trio.fail_after(30):
+            while ended != ids:
+                for message in json.loads(await ws.receive()):
+                    ended.add(message["execution"]["id"])
+    assert ended == ids
+
+
+async def test_global_websocket_batch_must_be_a_boolean(api):
+    async with api.client.websocket("/api/v1/ws?batch=often") as ws:
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            await ws.receive()
+    assert "4422" in repr(closed.value)
+
+
+async def test_global_websocket_batch_subscribers_with_one_filter_share_one_frame(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BATCH_WINDOW", 0.2)
+    rendered: list[str] = []
+    message = live._execution_message
+    monkeypatch.setattr(live, "_execution_message", lambda event: rendered.append(event.execution_id) or message(event))
+    await api.flow(QUICK)
+    path = "/api/v1/ws?namespace=company.team&state=SUCCESS&batch=true"
+    async with api.client.websocket(path) as first, api.client.websocket(path) as second:
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(live._GROUPS[api.engine]) == 1  # one bus subscription for both
+        created = await api.execute("company.team", "quick")
+        await api.wait(created["id"])
+        with trio.fail_after(30):
+            frames = [await first.receive(), await second.receive()]
+    assert frames[0] == frames[1]  # the same frame, built once
+    assert [m["execution"]["id"] for m in json.loads(frames[0])] == [created["id"]]
+    assert rendered == [created["id"]]
+    await trio.testing.wait_all_tasks_blocked()
+    assert not live._GROUPS[api.engine]  # the last one gone, the group and its subscription are gone
+
+
+async def test_global_websocket_batch_subscriber_that_falls_behind_gets_a_resync(api, monkeypatch):
+    from falconet.http.api import live
+
+    monkeypatch.setattr(live, "BATCH_WINDOW", 0.05)
+    monkeypatch.setattr(live, "MEMBER_FRAMES", 1)
+    monkeypatch.setattr(live, "SEND_DEADLINE", 120.0)
+    await api.flow(QUICK)
+    # the feed of one subscriber whose socket takes nothing until every execution ended
+    send, receive = trio.open_memory_channel[str](0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(live._batched_feed, api.engine, live.Outbox(send), "company.team", None, ["SUCCESS"])
+        await trio.testing.wait_all_tasks_blocked()
+        ids = set()
+        for _ in range(6):  # one execution per window: the second frame fills its queue, later ones are missed
+            created = await api.execute("company.team", "quick")
+            await api.wait(created["id"])
+            ids.add(created["id"])
+            await trio.sleep(0.1)
+        frames: list[list[dict]] = []
+        ended: set[str] = set()
+        with trio.fail_after(30):
+            while ended != ids:
+                frames.append(json.loads(await receive.receive()))
+                ended.update(m["execution"]["id"] for m in frames[-1])
+        nursery.cancel_scope.cancel()
+    assert ended == ids
+    assert len(frames) < len(ids)  # frames were missed: the last one is the resync

@@ -38,6 +38,7 @@ message until it goes away.
 from __future__ import annotations
 
 import math
+import weakref
 from contextlib import aclosing
 from datetime import datetime, timezone
 from typing import Any, AsyncGenerator, AsyncIterator
@@ -322,19 +323,123 @@ async def executions_ws() -> Any:
             states = params.parse_states(args.getlist("state"))
         except InvalidEntity as exc:
             return 4422, str(exc)[:120]
+        try:
+            batch = params.opt_bool(args, "batch", False)
+        except InvalidEntity as exc:
+            return 4422, str(exc)[:120]
+        if batch:
+            await _batched_feed(eng, out, namespace, flow_id, states)
+            return None
         with eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), states=states,
                                max_buffer=BUFFER) as sub:
             while True:
-                try:
-                    event = await sub.receive()
-                except Overflow as lost:
-                    for doc in await _resync(eng, namespace, flow_id, states, lost.since, lost.dropped):
-                        await out.send({"type": "execution", "execution": doc})
-                    continue
-                if _matches(event.data, namespace, flow_id, states):
-                    await out.send(event.shared("ws", _execution_message))
+                for text in await _next_messages(eng, sub, namespace, flow_id, states, wait=True):
+                    await out.send(text)
 
     await serve_websocket(feed)
+
+
+#### batch=true: one frame per window, built once for every subscriber with the same filters #############
+
+#: seconds a ``batch=true`` subscriber of ``/api/v1/ws`` gathers messages before they go in one frame
+BATCH_WINDOW = 0.25
+#: frames queued for one ``batch=true`` subscriber; when its queue is full, it misses frames and gets a
+#: resync (as after an overflow) once it reads again
+MEMBER_FRAMES = 8
+
+
+class _Member:
+    """One ``batch=true`` websocket of a :class:`_Group`: its queue of frames, and what it missed."""
+
+    def __init__(self) -> None:
+        self.send, self.frames = trio.open_memory_channel[str](MEMBER_FRAMES)
+        self.missed = 0            # messages in the frames it missed
+        self.received_until = 0.0  # drain time of the last frame queued for it (``Overflow.since``)
+
+    def offer(self, frame: str, messages: int, drained_at: float) -> None:
+        try:
+            self.send.send_nowait(frame)
+        except trio.WouldBlock:
+            self.missed += messages
+            return
+        if not self.missed:
+            self.received_until = drained_at
+
+
+class _Group:
+    """The ``batch=true`` subscribers of one filter: a frame costs the server far more than its bytes, so
+    each window's messages are drained from one bus subscription and joined into one frame, once, for
+    every member — the cost of an event does not grow with the number of subscribers."""
+
+    def __init__(self, eng: Any, key: tuple[Any, ...], namespace: str | None, flow_id: str | None,
+                 states: list[str]):
+        self.eng, self.key = eng, key
+        self.namespace, self.flow_id, self.states = namespace, flow_id, states
+        self.members: set[_Member] = set()
+        self.cancel = trio.CancelScope()
+        # subscribed now, not when the task starts: the first member misses nothing
+        self.sub = eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), states=states,
+                                     max_buffer=BUFFER)
+
+    async def run(self) -> None:
+        with self.sub, self.cancel:
+            while True:
+                texts = await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
+                                             wait=True)
+                await trio.sleep(BATCH_WINDOW)
+                drained_at = self.eng.bus.clock.timestamp()
+                while self.sub.pending() or self.sub.overflowed:
+                    texts += await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
+                                                  wait=False)
+                if texts:
+                    frame = "[" + ",".join(texts) + "]"
+                    for member in list(self.members):
+                        member.offer(frame, len(texts), drained_at)
+
+
+_GROUPS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Group]]" = weakref.WeakKeyDictionary()
+
+
+async def _batched_feed(eng: Any, out: Outbox, namespace: str | None, flow_id: str | None,
+                        states: list[str]) -> None:
+    groups = _GROUPS.setdefault(eng, {})
+    key = (namespace, flow_id, tuple(sorted(states)))
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(eng, key, namespace, flow_id, states)
+        eng.spawn(group.run)
+    member = _Member()
+    member.received_until = eng.bus.clock.timestamp()
+    group.members.add(member)
+    try:
+        async with member.frames:
+            async for frame in member.frames:
+                await out.send(frame)
+                if member.missed and not member.frames.statistics().current_buffer_used:
+                    missed, member.missed = member.missed, 0
+                    docs = await _resync(eng, namespace, flow_id, states, member.received_until, missed)
+                    if docs:
+                        await out.send("[" + ",".join(dumps({"type": "execution", "execution": doc})
+                                                      for doc in docs) + "]")
+    finally:
+        group.members.discard(member)
+        if not group.members and groups.get(key) is group:
+            del groups[key]
+            group.cancel.cancel()
+
+
+async def _next_messages(eng: Any, sub: Any, namespace: str | None, flow_id: str | None, states: list[str], *,
+                         wait: bool) -> list[str]:
+    """The serialised messages of the subscription's next event (none when it does not match), or of the
+    fresh documents replacing the events dropped after an overflow."""
+    try:
+        event = await sub.receive() if wait else sub.receive_nowait()
+    except Overflow as lost:
+        docs = await _resync(eng, namespace, flow_id, states, lost.since, lost.dropped)
+        return [dumps({"type": "execution", "execution": doc}) for doc in docs]
+    if _matches(event.data, namespace, flow_id, states):
+        return [event.shared("ws", _execution_message)]
+    return []
 
 
 def _execution_message(event: Any) -> str:

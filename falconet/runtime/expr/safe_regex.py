@@ -12,10 +12,9 @@ The compiled object has ``re``'s methods (``fullmatch``, ``search``, ``match``, 
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
-
-import re2
 
 from falconet.runtime.kernel.errors import IllegalArgument
 
@@ -24,9 +23,18 @@ __all__ = ["RegexError", "compile", "MAX_PATTERN_CHARS"]
 #: longest pattern accepted (RE2 also refuses a pattern whose compiled program exceeds ``max_mem``)
 MAX_PATTERN_CHARS = 10_000
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False     # RE2 would print every refused pattern on stderr
-_OPTIONS.max_mem = 2 << 20      # compiled program and DFA cache per pattern (RE2's default: 8 MiB)
+
+
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """The ``re2`` module and the options of every pattern, imported at the first pattern (the library's
+    2.6 MB stay out of a server whose flows use none)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False     # RE2 would print every refused pattern on stderr
+    options.max_mem = 2 << 20      # compiled program and DFA cache per pattern (RE2's default: 8 MiB)
+    return re2, options
 
 #: RE2 errors that mean "a feature a backtracking engine has" (when Python's ``re`` accepts the pattern)
 _FEATURE_ERRORS = ("invalid escape sequence", "invalid perl operator", "bad repetition operator",
@@ -51,8 +59,9 @@ def compile(pattern: Any) -> Any:
     if len(pattern) > MAX_PATTERN_CHARS:
         reason = f"longer than {MAX_PATTERN_CHARS} characters"
         raise RegexError(f"Invalid regular expression: {reason}", reason)
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return re2.compile(pattern, options)
     except re2.error as exc:
         raw = exc.args[0] if exc.args else ""
         reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

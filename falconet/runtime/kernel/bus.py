@@ -120,6 +120,11 @@ class Subscription:
     def pending(self) -> int:
         return len(self._buffer)
 
+    @property
+    def overflowed(self) -> bool:
+        """Events were dropped since the last receive (the next one raises :class:`Overflow`)."""
+        return self._dropped > 0
+
     def close(self) -> None:
         self._closed = True
         self._bus.unsubscribe(self)

@@ -1,0 +1,1 @@
+"""Cluster mode: several Falconet servers (nodes) sharing one PostgreSQL database."""
