@@ -445,7 +445,7 @@ class Engine:
         return rows
 
 
-async def _public_document(ex: Execution, slice_size: int = 200) -> dict[str, Any]:
+async def _public_document(ex: Execution, slice_size: int = 50) -> dict[str, Any]:
     """``ex.to_dict()``, yielding to other tasks between slices of task runs."""
     head = ex.to_dict(task_runs=False)
     if not ex.task_run_list:
