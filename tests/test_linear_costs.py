@@ -11,7 +11,7 @@ import trio
 from falconet import open_engine
 from falconet.runtime.expr.variables import OutputsCache, build_outputs, build_task_states
 from falconet.runtime.flow.model import Flow
-from falconet.runtime.kernel.execution import Execution, StoredText, TaskRun
+from falconet.runtime.kernel.execution import Execution, StoredText, TaskRun, without_private
 from falconet.runtime.kernel.flowstate import Resolved, Runs
 from falconet.runtime.kernel.state import State
 
@@ -185,7 +185,7 @@ async def test_expressions_see_outputs_set_by_flowables_retries_and_loops(tmp_pa
         assert _output(ex, "then") == "true"
         assert _output(ex, "last") == f"ac-SUCCESS-{flaky['state']['current']}-true-3"
         stored = await engine.store.get_execution(ex["id"])
-        assert {k: v for k, v in stored.items() if k != "_extra"} | {"taskRunList": ex["taskRunList"]} == ex
+        assert without_private(stored) == ex
 
 
 PAUSED = "id: paused\nnamespace: t\ntasks:\n  - id: r0\n    type: io.kestra.plugin.core.debug.Return\n" \
@@ -210,3 +210,38 @@ async def test_the_stored_document_of_a_running_execution_is_the_full_document(t
         assert stored == actor.ex.to_dict(private=True)
         assert len(stored["taskRunList"]) == 31
         await engine.kill(created["id"])
+
+
+RESTART = """
+id: restarted
+namespace: t
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["a", "b"]
+    tasks:
+      - id: r
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ taskrun.value }}"
+  - id: flaky
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ taskrun.attemptsCount < 1 }}"
+  - id: last
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.r.a.value }}{{ outputs.r.b.value }}-{{ tasks.flaky.state }}"
+"""
+
+
+async def test_a_restarted_execution_sees_the_outputs_and_states_of_its_earlier_task_runs(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(RESTART)
+        first = await engine.execute("t", "restarted")
+        assert first["state"]["current"] == "FAILED"
+        await engine.settle(first["id"])
+        await engine.restart(first["id"])
+        final = await engine.wait_for_end(first["id"])
+        assert final["state"]["current"] == "SUCCESS"
+        assert _output(final, "last") == "ab-SUCCESS"
+        await engine.settle(first["id"])
+        stored = await engine.store.get_execution(first["id"])
+        assert without_private(stored) == final
