@@ -144,7 +144,7 @@ class ExecutionActor:
         """Publish an execution state change as it happens, so subscribers see every state (RESTARTED,
         each PAUSED…). A terminal state is published by the engine once it is durable."""
         if not self.ex.state.current.is_terminated:
-            self._published = len(self.ex.state.histories)
+            self._published = self.ex.state.changes
             self.engine.publish_execution(self.ex)
 
     #### messages ##########################################################################################
@@ -459,7 +459,7 @@ class ExecutionActor:
                     self.engine.after_execution.add(self.ex.id)
                     self.engine.persist(self.ex, publish=False)
                 return
-            if len(self.ex.state.histories) != self._published:
+            if self.ex.state.changes != self._published:
                 self._publish_state()
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
                 self._dirty = False

@@ -208,12 +208,12 @@ class Engine:
         ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
         doc = ex.to_dict(private=True)
         await self.store.save_execution(doc)
-        changes = len(ex.state.histories)
+        changes = ex.state.changes
         self.publish_execution(ex)
         if start:
             self.admission.schedule(ex, flow)
         # the stored document is the answer unless admission changed the state (QUEUED, CANCELLED…)
-        return without_private(doc) if len(ex.state.histories) == changes else ex.to_dict()
+        return without_private(doc) if ex.state.changes == changes else ex.to_dict()
 
     #### supervision ###################################################################################
 

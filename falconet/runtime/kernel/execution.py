@@ -69,16 +69,29 @@ def format_duration(d: timedelta) -> str:
 class StateHistory:
     """A state and its history of transitions; ``withState(same)`` is a no-op as in Kestra."""
 
-    __slots__ = ("current", "histories", "watch", "owner")
+    __slots__ = ("current", "_entries", "watch", "owner")
 
     def __init__(self, current: State = State.CREATED, histories: "list[tuple[State, datetime]] | None" = None):
         self.current = current
-        # invariant: histories is never empty and its last entry is `current`
-        self.histories: list[tuple[State, datetime]] = histories if histories is not None else [(current, now())]
+        # invariant: never empty, its last entry is `current`. Kept as (state name, date): a tuple of a string
+        # and a date is not tracked by the garbage collector (a tuple holding an enum member is), which keeps
+        # full collections of a 10,000-task execution short
+        self._entries: list[tuple[str, datetime]] = (
+            [(s.value, t) for s, t in histories] if histories is not None else [(current.value, now())])
         #: told ``watch.state_changed(owner, old, new)`` after each change (the machine keeps its indexes of
         #: task runs so; two plain references, not a closure per task run: fewer objects for the collector)
         self.watch: Any = None
         self.owner: Any = None
+
+    @property
+    def histories(self) -> list[tuple[State, datetime]]:
+        """The transitions, oldest first (a copy)."""
+        return [(State(s), t) for s, t in self._entries]
+
+    @property
+    def changes(self) -> int:
+        """The number of transitions recorded (the length of :attr:`histories`)."""
+        return len(self._entries)
 
     def set(self, state: State, when: datetime | None = None) -> bool:
         """Move to ``state``; returns False (and records nothing) when already in it."""
@@ -86,29 +99,29 @@ class StateHistory:
         if state is old:
             return False
         self.current = state
-        self.histories.append((state, when or now()))
+        self._entries.append((state.value, when or now()))
         if self.watch is not None:
             self.watch.state_changed(self.owner, old, state)
         return True
 
     @property
     def start_date(self) -> datetime:
-        return self.histories[0][1]
+        return self._entries[0][1]
 
     @property
     def end_date(self) -> datetime | None:
         if self.current.is_terminated or self.current is State.PAUSED:
-            return self.histories[-1][1]
+            return self._entries[-1][1]
         return None
 
     def duration(self) -> timedelta:
-        end = self.histories[-1][1] if len(self.histories) > 1 else now()
-        return end - self.histories[0][1]
+        end = self._entries[-1][1] if len(self._entries) > 1 else now()
+        return end - self._entries[0][1]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "current": self.current.value,
-            "histories": [{"state": s.value, "date": format_instant(t)} for s, t in self.histories],
+            "histories": [{"state": s, "date": format_instant(t)} for s, t in self._entries],
             "duration": format_duration(self.duration()),
             "startDate": format_instant(self.start_date),
         }
@@ -126,7 +139,7 @@ class StateHistory:
         return cls(cur, hist)
 
     def copy(self) -> "StateHistory":
-        return StateHistory(self.current, list(self.histories))
+        return StateHistory(self.current, self.histories)
 
 
 class Attempt:
@@ -528,7 +541,7 @@ class StoredText:
         state = tr.state.current
         if not state.is_terminated:
             return _dumps(tr.to_dict(True))
-        stamp = (state, len(tr.state.histories), len(tr.attempts), id(tr.outputs))
+        stamp = (state, tr.state.changes, len(tr.attempts), id(tr.outputs))
         kept = self._pieces.get(tr.id)
         if kept is not None and kept[0] == stamp:
             return kept[1]
