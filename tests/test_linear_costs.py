@@ -245,3 +245,21 @@ async def test_a_restarted_execution_sees_the_outputs_and_states_of_its_earlier_
         await engine.settle(first["id"])
         stored = await engine.store.get_execution(first["id"])
         assert without_private(stored) == final
+
+
+def test_a_state_history_holds_no_tuples_the_garbage_collector_tracks():
+    import gc
+
+    from falconet.runtime.kernel.execution import StateHistory
+
+    h = StateHistory(State.CREATED)
+    h.set(State.RUNNING)
+    h.set(State.SUCCESS)
+    gc.collect()
+    entries = [o for ref in gc.get_referents(h) if isinstance(ref, list)
+               for o in gc.get_referents(ref) if isinstance(o, tuple)]
+    assert len(entries) == 3 and not any(gc.is_tracked(t) for t in entries)
+    assert [s for s, _ in h.histories] == [State.CREATED, State.RUNNING, State.SUCCESS] and h.changes == 3
+    copy = h.copy()
+    copy.set(State.RUNNING)
+    assert h.changes == 3 and copy.changes == 4
