@@ -17,14 +17,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_http import FLOW, create_many_raw, fetch_final, free_port, instant  # noqa: E402
+from bench_http import create_many_raw, fetch_final, free_port, instant, load_flow_when_up  # noqa: E402
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -54,16 +53,7 @@ def main() -> int:
         os.sched_setaffinity(0, client_cores)
         try:
             with httpx.Client(base_url=base, timeout=30) as http:
-                for _ in range(300):
-                    try:
-                        if http.get("/ping").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                else:
-                    raise SystemExit("the server did not start")
-                http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}
-                          ).raise_for_status()
+                load_flow_when_up(http, server)
             idle = status_kb(server.pid, "VmRSS")
             done_ids: set[str] = set()
             for _ in range(args.rounds):

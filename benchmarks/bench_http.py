@@ -49,6 +49,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def load_flow_when_up(http: httpx.Client, server: subprocess.Popen, attempts: int = 300) -> None:
+    """Wait until the server answers ``/ping`` (``attempts`` tries 0.1 s apart), then create FLOW; SystemExit
+    (with the server's stderr when it is piped) when it never answers."""
+    for _ in range(attempts):
+        try:
+            if http.get("/ping").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        raise SystemExit("the server did not start" + (f": {server.stderr.read().decode()}" if server.stderr else ""))
+    http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}).raise_for_status()
+
+
 def instant(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -178,15 +192,7 @@ def main() -> int:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             with httpx.Client(base_url=base, timeout=10) as http:
-                for _ in range(100):
-                    try:
-                        if http.get("/ping").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                else:
-                    raise SystemExit(f"server did not start: {server.stderr.read().decode() if server.stderr else ''}")
-                http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}).raise_for_status()
+                load_flow_when_up(http, server, attempts=100)
                 for _ in range(50):  # warm-up
                     http.post("/api/v1/executions/bench.http/two?wait=true").raise_for_status()
 

@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_http import FLOW, create_many_raw, fetch_final, free_port, instant  # noqa: E402
+from bench_http import create_many_raw, fetch_final, free_port, instant, load_flow_when_up  # noqa: E402
 
 _ID = re.compile(rb'\{"type":"execution","execution":\{(?:"tenantId":"[^"]*",)?"id":"([0-9A-Za-z]+)"')
 
@@ -170,16 +170,7 @@ def main() -> int:
             os.sched_setaffinity(0, set(cores[1:]))
         try:
             with httpx.Client(base_url=base, timeout=30) as http:
-                for _ in range(300):
-                    try:
-                        if http.get("/ping").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                else:
-                    raise SystemExit("the server did not start")
-                http.post("/api/v1/flows", content=FLOW, headers={"Content-Type": "application/x-yaml"}
-                          ).raise_for_status()
+                load_flow_when_up(http, server)
             round_trip(base, 200, args.concurrency)  # warm-up
             for _ in range(args.rounds):
                 cpu = cpu_seconds(server.pid)

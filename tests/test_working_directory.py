@@ -3,6 +3,7 @@ outputFiles out, cache, removal at the end and on kill, recovery after a restart
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -69,6 +70,24 @@ async def wait_for(engine, execution_id: str, pred) -> dict[str, Any]:
         await trio.sleep(0.01)
 
 
+def wd_flow(flow_id: str, wd: str) -> str:
+    """A flow of NS whose one task ``wd`` is a WorkingDirectory with the YAML properties ``wd`` (from column 0)."""
+    return (f"\nid: {flow_id}\nnamespace: {NS}\ntasks:\n  - id: wd\n"
+            "    type: io.kestra.plugin.core.flow.WorkingDirectory\n" + textwrap.indent(wd, "    "))
+
+
+def output_texts(engine, task_run: dict[str, Any]) -> dict[str, str]:
+    """Name → content of a task run's ``outputFiles``."""
+    return {name: engine.storage.read_text(uri) for name, uri in task_run["outputs"]["outputFiles"].items()}
+
+
+async def ended(engine, execution_id: str) -> dict[str, Any]:
+    """The execution once it ended and its end-of-execution work (removing directories) is done."""
+    final = await engine.wait_for_end(execution_id)
+    await engine.settle(execution_id)
+    return final
+
+
 def running(task_id: str):
     return lambda doc: any(t["taskId"] == task_id and t["state"]["current"] == "RUNNING"
                            for t in doc.get("taskRunList", []))
@@ -129,7 +148,7 @@ async def test_tasks_share_one_directory_with_input_namespace_and_output_files(t
         ex = await engine.execute(NS, "shared")
         left = wd_dirs(engine)
         wd = runs(ex)["wd"]
-        files = {name: st.read_text(uri) for name, uri in wd["outputs"]["outputFiles"].items()}
+        files = output_texts(engine, wd)
     assert ex["state"]["current"] == "SUCCESS", ex
     r = runs(ex)
     assert r["second"]["outputs"]["vars"] == {"first": "hello world + seeded by make", "ignored": 0}
@@ -266,18 +285,13 @@ tasks:
 
 async def test_missing_input_file_fails_the_working_directory_before_its_tasks(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
-        await engine.create_flow(f"""
-id: badinput
-namespace: {NS}
+        await engine.create_flow(wd_flow("badinput", """\
+inputFiles:
+  data.csv: "kestra:///tests/wd/badinput/executions/nope/missing.csv"
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    inputFiles:
-      data.csv: "kestra:///tests/wd/badinput/executions/nope/missing.csv"
-    tasks:
-      - id: never
-        type: io.falconet.tests.wd.Probe
-""")
+  - id: never
+    type: io.falconet.tests.wd.Probe
+"""))
         ex = await engine.execute(NS, "badinput")
         logs = [(row["level"], row["message"]) for row in await engine.get_logs(ex["id"])]
         left = wd_dirs(engine)
@@ -290,21 +304,16 @@ tasks:
 
 async def test_failed_children_upload_nothing_and_remove_the_directory(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
-        await engine.create_flow(f"""
-id: failing
-namespace: {NS}
+        await engine.create_flow(wd_flow("failing", """\
+outputFiles: ["*.txt"]
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    outputFiles: ["*.txt"]
-    tasks:
-      - id: write
-        type: io.kestra.plugin.core.storage.LocalFiles
-        inputs:
-          a.txt: a
-      - id: boom
-        type: io.kestra.plugin.core.execution.Fail
-""")
+  - id: write
+    type: io.kestra.plugin.core.storage.LocalFiles
+    inputs:
+      a.txt: a
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+"""))
         ex = await engine.execute(NS, "failing")
         left = wd_dirs(engine)
     wd = runs(ex)["wd"]
@@ -316,23 +325,18 @@ tasks:
 
 #### Cache ##################################################################################################
 
-CACHED = f"""
-id: cached
-namespace: {NS}
+CACHED = wd_flow("cached", f"""\
+cache:
+  ttl: PT5M
+  patterns: ["deps/**", "*.lock"]
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    cache:
-      ttl: PT5M
-      patterns: ["deps/**", "*.lock"]
-    tasks:
-      - id: build
-        type: io.kestra.plugin.scripts.shell.Commands
-        {PROCESS}
-        commands:
-          - if [ -f deps/lib.txt ]; then echo '::{{"outputs":{{"cached":true}}}}::'; else echo '::{{"outputs":{{"cached":false}}}}::'; fi
-          - mkdir -p deps && echo "built $(date +%N)" > deps/lib.txt && echo lock > app.lock && echo tmp > other.tmp
-"""
+  - id: build
+    type: io.kestra.plugin.scripts.shell.Commands
+    {PROCESS}
+    commands:
+      - if [ -f deps/lib.txt ]; then echo '::{{"outputs":{{"cached":true}}}}::'; else echo '::{{"outputs":{{"cached":false}}}}::'; fi
+      - mkdir -p deps && echo "built $(date +%N)" > deps/lib.txt && echo lock > app.lock && echo tmp > other.tmp
+""")
 
 
 async def test_cache_is_stored_restored_and_expires(tmp_path):
@@ -357,25 +361,19 @@ async def test_cache_is_stored_restored_and_expires(tmp_path):
 
 async def test_kill_removes_the_directory(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
-        await engine.create_flow(f"""
-id: killme
-namespace: {NS}
+        await engine.create_flow(wd_flow("killme", """\
+inputFiles:
+  a.txt: a
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    inputFiles:
-      a.txt: a
-    tasks:
-      - id: wait
-        type: io.falconet.tests.wd.Probe
-        mode: block
-""")
+  - id: wait
+    type: io.falconet.tests.wd.Probe
+    mode: block
+"""))
         created = await engine.execute(NS, "killme", wait=False)
         await wait_for(engine, created["id"], running("wait"))
         during = wd_dirs(engine)
         await engine.kill(created["id"])
-        final = await engine.wait_for_end(created["id"])
-        await engine.settle(created["id"])
+        final = await ended(engine, created["id"])
         after = wd_dirs(engine)
     assert final["state"]["current"] == "KILLED"
     assert {t["state"]["current"] for t in final["taskRunList"]} == {"KILLED"}
@@ -383,25 +381,20 @@ tasks:
     assert after == []
 
 
-RESTART = f"""
-id: restart
-namespace: {NS}
+RESTART = wd_flow("restart", """\
+inputFiles:
+  input.txt: "from inputFiles"
+outputFiles: ["*.txt"]
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    inputFiles:
-      input.txt: "from inputFiles"
-    outputFiles: ["*.txt"]
-    tasks:
-      - id: write
-        type: io.kestra.plugin.core.storage.LocalFiles
-        inputs:
-          written.txt: by an earlier task
-      - id: wait
-        type: io.falconet.tests.wd.Probe
-        mode: block-once
-        file: input.txt
-"""
+  - id: write
+    type: io.kestra.plugin.core.storage.LocalFiles
+    inputs:
+      written.txt: by an earlier task
+  - id: wait
+    type: io.falconet.tests.wd.Probe
+    mode: block-once
+    file: input.txt
+""")
 
 
 async def test_unfinished_working_directory_recreates_its_directory_after_a_restart(tmp_path):
@@ -422,10 +415,9 @@ async def test_unfinished_working_directory_recreates_its_directory_after_a_rest
             f.unlink() if f.is_file() else f.rmdir()
         (tmp_path / "tmp" / name).rmdir()
     async with open_engine(tmp_path, store="sqlite") as engine:
-        final = await engine.wait_for_end(created["id"])
-        await engine.settle(created["id"])
+        final = await ended(engine, created["id"])
         left = wd_dirs(engine)
-        out = {k: engine.storage.read_text(v) for k, v in runs(final)["wd"]["outputs"]["outputFiles"].items()}
+        out = output_texts(engine, runs(final)["wd"])
     assert len(lost) == 1
     assert final["state"]["current"] == "SUCCESS"
     wait = runs(final)["wait"]
@@ -438,28 +430,22 @@ async def test_unfinished_working_directory_recreates_its_directory_after_a_rest
 
 async def test_restarted_execution_prepares_the_directory_again(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
-        await engine.create_flow(f"""
-id: restartme
-namespace: {NS}
+        await engine.create_flow(wd_flow("restartme", """\
+inputFiles:
+  input.txt: again
+outputFiles: ["*.txt"]
 tasks:
-  - id: wd
-    type: io.kestra.plugin.core.flow.WorkingDirectory
-    inputFiles:
-      input.txt: again
-    outputFiles: ["*.txt"]
-    tasks:
-      - id: flaky
-        type: io.falconet.tests.wd.Probe
-        mode: fail-once
-        file: input.txt
-""")
+  - id: flaky
+    type: io.falconet.tests.wd.Probe
+    mode: fail-once
+    file: input.txt
+"""))
         first = await engine.execute(NS, "restartme")
         await engine.settle(first["id"])
         await engine.restart(first["id"])
-        final = await engine.wait_for_end(first["id"])
-        await engine.settle(first["id"])
+        final = await ended(engine, first["id"])
         left = wd_dirs(engine)
-        out = {k: engine.storage.read_text(v) for k, v in runs(final)["wd"]["outputs"]["outputFiles"].items()}
+        out = output_texts(engine, runs(final)["wd"])
     assert first["state"]["current"] == "FAILED"
     assert final["state"]["current"] == "SUCCESS"
     assert runs(final)["flaky"]["outputs"]["content"] == "again"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from typing import Any, AsyncIterator, Sequence
+from urllib.parse import quote
 
 import pytest
 import trio
 
 from falconet.http.app import create_app
+from falconet.http.serve import serve
 from falconet.runtime.kernel.engine import open_engine
 
 #: (status, method, path) of every response of every test app in this session
@@ -46,9 +48,14 @@ async def engine(tmp_path: Any) -> AsyncIterator[Any]:
         yield eng
 
 
+def recorded_app(engine: Any) -> Any:
+    """The app of ``engine``, its responses recorded (see RESPONSES)."""
+    return record_responses(create_app(engine, config=engine.config))
+
+
 @pytest.fixture
 def app(engine: Any) -> Any:
-    return record_responses(create_app(engine, config=engine.config))
+    return recorded_app(engine)
 
 
 @pytest.fixture
@@ -56,7 +63,28 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
+@pytest.fixture
+async def server(app: Any, nursery: Any) -> str:
+    """Base URL of the app served by hypercorn on a free port (cancelled with the test)."""
+    urls = await nursery.start(serve, app, "127.0.0.1", 0)
+    return urls[0]
+
+
 YAML = {"Content-Type": "application/x-yaml"}
+
+#: a flow whose execution stays RUNNING (an hour's Sleep)
+SLEEP = """id: sleep
+namespace: company.team
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1H
+"""
+
+
+def flt(field: str, op: str, value: str) -> str:
+    """One ``filters[field][op]=value`` query parameter (Kestra's QueryFilter), URL-encoded."""
+    return f"{quote(f'filters[{field}][{op}]')}={quote(value)}"
 
 
 class Api:
@@ -87,6 +115,29 @@ class Api:
     async def wait(self, execution_id: str) -> dict[str, Any]:
         return await self.engine.wait_for_end(execution_id)
 
+    async def runs(self, namespace: str, flow_id: str, n: int = 1) -> list[dict[str, Any]]:
+        """Execute the flow ``n`` times, one after the other, each to its end; the ended executions."""
+        return [await self.wait((await self.execute(namespace, flow_id))["id"]) for _ in range(n)]
+
+    async def paused_execution(self, answer_type: str) -> dict[str, Any]:
+        """An execution of the flow ``pausing`` (created now), PAUSED until resumed with an ``answer`` input
+        of ``answer_type``, which its task ``after`` returns."""
+        await self.flow(f"""id: pausing
+namespace: company.team
+tasks:
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: answer
+        type: {answer_type}
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ outputs.pause.onResume.answer }}}}"
+""")
+        created = await self.execute("company.team", "pausing")
+        await self.wait_state(created["id"], "PAUSED")
+        return created
+
     async def wait_state(self, execution_id: str, state: str, within: float = 10) -> dict[str, Any]:
         """Wait for a live state through the bus (no polling sleeps)."""
         with self.engine.bus.subscribe(execution_id=execution_id, kinds=("execution",)) as sub:
@@ -101,6 +152,11 @@ class Api:
 @pytest.fixture
 def api(client: Any, engine: Any) -> Api:
     return Api(client, engine)
+
+
+def api_of(engine: Any) -> Api:
+    """An :class:`Api` over a new recorded app of ``engine`` (for tests that open their own engines)."""
+    return Api(recorded_app(engine).test_client(), engine)
 
 
 def multipart_body(fields: dict[str, str] | None = None,

@@ -8,7 +8,6 @@ import shutil
 import pytest
 import trio
 
-from falconet.http.serve import serve
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -52,12 +51,6 @@ async def sh(command: str, cwd, base: str) -> bytes:
                                       check=False)
     assert done.returncode == 0, (command, done.stderr)
     return done.stdout
-
-
-@pytest.fixture
-async def server(app, nursery):
-    urls = await nursery.start(serve, app, "127.0.0.1", 0)
-    return urls[0]
 
 
 async def test_documented_curl_commands(server, engine, tmp_path):

@@ -2,14 +2,13 @@
 previews of every supported chart type and chart data of a stored dashboard, checked against a seeded store."""
 from __future__ import annotations
 
-import json
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
 from falconet.runtime.kernel.engine import open_engine
-from falconet.http.app import create_app
 
-from .conftest import YAML, record_responses
+from .conftest import YAML, api_of
 
 P = "io.kestra.plugin.core.dashboard"
 OK = """id: ok
@@ -51,18 +50,21 @@ charts:
 async def seed(api: Any) -> dict[str, list[str]]:
     await api.flow(OK)
     await api.flow(KO)
-    ids: dict[str, list[str]] = {"ok": [], "ko": []}
-    for flow_id, ns, n in (("ok", "company.team", 3), ("ko", "company.other", 1)):
-        for _ in range(n):
-            ex = await api.execute(ns, flow_id)
-            await api.wait(ex["id"])
-            ids[flow_id].append(ex["id"])
+    ids = {"ok": [ex["id"] for ex in await api.runs("company.team", "ok", 3)],
+           "ko": [ex["id"] for ex in await api.runs("company.other", "ko")]}
     await api.engine.store.flush()
     return ids
 
 
-async def preview(api: Any, chart: str, filters: list[dict[str, Any]] | None = None) -> tuple[int, Any]:
-    body: dict[str, Any] = {"chart": chart}
+def chart(chart_id: str, kind: str, data: str, body: str, options: str | None = None) -> str:
+    """A chart's YAML: type ``{P}.chart.<kind>``, ``chartOptions`` when given, and ``data`` of type
+    ``{P}.data.<data>`` with the YAML ``body`` (written from column 0)."""
+    head = f"id: {chart_id}\ntype: {P}.chart.{kind}\n" + (f"chartOptions: {options}\n" if options else "")
+    return head + f"data:\n  type: {P}.data.{data}\n" + textwrap.indent(body, "  ")
+
+
+async def preview(api: Any, source: str, filters: list[dict[str, Any]] | None = None) -> tuple[int, Any]:
+    body: dict[str, Any] = {"chart": source}
     if filters is not None:
         body["globalFilter"] = {"filters": filters}
     return await api.call("POST", "/api/v1/dashboards/charts/preview", json=body)
@@ -96,15 +98,11 @@ async def test_crud_from_yaml(api: Any) -> None:
 
 async def test_dashboards_survive_a_restart_in_sqlite(tmp_path: Any) -> None:
     async with open_engine(data_dir=tmp_path, store="sqlite") as engine:
-        client = record_responses(create_app(engine, config=engine.config)).test_client()
-        response = await client.post("/api/v1/dashboards", data=DASHBOARD, headers=YAML)
-        assert response.status_code == 200
-        did = json.loads(await response.get_data())["id"]
+        status, created = await api_of(engine).call("POST", "/api/v1/dashboards", data=DASHBOARD, headers=YAML)
+        assert status == 200
     async with open_engine(data_dir=tmp_path, store="sqlite") as engine:
-        client = record_responses(create_app(engine, config=engine.config)).test_client()
-        response = await client.get(f"/api/v1/dashboards/{did}")
-        assert response.status_code == 200
-        assert json.loads(await response.get_data())["sourceCode"] == DASHBOARD
+        status, stored = await api_of(engine).call("GET", f"/api/v1/dashboards/{created['id']}")
+        assert status == 200 and stored["sourceCode"] == DASHBOARD
 
 
 async def test_invalid_dashboards_are_422_and_nothing_is_stored(api: Any) -> None:
@@ -176,17 +174,13 @@ async def test_default_dashboard_and_its_charts(api: Any) -> None:
 
 async def test_preview_of_each_chart_type(api: Any) -> None:
     ids = await seed(api)
-    timeseries = f"""id: ts
-type: {P}.chart.TimeSeries
-chartOptions: {{column: date}}
-data:
-  type: {P}.data.Executions
-  columns:
-    date: {{field: START_DATE}}
-    ns: {{field: NAMESPACE}}
-    total: {{agg: COUNT}}
-    longest: {{field: DURATION, agg: MAX}}
-"""
+    timeseries = chart("ts", "TimeSeries", "Executions", """\
+columns:
+  date: {field: START_DATE}
+  ns: {field: NAMESPACE}
+  total: {agg: COUNT}
+  longest: {field: DURATION, agg: MAX}
+""", options="{column: date}")
     status, body = await preview(api, timeseries, [{"field": "timeRange", "operation": "EQUALS", "value": "PT1H"}])
     assert status == 200, body
     per_ns = {}
@@ -196,76 +190,56 @@ data:
         assert isinstance(row["longest"], float) and row["longest"] >= 0
     assert per_ns == {"company.team": 3, "company.other": 1}
 
-    table = f"""id: t
-type: {P}.chart.Table
-data:
-  type: {P}.data.Executions
-  columns:
-    id: {{field: ID}}
-    flow: {{field: FLOW_ID}}
-  where:
-    - {{field: NAMESPACE, type: PREFIX, value: company.team}}
-  orderBy: [{{column: id, order: ASC}}]
-"""
+    table = chart("t", "Table", "Executions", """\
+columns:
+  id: {field: ID}
+  flow: {field: FLOW_ID}
+where:
+  - {field: NAMESPACE, type: PREFIX, value: company.team}
+orderBy: [{column: id, order: ASC}]
+""")
     status, body = await preview(api, table)
     assert status == 200 and body["results"] == [{"id": i, "flow": "ok"} for i in sorted(ids["ok"])]
     # a global namespace filter replaces the chart's own namespace condition (Kestra's whereWithGlobalFilters)
     status, body = await preview(api, table, [{"field": "namespace", "operation": "EQUALS", "value": "company.other"}])
     assert status == 200 and body["results"] == [{"id": ids["ko"][0], "flow": "ko"}]
 
-    bar = f"""id: b
-type: {P}.chart.Bar
-chartOptions: {{column: flow}}
-data:
-  type: {P}.data.Executions
-  columns:
-    flow: {{field: FLOW_ID}}
-    n: {{field: ID, agg: COUNT}}
-  orderBy: [{{column: n, order: DESC}}]
-"""
+    bar = chart("b", "Bar", "Executions", """\
+columns:
+  flow: {field: FLOW_ID}
+  n: {field: ID, agg: COUNT}
+orderBy: [{column: n, order: DESC}]
+""", options="{column: flow}")
     assert (await preview(api, bar))[1]["results"] == [{"flow": "ok", "n": 3}, {"flow": "ko", "n": 1}]
 
-    kpi = f"""id: k
-type: {P}.chart.KPI
-data:
-  type: {P}.data.ExecutionsKPI
-  columns: {{field: ID, agg: COUNT}}
-  where: [{{field: STATE, type: EQUAL_TO, value: FAILED}}]
-"""
+    kpi = chart("k", "KPI", "ExecutionsKPI", """\
+columns: {field: ID, agg: COUNT}
+where: [{field: STATE, type: EQUAL_TO, value: FAILED}]
+""")
     assert (await preview(api, kpi))[1] == {"results": [{"value": 1.0}], "total": 1}
 
-    logs_pie = f"""id: lp
-type: {P}.chart.Pie
-data:
-  type: {P}.data.Logs
-  columns:
-    flow: {{field: FLOW_ID}}
-    lines: {{agg: COUNT}}
-  where: [{{field: MESSAGE, type: CONTAINS, value: hello}}]
-"""
+    logs_pie = chart("lp", "Pie", "Logs", """\
+columns:
+  flow: {field: FLOW_ID}
+  lines: {agg: COUNT}
+where: [{field: MESSAGE, type: CONTAINS, value: hello}]
+""")
     status, body = await preview(api, logs_pie)
     assert status == 200 and body["results"] == [{"flow": "ok", "lines": 3}]
 
-    logs_kpi = f"""id: lk
-type: {P}.chart.KPI
-chartOptions: {{numberType: PERCENTAGE}}
-data:
-  type: {P}.data.LogsKPI
-  columns: {{field: EXECUTION_ID, agg: COUNT}}
-  numerator: [{{field: FLOW_ID, type: EQUAL_TO, value: ok}}]
-  where: [{{field: MESSAGE, type: REGEX, value: "^hel+o$"}}]
-"""
+    logs_kpi = chart("lk", "KPI", "LogsKPI", """\
+columns: {field: EXECUTION_ID, agg: COUNT}
+numerator: [{field: FLOW_ID, type: EQUAL_TO, value: ok}]
+where: [{field: MESSAGE, type: REGEX, value: "^hel+o$"}]
+""", options="{numberType: PERCENTAGE}")
     assert (await preview(api, logs_kpi))[1]["results"] == [{"value": 100.0}]
 
-    logs_table = f"""id: lt
-type: {P}.chart.Table
-data:
-  type: {P}.data.Logs
-  columns:
-    execution: {{field: EXECUTION_ID}}
-    message: {{field: MESSAGE}}
-  where: [{{field: MESSAGE, type: EQUAL_TO, value: hello}}]
-"""
+    logs_table = chart("lt", "Table", "Logs", """\
+columns:
+  execution: {field: EXECUTION_ID}
+  message: {field: MESSAGE}
+where: [{field: MESSAGE, type: EQUAL_TO, value: hello}]
+""")
     status, body = await preview(api, logs_table)
     assert status == 200 and sorted(r["execution"] for r in body["results"]) == sorted(ids["ok"])
     response = await api.client.post("/api/v1/dashboards/charts/export/to-csv", json={"chart": logs_table})
@@ -311,61 +285,45 @@ async def test_metrics_triggers_and_markdown_charts(api: Any) -> None:
                                              "date": stamp, "nextExecutionDate": stamp, "disabled": disabled})
     await api.engine.store.flush()
 
-    metrics = f"""id: m
-type: {P}.chart.Bar
-chartOptions: {{column: name}}
-data:
-  type: {P}.data.Metrics
-  columns:
-    name: {{field: NAME}}
-    total: {{field: VALUE, agg: SUM}}
-    mean: {{field: VALUE, agg: AVG}}
-  orderBy: [{{column: name}}]
-"""
+    metrics = chart("m", "Bar", "Metrics", """\
+columns:
+  name: {field: NAME}
+  total: {field: VALUE, agg: SUM}
+  mean: {field: VALUE, agg: AVG}
+orderBy: [{column: name}]
+""", options="{column: name}")
     status, body = await preview(api, metrics, [{"field": "namespace", "operation": "EQUALS", "value": "company.team"}])
     assert status == 200, body
     assert body["results"] == [{"name": "bytes", "total": 7.0, "mean": 7.0}, {"name": "rows", "total": 8.0, "mean": 4.0}]
-    metrics_kpi = f"""id: mk
-type: {P}.chart.KPI
-data:
-  type: {P}.data.MetricsKPI
-  columns: {{field: VALUE, agg: MAX}}
-  where: [{{field: NAME, type: EQUAL_TO, value: rows}}]
-"""
+    metrics_kpi = chart("mk", "KPI", "MetricsKPI", """\
+columns: {field: VALUE, agg: MAX}
+where: [{field: NAME, type: EQUAL_TO, value: rows}]
+""")
     assert (await preview(api, metrics_kpi))[1]["results"] == [{"value": 100.0}]
     assert (await preview(api, metrics_kpi, [{"field": "state", "operation": "EQUALS", "value": "FAILED"}]))[0] == 400
 
     status, default = await api.call("POST", "/api/v1/dashboards/_default/charts/next_executions", json={})
     assert status == 200 and default["results"] == [{"namespace": "company.team", "flowId": "ok", "nextExec": stamp}]
-    triggers = f"""id: tr
-type: {P}.chart.Table
-data:
-  type: {P}.data.Triggers
-  columns:
-    id: {{field: ID}}
-    off: {{field: DISABLED}}
-  orderBy: [{{column: id}}]
-"""
+    triggers = chart("tr", "Table", "Triggers", """\
+columns:
+  id: {field: ID}
+  off: {field: DISABLED}
+orderBy: [{column: id}]
+""")
     assert (await preview(api, triggers, [{"field": "flowId", "operation": "EQUALS", "value": "ko"}]))[1]["results"] == \
         [{"id": "main_company.team_ko_daily", "off": True}]
 
     await api.flow(KO)
-    flows_kpi = f"""id: fk
-type: {P}.chart.KPI
-data:
-  type: {P}.data.FlowsKPI
-  columns: {{field: ID, agg: COUNT}}
-"""
+    flows_kpi = chart("fk", "KPI", "FlowsKPI", """\
+columns: {field: ID, agg: COUNT}
+""")
     assert (await preview(api, flows_kpi))[1]["results"] == [{"value": 2.0}]
-    flows_table = f"""id: ft
-type: {P}.chart.Table
-data:
-  type: {P}.data.Flows
-  columns:
-    id: {{field: ID}}
-    revision: {{field: REVISION}}
-  where: [{{field: NAMESPACE, type: EQUAL_TO, value: company.team}}]
-"""
+    flows_table = chart("ft", "Table", "Flows", """\
+columns:
+  id: {field: ID}
+  revision: {field: REVISION}
+where: [{field: NAMESPACE, type: EQUAL_TO, value: company.team}]
+""")
     assert (await preview(api, flows_table))[1]["results"] == [{"id": "ok", "revision": 1}]
     status, body = await preview(api, flows_table, [{"field": "namespace", "operation": "PREFIX", "value": "company.other"}])
     assert (status, body["results"]) == (200, [{"id": "ko", "revision": 1}])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
+from .conftest import SLEEP
+
 TWO = """id: two
 namespace: company.team
 tasks:
@@ -36,27 +38,6 @@ tasks:
   - id: read
     type: io.kestra.plugin.core.debug.Return
     format: "{{ inputs.s }}-{{ inputs.n }}-{{ inputs.b }}-{{ read(inputs.f) }}"
-"""
-
-SLEEP = """id: sleep
-namespace: company.team
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1H
-"""
-
-PAUSE = """id: pausing
-namespace: company.team
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: answer
-        type: STRING
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.pause.onResume.answer }}"
 """
 
 FAIL = """id: fail
@@ -256,9 +237,7 @@ async def test_pause_resume_and_actions_alias(api, form):
     status, body = await api.call("POST", f"/api/v1/executions/{created['id']}/pause")
     assert status == 422, body
 
-    await api.flow(PAUSE)
-    paused = await api.execute("company.team", "pausing")
-    await api.wait_state(paused["id"], "PAUSED")
+    paused = await api.paused_execution("STRING")
     body, headers = form({})
     status, err = await api.call("POST", f"/api/v1/executions/{paused['id']}/resume", data=body, headers=headers)
     assert status == 422, err  # the required onResume input is missing
@@ -403,9 +382,7 @@ async def test_bulk_by_query(api):
 
 
 async def test_labels_on_running_is_400_and_2_0_resume_answers_the_execution(api, form):
-    await api.flow(PAUSE)
-    paused = await api.execute("company.team", "pausing")
-    await api.wait_state(paused["id"], "PAUSED")
+    paused = await api.paused_execution("STRING")
     status, body = await api.call("POST", f"/api/v1/executions/{paused['id']}/labels", json=[{"key": "k", "value": "v"}])
     assert status == 400 and body["message"].startswith("Bad Request")
     data, headers = form({"answer": "yes"})

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from urllib.parse import quote
 
 import trio
+
+from .conftest import SLEEP, flt
 
 HELLO = """id: hello
 namespace: company.team
@@ -35,27 +36,6 @@ triggers:
     cron: "0 9 * * *"
 """
 
-SLEEP = """id: sleep
-namespace: company.team
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1H
-"""
-
-PAUSE = """id: pausing
-namespace: company.team
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: answer
-        type: INT
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.pause.onResume.answer }}"
-"""
-
 QUEUED = """id: queued
 namespace: company.team
 concurrency:
@@ -67,18 +47,6 @@ tasks:
 """
 
 
-def flt(field: str, op: str, value: str) -> str:
-    return f"{quote(f'filters[{field}][{op}]')}={quote(value)}"
-
-
-async def _done(api, flow_id: str = "hello", n: int = 1) -> list[dict]:
-    out = []
-    for _ in range(n):
-        created = await api.execute("company.team", flow_id)
-        out.append(await api.wait(created["id"]))
-    return out
-
-
 #### Bulk by ids and by query ###############################################################################
 
 async def test_pause_and_resume_by_ids_and_by_query(api, engine):
@@ -87,7 +55,7 @@ async def test_pause_and_resume_by_ids_and_by_query(api, engine):
     runs = [await api.execute("company.team", "sleep") for _ in range(2)]
     for r in runs:
         await api.wait_state(r["id"], "RUNNING")
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     status, body = await api.call("POST", "/api/v1/executions/pause/by-ids", json=[runs[0]["id"], done["id"]])
     assert status == 400 and body["invalids"][0]["invalidValue"] == done["id"]
     assert (await engine.get_execution(runs[0]["id"]))["state"]["current"] == "RUNNING"   # nothing done
@@ -111,7 +79,7 @@ async def test_pause_and_resume_by_ids_and_by_query(api, engine):
 
 async def test_replay_labels_change_status_by_ids_and_query(api, engine):
     await api.flow(HELLO)
-    a, b = await _done(api, n=2)
+    a, b = await api.runs("company.team", "hello", 2)
     status, body = await api.call("POST", "/api/v1/executions/replay/by-ids", json=[a["id"]])
     assert status == 200 and body == {"count": 1}
     status, body = await api.call("POST", "/api/v1/executions/replay/by-query?latestRevision=true&"
@@ -169,7 +137,7 @@ async def test_unqueue_and_force_run_by_ids_and_query(api, engine):
 
 async def test_bulk_by_query_refuses_unknown_parameters(api, engine):
     await api.flow(HELLO)
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     status, body = await api.call("POST", "/api/v1/executions/change-status/by-query?newStatus=FAILED&flowid=hello")
     assert status == 400 and "flowid" in body["message"]
     status, body = await api.call("POST", "/api/v1/executions/pause/by-ids?foo=1", json=[done["id"]])
@@ -197,7 +165,7 @@ async def test_flow_for_execution_namespaces_and_flows(api):
 
 async def test_latest_executions(api):
     await api.flow(HELLO)
-    _, last = await _done(api, n=2)
+    _, last = await api.runs("company.team", "hello", 2)
     status, body = await api.call("POST", "/api/v1/executions/latest",
                                   json=[{"namespace": "company.team", "id": "hello"},
                                         {"namespace": "company.team", "id": "never"}])
@@ -209,7 +177,7 @@ async def test_latest_executions(api):
 
 async def test_execution_graph(api):
     await api.flow(HELLO)
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     status, body = await api.call("GET", f"/api/v1/executions/{done['id']}/graph")
     assert status == 200
     by_uid = {n["uid"]: n for n in body["nodes"]}
@@ -223,7 +191,7 @@ async def test_execution_graph(api):
 
 async def test_the_engine_runtime_state_is_stored_but_never_shown(api):
     await api.flow(HELLO)
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     stored = await api.engine.store.get_execution(done["id"])
     assert any("_extra" in tr for tr in stored["taskRunList"])  # e.g. the ``dispatched`` flag of a task run
     for path in (f"/api/v1/executions/{done['id']}", f"/api/v1/executions/{done['id']}/graph",
@@ -235,7 +203,7 @@ async def test_the_engine_runtime_state_is_stored_but_never_shown(api):
 async def test_eval_expression_on_a_task_run(api, monkeypatch):
     monkeypatch.setenv("SECRET_TOKEN", "c2VjcmV0")
     await api.flow(HELLO)
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     greet = next(tr for tr in done["taskRunList"] if tr["taskId"] == "greet")
     text = {"Content-Type": "text/plain"}
     status, body = await api.call("POST", f"/api/v1/executions/{done['id']}/eval/{greet['id']}",
@@ -252,9 +220,7 @@ async def test_eval_expression_on_a_task_run(api, monkeypatch):
 
 
 async def test_resume_validate(api, form):
-    await api.flow(PAUSE)
-    created = await api.execute("company.team", "pausing")
-    await api.wait_state(created["id"], "PAUSED")
+    created = await api.paused_execution("INT")
     data, headers = form({"answer": "abc"})
     status, body = await api.call("POST", f"/api/v1/executions/{created['id']}/resume/validate", data=data,
                                   headers=headers)
@@ -275,7 +241,7 @@ async def test_resume_validate(api, form):
 
 async def test_resume_from_breakpoint_is_a_clear_4xx(api):
     await api.flow(HELLO)
-    done = (await _done(api))[0]
+    done = (await api.runs("company.team", "hello"))[0]
     status, body = await api.call("POST", f"/api/v1/executions/{done['id']}/actions/resume-from-breakpoint")
     assert status == 422 and "breakpoints" in body["message"]
 
@@ -283,8 +249,8 @@ async def test_resume_from_breakpoint_is_a_clear_4xx(api):
 async def test_csv_export_by_query(api):
     await api.flow(HELLO)
     await api.flow(SLEEP.replace("id: sleep", "id: other").replace("PT1H", "PT0S"))
-    a = (await _done(api))[0]
-    await _done(api, "other")
+    a = (await api.runs("company.team", "hello"))[0]
+    await api.runs("company.team", "other")
     response = await api.client.get("/api/v1/executions/export/by-query/csv?" + flt("flowId", "EQUALS", "hello"))
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO((await response.get_data()).decode())))

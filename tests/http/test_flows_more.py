@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from urllib.parse import quote
 
-from .conftest import YAML
+from .conftest import YAML, flt
 
 PARENT = """id: parent
 namespace: company.team
@@ -47,10 +46,6 @@ triggers:
         namespace: company.team
         flowId: child
 """
-
-
-def flt(field: str, op: str, value: str) -> str:
-    return f"{quote(f'filters[{field}][{op}]')}={quote(value)}"
 
 
 async def test_graph_of_a_flow_and_of_a_source(api):

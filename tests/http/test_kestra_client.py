@@ -8,10 +8,8 @@ import json
 import os
 import textwrap
 
-import pytest
 import trio
 
-from falconet.http.serve import serve
 
 YAML = {"Content-Type": "application/x-yaml"}
 
@@ -54,12 +52,6 @@ CLIENT = textwrap.dedent("""
                     "echo": echo["outputs"]["value"], "inputs": doc["inputs"]})
     print(json.dumps(out))
 """)
-
-
-@pytest.fixture
-async def server(app, nursery):
-    urls = await nursery.start(serve, app, "127.0.0.1", 0)
-    return urls[0]
 
 
 async def test_kestra_client_executes_a_flow(server, api, tmp_path, kestra_python):

@@ -10,10 +10,8 @@ import json
 import os
 import textwrap
 
-import pytest
 import trio
 
-from falconet.http.serve import serve
 
 SCRIPT = textwrap.dedent('''
     import io, json, sys, time, zipfile
@@ -138,12 +136,6 @@ SCRIPT = textwrap.dedent('''
     out["versions"] = k.plugins.plugin_versions("io.kestra.plugin.core.log.Log")["type"]
     print(json.dumps(out))
 ''')
-
-
-@pytest.fixture
-async def server(app, nursery):
-    urls = await nursery.start(serve, app, "127.0.0.1", 0)
-    return urls[0]
 
 
 async def test_kestrapy_sdk_drives_falconet(server, tmp_path, kestrapy_python):

@@ -6,11 +6,10 @@ from urllib.parse import quote
 
 import pytest
 
-from falconet.http.app import create_app
 from falconet.runtime.config import Config, ConfigError, load_config
 from falconet.runtime.kernel.engine import open_engine
 
-from .conftest import Api, record_responses
+from .conftest import api_of
 
 FLOW = """
 id: files
@@ -40,7 +39,7 @@ async def test_a_flow_on_s3_storage_writes_serves_and_previews_files(tmp_path, s
     config = Config(storage_type="s3", storage_s3={**s3_settings, "prefix": "cluster"})
     async with open_engine(data_dir=tmp_path, store="memory", config=config) as engine:
         assert isinstance(engine.storage, S3Storage)
-        api = Api(record_responses(create_app(engine, config=engine.config)).test_client(), engine)
+        api = api_of(engine)
         await api.flow(FLOW)
         status, ex = await api.call("POST", "/api/v1/executions/company.team/files?wait=true")
         assert status == 200 and ex["state"]["current"] == "SUCCESS", ex
@@ -138,7 +137,7 @@ tasks:
 async def test_namespace_files_foreachitem_and_caches_on_s3(tmp_path, s3_settings, form):
     config = Config(storage_type="s3", storage_s3=s3_settings)
     async with open_engine(data_dir=tmp_path, store="memory", config=config) as engine:
-        api = Api(record_responses(create_app(engine, config=engine.config)).test_client(), engine)
+        api = api_of(engine)
         await api.flow(CHILD)
         await api.flow(PARENT)
         body, headers = form(files=[("fileContent", "settings.txt", b"v1\n")])

@@ -10,13 +10,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from falconet.http.api import live
-from falconet.http.serve import serve
 
 YAML = {"Content-Type": "application/x-yaml"}
 
@@ -26,13 +24,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-@pytest.fixture
-async def server(app, nursery):
-    """Base URL of the app served by hypercorn on a free port (cancelled with the test)."""
-    urls = await nursery.start(serve, app, "127.0.0.1", 0)
-    return urls[0]
 
 
 async def test_round_trip_over_socket(server):

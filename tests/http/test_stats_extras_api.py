@@ -42,12 +42,8 @@ triggers:
 async def seed(api: Any) -> dict[str, list[str]]:
     await api.flow(OK)
     await api.flow(KO)
-    ids: dict[str, list[str]] = {"ok": [], "ko": []}
-    for flow_id, ns, n in (("ok", "company.team", 2), ("ko", "company.other", 1)):
-        for _ in range(n):
-            ex = await api.execute(ns, flow_id)
-            await api.wait(ex["id"])
-            ids[flow_id].append(ex["id"])
+    ids = {"ok": [ex["id"] for ex in await api.runs("company.team", "ok", 2)],
+           "ko": [ex["id"] for ex in await api.runs("company.other", "ko")]}
     await api.engine.store.flush()
     return ids
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from urllib.parse import quote
+
+from .conftest import flt
 
 JSON = {"Content-Type": "application/json"}
 
@@ -22,10 +23,6 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: hi
 """
-
-
-def flt(field: str, op: str, value: str) -> str:
-    return f"{quote(f'filters[{field}][{op}]')}={quote(value)}"
 
 
 def fresh(ctx: dict | None) -> bool:

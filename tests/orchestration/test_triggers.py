@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 
 import pytest
 import trio
@@ -59,6 +60,24 @@ triggers:
 """
 
 
+def simple(flow_id: str, namespace: str = "orch.multi", message: str | None = None) -> str:
+    """A flow logging ``message`` (default: its id)."""
+    return f"""
+id: {flow_id}
+namespace: {namespace}
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: {flow_id if message is None else message}
+"""
+
+
+def listener(flow_id: str, namespace: str, trigger: str, message: str | None = None) -> str:
+    """:func:`simple` with one Flow trigger ``t`` whose properties are the YAML ``trigger`` (from column 0)."""
+    return (simple(flow_id, namespace, message) + "triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Flow\n"
+            + textwrap.indent(trigger, "    "))
+
+
 async def settle(engine, n: int = 20) -> None:
     """Let end-of-execution hooks and the executions they create run (memory store, fake clock)."""
     for _ in range(n):
@@ -85,31 +104,22 @@ async def test_alert_on_failed_executions_of_a_namespace(engine, autojump_clock)
 
 async def test_not_or_expression_and_outputs_conditions(engine, autojump_clock):
     await engine.create_flow(UPSTREAM)
-    await engine.create_flow("""
-id: combo
-namespace: orch.other
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: combo
-triggers:
-  - id: t
-    type: io.kestra.plugin.core.trigger.Flow
+    await engine.create_flow(listener("combo", "orch.other", """\
+conditions:
+  - type: io.kestra.plugin.core.condition.Or
     conditions:
-      - type: io.kestra.plugin.core.condition.Or
-        conditions:
-          - type: io.kestra.plugin.core.condition.ExecutionStatus
-            in: [FAILED]
-          - type: io.kestra.plugin.core.condition.Expression
-            expression: "{{ trigger.flowId == 'nope' }}"
-      - type: io.kestra.plugin.core.condition.Not
-        conditions:
-          - type: io.kestra.plugin.core.condition.ExecutionFlow
-            namespace: orch.trig
-            flowId: other
-      - type: io.kestra.plugin.core.condition.ExecutionOutputs
-        expression: "{{ trigger.outputs.greeting is defined }}"
-""")
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [FAILED]
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ trigger.flowId == 'nope' }}"
+  - type: io.kestra.plugin.core.condition.Not
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: orch.trig
+        flowId: other
+  - type: io.kestra.plugin.core.condition.ExecutionOutputs
+    expression: "{{ trigger.outputs.greeting is defined }}"
+"""))
     await engine.execute("orch.trig", "up")
     await engine.execute("orch.trig", "up", {"fail": "true"})
     await settle(engine)
@@ -118,60 +128,31 @@ triggers:
 
 
 async def test_a_flow_does_not_trigger_itself(engine, autojump_clock):
-    await engine.create_flow("""
-id: selfish
-namespace: orch.self
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: me
-triggers:
-  - id: t
-    type: io.kestra.plugin.core.trigger.Flow
-    conditions:
-      - type: io.kestra.plugin.core.condition.ExecutionNamespace
-        namespace: orch.self
-""")
+    await engine.create_flow(listener("selfish", "orch.self", """\
+conditions:
+  - type: io.kestra.plugin.core.condition.ExecutionNamespace
+    namespace: orch.self
+""", message="me"))
     await engine.execute("orch.self", "selfish")
     await settle(engine)
     assert len(await executions_of(engine, "orch.self", "selfish")) == 1
 
 
-MULTI = """
-id: multi
-namespace: orch.multi
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: both
-triggers:
-  - id: t
-    type: io.kestra.plugin.core.trigger.Flow
+MULTI = listener("multi", "orch.multi", """\
+conditions:
+  - id: both
+    type: io.kestra.plugin.core.condition.MultipleCondition
+    window: PT1H
     conditions:
-      - id: both
-        type: io.kestra.plugin.core.condition.MultipleCondition
-        window: PT1H
-        conditions:
-          a:
-            type: io.kestra.plugin.core.condition.ExecutionFlow
-            namespace: orch.multi
-            flowId: a
-          b:
-            type: io.kestra.plugin.core.condition.ExecutionFlow
-            namespace: orch.multi
-            flowId: b
-"""
-
-
-def simple(flow_id: str, namespace: str = "orch.multi") -> str:
-    return f"""
-id: {flow_id}
-namespace: {namespace}
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: {flow_id}
-"""
+      a:
+        type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: orch.multi
+        flowId: a
+      b:
+        type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: orch.multi
+        flowId: b
+""", message="both")
 
 
 async def test_multiple_condition_window_persists_and_resets(engine, autojump_clock):
@@ -192,31 +173,22 @@ async def test_multiple_condition_window_persists_and_resets(engine, autojump_cl
 
 
 async def test_preconditions_flows_and_where(engine, autojump_clock):
-    await engine.create_flow("""
-id: pre
-namespace: orch.pre
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: pre
-triggers:
-  - id: t
-    type: io.kestra.plugin.core.trigger.Flow
-    preconditions:
-      id: both
-      flows:
-        - namespace: orch.pre
-          flowId: a
-        - namespace: orch.pre
-          flowId: b
-          states: [FAILED]
-      where:
-        - id: not-c
-          filters:
-            - field: FLOW_ID
-              type: IN
-              values: [a, b]
-""")
+    await engine.create_flow(listener("pre", "orch.pre", """\
+preconditions:
+  id: both
+  flows:
+    - namespace: orch.pre
+      flowId: a
+    - namespace: orch.pre
+      flowId: b
+      states: [FAILED]
+  where:
+    - id: not-c
+      filters:
+        - field: FLOW_ID
+          type: IN
+          values: [a, b]
+"""))
     await engine.create_flow(simple("a", "orch.pre"))
     await engine.create_flow(simple("b", "orch.pre").replace(
         "type: io.kestra.plugin.core.log.Log\n    message: b", "type: io.kestra.plugin.core.execution.Fail"))
@@ -231,22 +203,13 @@ triggers:
 async def test_non_terminal_states_fire_once_per_transition(engine, autojump_clock):
     """RUNNING, PAUSED, RUNNING again after the resume, then SUCCESS: one execution each, with trigger.state
     (from the upstream's state history, never from the droppable event bus)."""
-    await engine.create_flow("""
-id: watch
-namespace: orch.bus
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: "{{ trigger.state }}"
-triggers:
-  - id: t
-    type: io.kestra.plugin.core.trigger.Flow
-    states: [RUNNING, PAUSED, SUCCESS]
-    conditions:
-      - type: io.kestra.plugin.core.condition.ExecutionFlow
-        namespace: orch.bus
-        flowId: slow
-""")
+    await engine.create_flow(listener("watch", "orch.bus", """\
+states: [RUNNING, PAUSED, SUCCESS]
+conditions:
+  - type: io.kestra.plugin.core.condition.ExecutionFlow
+    namespace: orch.bus
+    flowId: slow
+""", message='"{{ trigger.state }}"'))
     await engine.create_flow("""
 id: slow
 namespace: orch.bus

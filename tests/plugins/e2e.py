@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator
+import os
+from typing import Any, AsyncIterator, Callable
 
 import falconet
 
@@ -26,3 +27,21 @@ async def messages(engine, ex: dict[str, Any], task_id: str | None = None) -> li
     """(level, message) of the execution's stored logs, optionally of one task."""
     return [(row["level"], row["message"]) for row in await engine.get_logs(ex["id"])
             if task_id is None or row.get("taskId") == task_id]
+
+
+def live_processes(proc_file: str, found: Callable[[bytes], bool]) -> list[int]:
+    """Live (non-zombie) processes whose ``/proc/<pid>/<proc_file>`` content satisfies ``found``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/{proc_file}", "rb") as f:
+                content = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if found(content) and state != "Z":
+            pids.append(int(entry))
+    return pids

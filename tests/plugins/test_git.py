@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import shutil
 import socket
+import textwrap
 import uuid
 
 import pytest
@@ -15,7 +15,7 @@ import trio
 from falconet.sdk import read_ion_rows
 from falconet.runtime.storage.nsfiles import NamespaceFiles
 
-from .e2e import engine_at, messages, task_runs
+from .e2e import engine_at, live_processes, messages, task_runs
 from .gitrepo import Remote, serve_http
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None,
@@ -40,6 +40,16 @@ tasks:
 @pytest.fixture
 def remote(tmp_path):
     return Remote(tmp_path / "remote")
+
+
+async def run_git(engine, flow_id: str, task_type: str, url: str, props: str,
+                  namespace: str = "company.ops") -> dict:
+    """Save the flow ``namespace.flow_id`` whose one task ``git`` is ``io.kestra.plugin.git.<task_type>``
+    on ``url`` with the YAML ``props`` (written from column 0), and execute it to its end."""
+    await engine.put_flow(f"id: {flow_id}\nnamespace: {namespace}\ntasks:\n  - id: git\n"
+                          f"    type: io.kestra.plugin.git.{task_type}\n    url: {url}\n"
+                          + textwrap.indent(props.strip("\n") + "\n", "    "))
+    return await engine.execute(namespace, flow_id)
 
 
 async def diff_rows(engine, uri):
@@ -271,21 +281,12 @@ async def test_sync_flows_invalid_flow_fails_or_is_skipped(tmp_path, remote):
     remote.commit({"_flows/good.yml": FLOW_A,
                    "_flows/broken.yml": "id: broken\nnamespace: x\ntasks:\n  - id: t\n    type: no.such.Type\n"})
     async with engine_at(tmp_path) as engine:
-        for ignore in ("false", "true"):
-            await engine.put_flow(f"""
-id: sync_{ignore}
-namespace: company.ops
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.SyncFlows
-    url: {remote.url}
-    targetNamespace: prod
-    ignoreInvalidFlows: {ignore}
-""")
-        ex = await engine.execute("company.ops", "sync_false")
+        ex = await run_git(engine, "sync_false", "SyncFlows", remote.url,
+                           "targetNamespace: prod\nignoreInvalidFlows: false\n")
         assert ex["state"]["current"] == "FAILED"
         assert any("Invalid flow imported from Git (broken.yml)" in m for _, m in await messages(engine, ex))
-        ex = await engine.execute("company.ops", "sync_true")
+        ex = await run_git(engine, "sync_true", "SyncFlows", remote.url,
+                           "targetNamespace: prod\nignoreInvalidFlows: true\n")
         assert ex["state"]["current"] == "SUCCESS", await messages(engine, ex)
         assert any(lv == "WARN" and "broken.yml" in m for lv, m in await messages(engine, ex))
         assert [f.id for f in await engine.list_flows("prod")] == ["hello"]
@@ -298,17 +299,8 @@ async def test_sync_rejects_paths_leaving_the_repository(tmp_path, remote):
     remote.commit({"keep.txt": "x\n"})
     async with engine_at(tmp_path) as engine:
         for i, directory in enumerate(("../outside", "flows")):
-            await engine.put_flow(f"""
-id: sync{i}
-namespace: company.ops
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.SyncFlows
-    url: {remote.url}
-    gitDirectory: "{directory}"
-    targetNamespace: prod
-""")
-            ex = await engine.execute("company.ops", f"sync{i}")
+            ex = await run_git(engine, f"sync{i}", "SyncFlows", remote.url,
+                               f'gitDirectory: "{directory}"\ntargetNamespace: prod\n')
             assert ex["state"]["current"] == "FAILED"
         assert await engine.list_flows("prod") == []
 
@@ -373,22 +365,15 @@ async def test_push_flows_to_a_new_branch_then_update_and_delete(tmp_path, remot
     async with engine_at(tmp_path) as engine:
         await engine.create_flow(FLOW_A.replace("anything.here", "dev"))
         await engine.create_flow(FLOW_B.replace("anything.here", "dev.sub"))
-        await engine.create_flow(f"""
-id: push
-namespace: system
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.PushFlows
-    url: {remote.url}
-    branch: develop
-    sourceNamespace: dev
-    targetNamespace: prod
-    includeChildNamespaces: true
-    authorName: Falconet Bot
-    authorEmail: bot@example.com
-    commitMessage: "sync {{{{ execution.id }}}}"
-""")
-        ex = await engine.execute("system", "push")
+        ex = await run_git(engine, "push", "PushFlows", remote.url, """
+branch: develop
+sourceNamespace: dev
+targetNamespace: prod
+includeChildNamespaces: true
+authorName: Falconet Bot
+authorEmail: bot@example.com
+commitMessage: "sync {{ execution.id }}"
+""", namespace="system")
         assert ex["state"]["current"] == "SUCCESS", await messages(engine, ex)
         out = task_runs(ex)["git"]["outputs"]
         assert remote.show("develop").startswith(f"commit {out['commitId']}")
@@ -420,17 +405,8 @@ async def test_push_flows_dry_run_and_globs(tmp_path, remote):
     async with engine_at(tmp_path) as engine:
         await engine.create_flow(FLOW_A.replace("anything.here", "company.team"))
         await engine.create_flow(FLOW_B.replace("anything.here", "company.team"))
-        await engine.create_flow(f"""
-id: push
-namespace: company.team
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.PushFlows
-    url: {remote.url}
-    flows: hel*
-    dryRun: true
-""")
-        ex = await engine.execute("company.team", "push")
+        ex = await run_git(engine, "push", "PushFlows", remote.url, "flows: hel*\ndryRun: true\n",
+                           namespace="company.team")
         assert ex["state"]["current"] == "SUCCESS", await messages(engine, ex)
         out = task_runs(ex)["git"]["outputs"]
         assert [r["file"] for r in await diff_rows(engine, out["flows"])] == ["_flows/hello.yml"]
@@ -445,16 +421,7 @@ async def test_push_flows_never_writes_through_a_symlink_of_the_repository(tmp_p
     remote.commit({"README.md": "x\n"})
     async with engine_at(tmp_path) as engine:
         await engine.create_flow(FLOW_B.replace("anything.here", "dev.sub"))
-        await engine.create_flow(f"""
-id: push
-namespace: dev
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.PushFlows
-    url: {remote.url}
-    includeChildNamespaces: true
-""")
-        ex = await engine.execute("dev", "push")
+        ex = await run_git(engine, "push", "PushFlows", remote.url, "includeChildNamespaces: true\n", namespace="dev")
         assert ex["state"]["current"] == "FAILED"
         assert any("points outside the repository" in m for _, m in await messages(engine, ex))
     assert list(outside.iterdir()) == []
@@ -462,20 +429,7 @@ tasks:
 
 def _processes_with_argument(marker: str) -> list[int]:
     """Live (non-zombie) processes with an argument containing ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in args and state != "Z":
-            found.append(int(entry))
-    return found
+    return live_processes("cmdline", lambda args: marker.encode() in args)
 
 
 async def test_kill_ends_a_hanging_clone(tmp_path):
@@ -508,17 +462,8 @@ async def test_sync_namespace_files_refuses_bad_namespaces_and_reserved_paths(tm
     remote.commit({"files/_flows/x.yml": FLOW_A, "files/ok.txt": "ok\n"})
     async with engine_at(tmp_path) as engine:
         for i, namespace in enumerate(("../../etc", "company.team")):
-            await engine.put_flow(f"""
-id: files{i}
-namespace: company.ops
-tasks:
-  - id: git
-    type: io.kestra.plugin.git.SyncNamespaceFiles
-    url: {remote.url}
-    namespace: "{namespace}"
-    gitDirectory: files
-""")
-            ex = await engine.execute("company.ops", f"files{i}")
+            ex = await run_git(engine, f"files{i}", "SyncNamespaceFiles", remote.url,
+                               f'namespace: "{namespace}"\ngitDirectory: files\n')
             assert ex["state"]["current"] == "FAILED"
             assert any("Invalid namespace file" in m for _, m in await messages(engine, ex)), \
                 await messages(engine, ex)

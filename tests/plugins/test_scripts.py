@@ -1,7 +1,6 @@
 """Script tasks with the Process runner, against the RunContext double (real subprocesses)."""
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 
@@ -11,6 +10,8 @@ import trio
 from falconet.plugins.scripts import legacy, process, python, shell
 from falconet.sdk.plugin import TaskFailed
 
+from .e2e import live_processes
+
 
 def read_uri(ctx, uri: str) -> str:
     return ctx.storage.local_path(uri).read_text()
@@ -18,21 +19,8 @@ def read_uri(ctx, uri: str) -> str:
 
 def processes_with_marker(marker: str) -> list[int]:
     """Live (non-zombie) processes whose environment contains ``FALCONET_TEST_MARKER=<marker>``."""
-    found = []
     needle = f"FALCONET_TEST_MARKER={marker}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in env.split(b"\0") and state != "Z":
-            found.append(int(entry))
-    return found
+    return live_processes("environ", lambda env: needle in env.split(b"\0"))
 
 
 #### shell.Commands #########################################################################################

@@ -6,12 +6,15 @@ import json
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
-from quart import Response, current_app
+from quart import Response, current_app, request
 
+from falconet.runtime.kernel.errors import BadRequest
 from falconet.runtime.kernel.execution import format_instant, without_private
+from falconet.runtime.kernel.limits import json_loads
+from falconet.http.multipart import read_body
 
 #: key of the :class:`AppState` in ``app.extensions``
 EXTENSION = "falconet"
@@ -134,3 +137,31 @@ def paged(results: list[Any], total: int) -> Response:
 def page_slice(items: list[Any], page: int, size: int) -> list[Any]:
     start = (page - 1) * size
     return items[start:start + size]
+
+
+async def json_object_body(limit: int) -> dict[str, Any]:
+    """The request's JSON object body (at most ``limit`` bytes; an empty body is ``{}``); 400 otherwise."""
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        return {}
+    try:
+        body = json_loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+async def scan_pages(search: Callable[[Any], Awaitable[tuple[list[dict[str, Any]], int]]], query: Any,
+                     limit: int) -> list[dict[str, Any]]:
+    """The documents of a paged store search (``search(query)`` → ``(page, total)``), page after page from
+    ``query.page`` until all are read or at least ``limit`` are (advances ``query.page``)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < limit:
+        page, total = await search(query)
+        out.extend(page)
+        if not page or len(out) >= total:
+            break
+        query.page = (query.page or 1) + 1
+    return out

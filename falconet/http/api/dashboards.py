@@ -34,12 +34,13 @@ from quart import Blueprint, Response, request
 from falconet.runtime.reports import dashboards as model
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
 from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
-from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.http import filters
 from falconet.http.multipart import read_body
 from falconet.http.api import executions as executions_api, logs as logs_api, triggers as triggers_api
-from falconet.http.api.common import TENANT, content_disposition, empty, engine, json_response, page_slice, paged
+from falconet.http.api.common import (
+    TENANT, content_disposition, empty, engine, json_object_body, json_response, page_slice, paged, scan_pages,
+)
 
 bp = Blueprint("dashboards", __name__)
 
@@ -53,6 +54,8 @@ _OVERRIDES = {"Executions": {"namespace": "NAMESPACE", "flowId": "FLOW_ID", "sta
               "Logs": {"namespace": "NAMESPACE", "flowId": "FLOW_ID"},
               "Triggers": {"namespace": "NAMESPACE", "flowId": "FLOW_ID"}}
 _ACCESSORS = {"Executions": executions_api.ACCESSORS, "Logs": logs_api.ACCESSORS, "Triggers": triggers_api.ACCESSORS}
+#: the sources whose GlobalFilter is Kestra's QueryFilter on the search routes → its resource
+_FILTER_RESOURCES = {"Executions": "EXECUTION", "Logs": "LOG", "Triggers": "TRIGGER"}
 _WINDOW_FIELDS = ("startDate", "endDate", "timeRange")
 
 DEFAULT_SOURCE = """title: Overview
@@ -292,19 +295,6 @@ async def delete_dashboard(dashboard_id: str) -> Any:
     return empty(204)
 
 
-async def _json_body() -> dict[str, Any]:
-    raw = await read_body(request, BODY_LIMIT)
-    if not raw.strip():
-        return {}
-    try:
-        body = json_loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
-
-
 def _split(items: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(window filters, other filters) of a GlobalFilter's ``filters``."""
     if items is None:
@@ -341,16 +331,9 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
     """The documents of ``source`` in the window (triggers: every trigger context, as Kestra does not
     window them)."""
     store = engine().store
-    out: list[dict[str, Any]] = []
     if source == "Executions":
-        query = ExecutionQuery(start_date=start, end_date=end, size=_PAGE)
-        while len(out) < SCAN_LIMIT:
-            page, total = await store.search_executions(query)
-            out.extend(page)
-            if not page or len(out) >= total:
-                break
-            query.page += 1
-        return out
+        return await scan_pages(store.search_executions, ExecutionQuery(start_date=start, end_date=end, size=_PAGE),
+                                SCAN_LIMIT)
     if source == "Metrics":
         return (await store.get_metrics(start_date=start, end_date=end))[:SCAN_LIMIT]
     if source == "Triggers":
@@ -358,25 +341,15 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
     if source == "Flows":
         return [{"id": f.id, "namespace": f.namespace, "revision": f.revision}
                 for f in (await store.list_flows())[:SCAN_LIMIT]]
-    log_query = LogQuery(start_date=start, end_date=end, page=1, size=10 * _PAGE)
-    while len(out) < SCAN_LIMIT:
-        page, total = await store.get_logs(log_query)
-        out.extend(page)
-        if not page or len(out) >= total:
-            break
-        log_query.page = (log_query.page or 1) + 1
-    return out
+    return await scan_pages(store.get_logs, LogQuery(start_date=start, end_date=end, page=1, size=10 * _PAGE),
+                            SCAN_LIMIT)
 
 
 def _global_where(source: str, others: list[dict[str, Any]]) -> tuple[Any, set[str], list[dict[str, Any]]]:
     """(filter group over the source's documents or None, chart fields they override, extra ``where``
     items) of a GlobalFilter's non-window filters."""
-    if source == "Executions":
-        return (filters.parse_json(others, "EXECUTION"), _overrides(source, others), [])
-    if source == "Logs":
-        return (filters.parse_json(others, "LOG"), _overrides(source, others), [])
-    if source == "Triggers":
-        return (filters.parse_json(others, "TRIGGER"), _overrides(source, others), [])
+    if source in _FILTER_RESOURCES:
+        return (filters.parse_json(others, _FILTER_RESOURCES[source]), _overrides(source, others), [])
     extra = []   # metrics (namespace, flowId) and flows (namespace): Kestra's own translation to ``where``
     allowed = ("namespace", "flowId") if source == "Metrics" else ("namespace",)
     for i, item in enumerate(others):
@@ -480,7 +453,7 @@ async def _dashboard_chart(dashboard_id: str, chart_id: str, body: dict[str, Any
 
 @bp.post("/dashboards/<dashboard_id>/charts/<chart_id>")
 async def chart_data(dashboard_id: str, chart_id: str) -> Any:
-    body = await _json_body()
+    body = await json_object_body(BODY_LIMIT)
     page = _paging(body)
     _, rows = await _dashboard_chart(dashboard_id, chart_id, body)
     return paged(rows if page is None else page_slice(rows, *page), len(rows))
@@ -488,7 +461,7 @@ async def chart_data(dashboard_id: str, chart_id: str) -> Any:
 
 @bp.post("/dashboards/<dashboard_id>/charts/<chart_id>/export/to-csv")
 async def export_chart_csv(dashboard_id: str, chart_id: str) -> Any:
-    chart, rows = await _dashboard_chart(dashboard_id, chart_id, await _json_body())
+    chart, rows = await _dashboard_chart(dashboard_id, chart_id, await json_object_body(BODY_LIMIT))
     return _csv(chart, rows, f"{dashboard_id}_{chart_id}_export.csv")
 
 
@@ -506,11 +479,11 @@ async def _preview(body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
 
 @bp.post("/dashboards/charts/export/to-csv")
 async def export_preview_csv() -> Any:
-    chart, rows = await _preview(await _json_body())
+    chart, rows = await _preview(await json_object_body(BODY_LIMIT))
     return _csv(chart, rows, f"default-dashboard_{chart['id']}_export.csv")
 
 
 @bp.post("/dashboards/charts/preview")
 async def preview_chart() -> Any:
-    _, rows = await _preview(await _json_body())
+    _, rows = await _preview(await json_object_body(BODY_LIMIT))
     return paged(rows, len(rows))

@@ -20,15 +20,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint
 
 from falconet.runtime.reports import stats
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument
-from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.sdk.logs import LogLevel
-from falconet.http.multipart import read_body
-from falconet.http.api.common import engine, json_response, public_execution
+from falconet.http.api.common import engine, json_object_body, json_response, public_execution, scan_pages
 from falconet.http.api.params import parse_datetime, parse_state
 
 bp = Blueprint("stats", __name__)
@@ -37,19 +35,6 @@ BODY_LIMIT = 1024 * 1024
 SCAN_LIMIT = 200_000
 _PAGE = 1000
 SYSTEM_NAMESPACE = "system"
-
-
-async def _body() -> dict[str, Any]:
-    raw = await read_body(request, BODY_LIMIT)
-    if not raw.strip():
-        return {}
-    try:
-        body = json_loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
 
 
 def _str(body: dict[str, Any], name: str) -> str | None:
@@ -117,13 +102,7 @@ async def _executions(body: dict[str, Any], start: datetime, end: datetime, *,
     namespace = _str(body, "namespace")
     query = ExecutionQuery(q=_str(body, "q"), namespace=namespace, flow_id=_str(body, "flowId"),
                            states=_states(body), start_date=start, end_date=end, size=_PAGE)
-    out: list[dict[str, Any]] = []
-    while len(out) < SCAN_LIMIT:
-        page, total = await engine().store.search_executions(query)
-        out.extend(page)
-        if not page or len(out) >= total:
-            break
-        query.page += 1
+    out = await scan_pages(engine().store.search_executions, query, SCAN_LIMIT)
     if exact_namespace and namespace is not None:
         out = [d for d in out if d.get("namespace") == namespace]
     return out
@@ -131,7 +110,7 @@ async def _executions(body: dict[str, Any], start: datetime, end: datetime, *,
 
 @bp.post("/stats/summary")
 async def summary() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     namespace = _str(body, "namespace")
 
     def under(ns: str) -> bool:
@@ -144,7 +123,7 @@ async def summary() -> Any:
 
 @bp.post("/stats/executions/daily")
 async def executions_daily() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     scope = _scopes(body)
     docs = [d for d in await _executions(body, start, end) if _scope_ok(d, scope)]
@@ -160,7 +139,7 @@ async def taskruns_daily() -> Any:
 
 @bp.post("/stats/executions/daily/group-by-flow")
 async def executions_by_flow() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     flows = _flows(body)
     docs = await _executions(body, start, end)
@@ -171,14 +150,14 @@ async def executions_by_flow() -> Any:
 
 @bp.post("/stats/executions/daily/group-by-namespace")
 async def executions_by_namespace() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     return json_response(stats.counts_by_namespace(await _executions(body, start, end, exact_namespace=True)))
 
 
 @bp.post("/stats/executions/latest/group-by-flow")
 async def latest_by_flow() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     flows = _flows(body)
     docs: list[dict[str, Any]] = []
     selected: list[tuple[str | None, str | None]] = sorted(flows) if flows else [(None, None)]
@@ -191,18 +170,12 @@ async def latest_by_flow() -> Any:
 
 @bp.post("/stats/logs/daily")
 async def logs_daily() -> Any:
-    body = await _body()
+    body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     level = _str(body, "logLevel")
     if level is not None and level not in LogLevel.names():
         raise BadRequest(f"Invalid logLevel '{level}': expected one of {', '.join(LogLevel.names())}")
     query = LogQuery(namespace=_str(body, "namespace"), flow_id=_str(body, "flowId"), min_level=level,
                      q=_str(body, "q"), start_date=start, end_date=end, page=1, size=10 * _PAGE)
-    logs: list[dict[str, Any]] = []
-    while len(logs) < SCAN_LIMIT:
-        page, total = await engine().store.get_logs(query)
-        logs.extend(page)
-        if not page or len(logs) >= total:
-            break
-        query.page = (query.page or 1) + 1
+    logs = await scan_pages(engine().store.get_logs, query, SCAN_LIMIT)
     return json_response(stats.daily_logs(logs, start, end))

@@ -13,9 +13,11 @@ resolve to ``io.kestra.plugin.core.condition.<X>`` (``VariableCondition``/``Expr
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from falconet.plugins.core.trigger import example_flow
 from falconet.sdk import (
     ANY, BOOLEAN, CONDITION_MAP, CONDITIONS, DURATION, ENUM, LIST, STRING, Condition, Example, IllegalArgument, Prop,
     register,
@@ -39,15 +41,24 @@ _BETWEEN_PROPS = {
 
 
 #: the flow every condition example starts with; each example adds its ``triggers:`` items
-_FLOW = ("id: example\n"
-         "namespace: company.team\n"
-         "\n"
-         "tasks:\n"
-         "  - id: hello\n"
-         "    type: io.kestra.plugin.core.log.Log\n"
-         "    message: \"{{ trigger.executionId ?? 'scheduled' }}\"\n"
-         "\n"
-         "triggers:\n")
+_FLOW = example_flow("{{ trigger.executionId ?? 'scheduled' }}")
+
+
+def _example(title: str, trigger: str, conditions: str, cron: str | None = None) -> Example:
+    """A full example: ``_FLOW`` with the trigger ``trigger`` (a Flow trigger, or a Schedule on ``cron``)
+    whose ``conditions:`` list is the YAML ``conditions``, written from column 0."""
+    code = _FLOW + f"  - id: {trigger}\n"
+    if cron is None:
+        code += "    type: io.kestra.plugin.core.trigger.Flow\n"
+    else:
+        code += f"    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"{cron}\"\n"
+    return Example(title, code + "    conditions:\n" + textwrap.indent(conditions, "      "), full=True)
+
+
+def _state_in(props: dict[str, Any], state: str) -> bool:
+    """``state`` is in the ``in`` property (when set) and not in ``notIn``."""
+    allowed, denied = props.get("in"), props.get("notIn") or []
+    return (not allowed or state in allowed) and state not in denied
 
 
 def _upstream(ctx: Any, kind: str) -> Any:
@@ -86,15 +97,11 @@ class ExecutionStatus(Condition):
 
     type = f"{_PKG}.ExecutionStatus"
     examples = (
-        Example("Start when an execution fails or is killed.",
-                _FLOW +
-                "  - id: on_failure\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n"
-                "        in:\n"
-                "          - FAILED\n"
-                "          - KILLED\n", full=True),
+        _example("Start when an execution fails or is killed.", "on_failure",
+                 "- type: io.kestra.plugin.core.condition.ExecutionStatus\n"
+                 "  in:\n"
+                 "    - FAILED\n"
+                 "    - KILLED\n"),
     )
     aliases = _aliases("ExecutionStatus")
     props = {
@@ -104,9 +111,7 @@ class ExecutionStatus(Condition):
 
     def test(self, props: dict[str, Any], ctx: Any) -> bool:
         _upstream(ctx, "ExecutionStatus")
-        state = ctx.state.value
-        allowed, denied = props.get("in"), props.get("notIn") or []
-        return (not allowed or state in allowed) and state not in denied
+        return _state_in(props, ctx.state.value)
 
 
 @register
@@ -116,14 +121,10 @@ class ExecutionFlow(Condition):
     type = f"{_PKG}.ExecutionFlow"
     names_flow = True
     examples = (
-        Example("Start when an execution of company.team.upstream ends.",
-                _FLOW +
-                "  - id: upstream_done\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
-                "        namespace: company.team\n"
-                "        flowId: upstream\n", full=True),
+        _example("Start when an execution of company.team.upstream ends.", "upstream_done",
+                 "- type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                 "  namespace: company.team\n"
+                 "  flowId: upstream\n"),
     )
     aliases = _aliases("ExecutionFlow")
     props = {
@@ -142,14 +143,10 @@ class ExecutionNamespace(Condition):
 
     type = f"{_PKG}.ExecutionNamespace"
     examples = (
-        Example("Start when any execution of the company namespace (or below) ends.",
-                _FLOW +
-                "  - id: company_done\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n"
-                "        namespace: company\n"
-                "        comparison: PREFIX\n", full=True),
+        _example("Start when any execution of the company namespace (or below) ends.", "company_done",
+                 "- type: io.kestra.plugin.core.condition.ExecutionNamespace\n"
+                 "  namespace: company\n"
+                 "  comparison: PREFIX\n"),
     )
     aliases = _aliases("ExecutionNamespace")
     props = {
@@ -175,14 +172,10 @@ class ExecutionLabels(Condition):
 
     type = f"{_PKG}.ExecutionLabels"
     examples = (
-        Example("Start when an execution labelled env: prod ends.",
-                _FLOW +
-                "  - id: prod_done\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionLabels\n"
-                "        labels:\n"
-                "          env: prod\n", full=True),
+        _example("Start when an execution labelled env: prod ends.", "prod_done",
+                 "- type: io.kestra.plugin.core.condition.ExecutionLabels\n"
+                 "  labels:\n"
+                 "    env: prod\n"),
     )
     aliases = _aliases("ExecutionLabels")
     props = {
@@ -208,13 +201,9 @@ class ExecutionOutputs(Condition):
 
     type = f"{_PKG}.ExecutionOutputs"
     examples = (
-        Example("Start when an ended execution has an output `status` equal to ready.",
-                _FLOW +
-                "  - id: ready\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionOutputs\n"
-                "        expression: \"{{ trigger.outputs.status == 'ready' }}\"\n", full=True),
+        _example("Start when an ended execution has an output `status` equal to ready.", "ready",
+                 "- type: io.kestra.plugin.core.condition.ExecutionOutputs\n"
+                 "  expression: \"{{ trigger.outputs.status == 'ready' }}\"\n"),
     )
     aliases = _aliases("ExecutionOutputs")
     props = {
@@ -234,13 +223,9 @@ class Expression(Condition):
 
     type = f"{_PKG}.Expression"
     examples = (
-        Example("Start when an expression on the ended execution holds.",
-                _FLOW +
-                "  - id: big_flows\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.Expression\n"
-                "        expression: \"{{ trigger.flowId == 'big' }}\"\n", full=True),
+        _example("Start when an expression on the ended execution holds.", "big_flows",
+                 "- type: io.kestra.plugin.core.condition.Expression\n"
+                 "  expression: \"{{ trigger.flowId == 'big' }}\"\n"),
     )
     aliases = _aliases("Expression", "Variable")
     props = {
@@ -257,14 +242,10 @@ class HasRetryAttempt(Condition):
 
     type = f"{_PKG}.HasRetryAttempt"
     examples = (
-        Example("Start when an execution ended after retrying a task.",
-                _FLOW +
-                "  - id: retried\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.HasRetryAttempt\n"
-                "        in:\n"
-                "          - SUCCESS\n", full=True),
+        _example("Start when an execution ended after retrying a task.", "retried",
+                 "- type: io.kestra.plugin.core.condition.HasRetryAttempt\n"
+                 "  in:\n"
+                 "    - SUCCESS\n"),
     )
     aliases = _aliases("HasRetryAttempt")
     props = {
@@ -274,12 +255,8 @@ class HasRetryAttempt(Condition):
 
     def test(self, props: dict[str, Any], ctx: Any) -> bool:
         ex = _upstream(ctx, "HasRetryAttempt")
-        allowed, denied = props.get("in"), props.get("notIn") or []
-        for tr in ex.task_run_list:
-            if len(tr.attempts) > 1 and any((not allowed or a.state.current.value in allowed)
-                                            and a.state.current.value not in denied for a in tr.attempts):
-                return True
-        return False
+        return any(len(tr.attempts) > 1 and any(_state_in(props, a.state.current.value) for a in tr.attempts)
+                   for tr in ex.task_run_list)
 
 
 #### Combinators ############################################################################################
@@ -291,15 +268,10 @@ class Not(Condition):
 
     type = f"{_PKG}.Not"
     examples = (
-        Example("Run every day except on weekends.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 9 * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.Not\n"
-                "        conditions:\n"
-                "          - type: io.kestra.plugin.core.condition.Weekend\n", full=True),
+        _example("Run every day except on weekends.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.Not\n"
+                 "  conditions:\n"
+                 "    - type: io.kestra.plugin.core.condition.Weekend\n", cron="0 9 * * *"),
     )
     aliases = _aliases("Not")
     props = {
@@ -316,18 +288,13 @@ class Or(Condition):
 
     type = f"{_PKG}.Or"
     examples = (
-        Example("Run on Mondays or Fridays.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 9 * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.Or\n"
-                "        conditions:\n"
-                "          - type: io.kestra.plugin.core.condition.DayWeek\n"
-                "            dayOfWeek: MONDAY\n"
-                "          - type: io.kestra.plugin.core.condition.DayWeek\n"
-                "            dayOfWeek: FRIDAY\n", full=True),
+        _example("Run on Mondays or Fridays.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.Or\n"
+                 "  conditions:\n"
+                 "    - type: io.kestra.plugin.core.condition.DayWeek\n"
+                 "      dayOfWeek: MONDAY\n"
+                 "    - type: io.kestra.plugin.core.condition.DayWeek\n"
+                 "      dayOfWeek: FRIDAY\n", cron="0 9 * * *"),
     )
     aliases = _aliases("Or")
     props = {
@@ -345,26 +312,22 @@ class MultipleCondition(Condition):
     type = f"{_PKG}.MultipleCondition"
     multiple = True
     examples = (
-        Example("Start once both upstream flows succeeded within a day.",
-                _FLOW +
-                "  - id: both_done\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n"
-                "        in:\n"
-                "          - SUCCESS\n"
-                "      - id: both\n"
-                "        type: io.kestra.plugin.core.condition.MultipleCondition\n"
-                "        window: P1D\n"
-                "        conditions:\n"
-                "          first:\n"
-                "            type: io.kestra.plugin.core.condition.ExecutionFlow\n"
-                "            namespace: company.team\n"
-                "            flowId: first\n"
-                "          second:\n"
-                "            type: io.kestra.plugin.core.condition.ExecutionFlow\n"
-                "            namespace: company.team\n"
-                "            flowId: second\n", full=True),
+        _example("Start once both upstream flows succeeded within a day.", "both_done",
+                 "- type: io.kestra.plugin.core.condition.ExecutionStatus\n"
+                 "  in:\n"
+                 "    - SUCCESS\n"
+                 "- id: both\n"
+                 "  type: io.kestra.plugin.core.condition.MultipleCondition\n"
+                 "  window: P1D\n"
+                 "  conditions:\n"
+                 "    first:\n"
+                 "      type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                 "      namespace: company.team\n"
+                 "      flowId: first\n"
+                 "    second:\n"
+                 "      type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                 "      namespace: company.team\n"
+                 "      flowId: second\n"),
     )
     aliases = _aliases("Multiple")
     props = {
@@ -394,14 +357,9 @@ class DayWeek(Condition):
 
     type = f"{_PKG}.DayWeek"
     examples = (
-        Example("Run only on Mondays.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 9 * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.DayWeek\n"
-                "        dayOfWeek: MONDAY\n", full=True),
+        _example("Run only on Mondays.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.DayWeek\n"
+                 "  dayOfWeek: MONDAY\n", cron="0 9 * * *"),
     )
     aliases = _aliases("DayWeek")
     props = {
@@ -419,15 +377,10 @@ class DayWeekInMonth(Condition):
 
     type = f"{_PKG}.DayWeekInMonth"
     examples = (
-        Example("Run only on the first Monday of each month.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 9 * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.DayWeekInMonth\n"
-                "        dayOfWeek: MONDAY\n"
-                "        dayInMonth: FIRST\n", full=True),
+        _example("Run only on the first Monday of each month.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.DayWeekInMonth\n"
+                 "  dayOfWeek: MONDAY\n"
+                 "  dayInMonth: FIRST\n", cron="0 9 * * *"),
     )
     aliases = _aliases("DayWeekInMonth")
     props = {
@@ -453,15 +406,10 @@ class DateTimeBetween(Condition):
 
     type = f"{_PKG}.DateTimeBetween"
     examples = (
-        Example("Run on schedule only within a date window.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 * * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.DateTimeBetween\n"
-                "        after: \"2024-01-01T00:00:00Z\"\n"
-                "        before: \"2024-12-31T23:59:59Z\"\n", full=True),
+        _example("Run on schedule only within a date window.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.DateTimeBetween\n"
+                 "  after: \"2024-01-01T00:00:00Z\"\n"
+                 "  before: \"2024-12-31T23:59:59Z\"\n", cron="0 * * * *"),
     )
     aliases = _aliases("DateTimeBetween")
     props = _BETWEEN_PROPS
@@ -485,15 +433,10 @@ class TimeBetween(Condition):
 
     type = f"{_PKG}.TimeBetween"
     examples = (
-        Example("Run the hourly schedule only during office hours.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 * * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.TimeBetween\n"
-                "        after: \"09:00:00\"\n"
-                "        before: \"18:00:00\"\n", full=True),
+        _example("Run the hourly schedule only during office hours.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.TimeBetween\n"
+                 "  after: \"09:00:00\"\n"
+                 "  before: \"18:00:00\"\n", cron="0 * * * *"),
     )
     aliases = _aliases("TimeBetween")
     props = _BETWEEN_PROPS
@@ -517,13 +460,8 @@ class Weekend(Condition):
 
     type = f"{_PKG}.Weekend"
     examples = (
-        Example("Run only on Saturdays and Sundays.",
-                _FLOW +
-                "  - id: schedule\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 10 * * *\"\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.Weekend\n", full=True),
+        _example("Run only on Saturdays and Sundays.", "schedule",
+                 "- type: io.kestra.plugin.core.condition.Weekend\n", cron="0 10 * * *"),
     )
     aliases = _aliases("Weekend")
     props = {

@@ -9,6 +9,7 @@ classes carry the declarations used for validation and docs. ``http.Trigger`` is
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any, ClassVar, Mapping
 
 from falconet.runtime.expr import safe_regex
@@ -25,6 +26,24 @@ _OLD = "io.kestra.core.models.triggers.types"
 _RECOVER = ("ALL", "LAST", "NONE")
 
 
+def example_flow(message: str, task: str = "hello") -> str:
+    """The start of an example flow: one Log task ``task`` printing ``message``, then ``triggers:``."""
+    return ("id: example\n"
+            "namespace: company.team\n"
+            "\n"
+            "tasks:\n"
+            f"  - id: {task}\n"
+            "    type: io.kestra.plugin.core.log.Log\n"
+            f"    message: \"{message}\"\n"
+            "\n"
+            "triggers:\n")
+
+
+def _example(title: str, message: str, triggers: str, task: str = "hello") -> Example:
+    """A full example: :func:`example_flow` with the YAML ``triggers`` list, written from column 0."""
+    return Example(title, example_flow(message, task) + textwrap.indent(triggers, "  "), full=True)
+
+
 @register
 class Schedule(Trigger):
     """Create an execution at each date of a cron expression (5 fields, or 6 with ``withSeconds``)."""
@@ -34,20 +53,11 @@ class Schedule(Trigger):
     kind: ClassVar[str] = CRON
     title = "Schedule a flow with a cron expression."
     examples = (
-        Example("Run every day at 9:00 in Paris.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.date }}\"\n"
-                "\n"
-                "triggers:\n"
-                "  - id: daily\n"
-                "    type: io.kestra.plugin.core.trigger.Schedule\n"
-                "    cron: \"0 9 * * *\"\n"
-                "    timezone: Europe/Paris\n", full=True),
+        _example("Run every day at 9:00 in Paris.", "{{ trigger.date }}",
+                 "- id: daily\n"
+                 "  type: io.kestra.plugin.core.trigger.Schedule\n"
+                 "  cron: \"0 9 * * *\"\n"
+                 "  timezone: Europe/Paris\n"),
     )
     outputs = {
         "date": Output("string", "The scheduled date."),
@@ -84,21 +94,12 @@ class ScheduleOnDates(Trigger):
     kind: ClassVar[str] = DATES
     title = "Schedule a flow on given dates."
     examples = (
-        Example("Run on given dates.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.date }}\"\n"
-                "\n"
-                "triggers:\n"
-                "  - id: dates\n"
-                "    type: io.kestra.plugin.core.trigger.ScheduleOnDates\n"
-                "    dates:\n"
-                "      - \"2030-01-01T09:00:00Z\"\n"
-                "      - \"2030-06-01T09:00:00Z\"\n", full=True),
+        _example("Run on given dates.", "{{ trigger.date }}",
+                 "- id: dates\n"
+                 "  type: io.kestra.plugin.core.trigger.ScheduleOnDates\n"
+                 "  dates:\n"
+                 "    - \"2030-01-01T09:00:00Z\"\n"
+                 "    - \"2030-06-01T09:00:00Z\"\n"),
     )
     outputs = {
         "date": Output("string", "The scheduled date."),
@@ -130,24 +131,16 @@ class Flow(Trigger):
         return sources
     title = "Trigger a flow from another flow's execution."
     examples = (
-        Example("Start when an execution of an upstream flow succeeds.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.executionId }} ended {{ trigger.state }}\"\n"
-                "\n"
-                "triggers:\n"
-                "  - id: upstream\n"
-                "    type: io.kestra.plugin.core.trigger.Flow\n"
-                "    states:\n"
-                "      - SUCCESS\n"
-                "    conditions:\n"
-                "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
-                "        namespace: company.team\n"
-                "        flowId: upstream\n", full=True),
+        _example("Start when an execution of an upstream flow succeeds.",
+                 "{{ trigger.executionId }} ended {{ trigger.state }}",
+                 "- id: upstream\n"
+                 "  type: io.kestra.plugin.core.trigger.Flow\n"
+                 "  states:\n"
+                 "    - SUCCESS\n"
+                 "  conditions:\n"
+                 "    - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+                 "      namespace: company.team\n"
+                 "      flowId: upstream\n"),
     )
     outputs = {
         "executionId": Output("string", "Id of the execution that ended."),
@@ -203,19 +196,10 @@ class Webhook(Trigger):
     kind: ClassVar[str] = WEBHOOK
     title = "Trigger a flow from an HTTP request."
     examples = (
-        Example("Start on POST /api/v1/executions/webhook/company.team/example/<key>.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: hello\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.body }}\"\n"
-                "\n"
-                "triggers:\n"
-                "  - id: webhook\n"
-                "    type: io.kestra.plugin.core.trigger.Webhook\n"
-                "    key: 4wjtkzwVGBM9yKnjm3yv8r\n", full=True),
+        _example("Start on POST /api/v1/executions/webhook/company.team/example/<key>.", "{{ trigger.body }}",
+                 "- id: webhook\n"
+                 "  type: io.kestra.plugin.core.trigger.Webhook\n"
+                 "  key: 4wjtkzwVGBM9yKnjm3yv8r\n"),
     )
     outputs = {
         "body": Output("any", "The request body (JSON parsed when it is JSON).", required=False),
@@ -250,21 +234,12 @@ class HttpTrigger(PollingTrigger):
     aliases = ("io.kestra.plugin.fs.http.Trigger",)
     title = "Trigger a flow on an HTTP response."
     examples = (
-        Example("Start an execution when a URL answers 200, checking every minute.",
-                "id: example\n"
-                "namespace: company.team\n"
-                "\n"
-                "tasks:\n"
-                "  - id: show\n"
-                "    type: io.kestra.plugin.core.log.Log\n"
-                "    message: \"{{ trigger.body }}\"\n"
-                "\n"
-                "triggers:\n"
-                "  - id: http\n"
-                "    type: io.kestra.plugin.core.http.Trigger\n"
-                "    uri: https://example.com/status\n"
-                "    responseCondition: \"{{ response.statusCode == 200 }}\"\n"
-                "    interval: PT1M\n", full=True),
+        _example("Start an execution when a URL answers 200, checking every minute.", "{{ trigger.body }}",
+                 "- id: http\n"
+                 "  type: io.kestra.plugin.core.http.Trigger\n"
+                 "  uri: https://example.com/status\n"
+                 "  responseCondition: \"{{ response.statusCode == 200 }}\"\n"
+                 "  interval: PT1M\n", task="show"),
     )
     outputs = {
         "uri": Output("string", "The requested URL."),

@@ -29,6 +29,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,7 +37,7 @@ import trio
 
 from falconet.sdk import (
     ANY, BOOLEAN, LIST, MAP, OBJECT, STRING, as_file_map, copy_namespace_files, Example, localize_storage_uris,
-    Plugin, Prop, RunContext, to_output_string, upload_output_files, write_input_files,
+    Output, Plugin, Prop, RunContext, to_output_string, upload_output_files, write_input_files,
 )
 from falconet.sdk.plugin import \
     RunnableTask, TaskFailed, register
@@ -117,6 +118,30 @@ def render_list(ctx: RunContext, raw: Any, extra: Mapping[str, Any], what: str) 
 
 #: the ``commands`` property of the ``*.Commands`` tasks (see :class:`CommandsTask`)
 COMMANDS_PROP = Prop(LIST, required=True, description="The commands to run.")
+
+#: the outputs of the ``*.Commands`` and ``*.Script`` tasks
+SCRIPT_OUTPUTS = {
+    "exitCode": Output("integer", "The exit code of the process."),
+    "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
+    "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+}
+
+
+async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
+    """Write ``text`` to a fresh file of the working directory (as Kestra does before running it)."""
+    path = working_dir / f"script_{uuid.uuid4().hex[:12]}{suffix}"
+    await trio.to_thread.run_sync(path.write_text, text, "utf-8")
+    return path
+
+
+async def write_script_prop(ctx: RunContext, working_dir: Path, extra: Mapping[str, Any], suffix: str) -> Path:
+    """The ``*.Script`` tasks' ``script`` property, rendered (storage URIs made local files), written to a
+    fresh file of the working directory; TaskFailed when it is missing."""
+    script = ctx.raw("script")
+    if script is None:
+        raise TaskFailed("script is required")
+    text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
+    return await write_script(working_dir, text, suffix)
 
 
 def is_shell(interpreter: list[str]) -> bool:

@@ -32,6 +32,15 @@ LEGACY_PROPS: dict[str, Prop] = {
     "dockerOptions": Prop(OBJECT, description="Docker options (ignored by the Process runner)."),
 }
 
+_LEGACY_OUTPUTS = {
+    "exitCode": Output("integer", "The exit code of the commands."),
+    "vars": Output("map", "Variables the commands printed with ::{\"outputs\": ...}::."),
+    "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
+    "files": Output("map", "The same as outputFiles (deprecated name)."),
+    "stdOutLineCount": Output("integer", "Number of lines written on standard output."),
+    "stdErrLineCount": Output("integer", "Number of lines written on standard error."),
+}
+
 
 class _LegacyScript(ScriptTask):
 
@@ -86,14 +95,7 @@ class Bash(CommandsTask, _LegacyScript):
                 "commands:\n"
                 "  - echo \"The current execution is {{ execution.id }}\"\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the commands."),
-        "vars": Output("map", "Variables the commands printed with ::{\"outputs\": ...}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-        "files": Output("map", "The same as outputFiles (deprecated name)."),
-        "stdOutLineCount": Output("integer", "Number of lines written on standard output."),
-        "stdErrLineCount": Output("integer", "Number of lines written on standard error."),
-    }
+    outputs = _LEGACY_OUTPUTS
     props = {**LEGACY_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -111,14 +113,7 @@ class Python(_LegacyScript):
                 "  main.py: |\n"
                 "    print(\"Hello from Python\")\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the commands."),
-        "vars": Output("map", "Variables the commands printed with ::{\"outputs\": ...}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-        "files": Output("map", "The same as outputFiles (deprecated name)."),
-        "stdOutLineCount": Output("integer", "Number of lines written on standard output."),
-        "stdErrLineCount": Output("integer", "Number of lines written on standard error."),
-    }
+    outputs = _LEGACY_OUTPUTS
     props = {
         **LEGACY_PROPS,
         "pythonPath": Prop(STRING, description="The Python interpreter (default: the server's)."),

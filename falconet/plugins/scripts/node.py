@@ -20,13 +20,11 @@ from typing import Any, Mapping
 
 import trio
 
-from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
-from falconet.plugins.scripts.deps import cache_key, cached_environment, run_logged
-from falconet.plugins.scripts.shell import write_script
-from falconet.sdk import (
-    BOOLEAN, LIST, STRING, Example, Output, Prop, RunContext, TaskFailed, localize_storage_uris, register,
-    to_output_string,
+from falconet.plugins.scripts.base import (
+    COMMANDS_PROP, COMMON_PROPS, SCRIPT_OUTPUTS, CommandsTask, ScriptTask, render_list, write_script_prop,
 )
+from falconet.plugins.scripts.deps import cache_key, cached_environment, run_logged
+from falconet.sdk import BOOLEAN, LIST, STRING, Example, Prop, RunContext, TaskFailed, register
 
 NODE_PROPS: dict[str, Prop] = {
     **COMMON_PROPS,
@@ -38,12 +36,6 @@ NODE_PROPS: dict[str, Prop] = {
 
 #: where cached node_modules folders live (one folder per dependency-list hash)
 DEPS_CACHE = Path(tempfile.gettempdir()) / "falconet-node-deps"
-
-_OUTPUTS = {
-    "exitCode": Output("integer", "The exit code of the process."),
-    "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
-    "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-}
 
 
 def find_node(env: Mapping[str, str]) -> str:
@@ -125,7 +117,7 @@ class Commands(CommandsTask, _NodeTask):
                 "commands:\n"
                 "  - node main.js\n"),
     )
-    outputs = _OUTPUTS
+    outputs = SCRIPT_OUTPUTS
     props = {**NODE_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -145,14 +137,10 @@ class Script(_NodeTask):
                 "  const _ = require('lodash');\n"
                 "  console.log('::' + JSON.stringify({outputs: {total: _.sum([1, 2, 3])}}) + '::');\n"),
     )
-    outputs = _OUTPUTS
+    outputs = SCRIPT_OUTPUTS
     props = {**NODE_PROPS, "script": Prop(STRING, required=True, description="The Node.js script (rendered).")}
 
     async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
                        python: str | None) -> list[str]:
-        script = ctx.raw("script")
-        if script is None:
-            raise TaskFailed("script is required")
-        text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
-        path = await write_script(working_dir, text, ".js")
+        path = await write_script_prop(ctx, working_dir, extra, ".js")
         return [f"node {shlex.quote(str(path))}"]

@@ -21,13 +21,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from falconet.sdk import (
-    BOOLEAN, LIST, STRING, Example, localize_storage_uris, Output, Prop, register, RunContext, TaskFailed,
-    to_output_string,
+from falconet.sdk import BOOLEAN, LIST, STRING, Example, Prop, register, RunContext
+from falconet.plugins.scripts.base import (
+    COMMANDS_PROP, COMMON_PROPS, SCRIPT_OUTPUTS, CommandsTask, ScriptTask, render_list, write_script_prop,
 )
-from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask, render_list
 from falconet.plugins.scripts.deps import cache_key, cached_environment, run_logged
-from falconet.plugins.scripts.shell import write_script
 
 PYTHON_PROPS: dict[str, Prop] = {
     **COMMON_PROPS,
@@ -100,11 +98,7 @@ class Commands(CommandsTask, _PythonTask):
                 "commands:\n"
                 "  - python main.py\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the process."),
-        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-    }
+    outputs = SCRIPT_OUTPUTS
     props = {**PYTHON_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -123,18 +117,10 @@ class Script(_PythonTask):
                 "  import json\n"
                 "  print('::' + json.dumps({'outputs': {'answer': 42}}) + '::')\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the process."),
-        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-    }
+    outputs = SCRIPT_OUTPUTS
     props = {**PYTHON_PROPS, "script": Prop(STRING, required=True, description="The Python script (rendered).")}
 
     async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
                        python: str | None) -> list[str]:
-        script = ctx.raw("script")
-        if script is None:
-            raise TaskFailed("script is required")
-        text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
-        path = await write_script(working_dir, text, ".py")
+        path = await write_script_prop(ctx, working_dir, extra, ".py")
         return [f"{shlex.quote(python or sys.executable)} {shlex.quote(str(path))}"]

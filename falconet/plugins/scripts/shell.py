@@ -1,23 +1,13 @@
 """``io.kestra.plugin.scripts.shell.*``: shell commands and scripts with the Process task runner."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-import trio
-
-from falconet.sdk import (
-    STRING, Example, localize_storage_uris, Output, Prop, register, RunContext, TaskFailed, to_output_string,
+from falconet.sdk import STRING, Example, Prop, register, RunContext
+from falconet.plugins.scripts.base import (
+    COMMANDS_PROP, COMMON_PROPS, SCRIPT_OUTPUTS, CommandsTask, ScriptTask, write_script_prop,
 )
-from falconet.plugins.scripts.base import COMMANDS_PROP, COMMON_PROPS, CommandsTask, ScriptTask
-
-
-async def write_script(working_dir: Path, text: str, suffix: str) -> Path:
-    """Write ``text`` to a fresh file of the working directory (as Kestra does before running it)."""
-    path = working_dir / f"script_{uuid.uuid4().hex[:12]}{suffix}"
-    await trio.to_thread.run_sync(path.write_text, text, "utf-8")
-    return path
 
 
 @register
@@ -35,11 +25,7 @@ class Commands(CommandsTask, ScriptTask):
                 "commands:\n"
                 "  - echo \"{{ execution.id }}\" > out.txt\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the process."),
-        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-    }
+    outputs = SCRIPT_OUTPUTS
     props = {**COMMON_PROPS, "commands": COMMANDS_PROP}
 
 
@@ -56,18 +42,10 @@ class Script(ScriptTask):
                 "script: |\n"
                 "  echo \"Hello from {{ flow.id }}\"\n"),
     )
-    outputs = {
-        "exitCode": Output("integer", "The exit code of the process."),
-        "vars": Output("map", "Values the script printed as ::{\"outputs\": {...}}::."),
-        "outputFiles": Output("map", "URIs of the files matching outputFiles, by name."),
-    }
+    outputs = SCRIPT_OUTPUTS
     props = {**COMMON_PROPS, "script": Prop(STRING, required=True, description="The shell script (rendered).")}
 
     async def commands(self, ctx: RunContext, working_dir: Path, extra: Mapping[str, Any],
                        python: str | None) -> list[str]:
-        script = ctx.raw("script")
-        if script is None:
-            raise TaskFailed("script is required")
-        text = await localize_storage_uris(ctx, to_output_string(ctx.render(script, extra)), working_dir)
-        path = await write_script(working_dir, text, ".sh")
+        path = await write_script_prop(ctx, working_dir, extra, ".sh")
         return [f"/bin/sh {path}"]

@@ -22,10 +22,11 @@ from typing import IO, Any, Callable, Iterator
 
 from falconet.sdk import (
     BOOLEAN, LIST, STRING, Example, ExpressionError, Prop, register, RunContext, RunnableTask, TaskFailed,
-    write_ion_rows,
 )
 from falconet.runtime.expr.dates import parse_with_format, zone
-from falconet.plugins.serdes.common import checked, convert, missing_library, one_char, output_path, typed_ion_rows
+from falconet.plugins.serdes.common import (
+    checked, convert, download_example, missing_library, one_char, output_path, typed_ion_rows, write_ion_file,
+)
 from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 DATE_FORMAT = "yyyy-MM-dd[XXX]"
@@ -448,16 +449,8 @@ class AvroToIon(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.avro.AvroReader",)
     title = "Read a provided avro file and convert it to ion serialized data file."
     examples = (
-        Example("Convert an Avro file to the Amazon Ion format.",
-                "id: avro_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/avro/products.avro\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.avro.AvroToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert an Avro file to the Amazon Ion format.", "avro_to_ion", "avro/products.avro",
+                         ("to_ion", "io.kestra.plugin.serdes.avro.AvroToIon")),
     )
     outputs = URI_OUTPUT
     metrics = RECORDS
@@ -472,11 +465,8 @@ class AvroToIon(RunnableTask):
                 reader = fastavro.reader(source)
             except (ValueError, TypeError, EOFError, fastavro.read.SchemaResolutionError) as exc:
                 raise TaskFailed(f"Unable to read the Avro file: {exc}") from exc
-            with open(target, "w", encoding="utf-8", newline="\n") as out:
-                try:
-                    return write_ion_rows(out, checked(iter(reader), stop))
-                except (ValueError, EOFError, fastavro.read.SchemaResolutionError) as exc:
-                    raise TaskFailed(f"Unable to read the Avro file: {exc}") from exc
+            return write_ion_file(target, iter(reader), stop,
+                                  (ValueError, EOFError, fastavro.read.SchemaResolutionError), "Avro")
 
         await convert(ctx, ctx.prop("from"), target, work)
         return {"uri": await ctx.put_file(target)}

@@ -21,12 +21,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from falconet.sdk import IllegalArgument, read_ion_rows, RunContext, TaskFailed
+from falconet.sdk import Example, IllegalArgument, read_ion_rows, RunContext, TaskFailed, write_ion_rows
 from falconet.runtime.storage.ionvalues import plain_ion
 from falconet.plugins.core.storage import Stopped, open_uri, run_in_worker
 
 #: rows between two checks of the stop flag (kill, timeout)
 CHECK_EVERY = 1024
+
+#: where Kestra's examples download their data sets from
+DATASETS = "https://huggingface.co/datasets/kestra/datasets/raw/main/"
+
+
+def download_example(title: str, flow_id: str, dataset: str, *steps: tuple[str, str]) -> Example:
+    """A full example: the flow ``flow_id`` downloads ``dataset`` (a path under :data:`DATASETS`), then each
+    step (task id, type) converts the file of the task before it."""
+    code = (f"id: {flow_id}\nnamespace: company.team\n\ntasks:\n"
+            f"  - id: http_download\n    type: io.kestra.plugin.core.http.Download\n    uri: {DATASETS}{dataset}\n")
+    previous = "http_download"
+    for task_id, type_name in steps:
+        code += f"\n  - id: {task_id}\n    type: {type_name}\n    from: \"{{{{ outputs.{previous}.uri }}}}\"\n"
+        previous = task_id
+    return Example(title, code, full=True)
 
 
 def check_charset(value: Any) -> str:
@@ -58,6 +73,17 @@ def checked(rows: Iterator[Any], stop: threading.Event) -> Iterator[Any]:
         if n % CHECK_EVERY == 0 and stop.is_set():
             raise Stopped()
         yield row
+
+
+def write_ion_file(target: Path, rows: Iterator[Any], stop: threading.Event,
+                   errors: tuple[type[BaseException], ...], what: str) -> int:
+    """Write ``rows`` (checking ``stop``) to the Ion rows file ``target``; their count. An exception of
+    ``errors`` while reading them fails the task: ``Unable to read the <what> file``."""
+    with open(target, "w", encoding="utf-8", newline="\n") as out:
+        try:
+            return write_ion_rows(out, checked(rows, stop))
+        except errors as exc:
+            raise TaskFailed(f"Unable to read the {what} file: {exc}") from exc
 
 
 async def convert(ctx: RunContext, uri: Any, target: Path, work: Callable[[IO[bytes], Path, threading.Event], int],

@@ -26,7 +26,8 @@ from falconet.runtime.expr.dates import format_datetime, zone
 from falconet.runtime.expr.output import java_double
 from falconet.plugins.core.storage import Stopped
 from falconet.plugins.serdes.common import (
-    CHECK_EVERY, check_charset, checked, convert, one_char, output_path, reading_charset, typed_ion_rows,
+    CHECK_EVERY, check_charset, checked, convert, download_example, one_char, output_path, reading_charset,
+    typed_ion_rows,
 )
 
 URI_OUTPUT = {"uri": Output("string", "URI of a temporary result file.")}
@@ -52,16 +53,8 @@ class CsvToIon(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.csv.CsvReader",)
     title = "Read a csv file and write it to an ion serialized data file."
     examples = (
-        Example("Convert a CSV file to the Amazon Ion format.",
-                "id: csv_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/csv/products.csv\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.csv.CsvToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert a CSV file to the Amazon Ion format.", "csv_to_ion", "csv/products.csv",
+                         ("to_ion", "io.kestra.plugin.serdes.csv.CsvToIon")),
         Example("Read a semicolon-separated file without header, skipping empty lines.",
                 "from: \"{{ outputs.http_download.uri }}\"\n"
                 "fieldSeparator: \";\"\n"

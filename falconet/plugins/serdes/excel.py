@@ -24,7 +24,7 @@ from falconet.sdk import (
 from falconet.runtime.expr.dates import zone
 from falconet.plugins.core.storage import Stopped, open_uri, run_in_worker
 from falconet.plugins.serdes.common import (
-    CHECK_EVERY, check_charset, conversion_errors, missing_library, output_path, typed_ion_rows,
+    CHECK_EVERY, check_charset, conversion_errors, download_example, missing_library, output_path, typed_ion_rows,
 )
 from falconet.plugins.serdes.csv import FROM
 
@@ -56,16 +56,8 @@ class ExcelToIon(RunnableTask):
     type = "io.kestra.plugin.serdes.excel.ExcelToIon"
     title = "Read data from Excel into a row-wise ION-serialized format."
     examples = (
-        Example("Convert an Excel file to the Ion format.",
-                "id: excel_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/excel/Products.xlsx\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.excel.ExcelToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert an Excel file to the Ion format.", "excel_to_ion", "excel/Products.xlsx",
+                         ("to_ion", "io.kestra.plugin.serdes.excel.ExcelToIon")),
         Example("Read only the sheet 'Orders', after its two title rows.",
                 "from: \"{{ outputs.http_download.uri }}\"\n"
                 "sheetsTitle:\n"
@@ -160,19 +152,10 @@ class IonToExcel(RunnableTask):
     type = "io.kestra.plugin.serdes.excel.IonToExcel"
     title = "Read an ION-serialized file and transform it to an Excel file."
     examples = (
-        Example("Download a CSV file and convert it to the Excel file format.",
-                "id: ion_to_excel\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/csv/products.csv\n\n"
-                "  - id: convert\n"
-                "    type: io.kestra.plugin.serdes.csv.CsvToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n\n"
-                "  - id: to_excel\n"
-                "    type: io.kestra.plugin.serdes.excel.IonToExcel\n"
-                "    from: \"{{ outputs.convert.uri }}\"\n", full=True),
+        download_example("Download a CSV file and convert it to the Excel file format.",
+                         "ion_to_excel", "csv/products.csv",
+                         ("convert", "io.kestra.plugin.serdes.csv.CsvToIon"),
+                         ("to_excel", "io.kestra.plugin.serdes.excel.IonToExcel")),
         Example("Write two Ion files into an Excel file with dedicated sheets.",
                 "from:\n"
                 "  Sheet_1: \"{{ outputs.convert1.uri }}\"\n"

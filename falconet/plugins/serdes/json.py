@@ -21,7 +21,7 @@ from falconet.sdk import (
 from falconet.runtime.expr.dates import zone
 from falconet.runtime.expr.output import to_json
 from falconet.plugins.serdes.common import (
-    check_charset, checked, convert, output_path, reading_charset, typed_ion_rows,
+    check_charset, checked, convert, download_example, output_path, reading_charset, typed_ion_rows,
 )
 from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
@@ -47,16 +47,8 @@ class JsonToIon(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.json.JsonReader",)
     title = "Read a JSON file and write it to an ION serialized data file."
     examples = (
-        Example("Convert a JSON file to the Amazon Ion format.",
-                "id: json_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/json/products.json\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.json.JsonToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert a JSON file to the Amazon Ion format.", "json_to_ion", "json/products.json",
+                         ("to_ion", "io.kestra.plugin.serdes.json.JsonToIon")),
         Example("Convert a file holding one JSON array (loaded in memory).",
                 "from: \"{{ outputs.http_download.uri }}\"\n"
                 "newLine: false\n"),
@@ -112,19 +104,9 @@ class IonToJson(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.json.JsonWriter",)
     title = "Read an ion serialized data file and write it to a new line delimited json file."
     examples = (
-        Example("Download a CSV file and convert it to a JSON format.",
-                "id: ion_to_json\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/csv/products.csv\n\n"
-                "  - id: convert\n"
-                "    type: io.kestra.plugin.serdes.csv.CsvToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n\n"
-                "  - id: to_json\n"
-                "    type: io.kestra.plugin.serdes.json.IonToJson\n"
-                "    from: \"{{ outputs.convert.uri }}\"\n", full=True),
+        download_example("Download a CSV file and convert it to a JSON format.", "ion_to_json", "csv/products.csv",
+                         ("convert", "io.kestra.plugin.serdes.csv.CsvToIon"),
+                         ("to_json", "io.kestra.plugin.serdes.json.IonToJson")),
     )
     outputs = URI_OUTPUT
     metrics = RECORDS

@@ -12,9 +12,11 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from falconet.sdk import ENUM, INTEGER, Example, Prop, register, RunContext, RunnableTask, TaskFailed, write_ion_rows
+from falconet.sdk import ENUM, INTEGER, Example, Prop, register, RunContext, RunnableTask, TaskFailed
 from falconet.plugins.serdes.avro import CONVERTER_PROPS, AvroConverter, parse_schema, records
-from falconet.plugins.serdes.common import CHECK_EVERY, checked, convert, missing_library, output_path
+from falconet.plugins.serdes.common import (
+    CHECK_EVERY, convert, download_example, missing_library, output_path, write_ion_file,
+)
 from falconet.plugins.serdes.csv import FROM, RECORDS, URI_OUTPUT
 
 _BATCH = 10_000
@@ -176,16 +178,9 @@ class ParquetToIon(RunnableTask):
     aliases = ("io.kestra.plugin.serdes.parquet.ParquetReader",)
     title = "Read a provided parquet file and convert it to ion serialized data file."
     examples = (
-        Example("Convert a Parquet file to the Amazon Ion format.",
-                "id: parquet_to_ion\n"
-                "namespace: company.team\n\n"
-                "tasks:\n"
-                "  - id: http_download\n"
-                "    type: io.kestra.plugin.core.http.Download\n"
-                "    uri: https://huggingface.co/datasets/kestra/datasets/raw/main/parquet/products.parquet\n\n"
-                "  - id: to_ion\n"
-                "    type: io.kestra.plugin.serdes.parquet.ParquetToIon\n"
-                "    from: \"{{ outputs.http_download.uri }}\"\n", full=True),
+        download_example("Convert a Parquet file to the Amazon Ion format.",
+                         "parquet_to_ion", "parquet/products.parquet",
+                         ("to_ion", "io.kestra.plugin.serdes.parquet.ParquetToIon")),
     )
     outputs = URI_OUTPUT
     metrics = RECORDS
@@ -208,11 +203,7 @@ class ParquetToIon(RunnableTask):
                     for row in batch.to_pylist():
                         yield _plain(row)
 
-            with open(target, "w", encoding="utf-8", newline="\n") as out:
-                try:
-                    return write_ion_rows(out, checked(rows(), stop))
-                except pa.ArrowException as exc:
-                    raise TaskFailed(f"Unable to read the Parquet file: {exc}") from exc
+            return write_ion_file(target, rows(), stop, (pa.ArrowException,), "Parquet")
 
         await convert(ctx, ctx.prop("from"), target, work)
         return {"uri": await ctx.put_file(target)}

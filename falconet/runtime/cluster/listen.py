@@ -97,6 +97,11 @@ class ChannelSubscription:
     def pending(self) -> int:
         return len(self._buffer)
 
+    @property
+    def missed(self) -> bool:
+        """The next receive raises NotificationsMissed."""
+        return self._missed
+
     def close(self) -> None:
         """No more payloads: receive raises trio.EndOfChannel once the buffer is drained."""
         self._closed = True
@@ -280,7 +285,8 @@ class Listener:
                            scope: trio.CancelScope) -> None:
         self._pumping = True
         try:
-            await trio.to_thread.run_sync(self._pump, conn, token, ready)
+            # a limiter of its own: the thread runs for the connection's life, not on trio's shared tokens
+            await trio.to_thread.run_sync(self._pump, conn, token, ready, limiter=trio.CapacityLimiter(1))
         except Exception as exc:     # the connection dropped: reconnect
             self._lost = exc
         finally:

@@ -8,6 +8,11 @@ buffer; when it is full the oldest events are dropped and the next :meth:`Subscr
 One event reaches every subscriber as the same object: :meth:`Event.shared` builds a rendering of it (a
 websocket message) once and hands the same result to every subscriber, so fan-out costs one
 serialisation per event, not one per subscriber.
+
+The bus is for observers (websockets, SSE, embedders, ``wait``): orchestration (flow triggers, retries,
+afterExecution, concurrency slots) never reads it — the engine drives it through its execution hooks, on the
+node that runs the execution. In a cluster, events of executions that run on other nodes are published here
+too (``remote=True``, see falconet/runtime/cluster/relay.py) and nowhere else.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ class Event:
     state: str           # the execution's current state
     terminal: bool       # the execution is terminated (and not paused)
     data: dict[str, Any]  # execution JSON / TaskRun JSON / LogEntry JSON
+    remote: bool = False  # relayed from the node that runs the execution (read back from the store)
     renderings: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def shared(self, key: str, render: Callable[["Event"], Any]) -> Any:
@@ -89,6 +95,11 @@ class Subscription:
             self._buffer.popleft()
             self._dropped += 1
         self._buffer.append((published, event))
+        self._wakeup.set()
+
+    def lose(self) -> None:
+        """Events may have been lost before reaching the bus: the next :meth:`receive` raises Overflow."""
+        self._dropped += 1
         self._wakeup.set()
 
     def _next(self) -> Event | None:
@@ -188,6 +199,12 @@ class Bus:
             if s.matches(event.kind, event.execution_id, event.namespace, event.flow_id) and (
                     not s.states or event.state in s.states):
                 s.push(published, event)
+
+    def signal_lost(self) -> None:
+        """Events may have been lost upstream (a cluster node's notifications): every subscriber gets
+        :class:`Overflow` once and re-reads what it follows from the store, as after its own overflow."""
+        for s in list(self._subs):
+            s.lose()
 
     def subscribers(self) -> Iterator[Subscription]:
         return iter(list(self._subs))

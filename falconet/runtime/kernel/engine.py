@@ -49,6 +49,7 @@ from falconet.runtime.expr.variables import kestra_envs
 if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.orchestration import Orchestration
     from falconet.runtime.kernel.services import ExecutionHooks
+    from falconet.runtime.cluster.relay import EventRelay
 
 log = logging.getLogger("falconet.engine")
 
@@ -80,6 +81,8 @@ class Engine:
         self._dir_lock = DataDirLock(config.data_dir)
         self._ended: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        #: live updates between the nodes sharing a PostgreSQL store (None with any other store): set by run
+        self.relay: EventRelay | None = None
 
     #### lifecycle #######################################################################################
 
@@ -98,6 +101,12 @@ class Engine:
                 self.execution_hooks = self.orchestration
                 # scripts of a crashed server die before their task runs are attempted again
                 await self.clock.run_sync_in_thread(self.processes.reap)
+                from falconet.runtime.store.postgres import PostgresStore
+
+                if isinstance(self.store, PostgresStore):   # other nodes may share it (nothing loaded otherwise)
+                    from falconet.runtime.cluster.relay import start_relay
+
+                    self.relay = await start_relay(self, nursery)
                 await self._load()
                 await nursery.start(run_services, self.orchestration)
                 task_status.started(self)
@@ -259,10 +268,16 @@ class Engine:
         self._nursery.start_soon(fn, *args)
 
     def mark_ended(self, execution_id: str) -> None:
-        """Wake the waiters of :meth:`wait_for_end` of an execution that ended."""
+        """Wake the waiters of :meth:`wait_for_end` of an execution that ended (here, or on another node of
+        the cluster: see :mod:`falconet.runtime.cluster.relay`)."""
         ev = self._ended.pop(execution_id, None)
         if ev is not None:
             ev.set()
+
+    def recheck_end_waiters(self) -> None:
+        """Wake every :meth:`wait_for_end` waiter: each reads its execution again (ends may have been missed)."""
+        for execution_id in [i for i in self._ended if i not in self.actors]:
+            self._ended.pop(execution_id).set()
 
     async def settle(self, execution_id: str) -> None:
         """Wait until the actor of a terminated execution is gone (its final write is durable)."""
@@ -290,25 +305,38 @@ class Engine:
         return Execution.from_dict(doc)
 
     async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
-        """Wait until the execution is terminated (not PAUSED); returns its final document.
+        """Wait until the execution is terminated (not PAUSED); returns its final document. An execution
+        another node runs is read from the store again each time its node announces an end.
 
-        An execution that ended here is answered from its actor's document, built a slice of task runs at a
-        time (a 10,000-task document takes a tenth of a second: the server keeps answering meanwhile)."""
+        An execution that ended here is answered from its actor's document (built a slice of task runs at a
+        time when it was not built whole: the server keeps answering meanwhile)."""
         while True:
+            # waiting starts before the read: an end announced while the store answers is not missed
+            ev = self._ended.setdefault(execution_id, trio.Event())
             actor = self.actors.get(execution_id)
             if actor is None:
-                doc = await self.store.get_execution(execution_id)
+                try:
+                    doc = await self.store.get_execution(execution_id)
+                except BaseException:
+                    self._forget_waiter(execution_id, ev)
+                    raise
                 if doc is None:
+                    self._forget_waiter(execution_id, ev)
                     raise NotFound(f"Execution '{execution_id}' not found")
-                if State(doc["state"]["current"]).is_terminated:
+                if State(doc["state"]["current"]).is_terminated and execution_id not in self.actors:
+                    self._forget_waiter(execution_id, ev)
                     return without_private(doc)
-            ev = self._ended.setdefault(execution_id, trio.Event())
             await ev.wait()
             if (actor is not None and actor.finished.is_set() and actor.ex.state.current.is_terminated
                     and execution_id not in self.actors):
                 if actor.final_doc is not None:
                     return without_private(actor.final_doc)
                 return await _public_document(actor.ex)
+
+    def _forget_waiter(self, execution_id: str, ev: trio.Event) -> None:
+        if self._ended.get(execution_id) is ev and not ev.statistics().tasks_waiting \
+                and execution_id not in self.actors:
+            del self._ended[execution_id]
 
     def kill_children(self, ex: Execution, reason: str) -> None:
         """Send a kill to every running execution started by ``ex`` (Subflow, ForEachItem)."""
@@ -378,6 +406,8 @@ class Engine:
             self.store.save_execution_nowait(ex.to_dict(private=True))
         else:
             self.store.save_execution_nowait(head, doc_json=text)
+        if self.relay is not None:
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes)
         if publish:
             self.publish_execution(ex)
 
@@ -396,6 +426,9 @@ class Engine:
         not: Flow triggers on non-terminal states) that the state of ``ex`` changed."""
         if self.execution_hooks is not None:
             self.execution_hooks.watch_execution_state(ex)
+        if self.relay is not None:   # the other nodes' subscribers read it from the store
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes,
+                                          ended=ex.state.current.is_terminated and ex.id not in self.actors)
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
             state = ex.state.current
             self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,
@@ -408,6 +441,8 @@ class Engine:
 
     def emit_log(self, entry: dict[str, Any]) -> None:
         self.store.append_logs_nowait((entry,))
+        if self.relay is not None:
+            self.relay.announce_log(entry)
         if self.bus.wants("log", entry["executionId"], entry["namespace"], entry["flowId"]):
             self.bus.publish(Event("log", entry["executionId"], entry["namespace"], entry["flowId"], "", False, entry))
 

@@ -8,9 +8,8 @@ of its own is how trio uses the standard ``sqlite3`` too. ``psycopg`` is the opt
 
 Schema: the SQLite store's tables and columns with PostgreSQL types, created and upgraded at
 :meth:`~WriterStore.open` by versioned migrations under a transaction-scoped advisory lock, so several nodes
-starting at once migrate once; a database written by a newer Falconet is refused. Until cluster mode (leases
-on executions) exists, one server uses a database at a time: its connection holds a session advisory lock
-and a second store opened on the same database is refused, as a second server on a data folder is.
+starting at once migrate once; a database written by a newer Falconet is refused. Several servers (the
+nodes of a cluster) share the database.
 ``fc_lower`` and ``instr`` are SQL functions of the schema (``lower``/``strpos``); note that PostgreSQL's
 ``lower`` follows the database's ``LC_CTYPE`` (a ``C`` database lower-cases ASCII only).
 """
@@ -32,8 +31,6 @@ SCHEMA_VERSION = 1
 
 #: pg_advisory_xact_lock key of the migrations ("falconet" in ASCII, as a bigint)
 _MIGRATION_LOCK = 0x66616C636F6E6574
-#: session advisory lock held by the one server using the database ("falconeT")
-_SERVER_LOCK = 0x66616C636F6E6554
 
 def _postgres_ddl(sqlite_ddl: str) -> str:
     """The SQLite store's DDL with PostgreSQL's types: the ``seq`` insertion-order keys become identity
@@ -142,9 +139,6 @@ class PostgresStore(SQLStore):
         conn = _Connection(raw)
         try:
             migrate(conn)
-            if not conn.execute("SELECT pg_try_advisory_lock(?)", (_SERVER_LOCK,)).fetchone()[0]:
-                raise StoreError(f"{self.name} is in use by another Falconet server (one server per database "
-                                 "until cluster mode)")
         except BaseException:
             conn.close()
             raise

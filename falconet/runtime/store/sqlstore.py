@@ -108,6 +108,20 @@ class SQLStore(WriterStore):
         entries, total = await self._call(sql.search_logs, w.sql(), w.params, limit, offset, read=True)
         return [json.loads(e) for e in entries], total
 
+    async def logs_after(self, execution_id: str, after_seq: int | None,
+                         limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """``(seq, entry)`` of the execution's log lines stored after ``after_seq``, oldest first, at most
+        ``limit``; with ``after_seq=None`` its last ``limit`` lines (insertion order, for the cluster's event
+        relay, which follows an execution written by another node)."""
+        if after_seq is None:
+            rows = await self._call(sql.select, "SELECT seq, entry FROM logs WHERE execution_id = ? "
+                                    "ORDER BY seq DESC LIMIT ?", (execution_id, limit), read=True)
+            rows = rows[::-1]
+        else:
+            rows = await self._call(sql.select, "SELECT seq, entry FROM logs WHERE execution_id = ? AND seq > ? "
+                                    "ORDER BY seq LIMIT ?", (execution_id, after_seq, limit), read=True)
+        return [(int(seq), json.loads(entry)) for seq, entry in rows]
+
     async def count_logs_by_task_run(self, query: LogQuery) -> dict[str | None, int]:
         w = sql.log_where(query)
         rows = await self._call(sql.select, "SELECT task_run_id, count(*) FROM logs" + w.sql()
