@@ -232,11 +232,14 @@ class Engine:
                                        parent_labels=parent_labels)
         ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
         await self.cluster.own(ex.id)  # leased before it is stored: no other node claims it
-        await self.store.save_execution(ex.to_dict(private=True))
+        doc = ex.to_dict(private=True)
+        await self.store.save_execution(doc)
+        changes = ex.state.changes
         self.publish_execution(ex)
         if start:
             self.admission.schedule(ex, flow)
-        return ex.to_dict()
+        # the stored document is the answer unless admission changed the state (QUEUED, CANCELLED…)
+        return without_private(doc) if ex.state.changes == changes else ex.to_dict()
 
     #### supervision ###################################################################################
 
@@ -259,7 +262,7 @@ class Engine:
             if ex.state.current.is_terminated:
                 # bounded: a stalled store must not hang a kill or a shutdown forever
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
-                    await self.store.save_execution(ex.to_dict(private=True))
+                    actor.final_doc = await self._save_final(ex)
                 if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
                     log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
                               ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
@@ -322,19 +325,32 @@ class Engine:
 
     async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
         """Wait until the execution is terminated (not PAUSED); returns its final document. An execution
-        another node runs is read from the store again each time its node announces an end."""
+        another node runs is read from the store again each time its node announces an end.
+
+        An execution that ended here is answered from its actor's document (built a slice of task runs at a
+        time when it was not built whole: the server keeps answering meanwhile)."""
         while True:
             # waiting starts before the read: an end announced while the store answers is not missed
             ev = self._ended.setdefault(execution_id, trio.Event())
-            try:
-                ex = await self.load_execution(execution_id)
-            except BaseException:
-                self._forget_waiter(execution_id, ev)
-                raise
-            if ex.state.current.is_terminated and execution_id not in self.actors:
-                self._forget_waiter(execution_id, ev)
-                return (await self.get_execution(execution_id)) or ex.to_dict()
+            actor = self.actors.get(execution_id)
+            if actor is None:
+                try:
+                    doc = await self.store.get_execution(execution_id)
+                except BaseException:
+                    self._forget_waiter(execution_id, ev)
+                    raise
+                if doc is None:
+                    self._forget_waiter(execution_id, ev)
+                    raise NotFound(f"Execution '{execution_id}' not found")
+                if State(doc["state"]["current"]).is_terminated and execution_id not in self.actors:
+                    self._forget_waiter(execution_id, ev)
+                    return without_private(doc)
             await ev.wait()
+            if (actor is not None and actor.finished.is_set() and actor.ex.state.current.is_terminated
+                    and execution_id not in self.actors):
+                if actor.final_doc is not None:
+                    return without_private(actor.final_doc)
+                return await _public_document(actor.ex)
 
     def _forget_waiter(self, execution_id: str, ev: trio.Event) -> None:
         if self._ended.get(execution_id) is ev and not ev.statistics().tasks_waiting \
@@ -424,11 +440,26 @@ class Engine:
 
     def persist(self, ex: Execution, *, publish: bool = True) -> None:
         """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
-        self.store.save_execution_nowait(ex.to_dict(private=True))
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):  # not JSON: the store says so in its own words
+            self.store.save_execution_nowait(ex.to_dict(private=True))
+        else:
+            self.store.save_execution_nowait(head, doc_json=text)
         if self.relay is not None:
-            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories))
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes)
         if publish:
             self.publish_execution(ex)
+
+    async def _save_final(self, ex: Execution) -> dict[str, Any] | None:
+        """Write the terminated document (durable on return); returns it when it was built whole."""
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):
+            await self.store.save_execution(ex.to_dict(private=True))
+            return None
+        await self.store.save_execution(head, doc_json=text)
+        return head if "taskRunList" in head or not ex.task_run_list else None
 
     def publish_execution(self, ex: Execution) -> None:
         """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does
@@ -436,7 +467,7 @@ class Engine:
         if self.execution_hooks is not None:
             self.execution_hooks.watch_execution_state(ex)
         if self.relay is not None:   # the other nodes' subscribers read it from the store
-            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories),
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes,
                                           ended=ex.state.current.is_terminated and ex.id not in self.actors)
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
             state = ex.state.current
@@ -487,6 +518,19 @@ class Engine:
         await self.store.flush()
         rows, _ = await self.store.get_logs(LogQuery(execution_id=execution_id, min_level=min_level))
         return rows
+
+
+async def _public_document(ex: Execution, slice_size: int = 50) -> dict[str, Any]:
+    """``ex.to_dict()``, yielding to other tasks between slices of task runs."""
+    head = ex.to_dict(task_runs=False)
+    if not ex.task_run_list:
+        return head
+    runs: list[dict[str, Any]] = []
+    for start in range(0, len(ex.task_run_list), slice_size):
+        runs.extend(tr.to_dict() for tr in ex.task_run_list[start:start + slice_size])
+        await trio.lowlevel.checkpoint()
+    first = ("id", "namespace", "flowId", "flowRevision")
+    return {**{k: head[k] for k in first}, "taskRunList": runs, **{k: v for k, v in head.items() if k not in first}}
 
 
 #### Opening an engine #######################################################################################
