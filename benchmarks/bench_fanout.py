@@ -22,7 +22,7 @@ from bench_foreachitem import CHILD, PARENT  # noqa: E402
 def main() -> None:
     import trio
 
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--children", type=int, default=1000)

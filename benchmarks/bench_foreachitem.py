@@ -54,7 +54,7 @@ tasks:
 def run_one(lines: int, rows: int) -> None:
     import trio
 
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:

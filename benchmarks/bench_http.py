@@ -7,7 +7,7 @@ httpx on trio instead, which is slower than the server), ``--procs`` forks more 
 execution = its ``state.endDate`` (server clock, same machine) minus the instant its POST was sent.
 Throughput = executions / (last endDate − first POST).
 
-    python benchmarks/bench_http.py [--executions 2000] [--concurrency 64] [--procs 1] [--store sqlite]
+    python benchmarks/bench_http.py [--executions 2000] [--concurrency 64] [--procs 1] [--store sqlite] [--profile F]
 """
 from __future__ import annotations
 
@@ -179,13 +179,15 @@ def main() -> int:
     ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])
     ap.add_argument("--client", default="raw", choices=["raw", "httpx"],
                     help="raw keep-alive sockets (default) or httpx (itself the bottleneck, ~350 req/s)")
+    ap.add_argument("--profile", metavar="FILE", help="run the server under cProfile, stats written to FILE")
     args = ap.parse_args()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="bench-http-") as data:
         env = dict(os.environ, FALCONET_STORE=args.store, KESTRA_URL=base)
-        server = subprocess.Popen([sys.executable, "-m", "falconet", "server", "local", "--port", str(port),
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        server = subprocess.Popen([sys.executable, *profile, "-m", "falconet", "server", "local", "--port", str(port),
                                    "--data-dir", data], env=env, cwd=Path(__file__).resolve().parent.parent,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:

@@ -58,7 +58,7 @@ def main() -> None:
 
     import trio
 
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     async def run() -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,8 @@ The embedding API::
 from falconet.runtime.kernel.bus import Event, Overflow
 from falconet.runtime.kernel.clock import Clock, SystemClock, VirtualClock
 from falconet.runtime.config import Config, ConfigError, load_config
-from falconet.runtime.kernel.engine import Engine, open_engine
+from falconet.runtime.kernel.engine import Engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.errors import (
     FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound,
 )

@@ -124,7 +124,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace, config: Config) -> None:
     from falconet.http.app import create_app
     from falconet.http.serve import serve
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     async with open_engine(config.data_dir, store=config.store, config=config) as engine:
         for f in flow_files(args.flows):

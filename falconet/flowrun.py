@@ -139,7 +139,7 @@ async def run(args: argparse.Namespace, config: Config, *, stdin: TextIO | None 
 async def _run(args: argparse.Namespace, config: Config, tmp: Path, stdin: TextIO, stdout: TextIO,
                stderr: TextIO) -> int:
     from falconet.cli import flow_files
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     path = Path(args.file)
     inputs, files = parse_values(args.input, "--input", tmp)

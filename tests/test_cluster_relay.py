@@ -17,7 +17,8 @@ from quart.testing.connections import WebsocketDisconnectError
 from falconet.http.app import create_app
 from falconet.runtime.cluster.relay import CHANNEL
 from falconet.runtime.kernel.bus import Overflow
-from falconet.runtime.kernel.engine import Engine, open_engine
+from falconet.runtime.kernel.engine import Engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.store.postgres import PostgresStore
 
 GATED = """id: relay

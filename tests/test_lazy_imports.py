@@ -25,7 +25,7 @@ tasks:
 SERVER = textwrap.dedent("""
     import json, sys, tempfile, trio
     from falconet.http.app import create_app
-    from falconet.runtime.kernel.engine import open_engine
+    from falconet.runtime.kernel.startup import open_engine
 
     async def main():
         with tempfile.TemporaryDirectory() as data:

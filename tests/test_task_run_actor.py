@@ -72,10 +72,10 @@ class StallingStore(MemoryStore):
         super().__init__()
         self.release = trio.Event()
 
-    async def save_execution(self, doc: dict[str, Any]) -> None:
+    async def save_execution(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
         if not self.release.is_set() and State(doc["state"]["current"]).is_terminated:
             await self.release.wait()
-        await super().save_execution(doc)
+        await super().save_execution(doc, doc_json=doc_json)
 
 
 async def test_a_stalled_final_write_cannot_hang_a_kill_and_the_execution_is_recovered_at_the_next_start(

@@ -166,7 +166,8 @@ class FlowableTask(Plugin):
 
     def children(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved] | None":
         """The normal child list of a task run (default: the ``tasks`` property)."""
-        return m.resolve_tasks(task.props.get("tasks"), tr.id)
+        tasks = task.props.get("tasks")
+        return m.kept_children(tr, "tasks", (tasks,), lambda: m.resolve_tasks(tasks, tr.id))
 
     def on_start(self, m: "Machine", tr: "TaskRun", task: "TaskSpec", dispatches: "list[Dispatch]") -> None:
         """The task run became RUNNING (default: nothing to compute)."""

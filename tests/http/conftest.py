@@ -15,7 +15,7 @@ import trio
 
 from falconet.http.app import create_app
 from falconet.http.serve import serve
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 #: (status, method, path) of every response of every test app in this session
 RESPONSES: list[tuple[int, str, str]] = []

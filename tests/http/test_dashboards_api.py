@@ -6,7 +6,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 from .conftest import YAML, api_of
 

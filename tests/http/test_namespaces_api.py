@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.config import Config
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 NS = "company.team"
 FILES = f"/api/v1/namespaces/{NS}/files"

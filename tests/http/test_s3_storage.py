@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from falconet.runtime.config import Config, ConfigError, load_config
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 from .conftest import api_of
 

@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from falconet.runtime.kernel.clock import VirtualClock
-from falconet.runtime.kernel.engine import Engine, open_engine
+from falconet.runtime.kernel.engine import Engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.store.base import ExecutionQuery
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import trio
 
 from falconet.runtime.kernel.clock import VirtualClock
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.execution import parse_instant
 
 from .conftest import executions_of, wait_until

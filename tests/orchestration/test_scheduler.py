@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from falconet.runtime.kernel.clock import VirtualClock
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.orchestration.scheduler import Cron, format_zoned
 

@@ -17,7 +17,7 @@ import trio
 from falconet.cli import main
 from falconet.http.app import create_app
 from falconet.http.serve import serve
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.flowrepo import PARSE_IN_THREAD
 from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
 from falconet.runtime.kernel.limits import MAX_ALIAS_NODES, MAX_DEPTH

@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from falconet.http.app import create_app
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 SEEDS = (9, 2024, 31337)
 REQUESTS_PER_SEED = 2000

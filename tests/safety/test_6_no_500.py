@@ -12,7 +12,7 @@ import trio
 
 from falconet.http.app import create_app
 from falconet.http.serve import serve
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 
 YAML = {"Content-Type": "application/x-yaml"}
 JSON = {"Content-Type": "application/json"}

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pytest
 import trio
 
-from falconet.runtime.kernel.engine import open_engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.recovery import DataDirInUse, group_has_live_members
 from falconet.runtime.store.sqlite import SQLiteStore
 

@@ -1,8 +1,8 @@
 """The expression variables of a task run (Kestra's ``RunVariables``): flow, execution, task, taskrun,
 parents, inputs, outputs, tasks, vars, labels, trigger, envs, globals.
 
-Building ``outputs`` walks every task run, so it is cached per execution and rebuilt only after a task
-run's outputs changed (:class:`OutputsCache`); the per-task-run part is cheap.
+Building ``outputs`` walks every task run, so it is built once per execution and then updated per changed
+task run (:class:`OutputsCache`); the per-task-run part is cheap.
 """
 from __future__ import annotations
 
@@ -82,21 +82,38 @@ def build_task_states(execution: Execution, by_id: Mapping[str, TaskRun]) -> dic
 
 
 class OutputsCache:
-    """Caches ``outputs``/``tasks`` maps of one execution; call :meth:`invalidate` after any task-run change."""
+    """The ``outputs``/``tasks`` maps of one execution, built once and then updated per changed task run
+    (:meth:`changed`), so a step does not walk every task run. ``by_id``: the task runs by id, kept by the
+    caller (the machine's index); without it the cache indexes the list itself.
 
-    __slots__ = ("_outputs", "_tasks", "_by_id", "_n")
+    An update gives exactly what a rebuild would: the latest task run of a (task id, loop values) key
+    sets its ``tasks`` state (earlier ones are overridden by it anyway); outputs are merged in when they
+    are the key's latest, replaced when the task run is the key's only one; anything else (outputs
+    dropped, a loop value named ``state``, a task id at two loop depths…) rebuilds at the next read."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_outputs", "_tasks", "_by_id", "_n", "_shared", "_keys", "_last", "_count", "_merged",
+                 "_depth", "_simple")
+
+    def __init__(self, by_id: Mapping[str, TaskRun] | None = None) -> None:
         self._outputs: dict[str, Any] | None = None
         self._tasks: dict[str, Any] | None = None
         self._by_id: dict[str, TaskRun] = {}
         self._n = -1
+        self._shared = by_id
+        self._keys: dict[str, tuple[str, tuple[str, ...]]] = {}   # task run id -> (task id, loop values)
+        self._last: dict[tuple[str, tuple[str, ...]], str] = {}   # key -> id of its latest task run
+        self._count: dict[tuple[str, tuple[str, ...]], int] = {}  # key -> its task runs
+        self._merged: set[str] = set()                           # task runs whose outputs are in _outputs
+        self._depth: dict[str, int] = {}                          # task id -> number of loop values
+        self._simple = True
 
     def invalidate(self) -> None:
         self._outputs = None
         self._tasks = None
 
-    def by_id(self, execution: Execution) -> dict[str, TaskRun]:
+    def by_id(self, execution: Execution) -> Mapping[str, TaskRun]:
+        if self._shared is not None:
+            return self._shared
         if self._n != len(execution.task_run_list):
             self._by_id = {tr.id: tr for tr in execution.task_run_list}
             self._n = len(execution.task_run_list)
@@ -104,13 +121,81 @@ class OutputsCache:
 
     def outputs(self, execution: Execution) -> dict[str, Any]:
         if self._outputs is None:
-            self._outputs = build_outputs(execution, self.by_id(execution))
+            by_id = self.by_id(execution)
+            self._outputs = build_outputs(execution, by_id)
+            self._merged = {tr.id for tr in execution.task_run_list if tr.outputs is not None}
+            self._track_all(execution, by_id)
         return self._outputs
 
     def tasks(self, execution: Execution) -> dict[str, Any]:
         if self._tasks is None:
-            self._tasks = build_task_states(execution, self.by_id(execution))
+            by_id = self.by_id(execution)
+            self._tasks = build_task_states(execution, by_id)
+            self._track_all(execution, by_id)
         return self._tasks
+
+    def _track_all(self, execution: Execution, by_id: Mapping[str, TaskRun]) -> None:
+        if len(self._keys) != len(execution.task_run_list):
+            for tr in execution.task_run_list:
+                self._track(tr, by_id)
+
+    def _track(self, tr: TaskRun, by_id: Mapping[str, TaskRun]) -> tuple[str, tuple[str, ...]]:
+        """The key of ``tr``; a task run not seen yet is the latest of its key (task runs are appended)."""
+        key = self._keys.get(tr.id)
+        if key is None:
+            values = tuple(value_path(tr, by_id))
+            key = self._keys[tr.id] = (tr.task_id, values)
+            self._last[key] = tr.id
+            self._count[key] = self._count.get(key, 0) + 1
+            if self._depth.setdefault(tr.task_id, len(values)) != len(values) or "state" in values:
+                self._simple = False
+        return key
+
+    def changed(self, execution: Execution, tr: TaskRun) -> None:
+        """``tr`` was created or changed (state, outputs)."""
+        if self._outputs is None and self._tasks is None:
+            return  # built (and tracked) at the next read
+        key = self._track(tr, self.by_id(execution))
+        if not self._simple:
+            self.invalidate()
+            return
+        latest = self._last[key] == tr.id
+        if self._tasks is not None and latest:
+            node = _descend(self._tasks, key)
+            if node is None:
+                self._tasks = None
+            else:
+                node["state"] = tr.state.current.value
+        if self._outputs is not None:
+            merged = tr.id in self._merged
+            if tr.outputs is None:
+                if merged:
+                    self._outputs = None
+            elif not merged and latest:
+                node = dict(tr.outputs)
+                for v in reversed(key[1]):
+                    node = {v: node}
+                _merge(self._outputs, {key[0]: node})
+                self._merged.add(tr.id)
+            elif self._count[key] == 1:
+                parent = _descend(self._outputs, (key[0], key[1][:-1])) if key[1] else self._outputs
+                if parent is None:
+                    self._outputs = None
+                else:
+                    parent[key[1][-1] if key[1] else key[0]] = _copy(dict(tr.outputs))
+                    self._merged.add(tr.id)
+            else:
+                self._outputs = None
+
+
+def _descend(root: dict[str, Any], key: tuple[str, tuple[str, ...]]) -> dict[str, Any] | None:
+    """The map at ``root[task id][v1][v2]…``, created where missing; None where a value is in the way."""
+    node: Any = root.setdefault(key[0], {})
+    for v in key[1]:
+        if not isinstance(node, dict):
+            return None
+        node = node.setdefault(v, {})
+    return node if isinstance(node, dict) else None
 
 
 #### envs / labels ##########################################################################################

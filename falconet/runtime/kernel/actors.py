@@ -78,17 +78,18 @@ class ExecutionActor:
         self.ex = execution
         self.flow = flow
         self.inbox_send, self.inbox_recv = trio.open_memory_channel[Message](INBOX_SIZE)
-        self.cache = OutputsCache()
         self.error_logs: list[dict[str, Any]] = []
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
                                truthy=is_truthy, log=self.log, on_change=self.on_change,
-                               on_state=self._publish_state)
+                               on_state=self._publish_state, on_task_run=self._task_run_changed)
+        self.cache = OutputsCache(self.machine.by_id)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
         self._to_start: list[TaskRunActor] = []  # dispatched by the last step, started by the loop
         self.done = trio.Event()      # run() returned
         self.finished = trio.Event()  # the engine persisted the end and forgot this actor
+        self.final_doc: dict[str, Any] | None = None  # the stored terminated document, when built whole
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._persisted_state: State | None = None
@@ -125,9 +126,14 @@ class ExecutionActor:
 
     def on_change(self, tr: TaskRun | None) -> None:
         self._dirty = True
-        self.cache.invalidate()
         if tr is not None:
+            self._task_run_changed(tr)
             self.engine.publish_task_run(self.ex, tr)
+
+    def _task_run_changed(self, tr: TaskRun) -> None:
+        """``tr`` changed: its outputs and state in the expression variables, its stored text."""
+        self.cache.changed(self.ex, tr)
+        self.ex.text.forget(tr.id)
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in this actor's nursery (it ends with the execution)."""
@@ -138,7 +144,7 @@ class ExecutionActor:
         """Publish an execution state change as it happens, so subscribers see every state (RESTARTED,
         each PAUSED…). A terminal state is published by the engine once it is durable."""
         if not self.ex.state.current.is_terminated:
-            self._published = len(self.ex.state.histories)
+            self._published = self.ex.state.changes
             self.engine.publish_execution(self.ex)
 
     #### messages ##########################################################################################
@@ -192,6 +198,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 task = m.task_of(tr)
                 m.flowable(task).on_child_end(m, tr, task, msg.state, msg.outputs)
+                m.touched(tr)
         elif isinstance(msg, KillRequested):
             self._start_kill(msg.reason, cascade=msg.cascade)
         elif isinstance(msg, ResumeRequested):
@@ -205,6 +212,7 @@ class ExecutionActor:
             if tr is not None and not tr.state.current.is_terminated:
                 task = m.task_of(tr)
                 m.flowable(task).on_event(m, tr, task, msg.result)
+                m.touched(tr)
         elif isinstance(msg, PauseRequested):
             if self.ex.state.current is State.RUNNING:
                 self.ex.runtime.manual_pause = True
@@ -418,6 +426,8 @@ class ExecutionActor:
                 by_class.setdefault(task.cls, (task, []))[1].append(tr)
         for task, runs in by_class.values():
             await self.machine.flowable(task).cleanup(self, runs)
+            for tr in runs:
+                self.machine.touched(tr)
 
     def _ack(self) -> None:
         """Release the requests applied by this step; their change is queued to the store first (the engine
@@ -449,7 +459,7 @@ class ExecutionActor:
                     self.engine.after_execution.add(self.ex.id)
                     self.engine.persist(self.ex, publish=False)
                 return
-            if len(self.ex.state.histories) != self._published:
+            if self.ex.state.changes != self._published:
                 self._publish_state()
             if state in (State.PAUSED, State.KILLING, State.QUEUED):
                 self._dirty = False
@@ -490,7 +500,7 @@ class ExecutionActor:
     def _end(self, state: State) -> None:
         """The machine decided the execution ends in ``state``: apply SLA assertions, outputs and retries."""
         # a flowable may resolve FAILED while siblings still run (Parallel): stop them
-        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list):
+        if self.machine.active:
             for handle in list(self.task_runs.values()):
                 handle.cancel()
             self.machine.kill_all()

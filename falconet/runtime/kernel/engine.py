@@ -8,13 +8,10 @@ callers never see it.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 import trio
 
@@ -24,7 +21,7 @@ from falconet.runtime.kernel.actors import ExecutionActor
 from falconet.runtime.kernel.messages import KillRequested
 from falconet.runtime.kernel.admission import Admission
 from falconet.runtime.kernel.bus import Bus, Event
-from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
+from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.config import Config
 from falconet.runtime.kernel.errors import FalconetError, IllegalState, NotFound
 from falconet.runtime.kernel.executions import ExecutionInputs
@@ -42,7 +39,6 @@ from falconet.runtime.kernel.recovery import (
 from falconet.runtime.kernel.secretstore import Secrets
 from falconet.runtime.kernel.state import State
 from falconet.runtime.kernel.taskrun import FINAL_WRITE_TIMEOUT
-from falconet.runtime.storage import open_storage
 from falconet.runtime.storage.base import Storage
 from falconet.runtime.store.base import LogQuery, Store
 from falconet.runtime.expr.variables import kestra_envs
@@ -234,11 +230,14 @@ class Engine:
                                        parent_labels=parent_labels)
         ex.inputs = self.inputs.resolve(flow, ex, inputs or {}, files or {})
         await self.cluster.own(ex.id)  # leased before it is stored: no other node claims it
-        await self.store.save_execution(ex.to_dict(private=True))
+        doc = ex.to_dict(private=True)
+        await self.store.save_execution(doc)
+        changes = ex.state.changes
         self.publish_execution(ex)
         if start:
             self.admission.schedule(ex, flow)
-        return ex.to_dict()
+        # the stored document is the answer unless admission changed the state (QUEUED, CANCELLED…)
+        return without_private(doc) if ex.state.changes == changes else ex.to_dict()
 
     #### supervision ###################################################################################
 
@@ -261,7 +260,7 @@ class Engine:
             if ex.state.current.is_terminated:
                 # bounded: a stalled store must not hang a kill or a shutdown forever
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True) as write:
-                    await self.store.save_execution(ex.to_dict(private=True))
+                    actor.final_doc = await self._save_final(ex)
                 if write.cancelled_caught:  # not durable: announced by nobody, resumed by the next start
                     log.error("execution %s: its %s state was not stored within %s s; the next start recovers it",
                               ex.id, ex.state.current.value, FINAL_WRITE_TIMEOUT)
@@ -324,19 +323,32 @@ class Engine:
 
     async def wait_for_end(self, execution_id: str) -> dict[str, Any]:
         """Wait until the execution is terminated (not PAUSED); returns its final document. An execution
-        another node runs is read from the store again each time its node announces an end."""
+        another node runs is read from the store again each time its node announces an end.
+
+        An execution that ended here is answered from its actor's document (built a slice of task runs at a
+        time when it was not built whole: the server keeps answering meanwhile)."""
         while True:
             # waiting starts before the read: an end announced while the store answers is not missed
             ev = self._ended.setdefault(execution_id, trio.Event())
-            try:
-                ex = await self.load_execution(execution_id)
-            except BaseException:
-                self._forget_waiter(execution_id, ev)
-                raise
-            if ex.state.current.is_terminated and execution_id not in self.actors:
-                self._forget_waiter(execution_id, ev)
-                return (await self.get_execution(execution_id)) or ex.to_dict()
+            actor = self.actors.get(execution_id)
+            if actor is None:
+                try:
+                    doc = await self.store.get_execution(execution_id)
+                except BaseException:
+                    self._forget_waiter(execution_id, ev)
+                    raise
+                if doc is None:
+                    self._forget_waiter(execution_id, ev)
+                    raise NotFound(f"Execution '{execution_id}' not found")
+                if State(doc["state"]["current"]).is_terminated and execution_id not in self.actors:
+                    self._forget_waiter(execution_id, ev)
+                    return without_private(doc)
             await ev.wait()
+            if (actor is not None and actor.finished.is_set() and actor.ex.state.current.is_terminated
+                    and execution_id not in self.actors):
+                if actor.final_doc is not None:
+                    return without_private(actor.final_doc)
+                return await _public_document(actor.ex)
 
     def _forget_waiter(self, execution_id: str, ev: trio.Event) -> None:
         if self._ended.get(execution_id) is ev and not ev.statistics().tasks_waiting \
@@ -426,11 +438,26 @@ class Engine:
 
     def persist(self, ex: Execution, *, publish: bool = True) -> None:
         """Enqueue the document for the store writer (group commit); publish its state unless told not to."""
-        self.store.save_execution_nowait(ex.to_dict(private=True))
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):  # not JSON: the store says so in its own words
+            self.store.save_execution_nowait(ex.to_dict(private=True))
+        else:
+            self.store.save_execution_nowait(head, doc_json=text)
         if self.relay is not None:
-            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories))
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes)
         if publish:
             self.publish_execution(ex)
+
+    async def _save_final(self, ex: Execution) -> dict[str, Any] | None:
+        """Write the terminated document (durable on return); returns it when it was built whole."""
+        try:
+            head, text = ex.stored_text()
+        except (TypeError, ValueError):
+            await self.store.save_execution(ex.to_dict(private=True))
+            return None
+        await self.store.save_execution(head, doc_json=text)
+        return head if "taskRunList" in head or not ex.task_run_list else None
 
     def publish_execution(self, ex: Execution) -> None:
         """Tell the bus's subscribers (which may drop events when slow) and the state watcher (which does
@@ -438,7 +465,7 @@ class Engine:
         if self.execution_hooks is not None:
             self.execution_hooks.watch_execution_state(ex)
         if self.relay is not None:   # the other nodes' subscribers read it from the store
-            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, len(ex.state.histories),
+            self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes,
                                           ended=ex.state.current.is_terminated and ex.id not in self.actors)
         if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
             state = ex.state.current
@@ -491,107 +518,17 @@ class Engine:
         return rows
 
 
-#### Opening an engine #######################################################################################
-
-@contextlib.asynccontextmanager
-async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
-                      config: Config | None = None, clock: Clock = SYSTEM) -> AsyncIterator[Engine]:
-    """Open an engine inside the current trio run; cancelled and closed on exit.
-
-    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance
-    (built with the same ``clock``). With no ``data_dir`` a temporary folder is used and removed on exit.
-    ``clock`` gives the engine its dates and deadlines (:class:`~falconet.runtime.kernel.clock.VirtualClock`
-    runs them on trio's clock).
-    """
-    with installed(clock):
-        async with _open_engine(data_dir, store, config, clock) as engine:
-            yield engine
+async def _public_document(ex: Execution, slice_size: int = 50) -> dict[str, Any]:
+    """``ex.to_dict()``, yielding to other tasks between slices of task runs."""
+    head = ex.to_dict(task_runs=False)
+    if not ex.task_run_list:
+        return head
+    runs: list[dict[str, Any]] = []
+    for start in range(0, len(ex.task_run_list), slice_size):
+        runs.extend(tr.to_dict() for tr in ex.task_run_list[start:start + slice_size])
+        await trio.lowlevel.checkpoint()
+    first = ("id", "namespace", "flowId", "flowRevision")
+    return {**{k: head[k] for k in first}, "taskRunList": runs, **{k: v for k, v in head.items() if k not in first}}
 
 
-@contextlib.asynccontextmanager
-async def _open_engine(data_dir: str | Path | None, store: str | Store | None, config: Config | None,
-                       clock: Clock) -> AsyncIterator[Engine]:
-    import tempfile
-
-    from falconet.runtime.kernel.recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
-    from falconet.runtime.store.memory import MemoryStore
-
-    cfg = config or Config()
-    tmp: Path | None = None
-    if data_dir is not None:
-        cfg.data_dir = Path(data_dir)
-    elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
-        await clock.run_sync_in_thread(clean_abandoned_temp_dirs)
-        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-        cfg.data_dir = tmp
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    kind = store if store is not None else cfg.store
-    if isinstance(kind, Store):
-        st = kind
-    elif kind == "memory":
-        st = MemoryStore(clock=clock)
-    elif kind == "sqlite":
-        from falconet.runtime.store.sqlite import SQLiteStore
-
-        st = SQLiteStore(cfg.data_dir / "falconet.db", clock=clock)
-    elif isinstance(kind, str) and kind.startswith(("postgresql://", "postgres://")):
-        from falconet.runtime.store import make_store
-
-        st = make_store(kind, clock=clock)
-    else:
-        raise ValueError(f"unknown store {kind!r}")
-    try:
-        storage = await clock.run_sync_in_thread(open_storage, cfg)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if not cfg.secret_key:
-        cfg.secret_key = _data_dir_secret(cfg.data_dir)
-    engine = Engine(cfg, st, storage, clock=clock)
-    try:
-        engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
-        await st.open()
-        async with trio.open_nursery() as nursery:
-            await nursery.start(engine.run)
-            try:
-                yield engine
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True):
-            try:
-                await st.close()
-            finally:
-                await engine.cluster.close()
-        engine.unlock_data_dir()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _data_dir_secret(data_dir: Path) -> str:
-    """The key for SECRET inputs when ``kestra.encryption.secret-key`` is not configured: 32 random
-    characters generated once per data folder and kept in ``<data-dir>/secret.key`` (mode 0600)."""
-    import secrets
-
-    path = data_dir / "secret.key"
-    try:
-        key = path.read_text(encoding="ascii").strip()
-        if len(key) == 32:
-            return key
-    except FileNotFoundError:
-        pass
-    key = secrets.token_urlsafe(24)[:32]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key)
-    return key
-
-
-__all__ = ["Engine", "open_engine", "timedelta"]
-
+__all__ = ["Engine", "timedelta"]

@@ -7,6 +7,7 @@ Pure data, no I/O; dates come from the trio run's engine clock (:mod:`falconet.r
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Self
 
@@ -68,39 +69,59 @@ def format_duration(d: timedelta) -> str:
 class StateHistory:
     """A state and its history of transitions; ``withState(same)`` is a no-op as in Kestra."""
 
-    __slots__ = ("current", "histories")
+    __slots__ = ("current", "_entries", "watch", "owner")
 
     def __init__(self, current: State = State.CREATED, histories: "list[tuple[State, datetime]] | None" = None):
         self.current = current
-        # invariant: histories is never empty and its last entry is `current`
-        self.histories: list[tuple[State, datetime]] = histories if histories is not None else [(current, now())]
+        # invariant: never empty, its last entry is `current`. Kept as (state name, date): a tuple of a string
+        # and a date is not tracked by the garbage collector (a tuple holding an enum member is), which keeps
+        # full collections of a 10,000-task execution short
+        self._entries: list[tuple[str, datetime]] = (
+            [(s.value, t) for s, t in histories] if histories is not None else [(current.value, now())])
+        #: told ``watch.state_changed(owner, old, new)`` after each change (the machine keeps its indexes of
+        #: task runs so; two plain references, not a closure per task run: fewer objects for the collector)
+        self.watch: Any = None
+        self.owner: Any = None
+
+    @property
+    def histories(self) -> list[tuple[State, datetime]]:
+        """The transitions, oldest first (a copy)."""
+        return [(State(s), t) for s, t in self._entries]
+
+    @property
+    def changes(self) -> int:
+        """The number of transitions recorded (the length of :attr:`histories`)."""
+        return len(self._entries)
 
     def set(self, state: State, when: datetime | None = None) -> bool:
         """Move to ``state``; returns False (and records nothing) when already in it."""
-        if state is self.current:
+        old = self.current
+        if state is old:
             return False
         self.current = state
-        self.histories.append((state, when or now()))
+        self._entries.append((state.value, when or now()))
+        if self.watch is not None:
+            self.watch.state_changed(self.owner, old, state)
         return True
 
     @property
     def start_date(self) -> datetime:
-        return self.histories[0][1]
+        return self._entries[0][1]
 
     @property
     def end_date(self) -> datetime | None:
         if self.current.is_terminated or self.current is State.PAUSED:
-            return self.histories[-1][1]
+            return self._entries[-1][1]
         return None
 
     def duration(self) -> timedelta:
-        end = self.histories[-1][1] if len(self.histories) > 1 else now()
-        return end - self.histories[0][1]
+        end = self._entries[-1][1] if len(self._entries) > 1 else now()
+        return end - self._entries[0][1]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "current": self.current.value,
-            "histories": [{"state": s.value, "date": format_instant(t)} for s, t in self.histories],
+            "histories": [{"state": s, "date": format_instant(t)} for s, t in self._entries],
             "duration": format_duration(self.duration()),
             "startDate": format_instant(self.start_date),
         }
@@ -118,7 +139,7 @@ class StateHistory:
         return cls(cur, hist)
 
     def copy(self) -> "StateHistory":
-        return StateHistory(self.current, list(self.histories))
+        return StateHistory(self.current, self.histories)
 
 
 class Attempt:
@@ -344,7 +365,7 @@ class Execution:
     __slots__ = (
         "id", "namespace", "flow_id", "flow_revision", "task_run_list", "inputs", "outputs", "labels",
         "state", "parent_id", "original_id", "trigger", "deleted", "metadata", "schedule_date", "variables",
-        "runtime",
+        "runtime", "text",
     )
 
     def __init__(
@@ -380,6 +401,8 @@ class Execution:
         self.schedule_date = schedule_date
         self.variables: dict[str, Any] | None = None
         self.runtime = ExecutionRuntime()
+        #: the stored text's pieces of its terminated task runs (see :meth:`stored_text`)
+        self.text = StoredText()
 
     # -- lookups --------------------------------------------------------------------------------------
 
@@ -394,15 +417,16 @@ class Execution:
 
     # -- serialisation --------------------------------------------------------------------------------
 
-    def to_dict(self, private: bool = False) -> dict[str, Any]:
-        """Kestra's Execution JSON (null fields omitted). ``private=True`` adds engine bookkeeping for the store."""
+    def to_dict(self, private: bool = False, *, task_runs: bool = True) -> dict[str, Any]:
+        """Kestra's Execution JSON (null fields omitted). ``private=True`` adds engine bookkeeping for the store;
+        ``task_runs=False`` leaves out ``taskRunList``."""
         d: dict[str, Any] = {
             "id": self.id,
             "namespace": self.namespace,
             "flowId": self.flow_id,
             "flowRevision": self.flow_revision,
         }
-        if self.task_run_list:
+        if self.task_run_list and task_runs:
             d["taskRunList"] = [tr.to_dict(private) for tr in self.task_run_list]
         if self.inputs:
             d["inputs"] = self.inputs
@@ -427,6 +451,20 @@ class Execution:
                 d[PRIVATE_KEY] = runtime
         return d
 
+    def stored_text(self) -> tuple[dict[str, Any], str]:
+        """The stored document (``to_dict(private=True)``) as JSON text, and its top-level fields as a dict
+        (with or without ``taskRunList``). The text of a terminated task run is kept between calls (:attr:`text`),
+        so a large execution costs a join, not a serialisation of every task run. Raises ValueError or
+        TypeError when the document is not JSON (as ``json.dumps``)."""
+        if len(self.task_run_list) < StoredText.BLOCK:  # small: one serialisation is cheaper than pieces
+            doc = self.to_dict(True)
+            return doc, _dumps(doc)
+        head = self.to_dict(True, task_runs=False)
+        first = {k: head[k] for k in ("id", "namespace", "flowId", "flowRevision")}
+        rest = {k: v for k, v in head.items() if k not in first}
+        runs = self.text.join(self.task_run_list)
+        return head, f'{_dumps(first)[:-1]},"taskRunList":[{runs}],{_dumps(rest)[1:]}'
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Execution":
         ex = cls(
@@ -449,3 +487,75 @@ class Execution:
         ex.variables = d.get("variables")
         ex.runtime = ExecutionRuntime.from_json(d.get(PRIVATE_KEY))
         return ex
+
+
+#### Stored text ############################################################################################
+
+def _dumps(value: Any) -> str:
+    """JSON as the store writes it (compact, UTF-8 kept, no NaN)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class StoredText:
+    """The JSON text of an execution's terminated task runs, kept while they do not change.
+
+    A piece is kept with a stamp (state, number of state changes and attempts, the outputs object) and
+    served only while the stamp holds; :meth:`forget` drops one whose other fields changed (the actor
+    calls it on every state change and every reported change of a task run, and after a flowable hook).
+    A running task run is serialised on each call: it is the one that changes."""
+
+    __slots__ = ("_pieces", "_blocks", "_block_of", "_runs")
+
+    #: task runs per block: a block whose task runs are all terminated is kept joined
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._pieces: dict[str, tuple[tuple[Any, ...], str]] = {}
+        self._blocks: dict[int, str] = {}
+        self._block_of: dict[str, int] = {}
+        self._runs: list[TaskRun] | None = None
+
+    def join(self, runs: list[TaskRun]) -> str:
+        """The pieces of ``runs`` joined with commas: a persist costs the blocks with a running or changed
+        task run, not a pass over every task run."""
+        if runs is not self._runs:  # another list (a restart rebuilt it)
+            self._runs = runs
+            self._blocks.clear()
+            self._block_of.clear()
+        size = self.BLOCK
+        out: list[str] = []
+        for index, start in enumerate(range(0, len(runs), size)):
+            text = self._blocks.get(index)
+            if text is None:
+                block = runs[start:start + size]
+                text = ",".join([self.piece(tr) for tr in block])
+                if len(block) == size and all(tr.state.current.is_terminated for tr in block):
+                    self._blocks[index] = text
+                    for tr in block:
+                        self._block_of[tr.id] = index
+                        self._pieces.pop(tr.id, None)  # the block holds its text
+            out.append(text)
+        return ",".join(out)
+
+    def piece(self, tr: TaskRun) -> str:
+        state = tr.state.current
+        if not state.is_terminated:
+            return _dumps(tr.to_dict(True))
+        stamp = (state, tr.state.changes, len(tr.attempts), id(tr.outputs))
+        kept = self._pieces.get(tr.id)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        text = _dumps(tr.to_dict(True))
+        self._pieces[tr.id] = (stamp, text)
+        return text
+
+    def forget(self, task_run_id: str | None = None) -> None:
+        """Drop the piece of one task run, or every piece."""
+        if task_run_id is None:
+            self._pieces.clear()
+            self._blocks.clear()
+        else:
+            self._pieces.pop(task_run_id, None)
+            index = self._block_of.pop(task_run_id, None)
+            if index is not None:
+                self._blocks.pop(index, None)

@@ -150,7 +150,8 @@ class Machine(FlowState):
                  truthy: Callable[[Any], bool],
                  log: Callable[[TaskRun | None, str, str], None],
                  on_change: Callable[[TaskRun | None], None],
-                 on_state: Callable[[], None] | None = None):
+                 on_state: Callable[[], None] | None = None,
+                 on_task_run: Callable[[TaskRun], None] | None = None):
         self.ex = execution
         self.flow = flow
         self.render = render
@@ -159,25 +160,26 @@ class Machine(FlowState):
         self.log = log
         self.on_change = on_change
         self._state_changed = on_state
+        #: told about a task run that may have changed without ``on_change`` (a state change, a flowable hook)
+        self.on_task_run = on_task_run
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
+        #: the task runs not terminated, and each task run's position in the list (steps visit them in order)
+        self.active: dict[str, TaskRun] = {}
+        self._pos: dict[str, int] = {}
+        self._init_kept()
+        self._children: dict[tuple[str, str], tuple[tuple[Any, ...], list[Resolved] | None]] = {}
         self._after_execution_abandoned = False
         self._flowables: dict[type, FlowableTask] = {}
         self._internal: dict[str, TaskSpec] | None = None
+        self._tasks = self.keep(_resolve(flow.tasks, None))
+        self._errors = self.keep(_resolve(flow.errors, None))
+        self._finally = self.keep(_resolve(flow.finally_, None))
+        self._after = self.keep(_resolve(flow.after_execution, None))
         for tr in execution.task_run_list:
             self._index(tr)
 
     #### indexes and creation ############################################################################
-
-    def _index(self, tr: TaskRun) -> None:
-        self.by_id[tr.id] = tr
-        self.by_parent.setdefault(tr.parent_task_run_id, []).append(tr)
-
-    def reindex(self) -> None:
-        self.by_parent.clear()
-        self.by_id.clear()
-        for tr in self.ex.task_run_list:
-            self._index(tr)
 
     def task_of(self, tr: TaskRun) -> TaskSpec:
         task = self.flow.find_task(tr.task_id)
@@ -211,8 +213,11 @@ class Machine(FlowState):
     def branches(self, tr: TaskRun, task: TaskSpec,
                  iteration: int | None = None) -> tuple[list[Resolved] | None, list[Resolved] | None]:
         """The ``errors`` and ``finally`` children of a flowable task run."""
-        return (_resolve(task.props.get("errors"), tr.id, iteration=iteration),
-                _resolve(task.props.get("finally"), tr.id, iteration=iteration))
+        errors, finally_ = task.props.get("errors"), task.props.get("finally")
+        if iteration is not None:
+            return _resolve(errors, tr.id, iteration=iteration), _resolve(finally_, tr.id, iteration=iteration)
+        return (self.kept_children(tr, "errors", (errors,), lambda: _resolve(errors, tr.id)),
+                self.kept_children(tr, "finally", (finally_,), lambda: _resolve(finally_, tr.id)))
 
     def create(self, r: Resolved) -> TaskRun:
         tr = TaskRun(
@@ -281,22 +286,21 @@ class Machine(FlowState):
             if self.ex.state.current is State.KILLING:
                 return dispatches
             # 1. flowables whose children are done resolve their own state (deepest first)
-            for tr in reversed(self.ex.task_run_list):
+            for tr in reversed(self.active_runs()):
                 if tr.state.current is State.RUNNING:
                     task = self.task_of(tr)
                     if is_flowable(task) and self._resolve_flowable(tr, task, dispatches):
                         progressed = True
             # 2. top-level next task runs (afterExecution ones once the execution is terminated)
             if after:
-                top = self.sequential_nexts(_resolve(self.flow.after_execution, None), None, None, None)
+                top = self.sequential_nexts(self._after, None, None, None)
             else:
-                top = self.sequential_nexts(_resolve(self.flow.tasks, None), _resolve(self.flow.errors, None),
-                                            _resolve(self.flow.finally_, None), None)
+                top = self.sequential_nexts(self._tasks, self._errors, self._finally, None)
             for r in top:
                 self.create(r)
                 progressed = True
             # 3. children of running flowables
-            for tr in list(self.ex.task_run_list):
+            for tr in self.active_runs():
                 if tr.state.current is State.RUNNING:
                     task = self.task_of(tr)
                     if is_flowable(task):
@@ -304,7 +308,7 @@ class Machine(FlowState):
                             self.create(r)
                             progressed = True
             # 4. start what was created (or restarted)
-            for tr in list(self.ex.task_run_list):
+            for tr in self.active_runs():
                 if tr.state.current.is_created and not tr.runtime.dispatched:
                     if self._start(tr, dispatches):
                         progressed = True
@@ -324,7 +328,7 @@ class Machine(FlowState):
     def after_execution_done(self) -> bool:
         """True when the ``afterExecution`` tasks (Kestra's ExecutorService.handleAfterExecution: run in
         sequence once the execution is terminated, a failure stops the rest) have nothing left to do."""
-        after = _resolve(self.flow.after_execution, None)
+        after = self._after
         if not after or self._after_execution_abandoned:
             return True
         if any(not tr.state.current.is_terminated for tr in self.runs_for(after, None)):
@@ -350,6 +354,7 @@ class Machine(FlowState):
             except Exception as exc:
                 self.log(tr, "ERROR", str(exc))
                 self.set_state(tr, State.FAILED)
+            self.touched(tr)
             return True
         if is_execution_updating(task):
             self._apply_execution_update(tr, task)
@@ -385,6 +390,7 @@ class Machine(FlowState):
         except Exception as exc:  # a FlowableError or a render error of the flowable's own properties
             self.log(tr, "ERROR", str(exc))
             state = State.FAILED
+        self.touched(tr)
         if state is None:
             return False
         if state is State.RUNNING:
@@ -393,7 +399,7 @@ class Machine(FlowState):
         return True
 
     def _pause_state(self) -> None:
-        paused = any(tr.state.current is State.PAUSED for tr in self.ex.task_run_list)
+        paused = any(tr.state.current is State.PAUSED for tr in self.active.values())
         if paused and self.ex.state.current is State.RUNNING:
             self.set_execution_state(State.PAUSED)
         elif not paused and self.ex.state.current is State.PAUSED and not self.ex.runtime.manual_pause:
@@ -406,8 +412,7 @@ class Machine(FlowState):
         (listener task runs were created) or None."""
         if self.ex.state.current.is_terminated or self.ex.state.current is State.PAUSED:
             return None
-        tasks = _resolve(self.flow.tasks, None)
-        current = self.current_tasks(tasks, _resolve(self.flow.errors, None), _resolve(self.flow.finally_, None), None)
+        current = self.current_tasks(self._tasks, self._errors, self._finally, None)
         if not self._is_terminated(current, None):
             return None
         listeners = self._listener_tasks()
@@ -417,8 +422,7 @@ class Machine(FlowState):
                 for r in nexts:
                     self.create(r)
                 return "progressed"
-        if any(not tr.state.current.is_terminated for tr in self.ex.task_run_list
-               if tr.parent_task_run_id is None):
+        if any(tr.parent_task_run_id is None for tr in self.active.values()):
             return None
         state = self.ex.runtime.exit_state or self.final_state()
         self.ex.runtime.exit_state = None
@@ -426,9 +430,8 @@ class Machine(FlowState):
 
     def final_state(self) -> State:
         """The execution's state from its top-level task runs (+ a failed ``finally`` branch)."""
-        tasks = _resolve(self.flow.tasks, None)
-        state = self.guess_final_state(tasks, None)
-        fin = _resolve(self.flow.finally_, None)
+        state = self.guess_final_state(self._tasks, None)
+        fin = self._finally
         if fin and state not in (State.KILLED, State.FAILED):
             fstate = self.guess_final_state(fin, None)
             if fstate in (State.FAILED, State.KILLED) or (fstate is State.WARNING and state is State.SUCCESS):
@@ -484,9 +487,7 @@ class Machine(FlowState):
         flowable's own commands (timers, child executions, jobs) and the next attempt of a RETRYING
         runnable task run. A deadline passed while the server was down fires at once."""
         out: list[Dispatch] = []
-        for tr in self.ex.task_run_list:
-            if tr.state.current.is_terminated:
-                continue
+        for tr in self.active_runs():
             task = self.task_of(tr)
             if is_flowable(task):
                 out.extend(self.flowable(task).restore(self, tr, task))
@@ -504,14 +505,16 @@ class Machine(FlowState):
         task = self.task_of(tr)
         if is_flowable(task):
             self.flowable(task).on_timer(self, tr, task, kind)
+            self.touched(tr)
 
     def resume_paused(self, on_resume: dict[str, Any] | None) -> None:
         """The execution is resumed: every PAUSED flowable task run hears it."""
-        for tr in self.ex.task_run_list:
+        for tr in self.active_runs():
             if tr.state.current is State.PAUSED:
                 task = self.task_of(tr)
                 if is_flowable(task):
                     self.flowable(task).on_resume(self, tr, task, on_resume)
+                    self.touched(tr)
 
     def abandon_after_execution(self) -> None:
         """The machine failed (an executor error): no afterExecution task will be created."""
@@ -520,7 +523,7 @@ class Machine(FlowState):
     def kill_all(self) -> list[TaskRun]:
         """Mark every non-terminal task run KILLED (children before parents); returns them."""
         killed = []
-        for tr in reversed(self.ex.task_run_list):
+        for tr in reversed(self.active_runs()):
             if not tr.state.current.is_terminated:
                 if tr.attempts and not tr.attempts[-1].state.current.is_terminated:
                     tr.attempts[-1].state.set(State.KILLED)

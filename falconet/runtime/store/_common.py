@@ -119,9 +119,11 @@ class ExecRow:
                 self.labels_json, self.parent_id, self.trigger_execution_id, int(self.deleted), self.doc_json)
 
 
-def execution_row(doc: Any) -> ExecRow:
+def execution_row(doc: Any, doc_json: str | None = None) -> ExecRow:
     """Validate an execution document and extract its columns. The JSON is taken *now*, so later
-    mutations of ``doc`` (the engine's live objects) never leak into the stored snapshot."""
+    mutations of ``doc`` (the engine's live objects) never leak into the stored snapshot. ``doc_json``: the
+    document's JSON text already serialised by the caller (then ``doc`` need only hold the top-level fields
+    the columns come from, e.g. without ``taskRunList``)."""
     doc = require_dict(doc, "execution")
     what = "execution"
     eid = require_str(doc, "id", what)
@@ -164,7 +166,7 @@ def execution_row(doc: Any) -> ExecRow:
         parent_id=opt_str(doc, "parentId"),
         trigger_execution_id=trig_exec,
         deleted=bool(doc.get("deleted", False)),
-        doc_json=dumps(doc, f"execution {eid}"),
+        doc_json=doc_json if doc_json is not None else dumps(doc, f"execution {eid}"),
     )
 
 

@@ -106,12 +106,14 @@ class Store(abc.ABC):
     #### executions #######################################################################################
 
     @abc.abstractmethod
-    def save_execution_nowait(self, doc: dict[str, Any]) -> None:
-        """Enqueue an upsert of an execution document; the writer keeps only the newest doc per id in a batch."""
+    def save_execution_nowait(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
+        """Enqueue an upsert of an execution document; the writer keeps only the newest doc per id in a batch.
+        ``doc_json``: the whole document as JSON text, serialised by the caller; ``doc`` then needs only
+        its top-level fields (the engine builds the text from cached task-run pieces)."""
 
     @abc.abstractmethod
-    async def save_execution(self, doc: dict[str, Any]) -> None:
-        """Upsert and wait until durable."""
+    async def save_execution(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
+        """Upsert and wait until durable (``doc_json`` as in :meth:`save_execution_nowait`)."""
 
     @abc.abstractmethod
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None: ...

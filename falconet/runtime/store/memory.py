@@ -116,15 +116,15 @@ class MemoryStore(Store):
 
     #### executions #######################################################################################
 
-    def save_execution_nowait(self, doc: dict[str, Any]) -> None:
+    def save_execution_nowait(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
         self._check()
-        row = execution_row(doc)
+        row = execution_row(doc, doc_json)
         old = self._executions.get(row.id)
         self._executions[row.id] = (old[0] if old else self._next_seq(), row)
 
-    async def save_execution(self, doc: dict[str, Any]) -> None:
+    async def save_execution(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
         await self._enter()
-        self.save_execution_nowait(doc)
+        self.save_execution_nowait(doc, doc_json=doc_json)
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         await self._enter()

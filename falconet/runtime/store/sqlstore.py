@@ -66,13 +66,13 @@ class SQLStore(WriterStore):
 
     #### executions #######################################################################################
 
-    def save_execution_nowait(self, doc: dict[str, Any]) -> None:
-        self._queue_execution(execution_row(doc))
+    def save_execution_nowait(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
+        self._queue_execution(execution_row(doc, doc_json))
 
-    async def save_execution(self, doc: dict[str, Any]) -> None:
-        execution_row(doc)  # validate before the checkpoint
+    async def save_execution(self, doc: dict[str, Any], *, doc_json: str | None = None) -> None:
+        row = execution_row(doc, doc_json)  # validated before the checkpoint
         await trio.lowlevel.checkpoint_if_cancelled()
-        self.save_execution_nowait(doc)
+        self._queue_execution(row)
         await self._call(BARRIER)
 
     async def get_execution(self, execution_id: str) -> dict[str, Any] | None:

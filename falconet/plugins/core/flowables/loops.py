@@ -33,9 +33,10 @@ class _Each(FlowableTask):
         tr.runtime.values = loop_values_to_strings(raw)
 
     def children(self, m: "Machine", tr: "TaskRun", task: "TaskSpec") -> "list[Resolved] | None":
-        values = tr.runtime.values or []
-        tasks = task.props.get("tasks") or []
-        return [Resolved(t, tr.id, value=v) for v in values for t in tasks] or None
+        values = tr.runtime.values
+        tasks = task.props.get("tasks")
+        return m.kept_children(tr, "each", (values, tasks),
+                               lambda: [Resolved(t, tr.id, value=v) for v in values or () for t in tasks or ()] or None)
 
     def resolve_state(self, m: "Machine", tr: "TaskRun", task: "TaskSpec",
                       dispatches: "list[Dispatch]") -> "State | None":

@@ -1,0 +1,119 @@
+"""Opening an engine: its data folder, store, storage and clock, and closing them in order
+(:func:`open_engine`, the entry point of the server, the CLI and embedders)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import AsyncIterator
+
+import trio
+
+from falconet.runtime.config import Config
+from falconet.runtime.kernel.clock import SYSTEM, Clock, installed
+from falconet.runtime.kernel.engine import Engine
+from falconet.runtime.storage import open_storage
+from falconet.runtime.store.base import Store
+
+@contextlib.asynccontextmanager
+async def open_engine(data_dir: str | Path | None = None, *, store: str | Store | None = None,
+                      config: Config | None = None, clock: Clock = SYSTEM) -> AsyncIterator[Engine]:
+    """Open an engine inside the current trio run; cancelled and closed on exit.
+
+    ``store`` is ``"sqlite"`` (durable, under ``data_dir``), ``"memory"`` or a :class:`Store` instance
+    (built with the same ``clock``). With no ``data_dir`` a temporary folder is used and removed on exit.
+    ``clock`` gives the engine its dates and deadlines (:class:`~falconet.runtime.kernel.clock.VirtualClock`
+    runs them on trio's clock).
+    """
+    with installed(clock):
+        async with _open_engine(data_dir, store, config, clock) as engine:
+            yield engine
+
+
+@contextlib.asynccontextmanager
+async def _open_engine(data_dir: str | Path | None, store: str | Store | None, config: Config | None,
+                       clock: Clock) -> AsyncIterator[Engine]:
+    import tempfile
+
+    from falconet.runtime.kernel.recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
+    from falconet.runtime.store.memory import MemoryStore
+
+    cfg = config or Config()
+    tmp: Path | None = None
+    if data_dir is not None:
+        cfg.data_dir = Path(data_dir)
+    elif config is None:  # in the system temp dir, locked below: those of crashed processes are deleted first
+        await clock.run_sync_in_thread(clean_abandoned_temp_dirs)
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        cfg.data_dir = tmp
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    kind = store if store is not None else cfg.store
+    if isinstance(kind, Store):
+        st = kind
+    elif kind == "memory":
+        st = MemoryStore(clock=clock)
+    elif kind == "sqlite":
+        from falconet.runtime.store.sqlite import SQLiteStore
+
+        st = SQLiteStore(cfg.data_dir / "falconet.db", clock=clock)
+    elif isinstance(kind, str) and kind.startswith(("postgresql://", "postgres://")):
+        from falconet.runtime.store import make_store
+
+        st = make_store(kind, clock=clock)
+    else:
+        raise ValueError(f"unknown store {kind!r}")
+    try:
+        storage = await clock.run_sync_in_thread(open_storage, cfg)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not cfg.secret_key:
+        cfg.secret_key = _data_dir_secret(cfg.data_dir)
+    engine = Engine(cfg, st, storage, clock=clock)
+    try:
+        engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        await st.open()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            try:
+                yield engine
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            try:
+                await st.close()
+            finally:
+                await engine.cluster.close()
+        engine.unlock_data_dir()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """The key for SECRET inputs when ``kestra.encryption.secret-key`` is not configured: 32 random
+    characters generated once per data folder and kept in ``<data-dir>/secret.key`` (mode 0600)."""
+    import secrets
+
+    path = data_dir / "secret.key"
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) == 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(24)[:32]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key)
+    return key
+
+
+__all__ = ["open_engine"]
