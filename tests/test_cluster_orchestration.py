@@ -15,7 +15,8 @@ import pytest
 import trio
 
 from falconet.runtime.config import Config
-from falconet.runtime.kernel.engine import Engine, open_engine
+from falconet.runtime.kernel.engine import Engine
+from falconet.runtime.kernel.startup import open_engine
 from falconet.runtime.kernel.execution import format_instant
 from falconet.runtime.store.base import ExecutionQuery
 
