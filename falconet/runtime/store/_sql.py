@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from falconet.runtime.store._common import (
-    TERMINAL_STATES, check_child_filter, check_paging, check_states, dt_ms, dt_us, level_value,
+    TERMINAL_STATES, StoreError, check_child_filter, check_paging, check_states, dt_ms, dt_us, level_value,
     parse_sort,
 )
 from falconet.runtime.kernel.errors import IllegalState
@@ -257,3 +257,30 @@ def claim_concurrency_slot(conn: Any, lock: tuple[str, int] | None, namespace: s
     conn.execute("INSERT INTO concurrency_slots (execution_id, namespace, flow_id) VALUES (?, ?, ?)",
                  (execution_id, namespace, flow_id))
     return True
+
+
+def apply_migrations(conn: Any, migrations: Mapping[int, str], *, begin: str, version_table: str,
+                     separator: str, lock: tuple[str, tuple[Any, ...]] | None = None) -> int:
+    """Create or upgrade a schema to the last of ``migrations`` (version -> statements joined by
+    ``separator``) in one transaction opened by ``begin``, after ``lock`` (a statement and its parameters)
+    when given; each version applied is recorded in ``version_table``. Returns the version reached;
+    :class:`StoreError` when the database was written by a newer version."""
+    latest = max(migrations)
+    conn.execute(begin)
+    try:
+        if lock is not None:
+            conn.execute(*lock)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER NOT NULL)")
+        version = conn.execute(f"SELECT max(version) FROM {version_table}").fetchone()[0] or 0
+        if version > latest:
+            raise StoreError(f"database schema version {version} is newer than this Falconet ({latest})")
+        for v in range(version + 1, latest + 1):
+            for stmt in migrations[v].split(separator):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(f"INSERT INTO {version_table} (version) VALUES (?)", (v,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return latest

@@ -27,6 +27,7 @@ from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.store import sqlite
 from falconet.runtime.store._common import StoreError
+from falconet.runtime.store._sql import apply_migrations
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
@@ -120,25 +121,10 @@ class _Connection:
 
 
 def migrate(conn: _Connection) -> int:
-    """Create or upgrade the schema in one transaction under the advisory lock; returns the version.
-    StoreError when the database was written by a newer version."""
-    conn.execute("BEGIN")
-    try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS falconet_schema_version (version INTEGER NOT NULL)")
-        version = conn.execute("SELECT max(version) FROM falconet_schema_version").fetchone()[0] or 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"database schema version {version} is newer than this Falconet ({SCHEMA_VERSION})")
-        for v in range(version + 1, SCHEMA_VERSION + 1):
-            for stmt in MIGRATIONS[v].split(";\n"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT INTO falconet_schema_version (version) VALUES (?)", (v,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return SCHEMA_VERSION
+    """Create or upgrade the schema in one transaction under the advisory lock (several nodes may start at
+    once); returns the version. StoreError when the database was written by a newer version."""
+    return apply_migrations(conn, MIGRATIONS, begin="BEGIN", version_table="falconet_schema_version",
+                            separator=";\n", lock=("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,)))
 
 
 class PostgresStore(SQLStore):

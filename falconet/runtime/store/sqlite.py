@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from falconet.runtime.kernel.clock import SYSTEM, Clock
-from falconet.runtime.store._common import StoreError
+from falconet.runtime.store._sql import apply_migrations
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
@@ -138,23 +138,8 @@ def setup_connection(conn: sqlite3.Connection) -> None:
 def migrate(conn: sqlite3.Connection) -> int:
     """Create or upgrade the schema in one transaction; returns the version. StoreError when the file
     was written by a newer version."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = row[0] or 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"database schema version {version} is newer than this Falconet ({SCHEMA_VERSION})")
-        for v in range(version + 1, SCHEMA_VERSION + 1):
-            for stmt in MIGRATIONS[v].split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return SCHEMA_VERSION
+    return apply_migrations(conn, MIGRATIONS, begin="BEGIN IMMEDIATE", version_table="schema_version",
+                            separator=";")
 
 
 class SQLiteStore(SQLStore):
