@@ -73,6 +73,9 @@ TRIGGER_PROPS: dict[str, Prop] = {
     "interval": Prop(DURATION, default="PT60S", dynamic=False, description="Time between two queries."),
 }
 
+#: the Query task's ``autoCommit`` (Queries always runs in one transaction)
+AUTO_COMMIT = Prop(BOOLEAN, default=True, description="Commit each statement; false: all in one transaction.")
+
 QUERY_OUTPUTS = {
     "row": Output("map", "The first row (fetchType FETCH_ONE).", required=False),
     "rows": Output("list", "The rows (fetchType FETCH).", required=False),

@@ -30,7 +30,8 @@ from falconet.sdk import (  # noqa: E402
     BOOLEAN, ENUM, Example, PollingContext, Prop, RunContext, STRING, TaskFailed, register, write_ion_rows,
 )
 from falconet.plugins.jdbc.common import (  # noqa: E402
-    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result, Session,
+    AUTO_COMMIT, METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result,
+    Session,
     connection_props, consume, ion_value,
 )
 
@@ -225,8 +226,7 @@ class Query(_PostgresTask):
     )
     outputs = QUERY_OUTPUTS
     props = {**_PostgresTask.props,
-             "autoCommit": Prop(BOOLEAN, default=True,
-                                description="Commit each statement; false: all in one transaction.")}
+             "autoCommit": AUTO_COMMIT}
 
 
 @register

@@ -19,7 +19,8 @@ from falconet.sdk import (
     safe_join,
 )
 from falconet.plugins.jdbc.common import (
-    METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result, Session,
+    AUTO_COMMIT, METRICS, QUERIES_OUTPUTS, QUERY_OUTPUTS, QUERY_PROPS, TRIGGER_PROPS, QueryTask, QueryTrigger, Result,
+    Session,
     connection_props, consume,
 )
 
@@ -160,8 +161,7 @@ class Query(_SqliteTask):
     )
     outputs = {**QUERY_OUTPUTS, **_SqliteTask.outputs_extra}
     props = {**_SqliteTask.props,
-             "autoCommit": Prop(BOOLEAN, default=True,
-                                description="Commit each statement; false: all in one transaction.")}
+             "autoCommit": AUTO_COMMIT}
 
 
 @register
