@@ -7,6 +7,7 @@ SIGTERM lets requests in flight finish before the engine stops.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import signal
@@ -109,6 +110,57 @@ async def test_idle_connections_time_out(start_server: Any, raw_http: Any, openi
     assert result.closed
     assert 0.25 < time.monotonic() - started < 4
     assert [r[0] for r in result.responses] == ([200] if opening == PING else [])
+
+
+class _SpawnedTasks(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name)
+
+
+async def test_a_keep_alive_connection_keeps_one_timer_task(start_server: Any) -> None:
+    """Requests spaced below the keep-alive timeout keep the connection open past it (the deadline moves
+    with each response), and the timer is one task per connection, not a new task per request."""
+    url = await start_server(serve_options={"keep_alive_timeout": 0.3})
+    spawned = _SpawnedTasks()
+    trio.lowlevel.add_instrument(spawned)
+    try:
+        host, port = url.removeprefix("http://").split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        buffer = b""
+        for _ in range(6):
+            await stream.send_all(PING)
+            while not buffer.endswith(b"pong"):
+                buffer += await stream.receive_some(65536)
+            buffer = b""
+            await trio.sleep(0.1)      # 6 × 0.1 s: past the 0.3 s timeout in total
+        await stream.aclose()
+    finally:
+        trio.lowlevel.remove_instrument(spawned)
+    assert not [n for n in spawned.names if "_idle_timeout" in n]
+    assert len([n for n in spawned.names if "_IdleTimer._watch" in n]) == 1, spawned.names
+
+
+async def test_stopping_the_server_closes_idle_keep_alive_connections(engine: Any) -> None:
+    from falconet.http.app import create_app
+    from falconet.http.serve import serve
+
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        url = (await nursery.start(functools.partial(serve, create_app(engine, config=engine.config), "127.0.0.1", 0,
+                                                     shutdown=shutdown)))[0]
+        host, port = url.removeprefix("http://").split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(PING)
+        buffer = b""
+        while not buffer.endswith(b"pong"):
+            buffer += await stream.receive_some(65536)
+        shutdown.set()
+        with trio.fail_after(3):     # keep_alive_timeout is 75 s: the stop closes the connection
+            assert await stream.receive_some(65536) == b""
+    await stream.aclose()
 
 
 #### SIGTERM on a real server process ######################################################################
