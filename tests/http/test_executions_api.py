@@ -95,6 +95,23 @@ async def test_create_file_legacy_files_part(api, form):
     assert ret_output(done, "read") == "x-1-false-legacy"
 
 
+async def test_create_reads_the_flow_from_the_store_once(api, engine, monkeypatch):
+    """The view's flow lookup (404, FILE input ids) and the engine's share one store read: the engine gets
+    the revision the view read, which its flow cache holds."""
+    await api.flow(TWO)
+    await api.execute("company.team", "two")
+    reads = []
+    real = engine.store.get_flow
+
+    async def counted(*args, **kwargs):
+        reads.append(args)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.store, "get_flow", counted)
+    created = await api.execute("company.team", "two")
+    assert created["flowRevision"] == 1 and len(reads) == 1, reads
+
+
 async def test_create_labels_revision_schedule(api):
     await api.flow(TWO)
     await api.call("PUT", "/api/v1/flows/company.team/two", data=TWO.replace("got ", "now "),

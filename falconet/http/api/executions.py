@@ -96,13 +96,13 @@ async def json_body(default: Any = None) -> Any:
         raise InvalidEntity([Violation("body", f"Unable to parse the JSON body: {exc}")]) from None
 
 
-async def _flow_input_ids(namespace: str, flow_id: str, revision: int | None) -> set[str]:
+async def _flow_or_404(namespace: str, flow_id: str, revision: int | None) -> Any:
     flow = await engine().get_flow(namespace, flow_id, revision)
     if flow is None:
         if revision is not None and await engine().get_flow(namespace, flow_id) is not None:
             raise NotFound(f"Flow '{namespace}.{flow_id}' has no revision {revision}")
         raise NotFound("Requested Flow is not found.")
-    return {i.id for i in flow.inputs}
+    return flow
 
 
 #### Create #################################################################################################
@@ -119,11 +119,12 @@ async def create_execution(namespace: str, flow_id: str) -> Any:
     revision = params.opt_int(args, "revision", None, minimum=1)
     schedule_date = params.opt_datetime(args, "scheduleDate")
     eng = engine()
-    input_ids = await _flow_input_ids(namespace, flow_id, revision)
+    flow = await _flow_or_404(namespace, flow_id, revision)
     async with read_form(request, state().upload_dir) as form:
-        inputs, files = split_form(form, input_ids)
+        inputs, files = split_form(form, {i.id for i in flow.inputs})
+        # the revision just read: the engine finds it in its cache instead of reading the store again
         doc = await eng.create_execution(namespace, flow_id, inputs=inputs, files=files, labels=labels,
-                                         revision=revision, schedule_date=schedule_date)
+                                         revision=flow.revision, schedule_date=schedule_date)
     if wait:
         doc = await eng.wait_for_end(doc["id"])
     return json_response(with_url(doc))
@@ -133,9 +134,9 @@ async def create_execution(namespace: str, flow_id: str) -> Any:
 async def validate_inputs(namespace: str, flow_id: str) -> Any:
     """Type and validate inputs without creating anything:
     ``{id, namespace, inputs: [{input, value, enabled, errors}]}``."""
-    input_ids = await _flow_input_ids(namespace, flow_id, None)
+    flow = await _flow_or_404(namespace, flow_id, None)
     async with read_form(request, state().upload_dir) as form:
-        inputs, files = split_form(form, input_ids)
+        inputs, files = split_form(form, {i.id for i in flow.inputs})
         result = await engine().validate_inputs(namespace, flow_id, inputs=inputs, files=files)
     return json_response(result)
 
