@@ -26,6 +26,7 @@ import math
 
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Event, RawData
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio.tcp_server import TCPServer
@@ -89,11 +90,18 @@ class _IdleTimer:
 
 
 class _Connection(TCPServer):
-    """hypercorn's HTTP connection with :class:`_IdleTimer` as its keep-alive timer."""
+    """hypercorn's HTTP connection with :class:`_IdleTimer` as its keep-alive timer, which sends no empty
+    writes: the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1, and hypercorn would
+    take its send lock and yield to the scheduler for it."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.idle_task = _IdleTimer(self)  # type: ignore[assignment]
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData) and not event.data:
+            return
+        await super().protocol_send(event)
 
 
 # hypercorn.trio.run builds each connection from this module-level name
