@@ -100,12 +100,13 @@ async def create_many_httpx(base: str, count: int, concurrency: int) -> dict[str
 _ID = re.compile(rb'"id":"([0-9A-Za-z]+)"')
 
 
-def create_many_raw(base: str, count: int, concurrency: int) -> dict[str, float]:
+def create_many_raw(base: str, count: int, concurrency: int,
+                    head: str = "POST /api/v1/executions/bench.http/two") -> dict[str, float]:
     """The same with ``concurrency`` threads, each a keep-alive HTTP/1.1 connection on a plain socket
-    (request bytes prebuilt, the response read by Content-Length): about 2,000 requests/s per process."""
+    (request bytes prebuilt, the response read by Content-Length): about 2,000 requests/s per process.
+    ``head`` is the request's method and path (answers without an ``id`` are not collected)."""
     host, port = base.removeprefix("http://").split(":")
-    request = (f"POST /api/v1/executions/bench.http/two HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               "Content-Length: 0\r\n\r\n").encode()
+    request = f"{head} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\n\r\n".encode()
     sent: dict[str, float] = {}
     remaining = [count]
     lock = threading.Lock()
@@ -129,7 +130,9 @@ def create_many_raw(base: str, count: int, concurrency: int) -> dict[str, float]
                 while len(buffer) < length:
                     buffer += sock.recv(65536)
                 body, buffer = buffer[:length], buffer[length:]
-                sent[_ID.search(body).group(1).decode()] = t
+                found = _ID.search(body)
+                if found:
+                    sent[found.group(1).decode()] = t
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for th in threads:
@@ -193,6 +196,8 @@ def main() -> int:
     ap.add_argument("--store", default="sqlite", choices=["sqlite", "memory"])
     ap.add_argument("--client", default="raw", choices=["raw", "httpx"],
                     help="raw keep-alive sockets (default) or httpx (itself the bottleneck, ~350 req/s)")
+    ap.add_argument("--ping", type=int, default=0, metavar="N",
+                    help="first send N GET /ping with the same clients: the HTTP stack's own cost")
     ap.add_argument("--profile", metavar="FILE", help="run the server under cProfile, stats written to FILE")
     args = ap.parse_args()
 
@@ -209,6 +214,13 @@ def main() -> int:
                 load_flow_when_up(http, server, attempts=100)
                 for _ in range(50):  # warm-up
                     http.post("/api/v1/executions/bench.http/two?wait=true").raise_for_status()
+            if args.ping:
+                ping_cpu = cpu_seconds(server.pid)
+                ping_started = time.time()
+                create_many_raw(base, args.ping, args.concurrency, head="GET /ping")
+                ping_wall = time.time() - ping_started
+                if ping_cpu is not None:
+                    ping_cpu = cpu_seconds(server.pid) - ping_cpu  # type: ignore[operator]
 
             per_proc = args.executions // args.procs
             cpu_start = cpu_seconds(server.pid)
@@ -242,6 +254,9 @@ def main() -> int:
     q = statistics.quantiles(latencies, n=100)
     print(f"store={args.store} executions={len(sent)} terminated={len(final)} states={states}")
     print(f"client={args.client} processes={args.procs} concurrency/process={args.concurrency}")
+    if args.ping:
+        print(f"GET /ping: {args.ping / ping_wall:.0f} requests/s"
+              + (f", server CPU time {ping_cpu / args.ping * 1000:.3f} ms per request" if ping_cpu is not None else ""))
     print(f"POST rate: {len(sent) / (created - started):.0f} creations/s")
     print(f"throughput: {len(final) / span:.0f} executions/s (first POST to last end: {span:.2f} s)")
     print(f"request-to-terminal latency: p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {latencies[-1]:.1f} ms")
