@@ -224,6 +224,7 @@ def main() -> int:
 
             per_proc = args.executions // args.procs
             cpu_start = cpu_seconds(server.pid)
+            client_cpu = time.process_time()
             started = time.time()
             if args.procs == 1:
                 sent = create_many(args.client, base, per_proc, args.concurrency)
@@ -239,6 +240,7 @@ def main() -> int:
                 for p in procs:
                     p.join()
             created = time.time()
+            client_cpu = time.process_time() - client_cpu
             final = fetch_final(base, set(sent))
             cpu_end = cpu_seconds(server.pid)
         finally:
@@ -265,6 +267,8 @@ def main() -> int:
     if cpu_start is not None and cpu_end is not None:
         figures["server_cpu_ms_per_execution"] = round((cpu_end - cpu_start) / len(sent) * 1000, 3)
         print(f"server CPU time: {figures['server_cpu_ms_per_execution']:.3f} ms per execution")
+    if args.procs == 1:
+        print(f"client CPU time: {client_cpu / len(sent) * 1000:.3f} ms per request")
     print(json.dumps(figures))
     return 0 if len(final) == len(sent) else 1
 
