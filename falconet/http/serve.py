@@ -20,7 +20,7 @@ stops.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import math
 
@@ -53,15 +53,18 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False, keep_ali
 class _IdleTimer:
     """The keep-alive timer of one connection, with the interface hypercorn's ``TCPServer`` uses for it
     (``restart`` when the connection turns idle, ``stop`` when a request arrives): one task per
-    connection whose cancel scope's deadline is moved, never a new task per request."""
+    connection whose cancel scope's deadline is moved, never a new task per request. ``close`` closes the
+    connection; ``terminated`` is set when the server stops."""
 
-    def __init__(self, connection: TCPServer):
-        self.connection = connection
+    def __init__(self, timeout: float, terminated: Any, close: Callable[[], Awaitable[None]]):
+        self.timeout = timeout
+        self.terminated = terminated
+        self.close = close
         self.deadline = math.inf          # inf while a request is in flight
         self.scope: trio.CancelScope | None = None
 
     async def restart(self, task_group: Any, action: Any) -> None:
-        self.deadline = trio.current_time() + self.connection.config.keep_alive_timeout
+        self.deadline = trio.current_time() + self.timeout
         if self.scope is None:
             self.scope = trio.CancelScope(deadline=self.deadline)
             task_group.spawn(self._watch)
@@ -74,19 +77,18 @@ class _IdleTimer:
             self.scope.deadline = math.inf
 
     async def _watch(self) -> None:
-        terminated = self.connection.context.terminated
         while True:
             assert self.scope is not None
             with self.scope:
-                await terminated.wait()
+                await self.terminated.wait()
                 if self.deadline == math.inf:   # stopping while busy: hypercorn closes after the response
                     return
-            if self.deadline <= trio.current_time() or terminated.is_set():
+            if self.deadline <= trio.current_time() or self.terminated.is_set():
                 break
             # the deadline passed just as a request arrived: keep watching with the new deadline
             self.scope = trio.CancelScope(deadline=self.deadline)
         with trio.CancelScope(shield=True):
-            await self.connection._initiate_server_close()
+            await self.close()
 
 
 class _Connection(TCPServer):
@@ -96,7 +98,8 @@ class _Connection(TCPServer):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.idle_task = _IdleTimer(self)  # type: ignore[assignment]
+        self.idle_task = _IdleTimer(self.config.keep_alive_timeout,  # type: ignore[assignment]
+                                    self.context.terminated, self._initiate_server_close)
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData) and not event.data:
@@ -105,7 +108,7 @@ class _Connection(TCPServer):
 
 
 # hypercorn.trio.run builds each connection from this module-level name
-hypercorn_run.TCPServer = _Connection  # type: ignore[misc]
+hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
 
 
 async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None = None,
