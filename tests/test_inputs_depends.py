@@ -2,6 +2,8 @@
 the engine's expression renderer."""
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from falconet.runtime.kernel.errors import InvalidEntity
@@ -49,3 +51,18 @@ def test_report_lists_disabled_inputs():
                                     variables={})
     assert [(r["input"]["id"], r["enabled"], r["errors"]) for r in report] == [
         ("cloud", True, []), ("region", False, []), ("zone", False, [])]
+
+
+def test_resolving_leaves_no_reference_cycle():
+    """Everything a resolution builds is freed when it returns, not left for the next full garbage
+    collection (which a server creating executions would otherwise run every half second)."""
+    renderer = expressions.Renderer()
+    provided = {"cloud": "AWS", "region": "us-east-1"}
+    resolve_inputs([CLOUD, REGION, ZONE], provided, renderer=renderer, variables={})   # warm caches
+    gc.collect()
+    gc.disable()
+    try:
+        resolve_inputs([CLOUD, REGION, ZONE], provided, renderer=renderer, variables={})
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

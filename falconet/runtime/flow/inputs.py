@@ -439,18 +439,35 @@ def _resolve_all(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any], 
     by_id: dict[str, InputSpec] = {}
     for spec in flow_inputs:
         by_id.setdefault(spec.id, spec)
-    done: dict[str, _Resolved] = {}
-    expression_errors = _expression_error_types()
+    resolution = _Resolution(by_id, provided, renderer, variables, typer)
+    return [resolution.resolve(spec, frozenset()) for spec in by_id.values()]
 
-    def resolve(spec: InputSpec, visiting: frozenset[str]) -> _Resolved:
+
+class _Resolution:
+    """One resolution of a flow's inputs, dependencies first. A class rather than a nested function that
+    calls itself: that is a reference cycle, which keeps everything the call built alive until the next
+    full garbage collection."""
+
+    def __init__(self, by_id: dict[str, InputSpec], provided: Mapping[str, Any], renderer: Any,
+                 variables: Mapping[str, Any], typer: _Typer):
+        self.by_id = by_id
+        self.provided = provided
+        self.renderer = renderer
+        self.variables = variables
+        self.typer = typer
+        self.done: dict[str, _Resolved] = {}
+        self.expression_errors = _expression_error_types()
+
+    def resolve(self, spec: InputSpec, visiting: frozenset[str]) -> _Resolved:
+        done, by_id, renderer, expression_errors = self.done, self.by_id, self.renderer, self.expression_errors
         if spec.id in done:
             return done[spec.id]
-        raw = provided.get(spec.id)
+        raw = self.provided.get(spec.id)
         res = _Resolved(spec, spec.defaults if raw is None else raw)
-        deps = [resolve(by_id[d], visiting | {spec.id}) for d in spec.depends_on_inputs
+        deps = [self.resolve(by_id[d], visiting | {spec.id}) for d in spec.depends_on_inputs
                 if d in by_id and d != spec.id and d not in visiting]
         res.enabled = all(d.enabled for d in deps)
-        scope = {**variables, "inputs": _nest({d.spec.id: d.value for d in deps})}
+        scope = {**self.variables, "inputs": _nest({d.spec.id: d.value for d in deps})}
         if res.enabled and spec.depends_on_condition is not None:
             try:
                 res.enabled = _truthy_true(renderer.render_typed(spec.depends_on_condition, scope))
@@ -466,15 +483,13 @@ def _resolve_all(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any], 
                 if spec.required:
                     res.errors.append(_message("input", spec.id, "missing required input", None))
             else:
-                typed = typer.parse(spec.type, spec.id, res.raw, spec.props.get("itemType"))
+                typed = self.typer.parse(spec.type, spec.id, res.raw, spec.props.get("itemType"))
                 check_constraints(spec, typed, res.raw, values)
                 res.value = typed
         except InputError as exc:
             res.errors.append(_message("input", spec.id, str(exc), res.raw))
         done[spec.id] = res
         return res
-
-    return [resolve(spec, frozenset()) for spec in by_id.values()]
 
 
 def _allowed_values(spec: InputSpec, renderer: Any, scope: Mapping[str, Any],
