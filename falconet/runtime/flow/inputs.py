@@ -444,17 +444,12 @@ def _resolve_all(flow_inputs: Sequence[InputSpec], provided: Mapping[str, Any], 
 
 
 class _Resolution:
-    """One resolution of a flow's inputs, dependencies first. A class rather than a nested function that
-    calls itself: that is a reference cycle, which keeps everything the call built alive until the next
-    full garbage collection."""
+    """One input resolution, dependencies first (a class: a self-calling nested function is a reference cycle)."""
 
     def __init__(self, by_id: dict[str, InputSpec], provided: Mapping[str, Any], renderer: Any,
                  variables: Mapping[str, Any], typer: _Typer):
-        self.by_id = by_id
-        self.provided = provided
-        self.renderer = renderer
-        self.variables = variables
-        self.typer = typer
+        self.by_id, self.provided, self.renderer = by_id, provided, renderer
+        self.variables, self.typer = variables, typer
         self.done: dict[str, _Resolved] = {}
         self.expression_errors = _expression_error_types()
 
