@@ -5,7 +5,6 @@ end, then its exit, on the owner's inbox (:mod:`.messages`).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -126,11 +125,14 @@ class TaskRunActor:
             if task.timeout:
                 t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
                 timeout = parse_duration(str(t)).total_seconds()
-            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
+            if timeout is None:  # no cancel scope to enter and leave (most tasks)
                 outputs = await instance.run(ctx)  # type: ignore[attr-defined]
-            if tscope.cancelled_caught:
-                ctx.logger.error(f"Timeout after {task.timeout}")
-                return State.FAILED, None
+            else:
+                with trio.move_on_after(timeout) as tscope:
+                    outputs = await instance.run(ctx)  # type: ignore[attr-defined]
+                if tscope.cancelled_caught:
+                    ctx.logger.error(f"Timeout after {task.timeout}")
+                    return State.FAILED, None
             if outputs is not None and not isinstance(outputs, dict):
                 outputs = {"value": outputs}
             return (State.WARNING if ctx.warning else State.SUCCESS), outputs
