@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.flow.model import Flow
 
 INBOX_SIZE = 4096
-PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
 
 
 #### SECRET inputs ##########################################################################################
@@ -444,8 +443,9 @@ class ExecutionActor:
 
         An execution state change is published at once; PAUSED/KILLING/QUEUED are also written at once,
         a terminal state is written (awaited, durable) by the engine before anyone is told the execution
-        ended. Task-run progress alone is written at most every PERSIST_INTERVAL: losing it in a crash
-        only re-runs work (at-least-once), and it saves serialising the whole document per task run."""
+        ended. Task-run progress alone is written at most every :data:`~.progress.PERSIST_INTERVAL`: losing
+        it in a crash only re-runs work (at-least-once), and it saves serialising the whole document per task
+        run."""
         if not self._dirty:
             return
         state = self.ex.state.current
@@ -471,7 +471,7 @@ class ExecutionActor:
             return
         if not self._persist_scheduled and self._nursery is not None:
             self._persist_scheduled = True
-            self._nursery.start_soon(self._persist_later)
+            self.engine.progress_writes.schedule(self)
 
     async def _start_task_runs(self) -> None:
         """Start the task-run actors the last step dispatched, all in one scheduler pass: ``start_soon``, not
@@ -484,10 +484,11 @@ class ExecutionActor:
         for handle in batch:
             self._nursery.start_soon(handle.run)
 
-    async def _persist_later(self) -> None:
-        await trio.sleep(PERSIST_INTERVAL)
+    def write_progress(self) -> None:
+        """Called PERSIST_INTERVAL after :meth:`_flush` scheduled it (:class:`~.progress.ProgressWrites`):
+        write the document if it still runs with progress not written."""
         self._persist_scheduled = False
-        if self._dirty and not self.ex.state.current.is_terminated:
+        if self._dirty and not self.ex.state.current.is_terminated and not self.done.is_set():
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
 
