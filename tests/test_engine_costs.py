@@ -3,11 +3,15 @@ cancel scopes, tasks spawned. Counted, not timed (benchmarks/bench_engine.py tim
 from __future__ import annotations
 
 import gc
+import random
+from datetime import datetime, timedelta, timezone
 
 import trio
 
 from falconet import open_engine
+from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
+from falconet.runtime.kernel.state import State
 
 
 async def test_objects_alive_when_the_first_engine_opens_are_left_out_of_full_collections(tmp_path):
@@ -54,3 +58,24 @@ async def test_progress_is_written_after_the_persist_interval_without_a_task_per
         assert len(spawns.names) == 3, spawns.names
         ended = await engine.wait_for_end(created["id"])
         assert ended["state"]["current"] == "SUCCESS"
+
+
+def test_instants_print_as_kestra_prints_them_whatever_their_offset():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        t = datetime(1, 1, 2, tzinfo=UTC) + timedelta(microseconds=rng.randrange(315_537_700_000_000_000))
+        if rng.random() < 0.3:
+            t = t.astimezone(timezone(timedelta(hours=rng.randrange(-12, 13))))
+        u = t.astimezone(UTC)
+        assert format_instant(t) == (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+                                     f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
+
+
+def test_a_state_history_prints_its_start_and_end_from_its_first_and_last_transition():
+    history = StateHistory()
+    assert "endDate" not in history.to_dict()
+    for state in (State.RUNNING, State.PAUSED, State.RUNNING, State.SUCCESS):
+        history.set(state)
+        d = history.to_dict()
+        assert d["startDate"] == d["histories"][0]["date"]
+        assert d.get("endDate") == (d["histories"][-1]["date"] if state in (State.PAUSED, State.SUCCESS) else None)
