@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import random
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import trio
 
 from falconet import open_engine
+from falconet.runtime.expr.variables import OutputsCache
 from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
 from falconet.runtime.kernel.state import State
@@ -79,3 +81,21 @@ def test_a_state_history_prints_its_start_and_end_from_its_first_and_last_transi
         d = history.to_dict()
         assert d["startDate"] == d["histories"][0]["date"]
         assert d.get("endDate") == (d["histories"][-1]["date"] if state in (State.PAUSED, State.SUCCESS) else None)
+
+
+async def test_a_state_set_by_the_machine_updates_the_expression_maps_once(tmp_path, monkeypatch):
+    seen: list[tuple[str, str, int]] = []
+    changed = OutputsCache.changed
+
+    def counting(self: OutputsCache, execution: Any, tr: Any) -> None:
+        seen.append((tr.id, tr.state.current.value, tr.state.changes))
+        changed(self, execution, tr)
+
+    monkeypatch.setattr(OutputsCache, "changed", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT0.01S"))
+        ex = await engine.execute("t", "slow")
+    assert ex["state"]["current"] == "SUCCESS"
+    assert len(seen) == len(set(seen)), seen  # never twice for the same state change
+    # created, RUNNING, SUCCESS: each task run's three versions
+    assert len(seen) == 3 * len(ex["taskRunList"]), seen

@@ -81,7 +81,8 @@ class ExecutionActor:
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
                                truthy=is_truthy, log=self.log, on_change=self.on_change,
-                               on_state=self._publish_state, on_task_run=self._task_run_changed)
+                               on_state=self._publish_state, on_task_run=self._task_run_changed,
+                               on_state_set=self._state_set)
         self.cache = OutputsCache(self.machine.by_id)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
@@ -128,6 +129,11 @@ class ExecutionActor:
         if tr is not None:
             self._task_run_changed(tr)
             self.engine.publish_task_run(self.ex, tr)
+
+    def _state_set(self, tr: TaskRun) -> None:
+        """The machine set the state of ``tr``: :meth:`_task_run_changed` ran already (the state's watch)."""
+        self._dirty = True
+        self.engine.publish_task_run(self.ex, tr)
 
     def _task_run_changed(self, tr: TaskRun) -> None:
         """``tr`` changed: its outputs and state in the expression variables, its stored text."""
