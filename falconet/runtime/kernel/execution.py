@@ -457,12 +457,12 @@ class Execution:
         TypeError when the document is not JSON (as ``json.dumps``)."""
         if len(self.task_run_list) < StoredText.BLOCK:  # small: one serialisation is cheaper than pieces
             doc = self.to_dict(True)
-            return doc, _dumps(doc)
+            return doc, compact_json(doc)
         head = self.to_dict(True, task_runs=False)
         first = {k: head[k] for k in ("id", "namespace", "flowId", "flowRevision")}
         rest = {k: v for k, v in head.items() if k not in first}
         runs = self.text.join(self.task_run_list)
-        return head, f'{_dumps(first)[:-1]},"taskRunList":[{runs}],{_dumps(rest)[1:]}'
+        return head, f'{compact_json(first)[:-1]},"taskRunList":[{runs}],{compact_json(rest)[1:]}'
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Execution":
@@ -490,9 +490,14 @@ class Execution:
 
 #### Stored text ############################################################################################
 
-def _dumps(value: Any) -> str:
-    """JSON as the store writes it (compact, UTF-8 kept, no NaN)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+#: one encoder for every call: ``json.dumps`` with options builds a JSONEncoder per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def compact_json(value: Any) -> str:
+    """JSON as the store writes it (compact, UTF-8 kept, no NaN): ``json.dumps`` with those options. Raises
+    ValueError or TypeError when ``value`` is not JSON."""
+    return _ENCODER.encode(value)
 
 
 class StoredText:
@@ -539,12 +544,12 @@ class StoredText:
     def piece(self, tr: TaskRun) -> str:
         state = tr.state.current
         if not state.is_terminated:
-            return _dumps(tr.to_dict(True))
+            return compact_json(tr.to_dict(True))
         stamp = (state, tr.state.changes, len(tr.attempts), id(tr.outputs))
         kept = self._pieces.get(tr.id)
         if kept is not None and kept[0] == stamp:
             return kept[1]
-        text = _dumps(tr.to_dict(True))
+        text = compact_json(tr.to_dict(True))
         self._pieces[tr.id] = (stamp, text)
         return text
 
