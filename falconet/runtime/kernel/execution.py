@@ -118,15 +118,16 @@ class StateHistory:
         return end - self._entries[0][1]
 
     def to_dict(self) -> dict[str, Any]:
-        dates = [format_instant(t) for _, t in self._entries]  # startDate and endDate are first and last
+        entries, current = self._entries, self.current
+        histories = [{"state": s, "date": format_instant(t)} for s, t in entries]
         d: dict[str, Any] = {
-            "current": self.current.value,
-            "histories": [{"state": s, "date": date} for (s, _), date in zip(self._entries, dates, strict=True)],
+            "current": current.value,
+            "histories": histories,
             "duration": format_duration(self.duration()),
-            "startDate": dates[0],
+            "startDate": histories[0]["date"],  # each instant formatted once: start and end are in histories
         }
-        if self.current.is_terminated or self.current is State.PAUSED:  # as end_date
-            d["endDate"] = dates[-1]
+        if current.is_terminated or current is State.PAUSED:  # as end_date
+            d["endDate"] = histories[-1]["date"]
         return d
 
     @classmethod
