@@ -99,3 +99,25 @@ async def test_a_state_set_by_the_machine_updates_the_expression_maps_once(tmp_p
     assert len(seen) == len(set(seen)), seen  # never twice for the same state change
     # created, RUNNING, SUCCESS: each task run's three versions
     assert len(seen) == 3 * len(ex["taskRunList"]), seen
+
+
+class _Steps(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if "TaskRunActor" in task.name:
+            self.steps[task.name] = self.steps.get(task.name, 0) + 1
+
+
+async def test_a_task_run_actor_of_a_task_that_never_waits_runs_in_one_step(tmp_path):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        steps = _Steps()
+        trio.lowlevel.add_instrument(steps)
+        ex = await engine.execute("t", "one")
+        trio.lowlevel.remove_instrument(steps)
+    assert ex["state"]["current"] == "SUCCESS"
+    # its last message (the attempt's end) is queued without a schedule point: no step to come back for
+    assert list(steps.steps.values()) == [1], steps.steps

@@ -154,8 +154,17 @@ class ExecutionActor:
 
     #### messages ##########################################################################################
 
-    async def send(self, msg: Message) -> None:
-        await self.inbox_send.send(msg)
+    async def send(self, msg: Message, *, last: bool = False) -> None:
+        """Queue ``msg`` on the inbox. ``last``: the sender's last message (it exits right after), sent without
+        a schedule point when the inbox has room — still a cancellation point."""
+        if last:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self.inbox_send.send_nowait(msg)
+            except trio.WouldBlock:
+                await self.inbox_send.send(msg)
+        else:
+            await self.inbox_send.send(msg)
         if self.done.is_set():  # nobody will apply it: release whoever waits for it
             self._release_unapplied()
 

@@ -49,7 +49,7 @@ class TaskRunOwner(Protocol):
 
     async def shared_directory(self, tr: TaskRun) -> Path | None: ...
 
-    async def send(self, msg: Message) -> None: ...
+    async def send(self, msg: Message, *, last: bool = False) -> None: ...
 
 
 class TaskRunActor:
@@ -101,7 +101,7 @@ class TaskRunActor:
                             await trio.lowlevel.checkpoint()
                             continue
                     self._alive = False
-                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True, exited=True))
+                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True, exited=True), last=True)
                     exit_reported = True
                     return
         finally:
@@ -109,7 +109,7 @@ class TaskRunActor:
             if not exit_reported:
                 # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
-                    await owner.send(TaskRunExited(tr.id))
+                    await owner.send(TaskRunExited(tr.id), last=True)
 
     async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
