@@ -121,3 +121,12 @@ async def test_a_task_run_actor_of_a_task_that_never_waits_runs_in_one_step(tmp_
     assert ex["state"]["current"] == "SUCCESS"
     # its last message (the attempt's end) is queued without a schedule point: no step to come back for
     assert list(steps.steps.values()) == [1], steps.steps
+
+
+async def test_an_ended_execution_is_not_kept_for_a_progress_write_it_no_longer_needs(tmp_path, autojump_clock):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT0.01S"))
+        ex = await engine.execute("t", "slow")  # ends before its progress write was due
+        assert ex["state"]["current"] == "SUCCESS"
+        assert engine.progress_writes._due, "a progress write was scheduled"
+        assert [due for due in engine.progress_writes._due if due.actor is not None] == []

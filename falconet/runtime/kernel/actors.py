@@ -24,6 +24,7 @@ from falconet.runtime.kernel.machine import (
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.recovery import task_run_directory
+from falconet.runtime.kernel.progress import Due
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
 from falconet.runtime.kernel.messages import (
     AttemptEnded, AttemptStarted, JobEnded, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline,
@@ -94,7 +95,7 @@ class ExecutionActor:
         self._dirty = False
         self._persisted_state: State | None = None
         self._published = 0  # length of the execution's state history when its state was last published
-        self._persist_scheduled = False
+        self._progress: Due | None = None  # the progress write scheduled, if any
         self._killing = False
         self._kill_target = State.KILLED
         self._acks: list[trio.Event] = []  # requests waiting for the next _advance to finish
@@ -335,6 +336,9 @@ class ExecutionActor:
                 self._dirty = False
                 self.engine.persist(self.ex)
             self._ack()
+            if self._progress is not None:  # not kept alive until a write it no longer needs
+                self._progress.cancel()
+                self._progress = None
             self.done.set()
             self._release_unapplied()
 
@@ -484,9 +488,8 @@ class ExecutionActor:
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
             return
-        if not self._persist_scheduled and self._nursery is not None:
-            self._persist_scheduled = True
-            self.engine.progress_writes.schedule(self)
+        if self._progress is None and self._nursery is not None:
+            self._progress = self.engine.progress_writes.schedule(self)
 
     async def _start_task_runs(self) -> None:
         """Start the task-run actors the last step dispatched, all in one scheduler pass: ``start_soon``, not
@@ -502,7 +505,7 @@ class ExecutionActor:
     def write_progress(self) -> None:
         """Called PERSIST_INTERVAL after :meth:`_flush` scheduled it (:class:`~.progress.ProgressWrites`):
         write the document if it still runs with progress not written."""
-        self._persist_scheduled = False
+        self._progress = None
         if self._dirty and not self.ex.state.current.is_terminated and not self.done.is_set():
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
