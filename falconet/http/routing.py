@@ -18,9 +18,10 @@ class LazyBuilderRule(QuartRule):
     def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
         # Rule.compile binds the result to the rule and stores it as _build / _build_unknown
         name = "_build_unknown" if append_unknown else "_build"
+        compile_builder = super()._compile_builder
 
         def build_on_first_use(rule: LazyBuilderRule, **values: Any) -> tuple[str, str]:
-            builder = QuartRule._compile_builder(rule, append_unknown).__get__(rule, None)
+            builder = compile_builder(append_unknown).__get__(rule, None)
             setattr(rule, name, builder)
             return builder(**values)
 
