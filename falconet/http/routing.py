@@ -16,13 +16,20 @@ from quart.routing import QuartRule
 
 class LazyBuilderRule(QuartRule):
     def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
-        # Rule.compile binds the result to the rule and stores it as _build / _build_unknown
-        name = "_build_unknown" if append_unknown else "_build"
-        compile_builder = super()._compile_builder
+        # Rule.compile binds the result to the rule as _build / _build_unknown: a shared function, no closure
+        return _build_unknown_on_first_use if append_unknown else _build_on_first_use
 
-        def build_on_first_use(rule: LazyBuilderRule, **values: Any) -> tuple[str, str]:
-            builder = compile_builder(append_unknown).__get__(rule, None)
-            setattr(rule, name, builder)
-            return builder(**values)
 
-        return build_on_first_use
+def _build_on_first_use(rule: LazyBuilderRule, **values: Any) -> tuple[str, str]:
+    return _compiled(rule, "_build", False)(**values)
+
+
+def _build_unknown_on_first_use(rule: LazyBuilderRule, **values: Any) -> tuple[str, str]:
+    return _compiled(rule, "_build_unknown", True)(**values)
+
+
+def _compiled(rule: LazyBuilderRule, name: str, append_unknown: bool) -> Callable[..., tuple[str, str]]:
+    """werkzeug's builder for ``rule``, compiled now and kept in place of the lazy one."""
+    builder = QuartRule._compile_builder(rule, append_unknown).__get__(rule, None)
+    setattr(rule, name, builder)
+    return builder
