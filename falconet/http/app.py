@@ -50,7 +50,7 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
     app = QuartTrio("falconet")
     app.request_class = BoundedRequest
-    app.url_rule_class = LazyBuilderRule  # type: ignore[assignment]
+    app.url_rule_class = LazyBuilderRule
     app.config.update(
         MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link
