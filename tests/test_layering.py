@@ -338,6 +338,8 @@ PRIVATE_ALLOWED = {
     ("falconet/runtime/expr/base.py", "_fail_with_undefined_error"),
     # codecs.CodecInfo: the only flag that tells text encodings from bytes-to-bytes codecs
     ("falconet/http/api/files.py", "_is_text_encoding"),
+    # werkzeug's Rule: the method that compiles a URL builder, deferred to the builder's first call
+    ("falconet/http/routing.py", "_compile_builder"),
 }
 
 

@@ -54,3 +54,34 @@ def test_a_plain_server_imports_no_heavy_library():
 def test_the_cli_entry_point_imports_no_heavy_library():
     script = "import json, sys, falconet.cli; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))))"
     assert json.loads(run(script, *HEAVY)) == []
+
+
+PLUGIN_MODULES = textwrap.dedent("""
+    import json, sys, tempfile, trio
+    from falconet.http.app import create_app
+    from falconet.runtime.kernel.startup import open_engine
+
+    def plugin_modules():
+        return sorted(m for m in sys.modules if m.startswith("falconet.plugins."))
+
+    async def main():
+        with tempfile.TemporaryDirectory() as data:
+            async with open_engine(data, store="sqlite") as engine:
+                client = create_app(engine, config=engine.config).test_client()
+                assert (await client.get("/api/v1/configs")).status_code == 200
+                started = plugin_modules()
+                await engine.create_flow(sys.argv[1])
+                r = await client.post("/api/v1/executions/company.team/hello?wait=true")
+                assert (await r.get_json())["state"]["current"] == "SUCCESS", await r.get_data()
+        print(json.dumps([started, plugin_modules()]))
+
+    trio.run(main)
+""")
+
+
+def test_a_plain_server_imports_only_the_plugin_modules_its_flows_use():
+    """The built-in plugins are registered from their catalogue (falconet/plugins/catalogue.py); a module
+    is imported when a flow first uses one of its types."""
+    started, after_flow = json.loads(run(PLUGIN_MODULES, FLOW))
+    assert started == ["falconet.plugins.catalogue"]
+    assert after_flow == ["falconet.plugins.catalogue", "falconet.plugins.core", "falconet.plugins.core.log"]

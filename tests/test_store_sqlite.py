@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,35 @@ async def test_reads_see_nowait_writes_without_flush(store):
         store.append_logs_nowait([S.log(f"e{i}", "x")])
     assert await _count(store) == 500
     assert (await store.get_logs(LogQuery()))[1] == 500
+
+
+async def test_log_rows_alone_wait_for_more_and_anything_else_ends_the_wait(tmp_path):
+    store = SQLiteStore(tmp_path / "falconet.db", row_delay=60.0)
+    await store.open()
+    try:
+        for burst in range(20):  # one scheduler pass per burst, as task runs log
+            store.append_logs_nowait([S.log("e", f"line {burst}")])
+            store.append_metrics_nowait([S.metric("e", "m", 1.0)])
+            await trio.sleep(0)
+        await trio.to_thread.run_sync(time.sleep, 0.05)  # the writer, woken by the first row, waits for more
+        assert store.stats["batches"] == 0 and store.backlog == 40
+        await store.flush()  # anything else queued ends the wait: one transaction for every row
+        assert store.stats["batches"] == 1 and store.stats["commits"] == 1
+        assert store.stats["log_rows"] == 20 and store.stats["metric_rows"] == 20
+    finally:
+        await store.close()
+
+
+async def test_log_rows_alone_are_written_after_the_row_delay(tmp_path):
+    store = SQLiteStore(tmp_path / "falconet.db", row_delay=0.01)
+    await store.open()
+    try:
+        store.append_logs_nowait([S.log("e", "alone")])
+        with trio.fail_after(10):
+            while store.stats["log_rows"] < 1:  # written with no other call to the store
+                await trio.to_thread.run_sync(time.sleep, 0.005)
+    finally:
+        await store.close()
 
 
 #### cancellation ###########################################################################################

@@ -35,6 +35,7 @@ from falconet.http.api import (
 from falconet.http.api.common import EXTENSION, AppState, is_open_view
 from falconet.http.errors import error_response, response_for_exception
 from falconet.http.guard import BUFFER_LIMIT, BoundedRequest
+from falconet.http.routing import LazyBuilderRule
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,
@@ -49,6 +50,7 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
     app = QuartTrio("falconet")
     app.request_class = BoundedRequest
+    app.url_rule_class = LazyBuilderRule
     app.config.update(
         MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link

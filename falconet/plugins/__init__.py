@@ -1,4 +1,6 @@
-"""Built-in plugin types, grouped as Kestra groups them. ``load_plugins()`` imports these modules."""
+"""Built-in plugin types, grouped as Kestra groups them. ``load_plugins()`` registers their types from
+``catalogue.MODULES`` (generated from ``BUILTIN_MODULES``); a module is imported when one of its types is first
+used."""
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "falconet.plugins.groups",

@@ -14,6 +14,8 @@ import abc
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Mapping, Protocol
 
+from falconet.sdk.registry import Registry
+
 if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
@@ -520,41 +522,8 @@ class PollingContext(Protocol):
 
 #### Registry ###############################################################################################
 
-class Registry:
-    """Type name (canonical or alias) -> plugin class."""
-
-    def __init__(self) -> None:
-        self._types: dict[str, type[Plugin]] = {}
-        self._canonical: dict[str, type[Plugin]] = {}
-        self._groups: dict[str, tuple[str, str]] = {}
-
-    def register(self, cls: type[Plugin]) -> type[Plugin]:
-        if not cls.type:
-            raise ValueError(f"{cls.__name__} has no type name")
-        self._canonical[cls.type] = cls
-        self._types[cls.type] = cls
-        for alias in cls.aliases:
-            self._types[alias] = cls
-        return cls
-
-    def get(self, type_name: str) -> type[Plugin] | None:
-        return self._types.get(type_name)
-
-    def canonical(self) -> dict[str, type[Plugin]]:
-        return dict(self._canonical)
-
-    def __contains__(self, type_name: str) -> bool:
-        return type_name in self._types
-
-    def describe_group(self, name: str, title: str, description: str) -> None:
-        self._groups[name] = (title, description)
-
-    def group_texts(self, name: str) -> tuple[str, str]:
-        """The title and description declared for a plugin group or subgroup (empty when none)."""
-        return self._groups.get(name, ("", ""))
-
-
-#: the process-wide registry; ``falconet.plugins`` modules and entry points fill it (see ``load_plugins``)
+#: the process-wide registry (:class:`falconet.sdk.registry.Registry`); the catalogue of ``falconet.plugins`` and
+#: entry points fill it (see ``load_plugins``)
 registry = Registry()
 
 
@@ -571,13 +540,16 @@ def describe_group(name: str, title: str, description: str) -> None:
 
 _loaded = False
 
-#: the package listing the built-in plugin modules (``BUILTIN_MODULES``); found by name, as entry points are,
-#: so the runtime holds no import of ``falconet.plugins``
+#: the package listing the built-in plugin modules (``BUILTIN_MODULES``, ``OPTIONAL_DEPENDENCIES``) and the
+#: catalogue of the types each registers (``catalogue.MODULES``); found by name, as entry points are, so the
+#: runtime holds no import of ``falconet.plugins``
 BUILTIN_PLUGINS_PACKAGE = "falconet.plugins"
+BUILTIN_CATALOGUE = "falconet.plugins.catalogue"
 
 
 def load_plugins() -> Registry:
-    """Import the built-in plugin modules and the ``falconet.plugins`` entry-point group (once)."""
+    """Register the built-in plugin types from their catalogue — each module imported when one of its types
+    is first used — and import the ``falconet.plugins`` entry-point group (once)."""
     global _loaded
     if not _loaded:
         _loaded = True
@@ -585,14 +557,8 @@ def load_plugins() -> Registry:
         from importlib.metadata import entry_points
 
         builtin = importlib.import_module(BUILTIN_PLUGINS_PACKAGE)
-
-        for mod in builtin.BUILTIN_MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as exc:  # optional extras (e.g. duckdb) may be missing
-                if exc.name and exc.name.split(".")[0] in builtin.OPTIONAL_DEPENDENCIES:
-                    continue
-                raise
+        catalogue = importlib.import_module(BUILTIN_CATALOGUE)
+        registry.defer(catalogue.MODULES, optional=builtin.OPTIONAL_DEPENDENCIES)
         for ep in entry_points(group="falconet.plugins"):
             ep.load()
     return registry

@@ -1,7 +1,7 @@
 """DuckDB plugins (``io.kestra.plugin.jdbc.duckdb.*``), an optional extra: ``pip install falconet[duckdb]``.
 
 Importing this package without the ``duckdb`` module installed raises ``ModuleNotFoundError`` naming
-``duckdb``; ``load_plugins()`` then skips the family (``falconet.plugins.OPTIONAL_DEPENDENCIES``).
+``duckdb``; the registry then leaves the family's types unknown (``falconet.plugins.OPTIONAL_DEPENDENCIES``).
 """
 import importlib.util
 

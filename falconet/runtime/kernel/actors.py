@@ -24,6 +24,7 @@ from falconet.runtime.kernel.machine import (
 from falconet.runtime.flow.model import TaskSpec
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.recovery import task_run_directory
+from falconet.runtime.kernel.progress import Due
 from falconet.runtime.kernel.runcontext import EngineHooks, TaskLogger, TaskRunContext
 from falconet.runtime.kernel.messages import (
     AttemptEnded, AttemptStarted, JobEnded, KillRequested, Message, PauseRequested, ResumeRequested, SlaDeadline,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.flow.model import Flow
 
 INBOX_SIZE = 4096
-PERSIST_INTERVAL = 0.05  # seconds between writes of task-run-only progress
 
 
 #### SECRET inputs ##########################################################################################
@@ -82,7 +82,8 @@ class ExecutionActor:
         self.hooks = EngineHooks(engine, execution, self.error_logs)
         self.machine = Machine(execution, flow, render=self.render, render_typed=self.render_typed,
                                truthy=is_truthy, log=self.log, on_change=self.on_change,
-                               on_state=self._publish_state, on_task_run=self._task_run_changed)
+                               on_state=self._publish_state, on_task_run=self._task_run_changed,
+                               on_state_set=self._state_set)
         self.cache = OutputsCache(self.machine.by_id)
         self.plain_inputs, self.secrets = _decrypt_secret_inputs(engine, flow, execution)
         self.task_runs: dict[str, TaskRunActor] = {}  # the running task-run actors, by task run id
@@ -94,7 +95,7 @@ class ExecutionActor:
         self._dirty = False
         self._persisted_state: State | None = None
         self._published = 0  # length of the execution's state history when its state was last published
-        self._persist_scheduled = False
+        self._progress: Due | None = None  # the progress write scheduled, if any
         self._killing = False
         self._kill_target = State.KILLED
         self._acks: list[trio.Event] = []  # requests waiting for the next _advance to finish
@@ -130,6 +131,11 @@ class ExecutionActor:
             self._task_run_changed(tr)
             self.engine.publish_task_run(self.ex, tr)
 
+    def _state_set(self, tr: TaskRun) -> None:
+        """The machine set the state of ``tr``: :meth:`_task_run_changed` ran already (the state's watch)."""
+        self._dirty = True
+        self.engine.publish_task_run(self.ex, tr)
+
     def _task_run_changed(self, tr: TaskRun) -> None:
         """``tr`` changed: its outputs and state in the expression variables, its stored text."""
         self.cache.changed(self.ex, tr)
@@ -149,8 +155,17 @@ class ExecutionActor:
 
     #### messages ##########################################################################################
 
-    async def send(self, msg: Message) -> None:
-        await self.inbox_send.send(msg)
+    async def send(self, msg: Message, *, last: bool = False) -> None:
+        """Queue ``msg`` on the inbox. ``last``: the sender's last message (it exits right after), sent without
+        a schedule point when the inbox has room — still a cancellation point."""
+        if last:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                self.inbox_send.send_nowait(msg)
+            except trio.WouldBlock:
+                await self.inbox_send.send(msg)
+        else:
+            await self.inbox_send.send(msg)
         if self.done.is_set():  # nobody will apply it: release whoever waits for it
             self._release_unapplied()
 
@@ -321,6 +336,9 @@ class ExecutionActor:
                 self._dirty = False
                 self.engine.persist(self.ex)
             self._ack()
+            if self._progress is not None:  # not kept alive until a write it no longer needs
+                self._progress.cancel()
+                self._progress = None
             self.done.set()
             self._release_unapplied()
 
@@ -444,8 +462,9 @@ class ExecutionActor:
 
         An execution state change is published at once; PAUSED/KILLING/QUEUED are also written at once,
         a terminal state is written (awaited, durable) by the engine before anyone is told the execution
-        ended. Task-run progress alone is written at most every PERSIST_INTERVAL: losing it in a crash
-        only re-runs work (at-least-once), and it saves serialising the whole document per task run."""
+        ended. Task-run progress alone is written at most every :data:`~.progress.PERSIST_INTERVAL`: losing
+        it in a crash only re-runs work (at-least-once), and it saves serialising the whole document per task
+        run."""
         if not self._dirty:
             return
         state = self.ex.state.current
@@ -469,9 +488,8 @@ class ExecutionActor:
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
             return
-        if not self._persist_scheduled and self._nursery is not None:
-            self._persist_scheduled = True
-            self._nursery.start_soon(self._persist_later)
+        if self._progress is None and self._nursery is not None:
+            self._progress = self.engine.progress_writes.schedule(self)
 
     async def _start_task_runs(self) -> None:
         """Start the task-run actors the last step dispatched, all in one scheduler pass: ``start_soon``, not
@@ -484,10 +502,11 @@ class ExecutionActor:
         for handle in batch:
             self._nursery.start_soon(handle.run)
 
-    async def _persist_later(self) -> None:
-        await trio.sleep(PERSIST_INTERVAL)
-        self._persist_scheduled = False
-        if self._dirty and not self.ex.state.current.is_terminated:
+    def write_progress(self) -> None:
+        """Called PERSIST_INTERVAL after :meth:`_flush` scheduled it (:class:`~.progress.ProgressWrites`):
+        write the document if it still runs with progress not written."""
+        self._progress = None
+        if self._dirty and not self.ex.state.current.is_terminated and not self.done.is_set():
             self._dirty = False
             self.engine.persist(self.ex, publish=False)
 

@@ -30,6 +30,7 @@ from falconet.runtime.flow.model import Flow
 from falconet.runtime.kernel.flowrepo import FlowRepository
 from falconet.runtime.kernel.kvcache import KVCache
 from falconet.runtime.kernel.lifecycle import ExecutionLifecycle
+from falconet.runtime.kernel.progress import ProgressWrites
 from falconet.runtime.kernel.execution import Execution, TaskRun, without_private
 from falconet.runtime.kernel.machine import StartSubflow
 from falconet.sdk.plugin import Plugin, load_plugins
@@ -62,6 +63,8 @@ class Engine:
         self.registry = load_plugins()
         self.envs = kestra_envs(config.env_prefix)
         self.actors: dict[str, ExecutionActor] = {}
+        #: writes the task-run progress of running executions (see ExecutionActor._flush); runs in run()
+        self.progress_writes = ProgressWrites()
         self.processes = ProcessRegistry(config.data_dir / "run" / "processes")
         self.after_execution = Marks(config.data_dir / "run" / "after-execution")  # ended, afterExecution pending
         #: orchestration across executions (scheduler, triggers…), and the hooks it gives the kernel: both set
@@ -96,6 +99,7 @@ class Engine:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                await nursery.start(self.progress_writes.run)
                 if self.orchestration is None:
                     self.orchestration = Orchestration(self)
                 self.execution_hooks = self.orchestration

@@ -151,7 +151,8 @@ class Machine(FlowState):
                  log: Callable[[TaskRun | None, str, str], None],
                  on_change: Callable[[TaskRun | None], None],
                  on_state: Callable[[], None] | None = None,
-                 on_task_run: Callable[[TaskRun], None] | None = None):
+                 on_task_run: Callable[[TaskRun], None] | None = None,
+                 on_state_set: Callable[[TaskRun], None] | None = None):
         self.ex = execution
         self.flow = flow
         self.render = render
@@ -162,6 +163,9 @@ class Machine(FlowState):
         self._state_changed = on_state
         #: told about a task run that may have changed without ``on_change`` (a state change, a flowable hook)
         self.on_task_run = on_task_run
+        #: told after :meth:`set_state` changed a task run's state (``on_task_run`` was told already by the
+        #: state's watch); ``on_change`` when not given
+        self._on_state_set = on_state_set or on_change
         self.by_parent: dict[str | None, list[TaskRun]] = {}
         self.by_id: dict[str, TaskRun] = {}
         #: the task runs not terminated, and each task run's position in the list (steps visit them in order)
@@ -251,7 +255,7 @@ class Machine(FlowState):
 
     def set_state(self, tr: TaskRun, state: State) -> None:
         if tr.state.set(state):
-            self.on_change(tr)
+            (self._on_state_set if tr.state.watch is self else self.on_change)(tr)
 
     def set_execution_state(self, state: State) -> None:
         """Move the execution to ``state``; each change is reported (``on_state``) as it happens."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.kernel.flowrepo import FlowRepository
     from falconet.runtime.kernel.kvcache import KVCache
     from falconet.runtime.kernel.machine import StartSubflow
+    from falconet.runtime.kernel.progress import ProgressWrites
     from falconet.runtime.kernel.recovery import Marks, ProcessRegistry
     from falconet.runtime.kernel.secretstore import Secrets
     from falconet.runtime.kernel.state import State
@@ -47,6 +48,7 @@ class Supervisor(Protocol[A]):
     actors: dict[str, A]
     clock: "Clock"
     cluster: "Cluster"
+    progress_writes: "ProgressWrites"
 
     def start_actor(self, ex: "Execution", flow: "Flow") -> A: ...
 

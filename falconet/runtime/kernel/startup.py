@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -72,6 +73,7 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
     if not cfg.secret_key:
         cfg.secret_key = _data_dir_secret(cfg.data_dir)
     engine = Engine(cfg, st, storage, clock=clock)
+    _freeze_startup_objects()
     try:
         engine.lock_data_dir()  # before anything opens: a clear DataDirInUse, not an exception group
     except BaseException:
@@ -95,6 +97,21 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
         engine.unlock_data_dir()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, when the first engine is built (modules and plugins imported, nothing of an
+    execution loaded yet): move every object alive to the collector's permanent generation (``gc.freeze``).
+    They live as long as the process anyway; CPython's full collections, which a running engine triggers every
+    few hundred executions and which block every task, then no longer traverse them (bench_engine: from
+    ~50 ms to ~25 ms each)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 def _data_dir_secret(data_dir: Path) -> str:

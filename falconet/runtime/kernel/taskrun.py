@@ -5,7 +5,6 @@ end, then its exit, on the owner's inbox (:mod:`.messages`).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,7 +49,7 @@ class TaskRunOwner(Protocol):
 
     async def shared_directory(self, tr: TaskRun) -> Path | None: ...
 
-    async def send(self, msg: Message) -> None: ...
+    async def send(self, msg: Message, *, last: bool = False) -> None: ...
 
 
 class TaskRunActor:
@@ -102,7 +101,7 @@ class TaskRunActor:
                             await trio.lowlevel.checkpoint()
                             continue
                     self._alive = False
-                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True, exited=True))
+                    await owner.send(AttemptEnded(tr.id, state, outputs, final=True, exited=True), last=True)
                     exit_reported = True
                     return
         finally:
@@ -110,7 +109,7 @@ class TaskRunActor:
             if not exit_reported:
                 # shielded: a cancelled actor still reports its exit (a kill ends when every actor has)
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
-                    await owner.send(TaskRunExited(tr.id))
+                    await owner.send(TaskRunExited(tr.id), last=True)
 
     async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
@@ -126,11 +125,14 @@ class TaskRunActor:
             if task.timeout:
                 t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
                 timeout = parse_duration(str(t)).total_seconds()
-            with trio.move_on_after(timeout if timeout is not None else math.inf) as tscope:
+            if timeout is None:  # no cancel scope to enter and leave (most tasks)
                 outputs = await instance.run(ctx)  # type: ignore[attr-defined]
-            if tscope.cancelled_caught:
-                ctx.logger.error(f"Timeout after {task.timeout}")
-                return State.FAILED, None
+            else:
+                with trio.move_on_after(timeout) as tscope:
+                    outputs = await instance.run(ctx)  # type: ignore[attr-defined]
+                if tscope.cancelled_caught:
+                    ctx.logger.error(f"Timeout after {task.timeout}")
+                    return State.FAILED, None
             if outputs is not None and not isinstance(outputs, dict):
                 outputs = {"value": outputs}
             return (State.WARNING if ctx.warning else State.SUCCESS), outputs

@@ -6,14 +6,13 @@ filter and sort identically. No trio, no I/O.
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from falconet.runtime.kernel.errors import FalconetError, IllegalArgument
 from falconet.sdk.logs import LogLevel
 from falconet.runtime.store.base import FlowRecord
-from falconet.runtime.kernel.execution import parse_instant
+from falconet.runtime.kernel.execution import compact_json
 from falconet.runtime.kernel.state import TERMINATED, State
 
 UTC = timezone.utc
@@ -40,10 +39,13 @@ def level_value(level: Any) -> int:
     return int(parsed)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _epoch(t: datetime, scale: int) -> int:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = t - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * scale + delta.microseconds * scale // 1_000_000
 
 
@@ -63,8 +65,8 @@ def instant_us(value: Any, what: str) -> int:
         return dt_us(value)
     if not isinstance(value, str):
         raise IllegalArgument(f"{what}: expected an ISO-8601 instant, got {value!r}")
-    try:
-        return dt_us(parse_instant(value))
+    try:  # parse_instant (kernel/execution.py) without its conversion to UTC: the same instant
+        return dt_us(datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value))
     except ValueError:
         raise IllegalArgument(f"{what}: invalid ISO-8601 instant {value!r}") from None
 
@@ -72,7 +74,7 @@ def instant_us(value: Any, what: str) -> int:
 def dumps(value: Any, what: str) -> str:
     """Compact JSON; IllegalArgument when the value is not JSON-serialisable."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return compact_json(value)
     except (TypeError, ValueError) as exc:
         raise IllegalArgument(f"{what} is not JSON-serialisable: {exc}") from None
 
@@ -162,7 +164,7 @@ def execution_row(doc: Any, doc_json: str | None = None) -> ExecRow:
         start_ms=start_ms,
         end_ms=end_ms,
         labels=labels,
-        labels_json=dumps([{"key": k, "value": v} for k, v in labels], f"execution {eid}: labels"),
+        labels_json=dumps([{"key": k, "value": v} for k, v in labels], f"execution {eid}: labels") if labels else "[]",
         parent_id=opt_str(doc, "parentId"),
         trigger_execution_id=trig_exec,
         deleted=bool(doc.get("deleted", False)),

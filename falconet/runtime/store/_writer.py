@@ -12,7 +12,10 @@ Threading model
     (read-your-writes) and there is never a second connection to contend with.
 
 Group commit
-    The thread drains everything queued (up to ``max_batch`` rows) and writes it in one transaction.
+    The thread drains everything queued (up to ``max_batch`` rows) and writes it in one transaction. Log
+    and metric rows alone do not hurry it: woken by the first of them, it waits up to ``row_delay``
+    seconds for more (anything else queued, or ``max_batch`` rows, ends the wait), so the rows of many
+    task runs cost one wake-up of the thread and one transaction, not one each.
     Execution upserts are coalesced by id — only the newest document per id is written — both while
     queued (a ``save_execution_nowait`` of an id whose previous upsert is still queued replaces it in
     place) and within a batch. Jobs keep their queue order: buffered rows are written before any job
@@ -113,6 +116,10 @@ class _Job:
 
 #### The store ##############################################################################################
 
+#: seconds log and metric rows may wait for more before the writer takes them (see Group commit)
+ROW_DELAY = 0.01
+
+
 class WriterStore(Store, abc.ABC):
     """A store on one connection owned by a writer thread. ``clock`` tells the current date (KV expiry) and
     holds trio's mock clock still while a caller waits on the writer thread; ``max_batch`` bounds the rows
@@ -121,13 +128,16 @@ class WriterStore(Store, abc.ABC):
     #: the driver's exception classes (turned into StoreError)
     db_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, name: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
+    def __init__(self, name: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000,
+                 row_delay: float = ROW_DELAY) -> None:
         self.name = name
         self._clock = clock
         self._max_batch = max_batch
+        self._row_delay = row_delay
         self._cond = threading.Condition()
         # all of the following are guarded by _cond
         self._queue: deque[Any] = deque()
+        self._urgent = False                        # something other than log/metric rows is queued
         self._pending: dict[str, _ExecWrite] = {}   # id -> its queued upsert not yet taken by the writer
         self._backlog = 0                           # rows queued (execution docs + log + metric rows)
         self._state = "new"                         # new | opening | open | closing | closed
@@ -162,12 +172,14 @@ class WriterStore(Store, abc.ABC):
             raise StoreError("the store is closed" if self._state in ("closing", "closed")
                              else "the store is not open (call open() first)")
 
-    def _enqueue(self, item: Any, weight: int) -> None:
+    def _enqueue_rows(self, item: "_Rows", weight: int) -> None:
         with self._cond:
             self._check_locked()
+            first = not self._queue
             self._queue.append(item)
             self._backlog += weight
-            self._cond.notify()
+            if first or self._backlog >= self._max_batch:  # otherwise the writer is awake or will be
+                self._cond.notify()
 
     def stop_execution_writes(self) -> None:
         """Fencing (falconet/runtime/cluster/leases.py): drop the execution upserts still queued and ignore
@@ -197,12 +209,13 @@ class WriterStore(Store, abc.ABC):
             queued = self._pending[row.id] = _ExecWrite(row)
             self._queue.append(queued)
             self._backlog += 1
+            self._urgent = True
             self._cond.notify()
 
     def _queue_rows(self, kind: str, rows: list[Any]) -> None:
         """Queue log ("L") or metric ("M") rows."""
         if rows:
-            self._enqueue(_Rows(kind, rows), len(rows))
+            self._enqueue_rows(_Rows(kind, rows), len(rows))
         else:
             with self._cond:
                 self._check_locked()
@@ -218,6 +231,7 @@ class WriterStore(Store, abc.ABC):
             self._queue.append(job)
             if not read:
                 self._pending.clear()  # later upserts must be queued after this write, not coalesced before it
+            self._urgent = True
             self._cond.notify()
         return await self._wait(job)
 
@@ -283,6 +297,7 @@ class WriterStore(Store, abc.ABC):
             else:
                 self._state = "closing"
                 self._queue.append(job)
+                self._urgent = True
                 self._cond.notify()
         await self._wait(job)
 
@@ -309,6 +324,13 @@ class WriterStore(Store, abc.ABC):
             with self._cond:
                 while not self._queue:
                     self._cond.wait()
+                if not self._urgent and self._backlog < self._max_batch:  # rows alone: let more join them
+                    deadline = time.monotonic() + self._row_delay
+                    while not self._urgent and self._backlog < self._max_batch:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
                 batch: list[Any] = []
                 rows = 0
                 while self._queue and rows < self._max_batch:
@@ -321,6 +343,7 @@ class WriterStore(Store, abc.ABC):
                     elif isinstance(item, _Rows):
                         rows += len(item.rows)
                 self._backlog -= rows
+                self._urgent = any(not isinstance(item, _Rows) for item in self._queue)  # beyond max_batch
             stop = self._process(conn, batch)
         try:
             conn.close()

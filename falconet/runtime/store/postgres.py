@@ -28,6 +28,7 @@ from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.store import sqlite
 from falconet.runtime.store._common import StoreError
 from falconet.runtime.store._sql import apply_migrations
+from falconet.runtime.store._writer import ROW_DELAY
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "redact_url"]
@@ -134,7 +135,8 @@ class PostgresStore(SQLStore):
     label_match = ("EXISTS (SELECT 1 FROM jsonb_array_elements(executions.labels::jsonb) j "
                    "WHERE j->>'key' = ? AND j->>'value' = ?)")
 
-    def __init__(self, url: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
+    def __init__(self, url: str, *, clock: Clock = SYSTEM, max_batch: int = 20_000,
+                 row_delay: float = ROW_DELAY) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise IllegalArgument(f"not a PostgreSQL URL: {redact_url(url)!r}")
         try:
@@ -143,7 +145,7 @@ class PostgresStore(SQLStore):
             raise StoreError("the PostgreSQL store needs psycopg: pip install 'falconet[postgres]'") from exc
         self.url = url
         self.db_errors = (psycopg.Error,)
-        super().__init__(redact_url(url), clock=clock, max_batch=max_batch)
+        super().__init__(redact_url(url), clock=clock, max_batch=max_batch, row_delay=row_delay)
 
     def flow_lock(self, namespace: str, flow_id: str) -> tuple[str, int]:
         digest = hashlib.blake2b(f"{namespace}\0{flow_id}".encode(), digest_size=8).digest()

@@ -9,6 +9,7 @@ from typing import Any
 
 from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.store._sql import apply_migrations
+from falconet.runtime.store._writer import ROW_DELAY
 from falconet.runtime.store.sqlstore import SQLStore
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
@@ -144,13 +145,15 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 class SQLiteStore(SQLStore):
     """Durable store in one SQLite file (created with its folder). ``clock`` tells the current date (KV
-    expiry); ``max_batch`` bounds the rows written per transaction."""
+    expiry); ``max_batch`` bounds the rows written per transaction; log and metric rows alone wait up to
+    ``row_delay`` seconds for more (:mod:`._writer`)."""
 
     db_errors = (sqlite3.Error,)
 
-    def __init__(self, path: Path | str, *, clock: Clock = SYSTEM, max_batch: int = 20_000) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock = SYSTEM, max_batch: int = 20_000,
+                 row_delay: float = ROW_DELAY) -> None:
         self.path = Path(path)
-        super().__init__(str(self.path), clock=clock, max_batch=max_batch)
+        super().__init__(str(self.path), clock=clock, max_batch=max_batch, row_delay=row_delay)
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

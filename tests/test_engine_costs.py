@@ -1,0 +1,132 @@
+"""What an execution costs the engine's thread beyond its own work: objects the garbage collector traverses,
+cancel scopes, tasks spawned. Counted, not timed (benchmarks/bench_engine.py times them)."""
+from __future__ import annotations
+
+import gc
+import random
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import trio
+
+from falconet import open_engine
+from falconet.runtime.expr.variables import OutputsCache
+from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
+from falconet.runtime.kernel.progress import PERSIST_INTERVAL
+from falconet.runtime.kernel.state import State
+
+
+async def test_objects_alive_when_the_first_engine_opens_are_left_out_of_full_collections(tmp_path):
+    async with open_engine(tmp_path, store="memory"):
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+    async with open_engine(tmp_path / "again", store="memory"):
+        assert gc.get_freeze_count() <= frozen  # once per process: later objects are collected as usual
+
+
+class _Spawns(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name)
+
+
+SLOW = """id: slow
+namespace: t
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT10S
+"""
+
+
+async def test_progress_is_written_after_the_persist_interval_without_a_task_per_execution(tmp_path, autojump_clock):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(SLOW)
+        spawns = _Spawns()
+        trio.lowlevel.add_instrument(spawns)
+        created = await engine.execute("t", "slow", wait=False)
+        await trio.sleep(PERSIST_INTERVAL * 3)
+        trio.lowlevel.remove_instrument(spawns)
+        await engine.store.flush()
+        stored = await engine.store.get_execution(created["id"])
+        assert [(tr["taskId"], tr["state"]["current"]) for tr in stored["taskRunList"]] == [
+            ("first", "SUCCESS"), ("wait", "RUNNING")]
+        # the execution's actor and one task per task run: its progress is written by the engine's one task
+        assert len(spawns.names) == 3, spawns.names
+        ended = await engine.wait_for_end(created["id"])
+        assert ended["state"]["current"] == "SUCCESS"
+
+
+def test_instants_print_as_kestra_prints_them_whatever_their_offset():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        t = datetime(1, 1, 2, tzinfo=UTC) + timedelta(microseconds=rng.randrange(315_537_700_000_000_000))
+        if rng.random() < 0.3:
+            t = t.astimezone(timezone(timedelta(hours=rng.randrange(-12, 13))))
+        u = t.astimezone(UTC)
+        assert format_instant(t) == (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+                                     f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
+
+
+def test_a_state_history_prints_its_start_and_end_from_its_first_and_last_transition():
+    history = StateHistory()
+    assert "endDate" not in history.to_dict()
+    for state in (State.RUNNING, State.PAUSED, State.RUNNING, State.SUCCESS):
+        history.set(state)
+        d = history.to_dict()
+        assert d["startDate"] == d["histories"][0]["date"]
+        assert d.get("endDate") == (d["histories"][-1]["date"] if state in (State.PAUSED, State.SUCCESS) else None)
+
+
+async def test_a_state_set_by_the_machine_updates_the_expression_maps_once(tmp_path, monkeypatch):
+    seen: list[tuple[str, str, int]] = []
+    changed = OutputsCache.changed
+
+    def counting(self: OutputsCache, execution: Any, tr: Any) -> None:
+        seen.append((tr.id, tr.state.current.value, tr.state.changes))
+        changed(self, execution, tr)
+
+    monkeypatch.setattr(OutputsCache, "changed", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT0.01S"))
+        ex = await engine.execute("t", "slow")
+    assert ex["state"]["current"] == "SUCCESS"
+    assert len(seen) == len(set(seen)), seen  # never twice for the same state change
+    # created, RUNNING, SUCCESS: each task run's three versions
+    assert len(seen) == 3 * len(ex["taskRunList"]), seen
+
+
+class _Steps(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if "TaskRunActor" in task.name:
+            self.steps[task.name] = self.steps.get(task.name, 0) + 1
+
+
+async def test_a_task_run_actor_of_a_task_that_never_waits_runs_in_one_step(tmp_path):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        steps = _Steps()
+        trio.lowlevel.add_instrument(steps)
+        ex = await engine.execute("t", "one")
+        trio.lowlevel.remove_instrument(steps)
+    assert ex["state"]["current"] == "SUCCESS"
+    # its last message (the attempt's end) is queued without a schedule point: no step to come back for
+    assert list(steps.steps.values()) == [1], steps.steps
+
+
+async def test_an_ended_execution_is_not_kept_for_a_progress_write_it_no_longer_needs(tmp_path, autojump_clock):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT0.01S"))
+        ex = await engine.execute("t", "slow")  # ends before its progress write was due
+        assert ex["state"]["current"] == "SUCCESS"
+        assert engine.progress_writes._due, "a progress write was scheduled"
+        assert [due for due in engine.progress_writes._due if due.actor is not None] == []
