@@ -19,19 +19,7 @@ FLOWS = Path(__file__).with_name("flows")
 KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"  # 32 characters: AES-256, as Kestra's docs configure it
 
 
-def _registry() -> P.Registry:
-    import falconet.plugins.core.debug  # noqa: F401  (Return, used by inputs.yaml)
-    import falconet.plugins.core.flow  # noqa: F401
-    import falconet.plugins.core.log  # noqa: F401
-    import falconet.plugins.core.output  # noqa: F401
-
-    reg = P.Registry()
-    for cls in P.registry.canonical().values():
-        reg.register(cls)
-    return reg
-
-
-REGISTRY = _registry()
+REGISTRY = P.load_plugins()  # every built-in type (inputs.yaml uses Return, ForEach, Log, outputs)
 INPUTS_FLOW = parse_flow((FLOWS / "inputs.yaml").read_text(), registry=REGISTRY)
 
 
