@@ -8,6 +8,7 @@ callers never see it.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.cluster.relay import EventRelay
 
 log = logging.getLogger("falconet.engine")
+
+
+
+def detached(nursery: trio.Nursery, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Start ``fn(*args)`` in ``nursery`` with no context variables: a trio task starts with a copy of its
+    spawner's, and work the engine runs outlives the request that caused it — an execution's actor must
+    not keep that request's context (quart's request, its headers and form data) alive until it ends."""
+    contextvars.Context().run(nursery.start_soon, fn, *args)
 
 
 class Engine:
@@ -251,7 +260,7 @@ class Engine:
         self.actors[ex.id] = actor
         self._ended.setdefault(ex.id, trio.Event())
         assert self._nursery is not None
-        self._nursery.start_soon(self._run_actor, actor)
+        detached(self._nursery, self._run_actor, actor)
         return actor
 
     async def _run_actor(self, actor: ExecutionActor) -> None:
@@ -284,7 +293,7 @@ class Engine:
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the engine's nursery (background work that outlives its caller)."""
         assert self._nursery is not None, "the engine is not running"
-        self._nursery.start_soon(fn, *args)
+        detached(self._nursery, fn, *args)
 
     def mark_ended(self, execution_id: str) -> None:
         """Wake the waiters of :meth:`wait_for_end` of an execution that ended (here, or on another node of
