@@ -24,6 +24,37 @@ async def test_objects_alive_when_the_first_engine_opens_are_left_out_of_full_co
         assert gc.get_freeze_count() <= frozen  # once per process: later objects are collected as usual
 
 
+_THRESHOLDS_AFTER_OPEN = """
+import gc, sys, tempfile, trio
+from falconet import open_engine
+if sys.argv[1] != "default":
+    gc.set_threshold(*map(int, sys.argv[1].split(",")))
+
+async def main():
+    with tempfile.TemporaryDirectory() as data:
+        async with open_engine(data, store="memory"):
+            print(",".join(map(str, gc.get_threshold())))
+
+trio.run(main)
+"""
+
+
+def test_the_first_engine_raises_the_collectors_default_thresholds_and_keeps_an_embedders_own():
+    import subprocess
+    import sys
+
+    from falconet.runtime.kernel.startup import GC_THRESHOLDS
+
+    def after_open(before: str) -> str:
+        run = subprocess.run([sys.executable, "-c", _THRESHOLDS_AFTER_OPEN, before], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    assert after_open("default") == ",".join(map(str, GC_THRESHOLDS))
+    assert after_open("5000,10,10") == "5000,10,10"
+
+
 class _Spawns(trio.abc.Instrument):
     def __init__(self) -> None:
         self.names: list[str] = []
