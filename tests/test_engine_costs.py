@@ -15,6 +15,8 @@ from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
 from falconet.runtime.kernel.state import State
 
+from .instruments import spawned_tasks
+
 
 async def test_objects_alive_when_the_first_engine_opens_are_left_out_of_full_collections(tmp_path):
     async with open_engine(tmp_path, store="memory"):
@@ -55,14 +57,6 @@ def test_the_first_engine_raises_the_collectors_default_thresholds_and_keeps_an_
     assert after_open("5000,10,10") == "5000,10,10"
 
 
-class _Spawns(trio.abc.Instrument):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.names.append(task.name)
-
-
 SLOW = """id: slow
 namespace: t
 tasks:
@@ -78,11 +72,9 @@ tasks:
 async def test_progress_is_written_after_the_persist_interval_without_a_task_per_execution(tmp_path, autojump_clock):
     async with open_engine(tmp_path, store="sqlite") as engine:
         await engine.create_flow(SLOW)
-        spawns = _Spawns()
-        trio.lowlevel.add_instrument(spawns)
-        created = await engine.execute("t", "slow", wait=False)
-        await trio.sleep(PERSIST_INTERVAL * 3)
-        trio.lowlevel.remove_instrument(spawns)
+        with spawned_tasks() as spawns:
+            created = await engine.execute("t", "slow", wait=False)
+            await trio.sleep(PERSIST_INTERVAL * 3)
         await engine.store.flush()
         stored = await engine.store.get_execution(created["id"])
         assert [(tr["taskId"], tr["state"]["current"]) for tr in stored["taskRunList"]] == [

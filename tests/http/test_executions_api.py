@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from ..instruments import spawned_tasks
 from .conftest import SLEEP
 
 TWO = """id: two
@@ -112,25 +113,13 @@ async def test_create_reads_the_flow_from_the_store_once(api, engine, monkeypatc
     assert created["flowRevision"] == 1 and len(reads) == 1, reads
 
 
-class _Spawned(trio.abc.Instrument):
-    def __init__(self) -> None:
-        self.tasks: list[trio.lowlevel.Task] = []
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.tasks.append(task)
-
-
 async def test_an_execution_does_not_keep_its_request_context(api):
     """The actor of an execution created by a request starts with no context variables: a trio task copies
     its spawner's, and quart's request context would stay alive (request, headers, form) until the
     execution ends."""
     await api.flow(TWO)
-    spawned = _Spawned()
-    trio.lowlevel.add_instrument(spawned)
-    try:
+    with spawned_tasks() as spawned:
         await api.wait((await api.execute("company.team", "two"))["id"])
-    finally:
-        trio.lowlevel.remove_instrument(spawned)
     actors = [t for t in spawned.tasks if t.name.endswith("Engine._run_actor")]
     assert actors, [t.name for t in spawned.tasks]
     assert all(not list(t.context) for t in actors), [[v.name for v in t.context] for t in actors]

@@ -23,6 +23,7 @@ import pytest
 import trio
 
 from falconet.http import multipart
+from ..instruments import spawned_tasks
 
 AUTH = ("admin", "pass")
 GOOD = "Basic " + base64.b64encode(b"admin:pass").decode()
@@ -112,21 +113,11 @@ async def test_idle_connections_time_out(start_server: Any, raw_http: Any, openi
     assert [r[0] for r in result.responses] == ([200] if opening == PING else [])
 
 
-class _SpawnedTasks(trio.abc.Instrument):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.names.append(task.name)
-
-
 async def test_a_keep_alive_connection_keeps_one_timer_task(start_server: Any) -> None:
     """Requests spaced below the keep-alive timeout keep the connection open past it (the deadline moves
     with each response), and the timer is one task per connection, not a new task per request."""
     url = await start_server(serve_options={"keep_alive_timeout": 0.3})
-    spawned = _SpawnedTasks()
-    trio.lowlevel.add_instrument(spawned)
-    try:
+    with spawned_tasks() as spawned:
         host, port = url.removeprefix("http://").split(":")
         stream = await trio.open_tcp_stream(host, int(port))
         buffer = b""
@@ -137,8 +128,6 @@ async def test_a_keep_alive_connection_keeps_one_timer_task(start_server: Any) -
             buffer = b""
             await trio.sleep(0.1)      # 6 × 0.1 s: past the 0.3 s timeout in total
         await stream.aclose()
-    finally:
-        trio.lowlevel.remove_instrument(spawned)
     assert not [n for n in spawned.names if "_idle_timeout" in n]
     assert len([n for n in spawned.names if "_IdleTimer._watch" in n]) == 1, spawned.names
 
