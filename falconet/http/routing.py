@@ -64,7 +64,7 @@ class TenantMap(QuartMap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._originals: dict[tuple[str, Any], list[Rule]] = {}
+        self._originals: dict[tuple[str, Any], list[Rule]] = {}   # (rule, endpoint) -> rules under PREFIX
         self._tree = TenantMatcher(self._matcher.merge_slashes, self.PREFIX, self.TENANT)
         self._matcher = self._tree
 
@@ -76,19 +76,20 @@ class TenantMap(QuartMap):
                 continue
             super().add(rule)
             if rule.rule.startswith(self.PREFIX + "/") and not rule.build_only:
-                self._originals.setdefault((rule.rule[len(self.PREFIX):], rule.endpoint), []).append(rule)
+                self._originals.setdefault((rule.rule, rule.endpoint), []).append(rule)
 
     def _add_copy(self, rule: Rule, rest: str) -> None:
         prefix = f"{self.TENANT}_"
         endpoint = rule.endpoint[len(prefix):] if isinstance(rule.endpoint, str) and rule.endpoint.startswith(
             prefix) else None
         rule.bind(self)              # its own trace and converters: URLs are built as for any rule
-        same = [r for r in self._originals.get((rest, endpoint), ()) if _options(r) == _options(rule)
+        same = [r for r in self._originals.get((self.PREFIX + rest, endpoint), ()) if _options(r) == _options(rule)
                 and id(r) not in self._tree.copies]
         if not same or not isinstance(rule, LazyBuilderRule):
             raise ValueError(f"{rule.rule} ({rule.endpoint}) copies no {self.PREFIX} rule")
         original = same[0]
         rule.forget_parts()
+        rule.methods, rule.arguments = original.methods, original.arguments   # equal sets, shared
         self._tree.copies[id(original)] = rule
         self._rules_by_endpoint.setdefault(rule.endpoint, []).append(rule)
         self._remap = True
