@@ -204,7 +204,8 @@ def _only_interrupts(exc: BaseException) -> bool:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "server":
-        deferred_imports.install()      # before the server's libraries are imported
+        with deferred_imports.deferring():     # before the server's libraries are imported
+            return _run(args)
     return _run(args)
 
 

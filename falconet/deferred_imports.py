@@ -4,7 +4,7 @@ Quart, hypercorn, trio and the standard library import modules eagerly that only
 HTTP/2 (``h2``, ``priority``: only a client speaking HTTP/2 needs them), IDNA host names, ``difflib``
 (werkzeug's suggestions when building a URL fails), ``pdb`` (click's test runner), multipart parsing,
 ``csv``, ``mimetypes``, the ``email`` parsers, asyncio's TLS and happy-eyeballs helpers, hypercorn's TOML
-configuration… :func:`install` makes each of
+configuration… :func:`deferring` makes each of
 :data:`DEFERRED` a module whose code runs the first time one of its attributes is read, as
 :class:`importlib.util.LazyLoader` does, with two differences that matter here:
 
@@ -15,20 +15,21 @@ configuration… :func:`install` makes each of
 
 A module that is imported with ``from module import name``, or read while another module is imported,
 runs at that moment as before: deferring never changes what a module does, only when. Only the server
-command installs this (``falconet/cli.py``); embedding Falconet as a library imports as usual.
+command defers, while it runs (``falconet/cli.py``); embedding Falconet as a library imports as usual.
 ``tests/test_lazy_imports.py`` checks that an idle server leaves these modules unexecuted and that each
 works when touched.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
 import threading
 import types
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-#: modules executed on first use once :func:`install` ran (pure-Python modules only)
+#: modules executed on first use when imported under :func:`deferring` (pure-Python modules only)
 DEFERRED = frozenset({
     "h2.connection", "h2.events", "h2.exceptions", "priority",   # hypercorn's HTTP/2 protocol
     "idna", "stringprep",                          # trio's getaddrinfo of non-ASCII host names
@@ -125,7 +126,13 @@ class DeferringFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install(names: frozenset[str] = DEFERRED) -> None:
-    """Defer ``names`` in this process from now on (modules already imported stay as they are)."""
-    if not any(isinstance(finder, DeferringFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, DeferringFinder(names))
+@contextlib.contextmanager
+def deferring(names: frozenset[str] = DEFERRED) -> Iterator[None]:
+    """Defer ``names`` while the block runs: modules imported meanwhile stay deferred until used (those
+    already imported stay as they are); afterwards imports are as usual again."""
+    finder = DeferringFinder(names)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)

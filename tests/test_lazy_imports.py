@@ -119,6 +119,8 @@ CLI_SERVER = textwrap.dedent("""
     threading.Thread(target=probe, daemon=True).start()
     with tempfile.TemporaryDirectory() as data:
         code = cli.main(["server", "local", "--port", str(port), "--data-dir", data])
+    from falconet.deferred_imports import DeferringFinder
+    report["finder_left"] = any(isinstance(f, DeferringFinder) for f in sys.meta_path)
     print(json.dumps([code, report]))
 """)
 
@@ -126,7 +128,7 @@ CLI_SERVER = textwrap.dedent("""
 def test_an_idle_server_leaves_the_deferred_modules_unexecuted():
     """`falconet server` answers HTTP without running the code of the modules it defers (about 2.5 MB)."""
     code, report = json.loads(run(CLI_SERVER, *HEAVY).splitlines()[-1])
-    assert code == 0
+    assert code == 0 and report["finder_left"] is False
     assert report["heavy"] == []
     assert set(report["deferred"].values()) <= {"DeferredModule", None}, report["deferred"]
     # imported by the libraries at start-up, and still not run
@@ -136,11 +138,11 @@ def test_an_idle_server_leaves_the_deferred_modules_unexecuted():
 
 TOUCH = textwrap.dedent("""
     import importlib, json, sys
-    if sys.argv[1] == "deferred":
-        from falconet import deferred_imports
-        deferred_imports.install()
-    import falconet.http.app, falconet.http.serve   # the server's imports
-    modules = {name: importlib.import_module(name) for name in sorted(json.loads(sys.argv[2]))}
+    import contextlib
+    from falconet import deferred_imports
+    with deferred_imports.deferring() if sys.argv[1] == "deferred" else contextlib.nullcontext():
+        import falconet.http.app, falconet.http.serve   # the server's imports
+        modules = {name: importlib.import_module(name) for name in sorted(json.loads(sys.argv[2]))}
     kinds = {name: type(module).__name__ for name, module in modules.items()}
     names = {name: sorted(n for n in dir(module) if not n.startswith("_")) for name, module in modules.items()}
     kinds = {name: kind + ">" + type(modules[name]).__name__ for name, kind in kinds.items()}
@@ -171,9 +173,9 @@ THREADS = textwrap.dedent("""
     import json, sys, threading
     sys.path.insert(0, sys.argv[1])
     from falconet import deferred_imports
-    deferred_imports.install(frozenset({"slow_module"}))
-    import slow_module
-    import slow_module as again          # a second import statement does not run it
+    with deferred_imports.deferring(frozenset({"slow_module"})):
+        import slow_module
+        import slow_module as again      # a second import statement does not run it
     kind = type(again).__name__
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(slow_module.VALUE)) for _ in range(8)]
