@@ -79,8 +79,10 @@ async def test_progress_is_written_after_the_persist_interval_without_a_task_per
         stored = await engine.store.get_execution(created["id"])
         assert [(tr["taskId"], tr["state"]["current"]) for tr in stored["taskRunList"]] == [
             ("first", "SUCCESS"), ("wait", "RUNNING")]
-        # the execution's actor and one task per task run: its progress is written by the engine's one task
-        assert len(spawns.names) == 3, spawns.names
+        # the execution's actor and the Sleep's task-run actor (the Return ran inside the actor's step): its
+        # progress is written by the engine's one task
+        assert spawns.names == ["falconet.runtime.kernel.engine.Engine._run_actor",
+                                "falconet.runtime.kernel.taskrun.TaskRunActor.run"], spawns.names
         ended = await engine.wait_for_end(created["id"])
         assert ended["state"]["current"] == "SUCCESS"
 
@@ -135,8 +137,9 @@ class _Steps(trio.abc.Instrument):
 
 async def test_a_task_run_actor_of_a_task_that_never_waits_runs_in_one_step(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
+        # a timeout: the Return gets a task-run actor of its own (see the inline tests below)
         await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
-                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n    timeout: PT1M\n")
         steps = _Steps()
         trio.lowlevel.add_instrument(steps)
         ex = await engine.execute("t", "one")
@@ -153,3 +156,74 @@ async def test_an_ended_execution_is_not_kept_for_a_progress_write_it_no_longer_
         assert ex["state"]["current"] == "SUCCESS"
         assert engine.progress_writes._due, "a progress write was scheduled"
         assert [due for due in engine.progress_writes._due if due.actor is not None] == []
+
+
+INLINE = """id: inline
+namespace: t
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      a: "{{ execution.id }}"
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.out.values.a }}"
+  - id: timed
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+    timeout: PT1M
+  - id: retried
+    type: io.kestra.plugin.core.debug.Return
+    format: y
+    retry:
+      type: constant
+      interval: PT1S
+      maxAttempt: 2
+  - id: bad
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ missing.value }}"
+    allowFailure: true
+"""
+
+
+async def test_a_task_that_never_suspends_runs_in_its_execution_actors_step(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(INLINE)
+        with spawned_tasks() as spawns:
+            ex = await engine.execute("t", "inline")
+        logs = await engine.get_logs(ex["id"])
+    # a task-run actor only for the tasks a timeout or a retry could stop or run again
+    assert spawns.names.count("falconet.runtime.kernel.taskrun.TaskRunActor.run") == 2, spawns.names
+    assert ex["state"]["current"] == "WARNING"
+    runs = {tr["taskId"]: tr for tr in ex["taskRunList"]}
+    for task_id, tr in runs.items():  # recorded as a task-run actor records them
+        assert [h["state"] for h in tr["state"]["histories"]] == ["CREATED", "RUNNING", tr["state"]["current"]]
+        assert [[h["state"] for h in a["state"]["histories"]] for a in tr["attempts"]] == [
+            ["RUNNING", "FAILED" if task_id == "bad" else "SUCCESS"]]
+    assert {k: tr["state"]["current"] for k, tr in runs.items()} == {
+        "out": "SUCCESS", "log": "SUCCESS", "timed": "SUCCESS", "retried": "SUCCESS", "bad": "WARNING"}
+    assert runs["out"]["outputs"] == {"values": {"a": ex["id"]}}
+    assert [(lg["taskId"], lg["level"]) for lg in logs] == [("log", "INFO"), ("bad", "ERROR")]
+    assert logs[0]["message"] == ex["id"] and "missing" in logs[1]["message"]
+
+
+async def test_an_ended_execution_is_freed_without_the_garbage_collector(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(INLINE)
+        await engine.execute("t", "inline")
+        gc.collect()
+        gc.disable()
+        try:
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            async with trio.open_nursery() as nursery:
+                for _ in range(5):
+                    nursery.start_soon(engine.execute, "t", "inline")
+            await engine.store.flush()
+            gc.collect()
+            # objects only the collector could free: none of an execution's (actor, machine, document...)
+            left = {type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("falconet.")}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert left == set()
