@@ -98,6 +98,29 @@ def test_instants_print_as_kestra_prints_them_whatever_their_offset():
                                      f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
 
 
+async def test_each_instant_of_an_execution_is_formatted_once_whatever_the_documents_written(
+        tmp_path, monkeypatch, autojump_clock):
+    from falconet.runtime.kernel import execution
+
+    formatted: list[datetime] = []
+    format_utc = execution._format_utc
+
+    def counting(t: datetime) -> str:
+        formatted.append(t)
+        return format_utc(t)
+
+    monkeypatch.setattr(execution, "_FORMATTED", {})
+    monkeypatch.setattr(execution, "_format_utc", counting)
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT1S"))
+        ex = await engine.execute("t", "slow")  # created, progress and end written
+        stored = await engine.store.get_execution(ex["id"])
+    assert ex["state"]["current"] == "SUCCESS" and stored is not None
+    assert len(formatted) == len(set(formatted)), sorted(formatted)
+    assert {format_instant(t) for t in formatted} >= {
+        h["date"] for tr in ex["taskRunList"] for h in tr["state"]["histories"]}
+
+
 def test_a_state_history_prints_its_start_and_end_from_its_first_and_last_transition():
     history = StateHistory()
     assert "endDate" not in history.to_dict()
