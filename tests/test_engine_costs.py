@@ -14,6 +14,7 @@ from falconet.runtime.expr.variables import OutputsCache
 from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
 from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import RunnableTask, register
 
 from .instruments import spawned_tasks
 
@@ -250,3 +251,27 @@ async def test_an_ended_execution_is_freed_without_the_garbage_collector(tmp_pat
             gc.garbage.clear()
             gc.enable()
     assert left == set()
+
+
+@register
+class _Suspends(RunnableTask):
+    """Test task: declared synchronous, but its run awaits trio."""
+
+    type = "io.falconet.tests.SuspendsAnyway"
+    synchronous = True
+
+    async def run(self, ctx: Any) -> dict[str, Any] | None:
+        await trio.lowlevel.checkpoint()
+        return {"ran": True}
+
+
+async def test_a_task_declared_synchronous_that_suspends_fails_its_attempt(tmp_path):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: liar\nnamespace: t\ntasks:\n  - id: s\n"
+                                 "    type: io.falconet.tests.SuspendsAnyway\n")
+        ex = await engine.execute("t", "liar")
+        logs = await engine.get_logs(ex["id"])
+    assert ex["state"]["current"] == "FAILED"
+    assert [tr["state"]["current"] for tr in ex["taskRunList"]] == ["FAILED"]
+    assert [(lg["level"], lg["message"]) for lg in logs] == [
+        ("ERROR", "_Suspends.run suspended although declared synchronous")]

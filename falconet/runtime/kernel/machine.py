@@ -196,8 +196,8 @@ class Machine(FlowState):
         for tr in self.ex.task_run_list:
             if tr.state.watch is self:
                 tr.state.watch = tr.state.owner = None
-        self.render = self.render_typed = self.log = self.on_change = _detached  # type: ignore[assignment]
-        self.on_task_run = self._on_state_set = self._state_changed = _detached  # type: ignore[assignment]
+        self.render = self.render_typed = self.log = self.on_change = _detached
+        self.on_task_run = self._on_state_set = self._state_changed = _detached
 
     #### indexes and creation ############################################################################
 
