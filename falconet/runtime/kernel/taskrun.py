@@ -130,8 +130,8 @@ class TaskRunActor:
         """Run the one attempt of a task that :meth:`can_run_inline` now, without a trio task of its own;
         returns the last message :meth:`run` would send (the caller queues it)."""
         ctx = self._context(len(self.task_run.attempts), None)
-        coro = self.task.cls().run(ctx)  # type: ignore[attr-defined]
         try:
+            coro = self.task.cls().run(ctx)  # type: ignore[attr-defined]
             try:
                 coro.send(None)
             except StopIteration as stop:
