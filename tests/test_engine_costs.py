@@ -275,3 +275,27 @@ async def test_a_task_declared_synchronous_that_suspends_fails_its_attempt(tmp_p
     assert [tr["state"]["current"] for tr in ex["taskRunList"]] == ["FAILED"]
     assert [(lg["level"], lg["message"]) for lg in logs] == [
         ("ERROR", "_Suspends.run suspended although declared synchronous")]
+
+
+async def test_an_execution_of_a_flow_without_inputs_types_none(tmp_path, monkeypatch):
+    from falconet.runtime.flow import inputs as inputs_module
+
+    calls: list[str] = []
+    resolve_inputs = inputs_module.resolve_inputs
+
+    def counting(flow_inputs: Any, provided: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(",".join(sorted(provided)))
+        return resolve_inputs(flow_inputs, provided, **kwargs)
+
+    monkeypatch.setattr(inputs_module, "resolve_inputs", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: none\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        await engine.create_flow("id: one\nnamespace: t\ninputs:\n  - id: a\n    type: STRING\n"
+                                 "tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
+                                 "    format: '{{ inputs.a }}'\n")
+        without = await engine.execute("t", "none", {"undeclared": "x"})
+        with_inputs = await engine.execute("t", "one", {"a": "y"})
+    assert "inputs" not in without and without["state"]["current"] == "SUCCESS"
+    assert with_inputs["inputs"] == {"a": "y"}
+    assert calls == ["a"]  # the flow without inputs typed none
