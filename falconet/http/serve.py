@@ -19,8 +19,7 @@ stops.
 
 Writes: a response with a ``Content-Length`` leaves in one socket write, its head held until its first
 body bytes (or its end) instead of written alone (:class:`_HTTP11`); responses without one (SSE, chunked
-downloads) have their head written at once, as hypercorn does. A write takes the connection's send lock
-without a schedule point when the lock is free (:meth:`_Connection.protocol_send`).
+downloads) have their head written at once, as hypercorn does.
 """
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ import h11
 import trio
 from hypercorn import protocol as hypercorn_protocol
 from hypercorn.config import Config
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Event, RawData
 from hypercorn.protocol.events import Body, EndBody, Event as StreamEvent
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_run
@@ -102,8 +101,8 @@ class _IdleTimer:
 
 class _Connection(TCPServer):
     """hypercorn's HTTP connection with :class:`_IdleTimer` as its keep-alive timer, which sends no empty
-    writes (the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1) and takes a free
-    send lock without yielding to the scheduler (hypercorn's ``async with send_lock`` always yields)."""
+    writes: the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1, and hypercorn would
+    take its send lock and yield to the scheduler for it."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -111,20 +110,9 @@ class _Connection(TCPServer):
                                     self.context.terminated, self._initiate_server_close)
 
     async def protocol_send(self, event: Event) -> None:
-        if not isinstance(event, RawData) or self.send_lock.locked():
-            await super().protocol_send(event)
+        if isinstance(event, RawData) and not event.data:
             return
-        if not event.data:
-            return
-        await trio.lowlevel.checkpoint_if_cancelled()   # a cancelled sender stops here, as in acquire()
-        self.send_lock.acquire_nowait()
-        try:
-            with trio.CancelScope(shield=True):
-                await self.stream.send_all(event.data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.protocol.handle(Closed())
-        finally:
-            self.send_lock.release()
+        await super().protocol_send(event)
 
 
 class _HTTP11(H11Protocol):

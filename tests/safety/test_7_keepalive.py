@@ -225,24 +225,6 @@ async def test_a_streamed_response_writes_its_head_at_once(nursery: Any) -> None
     await client.aclose()
 
 
-async def test_a_free_send_lock_is_taken_without_a_schedule_point(start_server: Any, raw_http: Any,
-                                                                   monkeypatch: Any) -> None:
-    """A response write takes its connection's free send lock without ``Lock.acquire`` (which always
-    yields to the scheduler)."""
-    url = await start_server()
-    acquired: list[trio.Lock] = []
-    real = trio.Lock.acquire
-
-    async def counted(self: trio.Lock) -> None:
-        acquired.append(self)
-        await real(self)
-
-    monkeypatch.setattr(trio.Lock, "acquire", counted)
-    result = await raw_http(url, PING + PING, responses=2)
-    assert [r[0] for r in result.responses] == [200, 200]
-    assert acquired == []
-
-
 async def test_a_response_to_a_bodiless_request_is_not_held_for_its_body(nursery: Any, raw_http: Any,
                                                                          monkeypatch: Any) -> None:
     """An app that answers a request without a body and never calls ``receive`` (ASGI allows it): its
