@@ -16,10 +16,6 @@ cancels that task when the next request arrives, two task switches and a cancell
 per connection instead and moves its deadline (:class:`_IdleTimer`), with the same rules: an idle
 connection closes ``keep_alive_timeout`` seconds after its last response, or at once when the server
 stops.
-
-Writes: a response with a ``Content-Length`` leaves in one socket write, its head held until its first
-body bytes (or its end) instead of written alone (:class:`_HTTP11`); responses without one (SSE, chunked
-downloads) have their head written at once, as hypercorn does.
 """
 from __future__ import annotations
 
@@ -28,13 +24,9 @@ from typing import Any, Awaitable, Callable
 
 import math
 
-import h11
 import trio
-from hypercorn import protocol as hypercorn_protocol
 from hypercorn.config import Config
 from hypercorn.events import Event, RawData
-from hypercorn.protocol.events import Body, EndBody, Event as StreamEvent
-from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio.tcp_server import TCPServer
@@ -115,41 +107,8 @@ class _Connection(TCPServer):
         await super().protocol_send(event)
 
 
-class _HTTP11(H11Protocol):
-    """hypercorn's HTTP/1.1 protocol, holding the head of a response with a ``Content-Length`` until its
-    first body bytes or its end, so both leave in one socket write (one system call and one schedule
-    point less per response). Anything else sent on the stream first writes what is held."""
-
-    held = b""
-
-    async def stream_send(self, event: StreamEvent) -> None:
-        if self.held and not isinstance(event, (Body, EndBody)):
-            await self._write_held()
-        await super().stream_send(event)
-
-    async def _send_h11_event(self, event: Any) -> None:
-        try:
-            data = self.connection.send(event)
-        except h11.LocalProtocolError:
-            if self.connection.their_state != h11.ERROR:
-                raise
-            return
-        if isinstance(event, h11.Response) and any(name == b"content-length" for name, _ in event.headers):
-            self.held = data
-            return
-        if self.held:
-            data, self.held = self.held + data, b""
-        await self.send(RawData(data=data))
-
-    async def _write_held(self) -> None:
-        data, self.held = self.held, b""
-        await self.send(RawData(data=data))
-
-
-# hypercorn.trio.run builds each connection from this module-level name, and hypercorn.protocol each
-# HTTP/1.1 protocol from this one
+# hypercorn.trio.run builds each connection from this module-level name
 hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
-hypercorn_protocol.H11Protocol = _HTTP11  # type: ignore[misc]
 
 
 async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None = None,

@@ -152,78 +152,7 @@ async def test_stopping_the_server_closes_idle_keep_alive_connections(engine: An
     await stream.aclose()
 
 
-
-#### Writes ################################################################################################
-
-@pytest.fixture
-def writes(monkeypatch: Any) -> list[bytes]:
-    """Every non-empty ``SocketStream.send_all`` of the test, in order (the real method still runs)."""
-    sent: list[bytes] = []
-    real = trio.SocketStream.send_all
-
-    async def counted(self: trio.SocketStream, data: Any) -> None:
-        if data:
-            sent.append(bytes(data))
-        await real(self, data)
-
-    monkeypatch.setattr(trio.SocketStream, "send_all", counted)
-    return sent
-
-
-async def test_a_sized_response_leaves_in_one_write(start_server: Any, raw_http: Any, writes: list[bytes]) -> None:
-    """Head and body of a response with a Content-Length in one socket write (hypercorn wrote the head
-    alone, then the body)."""
-    url = await start_server()
-    writes.clear()
-    result = await raw_http(url, PING + PING, responses=2)
-    assert [r[0] for r in result.responses] == [200, 200] and result.responses[0][2] == b"pong"
-    server_writes = [w for w in writes if w.startswith(b"HTTP/1.1")]
-    assert len(server_writes) == 2 and server_writes[0].endswith(b"\r\n\r\npong"), server_writes
-    assert not [w for w in writes if w == b"pong"]
-    # a HEAD answer has no body: its head leaves at the response's end
-    host, port = url.removeprefix("http://").split(":")
-    client = await trio.open_tcp_stream(host, int(port))
-    await client.send_all(b"HEAD /ping HTTP/1.1\r\nHost: t\r\n\r\n")
-    head = b""
-    with trio.fail_after(5):
-        while b"\r\n\r\n" not in head:
-            head += await client.receive_some(65536)
-    assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n")
-    await client.aclose()
-
-
-async def test_a_streamed_response_writes_its_head_at_once(nursery: Any) -> None:
-    """A response without a Content-Length (SSE, chunked downloads) is not held back: its head leaves
-    before its first body bytes exist."""
-    from quart import Response
-    from quart_trio import QuartTrio
-
-    from falconet.http.serve import serve
-
-    app, release = QuartTrio("stream"), trio.Event()
-
-    @app.get("/stream")
-    async def stream() -> Response:
-        async def chunks() -> Any:
-            await release.wait()
-            yield b"data: 1\n\n"
-        return Response(chunks(), content_type="text/event-stream")
-
-    url = (await nursery.start(serve, app, "127.0.0.1", 0))[0]
-    host, port = url.removeprefix("http://").split(":")
-    client = await trio.open_tcp_stream(host, int(port))
-    await client.send_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
-    head = b""
-    with trio.fail_after(5):
-        while b"\r\n\r\n" not in head:
-            head += await client.receive_some(65536)
-    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
-    release.set()
-    with trio.fail_after(5):
-        while b"data: 1" not in head:
-            head += await client.receive_some(65536)
-    await client.aclose()
-
+#### A request without a body ############################################################################
 
 async def test_a_response_to_a_bodiless_request_is_not_held_for_its_body(nursery: Any, raw_http: Any,
                                                                          monkeypatch: Any) -> None:
@@ -250,6 +179,7 @@ async def test_a_response_to_a_bodiless_request_is_not_held_for_its_body(nursery
     assert [r[2] for r in result.responses] == [b"ok", b"ok"]
     assert "close" not in result.responses[0][1].get("connection", "")
     assert time.monotonic() - started < 2
+
 
 #### SIGTERM on a real server process ######################################################################
 
