@@ -12,7 +12,6 @@ import yaml as _yaml
 
 from falconet.runtime.expr import dates
 from falconet.runtime.expr.base import ExpressionError, PebbleUndefined
-from falconet.runtime.expr.jq import jq as _run_jq
 from falconet.runtime.expr.output import to_json, to_output_string
 from falconet.runtime.expr.registry import is_empty, java_class, register_filter
 from falconet.runtime.expr.registry import text as _text
@@ -389,7 +388,8 @@ def _jq(value: Any, expression: Any = None) -> Any:
             raise ExpressionError(f"Unable to parse jq value '{value}' with type 'java.lang.String'") from None
     else:
         data = json.loads(to_json(value))
-    return _run_jq(data, str(expression))
+    from falconet.runtime.expr.jq import jq as run_jq   # the jq engine (~0.2 MB) loads with the first jq filter
+    return run_jq(data, str(expression))
 
 
 #### Dates ##################################################################################################

@@ -38,7 +38,6 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
     import tempfile
 
     from falconet.runtime.kernel.recovery import TEMP_PREFIX, clean_abandoned_temp_dirs
-    from falconet.runtime.store.memory import MemoryStore
 
     cfg = config or Config()
     tmp: Path | None = None
@@ -53,6 +52,8 @@ async def _open_engine(data_dir: str | Path | None, store: str | Store | None, c
     if isinstance(kind, Store):
         st = kind
     elif kind == "memory":
+        from falconet.runtime.store.memory import MemoryStore
+
         st = MemoryStore(clock=clock)
     elif kind == "sqlite":
         from falconet.runtime.store.sqlite import SQLiteStore

@@ -11,17 +11,27 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from falconet.runtime.kernel.clock import SYSTEM, Clock
 from falconet.runtime.kernel.errors import IllegalArgument
 from falconet.runtime.store._common import StoreError
 from falconet.runtime.store.base import ExecutionQuery, FlowRecord, LogQuery, Store
-from falconet.runtime.store.memory import MemoryStore
 from falconet.runtime.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from falconet.runtime.store.memory import MemoryStore
 
 __all__ = ["Store", "StoreError", "FlowRecord", "ExecutionQuery", "LogQuery", "MemoryStore", "SQLiteStore",
            "make_store", "open_store"]
+
+
+def __getattr__(name: str) -> Any:
+    """``MemoryStore`` is imported on first use (PEP 562): a server on SQLite never loads it."""
+    if name == "MemoryStore":
+        from falconet.runtime.store.memory import MemoryStore
+        return MemoryStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_store(target: str | os.PathLike[str], *, clock: Clock = SYSTEM) -> Store:
@@ -34,6 +44,7 @@ def make_store(target: str | os.PathLike[str], *, clock: Clock = SYSTEM) -> Stor
     if not isinstance(target, str) or not target:
         raise IllegalArgument(f"invalid store location {target!r}")
     if target in ("memory", "memory:", ":memory:", "memory://"):
+        from falconet.runtime.store.memory import MemoryStore   # tests and fake clocks: not imported by a server
         return MemoryStore(clock=clock)
     if target.startswith("sqlite:"):
         rest = target[len("sqlite:"):]
