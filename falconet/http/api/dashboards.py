@@ -19,7 +19,8 @@
   no data (422, as Kestra).
 
 Dashboards are stored in the store's generic state (kind ``dashboard``), so both backends keep them.
-At most :data:`SCAN_LIMIT` executions, log lines, metrics or triggers are read per chart.
+At most :data:`SCAN_LIMIT` executions, log lines, metrics or triggers are read per chart. The model is
+imported by the functions that use it: a server that serves no dashboard does not load it.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from falconet.runtime.reports import dashboards as model
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument, InvalidEntity, NotFound, Violation
 from falconet.runtime.flow.parse.yamlload import YamlError, load_documents
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
@@ -174,10 +174,12 @@ def load_yaml(source: str) -> Any:
 
 def parse_source(source: str) -> dict[str, Any]:
     """A dashboard YAML source, loaded and validated (422 otherwise)."""
+    from falconet.runtime.reports import dashboards as model
     return model.validate_dashboard(load_yaml(source))
 
 
 def default_dashboard() -> dict[str, Any]:
+    from falconet.runtime.reports import dashboards as model
     doc = parse_source(DEFAULT_SOURCE)
     return {"tenantId": TENANT, "id": model.DEFAULT_ID, **doc, "deleted": False,
             "sourceCode": f"id: {model.DEFAULT_ID}\n{DEFAULT_SOURCE}"}
@@ -192,6 +194,7 @@ async def _yaml_body() -> str:
 
 
 async def _get(dashboard_id: str) -> dict[str, Any] | None:
+    from falconet.runtime.reports import dashboards as model
     if dashboard_id == model.DEFAULT_ID:
         return default_dashboard()
     return await engine().store.state_get(KIND, dashboard_id)
@@ -267,6 +270,7 @@ async def validate_chart() -> Any:
 
 
 def _parse_chart(source: Any) -> dict[str, Any]:
+    from falconet.runtime.reports import dashboards as model
     if not isinstance(source, str) or len(source) > BODY_LIMIT:
         raise InvalidEntity([Violation("chart", "must be the chart's YAML source")])
     chart = load_yaml(source)
@@ -308,6 +312,7 @@ def _split(items: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def _window(items: list[dict[str, Any]]) -> tuple[datetime | None, datetime | None]:
+    from falconet.runtime.reports import dashboards as model
     start = end = None
     for item in items:
         value = item.get("value")
@@ -348,6 +353,7 @@ async def _docs(source: str, start: datetime, end: datetime) -> list[dict[str, A
 def _global_where(source: str, others: list[dict[str, Any]]) -> tuple[Any, set[str], list[dict[str, Any]]]:
     """(filter group over the source's documents or None, chart fields they override, extra ``where``
     items) of a GlobalFilter's non-window filters."""
+    from falconet.runtime.reports import dashboards as model
     if source in _FILTER_RESOURCES:
         return (filters.parse_json(others, _FILTER_RESOURCES[source]), _overrides(source, others), [])
     extra = []   # metrics (namespace, flowId) and flows (namespace): Kestra's own translation to ``where``
@@ -393,6 +399,7 @@ async def _markdown(chart: dict[str, Any]) -> list[dict[str, Any]]:
 async def _chart_rows(chart: dict[str, Any], others: list[dict[str, Any]], start: datetime,
                       end: datetime) -> list[dict[str, Any]]:
     """The rows of ``chart`` (a KPI's ``[{value}]``, a Markdown chart's ``[{description}]``)."""
+    from falconet.runtime.reports import dashboards as model
     kind = chart["type"].rsplit(".", 1)[-1]
     if kind == "Markdown":
         return await _markdown(chart)
@@ -435,6 +442,7 @@ def _paging(body: dict[str, Any]) -> tuple[int, int] | None:
 
 async def _dashboard_chart(dashboard_id: str, chart_id: str, body: dict[str, Any]
                            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from falconet.runtime.reports import dashboards as model
     dashboard = await _get(dashboard_id)
     if dashboard is None:
         raise NotFound(f"Dashboard '{dashboard_id}' not found")

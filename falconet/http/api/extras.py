@@ -18,7 +18,6 @@ from quart import Blueprint, request
 
 from falconet import __version__
 from falconet.runtime.kernel.errors import IllegalArgument, NotFound
-from falconet.runtime.catalog.docs import plugin_kind
 from falconet.runtime.store.base import ExecutionQuery
 from falconet.http.api.common import engine, json_response, paged, state
 from falconet.http.api.params import paging
@@ -41,6 +40,7 @@ async def usages() -> Any:
     _, daily = await eng.store.search_executions(ExecutionQuery(start_date=since, size=1))
     task_types = {t.type for f in flows for t in f.all_tasks()}
     trigger_types = {t.type for f in flows for t in f.triggers}
+    from falconet.runtime.catalog.docs import plugin_kind
     kinds: dict[str, int] = {}
     for cls in eng.plugins():
         kinds[plugin_kind(cls)] = kinds.get(plugin_kind(cls), 0) + 1

@@ -13,14 +13,13 @@ Static segments win over ``{cls}`` (Werkzeug ranks rules with fewer converters f
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from quart import Blueprint, request
 
 from falconet import __version__
-from falconet.runtime.catalog import plugins as catalog
 from falconet.runtime.kernel.errors import BadRequest, NotFound
-from falconet.runtime.catalog.docs import plugin_doc
 from falconet.sdk.plugin import Plugin
 from falconet.http.api.common import engine, json_response
 from falconet.http.api.params import opt_bool
@@ -40,6 +39,19 @@ def _classes() -> list[type[Plugin]]:
     return engine().plugins()
 
 
+def _catalog() -> ModuleType:
+    """The catalogue's builders (:mod:`falconet.runtime.catalog.plugins`), imported with the first request that
+    needs them: a server that answers none does not load them."""
+    from falconet.runtime.catalog import plugins
+    return plugins
+
+
+def _docs() -> ModuleType:
+    """The documentation builders (:mod:`falconet.runtime.catalog.docs`), likewise."""
+    from falconet.runtime.catalog import docs
+    return docs
+
+
 def _find(type_name: str) -> type[Plugin]:
     for cls in _classes():
         if type_name == cls.type or type_name in cls.aliases:
@@ -49,55 +61,55 @@ def _find(type_name: str) -> type[Plugin]:
 
 @bp.get("/plugins")
 async def list_plugins() -> Any:
-    return json_response(catalog.plugin_entries(_classes(), __version__))
+    return json_response(_catalog().plugin_entries(_classes(), __version__))
 
 
 @bp.get("/plugins/groups/subgroups")
 async def subgroups() -> Any:
-    return json_response(catalog.subgroup_entries(_classes(), __version__))
+    return json_response(_catalog().subgroup_entries(_classes(), __version__))
 
 
 @bp.get("/plugins/icons")
 async def icons() -> Any:
-    return _cached(catalog.icons(_classes()))
+    return _cached(_catalog().icons(_classes()))
 
 
 @bp.get("/plugins/icons/groups")
 async def group_icons() -> Any:
-    return _cached(catalog.group_icons(_classes()))
+    return _cached(_catalog().group_icons(_classes()))
 
 
 @bp.get("/plugins/icons/<cls>")
 async def icon(cls: str) -> Any:
-    found = catalog.icons([_find(cls)])
+    found = _catalog().icons([_find(cls)])
     return _cached(found.get(cls) or found[_find(cls).type])
 
 
 def _schema_type(name: str) -> str:
-    if name not in catalog.SCHEMA_TYPES:
-        raise BadRequest(f"Invalid schema type '{name}': expected one of {', '.join(catalog.SCHEMA_TYPES)}")
+    if name not in _catalog().SCHEMA_TYPES:
+        raise BadRequest(f"Invalid schema type '{name}': expected one of {', '.join(_catalog().SCHEMA_TYPES)}")
     return name
 
 
 @bp.get("/plugins/schemas/<schema_type>")
 async def schemas(schema_type: str) -> Any:
     array_of = opt_bool(request.args, "arrayOf", False)
-    return _cached(catalog.type_schema(_schema_type(schema_type), _classes(), array_of=array_of))
+    return _cached(_catalog().type_schema(_schema_type(schema_type), _classes(), array_of=array_of))
 
 
 @bp.get("/plugins/properties/<schema_type>")
 async def properties(schema_type: str) -> Any:
-    return _cached(catalog.type_properties(_schema_type(schema_type), _classes()))
+    return _cached(_catalog().type_properties(_schema_type(schema_type), _classes()))
 
 
 @bp.get("/plugins/inputs")
 async def inputs() -> Any:
-    return json_response(catalog.input_types())
+    return json_response(_catalog().input_types())
 
 
 @bp.get("/plugins/inputs/<input_type>")
 async def input_schema(input_type: str) -> Any:
-    body = catalog.input_schema(input_type)
+    body = _catalog().input_schema(input_type)
     if body is None:
         raise NotFound(f"Unknown input type '{input_type}'")
     return _cached(body)
@@ -107,7 +119,7 @@ async def input_schema(input_type: str) -> Any:
 async def plugin_documentation(type_name: str) -> Any:
     """One type (canonical name or alias): Kestra's ``{markdown, schema: {properties, outputs,
     definitions}}`` (see :func:`falconet.runtime.catalog.docs.plugin_doc`); 404 when unknown."""
-    return json_response(plugin_doc(_find(type_name)))
+    return json_response(_docs().plugin_doc(_find(type_name)))
 
 
 @bp.get("/plugins/<type_name>/versions")
@@ -121,4 +133,4 @@ async def documentation_for_version(type_name: str, version: str) -> Any:
     cls = _find(type_name)
     if version not in (__version__, "latest", "LATEST"):
         raise NotFound(f"Plugin '{cls.type}' has no version '{version}' (installed: {__version__})")
-    return json_response(plugin_doc(cls))
+    return json_response(_docs().plugin_doc(cls))
