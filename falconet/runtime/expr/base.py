@@ -8,6 +8,9 @@ from jinja2.exceptions import UndefinedError
 
 from falconet.runtime.kernel.errors import IllegalArgument
 
+#: the variables key under which the engine passes its hooks to the functions that need it (``read``, ``kv``…)
+HOOKS_KEY = "__falconet__"
+
 
 class ExpressionError(IllegalArgument):
     """A template could not be parsed or rendered. The message is Kestra's text, e.g.

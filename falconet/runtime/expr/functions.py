@@ -26,11 +26,10 @@ from falconet.runtime.kernel import clock, ids
 from falconet.runtime.flow.parse.yamlload import safe_load as _safe_load_yaml
 from falconet.runtime.kernel.limits import json_loads
 from falconet.runtime.expr import dates
-from falconet.runtime.expr.base import ExpressionError, PebbleUndefined
+from falconet.runtime.expr.base import HOOKS_KEY, ExpressionError, PebbleUndefined
 from falconet.runtime.expr.env import _range
 from falconet.runtime.expr.output import to_json
 
-HOOKS_KEY = "__falconet__"
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
 

@@ -11,33 +11,31 @@ The engine calls :class:`Renderer`; the rules are Kestra's (its Pebble ``Extensi
 * :meth:`Renderer.render_typed`: a template that is exactly one ``{{ expr }}`` yields the native value;
 * templates are translated and compiled once (LRU cache of ``cache_size`` entries).
 
+The language (:mod:`.functions`, :mod:`.filters` and the filters they register, the Jinja environment and
+the Pebble translator) is imported and a renderer's environment built when it compiles its first template
+(:func:`_language`): a server that renders nothing does not load them.
+
 Functions that need the engine (``read``, ``kv``, ``secret``…) use the hooks object found in the variables
 under the reserved key ``"__falconet__"`` (:class:`ExpressionHooks`); templates cannot see that key.
 """
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from jinja2 import TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateError
 
-from falconet.runtime.expr import functions as _functions
-from falconet.runtime.expr.base import ExpressionError, UndefinedUse, check_defined
-from falconet.runtime.expr.env import PebbleEnvironment
-from falconet.runtime.expr.filters import FILTERS, TESTS
+from falconet.runtime.expr.base import HOOKS_KEY, ExpressionError, UndefinedUse, check_defined
 from falconet.runtime.expr.output import is_truthy, to_json, to_output_string
-from falconet.runtime.expr.pebble import Names, translate
 
 __all__ = [
     "ExpressionError", "ExpressionHooks", "DefaultHooks", "Renderer", "to_output_string", "to_json",
     "HOOKS_KEY", "is_truthy",
 ]
-
-#: the variables key under which the engine passes its :class:`ExpressionHooks`
-HOOKS_KEY = _functions.HOOKS_KEY
-
 
 #### Engine hooks ###########################################################################################
 
@@ -81,18 +79,29 @@ class DefaultHooks:
         self._environ = environ
 
     def secret(self, key: str) -> str:
-        return _functions.env_secret(key, self._environ)
+        return _language().functions.env_secret(key, self._environ)
 
     def encrypt(self, key: str, plaintext: str) -> str:
-        return _functions.aes_encrypt(key, plaintext)
+        return _language().functions.aes_encrypt(key, plaintext)
 
     def decrypt(self, key: str, ciphertext: str) -> str:
-        return _functions.aes_decrypt(key, ciphertext)
+        return _language().functions.aes_decrypt(key, ciphertext)
 
 
 #### Renderer ###############################################################################################
 
-_NAMES = Names(functions=frozenset(_functions.FUNCTIONS), filters=frozenset(FILTERS), tests=frozenset(TESTS))
+@functools.cache
+def _language() -> SimpleNamespace:
+    """The expression language, imported on first use: importing :mod:`.filters` registers every filter and
+    test (those of :mod:`.filters_data` too), importing :mod:`.functions` every function."""
+    from falconet.runtime.expr import functions
+    from falconet.runtime.expr.env import PebbleEnvironment
+    from falconet.runtime.expr.filters import FILTERS, TESTS
+    from falconet.runtime.expr.pebble import Names, translate
+
+    names = Names(functions=frozenset(functions.FUNCTIONS), filters=frozenset(FILTERS), tests=frozenset(TESTS))
+    return SimpleNamespace(functions=functions, environment=PebbleEnvironment, filters=FILTERS, tests=TESTS,
+                           names=names, translate=translate)
 
 
 class _Compiled:
@@ -109,14 +118,23 @@ class Renderer:
     keep one per engine (the compiled-template cache belongs to the instance)."""
 
     def __init__(self, *, cache_size: int = 2000) -> None:
-        env = PebbleEnvironment()
-        env.filters.update(FILTERS)
-        env.tests.update(TESTS)
-        env.globals.update({f"__f_fn_{name}": fn for name, fn in _functions.FUNCTIONS.items()})
-        env.falconet_renderer = self  # type: ignore[attr-defined]  # used by render()/renderOnce()
-        self._env = env
+        #: the Jinja environment, built with the first template compiled (every use follows a compilation)
+        self._env: Any = None
+        self._env_lock = threading.Lock()
         #: template string -> _Compiled, LRU; a failing template is not cached (it raises every time)
         self._compile = functools.lru_cache(maxsize=cache_size)(self._compile_uncached)
+
+    def _environment(self) -> Any:
+        with self._env_lock:
+            if self._env is None:
+                language = _language()
+                env = language.environment()
+                env.filters.update(language.filters)
+                env.tests.update(language.tests)
+                env.globals.update({f"__f_fn_{name}": fn for name, fn in language.functions.FUNCTIONS.items()})
+                env.falconet_renderer = self  # used by render()/renderOnce()
+                self._env = env
+            return self._env
 
     #### Public API #########################################################################################
 
@@ -186,15 +204,17 @@ class Renderer:
     #### Internals ##########################################################################################
 
     def _compile_uncached(self, template: str) -> _Compiled:
+        env = self._env if self._env is not None else self._environment()
+        language = _language()
         try:
-            translation = translate(template, _NAMES)
+            translation = language.translate(template, language.names)
         except RecursionError:
             raise ExpressionError(f"Unable to parse the expression `{template}`: nested too deeply") from None
         try:
-            jinja_template = self._env.from_string(translation.source)
+            jinja_template = env.from_string(translation.source)
             expression = None
             if translation.single_expression is not None:
-                expression = self._env.from_string(
+                expression = env.from_string(
                     f"{{% set {_RESULT} = {translation.single_expression} %}}")
         except TemplateSyntaxError as exc:
             raise ExpressionError(
