@@ -114,6 +114,7 @@ CLI_SERVER = textwrap.dedent("""
         report["deferred"] = {name: type(sys.modules[name]).__name__ if name in sys.modules else None
                               for name in sorted(DEFERRED)}
         report["heavy"] = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1:]))
+        report["loaded"] = sorted(set(sys.modules) & set(sys.argv[1:]))
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=probe, daemon=True).start()
@@ -123,6 +124,67 @@ CLI_SERVER = textwrap.dedent("""
     report["finder_left"] = any(isinstance(f, DeferringFinder) for f in sys.meta_path)
     print(json.dumps([code, report]))
 """)
+
+
+#: Falconet modules (and what only they import) that an idle server does not load: each is imported by the code
+#: that first needs it — the expression language by a renderer's first compiled template (its filters and
+#: functions register then), the jq engine by the first ``jq`` filter, the dashboards model and the plugin
+#: catalogue by their requests, the memory store by a memory store
+ON_FIRST_USE = ["falconet.runtime.expr.functions", "falconet.runtime.expr.filters",
+                "falconet.runtime.expr.filters_data", "falconet.runtime.expr.dates", "falconet.runtime.expr.env",
+                "falconet.runtime.expr.pebble", "falconet.runtime.expr.registry", "jinja2.sandbox",
+                "falconet.runtime.expr.jq", "falconet.runtime.expr.jq_runtime",
+                "falconet.runtime.reports.dashboards", "falconet.runtime.catalog.plugins",
+                "falconet.runtime.catalog.docs", "falconet.runtime.store.memory"]
+
+
+def test_an_idle_server_does_not_import_the_falconet_modules_it_does_not_use():
+    code, report = json.loads(run(CLI_SERVER, *ON_FIRST_USE).splitlines()[-1])
+    assert code == 0
+    assert report["loaded"] == []
+
+
+FIRST_USE = textwrap.dedent("""
+    import json, sys, tempfile, trio
+    from falconet.http.app import create_app
+    from falconet.runtime.kernel.startup import open_engine
+
+    def loaded():
+        return sorted(set(sys.modules) & set(sys.argv[1:]))
+
+    async def main():
+        seen = {}
+        with tempfile.TemporaryDirectory() as data:
+            async with open_engine(data, store="sqlite") as engine:
+                client = create_app(engine, config=engine.config).test_client()
+                assert (await client.get("/api/v1/configs")).status_code == 200
+                seen["idle"] = loaded()
+                seen["render"] = engine.renderer.render(
+                    "{{ [3, 1, 2] | sort | join(',') }} {{ {'a': [1, 2]} | jq('.a[1]') | first }} "
+                    "{{ now() | date('yyyy') | length }}", {})
+                r = await client.get("/api/v1/dashboards/_default")
+                seen["dashboard"] = [r.status_code, (await r.get_json())["title"]]
+                r = await client.get("/api/v1/plugins/io.kestra.plugin.core.log.Log")
+                seen["plugin"] = [r.status_code, sorted(await r.get_json())]
+                r = await client.get("/api/v1/plugins")
+                seen["plugins"] = r.status_code
+            async with open_engine(store="memory") as engine:
+                seen["memory"] = type(engine.store).__name__
+        seen["after"] = loaded()
+        print(json.dumps(seen))
+
+    trio.run(main)
+""")
+
+
+def test_each_module_loaded_on_first_use_works_then():
+    seen = json.loads(run(FIRST_USE, *ON_FIRST_USE).splitlines()[-1])
+    assert seen["idle"] == []
+    assert seen["render"] == "1,2,3 2 4"
+    assert seen["dashboard"] == [200, "Overview"]
+    assert seen["plugin"][0] == 200 and {"markdown", "schema"} <= set(seen["plugin"][1]) and seen["plugins"] == 200
+    assert seen["memory"] == "MemoryStore"
+    assert seen["after"] == sorted(ON_FIRST_USE)
 
 
 def test_an_idle_server_leaves_the_deferred_modules_unexecuted():
