@@ -16,6 +16,11 @@ cancels that task when the next request arrives, two task switches and a cancell
 per connection instead and moves its deadline (:class:`_IdleTimer`), with the same rules: an idle
 connection closes ``keep_alive_timeout`` seconds after its last response, or at once when the server
 stops.
+
+Websockets: :class:`_FrameStream` (hypercorn's websocket stream) announces the ASGI scope extension
+:data:`~falconet.http.wsframes.WS_FRAMES`, through which the app writes a frame it encoded once for many
+subscribers straight to the connection (see ``falconet/http/wsframes.py``), instead of having wsproto encode
+and copy the same message again for each socket.
 """
 from __future__ import annotations
 
@@ -27,11 +32,16 @@ import math
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Event, RawData
+from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol.events import Data
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio.tcp_server import TCPServer
+from wsproto.connection import ConnectionState
 
 from falconet.http.guard import ConnectionGuard
+from falconet.http.wsframes import WS_FRAMES
 
 GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0
@@ -109,6 +119,49 @@ class _Connection(TCPServer):
 
 # hypercorn.trio.run builds each connection from this module-level name
 hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
+
+
+#### Websockets: frames encoded once for many subscribers ##################################################
+
+class _FrameStream(WSStream):
+    """hypercorn's websocket stream, whose app may write complete text frames as they are (the scope
+    extension ``WS_FRAMES``): on a connection that negotiated no extension a server's frame is the same
+    bytes for every client, so a frame built once is written to each socket as it is, with the same
+    ordering, back-pressure and close handling as hypercorn's own sends (one ``Data`` event, through the
+    connection's send lock)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # the stream builds the app's scope and spawns the app through its task group
+        self.task_group = _Announcing(self.task_group, self.send_frame)  # type: ignore[assignment]
+
+    async def send_frame(self, frame: bytes) -> bool:
+        """Write one complete frame (``wsframes.text_frame``); False, nothing written, when this connection
+        negotiated (or was offered) an extension or is not open: then send the message through ASGI."""
+        if (self.closed or self.state is not ASGIWebsocketState.CONNECTED or self.handshake.extensions
+                or self.connection.state is not ConnectionState.OPEN):
+            return False
+        await self.send(Data(stream_id=self.stream_id, data=frame))
+        return True
+
+
+class _Announcing:
+    """A connection's task group that adds the ``WS_FRAMES`` extension to the scope of the app it spawns."""
+
+    def __init__(self, group: Any, send_frame: Callable[[bytes], Awaitable[bool]]):
+        self._group = group
+        self._send_frame = send_frame
+
+    async def spawn_app(self, app: Any, config: Config, scope: Any, send: Any) -> Any:
+        scope["extensions"][WS_FRAMES] = {"send": self._send_frame}
+        return await self._group.spawn_app(app, config, scope, send)
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        self._group.spawn(func, *args)
+
+
+# hypercorn's HTTP/1.1 protocol builds each websocket stream from this module-level name
+hypercorn_h11.WSStream = _FrameStream  # type: ignore[misc]
 
 
 async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None = None,

@@ -54,6 +54,7 @@ from falconet.sdk.logs import LogLevel
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.http.api import params
 from falconet.http.api.common import dumps, engine, public_execution, public_task_run, with_tenant
+from falconet.http.wsframes import WS_FRAMES, SharedFrame
 
 bp = Blueprint("live", __name__)
 
@@ -238,12 +239,13 @@ class Outbox:
     then sends the close frame (1013 ``subscriber too slow``; 1000 after a normal end).
     """
 
-    def __init__(self, channel: trio.MemorySendChannel[str]):
+    def __init__(self, channel: trio.MemorySendChannel[str | SharedFrame]):
         self._channel = channel
 
-    async def send(self, message: dict[str, Any] | str) -> None:
-        """Send one message: a JSON-able dict, or its text already serialised (shared by subscribers)."""
-        text = message if isinstance(message, str) else dumps(message)
+    async def send(self, message: dict[str, Any] | str | SharedFrame) -> None:
+        """Send one message: a JSON-able dict, its text already serialised, or a frame shared by
+        subscribers."""
+        text = message if isinstance(message, (str, SharedFrame)) else dumps(message)
         with trio.move_on_after(SEND_DEADLINE):
             await self._channel.send(text)
             return
@@ -252,16 +254,24 @@ class Outbox:
 
 async def serve_websocket(feed: Any) -> None:
     """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
-    returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise."""
+    returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise.
+
+    A :class:`SharedFrame` is written as its frame, encoded once for every subscriber, where the server
+    offers it (``WS_FRAMES``) and the connection takes it; otherwise as its text, like any message."""
     # the request's Websocket itself, for the writer task (quart types the context proxy as the object)
     ws = websocket._get_current_object()  # type: ignore[attr-defined]
-    send_channel, receive_channel = trio.open_memory_channel[str](0)
+    send_frame = (ws.scope.get("extensions") or {}).get(WS_FRAMES, {}).get("send")
+    send_channel, receive_channel = trio.open_memory_channel[str | SharedFrame](0)
     outcome: dict[str, tuple[int, str | None]] = {"close": (1000, None)}
 
     async def writer() -> None:
         async with receive_channel:
-            async for text in receive_channel:
-                await ws.send(text)
+            async for message in receive_channel:
+                if isinstance(message, SharedFrame):
+                    if send_frame is None or not await send_frame(message.frame):
+                        await ws.send(message.text)
+                else:
+                    await ws.send(message)
         code, reason = outcome["close"]
         with trio.move_on_after(CLOSE_DEADLINE):
             await ws.close(code, reason)
@@ -352,11 +362,11 @@ class _Member:
     """One ``batch=true`` websocket of a :class:`_Group`: its queue of frames, and what it missed."""
 
     def __init__(self) -> None:
-        self.send, self.frames = trio.open_memory_channel[str](MEMBER_FRAMES)
+        self.send, self.frames = trio.open_memory_channel[SharedFrame](MEMBER_FRAMES)
         self.missed = 0            # messages in the frames it missed
         self.received_until = 0.0  # drain time of the last frame queued for it (``Overflow.since``)
 
-    def offer(self, frame: str, messages: int, drained_at: float) -> None:
+    def offer(self, frame: SharedFrame, messages: int, drained_at: float) -> None:
         try:
             self.send.send_nowait(frame)
         except trio.WouldBlock:
@@ -367,9 +377,9 @@ class _Member:
 
 
 class _Group:
-    """The ``batch=true`` subscribers of one filter: a frame costs the server far more than its bytes, so
-    each window's messages are drained from one bus subscription and joined into one frame, once, for
-    every member — the cost of an event does not grow with the number of subscribers."""
+    """The ``batch=true`` subscribers of one filter: each window's messages are drained from one bus
+    subscription and joined into one frame, built (and encoded, :class:`SharedFrame`) once for every
+    member — what remains per subscriber is writing the frame's bytes to its socket."""
 
     def __init__(self, eng: Any, key: tuple[Any, ...], namespace: str | None, flow_id: str | None,
                  states: list[str]):
@@ -392,7 +402,7 @@ class _Group:
                     texts += await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
                                                   wait=False)
                 if texts:
-                    frame = "[" + ",".join(texts) + "]"
+                    frame = SharedFrame("[" + ",".join(texts) + "]")
                     for member in list(self.members):
                         member.offer(frame, len(texts), drained_at)
 
