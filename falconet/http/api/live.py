@@ -251,6 +251,15 @@ class Outbox:
             return
         raise SubscriberTooSlow()
 
+    def send_nowait(self, message: str | SharedFrame) -> bool:
+        """Hand a message to the writer if it is waiting for one (what :meth:`send` would do at once);
+        False when it is busy."""
+        try:
+            self._channel.send_nowait(message)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
 
 async def serve_websocket(feed: Any) -> None:
     """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
@@ -359,14 +368,23 @@ MEMBER_FRAMES = 8
 
 
 class _Member:
-    """One ``batch=true`` websocket of a :class:`_Group`: its queue of frames, and what it missed."""
+    """One ``batch=true`` websocket of a :class:`_Group`: its queue of frames, and what it missed.
 
-    def __init__(self) -> None:
+    A frame goes straight to the websocket's writer when the writer and the member's feed are both idle
+    (the feed waits on an empty queue, so nothing is ahead of it): what the feed would do at once, one
+    task switch fewer per subscriber and frame."""
+
+    def __init__(self, out: Outbox) -> None:
+        self.out = out
         self.send, self.frames = trio.open_memory_channel[SharedFrame](MEMBER_FRAMES)
         self.missed = 0            # messages in the frames it missed
         self.received_until = 0.0  # drain time of the last frame queued for it (``Overflow.since``)
 
     def offer(self, frame: SharedFrame, messages: int, drained_at: float) -> None:
+        if (not self.missed and self.frames.statistics().tasks_waiting_receive
+                and self.out.send_nowait(frame)):
+            self.received_until = drained_at
+            return
         try:
             self.send.send_nowait(frame)
         except trio.WouldBlock:
@@ -418,7 +436,7 @@ async def _batched_feed(eng: Any, out: Outbox, namespace: str | None, flow_id: s
     if group is None:
         group = groups[key] = _Group(eng, key, namespace, flow_id, states)
         eng.spawn(group.run)
-    member = _Member()
+    member = _Member(out)
     member.received_until = eng.bus.clock.timestamp()
     group.members.add(member)
     try:
