@@ -14,9 +14,10 @@ subscriber must receive the SUCCESS of every execution (live, or in the resync a
 The server's capacity is measured by its CPU time per execution (``/proc/<pid>/stat``), from the first
 POST until the server is idle again (with subscribers: once every subscriber got every frame); the
 final documents are fetched after that, outside the measured time (fetching them pages through every
-execution of the flow, a cost that grows from round to round). On a 2-core machine the clients and the reader process share
-the one core the server does not use, so wall-clock throughput with 200 readers mostly measures how fast
-the *readers* run (the server idles, waiting for them). Both figures are printed.
+execution of the flow, a cost that grows from round to round). On a 2-core machine the clients and the
+reader process share the one core the server does not use, so wall-clock throughput with 200 readers
+mostly measures how fast the *readers* run (the server idles, waiting for them). Both figures are printed,
+and the server's system (kernel) time, and the frames each subscriber received.
 Target (issue 16): 200 subscribers cost <= 20 % of throughput, and no subscriber misses a terminal state.
 """
 from __future__ import annotations

@@ -28,10 +28,11 @@ import logging
 from typing import Any, Awaitable, Callable
 
 import math
+import os
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, RawData
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.protocol.events import Data
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
@@ -126,14 +127,19 @@ hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
 class _FrameStream(WSStream):
     """hypercorn's websocket stream, whose app may write complete text frames as they are (the scope
     extension ``WS_FRAMES``): on a connection that negotiated no extension a server's frame is the same
-    bytes for every client, so a frame built once is written to each socket as it is, with the same
-    ordering, back-pressure and close handling as hypercorn's own sends (one ``Data`` event, through the
-    connection's send lock)."""
+    bytes for every client, so a frame built once is written to each socket as it is.
+
+    A frame is written as hypercorn writes (``TCPServer.protocol_send``: under the connection's send lock,
+    shielded, a broken or closed connection reported to the protocol), except that when the lock is free
+    the first write is made at once, without the two schedule points of taking the lock and of trio's
+    ``send_all``: most frames are taken whole by the kernel, and what it did not take is sent with
+    ``send_all`` before the lock is released, so nothing can come between the parts of a frame."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         # the stream builds the app's scope and spawns the app through its task group
         self.task_group = _Announcing(self.task_group, self.send_frame)  # type: ignore[assignment]
+        self._tcp: TCPServer | None | bool = False   # False: not looked up yet
 
     async def send_frame(self, frame: bytes) -> bool:
         """Write one complete frame (``wsframes.text_frame``); False, nothing written, when this connection
@@ -141,8 +147,36 @@ class _FrameStream(WSStream):
         if (self.closed or self.state is not ASGIWebsocketState.CONNECTED or self.handshake.extensions
                 or self.connection.state is not ConnectionState.OPEN):
             return False
-        await self.send(Data(stream_id=self.stream_id, data=frame))
+        tcp = self.tcp_connection()
+        if tcp is None or tcp.send_lock.locked():
+            await self.send(Data(stream_id=self.stream_id, data=frame))
+            return True
+        tcp.send_lock.acquire_nowait()
+        try:
+            socket = tcp.stream.socket
+            try:
+                sent = os.write(socket.fileno(), frame) if socket.fileno() >= 0 else 0
+            except OSError:  # would block, or broken: send_all waits, or reports it
+                sent = 0
+            if sent < len(frame):
+                try:
+                    with trio.CancelScope(shield=True):
+                        await tcp.stream.send_all(memoryview(frame)[sent:])
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await tcp.protocol.handle(Closed())
+        finally:
+            tcp.send_lock.release()
         return True
+
+    def tcp_connection(self) -> TCPServer | None:
+        """The plain-socket connection this stream writes to (its HTTP/1.1 protocol's ``send`` is the
+        connection's ``protocol_send``), or None (TLS, or another protocol)."""
+        if self._tcp is False:
+            protocol = getattr(self.send, "__self__", None)
+            tcp = getattr(getattr(protocol, "send", None), "__self__", None)
+            plain = isinstance(tcp, TCPServer) and isinstance(tcp.stream, trio.SocketStream)
+            self._tcp = tcp if plain else None
+        return self._tcp  # type: ignore[return-value]
 
 
 class _Announcing:
@@ -161,7 +195,7 @@ class _Announcing:
 
 
 # hypercorn's HTTP/1.1 protocol builds each websocket stream from this module-level name
-hypercorn_h11.WSStream = _FrameStream  # type: ignore[misc]
+hypercorn_h11.WSStream = _FrameStream  # type: ignore[misc, assignment]
 
 
 async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None = None,

@@ -3,6 +3,7 @@ through a real hypercorn socket, and the permessage-deflate fallback."""
 from __future__ import annotations
 
 import json
+import socket as stdsocket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,9 +63,13 @@ class RawClient:
         self._partial = ""
 
     @classmethod
-    async def open(cls, base: str, path: str, *, deflate: bool) -> "RawClient":
+    async def open(cls, base: str, path: str, *, deflate: bool, receive_buffer: int = 0) -> "RawClient":
         parts = urlsplit(base)
-        client = cls(await trio.open_tcp_stream(parts.hostname, parts.port), deflate)
+        sock = trio.socket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM)
+        if receive_buffer:
+            sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, receive_buffer)
+        await sock.connect((parts.hostname, parts.port))
+        client = cls(trio.SocketStream(sock), deflate)
         extensions = [PerMessageDeflate()] if deflate else []
         await client.stream.send_all(client.conn.send(Request(host=parts.netloc, target=path, extensions=extensions)))
         while client.accepted is None:
@@ -107,6 +112,10 @@ async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the
         return result
 
     monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    tcp_connections: list[Any] = []
+    tcp = serve_module._FrameStream.tcp_connection
+    monkeypatch.setattr(serve_module._FrameStream, "tcp_connection",
+                        lambda self: tcp_connections.append(tcp(self)) or tcp_connections[-1])
     await api.flow(QUICK)
     plain = await RawClient.open(server, PATH, deflate=False)
     deflated = await RawClient.open(server, PATH, deflate=True)
@@ -136,6 +145,8 @@ async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the
     assert bytes(deflated.raw) != bytes(plain.raw)
     assert written.count(True) == len(plain.texts)
     assert written.count(False) == len(deflated.texts)
+    # each frame written at once to hypercorn's connection (under its send lock)
+    assert len(tcp_connections) == len(plain.texts) and all(tcp_connections)
     await plain.stream.aclose()
     await deflated.stream.aclose()
 
@@ -167,3 +178,40 @@ async def test_a_frame_goes_straight_to_an_idle_writer() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert written == [first] and queued == [second] and member.received_until == 43.0
         nursery.cancel_scope.cancel()
+
+
+async def test_a_frame_the_socket_cannot_take_at_once_is_completed_before_anything_else(
+        server: str, engine: Any, monkeypatch: Any) -> None:
+    """A client that reads slowly through a tiny receive buffer: the kernel takes a part of each large
+    frame, the rest follows under the connection's send lock; the client gets whole, valid frames."""
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    frames = [SharedFrame(json.dumps([{"n": n, "filler": "é" * 1_000_000}], ensure_ascii=False)) for n in range(2)]
+    for frame in frames:
+        for member in group.members:
+            member.offer(frame, 1, 0.0)
+    with trio.fail_after(60):
+        while len(client.texts) < 2:
+            await client.pump()
+    assert client.texts == [f.text for f in frames]
+    assert bytes(client.raw) == frames[0].frame + frames[1].frame
+    await client.stream.aclose()
+
+
+async def test_a_client_that_goes_away_in_the_middle_of_a_frame_leaves_the_group(server: str, engine: Any) -> None:
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    frame = SharedFrame(json.dumps(["x" * 4_000_000]))
+    for member in group.members:
+        member.offer(frame, 1, 0.0)
+    await client.pump()   # the frame started
+    await client.stream.aclose()
+    with trio.fail_after(30):
+        while live._GROUPS.get(engine):  # noqa: ASYNC110 - the server notices the closed socket
+            await trio.sleep(0.01)
