@@ -245,7 +245,7 @@ def main() -> int:
           f"(every frame delivered); cost: {(1 - base_cpu / fan_cpu) * 100:.0f} % of the server's capacity; "
           f"target <= 20 %")
     print(f"server CPU per execution, rounds in order: "
-          f"{', '.join(f'{w[0]:.2f} / {f[0]:.2f}' for w, f in zip(cpu_without, cpu_with))} (without / with)")
+          f"{', '.join(f'{w[0]:.2f} / {f[0]:.2f}' for w, f in zip(cpu_without, cpu_with, strict=True))} (without / with)")
     print(f"of which system (kernel) time: {base_sys:.2f} ms without, {fan_sys:.2f} ms with")
     print(f"frames per subscriber and round: {', '.join(f'{f:.0f}' for f in frames)}")
     print(f"terminal states missed by subscribers: {missed}; target 0 "

@@ -215,3 +215,34 @@ async def test_a_client_that_goes_away_in_the_middle_of_a_frame_leaves_the_group
     with trio.fail_after(30):
         while live._GROUPS.get(engine):  # noqa: ASYNC110 - the server notices the closed socket
             await trio.sleep(0.01)
+
+
+async def test_one_message_per_frame_subscribers_get_the_same_encoded_frame(server: str, api: Any, engine: Any,
+                                                                            monkeypatch: Any) -> None:
+    path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
+    frames: list[bytes] = []
+    send_frame = serve_module._FrameStream.send_frame
+
+    async def spy(self: Any, frame: bytes) -> bool:
+        frames.append(frame)
+        return await send_frame(self, frame)
+
+    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    await api.flow(QUICK)
+    clients = [await RawClient.open(server, path, deflate=False) for _ in range(2)]
+    with trio.fail_after(30):
+        while len(engine.bus) < 2:  # noqa: ASYNC110 - both subscriptions are open
+            await trio.sleep(0.01)
+    created = await api.execute("company.team", "quick")
+    await api.wait(created["id"])
+    with trio.fail_after(30):
+        for client in clients:
+            while not client.texts:
+                await client.pump()
+    assert clients[0].texts == clients[1].texts
+    message = json.loads(clients[0].texts[0])
+    assert message["type"] == "execution" and message["execution"]["id"] == created["id"]
+    assert bytes(clients[0].raw) == bytes(clients[1].raw) == text_frame(clients[0].texts[0])
+    assert len(frames) == 2 and frames[0] is frames[1]  # encoded once, written to both sockets
+    for client in clients:
+        await client.stream.aclose()

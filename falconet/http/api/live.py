@@ -352,8 +352,8 @@ async def executions_ws() -> Any:
         with eng.bus.subscribe(flow_id=flow_id, namespace=namespace, kinds=("execution",), states=states,
                                max_buffer=BUFFER) as sub:
             while True:
-                for text in await _next_messages(eng, sub, namespace, flow_id, states, wait=True):
-                    await out.send(text)
+                for message in await _next_messages(eng, sub, namespace, flow_id, states, wait=True):
+                    await out.send(message)
 
     await serve_websocket(feed)
 
@@ -412,17 +412,17 @@ class _Group:
     async def run(self) -> None:
         with self.sub, self.cancel:
             while True:
-                texts = await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
-                                             wait=True)
+                messages = await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
+                                                wait=True)
                 await trio.sleep(BATCH_WINDOW)
                 drained_at = self.eng.bus.clock.timestamp()
                 while self.sub.pending() or self.sub.overflowed:
-                    texts += await _next_messages(self.eng, self.sub, self.namespace, self.flow_id, self.states,
-                                                  wait=False)
-                if texts:
-                    frame = SharedFrame("[" + ",".join(texts) + "]")
+                    messages += await _next_messages(self.eng, self.sub, self.namespace, self.flow_id,
+                                                     self.states, wait=False)
+                if messages:
+                    frame = SharedFrame("[" + ",".join(m.text for m in messages) + "]")
                     for member in list(self.members):
-                        member.offer(frame, len(texts), drained_at)
+                        member.offer(frame, len(messages), drained_at)
 
 
 _GROUPS: "weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Group]]" = weakref.WeakKeyDictionary()
@@ -457,17 +457,22 @@ async def _batched_feed(eng: Any, out: Outbox, namespace: str | None, flow_id: s
 
 
 async def _next_messages(eng: Any, sub: Any, namespace: str | None, flow_id: str | None, states: list[str], *,
-                         wait: bool) -> list[str]:
-    """The serialised messages of the subscription's next event (none when it does not match), or of the
-    fresh documents replacing the events dropped after an overflow."""
+                         wait: bool) -> list[SharedFrame]:
+    """The serialised messages of the subscription's next event (none when it does not match; the same
+    :class:`SharedFrame` for every subscriber), or of the fresh documents replacing the events dropped
+    after an overflow."""
     try:
         event = await sub.receive() if wait else sub.receive_nowait()
     except Overflow as lost:
         docs = await _resync(eng, namespace, flow_id, states, lost.since, lost.dropped)
-        return [dumps({"type": "execution", "execution": doc}) for doc in docs]
+        return [SharedFrame(dumps({"type": "execution", "execution": doc})) for doc in docs]
     if _matches(event.data, namespace, flow_id, states):
-        return [event.shared("ws", _execution_message)]
+        return [event.shared("ws", _shared_message)]
     return []
+
+
+def _shared_message(event: Any) -> SharedFrame:
+    return SharedFrame(_execution_message(event))
 
 
 def _execution_message(event: Any) -> str:
