@@ -246,3 +246,20 @@ async def test_one_message_per_frame_subscribers_get_the_same_encoded_frame(serv
     assert len(frames) == 2 and frames[0] is frames[1]  # encoded once, written to both sockets
     for client in clients:
         await client.stream.aclose()
+
+
+async def test_a_message_for_a_waiting_writer_is_handed_over_without_a_deadline(autojump_clock: Any) -> None:
+    """``Outbox.send`` to a writer that waits: handed over at once (no cancel scope armed, no schedule
+    point); to a busy writer: the deadline applies as before."""
+    send, receive = trio.open_memory_channel[str | SharedFrame](0)
+    out = live.Outbox(send)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.testing.assert_no_checkpoints():
+            await out.send("one")
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        with pytest.raises(live.SubscriberTooSlow):
+            await out.send("two")  # nobody takes it
+        assert trio.current_time() - start == pytest.approx(live.SEND_DEADLINE)

@@ -246,6 +246,8 @@ class Outbox:
         """Send one message: a JSON-able dict, its text already serialised, or a frame shared by
         subscribers."""
         text = message if isinstance(message, (str, SharedFrame)) else dumps(message)
+        if self.send_nowait(text):  # the writer was waiting: no deadline to arm
+            return
         with trio.move_on_after(SEND_DEADLINE):
             await self._channel.send(text)
             return
