@@ -20,8 +20,9 @@ Websockets (Falconet's own protocol, one JSON text message per frame)
 
 - ``/ws?namespace=&flowId=&state=``: ``{"type": "execution", "execution": {...}}`` per execution state
   change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
-  may repeat); it never ends by itself. Each change is serialised once, whatever the number of
-  subscribers (:meth:`Event.shared <falconet.runtime.kernel.bus.Event.shared>`).
+  may repeat); it never ends by itself. Each change is serialised and encoded once, whatever the number
+  of subscribers (:meth:`Event.shared <falconet.runtime.kernel.bus.Event.shared>`, :class:`SharedFrame`:
+  the same frame bytes go to every connection without a websocket extension).
 
 Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
