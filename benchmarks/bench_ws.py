@@ -6,7 +6,7 @@ every terminal state.
 `falconet server local` (SQLite store) runs pinned to one core (``taskset``, when there is more than one);
 the clients run on the others. Each round creates ``--executions`` executions of the 2-task flow of
 ``bench_http.py`` through ``POST /api/v1/executions`` (``bench_http``'s keep-alive socket clients) and
-measures executions/s (executions / (last endDate − first POST)), first with no subscriber, then with
+measures executions/s (executions / (last endDate − first POST)) with no subscriber and with
 ``--subscribers`` websockets on ``/api/v1/ws?namespace=bench.http&state=SUCCESS`` read by one client
 thread (raw sockets and a minimal frame reader, so the readers stay cheaper than the server). Each
 subscriber must receive the SUCCESS of every execution (live, or in the resync after an overflow).
@@ -197,17 +197,20 @@ def main() -> int:
             with httpx.Client(base_url=base, timeout=30) as http:
                 load_flow_when_up(http, server)
             rate_of(base, create_many_raw(base, 200, args.concurrency))  # warm-up
-            for _ in range(args.rounds):
+
+            def measure_without() -> None:
                 wait_idle(server.pid)
                 cpu = cpu_seconds(server.pid)
                 sent = create_many_raw(base, args.executions, args.concurrency)
                 wait_idle(server.pid)
                 cpu_without.append(per_execution(cpu, server.pid, args.executions))
                 without.append(rate_of(base, sent)[0])
+
+            def measure_with() -> int:
                 ready, expected, results = multiprocessing.Event(), multiprocessing.Queue(), multiprocessing.Queue()
                 done = multiprocessing.Event()
-                reader = multiprocessing.Process(target=reader_process,
-                                                 args=(port, args.subscribers, args.batch, ready, expected, results, done))
+                reader = multiprocessing.Process(target=reader_process, args=(port, args.subscribers, args.batch,
+                                                                              ready, expected, results, done))
                 reader.start()
                 if not ready.wait(60):
                     raise SystemExit("the subscribers did not connect")
@@ -221,12 +224,20 @@ def main() -> int:
                 wait_idle(server.pid)
                 cpu_with.append(per_execution(cpu, server.pid, args.executions))
                 frames.append(received / max(args.subscribers, 1))
-                rate, ended = rate_of(base, sent)
-                with_subs.append(rate)
+                with_subs.append(rate_of(base, sent)[0])
                 done.set()
                 reader.join()
                 lags.append(lag)
-                missed += sum(len(ids - s) for s in seen)
+                return sum(len(ids - s) for s in seen)
+
+            for round_number in range(args.rounds):
+                # every round adds executions to the store: alternate the order (without, with; with, without)
+                if round_number % 2 == 0:
+                    measure_without()
+                    missed += measure_with()
+                else:
+                    missed += measure_with()
+                    measure_without()
         finally:
             server.terminate()
             server.wait(60)
@@ -244,8 +255,9 @@ def main() -> int:
     print(f"server CPU per execution: {base_cpu:.2f} ms without, {fan_cpu:.2f} ms with {args.subscribers} subscribers "
           f"(every frame delivered); cost: {(1 - base_cpu / fan_cpu) * 100:.0f} % of the server's capacity; "
           f"target <= 20 %")
-    print(f"server CPU per execution, rounds in order: "
-          f"{', '.join(f'{w[0]:.2f} / {f[0]:.2f}' for w, f in zip(cpu_without, cpu_with, strict=True))} (without / with)")
+    pairs = ", ".join(f"{w[0]:.2f} / {f[0]:.2f}" for w, f in zip(cpu_without, cpu_with, strict=True))
+    print(f"server CPU per execution, rounds in order (without then with, then with then without, ...): "
+          f"{pairs} (without / with)")
     print(f"of which system (kernel) time: {base_sys:.2f} ms without, {fan_sys:.2f} ms with")
     print(f"frames per subscriber and round: {', '.join(f'{f:.0f}' for f in frames)}")
     print(f"terminal states missed by subscribers: {missed}; target 0 "
