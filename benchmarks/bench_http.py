@@ -188,6 +188,20 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU time of each thread of process ``pid`` so far, by thread id ({} where /proc is
+    absent)."""
+    times = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            times[tid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return {}
+    return times
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--executions", type=int, default=2000)
@@ -223,7 +237,7 @@ def main() -> int:
                     ping_cpu = cpu_seconds(server.pid) - ping_cpu  # type: ignore[operator]
 
             per_proc = args.executions // args.procs
-            cpu_start = cpu_seconds(server.pid)
+            cpu_start, threads_start = cpu_seconds(server.pid), thread_cpu_seconds(server.pid)
             client_cpu = time.process_time()
             started = time.time()
             if args.procs == 1:
@@ -242,7 +256,7 @@ def main() -> int:
             created = time.time()
             client_cpu = time.process_time() - client_cpu
             final = fetch_final(base, set(sent))
-            cpu_end = cpu_seconds(server.pid)
+            cpu_end, threads_end = cpu_seconds(server.pid), thread_cpu_seconds(server.pid)
         finally:
             server.terminate()
             server.wait(10)
@@ -267,6 +281,10 @@ def main() -> int:
     if cpu_start is not None and cpu_end is not None:
         figures["server_cpu_ms_per_execution"] = round((cpu_end - cpu_start) / len(sent) * 1000, 3)
         print(f"server CPU time: {figures['server_cpu_ms_per_execution']:.3f} ms per execution")
+        busiest = sorted((t - threads_start.get(tid, 0.0) for tid, t in threads_end.items()), reverse=True)
+        if len(busiest) >= 2:   # the trio thread, then the SQLite writer thread
+            print(f"  by thread: {busiest[0] / len(sent) * 1000:.3f} ms (trio), "
+                  f"{busiest[1] / len(sent) * 1000:.3f} ms (next busiest: the SQLite writer)")
     if args.procs == 1:
         print(f"client CPU time: {client_cpu / len(sent) * 1000:.3f} ms per request")
     print(json.dumps(figures))

@@ -14,6 +14,7 @@ from falconet.runtime.expr.variables import OutputsCache
 from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
 from falconet.runtime.kernel.state import State
+from falconet.sdk.plugin import RunnableTask, register
 
 from .instruments import spawned_tasks
 
@@ -79,8 +80,10 @@ async def test_progress_is_written_after_the_persist_interval_without_a_task_per
         stored = await engine.store.get_execution(created["id"])
         assert [(tr["taskId"], tr["state"]["current"]) for tr in stored["taskRunList"]] == [
             ("first", "SUCCESS"), ("wait", "RUNNING")]
-        # the execution's actor and one task per task run: its progress is written by the engine's one task
-        assert len(spawns.names) == 3, spawns.names
+        # the execution's actor and the Sleep's task-run actor (the Return ran inside the actor's step): its
+        # progress is written by the engine's one task
+        assert spawns.names == ["falconet.runtime.kernel.engine.Engine._run_actor",
+                                "falconet.runtime.kernel.taskrun.TaskRunActor.run"], spawns.names
         ended = await engine.wait_for_end(created["id"])
         assert ended["state"]["current"] == "SUCCESS"
 
@@ -94,6 +97,29 @@ def test_instants_print_as_kestra_prints_them_whatever_their_offset():
         u = t.astimezone(UTC)
         assert format_instant(t) == (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
                                      f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
+
+
+async def test_each_instant_of_an_execution_is_formatted_once_whatever_the_documents_written(
+        tmp_path, monkeypatch, autojump_clock):
+    from falconet.runtime.kernel import execution
+
+    formatted: list[datetime] = []
+    format_utc = execution._format_utc
+
+    def counting(t: datetime) -> str:
+        formatted.append(t)
+        return format_utc(t)
+
+    monkeypatch.setattr(execution, "_FORMATTED", {})
+    monkeypatch.setattr(execution, "_format_utc", counting)
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(SLOW.replace("PT10S", "PT1S"))
+        ex = await engine.execute("t", "slow")  # created, progress and end written
+        stored = await engine.store.get_execution(ex["id"])
+    assert ex["state"]["current"] == "SUCCESS" and stored is not None
+    assert len(formatted) == len(set(formatted)), sorted(formatted)
+    assert {format_instant(t) for t in formatted} >= {
+        h["date"] for tr in ex["taskRunList"] for h in tr["state"]["histories"]}
 
 
 def test_a_state_history_prints_its_start_and_end_from_its_first_and_last_transition():
@@ -135,8 +161,9 @@ class _Steps(trio.abc.Instrument):
 
 async def test_a_task_run_actor_of_a_task_that_never_waits_runs_in_one_step(tmp_path):
     async with open_engine(tmp_path, store="memory") as engine:
+        # a timeout: the Return gets a task-run actor of its own (see the inline tests below)
         await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
-                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n    timeout: PT1M\n")
         steps = _Steps()
         trio.lowlevel.add_instrument(steps)
         ex = await engine.execute("t", "one")
@@ -153,3 +180,122 @@ async def test_an_ended_execution_is_not_kept_for_a_progress_write_it_no_longer_
         assert ex["state"]["current"] == "SUCCESS"
         assert engine.progress_writes._due, "a progress write was scheduled"
         assert [due for due in engine.progress_writes._due if due.actor is not None] == []
+
+
+INLINE = """id: inline
+namespace: t
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      a: "{{ execution.id }}"
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.out.values.a }}"
+  - id: timed
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+    timeout: PT1M
+  - id: retried
+    type: io.kestra.plugin.core.debug.Return
+    format: y
+    retry:
+      type: constant
+      interval: PT1S
+      maxAttempt: 2
+  - id: bad
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ missing.value }}"
+    allowFailure: true
+"""
+
+
+async def test_a_task_that_never_suspends_runs_in_its_execution_actors_step(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(INLINE)
+        with spawned_tasks() as spawns:
+            ex = await engine.execute("t", "inline")
+        logs = await engine.get_logs(ex["id"])
+    # a task-run actor only for the tasks a timeout or a retry could stop or run again
+    assert spawns.names.count("falconet.runtime.kernel.taskrun.TaskRunActor.run") == 2, spawns.names
+    assert ex["state"]["current"] == "WARNING"
+    runs = {tr["taskId"]: tr for tr in ex["taskRunList"]}
+    for task_id, tr in runs.items():  # recorded as a task-run actor records them
+        assert [h["state"] for h in tr["state"]["histories"]] == ["CREATED", "RUNNING", tr["state"]["current"]]
+        assert [[h["state"] for h in a["state"]["histories"]] for a in tr["attempts"]] == [
+            ["RUNNING", "FAILED" if task_id == "bad" else "SUCCESS"]]
+    assert {k: tr["state"]["current"] for k, tr in runs.items()} == {
+        "out": "SUCCESS", "log": "SUCCESS", "timed": "SUCCESS", "retried": "SUCCESS", "bad": "WARNING"}
+    assert runs["out"]["outputs"] == {"values": {"a": ex["id"]}}
+    assert [(lg["taskId"], lg["level"]) for lg in logs] == [("log", "INFO"), ("bad", "ERROR")]
+    assert logs[0]["message"] == ex["id"] and "missing" in logs[1]["message"]
+
+
+async def test_an_ended_execution_is_freed_without_the_garbage_collector(tmp_path):
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow(INLINE)
+        await engine.execute("t", "inline")
+        gc.collect()
+        gc.disable()
+        try:
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            async with trio.open_nursery() as nursery:
+                for _ in range(5):
+                    nursery.start_soon(engine.execute, "t", "inline")
+            await engine.store.flush()
+            gc.collect()
+            # objects only the collector could free: none of an execution's (actor, machine, document...)
+            left = {type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("falconet.")}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert left == set()
+
+
+@register
+class _Suspends(RunnableTask):
+    """Test task: declared synchronous, but its run awaits trio."""
+
+    type = "io.falconet.tests.SuspendsAnyway"
+    synchronous = True
+
+    async def run(self, ctx: Any) -> dict[str, Any] | None:
+        await trio.lowlevel.checkpoint()
+        return {"ran": True}
+
+
+async def test_a_task_declared_synchronous_that_suspends_fails_its_attempt(tmp_path):
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: liar\nnamespace: t\ntasks:\n  - id: s\n"
+                                 "    type: io.falconet.tests.SuspendsAnyway\n")
+        ex = await engine.execute("t", "liar")
+        logs = await engine.get_logs(ex["id"])
+    assert ex["state"]["current"] == "FAILED"
+    assert [tr["state"]["current"] for tr in ex["taskRunList"]] == ["FAILED"]
+    assert [(lg["level"], lg["message"]) for lg in logs] == [
+        ("ERROR", "_Suspends.run suspended although declared synchronous")]
+
+
+async def test_an_execution_of_a_flow_without_inputs_types_none(tmp_path, monkeypatch):
+    from falconet.runtime.flow import inputs as inputs_module
+
+    calls: list[str] = []
+    resolve_inputs = inputs_module.resolve_inputs
+
+    def counting(flow_inputs: Any, provided: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(",".join(sorted(provided)))
+        return resolve_inputs(flow_inputs, provided, **kwargs)
+
+    monkeypatch.setattr(inputs_module, "resolve_inputs", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: none\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        await engine.create_flow("id: one\nnamespace: t\ninputs:\n  - id: a\n    type: STRING\n"
+                                 "tasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
+                                 "    format: '{{ inputs.a }}'\n")
+        without = await engine.execute("t", "none", {"undeclared": "x"})
+        with_inputs = await engine.execute("t", "one", {"a": "y"})
+    assert "inputs" not in without and without["state"]["current"] == "SUCCESS"
+    assert with_inputs["inputs"] == {"a": "y"}
+    assert calls == ["a"]  # the flow without inputs typed none

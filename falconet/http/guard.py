@@ -67,6 +67,8 @@ class _BodyProgress:
         self.declared = declared
         self.received = 0
         self.complete = trio.Event()   # set once the whole body (or a disconnect) arrived
+        if declared == 0:              # no body to wait for (h11 reads none)
+            self.complete.set()
 
     @property
     def done(self) -> bool:
@@ -132,7 +134,7 @@ class ConnectionGuard:
                 if not draining:
                     message = dict(message, headers=[*message.get("headers", ()), (b"connection", b"close")])
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                if draining:
+                if draining and not body.done:
                     # hypercorn closes the connection at the end of a response whose request body is
                     # not all in: let the app's body reader take the rest first (it discards beyond
                     # its buffer)

@@ -131,6 +131,10 @@ class RunnableTask(Plugin, abc.ABC):
     as ``trio.Cancelled``; plugins must not swallow it and must clean up subprocesses/threads.
     """
 
+    #: ``run`` never suspends (no ``await`` that reaches trio): without a ``timeout`` or a retry, the engine
+    #: runs such an attempt inside its execution actor's step instead of starting a task-run actor for it
+    synchronous: ClassVar[bool] = False
+
     @abc.abstractmethod
     async def run(self, ctx: "RunContext") -> dict[str, Any] | None:
         """Run one attempt; return the outputs."""

@@ -152,6 +152,35 @@ async def test_stopping_the_server_closes_idle_keep_alive_connections(engine: An
     await stream.aclose()
 
 
+#### A request without a body ############################################################################
+
+async def test_a_response_to_a_bodiless_request_is_not_held_for_its_body(nursery: Any, raw_http: Any,
+                                                                         monkeypatch: Any) -> None:
+    """An app that answers a request without a body and never calls ``receive`` (ASGI allows it): its
+    response ends at once (the guard waited ``DRAIN_TIMEOUT`` for a body that never comes)."""
+    from falconet.http import guard
+    from falconet.http.serve import serve
+
+    monkeypatch.setattr(guard, "DRAIN_TIMEOUT", 3.0)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while scope["type"] == "lifespan":
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
+    url = (await nursery.start(serve, app, "127.0.0.1", 0))[0]
+    started = time.monotonic()
+    result = await raw_http(url, PING + PING, responses=2)
+    assert [r[2] for r in result.responses] == [b"ok", b"ok"]
+    assert "close" not in result.responses[0][1].get("connection", "")
+    assert time.monotonic() - started < 2
+
+
 #### SIGTERM on a real server process ######################################################################
 
 SLOW = """id: slow

@@ -30,6 +30,7 @@ class Return(RunnableTask):
         Metric("length", "counter", "Length of the rendered value."),
         Metric("duration", "timer", "Time spent rendering the value."),
     )
+    synchronous = True
     props = {"format": Prop(STRING, description="The templated string to render.")}
 
     async def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -55,6 +56,7 @@ class Echo(RunnableTask):
                 "format: \"{{ task.id }} > {{ taskrun.startDate }}\"\n"
                 "level: INFO\n"),
     )
+    synchronous = True
     props = {
         "format": Prop(STRING, required=True, description="The templated string to log."),
         "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="The log level."),

@@ -47,6 +47,7 @@ class Log(RunnableTask):
                 "  - first line\n"
                 "  - \"second line in {{ flow.id }}\"\n"),
     )
+    synchronous = True
     props = {
         "message": Prop(ANY, required=True, description="A message or a list of messages to log (rendered)."),
         "level": Prop(ENUM, default="INFO", values=LogLevel.names(), description="The log level."),

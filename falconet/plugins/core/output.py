@@ -23,6 +23,7 @@ class OutputValues(RunnableTask):
     outputs = {
         "values": Output("map", "The rendered values."),
     }
+    synchronous = True
     # not rendered by ctx.prop: run() renders it key by key
     props = {"values": Prop(MAP, dynamic=False, description="The values to output (rendered).")}
 

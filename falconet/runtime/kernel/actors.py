@@ -22,6 +22,7 @@ from falconet.runtime.kernel.machine import (
     Dispatch, Finished, Machine, RunTask, StartJob, StartSubflow, StartTimer, is_flowable,
 )
 from falconet.runtime.flow.model import TaskSpec
+from falconet.sdk.plugin import FlowableTask
 from falconet.runtime.kernel.execution import Execution, TaskRun
 from falconet.runtime.kernel.recovery import task_run_directory
 from falconet.runtime.kernel.progress import Due
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from falconet.runtime.flow.model import Flow
 
 INBOX_SIZE = 4096
+_NO_SHARED_DIRECTORY = FlowableTask.shared_directory
 
 
 #### SECRET inputs ##########################################################################################
@@ -342,6 +344,13 @@ class ExecutionActor:
             self.done.set()
             self._release_unapplied()
 
+    def release(self) -> None:
+        """The engine is done with this actor (its end is durable and announced): break the reference
+        cycles it is part of (:meth:`Machine.detach`, its nursery), so the execution's objects are freed when
+        the last reader of :attr:`ex` or :attr:`final_doc` lets go."""
+        self.machine.detach()
+        self._nursery = None
+
     def _advance(self) -> None:
         if self._killing and not self.ex.state.current.is_terminated:
             if not self.task_runs:
@@ -432,6 +441,18 @@ class ExecutionActor:
             cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
         return None
 
+    def shares_directory(self, tr: TaskRun) -> bool:
+        """Whether an enclosing flowable of ``tr`` may share a directory with it (:meth:`shared_directory`
+        would ask it)."""
+        by_id = self.machine.by_id
+        cur = by_id.get(tr.parent_task_run_id) if tr.parent_task_run_id else None
+        while cur is not None:
+            task = self.machine.task_of(cur)
+            if is_flowable(task) and type(self.machine.flowable(task)).shared_directory is not _NO_SHARED_DIRECTORY:
+                return True
+            cur = by_id.get(cur.parent_task_run_id) if cur.parent_task_run_id else None
+        return False
+
     async def _release_flowables(self) -> None:
         """The execution ended: each flowable type releases what its task runs hold."""
         by_class: dict[type, tuple[TaskSpec, list[TaskRun]]] = {}
@@ -496,11 +517,24 @@ class ExecutionActor:
         ``nursery.start``, which would wait one pass per actor (a ForEach of 100 runnable children took 100
         passes: +65% on bench_engine's ForEach-100). A handle's cancel scope exists before its task runs, so a
         kill or a sibling's failure reaches an actor that has not started yet: it exits at once, reporting
-        TaskRunExited like any other."""
+        TaskRunExited like any other. An attempt that :meth:`~.taskrun.TaskRunActor.can_run_inline` (a plugin
+        that never suspends, no timeout, no retry) runs here instead, without a trio task: its last message is
+        queued as its actor would have sent it, so the loop applies it the same way."""
         assert self._nursery is not None
         batch, self._to_start = self._to_start, []
         for handle in batch:
-            self._nursery.start_soon(handle.run)
+            if handle.can_run_inline():
+                self._queue(handle.run_inline())
+            else:
+                self._nursery.start_soon(handle.run)
+
+    def _queue(self, msg: Message) -> None:
+        """Queue a message from the actor's own step (the loop applies it next)."""
+        try:
+            self.inbox_send.send_nowait(msg)
+        except trio.WouldBlock:  # a full inbox: sent by a task of its own, as a task-run actor would
+            assert self._nursery is not None
+            self._nursery.start_soon(self.inbox_send.send, msg)
 
     def write_progress(self) -> None:
         """Called PERSIST_INTERVAL after :meth:`_flush` scheduled it (:class:`~.progress.ProgressWrites`):

@@ -289,6 +289,7 @@ class Engine:
                 self.admission.release_slot(actor.flow)
                 if self.execution_hooks is not None:
                     await self.execution_hooks.on_execution_end(ex, actor.flow)
+            actor.release()
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the engine's nursery (background work that outlives its caller)."""

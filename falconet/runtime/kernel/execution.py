@@ -26,10 +26,26 @@ def now() -> datetime:
 
 
 def format_instant(t: datetime) -> str:
-    """``2024-09-24T13:35:32.983Z`` (always three fractional digits, UTC). A hot path: datetime's own C code."""
+    """``2024-09-24T13:35:32.983Z`` (always three fractional digits, UTC). A hot path: the texts of recent
+    UTC instants are kept (:data:`_FORMATTED`), so an instant of a state history is formatted once, not once
+    per document that holds it."""
     if t.tzinfo is not UTC:
-        t = t.astimezone(UTC)
-    return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"
+        return _format_utc(t.astimezone(UTC))
+    text = _FORMATTED.get(t)
+    if text is None:
+        if len(_FORMATTED) >= _FORMATTED_MAX:
+            _FORMATTED.clear()
+        text = _FORMATTED[t] = _format_utc(t)
+    return text
+
+
+def _format_utc(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds")[:-6] + "Z"  # datetime's own C code, without "+00:00"
+
+
+#: recent UTC instants and their text (dates are truncated to milliseconds, so a busy engine's instants repeat)
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_MAX = 2048
 
 
 def parse_instant(s: str) -> datetime:

@@ -112,6 +112,8 @@ class ExecutionInputs:
     def resolve(self, flow: Flow, ex: Execution, inputs: Mapping[str, Any],
                 files: Mapping[str, tuple[str, Path]]) -> dict[str, Any]:
         """The typed inputs of the new execution ``ex`` of ``flow``."""
+        if not flow.inputs:  # what resolve_inputs answers: values of undeclared inputs are ignored
+            return {}
         from falconet.runtime.flow.inputs import resolve_inputs
 
         provided, names = _provided(inputs, files)

@@ -131,6 +131,10 @@ def next_retry_delay(retry: RetrySpec, attempts: int, first_start: datetime, las
 
 #### The machine ############################################################################################
 
+def _detached(*_args: Any) -> Any:
+    raise RuntimeError("the execution's machine was detached when it ended")
+
+
 class Machine(FlowState):
     """Owns nothing but indexes; the Execution document is the state.
 
@@ -182,6 +186,18 @@ class Machine(FlowState):
         self._after = self.keep(_resolve(flow.after_execution, None))
         for tr in execution.task_run_list:
             self._index(tr)
+
+    def detach(self) -> None:
+        """The execution ended for good: forget the callbacks into its actor and stop watching the states of
+        its task runs. Reference cycles (actor → machine → the actor's bound methods; machine → task run →
+        state → its watch, the machine) kept a whole ended execution alive until a collection of an older
+        generation of CPython's garbage collector found it; without them it is freed as soon as nobody
+        holds it. The machine cannot step again."""
+        for tr in self.ex.task_run_list:
+            if tr.state.watch is self:
+                tr.state.watch = tr.state.owner = None
+        self.render = self.render_typed = self.log = self.on_change = _detached
+        self.on_task_run = self._on_state_set = self._state_changed = _detached
 
     #### indexes and creation ############################################################################
 

@@ -49,6 +49,8 @@ class TaskRunOwner(Protocol):
 
     async def shared_directory(self, tr: TaskRun) -> Path | None: ...
 
+    def shares_directory(self, tr: TaskRun) -> bool: ...
+
     async def send(self, msg: Message, *, last: bool = False) -> None: ...
 
 
@@ -111,19 +113,69 @@ class TaskRunActor:
                 with trio.move_on_after(FINAL_WRITE_TIMEOUT, shield=True):
                     await owner.send(TaskRunExited(tr.id), last=True)
 
+    def can_run_inline(self) -> bool:
+        """The attempt may run inside the execution actor's step (:meth:`run_inline`): its plugin never
+        suspends, nothing can stop it midway (no ``timeout``, not cancelled yet), no retry can follow, no
+        enclosing flowable shares a directory with it and the execution has not ended (an afterExecution task
+        first waits for the store)."""
+        task, tr, owner = self.task, self.task_run, self.owner
+        if not getattr(task.cls, "synchronous", False) or task.timeout or self._scope.cancel_called:
+            return False
+        if owner.ex.state.current.is_terminated or owner.shares_directory(tr):
+            return False
+        retry = owner.machine.retry_policy(tr, task)
+        return retry is None or retry.behavior == "CREATE_NEW_EXECUTION"
+
+    def run_inline(self) -> AttemptEnded:
+        """Run the one attempt of a task that :meth:`can_run_inline` now, without a trio task of its own;
+        returns the last message :meth:`run` would send (the caller queues it)."""
+        ctx = self._context(len(self.task_run.attempts), None)
+        try:
+            coro = self.task.cls().run(ctx)  # type: ignore[attr-defined]
+            try:
+                coro.send(None)
+            except StopIteration as stop:
+                state, outputs = self._ended(ctx, stop.value)
+            else:  # a plugin declared synchronous awaited: an engine-side bug, reported as the attempt's failure
+                coro.close()
+                raise RuntimeError(f"{self.task.cls.__name__}.run suspended although declared synchronous")
+        except Exception as exc:
+            state, outputs = self._failed(ctx, exc)
+        finally:
+            ctx.cleanup()
+        self._alive = False
+        return AttemptEnded(self.task_run.id, state, outputs, final=True, exited=True)
+
+    def _context(self, attempt_number: int, shared_dir: Path | None) -> TaskRunContext:
+        owner, tr, task = self.owner, self.task_run, self.task
+        return TaskRunContext(owner.engine, owner.ex, tr, task, owner.variables_for(tr, task), attempt_number,
+                              owner.error_logs, owner.secrets, shared_dir=shared_dir)
+
+    @staticmethod
+    def _ended(ctx: TaskRunContext, outputs: Any) -> tuple[State, dict[str, Any] | None]:
+        if outputs is not None and not isinstance(outputs, dict):
+            outputs = {"value": outputs}
+        return (State.WARNING if ctx.warning else State.SUCCESS), outputs
+
+    @staticmethod
+    def _failed(ctx: TaskRunContext, exc: Exception) -> tuple[State, dict[str, Any] | None]:
+        """An exception of plugin code is the attempt's failure, never an engine crash."""
+        if isinstance(exc, TaskFailed):
+            ctx.logger.error(str(exc))
+            return State.FAILED, exc.outputs
+        ctx.logger.error(str(exc) or type(exc).__name__)
+        return State.FAILED, None
+
     async def _one_attempt(self, attempt_number: int) -> tuple[State, dict[str, Any] | None]:
         from falconet.runtime.expr.durations import parse_duration
 
-        owner, tr, task = self.owner, self.task_run, self.task
-        shared_dir = await owner.shared_directory(tr)
-        variables = owner.variables_for(tr, task)
-        ctx = TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number, owner.error_logs,
-                             owner.secrets, shared_dir=shared_dir)
+        owner, task = self.owner, self.task
+        ctx = self._context(attempt_number, await owner.shared_directory(self.task_run))
         try:
             instance = task.cls()
             timeout = None
             if task.timeout:
-                t = owner.engine.renderer.render(task.timeout, variables) if "{" in task.timeout else task.timeout
+                t = owner.engine.renderer.render(task.timeout, ctx.variables) if "{" in task.timeout else task.timeout
                 timeout = parse_duration(str(t)).total_seconds()
             if timeout is None:  # no cancel scope to enter and leave (most tasks)
                 outputs = await instance.run(ctx)  # type: ignore[attr-defined]
@@ -133,17 +185,10 @@ class TaskRunActor:
                 if tscope.cancelled_caught:
                     ctx.logger.error(f"Timeout after {task.timeout}")
                     return State.FAILED, None
-            if outputs is not None and not isinstance(outputs, dict):
-                outputs = {"value": outputs}
-            return (State.WARNING if ctx.warning else State.SUCCESS), outputs
+            return self._ended(ctx, outputs)
         except trio.Cancelled:
             raise
-        except TaskFailed as exc:
-            ctx.logger.error(str(exc))
-            return State.FAILED, exc.outputs
-        except Exception as exc:  # plugin code failing is an attempt failure, never an engine crash
-            message = str(exc) or type(exc).__name__
-            ctx.logger.error(message)
-            return State.FAILED, None
+        except Exception as exc:
+            return self._failed(ctx, exc)
         finally:
             ctx.cleanup()
