@@ -263,3 +263,39 @@ async def test_a_message_for_a_waiting_writer_is_handed_over_without_a_deadline(
         with pytest.raises(live.SubscriberTooSlow):
             await out.send("two")  # nobody takes it
         assert trio.current_time() - start == pytest.approx(live.SEND_DEADLINE)
+
+
+async def test_a_stalled_batch_subscriber_is_dropped_and_gets_1013_after_its_frame(server: str, engine: Any,
+                                                                                   monkeypatch: Any) -> None:
+    """A client that stops reading in the middle of a shared frame: its feed gives up after SEND_DEADLINE
+    (its membership ends at once), and once it reads again it gets the whole frame, then close 1013."""
+    monkeypatch.setattr(live, "SEND_DEADLINE", 0.5)
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    first = SharedFrame(json.dumps(["x" * 8_000_000]))
+    for n in range(3):  # the first is stuck in the socket, the second waits for the writer, the third queues
+        for member in list(group.members):
+            member.offer(first if n == 0 else SharedFrame(f"[{n}]"), 1, 0.0)
+    with trio.fail_after(30):
+        while live._GROUPS.get(engine):  # noqa: ASYNC110 - the feed gives up after SEND_DEADLINE
+            await trio.sleep(0.05)
+    closed: list[CloseConnection] = []
+    with trio.fail_after(30):
+        while not closed:
+            data = await client.stream.receive_some(1 << 20)
+            assert data
+            client.conn.receive_data(data)
+            for event in client.conn.events():
+                if isinstance(event, TextMessage):
+                    client._partial += event.data
+                    if event.message_finished:
+                        client.texts.append(client._partial)
+                        client._partial = ""
+                elif isinstance(event, CloseConnection):
+                    closed.append(event)
+    assert client.texts == [first.text]
+    assert (closed[0].code, closed[0].reason) == live.TOO_SLOW
+    await client.stream.aclose()
