@@ -129,13 +129,13 @@ CLI_SERVER = textwrap.dedent("""
 #: Falconet modules (and what only they import) that an idle server does not load: each is imported by the code
 #: that first needs it — the expression language by a renderer's first compiled template (its filters and
 #: functions register then), the jq engine by the first ``jq`` filter, the dashboards model and the plugin
-#: catalogue by their requests, the memory store by a memory store
+#: catalogue by their requests, the memory store by a memory store, the multipart parser by a multipart body
 ON_FIRST_USE = ["falconet.runtime.expr.functions", "falconet.runtime.expr.filters",
                 "falconet.runtime.expr.filters_data", "falconet.runtime.expr.dates", "falconet.runtime.expr.env",
                 "falconet.runtime.expr.pebble", "falconet.runtime.expr.registry", "jinja2.sandbox",
                 "falconet.runtime.expr.jq", "falconet.runtime.expr.jq_runtime",
                 "falconet.runtime.reports.dashboards", "falconet.runtime.catalog.plugins",
-                "falconet.runtime.catalog.docs", "falconet.runtime.store.memory"]
+                "falconet.runtime.catalog.docs", "falconet.runtime.store.memory", "python_multipart.multipart"]
 
 
 def test_an_idle_server_does_not_import_the_falconet_modules_it_does_not_use():
@@ -148,6 +148,9 @@ FIRST_USE = textwrap.dedent("""
     import json, sys, tempfile, trio
     from falconet.http.app import create_app
     from falconet.runtime.kernel.startup import open_engine
+
+    FORM = (b'--b\\r\\nContent-Disposition: form-data; name="fileContent"; filename="a.txt"\\r\\n\\r\\n'
+            b'hello\\r\\n--b--\\r\\n')
 
     def loaded():
         return sorted(set(sys.modules) & set(sys.argv[1:]))
@@ -168,6 +171,10 @@ FIRST_USE = textwrap.dedent("""
                 seen["plugin"] = [r.status_code, sorted(await r.get_json())]
                 r = await client.get("/api/v1/plugins")
                 seen["plugins"] = r.status_code
+                r = await client.post("/api/v1/namespaces/company.team/files?path=/a.txt", data=FORM,
+                                      headers={"Content-Type": "multipart/form-data; boundary=b"})
+                seen["upload"] = [r.status_code, (await client.get(
+                    "/api/v1/namespaces/company.team/files?path=/a.txt")).status_code]
             async with open_engine(store="memory") as engine:
                 seen["memory"] = type(engine.store).__name__
         seen["after"] = loaded()
@@ -183,6 +190,7 @@ def test_each_module_loaded_on_first_use_works_then():
     assert seen["render"] == "1,2,3 2 4"
     assert seen["dashboard"] == [200, "Overview"]
     assert seen["plugin"][0] == 200 and {"markdown", "schema"} <= set(seen["plugin"][1]) and seen["plugins"] == 200
+    assert seen["upload"] == [200, 200]
     assert seen["memory"] == "MemoryStore"
     assert seen["after"] == sorted(ON_FIRST_USE)
 
@@ -194,7 +202,7 @@ def test_an_idle_server_leaves_the_deferred_modules_unexecuted():
     assert report["heavy"] == []
     assert set(report["deferred"].values()) <= {"DeferredModule", None}, report["deferred"]
     # imported by the libraries at start-up, and still not run
-    for name in ("h2.connection", "priority", "difflib", "pdb", "csv", "mimetypes", "python_multipart", "idna"):
+    for name in ("h2.connection", "priority", "difflib", "pdb", "csv", "mimetypes", "idna"):
         assert report["deferred"][name] == "DeferredModule", name
 
 

@@ -5,7 +5,8 @@ Why ``python-multipart`` (``python_multipart.MultipartParser``) and not Quart's 
 memory; ``MultipartParser`` is a push parser whose callbacks see each slice of part data as it
 arrives, so a file part goes straight from the socket to disk and memory stays bounded by one network
 chunk (about 64 KB) whatever the upload size. It is the parser Starlette and FastAPI use, it enforces
-header count/size limits, and it has no dependencies.
+header count/size limits, and it has no dependencies. It is imported by the first multipart body parsed: a
+server that receives none does not load it.
 
 File data is written with plain blocking ``write`` calls from inside the parser's callbacks, on the trio
 thread, on purpose: a write of one network chunk to a freshly created file lands in the page cache in
@@ -31,8 +32,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, AsyncIterator
 
 import trio
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
 from werkzeug.exceptions import RequestTimeout
 
 from falconet.runtime.kernel.errors import BadRequest, PayloadTooLarge
@@ -118,6 +117,8 @@ class _PartCollector:
         disposition = self._headers.get("content-disposition")
         if disposition is None:
             raise BadRequest("A multipart part has no Content-Disposition header")
+        from python_multipart.multipart import parse_options_header
+
         _, options = parse_options_header(disposition)
         name = options.get(b"name")
         if name is None:
@@ -164,6 +165,8 @@ class _PartCollector:
 
 
 def _boundary(content_type: str) -> bytes:
+    from python_multipart.multipart import parse_options_header
+
     ctype, options = parse_options_header(content_type)
     if ctype != b"multipart/form-data":
         raise BadRequest(f"Expected a multipart/form-data body, got '{ctype.decode('latin-1')}'")
@@ -198,6 +201,9 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
     collector: _PartCollector | None = None
     try:
         if is_multipart(content_type):
+            from python_multipart.exceptions import MultipartParseError
+            from python_multipart.multipart import MultipartParser
+
             collector = _PartCollector(tmp_root)
             parser = MultipartParser(_boundary(content_type), collector.callbacks())
             try:
