@@ -299,3 +299,48 @@ async def test_an_execution_of_a_flow_without_inputs_types_none(tmp_path, monkey
     assert "inputs" not in without and without["state"]["current"] == "SUCCESS"
     assert with_inputs["inputs"] == {"a": "y"}
     assert calls == ["a"]  # the flow without inputs typed none
+
+
+def test_the_system_clock_builds_one_date_per_millisecond():
+    import time
+
+    from falconet.runtime.kernel.clock import SystemClock
+
+    clock = SystemClock()
+    start = time.time_ns() // 1_000_000
+    dates = [clock.now() for _ in range(2000)]  # kept alive: ids are not reused
+    elapsed = time.time_ns() // 1_000_000 - start
+    assert len({id(d) for d in dates}) <= elapsed + 2
+    for d in dates:
+        assert d.tzinfo is UTC and d.microsecond % 1000 == 0
+    assert dates == sorted(dates) and abs((datetime.now(UTC) - dates[-1]).total_seconds()) < 5
+
+
+def test_durations_print_as_java_prints_them():
+    from falconet.runtime.kernel.execution import format_duration
+
+    cases = {timedelta(0): "PT0S", timedelta(milliseconds=1): "PT0.001S", timedelta(seconds=1.5): "PT1.5S",
+             timedelta(seconds=59, milliseconds=999): "PT59.999S", timedelta(seconds=60): "PT1M",
+             timedelta(minutes=2, seconds=3): "PT2M3S", timedelta(hours=1, microseconds=1): "PT1H0.000001S",
+             timedelta(seconds=-1.5): "-PT1.5S", timedelta(seconds=12): "PT12S"}
+    for d, text in cases.items():
+        assert format_duration(d) == text, d
+
+
+def test_ids_are_base62_of_a_version_4_uuid():
+    import uuid
+
+    from falconet.runtime.kernel.ids import _ALPHABET, base62, new_id
+
+    for n in (0, 1, 61, 62, 3843, 3844, 3845, 2**128 - 1):
+        digits, m = [], n
+        while m:
+            m, r = divmod(m, 62)
+            digits.append(_ALPHABET[r])
+        assert base62(n) == ("".join(reversed(digits)) or "0")
+    for _ in range(200):
+        text = new_id()
+        n = 0
+        for ch in text:
+            n = n * 62 + _ALPHABET.index(ch)
+        assert 1 <= len(text) <= 22 and not text.startswith("0") and uuid.UUID(int=n).version == 4

@@ -61,6 +61,9 @@ def parse_instant(s: str) -> datetime:
 def format_duration(d: timedelta) -> str:
     """ISO-8601 duration as Java prints it: ``PT1.234S``, ``PT2M3S``, ``PT0S``."""
     total = d.total_seconds()
+    if 0 <= total < 60:  # a hot path (each state of each document): seconds only, as below
+        sec = round(total, 6)
+        return f"PT{int(sec)}S" if sec == int(sec) else f"PT{sec:.6f}".rstrip("0") + "S"
     neg = total < 0
     total = abs(total)
     hours, rem = divmod(total, 3600)
