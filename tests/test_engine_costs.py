@@ -344,3 +344,20 @@ def test_ids_are_base62_of_a_version_4_uuid():
         for ch in text:
             n = n * 62 + _ALPHABET.index(ch)
         assert 1 <= len(text) <= 22 and not text.startswith("0") and uuid.UUID(int=n).version == 4
+
+
+def test_an_executions_labels_are_stored_as_json_without_the_encoder(monkeypatch):
+    import json
+
+    from falconet.runtime.store import _common
+
+    labels = [{"key": "system.correlationId", "value": "abc"}, {"key": "ünï\"\\\n", "value": "\ud800 \u2028 é"},
+              {"key": "n", "value": 3}]
+    doc = {"id": "abc", "namespace": "n", "flowId": "f", "labels": labels,
+           "state": {"current": "CREATED", "startDate": "2024-01-01T00:00:00.000Z"}}
+    expected = _common.compact_json([{"key": lb["key"], "value": str(lb["value"])} for lb in labels])
+    calls = []
+    monkeypatch.setattr(_common, "dumps", lambda value, what: calls.append(what) or _common.compact_json(value))
+    row = _common.execution_row(doc)
+    assert row.labels_json == expected and json.loads(row.labels_json)[2] == {"key": "n", "value": "3"}
+    assert calls == ["execution abc"]  # the document alone
