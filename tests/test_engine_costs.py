@@ -361,3 +361,29 @@ def test_an_executions_labels_are_stored_as_json_without_the_encoder(monkeypatch
     row = _common.execution_row(doc)
     assert row.labels_json == expected and json.loads(row.labels_json)[2] == {"key": "n", "value": "3"}
     assert calls == ["execution abc"]  # the document alone
+
+
+def test_documents_are_encoded_without_the_circular_check_and_fail_as_json_dumps_does():
+    import json
+
+    import pytest
+
+    from falconet.runtime.kernel import execution
+
+    assert execution._ENCODER.check_circular is False
+    doc: dict[str, Any] = {"a": [1, 2.5, "é", None, True], "b": {"shared": [1]}}
+    doc["c"] = doc["b"]  # the same object twice is not a cycle
+    assert execution.compact_json(doc) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    cycle: dict[str, Any] = {}
+    cycle["self"] = [cycle]
+    with pytest.raises(ValueError, match="Circular reference"):
+        execution.compact_json(cycle)
+    deep: list[Any] = []
+    node = deep
+    for _ in range(50_000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(RecursionError):
+        execution.compact_json(deep)
+    with pytest.raises(ValueError):
+        execution.compact_json({"x": float("nan")})
