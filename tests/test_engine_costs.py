@@ -7,6 +7,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import trio
 
 from falconet import open_engine
@@ -387,3 +388,31 @@ def test_documents_are_encoded_without_the_circular_check_and_fail_as_json_dumps
         execution.compact_json(deep)
     with pytest.raises(ValueError):
         execution.compact_json({"x": float("nan")})
+
+
+async def test_a_server_that_is_its_stores_only_writer_of_flows_reads_no_flow_per_execution(tmp_path, monkeypatch):
+    from falconet import NotFound
+
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow("id: f\nnamespace: costs\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: one\n")
+        reads: list[tuple[str, str, Any]] = []
+        get_flow = engine.store.get_flow
+
+        async def counted(namespace: str, flow_id: str, revision: int | None = None, **kw: Any) -> Any:
+            reads.append((namespace, flow_id, revision))
+            return await get_flow(namespace, flow_id, revision, **kw)
+
+        monkeypatch.setattr(engine.store, "get_flow", counted)
+        for _ in range(3):
+            assert (await engine.execute("costs", "f"))["state"]["current"] == "SUCCESS"
+        assert reads == []
+        await engine.update_flow("costs", "f", "id: f\nnamespace: costs\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: two\n")
+        reads.clear()
+        ex = await engine.execute("costs", "f")
+        assert ex["flowRevision"] == 2 and ex["taskRunList"][0]["outputs"] == {"value": "two"} and reads == []
+        await engine.delete_flow("costs", "f")
+        with pytest.raises(NotFound):
+            await engine.execute("costs", "f")
+        assert (await engine.get_flow("costs", "f", allow_deleted=True)).deleted
