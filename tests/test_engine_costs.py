@@ -416,3 +416,16 @@ async def test_a_server_that_is_its_stores_only_writer_of_flows_reads_no_flow_pe
         with pytest.raises(NotFound):
             await engine.execute("costs", "f")
         assert (await engine.get_flow("costs", "f", allow_deleted=True)).deleted
+
+
+def test_each_duration_is_formatted_once(monkeypatch):
+    from falconet.runtime.kernel import execution
+
+    formatted: list[timedelta] = []
+    real = execution._format_duration
+    monkeypatch.setattr(execution, "_format_duration", lambda d: formatted.append(d) or real(d))
+    execution._DURATIONS.clear()
+    for _ in range(3):
+        assert execution.format_duration(timedelta(milliseconds=1)) == "PT0.001S"
+        assert execution.format_duration(timedelta(minutes=2, seconds=3)) == "PT2M3S"
+    assert formatted == [timedelta(milliseconds=1), timedelta(minutes=2, seconds=3)]

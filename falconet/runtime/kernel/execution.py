@@ -59,11 +59,22 @@ def parse_instant(s: str) -> datetime:
 
 
 def format_duration(d: timedelta) -> str:
-    """ISO-8601 duration as Java prints it: ``PT1.234S``, ``PT2M3S``, ``PT0S``."""
+    """ISO-8601 duration as Java prints it: ``PT1.234S``, ``PT2M3S``, ``PT0S``. A hot path (each state of
+    each document): the texts of recent durations are kept (:data:`_DURATIONS`)."""
+    text = _DURATIONS.get(d)
+    if text is None:
+        if len(_DURATIONS) >= _FORMATTED_MAX:
+            _DURATIONS.clear()
+        text = _DURATIONS[d] = _format_duration(d)
+    return text
+
+
+#: recent durations and their text (durations between instants truncated to milliseconds repeat)
+_DURATIONS: dict[timedelta, str] = {}
+
+
+def _format_duration(d: timedelta) -> str:
     total = d.total_seconds()
-    if 0 <= total < 60:  # a hot path (each state of each document): seconds only, as below
-        sec = round(total, 6)
-        return f"PT{int(sec)}S" if sec == int(sec) else f"PT{sec:.6f}".rstrip("0") + "S"
     neg = total < 0
     total = abs(total)
     hours, rem = divmod(total, 3600)
