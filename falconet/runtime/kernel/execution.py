@@ -46,6 +46,7 @@ def _format_utc(t: datetime) -> str:
 #: recent UTC instants and their text (dates are truncated to milliseconds, so a busy engine's instants repeat)
 _FORMATTED: dict[datetime, str] = {}
 _FORMATTED_MAX = 2048
+_DURATIONS: dict[timedelta, str] = {}  # recent durations (between instants in milliseconds: they repeat), their text
 
 
 def parse_instant(s: str) -> datetime:
@@ -67,10 +68,6 @@ def format_duration(d: timedelta) -> str:
             _DURATIONS.clear()
         text = _DURATIONS[d] = _format_duration(d)
     return text
-
-
-#: recent durations and their text (durations between instants truncated to milliseconds repeat)
-_DURATIONS: dict[timedelta, str] = {}
 
 
 def _format_duration(d: timedelta) -> str:
@@ -524,7 +521,6 @@ class Execution:
 #: one encoder for every call (``json.dumps`` with options builds a JSONEncoder per call); it skips the
 #: check for circular references, which costs ~15 % of an execution document's encoding
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False)
-#: the same with the check: it answers (ValueError) only when the first failed
 _CHECKED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -533,7 +529,7 @@ def compact_json(value: Any) -> str:
     ValueError or TypeError when ``value`` is not JSON."""
     try:
         return _ENCODER.encode(value)
-    except RecursionError:  # a circular reference (ValueError, as json.dumps says) or a value nested too deep
+    except RecursionError:  # a cycle (then ValueError, as json.dumps says) or a value nested too deep: checked
         return _CHECKED.encode(value)
 
 
