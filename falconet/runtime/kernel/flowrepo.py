@@ -131,9 +131,9 @@ class FlowRepository:
             # this server is the store's only writer of flows (a store that is not shared serves one server):
             # its latest revision, kept by every create, update and delete, needs no read of the store
             latest = self._latest.get((namespace, flow_id))
-            cached = self._flows.get((namespace, flow_id, latest)) if latest is not None else None
-            if cached is not None and not cached.deleted:
-                return cached
+            kept = self._flows.get((namespace, flow_id, latest)) if latest is not None else None
+            if kept is not None and not kept.deleted:
+                return kept
         rec = await self.store.get_flow(namespace, flow_id, revision, allow_deleted=allow_deleted)
         if rec is None:
             return None
