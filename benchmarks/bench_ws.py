@@ -6,15 +6,18 @@ every terminal state.
 `falconet server local` (SQLite store) runs pinned to one core (``taskset``, when there is more than one);
 the clients run on the others. Each round creates ``--executions`` executions of the 2-task flow of
 ``bench_http.py`` through ``POST /api/v1/executions`` (``bench_http``'s keep-alive socket clients) and
-measures executions/s (executions / (last endDate − first POST)), first with no subscriber, then with
+measures executions/s (executions / (last endDate − first POST)) with no subscriber and with
 ``--subscribers`` websockets on ``/api/v1/ws?namespace=bench.http&state=SUCCESS`` read by one client
 thread (raw sockets and a minimal frame reader, so the readers stay cheaper than the server). Each
 subscriber must receive the SUCCESS of every execution (live, or in the resync after an overflow).
 
 The server's capacity is measured by its CPU time per execution (``/proc/<pid>/stat``), from the first
-POST until every subscriber got every frame: on a 2-core machine the clients and the reader process share
-the one core the server does not use, so wall-clock throughput with 200 readers mostly measures how fast
-the *readers* run (the server idles, waiting for them). Both figures are printed.
+POST until the server is idle again (with subscribers: once every subscriber got every frame); the
+final documents are fetched after that, outside the measured time (fetching them pages through every
+execution of the flow, a cost that grows from round to round). On a 2-core machine the clients and the
+reader process share the one core the server does not use, so wall-clock throughput with 200 readers
+mostly measures how fast the *readers* run (the server idles, waiting for them). Both figures are printed,
+and the server's system (kernel) time, and the frames each subscriber received.
 Target (issue 16): 200 subscribers cost <= 20 % of throughput, and no subscriber misses a terminal state.
 """
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Subscriber:
             raise RuntimeError(head.decode(errors="replace"))
         self.sock.setblocking(False)
         self.seen: set[str] = set()
+        self.frames = 0
         self.closed = False
 
     def feed(self) -> None:
@@ -87,6 +91,7 @@ class Subscriber:
             if len(buf) - start < length:
                 break
             if opcode == 1:  # one message, or an array of them (``batch=true``)
+                self.frames += 1
                 for match in _ID.finditer(buf, start, start + length):
                     self.seen.add(match.group(1).decode())
             elif opcode == 8:
@@ -115,7 +120,7 @@ def reader_process(port: int, count: int, batch: bool, ready: Any, expected: Any
             if ids is not None and (all(ids <= s.seen for s in subscribers)
                                     or time.monotonic() - since > DELIVERY_TIMEOUT):
                 break
-    results.put(([s.seen for s in subscribers], time.monotonic() - since))
+    results.put(([s.seen for s in subscribers], time.monotonic() - since, sum(s.frames for s in subscribers)))
     done.wait(60)  # the server's CPU time is read before the subscribers go away
     for s in subscribers:
         s.sock.close()
@@ -124,15 +129,34 @@ def reader_process(port: int, count: int, batch: bool, ready: Any, expected: Any
 DELIVERY_TIMEOUT = 120.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process used so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU time the process used so far, and the system part alone (``/proc/<pid>/stat``
+    fields 14 and 15)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rpartition(b")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, int(fields[12]) / tick
 
 
-def round_trip(base: str, executions: int, concurrency: int) -> tuple[float, set[str]]:
-    sent = create_many_raw(base, executions, concurrency)
+def per_execution(start: tuple[float, float], pid: int, executions: int) -> tuple[float, float]:
+    """Milliseconds of CPU (all, system) per execution since ``start``."""
+    end = cpu_seconds(pid)
+    return (end[0] - start[0]) * 1000 / executions, (end[1] - start[1]) * 1000 / executions
+
+
+def wait_idle(pid: int) -> None:
+    """Until the server used no CPU time for 0.2 s (every execution ended, every frame written)."""
+    last = cpu_seconds(pid)[0]
+    while True:
+        time.sleep(0.2)
+        now = cpu_seconds(pid)[0]
+        if now - last < 0.015:
+            return
+        last = now
+
+
+def rate_of(base: str, sent: dict[str, float]) -> tuple[float, set[str]]:
+    """Executions/s (executions / (last endDate - first POST)) and the ids of the ended executions."""
     final = fetch_final(base, set(sent))
     if len(final) != len(sent):
         raise SystemExit(f"only {len(final)} of {len(sent)} executions ended")
@@ -157,10 +181,11 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     without: list[float] = []
     with_subs: list[float] = []
-    cpu_without: list[float] = []  # server CPU ms per execution
-    cpu_with: list[float] = []
+    cpu_without: list[tuple[float, float]] = []  # server CPU ms per execution: all, system
+    cpu_with: list[tuple[float, float]] = []
     missed = 0
     lags: list[float] = []
+    frames: list[float] = []  # frames received per subscriber in a round
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as data:
         env = dict(os.environ, KESTRA_URL=base)
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
@@ -171,29 +196,48 @@ def main() -> int:
         try:
             with httpx.Client(base_url=base, timeout=30) as http:
                 load_flow_when_up(http, server)
-            round_trip(base, 200, args.concurrency)  # warm-up
-            for _ in range(args.rounds):
+            rate_of(base, create_many_raw(base, 200, args.concurrency))  # warm-up
+
+            def measure_without() -> None:
+                wait_idle(server.pid)
                 cpu = cpu_seconds(server.pid)
-                without.append(round_trip(base, args.executions, args.concurrency)[0])
-                cpu_without.append((cpu_seconds(server.pid) - cpu) * 1000 / args.executions)
+                sent = create_many_raw(base, args.executions, args.concurrency)
+                wait_idle(server.pid)
+                cpu_without.append(per_execution(cpu, server.pid, args.executions))
+                without.append(rate_of(base, sent)[0])
+
+            def measure_with() -> int:
                 ready, expected, results = multiprocessing.Event(), multiprocessing.Queue(), multiprocessing.Queue()
                 done = multiprocessing.Event()
-                reader = multiprocessing.Process(target=reader_process,
-                                                 args=(port, args.subscribers, args.batch, ready, expected, results, done))
+                reader = multiprocessing.Process(target=reader_process, args=(port, args.subscribers, args.batch,
+                                                                              ready, expected, results, done))
                 reader.start()
                 if not ready.wait(60):
                     raise SystemExit("the subscribers did not connect")
                 time.sleep(0.5)  # let the server register every subscription
+                wait_idle(server.pid)
                 cpu = cpu_seconds(server.pid)
-                rate, ids = round_trip(base, args.executions, args.concurrency)
-                with_subs.append(rate)
+                sent = create_many_raw(base, args.executions, args.concurrency)
+                ids = set(sent)
                 expected.put(ids)
-                seen, lag = results.get(timeout=DELIVERY_TIMEOUT + 60)
-                cpu_with.append((cpu_seconds(server.pid) - cpu) * 1000 / args.executions)
+                seen, lag, received = results.get(timeout=DELIVERY_TIMEOUT + 60)
+                wait_idle(server.pid)
+                cpu_with.append(per_execution(cpu, server.pid, args.executions))
+                frames.append(received / max(args.subscribers, 1))
+                with_subs.append(rate_of(base, sent)[0])
                 done.set()
                 reader.join()
                 lags.append(lag)
-                missed += sum(len(ids - s) for s in seen)
+                return sum(len(ids - s) for s in seen)
+
+            for round_number in range(args.rounds):
+                # every round adds executions to the store: alternate the order (without, with; with, without)
+                if round_number % 2 == 0:
+                    measure_without()
+                    missed += measure_with()
+                else:
+                    missed += measure_with()
+                    measure_without()
         finally:
             server.terminate()
             server.wait(60)
@@ -206,12 +250,18 @@ def main() -> int:
           f"(rounds: {', '.join(f'{r:.0f}' for r in with_subs)})")
     print(f"cost of the subscribers in wall-clock throughput: {(1 - fan_rate / base_rate) * 100:.0f} % (the clients "
           f"and the readers share the other cores: on a small machine this measures them as much as the server)")
-    base_cpu, fan_cpu = statistics.median(cpu_without), statistics.median(cpu_with)
+    base_cpu, fan_cpu = statistics.median(c[0] for c in cpu_without), statistics.median(c[0] for c in cpu_with)
+    base_sys, fan_sys = statistics.median(c[1] for c in cpu_without), statistics.median(c[1] for c in cpu_with)
     print(f"server CPU per execution: {base_cpu:.2f} ms without, {fan_cpu:.2f} ms with {args.subscribers} subscribers "
           f"(every frame delivered); cost: {(1 - base_cpu / fan_cpu) * 100:.0f} % of the server's capacity; "
           f"target <= 20 %")
+    pairs = ", ".join(f"{w[0]:.2f} / {f[0]:.2f}" for w, f in zip(cpu_without, cpu_with, strict=True))
+    print(f"server CPU per execution, rounds in order (without then with, then with then without, ...): "
+          f"{pairs} (without / with)")
+    print(f"of which system (kernel) time: {base_sys:.2f} ms without, {fan_sys:.2f} ms with")
+    print(f"frames per subscriber and round: {', '.join(f'{f:.0f}' for f in frames)}")
     print(f"terminal states missed by subscribers: {missed}; target 0 "
-          f"(the last ones arrived {max(lags):.1f} s after the round's last execution ended)")
+          f"(the last ones arrived {max(lags):.1f} s after the round's last POST was answered)")
     return 0 if missed == 0 else 1
 
 

@@ -14,16 +14,22 @@ The embedding API::
 
     trio.run(main)
 """
-from falconet.runtime.kernel.bus import Event, Overflow
-from falconet.runtime.kernel.clock import Clock, SystemClock, VirtualClock
-from falconet.runtime.config import Config, ConfigError, load_config
-from falconet.runtime.kernel.engine import Engine
-from falconet.runtime.kernel.startup import open_engine
-from falconet.runtime.kernel.errors import (
-    FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound,
-)
-from falconet.runtime.kernel.recovery import DataDirInUse
-from falconet.runtime.kernel.state import State
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from falconet.runtime.config import Config, ConfigError, load_config
+    from falconet.runtime.kernel.bus import Event, Overflow
+    from falconet.runtime.kernel.clock import Clock, SystemClock, VirtualClock
+    from falconet.runtime.kernel.engine import Engine
+    from falconet.runtime.kernel.errors import (
+        FalconetError, FlowValidationError, IllegalArgument, IllegalState, InvalidEntity, NotFound,
+    )
+    from falconet.runtime.kernel.recovery import DataDirInUse
+    from falconet.runtime.kernel.startup import open_engine
+    from falconet.runtime.kernel.state import State
 
 __version__ = "0.1.0"
 
@@ -32,3 +38,33 @@ __all__ = [
     "IllegalArgument", "IllegalState", "InvalidEntity", "NotFound", "Overflow", "State", "SystemClock",
     "VirtualClock", "load_config", "open_engine",
 ]
+
+#: the module of each name above, imported when the name is first read (PEP 562): ``import falconet.cli``
+#: loads no engine, so the server command can set up its deferred imports first (falconet/deferred_imports.py)
+_MODULES = {
+    "Config": "falconet.runtime.config", "ConfigError": "falconet.runtime.config",
+    "load_config": "falconet.runtime.config",
+    "Event": "falconet.runtime.kernel.bus", "Overflow": "falconet.runtime.kernel.bus",
+    "Clock": "falconet.runtime.kernel.clock", "SystemClock": "falconet.runtime.kernel.clock",
+    "VirtualClock": "falconet.runtime.kernel.clock",
+    "Engine": "falconet.runtime.kernel.engine",
+    "FalconetError": "falconet.runtime.kernel.errors", "FlowValidationError": "falconet.runtime.kernel.errors",
+    "IllegalArgument": "falconet.runtime.kernel.errors", "IllegalState": "falconet.runtime.kernel.errors",
+    "InvalidEntity": "falconet.runtime.kernel.errors", "NotFound": "falconet.runtime.kernel.errors",
+    "DataDirInUse": "falconet.runtime.kernel.recovery",
+    "open_engine": "falconet.runtime.kernel.startup",
+    "State": "falconet.runtime.kernel.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'falconet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

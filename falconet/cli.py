@@ -11,17 +11,15 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlsplit
 
-import trio
+from falconet import deferred_imports
 
-from falconet.runtime.cluster.base import NodeFenced
-from falconet.runtime.config import Config, ConfigError, load_config, parse_lease_duration
-from falconet.runtime.kernel.errors import FlowValidationError
-from falconet.runtime.kernel.errors import IllegalArgument
-from falconet.runtime.kernel.recovery import DataDirInUse
-from falconet.runtime.store import StoreError
+if TYPE_CHECKING:     # imported by the commands, after the server command deferred what it never runs
+    import trio
+
+    from falconet.runtime.config import Config
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -92,6 +90,7 @@ def flow_files(paths: Sequence[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from falconet.runtime.flow.parsing import parse_flow
+    from falconet.runtime.kernel.errors import FlowValidationError
 
     try:
         files = flow_files(args.paths)
@@ -122,8 +121,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 #### server local ###########################################################################################
 
 async def _serve(args: argparse.Namespace, config: Config) -> None:
+    import trio
+
     from falconet.http.app import create_app
     from falconet.http.serve import serve
+    from falconet.runtime.kernel.errors import FlowValidationError
     from falconet.runtime.kernel.startup import open_engine
 
     async with open_engine(config.data_dir, store=config.store, config=config) as engine:
@@ -201,6 +203,21 @@ def _only_interrupts(exc: BaseException) -> bool:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "server":
+        with deferred_imports.deferring():     # before the server's libraries are imported
+            return _run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import trio
+
+    from falconet.runtime.cluster.base import NodeFenced
+    from falconet.runtime.config import ConfigError, load_config, parse_lease_duration
+    from falconet.runtime.kernel.errors import IllegalArgument
+    from falconet.runtime.kernel.recovery import DataDirInUse
+    from falconet.runtime.store import StoreError
+
     try:
         if args.command == "flow" and args.action == "validate":
             return cmd_validate(args)

@@ -35,7 +35,7 @@ from falconet.http.api import (
 from falconet.http.api.common import EXTENSION, AppState, is_open_view
 from falconet.http.errors import error_response, response_for_exception
 from falconet.http.guard import BUFFER_LIMIT, BoundedRequest
-from falconet.http.routing import LazyBuilderRule
+from falconet.http.routing import LazyBuilderRule, TenantMap
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp, triggers.bp, plugins.bp, namespaces.bp,
@@ -44,13 +44,20 @@ API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp,
 REALM = 'Basic realm="Falconet"'
 
 
+class FalconetApp(QuartTrio):
+    """QuartTrio whose URL builders compile on first use and whose ``/api/v1/main`` routes share the states
+    of the ``/api/v1`` routes they copy (``falconet/http/routing.py``)."""
+
+    url_map_class = TenantMap
+    url_rule_class = LazyBuilderRule  # type: ignore[assignment]  # Quart's own is typed as werkzeug's Rule
+
+
 def create_app(engine: Any, *, config: Any) -> QuartTrio:
     """A new app serving ``engine``. ``config`` supplies ``url`` (base of the ``url`` fields; None = the
     request's host), ``basic_auth`` (``(user, password)`` or None) and ``data_dir`` (upload temp files go
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
-    app = QuartTrio("falconet")
+    app = FalconetApp("falconet")
     app.request_class = BoundedRequest
-    app.url_rule_class = LazyBuilderRule
     app.config.update(
         MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link

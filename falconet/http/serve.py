@@ -16,6 +16,11 @@ cancels that task when the next request arrives, two task switches and a cancell
 per connection instead and moves its deadline (:class:`_IdleTimer`), with the same rules: an idle
 connection closes ``keep_alive_timeout`` seconds after its last response, or at once when the server
 stops.
+
+Websockets: :class:`_FrameStream` (hypercorn's websocket stream) announces the ASGI scope extension
+:data:`~falconet.http.wsframes.WS_FRAMES`, through which the app writes a frame it encoded once for many
+subscribers straight to the connection (see ``falconet/http/wsframes.py``), instead of having wsproto encode
+and copy the same message again for each socket.
 """
 from __future__ import annotations
 
@@ -23,15 +28,21 @@ import logging
 from typing import Any, Awaitable, Callable
 
 import math
+import os
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, RawData
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol.events import Data
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio.tcp_server import TCPServer
+from wsproto.connection import ConnectionState
 
 from falconet.http.guard import ConnectionGuard
+from falconet.http.wsframes import WS_FRAMES
 
 GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0
@@ -109,6 +120,82 @@ class _Connection(TCPServer):
 
 # hypercorn.trio.run builds each connection from this module-level name
 hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
+
+
+#### Websockets: frames encoded once for many subscribers ##################################################
+
+class _FrameStream(WSStream):
+    """hypercorn's websocket stream, whose app may write complete text frames as they are (the scope
+    extension ``WS_FRAMES``): on a connection that negotiated no extension a server's frame is the same
+    bytes for every client, so a frame built once is written to each socket as it is.
+
+    A frame is written as hypercorn writes (``TCPServer.protocol_send``: under the connection's send lock,
+    shielded, a broken or closed connection reported to the protocol), except that when the lock is free
+    the first write is made at once, without the two schedule points of taking the lock and of trio's
+    ``send_all``: most frames are taken whole by the kernel, and what it did not take is sent with
+    ``send_all`` before the lock is released, so nothing can come between the parts of a frame."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # the stream builds the app's scope and spawns the app through its task group
+        self.task_group = _Announcing(self.task_group, self.send_frame)  # type: ignore[assignment]
+        self._tcp: TCPServer | None | bool = False   # False: not looked up yet
+
+    async def send_frame(self, frame: bytes) -> bool:
+        """Write one complete frame (``wsframes.text_frame``); False, nothing written, when this connection
+        negotiated (or was offered) an extension or is not open: then send the message through ASGI."""
+        if (self.closed or self.state is not ASGIWebsocketState.CONNECTED or self.handshake.extensions
+                or self.connection.state is not ConnectionState.OPEN):
+            return False
+        tcp = self.tcp_connection()
+        if tcp is None or tcp.send_lock.locked():
+            await self.send(Data(stream_id=self.stream_id, data=frame))
+            return True
+        tcp.send_lock.acquire_nowait()
+        try:
+            socket = tcp.stream.socket
+            try:
+                sent = os.write(socket.fileno(), frame) if socket.fileno() >= 0 else 0
+            except OSError:  # would block, or broken: send_all waits, or reports it
+                sent = 0
+            if sent < len(frame):
+                try:
+                    with trio.CancelScope(shield=True):
+                        await tcp.stream.send_all(memoryview(frame)[sent:])
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await tcp.protocol.handle(Closed())
+        finally:
+            tcp.send_lock.release()
+        return True
+
+    def tcp_connection(self) -> TCPServer | None:
+        """The plain-socket connection this stream writes to (its HTTP/1.1 protocol's ``send`` is the
+        connection's ``protocol_send``), or None (TLS, or another protocol)."""
+        if self._tcp is False:
+            protocol = getattr(self.send, "__self__", None)
+            tcp = getattr(getattr(protocol, "send", None), "__self__", None)
+            plain = isinstance(tcp, TCPServer) and isinstance(tcp.stream, trio.SocketStream)
+            self._tcp = tcp if plain else None
+        return self._tcp  # type: ignore[return-value]
+
+
+class _Announcing:
+    """A connection's task group that adds the ``WS_FRAMES`` extension to the scope of the app it spawns."""
+
+    def __init__(self, group: Any, send_frame: Callable[[bytes], Awaitable[bool]]):
+        self._group = group
+        self._send_frame = send_frame
+
+    async def spawn_app(self, app: Any, config: Config, scope: Any, send: Any) -> Any:
+        scope["extensions"][WS_FRAMES] = {"send": self._send_frame}
+        return await self._group.spawn_app(app, config, scope, send)
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        self._group.spawn(func, *args)
+
+
+# hypercorn's HTTP/1.1 protocol builds each websocket stream from this module-level name
+hypercorn_h11.WSStream = _FrameStream  # type: ignore[misc, assignment]
 
 
 async def serve(app: Any, host: str, port: int, *, shutdown: trio.Event | None = None,

@@ -386,7 +386,7 @@ async def test_global_websocket_batch_subscriber_that_falls_behind_gets_a_resync
     monkeypatch.setattr(live, "SEND_DEADLINE", 120.0)
     await api.flow(QUICK)
     # the feed of one subscriber whose socket takes nothing until every execution ended
-    send, receive = trio.open_memory_channel[str](0)
+    send, receive = trio.open_memory_channel[str | live.SharedFrame](0)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(live._batched_feed, api.engine, live.Outbox(send), "company.team", None, ["SUCCESS"])
         await trio.testing.wait_all_tasks_blocked()
@@ -400,7 +400,8 @@ async def test_global_websocket_batch_subscriber_that_falls_behind_gets_a_resync
         ended: set[str] = set()
         with trio.fail_after(30):
             while ended != ids:
-                frames.append(json.loads(await receive.receive()))
+                message = await receive.receive()  # a frame shared with other subscribers, or the resync
+                frames.append(json.loads(message.text if isinstance(message, live.SharedFrame) else message))
                 ended.update(m["execution"]["id"] for m in frames[-1])
         nursery.cancel_scope.cancel()
     assert ended == ids

@@ -1,0 +1,301 @@
+"""Websocket frames encoded once for many subscribers (``falconet/http/wsframes.py``), written as they are
+through a real hypercorn socket, and the permessage-deflate fallback."""
+from __future__ import annotations
+
+import json
+import socket as stdsocket
+from typing import Any
+from urllib.parse import urlsplit
+
+import hypercorn
+import pytest
+import trio
+import trio.testing
+from hypercorn.protocol import h11 as hypercorn_h11
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
+
+from falconet.http import serve as serve_module
+from falconet.http.api import live
+from falconet.http.wsframes import SharedFrame, text_frame
+
+QUICK = """id: quick
+namespace: company.team
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+"""
+PATH = "/api/v1/ws?namespace=company.team&state=SUCCESS&batch=true"
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
+def test_a_text_frame_is_what_wsproto_sends_without_extension(size: int) -> None:
+    text = ("é" * size)[:size] if size % 2 else "x" * size
+    server = Connection(ConnectionType.SERVER)
+    assert text_frame(text) == server.send(TextMessage(data=text))
+    shared = SharedFrame(text)
+    assert shared.frame is shared.frame  # encoded once
+
+
+def test_hypercorn_builds_websocket_streams_from_the_frame_stream() -> None:
+    """``_FrameStream`` relies on hypercorn 0.18's internals (pinned in pyproject.toml): the module-level
+    name its HTTP/1.1 protocol builds websocket streams from, and the stream's attributes; the socket
+    test below fails too if they change."""
+    assert hypercorn_h11.WSStream is serve_module._FrameStream
+    assert hypercorn.__name__ == "hypercorn"
+    from importlib.metadata import version
+    assert version("hypercorn").startswith("0.18.")
+
+
+class RawClient:
+    """A websocket client on a plain socket: wsproto parses what arrives, and the raw bytes are kept."""
+
+    def __init__(self, stream: trio.SocketStream, deflate: bool):
+        self.stream = stream
+        self.conn = WSConnection(ConnectionType.CLIENT)
+        self.deflate = deflate
+        self.raw = bytearray()
+        self.texts: list[str] = []
+        self.accepted: AcceptConnection | None = None
+        self._partial = ""
+
+    @classmethod
+    async def open(cls, base: str, path: str, *, deflate: bool, receive_buffer: int = 0) -> "RawClient":
+        parts = urlsplit(base)
+        sock = trio.socket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM)
+        if receive_buffer:
+            sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, receive_buffer)
+        await sock.connect((parts.hostname, parts.port))
+        client = cls(trio.SocketStream(sock), deflate)
+        extensions = [PerMessageDeflate()] if deflate else []
+        await client.stream.send_all(client.conn.send(Request(host=parts.netloc, target=path, extensions=extensions)))
+        while client.accepted is None:
+            await client.pump()
+        return client
+
+    async def pump(self) -> None:
+        data = await self.stream.receive_some(1 << 16)
+        assert data, "the server closed the connection"
+        if self.accepted is not None:
+            self.raw += data
+        self.conn.receive_data(data)
+        for event in self.conn.events():
+            if isinstance(event, AcceptConnection):
+                self.accepted = event
+                # bytes after the handshake in the same read are frames
+                head_end = bytes(data).find(b"\r\n\r\n") + 4
+                self.raw += data[head_end:]
+            elif isinstance(event, TextMessage):
+                self._partial += event.data
+                if event.message_finished:
+                    self.texts.append(self._partial)
+                    self._partial = ""
+            elif isinstance(event, CloseConnection):
+                raise AssertionError(f"closed: {event.code} {event.reason}")
+
+    def ended(self) -> set[str]:
+        return {m["execution"]["id"] for text in self.texts for m in json.loads(text)}
+
+
+async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the_same_messages(
+        server: str, api: Any, engine: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(live, "BATCH_WINDOW", 0.2)
+    written: list[bool] = []
+    send_frame = serve_module._FrameStream.send_frame
+
+    async def spy(self: Any, frame: bytes) -> bool:
+        result = await send_frame(self, frame)
+        written.append(result)
+        return result
+
+    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    tcp_connections: list[Any] = []
+    tcp = serve_module._FrameStream.tcp_connection
+    monkeypatch.setattr(serve_module._FrameStream, "tcp_connection",
+                        lambda self: tcp_connections.append(tcp(self)) or tcp_connections[-1])
+    await api.flow(QUICK)
+    plain = await RawClient.open(server, PATH, deflate=False)
+    deflated = await RawClient.open(server, PATH, deflate=True)
+    assert not plain.accepted.extensions  # type: ignore[union-attr]
+    assert [e.name for e in deflated.accepted.extensions] == ["permessage-deflate"]  # type: ignore[union-attr]
+    with trio.fail_after(30):
+        while sum(len(g.members) for g in live._GROUPS.get(engine, {}).values()) < 2:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+    ids = set()
+    for _ in range(6):
+        created = await api.execute("company.team", "quick")
+        await api.wait(created["id"])
+        ids.add(created["id"])
+    with trio.fail_after(30):
+        while plain.ended() != ids:
+            await plain.pump()
+        while deflated.ended() != ids:
+            await deflated.pump()
+
+    # the same frames, in the same order, whatever the connection negotiated
+    assert [json.loads(t) for t in plain.texts] == [json.loads(t) for t in deflated.texts]
+    assert all(isinstance(frame, list) and frame for frame in map(json.loads, plain.texts))
+    # without extension: exactly the bytes wsproto would have sent, written from the shared encoding
+    assert bytes(plain.raw) == b"".join(text_frame(t) for t in plain.texts)
+    # with permessage-deflate: compressed by wsproto for that connection (the shared frame refused)
+    assert bytes(deflated.raw) != bytes(plain.raw)
+    assert written.count(True) == len(plain.texts)
+    assert written.count(False) == len(deflated.texts)
+    # each frame written at once to hypercorn's connection (under its send lock)
+    assert len(tcp_connections) == len(plain.texts) and all(tcp_connections)
+    await plain.stream.aclose()
+    await deflated.stream.aclose()
+
+
+async def test_a_frame_goes_straight_to_an_idle_writer() -> None:
+    """With the feed waiting on an empty queue and the writer waiting for a message, a frame is handed to
+    the writer at once, not through the member's queue and its feed; a busy writer's frames queue."""
+    send, receive = trio.open_memory_channel[str | SharedFrame](0)
+    member = live._Member(live.Outbox(send))
+    queued: list[SharedFrame] = []
+    written: list[Any] = []
+
+    async def idle_feed() -> None:
+        async for frame in member.frames:
+            queued.append(frame)
+
+    async def writer() -> None:
+        written.append(await receive.receive())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(idle_feed)
+        nursery.start_soon(writer)
+        await trio.testing.wait_all_tasks_blocked()
+        first, second = SharedFrame("[1]"), SharedFrame("[2]")
+        member.offer(first, 1, 42.0)
+        await trio.testing.wait_all_tasks_blocked()
+        assert written == [first] and not queued and member.received_until == 42.0
+        member.offer(second, 1, 43.0)  # the writer took its one message and is gone: busy
+        await trio.testing.wait_all_tasks_blocked()
+        assert written == [first] and queued == [second] and member.received_until == 43.0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_frame_the_socket_cannot_take_at_once_is_completed_before_anything_else(
+        server: str, engine: Any, monkeypatch: Any) -> None:
+    """A client that reads slowly through a tiny receive buffer: the kernel takes a part of each large
+    frame, the rest follows under the connection's send lock; the client gets whole, valid frames."""
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    frames = [SharedFrame(json.dumps([{"n": n, "filler": "é" * 1_000_000}], ensure_ascii=False)) for n in range(2)]
+    for frame in frames:
+        for member in group.members:
+            member.offer(frame, 1, 0.0)
+    with trio.fail_after(60):
+        while len(client.texts) < 2:
+            await client.pump()
+    assert client.texts == [f.text for f in frames]
+    assert bytes(client.raw) == frames[0].frame + frames[1].frame
+    await client.stream.aclose()
+
+
+async def test_a_client_that_goes_away_in_the_middle_of_a_frame_leaves_the_group(server: str, engine: Any) -> None:
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    frame = SharedFrame(json.dumps(["x" * 4_000_000]))
+    for member in group.members:
+        member.offer(frame, 1, 0.0)
+    await client.pump()   # the frame started
+    await client.stream.aclose()
+    with trio.fail_after(30):
+        while live._GROUPS.get(engine):  # noqa: ASYNC110 - the server notices the closed socket
+            await trio.sleep(0.01)
+
+
+async def test_one_message_per_frame_subscribers_get_the_same_encoded_frame(server: str, api: Any, engine: Any,
+                                                                            monkeypatch: Any) -> None:
+    path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
+    frames: list[bytes] = []
+    send_frame = serve_module._FrameStream.send_frame
+
+    async def spy(self: Any, frame: bytes) -> bool:
+        frames.append(frame)
+        return await send_frame(self, frame)
+
+    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    await api.flow(QUICK)
+    clients = [await RawClient.open(server, path, deflate=False) for _ in range(2)]
+    with trio.fail_after(30):
+        while len(engine.bus) < 2:  # noqa: ASYNC110 - both subscriptions are open
+            await trio.sleep(0.01)
+    created = await api.execute("company.team", "quick")
+    await api.wait(created["id"])
+    with trio.fail_after(30):
+        for client in clients:
+            while not client.texts:
+                await client.pump()
+    assert clients[0].texts == clients[1].texts
+    message = json.loads(clients[0].texts[0])
+    assert message["type"] == "execution" and message["execution"]["id"] == created["id"]
+    assert bytes(clients[0].raw) == bytes(clients[1].raw) == text_frame(clients[0].texts[0])
+    assert len(frames) == 2 and frames[0] is frames[1]  # encoded once, written to both sockets
+    for client in clients:
+        await client.stream.aclose()
+
+
+async def test_a_message_for_a_waiting_writer_is_handed_over_without_a_deadline(autojump_clock: Any) -> None:
+    """``Outbox.send`` to a writer that waits: handed over at once (no cancel scope armed, no schedule
+    point); to a busy writer: the deadline applies as before."""
+    send, receive = trio.open_memory_channel[str | SharedFrame](0)
+    out = live.Outbox(send)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive.receive)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.testing.assert_no_checkpoints():
+            await out.send("one")
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        with pytest.raises(live.SubscriberTooSlow):
+            await out.send("two")  # nobody takes it
+        assert trio.current_time() - start == pytest.approx(live.SEND_DEADLINE)
+
+
+async def test_a_stalled_batch_subscriber_is_dropped_and_gets_1013_after_its_frame(server: str, engine: Any,
+                                                                                   monkeypatch: Any) -> None:
+    """A client that stops reading in the middle of a shared frame: its feed gives up after SEND_DEADLINE
+    (its membership ends at once), and once it reads again it gets the whole frame, then close 1013."""
+    monkeypatch.setattr(live, "SEND_DEADLINE", 0.5)
+    client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    first = SharedFrame(json.dumps(["x" * 8_000_000]))
+    for n in range(3):  # the first is stuck in the socket, the second waits for the writer, the third queues
+        for member in list(group.members):
+            member.offer(first if n == 0 else SharedFrame(f"[{n}]"), 1, 0.0)
+    with trio.fail_after(30):
+        while live._GROUPS.get(engine):  # noqa: ASYNC110 - the feed gives up after SEND_DEADLINE
+            await trio.sleep(0.05)
+    closed: list[CloseConnection] = []
+    with trio.fail_after(30):
+        while not closed:
+            data = await client.stream.receive_some(1 << 20)
+            assert data
+            client.conn.receive_data(data)
+            for event in client.conn.events():
+                if isinstance(event, TextMessage):
+                    client._partial += event.data
+                    if event.message_finished:
+                        client.texts.append(client._partial)
+                        client._partial = ""
+                elif isinstance(event, CloseConnection):
+                    closed.append(event)
+    assert client.texts == [first.text]
+    assert (closed[0].code, closed[0].reason) == live.TOO_SLOW
+    await client.stream.aclose()
