@@ -7,6 +7,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import trio
 
 from falconet import open_engine
@@ -299,3 +300,132 @@ async def test_an_execution_of_a_flow_without_inputs_types_none(tmp_path, monkey
     assert "inputs" not in without and without["state"]["current"] == "SUCCESS"
     assert with_inputs["inputs"] == {"a": "y"}
     assert calls == ["a"]  # the flow without inputs typed none
+
+
+def test_the_system_clock_builds_one_date_per_millisecond():
+    import time
+
+    from falconet.runtime.kernel.clock import SystemClock
+
+    clock = SystemClock()
+    start = time.time_ns() // 1_000_000
+    dates = [clock.now() for _ in range(2000)]  # kept alive: ids are not reused
+    elapsed = time.time_ns() // 1_000_000 - start
+    assert len({id(d) for d in dates}) <= elapsed + 2
+    for d in dates:
+        assert d.tzinfo is UTC and d.microsecond % 1000 == 0
+    assert dates == sorted(dates) and abs((datetime.now(UTC) - dates[-1]).total_seconds()) < 5
+
+
+def test_durations_print_as_java_prints_them():
+    from falconet.runtime.kernel.execution import format_duration
+
+    cases = {timedelta(0): "PT0S", timedelta(milliseconds=1): "PT0.001S", timedelta(seconds=1.5): "PT1.5S",
+             timedelta(seconds=59, milliseconds=999): "PT59.999S", timedelta(seconds=60): "PT1M",
+             timedelta(minutes=2, seconds=3): "PT2M3S", timedelta(hours=1, microseconds=1): "PT1H0.000001S",
+             timedelta(seconds=-1.5): "-PT1.5S", timedelta(seconds=12): "PT12S"}
+    for d, text in cases.items():
+        assert format_duration(d) == text, d
+
+
+def test_ids_are_base62_of_a_version_4_uuid():
+    import uuid
+
+    from falconet.runtime.kernel.ids import _ALPHABET, base62, new_id
+
+    for n in (0, 1, 61, 62, 3843, 3844, 3845, 2**128 - 1):
+        digits, m = [], n
+        while m:
+            m, r = divmod(m, 62)
+            digits.append(_ALPHABET[r])
+        assert base62(n) == ("".join(reversed(digits)) or "0")
+    for _ in range(200):
+        text = new_id()
+        n = 0
+        for ch in text:
+            n = n * 62 + _ALPHABET.index(ch)
+        assert 1 <= len(text) <= 22 and not text.startswith("0") and uuid.UUID(int=n).version == 4
+
+
+def test_an_executions_labels_are_stored_as_json_without_the_encoder(monkeypatch):
+    import json
+
+    from falconet.runtime.store import _common
+
+    labels = [{"key": "system.correlationId", "value": "abc"}, {"key": "ünï\"\\\n", "value": "\ud800 \u2028 é"},
+              {"key": "n", "value": 3}]
+    doc = {"id": "abc", "namespace": "n", "flowId": "f", "labels": labels,
+           "state": {"current": "CREATED", "startDate": "2024-01-01T00:00:00.000Z"}}
+    expected = _common.compact_json([{"key": lb["key"], "value": str(lb["value"])} for lb in labels])
+    calls = []
+    monkeypatch.setattr(_common, "dumps", lambda value, what: calls.append(what) or _common.compact_json(value))
+    row = _common.execution_row(doc)
+    assert row.labels_json == expected and json.loads(row.labels_json)[2] == {"key": "n", "value": "3"}
+    assert calls == ["execution abc"]  # the document alone
+
+
+def test_documents_are_encoded_without_the_circular_check_and_fail_as_json_dumps_does():
+    import json
+
+    import pytest
+
+    from falconet.runtime.kernel import execution
+
+    assert execution._ENCODER.check_circular is False
+    doc: dict[str, Any] = {"a": [1, 2.5, "é", None, True], "b": {"shared": [1]}}
+    doc["c"] = doc["b"]  # the same object twice is not a cycle
+    assert execution.compact_json(doc) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    cycle: dict[str, Any] = {}
+    cycle["self"] = [cycle]
+    with pytest.raises(ValueError, match="Circular reference"):
+        execution.compact_json(cycle)
+    deep: list[Any] = []
+    node = deep
+    for _ in range(50_000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(RecursionError):
+        execution.compact_json(deep)
+    with pytest.raises(ValueError):
+        execution.compact_json({"x": float("nan")})
+
+
+async def test_a_server_that_is_its_stores_only_writer_of_flows_reads_no_flow_per_execution(tmp_path, monkeypatch):
+    from falconet import NotFound
+
+    async with open_engine(tmp_path, store="sqlite") as engine:
+        await engine.create_flow("id: f\nnamespace: costs\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: one\n")
+        reads: list[tuple[str, str, Any]] = []
+        get_flow = engine.store.get_flow
+
+        async def counted(namespace: str, flow_id: str, revision: int | None = None, **kw: Any) -> Any:
+            reads.append((namespace, flow_id, revision))
+            return await get_flow(namespace, flow_id, revision, **kw)
+
+        monkeypatch.setattr(engine.store, "get_flow", counted)
+        for _ in range(3):
+            assert (await engine.execute("costs", "f"))["state"]["current"] == "SUCCESS"
+        assert reads == []
+        await engine.update_flow("costs", "f", "id: f\nnamespace: costs\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: two\n")
+        reads.clear()
+        ex = await engine.execute("costs", "f")
+        assert ex["flowRevision"] == 2 and ex["taskRunList"][0]["outputs"] == {"value": "two"} and reads == []
+        await engine.delete_flow("costs", "f")
+        with pytest.raises(NotFound):
+            await engine.execute("costs", "f")
+        assert (await engine.get_flow("costs", "f", allow_deleted=True)).deleted
+
+
+def test_each_duration_is_formatted_once(monkeypatch):
+    from falconet.runtime.kernel import execution
+
+    formatted: list[timedelta] = []
+    real = execution._format_duration
+    monkeypatch.setattr(execution, "_format_duration", lambda d: formatted.append(d) or real(d))
+    execution._DURATIONS.clear()
+    for _ in range(3):
+        assert execution.format_duration(timedelta(milliseconds=1)) == "PT0.001S"
+        assert execution.format_duration(timedelta(minutes=2, seconds=3)) == "PT2M3S"
+    assert formatted == [timedelta(milliseconds=1), timedelta(minutes=2, seconds=3)]

@@ -218,9 +218,10 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
         elif content_type and content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
             yield Form(fields=parse_urlencoded(await read_body(request, MAX_URLENCODED_SIZE)))
         else:
-            async for chunk in body_chunks(request):
-                if chunk:
-                    raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
+            if not _no_body(request.headers):
+                async for chunk in body_chunks(request):
+                    if chunk:
+                        raise BadRequest(f"Expected a multipart/form-data body, got '{content_type}'")
             yield Form()
     finally:
         if collector is not None:
@@ -228,6 +229,13 @@ async def read_form(request: Any, tmp_root: Path) -> AsyncIterator[Form]:
             if collector.tmp_dir is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(shutil.rmtree, collector.tmp_dir, True)
+
+
+def _no_body(headers: Any) -> bool:
+    """A request declaring an empty body (``Content-Length: 0``, not chunked): nothing to read or wait for. Without
+    the header a body may still come (HTTP/2, an ASGI client), so it is read."""
+    length = headers.get("Content-Length")
+    return length is not None and length.strip() == "0" and headers.get("Transfer-Encoding") is None
 
 
 async def body_chunks(request: Any) -> AsyncIterator[bytes]:

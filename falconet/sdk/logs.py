@@ -21,7 +21,7 @@ class LogLevel(enum.IntEnum):
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """``("TRACE", "DEBUG", "INFO", "WARN", "ERROR")``."""
-        return tuple(level.name for level in cls)
+        return _NAMES
 
     @classmethod
     def parse(cls, name: Any) -> LogLevel | None:
@@ -31,3 +31,6 @@ class LogLevel(enum.IntEnum):
             return None
         text = name.upper()
         return cls.__members__.get("WARN" if text == "WARNING" else text)
+
+
+_NAMES = tuple(level.name for level in LogLevel)  # read by every Log task: iterating an enum is slow

@@ -94,3 +94,21 @@ async def test_text_preview_is_bounded_for_huge_lines(api, form, engine, monkeyp
     status, preview = await api.call("GET", f"/api/v1/executions/{created['id']}/file/preview?path={uri}")
     assert status == 200 and preview["type"] == "TEXT"
     assert len(preview["content"]) <= 1000 and preview["truncated"] is True
+
+
+async def test_a_create_without_a_body_reads_none(api, monkeypatch):
+    await api.flow(TEXT)
+    reads = []
+    real = multipart.body_chunks
+
+    def counted(request):
+        reads.append(request.headers.get("Content-Length"))
+        return real(request)
+
+    monkeypatch.setattr(multipart, "body_chunks", counted)
+    status, doc = await api.call("POST", "/api/v1/executions/mp.test/text?wait=true",
+                                 headers={"Content-Length": "0"})
+    assert status == 200 and doc["state"]["current"] == "SUCCESS" and reads == []
+    status, doc = await api.call("POST", "/api/v1/executions/mp.test/text", data=b"x",
+                                 headers={"Content-Type": "text/plain"})
+    assert status == 400 and "multipart/form-data" in doc["message"] and len(reads) == 1

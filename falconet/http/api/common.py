@@ -60,8 +60,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+#: one encoder for every response (``json.dumps`` with options builds a JSONEncoder per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(obj)
 
 
 def json_response(obj: Any, status: int = 200) -> Response:

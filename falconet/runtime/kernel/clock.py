@@ -29,6 +29,7 @@ import trio
 
 UTC = timezone.utc
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _millis(t: datetime) -> datetime:
@@ -116,8 +117,20 @@ class Clock(ABC):
 class SystemClock(Clock):
     """The wall clock (the default)."""
 
+    def __init__(self) -> None:
+        #: the last millisecond read and its date: an engine reads the clock ~15 times per execution, so
+        #: readings within one millisecond share one date (equal to ``_millis(datetime.now(UTC))``) instead of
+        #: building and truncating a new one each
+        self._last: tuple[int, datetime] = (-1, _EPOCH)
+
     def now(self) -> datetime:
-        return _millis(datetime.now(UTC))
+        ms = time.time_ns() // 1_000_000  # the system clock datetime.now reads, floored as it does
+        last = self._last
+        if last[0] == ms:
+            return last[1]
+        t = _EPOCH + timedelta(milliseconds=ms)
+        self._last = (ms, t)  # one tuple: a thread reading concurrently sees a consistent pair
+        return t
 
     def timestamp(self) -> float:
         return time.time()

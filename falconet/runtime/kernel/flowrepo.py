@@ -127,6 +127,13 @@ class FlowRepository:
         if revision is not None and (namespace, flow_id, revision) in self._flows:
             cached = self._flows[(namespace, flow_id, revision)]
             return cached if (allow_deleted or not cached.deleted) else None
+        if revision is None and not allow_deleted and not self.store.shared:
+            # this server is the store's only writer of flows (a store that is not shared serves one server):
+            # its latest revision, kept by every create, update and delete, needs no read of the store
+            latest = self._latest.get((namespace, flow_id))
+            kept = self._flows.get((namespace, flow_id, latest)) if latest is not None else None
+            if kept is not None and not kept.deleted:
+                return kept
         rec = await self.store.get_flow(namespace, flow_id, revision, allow_deleted=allow_deleted)
         if rec is None:
             return None

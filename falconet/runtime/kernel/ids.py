@@ -6,14 +6,18 @@ import random
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+#: every pair of base62 digits, for two digits per division
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def base62(n: int) -> str:
     if n == 0:
         return "0"
     out = []
     while n:
-        n, r = divmod(n, 62)
-        out.append(_ALPHABET[r])
-    return "".join(reversed(out))
+        n, r = divmod(n, 3844)
+        out.append(_PAIRS[r])
+    return "".join(reversed(out)).lstrip("0")
 
 
 _random = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy

@@ -6,6 +6,7 @@ filter and sort identically. No trio, no I/O.
 from __future__ import annotations
 
 import dataclasses
+from json.encoder import encode_basestring as _json_string  # as compact_json writes a string
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
@@ -121,6 +122,14 @@ class ExecRow:
                 self.labels_json, self.parent_id, self.trigger_execution_id, int(self.deleted), self.doc_json)
 
 
+def _labels_json(labels: list[tuple[str, str]]) -> str:
+    """``dumps`` of the labels as ``[{"key": …, "value": …}]``, written directly (every execution has its
+    ``system.correlationId``: each of its documents stored would build and encode that list again)."""
+    if not labels:
+        return "[]"
+    return "[" + ",".join(f'{{"key":{_json_string(k)},"value":{_json_string(v)}}}' for k, v in labels) + "]"
+
+
 def execution_row(doc: Any, doc_json: str | None = None) -> ExecRow:
     """Validate an execution document and extract its columns. The JSON is taken *now*, so later
     mutations of ``doc`` (the engine's live objects) never leak into the stored snapshot. ``doc_json``: the
@@ -164,7 +173,7 @@ def execution_row(doc: Any, doc_json: str | None = None) -> ExecRow:
         start_ms=start_ms,
         end_ms=end_ms,
         labels=labels,
-        labels_json=dumps([{"key": k, "value": v} for k, v in labels], f"execution {eid}: labels") if labels else "[]",
+        labels_json=_labels_json(labels),
         parent_id=opt_str(doc, "parentId"),
         trigger_execution_id=trig_exec,
         deleted=bool(doc.get("deleted", False)),
