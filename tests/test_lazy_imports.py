@@ -129,13 +129,15 @@ CLI_SERVER = textwrap.dedent("""
 #: Falconet modules (and what only they import) that an idle server does not load: each is imported by the code
 #: that first needs it — the expression language by a renderer's first compiled template (its filters and
 #: functions register then), the jq engine by the first ``jq`` filter, the dashboards model and the plugin
-#: catalogue by their requests, the memory store by a memory store, the multipart parser by a multipart body
+#: catalogue, the statistics and the flow graph by their requests, the memory store by a memory store, the
+#: multipart parser by a multipart body
 ON_FIRST_USE = ["falconet.runtime.expr.functions", "falconet.runtime.expr.filters",
                 "falconet.runtime.expr.filters_data", "falconet.runtime.expr.dates", "falconet.runtime.expr.env",
                 "falconet.runtime.expr.pebble", "falconet.runtime.expr.registry", "jinja2.sandbox",
                 "falconet.runtime.expr.jq", "falconet.runtime.expr.jq_runtime",
                 "falconet.runtime.reports.dashboards", "falconet.runtime.catalog.plugins",
-                "falconet.runtime.catalog.docs", "falconet.runtime.store.memory", "python_multipart.multipart"]
+                "falconet.runtime.catalog.docs", "falconet.runtime.store.memory", "python_multipart.multipart",
+                "falconet.runtime.reports.stats", "falconet.http.api.graph"]
 
 
 def test_an_idle_server_does_not_import_the_falconet_modules_it_does_not_use():
@@ -171,6 +173,11 @@ FIRST_USE = textwrap.dedent("""
                 seen["plugin"] = [r.status_code, sorted(await r.get_json())]
                 r = await client.get("/api/v1/plugins")
                 seen["plugins"] = r.status_code
+                r = await client.post("/api/v1/stats/executions/daily", json={})
+                seen["stats"] = [r.status_code, len(await r.get_json()) > 0]
+                await engine.create_flow(sys.argv[-1])
+                r = await client.get("/api/v1/flows/company.team/hello/graph")
+                seen["graph"] = [r.status_code, len((await r.get_json())["nodes"]) > 0]
                 r = await client.post("/api/v1/namespaces/company.team/files?path=/a.txt", data=FORM,
                                       headers={"Content-Type": "multipart/form-data; boundary=b"})
                 seen["upload"] = [r.status_code, (await client.get(
@@ -185,12 +192,13 @@ FIRST_USE = textwrap.dedent("""
 
 
 def test_each_module_loaded_on_first_use_works_then():
-    seen = json.loads(run(FIRST_USE, *ON_FIRST_USE).splitlines()[-1])
+    seen = json.loads(run(FIRST_USE, *ON_FIRST_USE, FLOW).splitlines()[-1])
     assert seen["idle"] == []
     assert seen["render"] == "1,2,3 2 4"
     assert seen["dashboard"] == [200, "Overview"]
     assert seen["plugin"][0] == 200 and {"markdown", "schema"} <= set(seen["plugin"][1]) and seen["plugins"] == 200
     assert seen["upload"] == [200, 200]
+    assert seen["stats"] == [200, True] and seen["graph"] == [200, True]
     assert seen["memory"] == "MemoryStore"
     assert seen["after"] == sorted(ON_FIRST_USE)
 

@@ -26,7 +26,6 @@ from falconet.http.multipart import read_body, read_form
 from falconet.http.api import params
 from falconet.http.api.common import TENANT, engine, json_response, primed, public_execution, public_flow, state
 from falconet.http.api.executions import Selection, get_or_404, json_body, split_form
-from falconet.http.api.graph import flow_graph
 from falconet.http.api.live import sse, sse_response
 
 bp = Blueprint("executions_views", __name__)
@@ -108,6 +107,7 @@ async def latest_executions() -> Any:
 @bp.get("/executions/<execution_id>/graph")
 async def execution_graph(execution_id: str) -> Any:
     """The ``FlowGraph`` of the revision the execution runs, task nodes with their task run."""
+    from falconet.http.api.graph import flow_graph
     filters.check_params(request.args, ("subflows",))
     doc = await get_or_404(execution_id)
     flow = await engine().get_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"), allow_deleted=True)

@@ -27,7 +27,6 @@ from falconet.http.multipart import read_body, read_form
 from falconet.http.api import params
 from falconet.http.api.common import engine, json_response, state
 from falconet.http.api.flows import SOURCE_LIMIT, flow_json, select_flows, source_body, split_documents
-from falconet.http.api.graph import flow_graph
 
 bp = Blueprint("flows_more", __name__)
 
@@ -102,6 +101,7 @@ def _zip(flows: list[Any]) -> Response:
 @bp.get("/flows/<namespace>/<flow_id>/graph")
 async def graph(namespace: str, flow_id: str) -> Any:
     """``FlowGraph`` of the latest (or ``revision``) revision."""
+    from falconet.http.api.graph import flow_graph
     filters.check_params(request.args, ("revision", "subflows"))
     revision = params.opt_int(request.args, "revision", None, minimum=1)
     flow = await engine().get_flow(namespace, flow_id, revision)
@@ -113,6 +113,7 @@ async def graph(namespace: str, flow_id: str) -> Any:
 @bp.post("/flows/graph")
 async def graph_of_source() -> Any:
     """``FlowGraph`` of the YAML body (nothing is saved); 422 when the flow is invalid."""
+    from falconet.http.api.graph import flow_graph
     source = await source_body()
     return json_response(flow_graph(await engine().flows.parse(source)))
 

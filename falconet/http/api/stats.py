@@ -22,7 +22,6 @@ from typing import Any
 
 from quart import Blueprint
 
-from falconet.runtime.reports import stats
 from falconet.runtime.kernel.errors import BadRequest, IllegalArgument
 from falconet.runtime.store.base import ExecutionQuery, LogQuery
 from falconet.sdk.logs import LogLevel
@@ -123,6 +122,7 @@ async def summary() -> Any:
 
 @bp.post("/stats/executions/daily")
 async def executions_daily() -> Any:
+    from falconet.runtime.reports import stats
     body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     scope = _scopes(body)
@@ -139,6 +139,7 @@ async def taskruns_daily() -> Any:
 
 @bp.post("/stats/executions/daily/group-by-flow")
 async def executions_by_flow() -> Any:
+    from falconet.runtime.reports import stats
     body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     flows = _flows(body)
@@ -150,6 +151,7 @@ async def executions_by_flow() -> Any:
 
 @bp.post("/stats/executions/daily/group-by-namespace")
 async def executions_by_namespace() -> Any:
+    from falconet.runtime.reports import stats
     body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     return json_response(stats.counts_by_namespace(await _executions(body, start, end, exact_namespace=True)))
@@ -157,6 +159,7 @@ async def executions_by_namespace() -> Any:
 
 @bp.post("/stats/executions/latest/group-by-flow")
 async def latest_by_flow() -> Any:
+    from falconet.runtime.reports import stats
     body = await json_object_body(BODY_LIMIT)
     flows = _flows(body)
     docs: list[dict[str, Any]] = []
@@ -170,6 +173,7 @@ async def latest_by_flow() -> Any:
 
 @bp.post("/stats/logs/daily")
 async def logs_daily() -> Any:
+    from falconet.runtime.reports import stats
     body = await json_object_body(BODY_LIMIT)
     start, end = _window(body)
     level = _str(body, "logLevel")
