@@ -15,6 +15,7 @@ from falconet.runtime.expr.variables import OutputsCache
 from falconet.runtime.kernel.execution import UTC, StateHistory, format_instant
 from falconet.runtime.kernel.progress import PERSIST_INTERVAL
 from falconet.runtime.kernel.state import State
+from falconet.runtime.store import ExecutionQuery
 from falconet.sdk.plugin import RunnableTask, register
 
 from .instruments import spawned_tasks
@@ -431,3 +432,39 @@ def test_each_duration_is_formatted_once(monkeypatch):
         assert execution.format_duration(timedelta(milliseconds=1)) == "PT0.001S"
         assert execution.format_duration(timedelta(minutes=2, seconds=3)) == "PT2M3S"
     assert formatted == [timedelta(milliseconds=1), timedelta(minutes=2, seconds=3)]
+
+
+LISTENER = """id: listener
+namespace: t
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: heard
+triggers:
+  - id: on_end
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: t
+        flowId: one
+"""
+
+
+async def test_an_end_with_no_retry_stop_after_or_listening_flow_starts_no_task(tmp_path):
+    after_end = "falconet.runtime.orchestration.Orchestration.after_end"
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        await engine.execute("t", "one")  # the first end reads the flows (then known to have no Flow trigger)
+        with spawned_tasks() as spawns:
+            await engine.execute("t", "one")
+        assert spawns.names.count(after_end) == 0, spawns.names
+        await engine.create_flow(LISTENER)  # a flow listens now: each end is handed to a task again
+        with spawned_tasks() as spawns:
+            ex = await engine.execute("t", "one")
+        assert spawns.names.count(after_end) == 1, spawns.names
+        with trio.fail_after(5):
+            while not [d for d in (await engine.store.search_executions(
+                    ExecutionQuery(namespace="t", flow_id="listener")))[0] if d["state"]["current"] == "SUCCESS"]:
+                await trio.sleep(0.01)
+    assert ex["state"]["current"] == "SUCCESS"

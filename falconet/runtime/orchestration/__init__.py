@@ -67,8 +67,10 @@ class Orchestration:
 
     async def on_execution_end(self, ex: Execution, flow: Flow) -> None:
         """Hand the end of ``ex`` to a task of its own (the ending actor is not held up): retry
-        execution, ``stopAfter``, Flow triggers."""
-        self.engine.spawn(self.after_end, ex, flow)
+        execution, ``stopAfter``, Flow triggers — none when it has none of them (no task per execution)."""
+        if (retry.needs_retry_execution(ex) or (ex.trigger or {}).get("id")
+                or not self.flow_triggers.none_listening()):
+            self.engine.spawn(self.after_end, ex, flow)
 
     def watch_execution_state(self, ex: Execution) -> None:
         self.flow_triggers.notify(ex)

@@ -241,6 +241,15 @@ class FlowTriggers:
                 out.append(cached[1])
         return out
 
+    def none_listening(self) -> bool:
+        """Whether no flow listens: the latest revision of every flow is known and none has an enabled Flow
+        trigger (then :meth:`on_state` would evaluate nothing and read no flow)."""
+        for key, revision in self.engine.flows.latest().items():
+            cached = self._cache.get(key)
+            if cached is None or cached[0] != revision or (cached[1] is not None and not cached[1].disabled):
+                return False
+        return True
+
     #### evaluation ######################################################################################
 
     async def on_state(self, ex: Execution, state: State) -> int:

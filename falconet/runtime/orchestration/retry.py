@@ -102,10 +102,15 @@ def retry_state(actor: "ExecutionActor", state: State) -> State:
     return state
 
 
+def needs_retry_execution(ex: Execution) -> bool:
+    """Whether ``ex`` ended RETRIED with a successor still to create (:func:`create_retry_execution`)."""
+    return ex.state.current is State.RETRIED and ex.runtime.retry_at is not None and not ex.runtime.retry_execution_id
+
+
 async def create_retry_execution(engine: "Kernel[ExecutionActor]", ex: Execution, flow: Flow) -> dict[str, Any] | None:
     """For an execution that ended RETRIED: store and schedule its successor (once)."""
     when = ex.runtime.retry_at
-    if ex.state.current is not State.RETRIED or when is None or ex.runtime.retry_execution_id:
+    if not needs_retry_execution(ex) or when is None:
         return None
     new = Execution(namespace=ex.namespace, flow_id=ex.flow_id, flow_revision=ex.flow_revision,
                     inputs=ex.inputs, labels=[dict(lb) for lb in ex.labels], trigger=ex.trigger,
@@ -122,4 +127,4 @@ async def create_retry_execution(engine: "Kernel[ExecutionActor]", ex: Execution
     return new.to_dict()
 
 
-__all__ = ["retry_state", "create_retry_execution", "next_execution_date", "retry_delay"]
+__all__ = ["retry_state", "needs_retry_execution", "create_retry_execution", "next_execution_date", "retry_delay"]
