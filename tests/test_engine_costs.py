@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from falconet import open_engine
 from falconet.runtime.expr.variables import OutputsCache
@@ -468,3 +469,35 @@ async def test_an_end_with_no_retry_stop_after_or_listening_flow_starts_no_task(
                     ExecutionQuery(namespace="t", flow_id="listener")))[0] if d["state"]["current"] == "SUCCESS"]:
                 await trio.sleep(0.01)
     assert ex["state"]["current"] == "SUCCESS"
+
+
+class _TaskSteps(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.names.append(task.name)
+
+
+async def test_state_changes_wake_the_flow_trigger_loop_only_while_a_flow_listens(tmp_path):
+    loop = "falconet.runtime.orchestration.flowtriggers.FlowTriggers.run"
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: one\nnamespace: t\ntasks:\n  - id: r\n"
+                                 "    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+        await engine.execute("t", "one")  # the loop reads the flows once (then known to have no Flow trigger)
+        steps = _TaskSteps()
+        trio.lowlevel.add_instrument(steps)
+        await engine.execute("t", "one")
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.remove_instrument(steps)
+        assert steps.names.count(loop) == 0, steps.names
+        await engine.create_flow(LISTENER.replace("    conditions:", "    states: [RUNNING]\n    conditions:"))
+        steps = _TaskSteps()
+        trio.lowlevel.add_instrument(steps)
+        await engine.execute("t", "one")
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.remove_instrument(steps)
+        assert steps.names.count(loop) >= 1, steps.names
+        with trio.fail_after(5):
+            while not (await engine.store.search_executions(ExecutionQuery(namespace="t", flow_id="listener")))[0]:
+                await trio.sleep(0.01)

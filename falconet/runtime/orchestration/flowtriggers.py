@@ -220,6 +220,7 @@ class FlowTriggers:
         self._ended: dict[str, int] = {}      # the same for the latest ENDED_KEPT terminated executions
         self._recorded: set[str] = set()      # shared store: executions whose progress is stored (PROGRESS_KIND)
         self._kick = trio.Event()
+        self._none_at = -1                    # flows.changes when none_listening() last found none
         self.fired = 0                        # executions created by flow triggers (for tests and stats)
 
     #### flows with Flow triggers ########################################################################
@@ -243,11 +244,16 @@ class FlowTriggers:
 
     def none_listening(self) -> bool:
         """Whether no flow listens: the latest revision of every flow is known and none has an enabled Flow
-        trigger (then :meth:`on_state` would evaluate nothing and read no flow)."""
-        for key, revision in self.engine.flows.latest().items():
+        trigger (then :meth:`on_state` and :meth:`run` would evaluate nothing and read no flow). Checked once
+        per change of the flows."""
+        flows = self.engine.flows
+        if self._none_at == flows.changes:
+            return True
+        for key, revision in flows.latest().items():
             cached = self._cache.get(key)
             if cached is None or cached[0] != revision or (cached[1] is not None and not cached[1].disabled):
                 return False
+        self._none_at = flows.changes
         return True
 
     #### evaluation ######################################################################################
@@ -383,7 +389,12 @@ class FlowTriggers:
     def notify(self, ex: Execution) -> None:
         """The engine published a state of ``ex`` (``engine.watch_execution_state``): queue the execution
         for :meth:`run`. Never drops: the queue holds execution ids (one entry per execution however many
-        changes), and each is later evaluated from its state history, where every transition is recorded."""
+        changes), and each is later evaluated from its state history, where every transition is recorded.
+        When no flow listens, nothing is queued (as :meth:`run` would drop it: no wake-up per state change)."""
+        if self.none_listening():
+            self._progress.clear()
+            self._ended.clear()
+            return
         self._pending[ex.id] = None
         self._kick.set()
 
