@@ -501,3 +501,35 @@ async def test_state_changes_wake_the_flow_trigger_loop_only_while_a_flow_listen
         with trio.fail_after(5):
             while not (await engine.store.search_executions(ExecutionQuery(namespace="t", flow_id="listener")))[0]:
                 await trio.sleep(0.01)
+
+
+async def test_an_execution_that_ends_with_nothing_left_in_its_nursery_cancels_no_scope(tmp_path, monkeypatch):
+    cancelled: list[trio.CancelScope] = []
+    cancel = trio.CancelScope.cancel
+
+    def counted(scope: trio.CancelScope, *args: Any, **kwargs: Any) -> None:
+        cancelled.append(scope)
+        cancel(scope, *args, **kwargs)
+
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(INLINE)
+        await engine.create_flow(SLA)
+        monkeypatch.setattr(trio.CancelScope, "cancel", counted)
+        ex = await engine.execute("t", "inline")
+        assert ex["state"]["current"] == "WARNING" and cancelled == []
+        ex = await engine.execute("t", "sla")  # its SLA timer is still waiting: cancelled
+        assert ex["state"]["current"] == "SUCCESS" and len(cancelled) == 1
+
+
+SLA = """id: sla
+namespace: t
+sla:
+  - id: slow
+    type: MAX_DURATION
+    behavior: FAIL
+    duration: PT1H
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""

@@ -330,7 +330,8 @@ class ExecutionActor:
                     if step:
                         self._advance()
                         await self._start_task_runs()
-                nursery.cancel_scope.cancel()
+                if nursery.child_tasks:  # an SLA timer: nothing else is left to cancel
+                    nursery.cancel_scope.cancel()
         finally:
             if self.ex.state.current.is_terminated:
                 await self._release_flowables()
