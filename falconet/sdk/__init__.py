@@ -14,8 +14,9 @@ Built-in plugins (``falconet/plugins``) import from here only, like a third part
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from falconet import lazy_exports
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is imported on first use (below)
     from falconet.runtime.expr.durations import format_duration, parse_duration
@@ -98,10 +99,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'falconet.sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _WHERE)
