@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import trio
+import trio.testing
 
 from falconet.runtime.kernel.clock import VirtualClock
 from falconet.runtime.kernel.startup import open_engine
@@ -34,6 +35,17 @@ triggers:
 async def _start(engine, source: str) -> None:
     await engine.create_flow(source)
     engine.orchestration.scheduler.wake()
+
+
+async def test_a_created_flows_schedule_is_evaluated_at_once(engine, mock_clock):
+    """Creating a flow (any change of the flows) wakes the scheduler: its trigger context (nextExecutionDate, what the
+    triggers API lists) is stored before any time passes, not at the next poll."""
+    start = trio.current_time()
+    await engine.create_flow(schedule_flow("0 3 * * *"))
+    await trio.testing.wait_all_tasks_blocked()
+    ctx = await engine.store.get_trigger("orch.sched", "sched", "every")
+    assert ctx is not None and ctx["nextExecutionDate"] == "2024-01-01T03:00:00.000Z"
+    assert trio.current_time() == start
 
 
 #### counting ################################################################################################

@@ -3,7 +3,7 @@ The only writer of flows to the store; a lock keeps create/update/delete of flow
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import trio
 
@@ -50,21 +50,29 @@ class FlowRepository:
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._broken: dict[tuple[str, str, int], FlowValidationError] = {}  # stored sources that no longer parse
         self._latest: dict[tuple[str, str], int] = {}
-        #: incremented on every change of :meth:`latest` (a flow saved, deleted, loaded or refreshed)
+        #: incremented on every change of :meth:`latest` (a flow saved, deleted or loaded, or a refresh found one)
         self.changes = 0
+        #: called after each of those changes (the scheduler wakes to evaluate a new or changed flow's triggers)
+        self.on_change: list[Callable[[], None]] = []
         self._lock = trio.Lock()
 
     async def load(self) -> None:
         """Read the latest revision of every (not deleted) flow from the store."""
         for rec in await self.store.list_flows(include_deleted=False):
             self._latest[(rec.namespace, rec.id)] = rec.revision
-        self.changes += 1
+        self._changed()
 
     async def refresh(self) -> None:
         """Read the latest revisions again: on a shared store other servers create, change and delete flows."""
-        self._latest = {(rec.namespace, rec.id): rec.revision
-                        for rec in await self.store.list_flows(include_deleted=False)}
+        latest = {(rec.namespace, rec.id): rec.revision for rec in await self.store.list_flows(include_deleted=False)}
+        if latest != self._latest:
+            self._latest = latest
+            self._changed()
+
+    def _changed(self) -> None:
         self.changes += 1
+        for callback in self.on_change:
+            callback()
 
     def latest(self) -> dict[tuple[str, str], int]:
         """A copy of ``{(namespace, flow id): latest revision}`` of the flows not deleted."""
@@ -119,7 +127,7 @@ class FlowRepository:
                                               disabled=flow.disabled, updated=now()))
         self._flows[(flow.namespace, flow.id, revision)] = flow
         self._latest[(flow.namespace, flow.id)] = revision
-        self.changes += 1
+        self._changed()
         return flow
 
     async def get(self, namespace: str, flow_id: str, revision: int | None = None,
@@ -193,7 +201,7 @@ class FlowRepository:
             await self.store.save_flow(FlowRecord(namespace, flow_id, rec.revision + 1, rec.source, deleted=True,
                                                   updated=now()))
             self._latest.pop((namespace, flow_id), None)
-            self.changes += 1
+            self._changed()
 
     async def validate_source(self, source: str) -> list[dict[str, Any]]:
         """``POST /flows/validate``: one result per document (a long source on a worker thread)."""

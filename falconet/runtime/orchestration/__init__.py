@@ -55,6 +55,7 @@ class Orchestration:
         self.foreach_max_live = foreach_max_live
         self.flow_triggers = FlowTriggers(engine)
         self.scheduler = Scheduler(engine)
+        engine.flows.on_change.append(self.scheduler.wake)  # a new or changed flow's schedule, evaluated at once
         self.polling = Poller(engine)
 
     #### hooks ###########################################################################################

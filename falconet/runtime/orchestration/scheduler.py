@@ -211,6 +211,7 @@ class Scheduler:
         """Evaluate due triggers, then sleep until the next due date, ``poll`` seconds or :meth:`wake`."""
         task_status.started()
         while True:
+            self._wake = trio.Event()  # before the tick: a wake during it (a flow created meanwhile) is kept
             try:
                 due = await self.tick()
             except Exception:  # a store failure: try again at the next poll, never kill the engine
@@ -220,7 +221,6 @@ class Scheduler:
             if due is not None:
                 deadline = min(deadline, self.clock.deadline_for(due))
             if deadline > trio.current_time():
-                self._wake = trio.Event()
                 with trio.move_on_at(deadline):
                     await self._wake.wait()
 
