@@ -134,6 +134,37 @@ def test_flow_from_template_copy_export_import_disable_delete(page: Any, server_
     expect(rows).to_have_count(1)
 
 
+def test_a_done_bulk_action_unchecks_the_boxes_before_the_list_reloads(page: Any, server_url: str, api: Api) -> None:
+    ns = f"company.unpick{uuid.uuid4().hex[:6]}"
+    api.put_flow(_flow(ns, "fails", "io.kestra.plugin.core.execution.Fail", "    errorMessage: no"))
+    failed = [api.execute(ns, "fails")["id"] for _ in range(2)]
+    for eid in failed:
+        _wait_state(api, eid, "FAILED")
+    page.goto(f"{server_url}/ui/executions?namespace={ns}")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    held: list[Any] = []
+    for eid in failed:
+        page.get_by_label(f"Select execution {eid}").check()
+    page.route("**/api/v1/executions/search*", lambda route: held.append(route))  # the reload waits
+    bar = page.get_by_role("toolbar", name="Bulk actions")
+    bar.get_by_role("button", name="Set labels").click()
+    page.get_by_role("dialog").get_by_label("Labels").fill("team:unpick")
+    page.get_by_role("dialog").get_by_role("button", name="Set labels").click()
+    expect(page.get_by_text("Set labels: 2 executions")).to_be_visible()
+    # the reload has not answered, yet no box claims the cleared selection and the bar is gone
+    for eid in failed:
+        expect(page.get_by_label(f"Select execution {eid}")).not_to_be_checked()
+    expect(bar).to_be_hidden()
+    page.get_by_label(f"Select execution {failed[0]}").check()
+    expect(bar).to_contain_text("1 selected")
+    assert held, "the reload was held"
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/executions/search*")
+    expect(page.get_by_label(f"Select execution {failed[0]}")).to_be_checked()
+    expect(bar).to_contain_text("1 selected")
+
+
 def test_executions_sort_select_and_bulk_actions(page: Any, server_url: str, api: Api) -> None:
     ns = f"company.bulk{uuid.uuid4().hex[:6]}"
     api.put_flow(_flow(ns, "fails", "io.kestra.plugin.core.execution.Fail", "    errorMessage: no"))

@@ -102,8 +102,7 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
     f.endDate = isoFromLocal(end.value);
     f.size = +size.value;
     if (!keepPage) f.page = 1;
-    picked.clear();
-    bulk.reset();
+    clearSelection();
     load();
     connect();
   }
@@ -120,9 +119,16 @@ export function renderExecutionsList(container, { fixed = {}, initial = new URLS
   const bulk = bulkBar({
     selected: () => [...picked],
     filter: () => ({ query: filterParams(), total }),
-    onDone: () => { picked.clear(); load(); },
+    onDone: () => { clearSelection(); load(); },
   });
   const pick = (id, on) => { if (on) picked.add(id); else picked.delete(id); };
+  // the boxes shown are unchecked at once, not when the reload answers: until then a shown box would claim a
+  // selection that is gone (and checking it again would change nothing)
+  function clearSelection() {
+    picked.clear();
+    rows.forEach((r) => { r.tr.querySelector('input.sel').checked = false; });
+    bulk.reset();
+  }
 
   function sortHeader(field, label, cls) {
     const [cur, dir] = f.sort.split(':');
