@@ -10,12 +10,19 @@ after ``keep_alive_timeout`` seconds. Graceful shutdown: set ``shutdown`` (a :cl
 hypercorn stops accepting, closes idle connections, gives requests in flight ``graceful_timeout``
 seconds to finish, then cancels them and returns. Cancelling the surrounding scope is a hard stop.
 
-Keep-alive timer: hypercorn (0.18) starts a new trio task for it each time a connection becomes idle and
-cancels that task when the next request arrives, two task switches and a cancellation per request
-(about a quarter of the server's CPU time for a small request). :class:`_Connection` keeps one timer task
-per connection instead and moves its deadline (:class:`_IdleTimer`), with the same rules: an idle
-connection closes ``keep_alive_timeout`` seconds after its last response, or at once when the server
-stops.
+Per request, hypercorn (0.18) as Falconet drives it (each a counting test in
+``tests/http/test_connection_costs.py``):
+
+- keep-alive timer: hypercorn starts a new trio task for it each time a connection becomes idle and
+  cancels that task when the next request arrives, two task switches and a cancellation per request
+  (about a quarter of the server's CPU time for a small request). :class:`_IdleTimer` keeps one timer
+  task per connection and only notes each request's deadline, with the same rules: an idle connection
+  closes ``keep_alive_timeout`` seconds after its last response, or at once when the server stops;
+- writes: the head of a response with a ``Content-Length`` is written with its body, one write instead of
+  two (:class:`_H11Protocol`), no empty write for the end of such a body, and a write whose connection's
+  send lock is free is tried on the socket at once, before any schedule point (:class:`_Connection`);
+- the app's messages (its ``receive``) go through a queue with the bound of hypercorn's memory channel
+  that yields to the scheduler only when it must wait (:class:`_AppQueue`).
 
 Websockets: :class:`_FrameStream` (hypercorn's websocket stream) announces the ASGI scope extension
 :data:`~falconet.http.wsframes.WS_FRAMES`, through which the app writes a frame it encoded once for many
@@ -24,21 +31,27 @@ and copy the same message again for each socket.
 """
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any, Awaitable, Callable
 
 import math
 import os
 
+import h11
 import trio
+import hypercorn.protocol as hypercorn_protocol
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import h11 as hypercorn_h11
-from hypercorn.protocol.events import Data
+from hypercorn.protocol.events import Body, Data, EndBody, Event as StreamEvent
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio import tcp_server as hypercorn_tcp
+from hypercorn.trio.task_group import TaskGroup, _handle as run_app
+from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.typing import H11SendableEvent
 from wsproto.connection import ConnectionState
 
 from falconet.http.guard import ConnectionGuard
@@ -46,6 +59,8 @@ from falconet.http.wsframes import WS_FRAMES
 
 GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0
+#: a response's head is written with its first body part when that part is at most this many bytes
+COALESCE_LIMIT = 64 * 1024
 
 
 def hypercorn_config(host: str, port: int, *, access_log: bool = False, keep_alive_timeout: float = KEEP_ALIVE,
@@ -64,40 +79,42 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False, keep_ali
 class _IdleTimer:
     """The keep-alive timer of one connection, with the interface hypercorn's ``TCPServer`` uses for it
     (``restart`` when the connection turns idle, ``stop`` when a request arrives): one task per
-    connection whose cancel scope's deadline is moved, never a new task per request. ``close`` closes the
-    connection; ``terminated`` is set when the server stops."""
+    connection, never a new task per request. ``restart`` and ``stop`` only note the connection's
+    deadline; the task's cancel scope keeps the deadline it was armed with, and when that passes the task
+    closes the connection if its noted deadline passed too, or re-arms with it (a keep-alive connection
+    moves no deadline of trio's per request). ``close`` closes the connection; ``terminated`` is set when
+    the server stops."""
 
     def __init__(self, timeout: float, terminated: Any, close: Callable[[], Awaitable[None]]):
         self.timeout = timeout
         self.terminated = terminated
         self.close = close
         self.deadline = math.inf          # inf while a request is in flight
-        self.scope: trio.CancelScope | None = None
+        self.watching = False
 
     async def restart(self, task_group: Any, action: Any) -> None:
         self.deadline = trio.current_time() + self.timeout
-        if self.scope is None:
-            self.scope = trio.CancelScope(deadline=self.deadline)
+        if not self.watching:
+            self.watching = True
             task_group.spawn(self._watch)
-        else:
-            self.scope.deadline = self.deadline
 
     async def stop(self) -> None:
         self.deadline = math.inf
-        if self.scope is not None:
-            self.scope.deadline = math.inf
 
     async def _watch(self) -> None:
+        armed = self.deadline
         while True:
-            assert self.scope is not None
-            with self.scope:
+            with trio.CancelScope(deadline=armed):
                 await self.terminated.wait()
                 if self.deadline == math.inf:   # stopping while busy: hypercorn closes after the response
                     return
-            if self.deadline <= trio.current_time() or self.terminated.is_set():
+                break                           # stopping while idle: close now
+            now = trio.current_time()
+            if self.deadline <= now:
                 break
-            # the deadline passed just as a request arrived: keep watching with the new deadline
-            self.scope = trio.CancelScope(deadline=self.deadline)
+            # busy, or a request came since the scope was armed: wait for the noted deadline (while busy,
+            # look again a timeout later)
+            armed = self.deadline if self.deadline != math.inf else now + self.timeout
         with trio.CancelScope(shield=True):
             await self.close()
 
@@ -105,21 +122,143 @@ class _IdleTimer:
 class _Connection(TCPServer):
     """hypercorn's HTTP connection with :class:`_IdleTimer` as its keep-alive timer, which sends no empty
     writes: the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1, and hypercorn would
-    take its send lock and yield to the scheduler for it."""
+    take its send lock and yield to the scheduler for it.
+
+    A write on a plain socket whose send lock is free is made at once (:meth:`_write_now`), without the
+    two schedule points of taking the lock and of trio's ``send_all``; what the kernel did not take is
+    sent with ``send_all`` before the lock is released, so nothing comes between the parts of a write."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.idle_task = _IdleTimer(self.config.keep_alive_timeout,  # type: ignore[assignment]
                                     self.context.terminated, self._initiate_server_close)
+        self._plain = isinstance(self.stream, trio.SocketStream)
 
     async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, RawData) and not event.data:
-            return
+        if isinstance(event, RawData):
+            if not event.data:
+                return
+            if self._plain and not self.send_lock.locked():
+                await self._write_now(event.data)
+                return
         await super().protocol_send(event)
 
+    async def _read_data(self) -> None:
+        if self.config.read_timeout:
+            await super()._read_data()
+            return
+        # hypercorn's loop without its timeout's cancel scope, which never fires without a read timeout
+        while True:
+            try:
+                data = await self.stream.receive_some(MAX_RECV)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                break
+            await self.protocol.handle(RawData(data=bytes(data)))
+            if not data:
+                break
+        await self.protocol.handle(Closed())
 
-# hypercorn.trio.run builds each connection from this module-level name
+    async def _write_now(self, data: bytes) -> None:
+        """Write ``data`` as hypercorn does (under the send lock, shielded, a broken or closed connection
+        reported to the protocol), trying the socket once before any schedule point."""
+        self.send_lock.acquire_nowait()
+        try:
+            socket = self.stream.socket
+            try:
+                sent = os.write(socket.fileno(), data) if socket.fileno() >= 0 else 0
+            except OSError:  # would block, or broken: send_all waits, or reports it
+                sent = 0
+            if sent < len(data):
+                try:
+                    with trio.CancelScope(shield=True):
+                        await self.stream.send_all(memoryview(data)[sent:])
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self.protocol.handle(Closed())
+        finally:
+            self.send_lock.release()
+
+
+class _H11Protocol(hypercorn_h11.H11Protocol):
+    """hypercorn's HTTP/1.1 protocol, which writes the head of a response that has a ``Content-Length``
+    together with its body: one socket write instead of two. The head is held until the response's next
+    event (its body, or its end for an empty or HEAD response), which an app sends right after it (ASGI
+    lets a server hold the head until the first body message); a streamed response (no
+    ``Content-Length``) is written as it comes, and so is a body part above :data:`COALESCE_LIMIT` bytes."""
+
+    _held = b""
+
+    async def stream_send(self, event: StreamEvent) -> None:
+        if self._held and not isinstance(event, (Body, EndBody)):
+            await self._flush()
+        await super().stream_send(event)
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        if type(event) is h11.Response and any(name == b"content-length" for name, _ in event.headers):
+            try:
+                self._held = self.connection.send(event) or b""
+            except h11.LocalProtocolError:
+                if self.connection.their_state != h11.ERROR:
+                    raise
+            return
+        if not self._held:
+            await super()._send_h11_event(event)
+            return
+        try:
+            data = self.connection.send(event) or b""
+        except h11.LocalProtocolError:
+            await self._flush()
+            if self.connection.their_state != h11.ERROR:
+                raise
+        else:
+            if len(data) > COALESCE_LIMIT:   # a large body is not copied to join it: two writes
+                await self._flush()
+            else:
+                data, self._held = self._held + data, b""
+            await self.send(RawData(data=data))
+
+    async def _flush(self) -> None:
+        held, self._held = self._held, b""
+        await self.send(RawData(data=held))
+
+
+class _AppQueue:
+    """The messages hypercorn hands one request's app (``receive``), at most ``size`` waiting, as
+    hypercorn's memory channel: ``put`` waits while it is full, ``receive`` while it is empty; neither
+    yields to the scheduler when it need not wait."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: collections.deque[Any] = collections.deque()
+        self.readable = trio.lowlevel.ParkingLot()
+        self.writable = trio.lowlevel.ParkingLot()
+
+    async def put(self, message: Any) -> None:
+        while len(self.items) >= self.size:
+            await self.writable.park()
+        self.items.append(message)
+        self.readable.unpark()
+
+    async def receive(self) -> Any:
+        while not self.items:
+            await self.readable.park()
+        self.writable.unpark()
+        return self.items.popleft()
+
+
+class _TaskGroup(TaskGroup):
+    """A connection's task group, whose apps receive through an :class:`_AppQueue`."""
+
+    async def spawn_app(self, app: Any, config: Config, scope: Any, send: Any) -> Any:
+        queue = _AppQueue(config.max_app_queue_size)
+        self.spawn(run_app, app, config, scope, queue.receive, send, trio.to_thread.run_sync, trio.from_thread.run)
+        return queue.put
+
+
+# hypercorn.trio.run builds each connection from this module-level name, the connection its task group,
+# the protocol wrapper its HTTP/1.1 protocol
 hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
+hypercorn_tcp.TaskGroup = _TaskGroup  # type: ignore[misc]
+hypercorn_protocol.H11Protocol = _H11Protocol  # type: ignore[misc]
 
 
 #### Websockets: frames encoded once for many subscribers ##################################################
