@@ -119,6 +119,10 @@ class _IdleTimer:
             await self.close()
 
 
+#: h11 states of a client that sent no part of its next request: none yet, or its last one whole
+_BETWEEN_REQUESTS = (h11.IDLE, h11.DONE)
+
+
 class _Connection(TCPServer):
     """hypercorn's HTTP connection with :class:`_IdleTimer` as its keep-alive timer, which sends no empty
     writes: the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1, and hypercorn would
@@ -150,13 +154,34 @@ class _Connection(TCPServer):
         # hypercorn's loop without its timeout's cancel scope, which never fires without a read timeout
         while True:
             try:
-                data = await self.stream.receive_some(MAX_RECV)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                data = await (self._receive_next() if self._plain and self._between_requests()
+                              else self.stream.receive_some(MAX_RECV))
+            except (trio.ClosedResourceError, trio.BrokenResourceError, OSError):
                 break
             await self.protocol.handle(RawData(data=bytes(data)))
             if not data:
                 break
         await self.protocol.handle(Closed())
+
+    async def _receive_next(self) -> bytes:
+        """The first bytes of the client's next request (b"" when it closed): the socket waited for, then
+        read at once (trio's ``receive_some`` would try a receive that finds nothing first, and yield to
+        the scheduler again after one that finds something). A reset connection raises ``OSError``."""
+        socket = self.stream.socket
+        await trio.lowlevel.wait_readable(socket)
+        try:
+            return os.read(socket.fileno(), MAX_RECV)
+        except BlockingIOError:  # readable, yet nothing to read (spurious wake-up)
+            return bytes(await self.stream.receive_some(MAX_RECV))
+
+    def _between_requests(self) -> bool:
+        """Whether the connection waits for the client's next request (HTTP/1.1, the client's last one
+        received whole, nothing of the next one): a client rarely sends it before the reader is back, so
+        the reader waits for the socket to be readable instead of first trying a receive that finds
+        nothing."""
+        connection = getattr(self.protocol.protocol, "connection", None)
+        return (type(connection) is h11.Connection and connection.their_state in _BETWEEN_REQUESTS
+                and self.stream.socket.fileno() >= 0)
 
     async def _write_now(self, data: bytes) -> None:
         """Write ``data`` as hypercorn does (under the send lock, shielded, a broken or closed connection

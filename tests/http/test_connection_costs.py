@@ -217,6 +217,41 @@ async def test_a_request_moves_no_deadline_of_its_connections_idle_timer() -> No
     assert all(0 < seen <= 30.0 for seen in app.seen), app.seen
 
 
+async def test_between_requests_the_reader_waits_for_the_socket_then_reads_it_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """trio's ``receive_some`` first tries a receive, which finds nothing while a client waits for its
+    answer (a failed system call and an exception per request), and yields to the scheduler again after
+    one that finds something; the reader waits for the socket instead, then reads it once."""
+    reads: list[int] = []
+    receives: list[int] = []
+    read, receive_some = os.read, trio.SocketStream.receive_some
+    async with connection(asgi_app(b"pong")) as (stream, port):
+        await exchange(stream, PING)
+
+        def counting_read(fd: int, size: int) -> bytes:
+            data = read(fd, size)
+            with contextlib.suppress(OSError), stdsocket.fromfd(fd, stdsocket.AF_INET, stdsocket.SOCK_STREAM) as sock:
+                if sock.getsockname()[1] == port:
+                    reads.append(len(data))
+            return data
+
+        async def counting_receive_some(self: trio.SocketStream, max_bytes: int | None = None) -> Any:
+            if self.socket.getsockname()[1] == port:
+                receives.append(1)
+            return await receive_some(self, max_bytes)
+
+        monkeypatch.setattr(os, "read", counting_read)
+        monkeypatch.setattr(trio.SocketStream, "receive_some", counting_receive_some)
+        for _ in range(5):
+            assert (await exchange(stream, PING)).endswith(b"pong")
+        await stream.send_all(PING + PING)       # pipelined: both answered
+        answers = b""
+        while answers.count(b"pong") < 2:
+            answers += await stream.receive_some(65536)
+    assert reads[:6] == [len(PING)] * 5 + [2 * len(PING)] and receives == []
+    assert reads[6:] in ([], [0])   # the client's close, when the server saw it before stopping
+
+
 async def test_without_a_read_timeout_the_reader_opens_no_timeout_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[float] = []
     fail_after = trio.fail_after
