@@ -37,6 +37,7 @@ from typing import Any, Awaitable, Callable
 
 import math
 import os
+import time
 
 import h11
 import trio
@@ -63,9 +64,23 @@ KEEP_ALIVE = 75.0
 COALESCE_LIMIT = 64 * 1024
 
 
+class _Config(Config):
+    """hypercorn's configuration, whose headers added to every response (``Date``, ``Server``) are built
+    once per second of the clock, not for each response (``Date`` has a resolution of one second)."""
+
+    _built: tuple[int, str, list[tuple[bytes, bytes]]] = (-1, "", [])
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        second = int(time.time())
+        built = self._built
+        if built[0] != second or built[1] != protocol:
+            built = self._built = (second, protocol, super().response_headers(protocol))
+        return list(built[2])
+
+
 def hypercorn_config(host: str, port: int, *, access_log: bool = False, keep_alive_timeout: float = KEEP_ALIVE,
                      graceful_timeout: float = GRACEFUL_TIMEOUT) -> Config:
-    config = Config()
+    config = _Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = keep_alive_timeout

@@ -158,6 +158,28 @@ async def test_the_head_of_a_streamed_response_is_not_held(monkeypatch: pytest.M
     assert head.endswith(b"\r\n\r\n") and rest == b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n"
 
 
+async def test_the_date_header_is_formatted_once_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import email.utils
+    import time
+
+    import hypercorn.config
+
+    formatted: list[float] = []
+    format_date_time = hypercorn.config.format_date_time
+
+    def counting(timestamp: float) -> str:
+        formatted.append(timestamp)
+        return format_date_time(timestamp)
+
+    monkeypatch.setattr(hypercorn.config, "format_date_time", counting)
+    async with connection(asgi_app(b"pong")) as (stream, _):
+        responses = [await exchange(stream, PING) for _ in range(20)]
+    assert 1 <= len(formatted) <= 2   # two when the requests straddle a second
+    for response in responses:
+        date = next(line for line in response.decode("latin-1").split("\r\n") if line.startswith("date: "))
+        assert abs(email.utils.parsedate_to_datetime(date[6:]).timestamp() - time.time()) < 5
+
+
 #### Schedule points and deadlines ##########################################################################
 
 class _Steps(trio.abc.Instrument):
@@ -250,6 +272,37 @@ async def test_between_requests_the_reader_waits_for_the_socket_then_reads_it_on
             answers += await stream.receive_some(65536)
     assert reads[:6] == [len(PING)] * 5 + [2 * len(PING)] and receives == []
     assert reads[6:] in ([], [0])   # the client's close, when the server saw it before stopping
+
+
+@pytest.mark.parametrize("reads_body", [True, False])
+async def test_the_last_send_has_a_deadline_only_while_the_body_is_not_all_in(
+        nursery: trio.Nursery, autojump_clock: Any, reads_body: bool) -> None:
+    """The guard's shielded last send (``falconet/http/guard.py``) is bounded by ``DRAIN_TIMEOUT`` while the
+    app's queue may be full of unread body; with the whole body received no deadline is registered."""
+    from falconet.http.guard import DRAIN_TIMEOUT, ConnectionGuard
+
+    deadlines: list[float] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        deadlines.append(trio.current_effective_deadline() - trio.current_time())
+
+    messages = [{"type": "http.request", "body": b"ok", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        await trio.lowlevel.checkpoint()
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if reads_body:
+            await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    scope = {"type": "http", "path": "/", "headers": [(b"content-length", b"2")]}
+    await ConnectionGuard(app, nursery)(scope, receive, send)
+    assert deadlines[0] == float("inf")
+    assert deadlines[-1] == (float("inf") if reads_body else pytest.approx(DRAIN_TIMEOUT))
+    nursery.cancel_scope.cancel()
 
 
 async def test_without_a_read_timeout_the_reader_opens_no_timeout_scope(monkeypatch: pytest.MonkeyPatch) -> None:
