@@ -163,20 +163,26 @@ class _Connection(TCPServer):
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
-        if self.config.read_timeout:
-            await super()._read_data()
-            return
-        # hypercorn's loop without its timeout's cancel scope, which never fires without a read timeout
+        # hypercorn's loop, with no timeout's cancel scope per read when there is no read timeout
+        timeout = self.config.read_timeout
         while True:
             try:
-                data = await (self._receive_next() if self._plain and self._between_requests()
-                              else self.stream.receive_some(MAX_RECV))
-            except (trio.ClosedResourceError, trio.BrokenResourceError, OSError):
+                if timeout:
+                    with trio.fail_after(timeout):
+                        data = await self._receive()
+                else:
+                    data = await self._receive()
+            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError, OSError):
                 break
-            await self.protocol.handle(RawData(data=bytes(data)))
+            await self.protocol.handle(RawData(data=data))
             if not data:
                 break
         await self.protocol.handle(Closed())
+
+    async def _receive(self) -> bytes:
+        if self._plain and self._between_requests():
+            return await self._receive_next()
+        return bytes(await self.stream.receive_some(MAX_RECV))
 
     async def _receive_next(self) -> bytes:
         """The first bytes of the client's next request (b"" when it closed): the socket waited for, then
@@ -233,28 +239,23 @@ class _H11Protocol(hypercorn_h11.H11Protocol):
         await super().stream_send(event)
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
-        if type(event) is h11.Response and any(name == b"content-length" for name, _ in event.headers):
-            try:
-                self._held = self.connection.send(event) or b""
-            except h11.LocalProtocolError:
-                if self.connection.their_state != h11.ERROR:
-                    raise
-            return
-        if not self._held:
-            await super()._send_h11_event(event)
-            return
         try:
             data = self.connection.send(event) or b""
         except h11.LocalProtocolError:
-            await self._flush()
+            if self._held:
+                await self._flush()
             if self.connection.their_state != h11.ERROR:
                 raise
-        else:
+            return
+        if type(event) is h11.Response and any(name == b"content-length" for name, _ in event.headers):
+            self._held = data
+            return
+        if self._held:
             if len(data) > COALESCE_LIMIT:   # a large body is not copied to join it: two writes
                 await self._flush()
             else:
                 data, self._held = self._held + data, b""
-            await self.send(RawData(data=data))
+        await self.send(RawData(data=data))
 
     async def _flush(self) -> None:
         held, self._held = self._held, b""
