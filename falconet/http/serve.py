@@ -20,7 +20,10 @@ stops.
 Websockets: :class:`_FrameStream` (hypercorn's websocket stream) announces the ASGI scope extension
 :data:`~falconet.http.wsframes.WS_FRAMES`, through which the app writes a frame it encoded once for many
 subscribers straight to the connection (see ``falconet/http/wsframes.py``), instead of having wsproto encode
-and copy the same message again for each socket.
+and copy the same message again for each socket. permessage-deflate is answered with
+``server_no_context_takeover`` (:class:`_SharedDeflate`), so such connections take one compressed frame per
+message and window size too, instead of a compression per connection (and keep no compressor between
+messages).
 """
 from __future__ import annotations
 
@@ -34,15 +37,17 @@ import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol import ws_stream as hypercorn_ws_stream
 from hypercorn.protocol.events import Data
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import run as hypercorn_run
 from hypercorn.trio import serve as hypercorn_serve
 from hypercorn.trio.tcp_server import TCPServer
 from wsproto.connection import ConnectionState
+from wsproto.extensions import PerMessageDeflate
 
 from falconet.http.guard import ConnectionGuard
-from falconet.http.wsframes import WS_FRAMES
+from falconet.http.wsframes import WS_FRAMES, SharedFrame
 
 GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0
@@ -124,10 +129,27 @@ hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
 
 #### Websockets: frames encoded once for many subscribers ##################################################
 
+class _SharedDeflate(PerMessageDeflate):
+    """permessage-deflate whose server side keeps no context between messages: the answer to an offer
+    carries ``server_no_context_takeover`` (a server may add it, RFC 7692 7.1.1.1), and wsproto compresses
+    each message it sends with a fresh compressor. A compressed message then depends only on its text and
+    the window size, so one compressed frame serves every such connection (``SharedFrame.deflated``); and
+    no connection holds a compressor (a few hundred KB of zlib state) between messages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server_no_context_takeover = True
+
+
+# hypercorn's websocket handshake builds each connection's extension from this module-level name
+hypercorn_ws_stream.PerMessageDeflate = _SharedDeflate  # type: ignore[misc]
+
+
 class _FrameStream(WSStream):
-    """hypercorn's websocket stream, whose app may write complete text frames as they are (the scope
-    extension ``WS_FRAMES``): on a connection that negotiated no extension a server's frame is the same
-    bytes for every client, so a frame built once is written to each socket as it is.
+    """hypercorn's websocket stream, whose app may write complete text frames encoded once for many
+    connections (the scope extension ``WS_FRAMES``): a server's frame is the same bytes for every client
+    that negotiated no extension, and its compressed frame the same for every client that negotiated
+    permessage-deflate without server context takeover and the same window size.
 
     A frame is written as hypercorn writes (``TCPServer.protocol_send``: under the connection's send lock,
     shielded, a broken or closed connection reported to the protocol), except that when the lock is free
@@ -140,13 +162,19 @@ class _FrameStream(WSStream):
         # the stream builds the app's scope and spawns the app through its task group
         self.task_group = _Announcing(self.task_group, self.send_frame)  # type: ignore[assignment]
         self._tcp: TCPServer | None | bool = False   # False: not looked up yet
+        self._window_bits: int | None | bool = False  # False: not looked up yet; None: no compression
 
-    async def send_frame(self, frame: bytes) -> bool:
-        """Write one complete frame (``wsframes.text_frame``); False, nothing written, when this connection
-        negotiated (or was offered) an extension or is not open: then send the message through ASGI."""
-        if (self.closed or self.state is not ASGIWebsocketState.CONNECTED or self.handshake.extensions
+    async def send_frame(self, message: SharedFrame) -> bool:
+        """Write the message's shared frame (``SharedFrame.frame``, or ``SharedFrame.deflated``); False,
+        nothing written, when this connection is not open or negotiated an extension whose frames are its
+        own: then send the message through ASGI."""
+        if (self.closed or self.state is not ASGIWebsocketState.CONNECTED
                 or self.connection.state is not ConnectionState.OPEN):
             return False
+        bits = self.window_bits()
+        if bits is False:
+            return False
+        frame = message.frame if bits is None else message.deflated(bits)
         tcp = self.tcp_connection()
         if tcp is None or tcp.send_lock.locked():
             await self.send(Data(stream_id=self.stream_id, data=frame))
@@ -168,6 +196,25 @@ class _FrameStream(WSStream):
             tcp.send_lock.release()
         return True
 
+    def window_bits(self) -> int | None | bool:
+        """What the accepted connection's extensions make of a shared frame: None (no extension: the plain
+        frame), the window size of permessage-deflate without server context takeover (the compressed
+        frame), or False (another extension, or context takeover: none)."""
+        if self._window_bits is False:
+            # wsproto keeps the offered extensions the handshake enabled in its frame protocol
+            offered = getattr(getattr(self.connection, "_proto", None), "extensions", None)
+            if offered is None:
+                return False
+            enabled = [e for e in offered if e.enabled()]
+            if not enabled:
+                self._window_bits = None
+            elif (len(enabled) == 1 and isinstance(enabled[0], PerMessageDeflate)
+                  and enabled[0].server_no_context_takeover):
+                self._window_bits = enabled[0].server_max_window_bits
+            else:
+                return False
+        return self._window_bits
+
     def tcp_connection(self) -> TCPServer | None:
         """The plain-socket connection this stream writes to (its HTTP/1.1 protocol's ``send`` is the
         connection's ``protocol_send``), or None (TLS, or another protocol)."""
@@ -182,7 +229,7 @@ class _FrameStream(WSStream):
 class _Announcing:
     """A connection's task group that adds the ``WS_FRAMES`` extension to the scope of the app it spawns."""
 
-    def __init__(self, group: Any, send_frame: Callable[[bytes], Awaitable[bool]]):
+    def __init__(self, group: Any, send_frame: Callable[[SharedFrame], Awaitable[bool]]):
         self._group = group
         self._send_frame = send_frame
 

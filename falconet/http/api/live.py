@@ -22,7 +22,8 @@ Websockets (Falconet's own protocol, one JSON text message per frame)
   change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
   may repeat); it never ends by itself. Each change is serialised and encoded once, whatever the number
   of subscribers (:meth:`Event.shared <falconet.runtime.kernel.bus.Event.shared>`, :class:`SharedFrame`:
-  the same frame bytes go to every connection without a websocket extension).
+  the same frame bytes go to every connection without a websocket extension, and the same compressed
+  frame to every permessage-deflate connection with the same window size).
 
 Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
@@ -280,7 +281,7 @@ async def serve_websocket(feed: Any) -> None:
         async with receive_channel:
             async for message in receive_channel:
                 if isinstance(message, SharedFrame):
-                    if send_frame is None or not await send_frame(message.frame):
+                    if send_frame is None or not await send_frame(message):
                         await ws.send(message.text)
                 else:
                     await ws.send(message)
