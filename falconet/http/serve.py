@@ -134,7 +134,7 @@ class _SharedDeflate(PerMessageDeflate):
     carries ``server_no_context_takeover`` (a server may add it, RFC 7692 7.1.1.1), and wsproto compresses
     each message it sends with a fresh compressor. A compressed message then depends only on its text and
     the window size, so one compressed frame serves every such connection (``SharedFrame.deflated``); and
-    no connection holds a compressor (a few hundred KB of zlib state) between messages."""
+    no connection holds a compressor (about 256 KB of zlib state at the default window) between messages."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

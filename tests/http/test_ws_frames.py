@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol import ws_stream as hypercorn_ws_stream
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
@@ -90,6 +91,7 @@ def test_hypercorn_builds_websocket_streams_from_the_frame_stream() -> None:
     name its HTTP/1.1 protocol builds websocket streams from, and the stream's attributes; the socket
     test below fails too if they change."""
     assert hypercorn_h11.WSStream is serve_module._FrameStream
+    assert hypercorn_ws_stream.PerMessageDeflate is serve_module._SharedDeflate
     assert hypercorn.__name__ == "hypercorn"
     from importlib.metadata import version
     assert version("hypercorn").startswith("0.18.")
