@@ -7,7 +7,8 @@ each websocket a way to write such a frame as it is (the ASGI scope extension :d
 falls back to sending the text through ASGI where a connection is not open or negotiated an extension
 whose frames depend on the connection.
 
-permessage-deflate (RFC 7692), which browsers always offer: the server answers it with
+permessage-deflate (RFC 7692), which browsers always offer: on a connection whose app said it sends shared
+frames (``"shared"`` in the extension, set before it accepts), the server answers it with
 ``server_no_context_takeover`` (7.1.1.1), so each message it sends is compressed on its own, with a fresh
 compressor, and its compressed frame depends only on the message and the window size the client allowed
 (``server_max_window_bits``). :meth:`SharedFrame.deflated` compresses a message once per window size, as
@@ -19,7 +20,9 @@ import zlib
 
 #: ASGI scope extension of a websocket whose server takes pre-encoded frames:
 #: ``scope["extensions"][WS_FRAMES]["send"]`` is ``async (message: SharedFrame) -> bool`` — False when the
-#: frame was not written (send the text as an ordinary ``websocket.send`` instead)
+#: frame was not written (send the text as an ordinary ``websocket.send`` instead); the app sets
+#: ``scope["extensions"][WS_FRAMES]["shared"] = True`` before it accepts when it will send shared frames,
+#: so that permessage-deflate is negotiated without server context takeover and takes them too
 WS_FRAMES = "falconet.websocket.frames"
 
 _TEXT = 0x81           # FIN, opcode text

@@ -59,8 +59,15 @@ def test_a_deflated_frame_is_what_wsproto_sends_without_server_context_takeover(
     """The shared compressed frame equals wsproto's frames of each message on a connection that accepted
     an offer with ``server_max_window_bits`` as hypercorn's handshake now answers it; zlib alone and a
     wsproto client decode it."""
-    extension = serve_module._SharedDeflate()
-    accepted = extension.accept(f"permessage-deflate; server_max_window_bits={bits}; client_max_window_bits")
+    offer = f"permessage-deflate; server_max_window_bits={bits}; client_max_window_bits"
+    kept = serve_module._SharedDeflate().accept(offer)  # a connection without shared frames keeps its context
+    assert isinstance(kept, str) and "server_no_context_takeover" not in kept
+    token = serve_module._SHARING.set(True)
+    try:
+        extension = serve_module._SharedDeflate()
+    finally:
+        serve_module._SHARING.reset(token)
+    accepted = extension.accept(offer)
     assert isinstance(accepted, str) and "server_no_context_takeover" in accepted
     server = Connection(ConnectionType.SERVER, [extension])
     client_extension = PerMessageDeflate()
@@ -353,8 +360,9 @@ async def test_a_stalled_batch_subscriber_is_dropped_and_gets_1013_after_its_fra
 async def test_deflate_subscribers_get_one_compressed_frame_per_window_size(server: str, api: Any, engine: Any,
                                                                            monkeypatch: Any) -> None:
     """One message per frame to two permessage-deflate clients that allowed different window sizes and a
-    plain one: each gets the frame for its connection, all from one SharedFrame; then a per-execution feed
-    (messages compressed by wsproto itself, each on its own) to a deflate client decodes too."""
+    plain one: each gets the frame for its connection, all from one SharedFrame; then a per-execution feed,
+    which sends no shared frames, keeps its compression context (wsproto compresses each message with the
+    connection's compressor, far cheaper for small messages) and decodes too."""
     path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
     messages: list[SharedFrame] = []
     send_frame = serve_module._FrameStream.send_frame
@@ -390,6 +398,7 @@ async def test_deflate_subscribers_get_one_compressed_frame_per_window_size(serv
 
     running = await api.execute("company.team", "quick")
     follower = await RawClient.open(server, f"/api/v1/executions/{running['id']}/ws", deflate=True)
+    assert not follower.accepted.extensions[0].server_no_context_takeover  # type: ignore[union-attr]
     ended: list[Any] = []
     with trio.fail_after(30):
         while not ended:

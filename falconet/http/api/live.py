@@ -265,15 +265,20 @@ class Outbox:
         return True
 
 
-async def serve_websocket(feed: Any) -> None:
+async def serve_websocket(feed: Any, *, shared: bool = False) -> None:
     """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
     returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise.
 
     A :class:`SharedFrame` is written as its frame, encoded once for every subscriber, where the server
-    offers it (``WS_FRAMES``) and the connection takes it; otherwise as its text, like any message."""
+    offers it (``WS_FRAMES``) and the connection takes it; otherwise as its text, like any message.
+    ``shared``: the feed sends shared frames, so the server is told before the handshake (a
+    permessage-deflate connection then takes them compressed once, see ``falconet/http/wsframes.py``)."""
     # the request's Websocket itself, for the writer task (quart types the context proxy as the object)
     ws = websocket._get_current_object()  # type: ignore[attr-defined]
-    send_frame = (ws.scope.get("extensions") or {}).get(WS_FRAMES, {}).get("send")
+    frames = (ws.scope.get("extensions") or {}).get(WS_FRAMES) or {}
+    send_frame = frames.get("send")
+    if shared and send_frame is not None:
+        frames["shared"] = True
     send_channel, receive_channel = trio.open_memory_channel[str | SharedFrame](0)
     outcome: dict[str, tuple[int, str | None]] = {"close": (1000, None)}
 
@@ -359,7 +364,7 @@ async def executions_ws() -> Any:
                 for message in await _next_messages(eng, sub, namespace, flow_id, states, wait=True):
                     await out.send(message)
 
-    await serve_websocket(feed)
+    await serve_websocket(feed, shared=True)
 
 
 #### batch=true: one frame per window, built once for every subscriber with the same filters #############
