@@ -130,8 +130,8 @@ hypercorn_run.TCPServer = _Connection  # type: ignore[misc, assignment]
 
 #### Websockets: frames encoded once for many subscribers ##################################################
 
-#: set while hypercorn accepts a websocket whose app sends it shared frames (see ``_FrameStream._accept``)
-_SHARING: ContextVar[bool] = ContextVar("falconet_ws_sharing", default=False)
+#: the websocket stream whose handshake hypercorn is answering (see ``_FrameStream.app_send``)
+_ACCEPTING: ContextVar["_FrameStream | None"] = ContextVar("falconet_ws_accepting", default=None)
 
 
 class _SharedDeflate(PerMessageDeflate):
@@ -145,8 +145,11 @@ class _SharedDeflate(PerMessageDeflate):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if _SHARING.get():
-            self.server_no_context_takeover = True
+        stream = _ACCEPTING.get()
+        if stream is not None:
+            stream.deflate = self
+            if stream.frames["shared"]:
+                self.server_no_context_takeover = True
 
 
 # hypercorn's websocket handshake builds each connection's extension from this module-level name
@@ -171,7 +174,7 @@ class _FrameStream(WSStream):
         self.frames: dict[str, Any] = {"send": self.send_frame, "shared": False}
         self.task_group = _Announcing(self.task_group, self.frames)  # type: ignore[assignment]
         self._tcp: TCPServer | None | bool = False   # False: not looked up yet
-        self._window_bits: int | None | bool = False  # False: not looked up yet; None: no compression
+        self.deflate: PerMessageDeflate | None = None  # the extension its handshake built (enabled or not)
 
     async def send_frame(self, message: SharedFrame) -> bool:
         """Write the message's shared frame (``SharedFrame.frame``, or ``SharedFrame.deflated``); False,
@@ -205,32 +208,26 @@ class _FrameStream(WSStream):
             tcp.send_lock.release()
         return True
 
-    async def _accept(self, message: Any) -> None:
-        # hypercorn's handshake builds the connection's extensions at once, before its first await
-        token = _SHARING.set(bool(self.frames["shared"]))
+    async def app_send(self, message: Any) -> None:
+        if message is None or message.get("type") != "websocket.accept":
+            await super().app_send(message)
+            return
+        # hypercorn's handshake builds the connection's extension (``_SharedDeflate``) before its first await
+        token = _ACCEPTING.set(self)
         try:
-            await super()._accept(message)
+            await super().app_send(message)
         finally:
-            _SHARING.reset(token)
+            _ACCEPTING.reset(token)
 
     def window_bits(self) -> int | None | bool:
-        """What the accepted connection's extensions make of a shared frame: None (no extension: the plain
+        """What the accepted connection's extension makes of a shared frame: None (no extension: the plain
         frame), the window size of permessage-deflate without server context takeover (the compressed
-        frame), or False (another extension, or context takeover: none)."""
-        if self._window_bits is False:
-            # wsproto keeps the offered extensions the handshake enabled in its frame protocol
-            offered = getattr(getattr(self.connection, "_proto", None), "extensions", None)
-            if offered is None:
-                return False
-            enabled = [e for e in offered if e.enabled()]
-            if not enabled:
-                self._window_bits = None
-            elif (len(enabled) == 1 and isinstance(enabled[0], PerMessageDeflate)
-                  and enabled[0].server_no_context_takeover):
-                self._window_bits = enabled[0].server_max_window_bits
-            else:
-                return False
-        return self._window_bits
+        frame), or False (context takeover: none). hypercorn's handshake supports permessage-deflate only."""
+        if self.deflate is None or not self.deflate.enabled():
+            return None
+        if self.deflate.server_no_context_takeover:
+            return self.deflate.server_max_window_bits
+        return False
 
     def tcp_connection(self) -> TCPServer | None:
         """The plain-socket connection this stream writes to (its HTTP/1.1 protocol's ``send`` is the

@@ -62,11 +62,7 @@ def test_a_deflated_frame_is_what_wsproto_sends_without_server_context_takeover(
     offer = f"permessage-deflate; server_max_window_bits={bits}; client_max_window_bits"
     kept = serve_module._SharedDeflate().accept(offer)  # a connection without shared frames keeps its context
     assert isinstance(kept, str) and "server_no_context_takeover" not in kept
-    token = serve_module._SHARING.set(True)
-    try:
-        extension = serve_module._SharedDeflate()
-    finally:
-        serve_module._SHARING.reset(token)
+    extension = PerMessageDeflate(server_no_context_takeover=True)  # what _SharedDeflate is where frames are shared
     accepted = extension.accept(offer)
     assert isinstance(accepted, str) and "server_no_context_takeover" in accepted
     server = Connection(ConnectionType.SERVER, [extension])
