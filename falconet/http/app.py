@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from quart import Response, request, websocket
+from quart.sessions import NullSession, SessionInterface
 from quart_trio import QuartTrio
 
 from falconet.http.api import (
@@ -44,12 +45,38 @@ API_BLUEPRINTS = (flows.bp, executions.bp, files.bp, logs.bp, metrics.bp, kv.bp,
 REALM = 'Basic realm="Falconet"'
 
 
+class FalconetRequest(BoundedRequest):
+    """The app's request. Quart splits the matched endpoint into its blueprints' names again each time it
+    looks for hook functions (before and after the view, at teardown, for an error handler); here they are
+    split once per matched rule."""
+
+    _blueprints: tuple[Any, list[str]] = (None, [])   # (url_rule, its blueprints); no rule: none
+
+    @property
+    def blueprints(self) -> list[str]:
+        rule, names = self._blueprints
+        if rule is not self.url_rule:
+            names = BoundedRequest.blueprints.fget(self)  # type: ignore[attr-defined]
+            self._blueprints = (self.url_rule, names)
+        return names
+
+
+class NoSessions(SessionInterface):
+    """Falconet keeps no sessions (no ``SECRET_KEY``, no cookie): each request gets Quart's null session at
+    once, without looking for a signing key first (Quart's cookie sessions find none, then make one)."""
+
+    async def open_session(self, app: Any, request: Any) -> NullSession:
+        return self.null_session_class()   # Quart never saves a null session (save_session stays abstract)
+
+
 class FalconetApp(QuartTrio):
     """QuartTrio whose URL builders compile on first use and whose ``/api/v1/main`` routes share the states
     of the ``/api/v1`` routes they copy (``falconet/http/routing.py``)."""
 
     url_map_class = TenantMap
     url_rule_class = LazyBuilderRule  # type: ignore[assignment]  # Quart's own is typed as werkzeug's Rule
+    request_class = FalconetRequest
+    session_interface = NoSessions()  # type: ignore[assignment]  # Quart types it as its cookie interface
 
 
 def create_app(engine: Any, *, config: Any) -> QuartTrio:
@@ -57,7 +84,6 @@ def create_app(engine: Any, *, config: Any) -> QuartTrio:
     request's host), ``basic_auth`` (``(user, password)`` or None) and ``data_dir`` (upload temp files go
     to ``<data_dir>/tmp/uploads``, next to the storage, so handing a file to the engine is a rename)."""
     app = FalconetApp("falconet")
-    app.request_class = BoundedRequest
     app.config.update(
         MAX_CONTENT_LENGTH=BUFFER_LIMIT,   # body bytes buffered for a view (guard.py); views set their own caps
         BODY_TIMEOUT=3600,         # a big upload on a slow link

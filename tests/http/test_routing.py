@@ -9,8 +9,9 @@ import pytest
 from quart.routing import QuartMap, QuartRule
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, WebsocketMismatch
+from werkzeug.routing.matcher import StateMachineMatcher
 
-from falconet.http.routing import LazyBuilderRule, TenantMap
+from falconet.http.routing import KEPT_PATH_LENGTH, MATCHES_KEPT, LazyBuilderRule, TenantMap
 
 
 def _values(rule: Any) -> dict[str, Any]:
@@ -100,9 +101,11 @@ async def test_the_tenant_routes_match_as_separate_rules_would(app):
         for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             for websocket in (False, True) if method == "GET" else (False,):
                 expected = _outcome(theirs, path, method, websocket)
-                if _outcome(ours, path, method, websocket) != expected:
-                    differences.append((method, path, websocket, expected))
+                for _ in range(2):   # walked, then (when it matched) answered from the kept matches
+                    if _outcome(ours, path, method, websocket) != expected:
+                        differences.append((method, path, websocket, expected))
     assert differences == []
+    assert len(app.url_map._matcher.matches) == MATCHES_KEPT
 
 
 async def test_the_tenant_copies_are_not_parsed_into_the_tree(app):
@@ -135,3 +138,40 @@ def test_a_tenant_rule_must_copy_an_api_rule():
     assert adapter.match("/api/v1/main/items/seven") == ("main_items.name", {"name": "seven"})
     with pytest.raises(NotFound):
         adapter.match("/api/v1/main/configs")
+
+
+def test_a_path_matched_again_is_not_walked_again(monkeypatch):
+    walks: list[str] = []
+    werkzeugs = StateMachineMatcher.match
+
+    def walked(self: Any, domain: str, path: str, method: str, websocket: bool) -> Any:
+        walks.append(path)
+        return werkzeugs(self, domain, path, method, websocket)
+
+    monkeypatch.setattr(StateMachineMatcher, "match", walked)
+    tenant_map = TenantMap()
+    tenant_map.add(LazyBuilderRule("/api/v1/executions/<namespace>/<flow_id>", endpoint="create", methods=["POST"]))
+    tenant_map.add(LazyBuilderRule("/api/v1/main/executions/<namespace>/<flow_id>", endpoint="main_create",
+                                   methods=["POST"]))
+    adapter = tenant_map.bind("localhost")
+    first = adapter.match("/api/v1/main/executions/ns/f", method="POST")
+    first[1]["namespace"] = "changed by the caller"
+    assert adapter.match("/api/v1/main/executions/ns/f", method="POST") == ("main_create", {"namespace": "ns",
+                                                                                           "flow_id": "f"})
+    assert walks == ["/api/v1/main/executions/ns/f"]
+    # another method, a path that does not match, a long path: walked each time
+    for _ in range(2):
+        with pytest.raises(MethodNotAllowed):
+            adapter.match("/api/v1/main/executions/ns/f", method="GET")
+        with pytest.raises(NotFound):
+            adapter.match("/api/v1/nothing", method="POST")
+        adapter.match(f"/api/v1/executions/ns/{'f' * KEPT_PATH_LENGTH}", method="POST")
+    assert len(walks) == 7
+    # a new rule forgets what was kept (it may take precedence)
+    tenant_map.add(LazyBuilderRule("/api/v1/executions/ns/f", endpoint="static", methods=["POST"]))
+    assert adapter.match("/api/v1/executions/ns/f", method="POST") == ("static", {})
+    # at most MATCHES_KEPT, the oldest forgotten first
+    for i in range(MATCHES_KEPT + 1):
+        adapter.match(f"/api/v1/executions/ns/{i}", method="POST")
+    kept = tenant_map._matcher.matches
+    assert len(kept) == MATCHES_KEPT and ("", "/api/v1/executions/ns/0", "POST", False) not in kept

@@ -32,15 +32,18 @@ KILL_ANSWER_WAIT = 5.0       # seconds a kill answer waits for KILLING to be wri
 
 #### Helpers ################################################################################################
 
-def execution_url(doc: Mapping[str, Any]) -> str:
+def execution_url(doc: Mapping[str, Any], app_state: Any = None) -> str:
     """``{kestra.url}/ui/executions/{namespace}/{flowId}/{id}``; the base defaults to the request's host."""
-    base = state().config.url or f"{request.scheme}://{request.host}"
+    base = (app_state or state()).config.url
+    if not base:
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not two
+        base = f"{req.scheme}://{req.host}"
     return f"{base.rstrip('/')}/ui/executions/{doc['namespace']}/{doc['flowId']}/{doc['id']}"
 
 
-def with_url(doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(public_execution(doc))
-    out["url"] = execution_url(doc)
+def with_url(doc: dict[str, Any], app_state: Any = None) -> dict[str, Any]:
+    out = public_execution(doc)   # a new dict
+    out["url"] = execution_url(doc, app_state)
     return out
 
 
@@ -111,23 +114,25 @@ async def _flow_or_404(namespace: str, flow_id: str, revision: int | None) -> An
 @bp.post("/executions/trigger/<namespace>/<flow_id>")
 async def create_execution(namespace: str, flow_id: str) -> Any:
     """Create an execution: 200 with the execution (state CREATED, or terminated with ``wait=true``) + ``url``."""
-    args = request.args
+    req = request._get_current_object()  # type: ignore[attr-defined]  # the request, not its context proxy
+    args = req.args
     labels = params.parse_labels(args.getlist("labels"))
-    if request.path.startswith(TENANT_PREFIX) and not any(key == "system.from" for key, _ in labels):
+    if req.path.startswith(TENANT_PREFIX) and not any(key == "system.from" for key, _ in labels):
         labels.append(("system.from", "api"))     # Kestra 1.x; the 0.21 paths keep 0.21's labels
     wait = params.opt_bool(args, "wait", False)
     revision = params.opt_int(args, "revision", None, minimum=1)
     schedule_date = params.opt_datetime(args, "scheduleDate")
-    eng = engine()
+    app_state = state()
+    eng = app_state.engine
     flow = await _flow_or_404(namespace, flow_id, revision)
-    async with read_form(request, state().upload_dir) as form:
+    async with read_form(req, app_state.upload_dir) as form:
         inputs, files = split_form(form, {i.id for i in flow.inputs})
         # the revision just read: the engine finds it in its cache instead of reading the store again
         doc = await eng.create_execution(namespace, flow_id, inputs=inputs, files=files, labels=labels,
                                          revision=flow.revision, schedule_date=schedule_date)
     if wait:
         doc = await eng.wait_for_end(doc["id"])
-    return json_response(with_url(doc))
+    return json_response(with_url(doc, app_state))
 
 
 @bp.post("/executions/<namespace>/<flow_id>/validate")

@@ -28,20 +28,27 @@ def convert_error(name: str, value: str, why: str = "") -> InvalidEntity:
     return InvalidEntity([Violation(name, msg)])
 
 
+def first(args: MultiDict, name: str) -> str | None:
+    """The first value of ``name``, None when absent. ``MultiDict.get`` finds a missing key by catching the
+    ``KeyError`` its ``[]`` raises, an HTTP exception (``BadRequestKeyError``) built for each miss; most
+    optional parameters of a request are missing."""
+    return args.get(name) if name in args else None
+
+
 def required(args: MultiDict, name: str) -> str:
-    value = args.get(name)
+    value = first(args, name)
     if value is None or value == "":
         raise BadRequest(f"Required QueryValue [{name}] not specified")
     return value
 
 
 def opt_str(args: MultiDict, name: str) -> str | None:
-    value = args.get(name)
+    value = first(args, name)
     return value if value not in (None, "") else None
 
 
 def opt_int(args: MultiDict, name: str, default: int | None = None, *, minimum: int | None = None) -> int | None:
-    raw = args.get(name)
+    raw = first(args, name)
     if raw is None or raw == "":
         return default
     try:
@@ -56,7 +63,7 @@ def opt_int(args: MultiDict, name: str, default: int | None = None, *, minimum: 
 
 
 def opt_bool(args: MultiDict, name: str, default: bool) -> bool:
-    raw = args.get(name)
+    raw = first(args, name)
     if raw is None or raw == "":
         return default
     low = raw.lower()
@@ -98,7 +105,7 @@ def parse_datetime(name: str, raw: str) -> datetime:
 
 
 def opt_datetime(args: MultiDict, name: str) -> datetime | None:
-    raw = args.get(name)
+    raw = first(args, name)
     return None if raw in (None, "") else parse_datetime(name, raw)
 
 
