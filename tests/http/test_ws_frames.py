@@ -1,9 +1,11 @@
 """Websocket frames encoded once for many subscribers (``falconet/http/wsframes.py``), written as they are
-through a real hypercorn socket, and the permessage-deflate fallback."""
+through a real hypercorn socket; permessage-deflate connections (server without context takeover) get one
+compressed frame per message and window size."""
 from __future__ import annotations
 
 import json
 import socket as stdsocket
+import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol import ws_stream as hypercorn_ws_stream
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
@@ -19,7 +22,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from falconet.http import serve as serve_module
 from falconet.http.api import live
-from falconet.http.wsframes import SharedFrame, text_frame
+from falconet.http.wsframes import SharedFrame, deflated_text_frame, text_frame
 
 QUICK = """id: quick
 namespace: company.team
@@ -29,6 +32,52 @@ tasks:
     format: done
 """
 PATH = "/api/v1/ws?namespace=company.team&state=SUCCESS&batch=true"
+
+
+def frames_of(raw: bytes) -> list[tuple[int, bytes]]:
+    """(first byte, payload) of each unmasked server frame in ``raw``."""
+    out, pos = [], 0
+    while pos < len(raw):
+        first, size, pos = raw[pos], raw[pos + 1] & 0x7F, pos + 2
+        if size >= 126:
+            width = 2 if size == 126 else 8
+            size, pos = int.from_bytes(raw[pos:pos + width], "big"), pos + width
+        out.append((first, raw[pos:pos + size]))
+        pos += size
+    return out
+
+
+def inflate(frame: tuple[int, bytes], window_bits: int = 15) -> str:
+    """A compressed text message (FIN, RSV1, opcode text) decoded with zlib alone (RFC 7692 7.2.2)."""
+    first, payload = frame
+    assert first == 0xC1
+    return zlib.decompressobj(-window_bits).decompress(payload + b"\x00\x00\xff\xff").decode("utf-8")
+
+
+@pytest.mark.parametrize("bits", [9, 12, 15])
+def test_a_deflated_frame_is_what_wsproto_sends_without_server_context_takeover(bits: int) -> None:
+    """The shared compressed frame equals wsproto's frames of each message on a connection that accepted
+    an offer with ``server_max_window_bits`` as hypercorn's handshake now answers it; zlib alone and a
+    wsproto client decode it."""
+    offer = f"permessage-deflate; server_max_window_bits={bits}; client_max_window_bits"
+    kept = serve_module._SharedDeflate().accept(offer)  # a connection without shared frames keeps its context
+    assert isinstance(kept, str) and "server_no_context_takeover" not in kept
+    extension = PerMessageDeflate(server_no_context_takeover=True)  # what _SharedDeflate is where frames are shared
+    accepted = extension.accept(offer)
+    assert isinstance(accepted, str) and "server_no_context_takeover" in accepted
+    server = Connection(ConnectionType.SERVER, [extension])
+    client_extension = PerMessageDeflate()
+    client_extension.finalize(f"permessage-deflate; {accepted}")
+    client = Connection(ConnectionType.CLIENT, [client_extension])
+    texts = [json.dumps([{"n": n, "text": "é" * n * 500, "same": "abc" * 2000}]) for n in range(4)] + ["", "x"]
+    for text in texts:
+        shared = SharedFrame(text)
+        assert shared.deflated(bits) == server.send(TextMessage(data=text))
+        assert shared.deflated(bits) is shared.deflated(bits)  # compressed once per window size
+        assert inflate(frames_of(shared.deflated(bits))[0], bits) == text
+        client.receive_data(shared.deflated(bits))
+        received = list(client.events())
+        assert [e.data for e in received] == [text]
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
@@ -45,6 +94,7 @@ def test_hypercorn_builds_websocket_streams_from_the_frame_stream() -> None:
     name its HTTP/1.1 protocol builds websocket streams from, and the stream's attributes; the socket
     test below fails too if they change."""
     assert hypercorn_h11.WSStream is serve_module._FrameStream
+    assert hypercorn_ws_stream.PerMessageDeflate is serve_module._SharedDeflate
     assert hypercorn.__name__ == "hypercorn"
     from importlib.metadata import version
     assert version("hypercorn").startswith("0.18.")
@@ -63,14 +113,15 @@ class RawClient:
         self._partial = ""
 
     @classmethod
-    async def open(cls, base: str, path: str, *, deflate: bool, receive_buffer: int = 0) -> "RawClient":
+    async def open(cls, base: str, path: str, *, deflate: bool | PerMessageDeflate,
+                   receive_buffer: int = 0) -> "RawClient":
         parts = urlsplit(base)
         sock = trio.socket.socket(stdsocket.AF_INET, stdsocket.SOCK_STREAM)
         if receive_buffer:
             sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, receive_buffer)
         await sock.connect((parts.hostname, parts.port))
         client = cls(trio.SocketStream(sock), deflate)
-        extensions = [PerMessageDeflate()] if deflate else []
+        extensions = ([deflate] if isinstance(deflate, PerMessageDeflate) else [PerMessageDeflate()]) if deflate else []
         await client.stream.send_all(client.conn.send(Request(host=parts.netloc, target=path, extensions=extensions)))
         while client.accepted is None:
             await client.pump()
@@ -100,7 +151,7 @@ class RawClient:
         return {m["execution"]["id"] for text in self.texts for m in json.loads(text)}
 
 
-async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the_same_messages(
+async def test_batch_frames_are_written_once_encoded_and_once_compressed_for_deflate_clients(
         server: str, api: Any, engine: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(live, "BATCH_WINDOW", 0.2)
     written: list[bool] = []
@@ -121,6 +172,7 @@ async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the
     deflated = await RawClient.open(server, PATH, deflate=True)
     assert not plain.accepted.extensions  # type: ignore[union-attr]
     assert [e.name for e in deflated.accepted.extensions] == ["permessage-deflate"]  # type: ignore[union-attr]
+    assert deflated.accepted.extensions[0].server_no_context_takeover  # type: ignore[union-attr]
     with trio.fail_after(30):
         while sum(len(g.members) for g in live._GROUPS.get(engine, {}).values()) < 2:  # noqa: ASYNC110
             await trio.sleep(0.01)
@@ -141,12 +193,12 @@ async def test_batch_frames_are_written_once_encoded_and_deflate_clients_get_the
     assert all(isinstance(frame, list) and frame for frame in map(json.loads, plain.texts))
     # without extension: exactly the bytes wsproto would have sent, written from the shared encoding
     assert bytes(plain.raw) == b"".join(text_frame(t) for t in plain.texts)
-    # with permessage-deflate: compressed by wsproto for that connection (the shared frame refused)
-    assert bytes(deflated.raw) != bytes(plain.raw)
-    assert written.count(True) == len(plain.texts)
-    assert written.count(False) == len(deflated.texts)
+    # with permessage-deflate: the shared frame compressed once (default window), each message on its own
+    assert bytes(deflated.raw) == b"".join(deflated_text_frame(t, 15) for t in deflated.texts)
+    assert [inflate(frame) for frame in frames_of(bytes(deflated.raw))] == deflated.texts
+    assert written == [True] * (len(plain.texts) + len(deflated.texts))
     # each frame written at once to hypercorn's connection (under its send lock)
-    assert len(tcp_connections) == len(plain.texts) and all(tcp_connections)
+    assert len(tcp_connections) == len(written) and all(tcp_connections)
     await plain.stream.aclose()
     await deflated.stream.aclose()
 
@@ -299,3 +351,59 @@ async def test_a_stalled_batch_subscriber_is_dropped_and_gets_1013_after_its_fra
     assert client.texts == [first.text]
     assert (closed[0].code, closed[0].reason) == live.TOO_SLOW
     await client.stream.aclose()
+
+
+async def test_deflate_subscribers_get_one_compressed_frame_per_window_size(server: str, api: Any, engine: Any,
+                                                                           monkeypatch: Any) -> None:
+    """One message per frame to two permessage-deflate clients that allowed different window sizes and a
+    plain one: each gets the frame for its connection, all from one SharedFrame; then a per-execution feed,
+    which sends no shared frames, keeps its compression context (wsproto compresses each message with the
+    connection's compressor, far cheaper for small messages) and decodes too."""
+    path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
+    messages: list[SharedFrame] = []
+    send_frame = serve_module._FrameStream.send_frame
+
+    async def spy(self: Any, message: SharedFrame) -> bool:
+        messages.append(message)
+        return await send_frame(self, message)
+
+    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    await api.flow(QUICK)
+    small = await RawClient.open(server, path, deflate=PerMessageDeflate(server_max_window_bits=10))
+    default = await RawClient.open(server, path, deflate=True)
+    plain = await RawClient.open(server, path, deflate=False)
+    assert small.accepted.extensions[0].server_max_window_bits == 10  # type: ignore[union-attr]
+    with trio.fail_after(30):
+        while len(engine.bus) < 3:  # noqa: ASYNC110 - the three subscriptions are open
+            await trio.sleep(0.01)
+    created = await api.execute("company.team", "quick")
+    await api.wait(created["id"])
+    clients = (small, default, plain)
+    with trio.fail_after(30):
+        for client in clients:
+            while not client.texts:
+                await client.pump()
+    assert small.texts == default.texts == plain.texts
+    assert json.loads(plain.texts[0])["execution"]["id"] == created["id"]
+    assert len(messages) == 3 and messages[0] is messages[1] is messages[2]
+    assert bytes(small.raw) == messages[0].deflated(10) and inflate(frames_of(bytes(small.raw))[0], 10) == small.texts[0]
+    assert bytes(default.raw) == messages[0].deflated(15)
+    assert bytes(plain.raw) == messages[0].frame
+    for client in clients:
+        await client.stream.aclose()
+
+    running = await api.execute("company.team", "quick")
+    follower = await RawClient.open(server, f"/api/v1/executions/{running['id']}/ws", deflate=True)
+    assert not follower.accepted.extensions[0].server_no_context_takeover  # type: ignore[union-attr]
+    ended: list[Any] = []
+    with trio.fail_after(30):
+        while not ended:
+            try:
+                await follower.pump()
+            except AssertionError as closed:  # the feed ends with close 1000 after "end"
+                assert "1000" in str(closed)
+                break
+            ended = [m for m in map(json.loads, follower.texts) if m["type"] == "end"]
+    assert follower.texts and all(first == 0xC1 for first, _ in frames_of(bytes(follower.raw))[:len(follower.texts)])
+    assert json.loads(follower.texts[-1])["type"] == "end"
+    await follower.stream.aclose()

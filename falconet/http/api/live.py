@@ -22,7 +22,8 @@ Websockets (Falconet's own protocol, one JSON text message per frame)
   change of the matching executions (``namespace`` is a prefix, ``state`` filters on the new state and
   may repeat); it never ends by itself. Each change is serialised and encoded once, whatever the number
   of subscribers (:meth:`Event.shared <falconet.runtime.kernel.bus.Event.shared>`, :class:`SharedFrame`:
-  the same frame bytes go to every connection without a websocket extension).
+  the same frame bytes go to every connection without a websocket extension, and the same compressed
+  frame to every permessage-deflate connection with the same window size).
 
 Back-pressure: each subscriber reads the engine's bus through a bounded buffer (``BUFFER`` events). The
 bus never waits for a subscriber; when a buffer overflows, its oldest events are dropped and the
@@ -264,15 +265,20 @@ class Outbox:
         return True
 
 
-async def serve_websocket(feed: Any) -> None:
+async def serve_websocket(feed: Any, *, shared: bool = False) -> None:
     """Accept, then run ``await feed(outbox)`` with a writer task; close with 1000 when the feed
     returns, 1013 when it raised :class:`SubscriberTooSlow`, 4xxx codes it chose itself otherwise.
 
     A :class:`SharedFrame` is written as its frame, encoded once for every subscriber, where the server
-    offers it (``WS_FRAMES``) and the connection takes it; otherwise as its text, like any message."""
+    offers it (``WS_FRAMES``) and the connection takes it; otherwise as its text, like any message.
+    ``shared``: the feed sends shared frames, so the server is told before the handshake (a
+    permessage-deflate connection then takes them compressed once, see ``falconet/http/wsframes.py``)."""
     # the request's Websocket itself, for the writer task (quart types the context proxy as the object)
     ws = websocket._get_current_object()  # type: ignore[attr-defined]
-    send_frame = (ws.scope.get("extensions") or {}).get(WS_FRAMES, {}).get("send")
+    frames = (ws.scope.get("extensions") or {}).get(WS_FRAMES) or {}
+    send_frame = frames.get("send")
+    if shared and send_frame is not None:
+        frames["shared"] = True
     send_channel, receive_channel = trio.open_memory_channel[str | SharedFrame](0)
     outcome: dict[str, tuple[int, str | None]] = {"close": (1000, None)}
 
@@ -280,7 +286,7 @@ async def serve_websocket(feed: Any) -> None:
         async with receive_channel:
             async for message in receive_channel:
                 if isinstance(message, SharedFrame):
-                    if send_frame is None or not await send_frame(message.frame):
+                    if send_frame is None or not await send_frame(message):
                         await ws.send(message.text)
                 else:
                     await ws.send(message)
@@ -358,7 +364,7 @@ async def executions_ws() -> Any:
                 for message in await _next_messages(eng, sub, namespace, flow_id, states, wait=True):
                     await out.send(message)
 
-    await serve_websocket(feed)
+    await serve_websocket(feed, shared=True)
 
 
 #### batch=true: one frame per window, built once for every subscriber with the same filters #############
