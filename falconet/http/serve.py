@@ -149,7 +149,7 @@ class _Connection(TCPServer):
     writes: the end of a response with a ``Content-Length`` is no bytes in HTTP/1.1, and hypercorn would
     take its send lock and yield to the scheduler for it.
 
-    A write on a plain socket whose send lock is free is made at once (:meth:`_write_now`), without the
+    A write on a plain socket whose send lock is free is made at once (:meth:`write_now`), without the
     two schedule points of taking the lock and of trio's ``send_all``; what the kernel did not take is
     sent with ``send_all`` before the lock is released, so nothing comes between the parts of a write."""
 
@@ -157,14 +157,14 @@ class _Connection(TCPServer):
         super().__init__(*args)
         self.idle_task = _IdleTimer(self.config.keep_alive_timeout,  # type: ignore[assignment]
                                     self.context.terminated, self._initiate_server_close)
-        self._plain = isinstance(self.stream, trio.SocketStream)
+        self.plain = isinstance(self.stream, trio.SocketStream)
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):
             if not event.data:
                 return
-            if self._plain and not self.send_lock.locked():
-                await self._write_now(event.data)
+            if self.plain and not self.send_lock.locked():
+                await self.write_now(event.data)
                 return
         await super().protocol_send(event)
 
@@ -186,7 +186,7 @@ class _Connection(TCPServer):
         await self.protocol.handle(Closed())
 
     async def _receive(self) -> bytes:
-        if self._plain and self._between_requests():
+        if self.plain and self._between_requests():
             return await self._receive_next()
         return bytes(await self.stream.receive_some(MAX_RECV))
 
@@ -210,7 +210,7 @@ class _Connection(TCPServer):
         return (type(connection) is h11.Connection and connection.their_state in _BETWEEN_REQUESTS
                 and self.stream.socket.fileno() >= 0)
 
-    async def _write_now(self, data: bytes) -> None:
+    async def write_now(self, data: bytes) -> None:
         """Write ``data`` as hypercorn does (under the send lock, shielded, a broken or closed connection
         reported to the protocol), trying the socket once before any schedule point."""
         self.send_lock.acquire_nowait()
@@ -353,7 +353,7 @@ class _FrameStream(WSStream):
         # the stream builds the app's scope and spawns the app through its task group
         self.frames: dict[str, Any] = {"send": self.send_frame, "shared": False}
         self.task_group = _Announcing(self.task_group, self.frames)  # type: ignore[assignment]
-        self._tcp: TCPServer | None | bool = False   # False: not looked up yet
+        self._tcp: _Connection | None | bool = False   # False: not looked up yet
         self.deflate: PerMessageDeflate | None = None  # the extension its handshake built (enabled or not)
 
     async def send_frame(self, message: SharedFrame) -> bool:
@@ -371,21 +371,7 @@ class _FrameStream(WSStream):
         if tcp is None or tcp.send_lock.locked():
             await self.send(Data(stream_id=self.stream_id, data=frame))
             return True
-        tcp.send_lock.acquire_nowait()
-        try:
-            socket = tcp.stream.socket
-            try:
-                sent = os.write(socket.fileno(), frame) if socket.fileno() >= 0 else 0
-            except OSError:  # would block, or broken: send_all waits, or reports it
-                sent = 0
-            if sent < len(frame):
-                try:
-                    with trio.CancelScope(shield=True):
-                        await tcp.stream.send_all(memoryview(frame)[sent:])
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    await tcp.protocol.handle(Closed())
-        finally:
-            tcp.send_lock.release()
+        await tcp.write_now(frame)
         return True
 
     async def app_send(self, message: Any) -> None:
@@ -409,13 +395,13 @@ class _FrameStream(WSStream):
             return self.deflate.server_max_window_bits
         return False
 
-    def tcp_connection(self) -> TCPServer | None:
+    def tcp_connection(self) -> _Connection | None:
         """The plain-socket connection this stream writes to (its HTTP/1.1 protocol's ``send`` is the
         connection's ``protocol_send``), or None (TLS, or another protocol)."""
         if self._tcp is False:
             protocol = getattr(self.send, "__self__", None)
             tcp = getattr(getattr(protocol, "send", None), "__self__", None)
-            plain = isinstance(tcp, TCPServer) and isinstance(tcp.stream, trio.SocketStream)
+            plain = isinstance(tcp, _Connection) and tcp.plain
             self._tcp = tcp if plain else None
         return self._tcp  # type: ignore[return-value]
 
