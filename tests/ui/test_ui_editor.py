@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from falconet.runtime.expr.functions import FUNCTIONS
-from falconet.runtime.expr.registry import FILTERS
+from falconet.runtime.expr.filters import FILTERS  # importing it registers every filter
 
 from .conftest import ARTIFACTS, REPO, Api, shot
 
