@@ -202,6 +202,8 @@ class FlowState:
 
     def active_runs(self) -> list[TaskRun]:
         """The task runs not terminated, in the list's order."""
+        if len(self.active) < 2:  # a sequence runs one task run at a time: nothing to order
+            return list(self.active.values())
         pos = self._pos
         return sorted(self.active.values(), key=lambda tr: pos[tr.id])
 
