@@ -614,3 +614,42 @@ def test_a_property_is_coerced_without_an_import_unless_it_is_a_duration(monkeyp
     assert imports == []
     assert coerce("timeout", Prop(DURATION), "PT1M") == timedelta(minutes=1)
     assert imports
+
+
+def test_a_state_history_reads_no_enum_value_descriptor(monkeypatch):
+    reads: list[State] = []
+    monkeypatch.setattr(State, "value", property(lambda s: reads.append(s) or str.__str__(s)), raising=False)
+    history = StateHistory(State.CREATED)
+    history.set(State.RUNNING)
+    history.set(State.SUCCESS)
+    doc = history.to_dict()
+    copy = StateHistory(State.SUCCESS, history.histories)
+    assert reads == []
+    assert doc["current"] == "SUCCESS" and [h["state"] for h in doc["histories"]] == ["CREATED", "RUNNING", "SUCCESS"]
+    assert copy.to_dict()["histories"] == doc["histories"]
+
+
+async def test_a_step_that_changed_nothing_since_it_chose_the_current_tasks_does_not_choose_them_again(
+        tmp_path, monkeypatch):
+    from falconet.runtime.kernel.flowstate import FlowState
+
+    calls: list[str | None] = []
+    current_tasks = FlowState.current_tasks
+
+    def counting(self: FlowState, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[3])
+        return current_tasks(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowState, "current_tasks", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(TWO_TASKS)
+        ex = await engine.execute("t", "two")
+    assert ex["state"]["current"] == "SUCCESS"
+    # three steps (start, after each task): the first two create a task run and look again (2 passes), the
+    # last ends the execution (1 pass); the end of each pass reuses the pass's choice unless a task run changed
+    assert len(calls) == 7, calls
+
+
+TWO_TASKS = ("id: two\nnamespace: t\ntasks:\n"
+             "  - id: out\n    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      v: hello\n"
+             "  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.out.values.v }}\"\n")
