@@ -23,6 +23,7 @@ Two guards, both about the request body a view did not (fully) read:
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Awaitable, Callable
 
 import trio
@@ -143,8 +144,11 @@ class ConnectionGuard:
                 # The last send runs hypercorn's end of request: recycle or close the connection. It
                 # hands the app a disconnect, on which quart-trio cancels this very task: unshielded,
                 # the close (or the keep-alive timer's restart) would be cancelled half-way and the
-                # connection left open with nobody reading it.
-                with trio.CancelScope(shield=True, deadline=trio.current_time() + DRAIN_TIMEOUT):
+                # connection left open with nobody reading it. Handing over the disconnect waits while
+                # the app's queue is full of body it did not read: bounded then; with the whole body
+                # received the queue is empty and nothing in the send waits (no deadline to register).
+                deadline = math.inf if body.done else trio.current_time() + DRAIN_TIMEOUT
+                with trio.CancelScope(shield=True, deadline=deadline):
                     await send(message)
                 return
             await send(message)
