@@ -81,9 +81,10 @@ def instant_us(value: Any, what: str) -> int:
     return us
 
 
-#: recent instant texts and their epoch microseconds (as execution.py keeps the texts of recent instants)
+#: recent instant texts and their epoch microseconds (as execution.py keeps the texts of recent instants); an
+#: execution's documents are stored milliseconds apart, so a few hundred texts hold its start date (~60 kB)
 _PARSED: dict[str, int] = {}
-_PARSED_MAX = 2048
+_PARSED_MAX = 512
 
 
 def dumps(value: Any, what: str) -> str:
