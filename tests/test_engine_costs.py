@@ -533,3 +533,123 @@ tasks:
     type: io.kestra.plugin.core.debug.Return
     format: x
 """
+
+
+async def test_a_task_run_in_its_actors_step_builds_its_variables_only_when_it_renders_a_template(
+        tmp_path, monkeypatch):
+    from falconet.runtime.kernel.actors import ExecutionActor
+
+    built: list[str] = []
+    variables_for = ExecutionActor.variables_for
+
+    def counting(self: ExecutionActor, tr: Any, task: Any) -> dict[str, Any]:
+        built.append(task.id)
+        return variables_for(self, tr, task)
+
+    monkeypatch.setattr(ExecutionActor, "variables_for", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: two\nnamespace: t\ntasks:\n"
+                                 "  - id: out\n    type: io.kestra.plugin.core.output.OutputValues\n"
+                                 "    values:\n      v: hello\n      w: [a, b]\n"
+                                 "  - id: log\n    type: io.kestra.plugin.core.log.Log\n"
+                                 "    message: \"{{ outputs.out.values.v }} {{ task.id }}\"\n")
+        ex = await engine.execute("t", "two")
+        logs = await engine.get_logs(ex["id"])
+    assert ex["state"]["current"] == "SUCCESS"
+    assert ex["taskRunList"][0]["outputs"] == {"values": {"v": "hello", "w": ["a", "b"]}}
+    assert [line["message"] for line in logs] == ["hello log"]
+    assert built == ["log"]  # the OutputValues of constants rendered nothing
+
+
+async def test_a_sequence_of_task_runs_is_stepped_without_sorting_its_one_active_run(tmp_path, monkeypatch):
+    from falconet.runtime.kernel import flowstate
+
+    sorts: list[int] = []
+
+    def counting(items: Any, **kwargs: Any) -> list[Any]:
+        items = list(items)
+        sorts.append(len(items))
+        return sorted(items, **kwargs)
+
+    monkeypatch.setattr(flowstate, "sorted", counting, raising=False)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow("id: seq\nnamespace: t\ntasks:\n" + "".join(
+            f"  - id: r{i}\n    type: io.kestra.plugin.core.debug.Return\n    format: x\n" for i in range(3)))
+        ex = await engine.execute("t", "seq")
+    assert ex["state"]["current"] == "SUCCESS" and [tr["taskId"] for tr in ex["taskRunList"]] == ["r0", "r1", "r2"]
+    assert sorts == []
+
+
+def test_each_instant_text_stored_is_parsed_once(monkeypatch):
+    from falconet.runtime.store import _common
+
+    parsed: list[int] = []
+    dt_us = _common.dt_us
+    monkeypatch.setattr(_common, "_PARSED", {})
+    monkeypatch.setattr(_common, "dt_us", lambda t: parsed.append(1) or dt_us(t))
+    doc = {"id": "e", "namespace": "n", "flowId": "f", "labels": [],
+           "state": {"current": "SUCCESS", "startDate": "2026-12-05T08:00:00.123Z",
+                     "endDate": "2026-12-05T08:00:01.456Z", "histories": []}}
+    rows = [_common.execution_row(doc) for _ in range(3)]
+    assert len(parsed) == 2
+    assert {(r.start_ms, r.end_ms) for r in rows} == {(1796457600123, 1796457601456)}
+    line = {"level": "INFO", "timestamp": "2026-12-05T08:00:01.456Z", "message": "m"}
+    assert _common.log_row(line).ts_us == 1796457601456000 and len(parsed) == 2
+    with pytest.raises(_common.IllegalArgument):
+        _common.instant_us("2026-13-05T08:00:00Z", "x")
+    assert _common.instant_us(datetime(2026, 12, 5, 8, tzinfo=timezone.utc), "x") == 1796457600000000
+
+
+def test_a_property_is_coerced_without_an_import_unless_it_is_a_duration(monkeypatch):
+    import builtins
+
+    from falconet.runtime.kernel.runcontext import coerce
+    from falconet.sdk.plugin import DURATION, ENUM, STRING, Prop
+
+    imports: list[str] = []
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: imports.append(name) or real(name, *a, **k))
+    assert coerce("level", Prop(ENUM, values=("INFO", "WARN")), "INFO") == "INFO"
+    assert coerce("message", Prop(STRING), 12) == "12"
+    assert imports == []
+    assert coerce("timeout", Prop(DURATION), "PT1M") == timedelta(minutes=1)
+    assert imports
+
+
+def test_a_state_history_reads_no_enum_value_descriptor(monkeypatch):
+    reads: list[State] = []
+    monkeypatch.setattr(State, "value", property(lambda s: reads.append(s) or str.__str__(s)), raising=False)
+    history = StateHistory(State.CREATED)
+    history.set(State.RUNNING)
+    history.set(State.SUCCESS)
+    doc = history.to_dict()
+    copy = StateHistory(State.SUCCESS, history.histories)
+    assert reads == []
+    assert doc["current"] == "SUCCESS" and [h["state"] for h in doc["histories"]] == ["CREATED", "RUNNING", "SUCCESS"]
+    assert copy.to_dict()["histories"] == doc["histories"]
+
+
+async def test_a_step_that_changed_nothing_since_it_chose_the_current_tasks_does_not_choose_them_again(
+        tmp_path, monkeypatch):
+    from falconet.runtime.kernel.flowstate import FlowState
+
+    calls: list[str | None] = []
+    current_tasks = FlowState.current_tasks
+
+    def counting(self: FlowState, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[3])
+        return current_tasks(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowState, "current_tasks", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(TWO_TASKS)
+        ex = await engine.execute("t", "two")
+    assert ex["state"]["current"] == "SUCCESS"
+    # three steps (start, after each task): the first two create a task run and look again (2 passes), the
+    # last ends the execution (1 pass); the end of each pass reuses the pass's choice unless a task run changed
+    assert len(calls) == 7, calls
+
+
+TWO_TASKS = ("id: two\nnamespace: t\ntasks:\n"
+             "  - id: out\n    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      v: hello\n"
+             "  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.out.values.v }}\"\n")

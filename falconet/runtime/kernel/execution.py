@@ -92,6 +92,8 @@ def _format_duration(d: timedelta) -> str:
 
 #### State with history #####################################################################################
 
+_TEXT = {s: s.value for s in State}  # a state's text without the enum's ``value`` descriptor (a hot path)
+
 class StateHistory:
     """A state and its history of transitions; ``withState(same)`` is a no-op as in Kestra."""
 
@@ -103,7 +105,7 @@ class StateHistory:
         # and a date is not tracked by the garbage collector (a tuple holding an enum member is), which keeps
         # full collections of a 10,000-task execution short
         self._entries: list[tuple[str, datetime]] = (
-            [(s.value, t) for s, t in histories] if histories is not None else [(current.value, now())])
+            [(_TEXT[s], t) for s, t in histories] if histories is not None else [(_TEXT[current], now())])
         #: told ``watch.state_changed(owner, old, new)`` after each change (the machine keeps its indexes of
         #: task runs so; two plain references, not a closure per task run: fewer objects for the collector)
         self.watch: Any = None
@@ -125,7 +127,7 @@ class StateHistory:
         if state is old:
             return False
         self.current = state
-        self._entries.append((state.value, when or now()))
+        self._entries.append((_TEXT[state], when or now()))
         if self.watch is not None:
             self.watch.state_changed(self.owner, old, state)
         return True
@@ -148,7 +150,7 @@ class StateHistory:
         entries, current = self._entries, self.current
         histories = [{"state": s, "date": format_instant(t)} for s, t in entries]
         d: dict[str, Any] = {
-            "current": current.value,
+            "current": _TEXT[current],
             "histories": histories,
             "duration": format_duration(self.duration()),
             "startDate": histories[0]["date"],  # each instant formatted once: start and end are in histories

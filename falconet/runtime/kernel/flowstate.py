@@ -87,6 +87,8 @@ class FlowState:
     on_task_run: Callable[[TaskRun], None] | None
 
     def _init_kept(self) -> None:
+        #: bumped by every task run indexed and every state change: what :meth:`current_tasks` reads
+        self.revision = 0
         self._kept: dict[int, _Kept] = {}
         self._groups: dict[tuple[int, str | None], Runs] = {}
         self._groups_by_parent: dict[str | None, list[tuple[_Kept, Runs]]] = {}
@@ -166,6 +168,7 @@ class FlowState:
     #### indexes of the task runs ########################################################################
 
     def _index(self, tr: TaskRun) -> None:
+        self.revision += 1
         self.by_id[tr.id] = tr
         self.by_parent.setdefault(tr.parent_task_run_id, []).append(tr)
         self._pos[tr.id] = len(self._pos)
@@ -175,6 +178,7 @@ class FlowState:
         self._runs_created(tr)
 
     def reindex(self) -> None:
+        self.revision += 1
         self.by_parent.clear()
         self.by_id.clear()
         self.active.clear()
@@ -187,6 +191,7 @@ class FlowState:
 
     def state_changed(self, tr: TaskRun, old: State, new: State) -> None:
         """Every state change of a task run (whoever sets it) keeps the indexes."""
+        self.revision += 1
         if new.is_terminated:
             self.active.pop(tr.id, None)
         else:
@@ -202,6 +207,8 @@ class FlowState:
 
     def active_runs(self) -> list[TaskRun]:
         """The task runs not terminated, in the list's order."""
+        if len(self.active) < 2:  # a sequence runs one task run at a time: nothing to order
+            return list(self.active.values())
         pos = self._pos
         return sorted(self.active.values(), key=lambda tr: pos[tr.id])
 

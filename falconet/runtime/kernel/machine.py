@@ -184,6 +184,7 @@ class Machine(FlowState):
         self._errors = self.keep(_resolve(flow.errors, None))
         self._finally = self.keep(_resolve(flow.finally_, None))
         self._after = self.keep(_resolve(flow.after_execution, None))
+        self._top: tuple[int, list[Resolved]] = (-1, [])  # the current top-level list at a revision
         for tr in execution.task_run_list:
             self._index(tr)
 
@@ -315,7 +316,8 @@ class Machine(FlowState):
             if after:
                 top = self.sequential_nexts(self._after, None, None, None)
             else:
-                top = self.sequential_nexts(self._tasks, self._errors, self._finally, None)
+                self._top = (self.revision, self.current_tasks(self._tasks, self._errors, self._finally, None))
+                top = self.inner_sequential(self._top[1], None)
             for r in top:
                 self.create(r)
                 progressed = True
@@ -432,7 +434,9 @@ class Machine(FlowState):
         (listener task runs were created) or None."""
         if self.ex.state.current.is_terminated or self.ex.state.current is State.PAUSED:
             return None
-        current = self.current_tasks(self._tasks, self._errors, self._finally, None)
+        revision, current = self._top  # the step's, unless a task run changed since
+        if revision != self.revision:
+            current = self.current_tasks(self._tasks, self._errors, self._finally, None)
         if not self._is_terminated(current, None):
             return None
         listeners = self._listener_tasks()

@@ -11,7 +11,7 @@ import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Sequence
 
 import trio
 
@@ -187,8 +187,6 @@ def to_bool(value: Any) -> bool:
 
 def coerce(name: str, prop: Prop, value: Any) -> Any:
     """Convert a rendered property value to its declared kind (raises TaskFailed with the property name)."""
-    from falconet.runtime.expr.durations import parse_duration
-
     if value is None:
         return None
     try:
@@ -207,6 +205,8 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
                 return value
             if isinstance(value, (int, float)):
                 return timedelta(seconds=value)
+            from falconet.runtime.expr.durations import parse_duration  # on first use (tests/test_lazy_imports.py)
+
             return parse_duration(str(value))
         if prop.kind in (LIST, MAP):
             if isinstance(value, str):
@@ -228,12 +228,29 @@ def coerce(name: str, prop: Prop, value: Any) -> Any:
 
 #### The run context ########################################################################################
 
+_NO_VARIABLES: Mapping[str, Any] = {}
+
+
+def _templated(value: Any) -> bool:
+    """Whether rendering ``value`` reads variables: one of its strings (dict keys too) holds a ``{``."""
+    if isinstance(value, str):
+        return "{" in value
+    if isinstance(value, Mapping):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_templated(v) for v in value)
+    return False
+
+
 class TaskRunContext:
-    """One attempt of one runnable task run. See :class:`falconet.sdk.plugin.RunContext`."""
+    """One attempt of one runnable task run. See :class:`falconet.sdk.plugin.RunContext`.
+
+    ``variables`` may be given as a function that builds them: they are then built on first use (an attempt
+    that renders no template, e.g. an OutputValues of constants, builds none)."""
 
     def __init__(self, engine: "Kernel[Any]", execution: "Execution", tr: "TaskRun", task: "TaskSpec",
-                 variables: Mapping[str, Any], attempt_number: int, error_logs: list[dict[str, Any]],
-                 secrets: Sequence[str] = (), shared_dir: Path | None = None):
+                 variables: Mapping[str, Any] | Callable[[], Mapping[str, Any]], attempt_number: int,
+                 error_logs: list[dict[str, Any]], secrets: Sequence[str] = (), shared_dir: Path | None = None):
         self._engine = engine
         self._ex = execution
         self._tr = tr
@@ -247,7 +264,7 @@ class TaskRunContext:
         self.task_run_id = tr.id
         self.attempt_number = attempt_number
         self.value = tr.value
-        self.variables = variables
+        self._variables = variables
         self.logger: Logger = TaskLogger(engine, execution, tr, task.id, attempt_number, task.log_level, error_logs,
                                          secrets)
         self.storage = engine.storage
@@ -258,6 +275,17 @@ class TaskRunContext:
         # the directory of an enclosing WorkingDirectory: open_temp_dir returns it and cleanup keeps it
         self._shared_dir = shared_dir
         self.shared_temp_dir = shared_dir is not None
+
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        variables = self._variables
+        if callable(variables):
+            variables = self._variables = variables()
+        return variables
+
+    @variables.setter
+    def variables(self, value: Mapping[str, Any]) -> None:
+        self._variables = value
 
     # -- properties -----------------------------------------------------------------------------------
     def raw(self, name: str, default: Any = None) -> Any:
@@ -280,12 +308,15 @@ class TaskRunContext:
         return coerce(name, prop, value)
 
     def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        variables = self.variables if not extra else {**self.variables, **extra}
-        return self._engine.renderer.render_value(value, variables)
+        return self._engine.renderer.render_value(value, self._scope(value, extra))
 
     def render_typed(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        variables = self.variables if not extra else {**self.variables, **extra}
-        return self._engine.renderer.render_value_typed(value, variables)
+        return self._engine.renderer.render_value_typed(value, self._scope(value, extra))
+
+    def _scope(self, value: Any, extra: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        if callable(self._variables) and not _templated(value):  # the renderer reads no variable: none built
+            return _NO_VARIABLES
+        return self.variables if not extra else {**self.variables, **extra}
 
     # -- results --------------------------------------------------------------------------------------
     def metric(self, type: str, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:

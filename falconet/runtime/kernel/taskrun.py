@@ -128,8 +128,9 @@ class TaskRunActor:
 
     def run_inline(self) -> AttemptEnded:
         """Run the one attempt of a task that :meth:`can_run_inline` now, without a trio task of its own;
-        returns the last message :meth:`run` would send (the caller queues it)."""
-        ctx = self._context(len(self.task_run.attempts), None)
+        returns the last message :meth:`run` would send (the caller queues it). Nothing changes the document
+        between here and the attempt's end, so its variables are built only if it renders a template."""
+        ctx = self._context(len(self.task_run.attempts), None, lazy=True)
         try:
             coro = self.task.cls().run(ctx)  # type: ignore[attr-defined]
             try:
@@ -146,9 +147,10 @@ class TaskRunActor:
         self._alive = False
         return AttemptEnded(self.task_run.id, state, outputs, final=True, exited=True)
 
-    def _context(self, attempt_number: int, shared_dir: Path | None) -> TaskRunContext:
+    def _context(self, attempt_number: int, shared_dir: Path | None, *, lazy: bool = False) -> TaskRunContext:
         owner, tr, task = self.owner, self.task_run, self.task
-        return TaskRunContext(owner.engine, owner.ex, tr, task, owner.variables_for(tr, task), attempt_number,
+        variables = (lambda: owner.variables_for(tr, task)) if lazy else owner.variables_for(tr, task)
+        return TaskRunContext(owner.engine, owner.ex, tr, task, variables, attempt_number,
                               owner.error_logs, owner.secrets, shared_dir=shared_dir)
 
     @staticmethod

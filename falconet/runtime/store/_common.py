@@ -61,15 +61,30 @@ def dt_us(t: datetime) -> int:
 
 
 def instant_us(value: Any, what: str) -> int:
-    """Epoch microseconds of an ISO-8601 instant string (or datetime); IllegalArgument when unparseable."""
+    """Epoch microseconds of an ISO-8601 instant string (or datetime); IllegalArgument when unparseable. A hot
+    path (each execution document and log line stored): the values of recent texts are kept
+    (:data:`_PARSED`) — an execution's start date is read from each of its documents, and the instants of
+    a busy engine, in milliseconds, repeat."""
     if isinstance(value, datetime):
         return dt_us(value)
     if not isinstance(value, str):
         raise IllegalArgument(f"{what}: expected an ISO-8601 instant, got {value!r}")
-    try:  # parse_instant (kernel/execution.py) without its conversion to UTC: the same instant
-        return dt_us(datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value))
-    except ValueError:
-        raise IllegalArgument(f"{what}: invalid ISO-8601 instant {value!r}") from None
+    us = _PARSED.get(value)
+    if us is None:
+        try:  # parse_instant (kernel/execution.py) without its conversion to UTC: the same instant
+            us = dt_us(datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value))
+        except ValueError:
+            raise IllegalArgument(f"{what}: invalid ISO-8601 instant {value!r}") from None
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[value] = us
+    return us
+
+
+#: recent instant texts and their epoch microseconds (as execution.py keeps the texts of recent instants); an
+#: execution's documents are stored milliseconds apart, so a few hundred texts hold its start date (~60 kB)
+_PARSED: dict[str, int] = {}
+_PARSED_MAX = 512
 
 
 def dumps(value: Any, what: str) -> str:
