@@ -151,18 +151,24 @@ class RawClient:
         return {m["execution"]["id"] for text in self.texts for m in json.loads(text)}
 
 
-async def test_batch_frames_are_written_once_encoded_and_once_compressed_for_deflate_clients(
-        server: str, api: Any, engine: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr(live, "BATCH_WINDOW", 0.2)
-    written: list[bool] = []
+def record_frames(monkeypatch: Any) -> list[tuple[SharedFrame, bool]]:
+    """Each shared frame the websocket streams are asked to write, with whether they wrote it."""
+    calls: list[tuple[SharedFrame, bool]] = []
     send_frame = serve_module._FrameStream.send_frame
 
-    async def spy(self: Any, frame: bytes) -> bool:
-        result = await send_frame(self, frame)
-        written.append(result)
+    async def spy(self: Any, message: SharedFrame) -> bool:
+        result = await send_frame(self, message)
+        calls.append((message, result))
         return result
 
     monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    return calls
+
+
+async def test_batch_frames_are_written_once_encoded_and_once_compressed_for_deflate_clients(
+        server: str, api: Any, engine: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(live, "BATCH_WINDOW", 0.2)
+    calls = record_frames(monkeypatch)
     tcp_connections: list[Any] = []
     tcp = serve_module._FrameStream.tcp_connection
     monkeypatch.setattr(serve_module._FrameStream, "tcp_connection",
@@ -196,6 +202,7 @@ async def test_batch_frames_are_written_once_encoded_and_once_compressed_for_def
     # with permessage-deflate: the shared frame compressed once (default window), each message on its own
     assert bytes(deflated.raw) == b"".join(deflated_text_frame(t, 15) for t in deflated.texts)
     assert [inflate(frame) for frame in frames_of(bytes(deflated.raw))] == deflated.texts
+    written = [ok for _, ok in calls]
     assert written == [True] * (len(plain.texts) + len(deflated.texts))
     # each frame written at once to hypercorn's connection (under its send lock)
     assert len(tcp_connections) == len(written) and all(tcp_connections)
@@ -272,14 +279,7 @@ async def test_a_client_that_goes_away_in_the_middle_of_a_frame_leaves_the_group
 async def test_one_message_per_frame_subscribers_get_the_same_encoded_frame(server: str, api: Any, engine: Any,
                                                                             monkeypatch: Any) -> None:
     path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
-    frames: list[bytes] = []
-    send_frame = serve_module._FrameStream.send_frame
-
-    async def spy(self: Any, frame: bytes) -> bool:
-        frames.append(frame)
-        return await send_frame(self, frame)
-
-    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    calls = record_frames(monkeypatch)
     await api.flow(QUICK)
     clients = [await RawClient.open(server, path, deflate=False) for _ in range(2)]
     with trio.fail_after(30):
@@ -295,6 +295,7 @@ async def test_one_message_per_frame_subscribers_get_the_same_encoded_frame(serv
     message = json.loads(clients[0].texts[0])
     assert message["type"] == "execution" and message["execution"]["id"] == created["id"]
     assert bytes(clients[0].raw) == bytes(clients[1].raw) == text_frame(clients[0].texts[0])
+    frames = [shared for shared, _ in calls]
     assert len(frames) == 2 and frames[0] is frames[1]  # encoded once, written to both sockets
     for client in clients:
         await client.stream.aclose()
@@ -360,14 +361,7 @@ async def test_deflate_subscribers_get_one_compressed_frame_per_window_size(serv
     which sends no shared frames, keeps its compression context (wsproto compresses each message with the
     connection's compressor, far cheaper for small messages) and decodes too."""
     path = "/api/v1/ws?namespace=company.team&state=SUCCESS"
-    messages: list[SharedFrame] = []
-    send_frame = serve_module._FrameStream.send_frame
-
-    async def spy(self: Any, message: SharedFrame) -> bool:
-        messages.append(message)
-        return await send_frame(self, message)
-
-    monkeypatch.setattr(serve_module._FrameStream, "send_frame", spy)
+    calls = record_frames(monkeypatch)
     await api.flow(QUICK)
     small = await RawClient.open(server, path, deflate=PerMessageDeflate(server_max_window_bits=10))
     default = await RawClient.open(server, path, deflate=True)
@@ -385,6 +379,7 @@ async def test_deflate_subscribers_get_one_compressed_frame_per_window_size(serv
                 await client.pump()
     assert small.texts == default.texts == plain.texts
     assert json.loads(plain.texts[0])["execution"]["id"] == created["id"]
+    messages = [shared for shared, _ in calls]
     assert len(messages) == 3 and messages[0] is messages[1] is messages[2]
     assert bytes(small.raw) == messages[0].deflated(10) and inflate(frames_of(bytes(small.raw))[0], 10) == small.texts[0]
     assert bytes(default.raw) == messages[0].deflated(15)
