@@ -653,3 +653,37 @@ async def test_a_step_that_changed_nothing_since_it_chose_the_current_tasks_does
 TWO_TASKS = ("id: two\nnamespace: t\ntasks:\n"
              "  - id: out\n    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      v: hello\n"
              "  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.out.values.v }}\"\n")
+
+
+async def test_a_subscriber_to_some_states_makes_the_engine_build_only_their_documents(tmp_path, monkeypatch):
+    """The bus is asked for the event's state before the execution's document is built: a subscriber to
+    SUCCESS alone (``/api/v1/ws?state=SUCCESS``) costs one document per execution, not one per state change."""
+    from falconet.runtime.kernel.execution import Execution
+
+    built: list[str] = []
+    to_dict = Execution.to_dict
+
+    def counting(self: Execution, private: bool = False, **kwargs: Any) -> Any:
+        if not private:
+            built.append(self.state.current.value)
+        return to_dict(self, private, **kwargs)
+
+    monkeypatch.setattr(Execution, "to_dict", counting)
+    async with open_engine(tmp_path, store="memory") as engine:
+        await engine.create_flow(TWO_TASKS)
+        with engine.bus.subscribe(kinds=("execution",), states=["SUCCESS"]) as sub:
+            await engine.execute("t", "two")
+            await engine.execute("t", "two")
+            built.clear()
+            with engine.bus.subscribe(kinds=("execution",), states=["RUNNING", "SUCCESS"]):
+                ex = await engine.execute("t", "two")
+            everything = list(built)
+            built.clear()
+            await engine.execute("t", "two")
+            events = [sub.receive_nowait() for _ in range(sub.pending())]
+    assert ex["state"]["current"] == "SUCCESS"
+    assert everything.count("RUNNING") >= 1   # a subscriber to RUNNING gets its documents built
+    # the execution's end, and the document `execute` answers: no CREATED or RUNNING document for the bus
+    assert "RUNNING" not in built and "CREATED" not in built, built
+    assert [e.state for e in events] == ["SUCCESS"] * 4
+    assert engine.bus.wants("execution", "x", "t", "two", "SUCCESS") is False   # no subscriber left

@@ -182,12 +182,15 @@ class Bus:
         for kind in sub.kinds:
             self._by_kind[kind].discard(sub)
 
-    def wants(self, kind: str, execution_id: str, namespace: str, flow_id: str) -> bool:
-        """Whether any subscriber matches (cheap; lets publishers skip building payloads)."""
+    def wants(self, kind: str, execution_id: str, namespace: str, flow_id: str, state: str | None = None) -> bool:
+        """Whether any subscriber matches (cheap; lets publishers skip building payloads); with ``state``,
+        whether one matches an event in that state (a subscriber to terminal states only does not make the
+        engine build the documents of the states before)."""
         subs = self._by_kind.get(kind)
         if not subs:
             return False
-        return any(s.matches(kind, execution_id, namespace, flow_id) for s in subs)
+        return any(s.matches(kind, execution_id, namespace, flow_id) and (state is None or not s.states
+                                                                           or state in s.states) for s in subs)
 
     def publish(self, event: Event) -> None:
         """Deliver to every matching subscriber without blocking."""

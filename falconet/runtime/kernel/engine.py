@@ -481,8 +481,8 @@ class Engine:
         if self.relay is not None:   # the other nodes' subscribers read it from the store
             self.relay.announce_execution(ex.id, ex.namespace, ex.flow_id, ex.state.changes,
                                           ended=ex.state.current.is_terminated and ex.id not in self.actors)
-        if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id):
-            state = ex.state.current
+        state = ex.state.current
+        if self.bus.wants("execution", ex.id, ex.namespace, ex.flow_id, state.value):
             self.bus.publish(Event("execution", ex.id, ex.namespace, ex.flow_id, state.value,
                                    state.is_terminated and ex.id not in self.actors, ex.to_dict()))
 
