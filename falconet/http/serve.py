@@ -35,7 +35,9 @@ instead of a compression per connection (and keep no compressor between messages
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import socket as _socket
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
@@ -68,6 +70,11 @@ GRACEFUL_TIMEOUT = 5.0
 KEEP_ALIVE = 75.0
 #: a response's head is written with its first body part when that part is at most this many bytes
 COALESCE_LIMIT = 64 * 1024
+#: unsent bytes the kernel keeps for a connection once it is written a shared websocket frame larger than
+#: trio's limit (``TCP_NOTSENT_LOWAT``, which trio's ``SocketStream`` sets to 16 KiB; see
+#: :meth:`_Connection.hold_frames`)
+FRAME_UNSENT_LIMIT = 1 << 20
+TRIO_UNSENT_LIMIT = 1 << 14
 
 
 class _Config(Config):
@@ -158,6 +165,20 @@ class _Connection(TCPServer):
         self.idle_task = _IdleTimer(self.config.keep_alive_timeout,  # type: ignore[assignment]
                                     self.context.terminated, self._initiate_server_close)
         self.plain = isinstance(self.stream, trio.SocketStream)
+        self.holds_frames = False
+
+    def hold_frames(self) -> None:
+        """Let the kernel keep up to :data:`FRAME_UNSENT_LIMIT` unsent bytes of this socket (once). trio caps
+        them at 16 KiB to keep an interactive stream's latency low; a large frame written to a client that
+        reads slower than loopback speed is then taken 16 KiB at a time, each part a wake-up of the
+        connection's task and a write by the server's one thread (bench_ws.py: half the frames of 200
+        ``batch=true`` subscribers, three more writes each). With the limit raised the kernel takes the whole
+        frame and sends it as the client's window opens, with no work in the server's thread. Its cost is
+        kernel memory: at most the limit (and the socket's send buffer) per subscriber that stops reading,
+        until the subscriber is dropped (``SEND_DEADLINE``)."""
+        self.holds_frames = True
+        with contextlib.suppress(OSError, AttributeError):  # no such option (not Linux), or the socket closed
+            self.stream.socket.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NOTSENT_LOWAT, FRAME_UNSENT_LIMIT)
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, RawData):
@@ -368,6 +389,8 @@ class _FrameStream(WSStream):
             return False
         frame = message.frame if bits is None else message.deflated(bits)
         tcp = self.tcp_connection()
+        if tcp is not None and not tcp.holds_frames and len(frame) > TRIO_UNSENT_LIMIT:
+            tcp.hold_frames()
         if tcp is None or tcp.send_lock.locked():
             await self.send(Data(stream_id=self.stream_id, data=frame))
             return True

@@ -265,6 +265,33 @@ async def test_a_frame_the_socket_cannot_take_at_once_is_completed_before_anythi
     await client.stream.aclose()
 
 
+async def test_a_large_frame_is_taken_whole_by_the_kernel_while_the_client_does_not_read(
+        server: str, engine: Any) -> None:
+    """trio lets the kernel keep only 16 KiB unsent per socket (``TCP_NOTSENT_LOWAT``): a frame of a few
+    hundred KB to a client that is not reading at that moment was written 16 KiB at a time, the
+    subscriber's writer parked in between. A connection written a shared frame above that keeps up to
+    ``FRAME_UNSENT_LIMIT``: the frame is written at once and the writer is free again before the client
+    reads a byte."""
+    assert serve_module.TRIO_UNSENT_LIMIT < 700_000 < serve_module.FRAME_UNSENT_LIMIT
+    client = await RawClient.open(server, PATH, deflate=False)
+    with trio.fail_after(30):
+        while not live._GROUPS.get(engine):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+    group = next(iter(live._GROUPS[engine].values()))
+    (member,) = group.members
+    big = SharedFrame(json.dumps(["x" * 700_000]))
+    try:
+        member.offer(big, 1, 0.0)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+        assert member.out._channel.statistics().tasks_waiting_receive == 1  # the writer waits for the next frame
+        with trio.fail_after(30):
+            while not client.texts:
+                await client.pump()
+        assert client.texts == [big.text] and bytes(client.raw) == big.frame
+    finally:
+        await client.stream.aclose()  # (a writer parked on the socket waits for it)
+
+
 async def test_a_client_that_goes_away_in_the_middle_of_a_frame_leaves_the_group(server: str, engine: Any) -> None:
     client = await RawClient.open(server, PATH, deflate=False, receive_buffer=4096)
     with trio.fail_after(30):
