@@ -265,6 +265,7 @@ async def test_a_frame_the_socket_cannot_take_at_once_is_completed_before_anythi
     await client.stream.aclose()
 
 
+@pytest.mark.skipif(not hasattr(stdsocket, "TCP_NOTSENT_LOWAT"), reason="the platform has no TCP_NOTSENT_LOWAT")
 async def test_a_large_frame_is_taken_whole_by_the_kernel_while_the_client_does_not_read(
         server: str, engine: Any) -> None:
     """trio lets the kernel keep only 16 KiB unsent per socket (``TCP_NOTSENT_LOWAT``): a frame of a few
