@@ -16,6 +16,8 @@ from falconet.http import serve as serve_module
 from falconet.http.app import create_app
 from falconet.http.serve import serve
 
+from ..asgi import answered_lifespan
+
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -26,11 +28,8 @@ def asgi_app(*parts: bytes, sized: bool = True, between: trio.Event | None = Non
     seen: list[float] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        while scope["type"] == "lifespan":
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        if await answered_lifespan(scope, receive, send):
+            return
         seen.append(trio.lowlevel.current_statistics().seconds_to_next_deadline)
         headers = [(b"content-type", b"text/plain")]
         if sized:

@@ -23,6 +23,7 @@ import pytest
 import trio
 
 from falconet.http import multipart
+from ..asgi import answered_lifespan
 from ..instruments import spawned_tasks
 
 AUTH = ("admin", "pass")
@@ -164,11 +165,8 @@ async def test_a_response_to_a_bodiless_request_is_not_held_for_its_body(nursery
     monkeypatch.setattr(guard, "DRAIN_TIMEOUT", 3.0)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        while scope["type"] == "lifespan":
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        if await answered_lifespan(scope, receive, send):
+            return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok", "more_body": False})
